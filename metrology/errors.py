@@ -1,0 +1,36 @@
+"""Typed errors of the metrology toolkit.
+
+Every error the library raises on bad input is a :class:`MetrologyError`.
+Subclasses that describe bad *values* also derive from :class:`ValueError`, so
+callers that only know the standard library still catch them.
+"""
+
+from __future__ import annotations
+
+
+class MetrologyError(Exception):
+    """Base class of every error raised by metrology on bad input."""
+
+
+class ConventionError(MetrologyError, ValueError):
+    """An unknown index scheme, normalisation, or out-of-range index."""
+
+
+class InsufficientDataError(MetrologyError, ValueError):
+    """Too few valid pixels for the requested computation (or none at all)."""
+
+
+class ApertureError(MetrologyError, ValueError):
+    """An aperture that is empty, off the grid, or inconsistent with the data."""
+
+
+class FileFormatError(MetrologyError, ValueError):
+    """A file that is truncated, corrupt, or of an unsupported format."""
+
+
+class SpecError(MetrologyError, ValueError):
+    """A spec file that does not validate (unknown key, wrong type, bad limit)."""
+
+
+class NotMeasurableError(MetrologyError, ValueError):
+    """The data cannot resolve the requested quantity (band beyond Nyquist, ...)."""

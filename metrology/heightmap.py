@@ -1,0 +1,250 @@
+"""The :class:`HeightMap`: heights in nm on a regular grid in mm.
+
+Conventions (``CONVENTIONS.md``): ``z_nm[row, col]``, row along +y, col along
++x, y up as seen from the front of the part; NaN marks invalid pixels; the
+coordinate origin is the array centre::
+
+    x_mm[j] = (j - (ncols - 1) / 2) * dx_mm
+    y_mm[i] = (i - (nrows - 1) / 2) * dy_mm
+
+Dtype policy: any real input is copied to C-contiguous float64, because
+sub-nanometre work needs it. Operations never mutate a map; they return a new
+one whose ``meta`` records what was done.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from .errors import ApertureError, InsufficientDataError
+
+__all__ = ["HeightMap"]
+
+
+def _as_float64_2d(z: Any) -> np.ndarray:
+    arr = np.asarray(z)
+    if arr.ndim != 2:
+        raise ValueError(f"a height map must be 2-D, got shape {arr.shape}")
+    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise TypeError(f"height data must be real numbers, got dtype {arr.dtype}")
+    out = np.array(arr, dtype=np.float64, order="C", copy=True)
+    # +/-inf is never a height: treat as invalid like NaN
+    out[~np.isfinite(out)] = np.nan
+    return out
+
+
+def _check_spacing(name: str, value: float) -> float:
+    v = float(value)
+    if not math.isfinite(v) or v <= 0.0:
+        raise ValueError(f"{name} must be a positive finite spacing in mm, got {value!r}")
+    return v
+
+
+class HeightMap:
+    """A surface height map.
+
+    Parameters
+    ----------
+    z_nm : array_like, shape (nrows, ncols)
+        Heights in nanometres; NaN (or inf) marks invalid pixels. Copied to
+        float64.
+    dx_mm, dy_mm : float
+        Pixel spacing along x (columns) and y (rows) in millimetres. ``dy_mm``
+        defaults to ``dx_mm``.
+    meta : mapping, optional
+        Provenance: source, instrument, wavelength_nm, conversions and flips
+        applied. Copied.
+    """
+
+    __slots__ = ("_z", "_dx", "_dy", "_meta", "_valid")
+
+    def __init__(
+        self,
+        z_nm: Any,
+        dx_mm: float,
+        dy_mm: float | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._z = _as_float64_2d(z_nm)
+        self._dx = _check_spacing("dx_mm", dx_mm)
+        self._dy = _check_spacing("dy_mm", dx_mm if dy_mm is None else dy_mm)
+        self._meta = copy.deepcopy(dict(meta)) if meta else {}
+        self._valid: np.ndarray | None = None
+
+    # -- basic data ---------------------------------------------------------
+    @property
+    def z_nm(self) -> np.ndarray:
+        """Heights in nm, shape (nrows, ncols), float64, NaN = invalid."""
+        return self._z
+
+    @property
+    def dx_mm(self) -> float:
+        """Pixel spacing along x (columns), mm."""
+        return self._dx
+
+    @property
+    def dy_mm(self) -> float:
+        """Pixel spacing along y (rows), mm."""
+        return self._dy
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """Provenance metadata (a dict; edit a copy, not this)."""
+        return self._meta
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(nrows, ncols)."""
+        return self._z.shape  # type: ignore[return-value]
+
+    @property
+    def valid(self) -> np.ndarray:
+        """Boolean mask of valid (finite) pixels, shape (nrows, ncols)."""
+        if self._valid is None:
+            self._valid = np.isfinite(self._z)
+        return self._valid
+
+    @property
+    def n_valid(self) -> int:
+        """Number of valid pixels."""
+        return int(np.count_nonzero(self.valid))
+
+    @property
+    def valid_fraction(self) -> float:
+        """Fraction of the array that is valid (0..1)."""
+        return self.n_valid / self._z.size if self._z.size else 0.0
+
+    @property
+    def x_mm(self) -> np.ndarray:
+        """Column coordinates in mm, origin at the array centre, shape (ncols,)."""
+        n = self._z.shape[1]
+        return (np.arange(n) - (n - 1) / 2.0) * self._dx
+
+    @property
+    def y_mm(self) -> np.ndarray:
+        """Row coordinates in mm, origin at the array centre, shape (nrows,)."""
+        n = self._z.shape[0]
+        return (np.arange(n) - (n - 1) / 2.0) * self._dy
+
+    @property
+    def extent_mm(self) -> tuple[float, float]:
+        """Physical size (width along x, height along y) in mm: N * spacing."""
+        return self._z.shape[1] * self._dx, self._z.shape[0] * self._dy
+
+    def grid_mm(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return 2-D coordinate arrays ``(X, Y)`` in mm, each of shape (nrows, ncols)."""
+        return np.meshgrid(self.x_mm, self.y_mm)
+
+    # -- statistics over valid pixels ---------------------------------------
+    def _valid_values(self) -> np.ndarray:
+        v = self._z[self.valid]
+        if v.size == 0:
+            raise InsufficientDataError(
+                "the height map has no valid pixels (all NaN); check the aperture or the file"
+            )
+        return v
+
+    @property
+    def mean_nm(self) -> float:
+        """Mean height of the valid pixels, nm."""
+        return float(np.mean(self._valid_values()))
+
+    @property
+    def rms_nm(self) -> float:
+        """RMS about the mean of the valid pixels, nm (population, 1/N)."""
+        v = self._valid_values()
+        return float(np.sqrt(np.mean((v - v.mean()) ** 2)))
+
+    @property
+    def pv_nm(self) -> float:
+        """Peak-to-valley of the valid pixels, nm."""
+        v = self._valid_values()
+        return float(v.max() - v.min())
+
+    # -- operations (all return new maps) ------------------------------------
+    def replace(
+        self,
+        z_nm: Any | None = None,
+        *,
+        dx_mm: float | None = None,
+        dy_mm: float | None = None,
+        meta: Mapping[str, Any] | None = None,
+        note: str | None = None,
+    ) -> HeightMap:
+        """Return a new map with some fields replaced; ``note`` is appended to ``meta['history']``."""
+        m = dict(self._meta if meta is None else meta)
+        if note:
+            m["history"] = [*m.get("history", []), note]
+        return HeightMap(
+            self._z if z_nm is None else z_nm,
+            self._dx if dx_mm is None else dx_mm,
+            self._dy if dy_mm is None else dy_mm,
+            m,
+        )
+
+    def apply_mask(self, mask: np.ndarray, note: str = "mask applied") -> HeightMap:
+        """Return a copy with pixels outside ``mask`` (boolean, same shape) set to NaN."""
+        mask = np.asarray(mask)
+        if mask.shape != self.shape or mask.dtype != bool:
+            raise ApertureError(
+                f"mask must be a boolean array of shape {self.shape}, got {mask.dtype} {mask.shape}"
+            )
+        z = np.where(mask, self._z, np.nan)
+        return self.replace(z, note=note)
+
+    def select_aperture(self, aperture: Any) -> HeightMap:
+        """Keep only pixels inside ``aperture`` (a mask or an object with ``mask(hm)``)."""
+        mask = aperture.mask(self) if hasattr(aperture, "mask") else np.asarray(aperture, bool)
+        out = self.apply_mask(mask, note=f"aperture: {aperture!r}" if hasattr(aperture, "mask")
+                              else "aperture mask applied")
+        if out.n_valid == 0:
+            raise ApertureError("the aperture leaves no valid pixels; check its centre and size")
+        return out
+
+    def crop_to_valid(self, pad: int = 0) -> HeightMap:
+        """Crop to the bounding box of the valid pixels (plus ``pad`` pixels).
+
+        The crop moves the array centre; the physical offset of the new centre
+        from the old one is recorded in ``meta['crop_offset_mm']`` (x, y).
+        """
+        rows = np.flatnonzero(self.valid.any(axis=1))
+        cols = np.flatnonzero(self.valid.any(axis=0))
+        if rows.size == 0:
+            raise InsufficientDataError("cannot crop: the map has no valid pixels")
+        r0 = max(rows[0] - pad, 0)
+        r1 = min(rows[-1] + 1 + pad, self.shape[0])
+        c0 = max(cols[0] - pad, 0)
+        c1 = min(cols[-1] + 1 + pad, self.shape[1])
+        ny, nx = self.shape
+        off_x = ((c0 + c1 - 1) / 2.0 - (nx - 1) / 2.0) * self._dx
+        off_y = ((r0 + r1 - 1) / 2.0 - (ny - 1) / 2.0) * self._dy
+        m = dict(self._meta)
+        px, py = m.get("crop_offset_mm", (0.0, 0.0))
+        m["crop_offset_mm"] = (px + off_x, py + off_y)
+        return self.replace(self._z[r0:r1, c0:c1], meta=m,
+                            note=f"cropped to rows {r0}:{r1}, cols {c0}:{c1}")
+
+    def flip_y(self) -> HeightMap:
+        """Return the map mirrored top-to-bottom (rows reversed)."""
+        m = dict(self._meta)
+        m["rows_flipped"] = not bool(m.get("rows_flipped", False))
+        return self.replace(self._z[::-1], meta=m, note="rows flipped (y -> -y)")
+
+    def __repr__(self) -> str:
+        ny, nx = self.shape
+        src = self._meta.get("source", "")
+        return (f"HeightMap({ny}x{nx}, dx={self._dx:g} mm, dy={self._dy:g} mm, "
+                f"valid={self.valid_fraction:.1%}{', ' + str(src) if src else ''})")
+
+    def __eq__(self, other: object) -> bool:  # exact structural equality, NaN == NaN
+        if not isinstance(other, HeightMap):
+            return NotImplemented
+        return (self.shape == other.shape and self._dx == other._dx and self._dy == other._dy
+                and bool(np.array_equal(self._z, other._z, equal_nan=True)))
+
+    __hash__ = None  # type: ignore[assignment]
