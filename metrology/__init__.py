@@ -18,11 +18,15 @@ from .errors import (
     SpecError,
 )
 from .heightmap import HeightMap
+from .io import formats, load, save
 
 __all__ = [
     "__version__",
     "HeightMap",
     "aperture",
+    "load",
+    "save",
+    "formats",
     "MetrologyError",
     "ConventionError",
     "InsufficientDataError",

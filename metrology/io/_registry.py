@@ -1,0 +1,204 @@
+"""Format registry: detection by magic bytes first, extension second.
+
+Each format module (``metrology/io/<format>.py``) calls :func:`register` at
+import time with a :class:`Format`. :func:`load` and :func:`save` are the only
+entry points users need; they guarantee that
+
+* every failure is a :class:`~metrology.errors.FileFormatError` naming the
+  file (a reader's stray ``struct.error``, ``KeyError``, ``OSError``... is
+  wrapped, never leaked);
+* the input file is opened read-only and never modified;
+* outputs are written atomically (temporary file in the same folder, then
+  ``os.replace``).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import FileFormatError, MetrologyError
+from ..heightmap import HeightMap
+
+__all__ = ["Format", "register", "load", "save", "formats", "detect", "SNIFF_BYTES"]
+
+#: number of leading bytes handed to every ``sniff`` function
+SNIFF_BYTES = 4096
+
+Reader = Callable[..., HeightMap]
+Writer = Callable[..., None]
+
+
+@dataclass(frozen=True)
+class Format:
+    """A file format known to :func:`load` / :func:`save`.
+
+    Attributes
+    ----------
+    name : str
+        Short name used by ``format=`` (``"datx"``, ``"metropro"``, ...).
+    extensions : tuple of str
+        Lower-case extensions with the dot (``(".datx",)``).
+    description : str
+        One line for :func:`formats` and ``metrology info``.
+    sniff : callable(bytes) -> bool, optional
+        True when the first :data:`SNIFF_BYTES` bytes identify this format.
+        Formats without a reliable magic number leave it ``None`` and are
+        chosen by extension only.
+    read : callable(path: Path, **kw) -> HeightMap, optional
+    write : callable(hm: HeightMap, path: Path, **kw) -> None, optional
+        Writes to exactly ``path`` (the registry handles atomicity).
+    """
+
+    name: str
+    extensions: tuple[str, ...]
+    description: str
+    sniff: Callable[[bytes], bool] | None = None
+    read: Reader | None = None
+    write: Writer | None = None
+    priority: int = field(default=0)
+
+
+_FORMATS: dict[str, Format] = {}
+
+
+def register(fmt: Format) -> Format:
+    """Add (or replace) a format in the registry and return it."""
+    _FORMATS[fmt.name] = fmt
+    return fmt
+
+
+def formats() -> list[dict[str, Any]]:
+    """List the known formats: name, extensions, description, can read/write."""
+    return [
+        {
+            "name": f.name,
+            "extensions": list(f.extensions),
+            "description": f.description,
+            "read": f.read is not None,
+            "write": f.write is not None,
+        }
+        for f in sorted(_FORMATS.values(), key=lambda f: f.name)
+    ]
+
+
+def _get(name: str) -> Format:
+    try:
+        return _FORMATS[name]
+    except KeyError:
+        known = ", ".join(sorted(_FORMATS))
+        raise FileFormatError(f"unknown format {name!r}; known formats: {known}") from None
+
+
+def detect(path: str | os.PathLike[str], head: bytes | None = None) -> Format:
+    """Return the format of ``path``: magic bytes first, then the extension."""
+    p = Path(path)
+    if head is None:
+        with open(p, "rb") as fh:
+            head = fh.read(SNIFF_BYTES)
+    by_magic = [f for f in _FORMATS.values() if f.sniff is not None and f.read is not None]
+    for f in sorted(by_magic, key=lambda f: -f.priority):
+        try:
+            if f.sniff(head):  # type: ignore[misc]
+                return f
+        except Exception:  # a sniffer must never decide by crashing
+            continue
+    ext = "".join(p.suffixes[-1:]).lower()
+    for f in _FORMATS.values():
+        if ext in f.extensions and f.read is not None:
+            return f
+    raise FileFormatError(
+        f"{p}: unrecognised file format (no known magic bytes, extension {ext or '(none)'!r}); "
+        f"pass format= one of: {', '.join(sorted(k for k, f in _FORMATS.items() if f.read))}"
+    )
+
+
+def load(path: str | os.PathLike[str], format: str | None = None, **kwargs: Any) -> HeightMap:
+    """Read a height map from ``path``.
+
+    Parameters
+    ----------
+    path : path-like
+    format : str, optional
+        Force a format by name (see :func:`formats`); default: detect.
+    **kwargs
+        Passed to the reader (e.g. ``dx_mm=`` for text files without spacing).
+
+    Returns
+    -------
+    HeightMap
+        Heights in nm, spacing in mm, oriented as in CONVENTIONS.md, with
+        ``meta['format']`` and ``meta['source']`` set.
+
+    Raises
+    ------
+    FileFormatError
+        Missing, truncated, corrupt or unsupported file.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileFormatError(f"{p}: no such file")
+    try:
+        fmt = _get(format) if format else detect(p)
+    except OSError as exc:
+        raise FileFormatError(f"{p}: cannot read: {exc}") from exc
+    if fmt.read is None:
+        raise FileFormatError(f"{p}: format {fmt.name!r} can be written but not read")
+    try:
+        hm = fmt.read(p, **kwargs)
+    except MetrologyError as exc:
+        if isinstance(exc, FileFormatError) and str(p) not in str(exc):
+            raise FileFormatError(f"{p}: {exc}") from exc
+        raise
+    except TypeError as exc:
+        if "unexpected keyword" in str(exc):
+            raise FileFormatError(f"{p}: the {fmt.name} reader does not take: {exc}") from exc
+        raise FileFormatError(f"{p}: corrupt or unsupported {fmt.name} file ({exc})") from exc
+    except (MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # noqa: BLE001 - wrap struct.error, KeyError, OSError, ...
+        raise FileFormatError(
+            f"{p}: corrupt or unsupported {fmt.name} file ({type(exc).__name__}: {exc})"
+        ) from exc
+    meta = dict(hm.meta)
+    meta.setdefault("format", fmt.name)
+    meta["source"] = str(p)
+    return hm.replace(meta=meta)
+
+
+def save(hm: HeightMap, path: str | os.PathLike[str], format: str | None = None,
+         **kwargs: Any) -> Path:
+    """Write ``hm`` to ``path`` atomically; the format comes from ``format`` or the extension.
+
+    Returns the path written.
+    """
+    p = Path(path)
+    if format:
+        fmt = _get(format)
+    else:
+        ext = p.suffix.lower()
+        cands = [f for f in _FORMATS.values() if ext in f.extensions and f.write is not None]
+        if not cands:
+            writable = ", ".join(sorted(k for k, f in _FORMATS.items() if f.write))
+            raise FileFormatError(f"{p}: cannot tell the format to write from extension "
+                                  f"{ext or '(none)'!r}; pass format= one of: {writable}")
+        fmt = cands[0]
+    if fmt.write is None:
+        raise FileFormatError(f"format {fmt.name!r} can be read but not written")
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp" + p.suffix, dir=p.parent)
+    os.close(fd)
+    try:
+        fmt.write(hm, Path(tmp), **kwargs)
+        os.replace(tmp, p)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return p
