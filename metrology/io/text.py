@@ -1,1 +1,578 @@
-"""(format module, being written)"""
+"""Plain-text height maps: matrices, XYZ triplets, Gwyddion ASCII export.
+
+Layouts read
+------------
+* **Matrix**: one image row per line, values separated by whitespace, commas,
+  semicolons or tabs. ``nan``, ``NA``, ``BAD`` and empty CSV fields are invalid
+  points (NaN).
+* **XYZ triplets**: exactly three columns ``x y z`` whose ``x`` and ``y`` lie on
+  a regular grid (checked, not assumed); the grid is rebuilt and grid points
+  missing from the file are NaN. Chosen automatically when a 3-column file
+  has many rows and its first two columns form such a grid; force it with
+  ``layout="xyz"`` or ``layout="matrix"``.
+* **Headers** understood (all optional):
+
+  - ``# key: value`` comment lines, as written by :func:`write_text`
+    (``dx_mm``, ``dy_mm``, ``z_unit``, ``rows``, ``cols``, ``row_order``,
+    ``xy_unit``);
+  - Gwyddion ASCII export: ``# Width: 1.000 mm``, ``# Height: ...`` (full
+    extents; spacing = extent / number of points), ``# Value units: m``;
+  - ``key=value`` lines before the data, as in the holographic-microscope
+    export ``h=305 w=75`` / ``pixel size=3.69862e-007 m`` / ``data unit=rad`` /
+    ``height conversion factor (-> m)=2.91818e-008`` (height in m = value x
+    factor; ``h`` and ``w`` are checked against the data).
+
+Nothing is guessed silently
+---------------------------
+The lateral spacing comes from the header or from ``dx_mm=`` (and ``dy_mm=``
+for non-square pixels; XYZ files can instead give the coordinate unit with
+``xy_unit=``); the height unit from the header or ``z_unit=`` (``'nm'``,
+``'um'``, ``'mm'``, ``'m'``). When neither is available the reader raises
+:class:`~metrology.errors.FileFormatError` saying which argument to pass. A
+header value that contradicts an explicit argument is an error too.
+
+Orientation
+-----------
+Matrix text exports (Gwyddion, instrument "export as matrix") write rows in
+image order: the first line is the top of the picture (Gwyddion's y axis
+points down). The reader therefore flips matrix rows into the y-up frame of
+``CONVENTIONS.md`` and sets ``meta['rows_flipped'] = True``, unless the
+header says ``# row_order: bottom-first`` or the caller passes
+``row_order="bottom-first"``. XYZ files carry coordinates, so rows are
+ordered by increasing y and nothing is flipped. :func:`write_text` writes
+image order (``row_order: top-first``) so that header-less copies of its
+output read the same way up.
+
+Truncation
+----------
+A ragged last row, or a row count different from a header's (``rows``,
+``h``), is an error. Text has no checksum, though: a foreign file cut
+exactly inside its last number, or with a flipped digit, can still parse.
+Files written by :func:`write_text` start with ``# format: metrology-text-1``
+and end with ``# end``; for them a missing end line is an error, so any cut
+copy is caught.
+
+The module also holds small unit helpers shared by the other text-headed
+readers (x3p, SDF, SUR): exact decimal scaling of header numbers, so that
+e.g. ``2.58e-06`` m becomes exactly ``0.00258`` mm.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import FileFormatError
+from ..heightmap import HeightMap
+from ._registry import Format, register
+
+__all__ = [
+    "read_text",
+    "write_text",
+    "length_unit_exponent",
+    "decimal_scaled",
+    "float_scaled",
+]
+
+# ---------------------------------------------------------------------------
+# unit helpers (shared with x3p, sdf, sur)
+# ---------------------------------------------------------------------------
+
+#: power of ten of a length unit, in metres
+_LENGTH_EXP = {
+    "m": 0,
+    "meter": 0,
+    "meters": 0,
+    "metre": 0,
+    "metres": 0,
+    "dm": -1,
+    "cm": -2,
+    "mm": -3,
+    "um": -6,
+    "\u00b5m": -6,  # micro sign
+    "\u03bcm": -6,  # Greek mu
+    "micron": -6,
+    "microns": -6,
+    "micrometer": -6,
+    "micrometre": -6,
+    "nm": -9,
+    "nanometer": -9,
+    "nanometre": -9,
+    "a": -10,
+    "\u00c5": -10,  # Angstrom sign variants
+    "\u212b": -10,
+    "angstrom": -10,
+    "pm": -12,
+}
+
+
+def length_unit_exponent(unit: str) -> int | None:
+    """Return ``k`` such that one ``unit`` is ``10**k`` metres, or None if not a length unit.
+
+    Accepts ``m``, ``mm``, ``um``/``µm``/``μm``, ``nm``, ``pm``, ``Å`` and spelled-out
+    forms, case-insensitively except for the leading ``m``/``M`` ambiguity (``Mm`` is
+    not a unit we accept).
+    """
+    u = unit.strip().strip("[]()").strip()
+    if u in _LENGTH_EXP:
+        return _LENGTH_EXP[u]
+    low = u.lower()
+    if low in _LENGTH_EXP and not u.startswith("M"):
+        return _LENGTH_EXP[low]
+    return None
+
+
+def decimal_scaled(text: str, exp10: int, what: str = "value") -> float:
+    """Parse a decimal number written in ``text`` and multiply it by ``10**exp10`` exactly.
+
+    Parsing and scaling happen in decimal arithmetic, so ``"2.58e-06"`` with
+    ``exp10=3`` gives exactly the float nearest to 0.00258 (a float
+    multiplication would give 0.0025800000000000003).
+
+    Raises
+    ------
+    FileFormatError
+        When ``text`` is not a finite number.
+    """
+    s = text.strip()
+    try:
+        d = Decimal(s)
+    except (InvalidOperation, ValueError):
+        raise FileFormatError(f"{what} {text!r} is not a number") from None
+    if not d.is_finite():
+        raise FileFormatError(f"{what} {text!r} is not a finite number")
+    return float(d.scaleb(exp10))
+
+
+def float_scaled(value: float, exp10: int, *, single: bool = False) -> float:
+    """Multiply a float read from a binary header by ``10**exp10`` in decimal arithmetic.
+
+    The float is first turned into the decimal the writer most probably
+    meant, then scaled exactly: its shortest round-trip representation for
+    float64; for float32 (``single=True``) the value rounded to 7 significant
+    digits, the precision a float32 carries (so a header float32 written as
+    0.0034840002 by a writer that meant 0.003484 reads as 0.003484; the
+    change is below float32 resolution).
+    """
+    if not math.isfinite(value):
+        return float("nan")
+    s = format(float(value), ".7g") if single else repr(float(value))
+    return float(Decimal(s).scaleb(exp10))
+
+
+def decimal_text(value: float, exp10: int) -> str:
+    """Text of ``value * 10**exp10`` in decimal arithmetic (inverse of :func:`decimal_scaled`)."""
+    return str(Decimal(repr(float(value))).scaleb(exp10))
+
+
+def z_unit_scale_to_nm(unit: str, what: str = "height unit") -> float:
+    """Factor from a length unit to nanometres (exact power of ten)."""
+    k = length_unit_exponent(unit)
+    if k is None:
+        raise FileFormatError(f"{what} {unit!r} is not a length unit (expected nm, um, mm or m)")
+    return float(Decimal(1).scaleb(k + 9))
+
+
+# ---------------------------------------------------------------------------
+# reader
+# ---------------------------------------------------------------------------
+
+#: first header line of files written by :func:`write_text`; such files must end with
+#: :data:`_END_LINE`, so that a copy cut inside its last number is caught
+_OWN_FORMAT = "metrology-text-1"
+_END_LINE = "# end"
+_NAN_TOKENS = {"nan", "+nan", "-nan", "na", "n/a", "bad", "null", "none", ""}
+_ROW_ORDERS = {"top-first", "bottom-first"}
+_PAIR_RE = re.compile(r"^\s*([A-Za-z_]\w*)\s*=\s*(\S+)((?:\s+[A-Za-z_]\w*\s*=\s*\S+)+)\s*$")
+
+
+def _split_value_unit(text: str) -> tuple[str, str]:
+    """'1.000 mm' -> ('1.000', 'mm'); '3e-7' -> ('3e-7', '')."""
+    parts = text.strip().split(None, 1)
+    if not parts:
+        return "", ""
+    return parts[0], (parts[1].strip() if len(parts) > 1 else "")
+
+
+def _parse_header_line(line: str, header: dict[str, str]) -> bool:
+    """Record ``key: value`` / ``key = value`` pairs of one header line; False if none."""
+    m = _PAIR_RE.match(line)
+    if m:  # several single-word pairs on one line: "h=305 w=75"
+        for k, v in re.findall(r"([A-Za-z_]\w*)\s*=\s*(\S+)", line):
+            header[k.strip().lower()] = v.strip()
+        return True
+    cut = [i for i in (line.find(":"), line.find("=")) if i > 0]
+    if not cut:
+        return False
+    i = min(cut)
+    k, v = line[:i].strip().lower(), line[i + 1:].strip()
+    if not k:
+        return False
+    header[k] = v
+    return True
+
+
+def _tokens(line: str, delim: str | None) -> list[str]:
+    if delim is None:
+        return line.split()
+    s = line.strip()
+    if s.endswith(delim):
+        s = s[: -len(delim)]
+    return [t.strip() for t in s.split(delim)]
+
+
+def _to_floats(tokens: list[str]) -> list[float] | None:
+    out = []
+    for t in tokens:
+        try:
+            out.append(float(t))
+        except ValueError:
+            if t.lower() in _NAN_TOKENS:
+                out.append(math.nan)
+            else:
+                return None
+    return out
+
+
+def _detect_delim(line: str) -> str | None:
+    for d in (",", ";", "\t"):
+        if d in line:
+            return d
+    return None
+
+
+def _decode(raw: bytes, path: Path) -> str:
+    if b"\x00" in raw:
+        raise FileFormatError(f"{path}: contains NUL bytes; this is a binary file, not a text "
+                              "height map (pass format= for the right reader)")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def _grid_axis(v: np.ndarray, name: str, path: Path) -> tuple[np.ndarray, float, float]:
+    """Integer grid index of coordinates ``v``; returns (index, origin, step)."""
+    u = np.unique(v)
+    if u.size < 2:
+        raise FileFormatError(f"{path}: XYZ {name} coordinates take a single value; not a grid")
+    span = float(u[-1] - u[0])
+    d = np.diff(u)
+    d = d[d > 1e-9 * span]
+    step = float(np.median(d))
+    f = (v - u[0]) / step
+    idx = np.rint(f)
+    if not np.all(np.abs(f - idx) < 1e-3):
+        raise FileFormatError(f"{path}: XYZ {name} coordinates are not on a regular grid "
+                              f"(step {step:g}); cannot build a height map")
+    return idx.astype(np.int64), float(u[0]), step
+
+
+def _looks_like_xyz(a: np.ndarray, path: Path) -> bool:
+    """3 columns, many rows, first two columns on a regular, mostly filled grid."""
+    if a.shape[1] != 3 or a.shape[0] < 4 or not np.all(np.isfinite(a[:, :2])):
+        return False
+    try:
+        ix, _, _ = _grid_axis(a[:, 0], "x", path)
+        iy, _, _ = _grid_axis(a[:, 1], "y", path)
+    except FileFormatError:
+        return False
+    n_cells = (int(ix.max()) + 1) * (int(iy.max()) + 1)
+    return a.shape[0] <= n_cells <= 2 * a.shape[0]
+
+
+def _header_spacing_mm(header: dict[str, str], key: str, path: Path) -> float | None:
+    """Spacing in mm from a '<key>' header entry holding a length with unit (or _mm key)."""
+    if key not in header:
+        return None
+    num, unit = _split_value_unit(header[key])
+    k = length_unit_exponent(unit) if unit else None
+    if k is None:
+        raise FileFormatError(f"{path}: header {key!r} = {header[key]!r} has no length unit")
+    return decimal_scaled(num, k + 3, what=f"header {key!r}")
+
+
+def _check_positive(v: float, what: str, path: Path) -> float:
+    if not (math.isfinite(v) and v > 0):
+        raise FileFormatError(f"{path}: {what} must be a positive finite spacing, got {v!r}")
+    return v
+
+
+def _agree(file_val: float | None, arg_val: float | None, name: str, path: Path) -> float | None:
+    if file_val is not None and arg_val is not None:
+        if not math.isclose(file_val, arg_val, rel_tol=1e-9):
+            raise FileFormatError(f"{path}: the file gives {name} = {file_val!r} but the caller "
+                                  f"passed {name}={arg_val!r}; remove the argument or fix the file")
+        return file_val
+    return file_val if file_val is not None else arg_val
+
+
+def read_text(
+    path: str | Path,
+    *,
+    dx_mm: float | None = None,
+    dy_mm: float | None = None,
+    z_unit: str | None = None,
+    xy_unit: str | None = None,
+    layout: str = "auto",
+    row_order: str | None = None,
+) -> HeightMap:
+    """Read a text height map (matrix, XYZ triplets or Gwyddion ASCII export).
+
+    Parameters
+    ----------
+    path : path-like
+    dx_mm, dy_mm : float, optional
+        Pixel spacing in mm along x (columns) and y (rows), for files that do
+        not give it. ``dy_mm`` defaults to ``dx_mm`` (XYZ: to the coordinate
+        step ratio).
+    z_unit : {'nm', 'um', 'mm', 'm'}, optional
+        Unit of the height values, for files that do not give it.
+    xy_unit : str, optional
+        Unit of the x, y coordinates of an XYZ file (alternative to ``dx_mm``).
+    layout : {'auto', 'matrix', 'xyz'}
+        Force the layout; ``auto`` picks XYZ only for 3-column files whose
+        first two columns form a regular grid.
+    row_order : {'top-first', 'bottom-first'}, optional
+        Row order of a matrix file when the header does not say; default
+        ``top-first`` (image order, flipped into the y-up frame).
+
+    Returns
+    -------
+    HeightMap
+        Heights in nm, shape (nrows, ncols), y-up rows.
+
+    Raises
+    ------
+    FileFormatError
+        Unparseable or ragged data, missing spacing or unit (naming the
+        argument to pass), contradictory header and arguments.
+    """
+    p = Path(path)
+    if layout not in ("auto", "matrix", "xyz"):
+        raise FileFormatError(f"layout must be 'auto', 'matrix' or 'xyz', got {layout!r}")
+    if row_order is not None and row_order not in _ROW_ORDERS:
+        raise FileFormatError(f"row_order must be 'top-first' or 'bottom-first', got {row_order!r}")
+    text = _decode(p.read_bytes(), p)
+
+    header: dict[str, str] = {}
+    column_names: list[str] | None = None
+    rows: list[list[float]] = []
+    delim: str | None = None
+    ncols = -1
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        s = line.strip()
+        if not s:
+            continue
+        if s.startswith("#") or s.startswith("%"):
+            if not rows:
+                _parse_header_line(s.lstrip("#%").strip(), header)
+            continue
+        if not rows:
+            d = _detect_delim(s)
+            vals = _to_floats(_tokens(s, d))
+            if vals is None or not vals:
+                if "=" in s and _parse_header_line(s, header):
+                    continue
+                if column_names is None:
+                    column_names = _tokens(s, d)
+                    continue
+                raise FileFormatError(f"{p}: line {lineno} is neither a header line nor numbers: "
+                                      f"{s[:60]!r}")
+            delim = d
+            ncols = len(vals)
+            rows.append(vals)
+            continue
+        vals = _to_floats(_tokens(s, delim))
+        if vals is None:
+            raise FileFormatError(f"{p}: line {lineno}: non-numeric value in {s[:60]!r}")
+        if len(vals) != ncols:
+            raise FileFormatError(f"{p}: line {lineno} has {len(vals)} values, expected {ncols} "
+                                  "(ragged or truncated data)")
+        rows.append(vals)
+    if not rows:
+        raise FileFormatError(f"{p}: no numeric data found")
+    if header.get("format") == _OWN_FORMAT:
+        last = next((ln.strip() for ln in reversed(text.splitlines()) if ln.strip()), "")
+        if last != _END_LINE:
+            raise FileFormatError(f"{p}: a {_OWN_FORMAT} file must end with {_END_LINE!r}; "
+                                  "this copy is truncated")
+    a = np.asarray(rows, dtype=np.float64)
+
+    is_xyz = layout == "xyz" or (layout == "auto" and _looks_like_xyz(a, p))
+    meta: dict[str, Any] = {
+        "format": "text",
+        "instrument": None,
+        "software": header.get("software"),
+        "wavelength_nm": None,
+        "timestamp": None,
+        "text_header": dict(header),
+    }
+    if column_names:
+        meta["text_columns"] = column_names
+
+    # --- height unit --------------------------------------------------------
+    z_scale_file: float | None = None
+    z_unit_file: str | None = None
+    if "height conversion factor (-> m)" in header:
+        z_scale_file = decimal_scaled(header["height conversion factor (-> m)"], 9,
+                                      what="header 'height conversion factor (-> m)'")
+        z_unit_file = header.get("data unit", "counts")
+    else:
+        for key in ("z_unit", "value units", "z unit", "zunit"):
+            if key in header:
+                z_unit_file = header[key]
+                z_scale_file = z_unit_scale_to_nm(z_unit_file, what=f"header {key!r}")
+                break
+    if z_unit is not None:
+        z_scale_arg = z_unit_scale_to_nm(z_unit, what="z_unit argument")
+        if z_scale_file is not None and z_scale_file != z_scale_arg:
+            raise FileFormatError(f"{p}: the file gives height unit {z_unit_file!r} but the "
+                                  f"caller passed z_unit={z_unit!r}")
+        if z_scale_file is None:
+            z_scale_file, z_unit_file = z_scale_arg, z_unit
+    missing: list[str] = []
+    if z_scale_file is None:
+        missing.append("the height unit (pass z_unit= 'nm', 'um', 'mm' or 'm')")
+    meta["z_unit_original"] = z_unit_file
+    meta["z_scale_to_nm"] = z_scale_file
+
+    if is_xyz:
+        if a.shape[1] != 3:
+            raise FileFormatError(f"{p}: layout='xyz' needs 3 columns, found {a.shape[1]}")
+        if not np.all(np.isfinite(a[:, :2])):
+            raise FileFormatError(f"{p}: XYZ file has invalid x or y coordinates")
+        ix, x0, xstep = _grid_axis(a[:, 0], "x", p)
+        iy, y0, ystep = _grid_axis(a[:, 1], "y", p)
+        nx, ny = int(ix.max()) + 1, int(iy.max()) + 1
+        if nx * ny > 4 * a.shape[0] + 16:
+            raise FileFormatError(f"{p}: XYZ points fill only {a.shape[0]} of {nx}x{ny} grid "
+                                  "cells; not a regular grid")
+        flat = iy * nx + ix
+        if np.unique(flat).size != flat.size:
+            raise FileFormatError(f"{p}: XYZ file has duplicate grid points")
+        z = np.full(ny * nx, np.nan)
+        z[flat] = a[:, 2]
+        z = z.reshape(ny, nx)
+        unit = xy_unit or header.get("xy_unit") or header.get("x_unit")
+        if unit is not None:
+            k = length_unit_exponent(unit)
+            if k is None:
+                raise FileFormatError(f"{p}: xy unit {unit!r} is not a length unit")
+            fdx = float_scaled(xstep, k + 3)
+            fdy = float_scaled(ystep, k + 3)
+            dx = _agree(fdx, dx_mm, "dx_mm", p)
+            dy = _agree(fdy, dy_mm, "dy_mm", p)
+        elif dx_mm is not None:
+            dx = float(dx_mm)
+            dy = float(dy_mm) if dy_mm is not None else dx * ystep / xstep
+        else:
+            dx = dy = None
+            missing.append("the unit of the x, y coordinates (pass dx_mm= for the pixel "
+                           "spacing in mm, or xy_unit= 'um', 'mm', ...)")
+        meta.update(rows_flipped=False, text_layout="xyz", xyz_origin=(x0, y0),
+                    xyz_step=(xstep, ystep))
+    else:
+        z = a
+        nrows, ncols_ = z.shape
+        for key, n in (("h", nrows), ("rows", nrows), ("w", ncols_), ("cols", ncols_)):
+            if key in header:
+                try:
+                    declared = int(header[key])
+                except ValueError:
+                    raise FileFormatError(f"{p}: header {key}={header[key]!r} is not an "
+                                          "integer") from None
+                if declared != n:
+                    raise FileFormatError(f"{p}: header says {key}={declared} but the data "
+                                          f"have {n} (truncated or corrupt file)")
+        fdx = fdy = None
+        if "dx_mm" in header:
+            fdx = decimal_scaled(header["dx_mm"], 0, what="header 'dx_mm'")
+        elif "pixel size" in header:
+            fdx = _header_spacing_mm(header, "pixel size", p)
+        elif "width" in header:
+            w = _header_spacing_mm(header, "width", p)
+            fdx = None if w is None else w / ncols_
+        if "dy_mm" in header:
+            fdy = decimal_scaled(header["dy_mm"], 0, what="header 'dy_mm'")
+        elif "pixel size" in header:
+            fdy = fdx
+        elif "height" in header:
+            h = _header_spacing_mm(header, "height", p)
+            fdy = None if h is None else h / nrows
+        dx = _agree(fdx, dx_mm, "dx_mm", p)
+        dy = _agree(fdy, dy_mm, "dy_mm", p)
+        if dx is None:
+            missing.insert(0, "the pixel spacing (pass dx_mm=, and dy_mm= if the pixels are "
+                              "not square)")
+        elif dy is None:
+            dy = dx
+        order = header.get("row_order")
+        if order is not None and order not in _ROW_ORDERS:
+            raise FileFormatError(f"{p}: header row_order {order!r} is not 'top-first' or "
+                                  "'bottom-first'")
+        if order is not None and row_order is not None and order != row_order:
+            raise FileFormatError(f"{p}: the file says row_order {order!r} but the caller "
+                                  f"passed row_order={row_order!r}")
+        order = order or row_order or "top-first"
+        flip = order == "top-first"
+        if flip:
+            z = z[::-1]
+        meta.update(rows_flipped=flip, text_layout="matrix", text_row_order=order)
+    if missing:
+        raise FileFormatError(f"{p}: the file does not give " + "; nor ".join(missing))
+    assert dx is not None and dy is not None and z_scale_file is not None
+    _check_positive(dx, "dx_mm", p)
+    _check_positive(dy, "dy_mm", p)
+    return HeightMap(z * z_scale_file, dx, dy, meta)
+
+
+def write_text(hm: HeightMap, path: str | Path, *, delimiter: str = ",") -> None:
+    """Write ``hm`` as a CSV matrix with a small ``#`` header.
+
+    The header gives ``format: metrology-text-1``, ``rows``, ``cols``,
+    ``dx_mm``, ``dy_mm``, ``z_unit: nm`` and ``row_order: top-first``; rows
+    are written in image order (top row first) and heights in nm with full
+    precision (``repr``), NaN as ``nan``; the last line is ``# end``. So
+    :func:`read_text` reads the file back exactly without arguments and
+    notices a truncated copy.
+
+    Parameters
+    ----------
+    hm : HeightMap
+    path : path-like
+    delimiter : str
+        Column separator (``','`` by default; ``';'`` or ``'\\t'`` also read back).
+    """
+    if delimiter not in (",", ";", "\t", " "):
+        raise FileFormatError(f"delimiter must be ',', ';', tab or space, got {delimiter!r}")
+    ny, nx = hm.shape
+    lines = [
+        f"# format: {_OWN_FORMAT}",
+        f"# rows: {ny}",
+        f"# cols: {nx}",
+        f"# dx_mm: {hm.dx_mm!r}",
+        f"# dy_mm: {hm.dy_mm!r}",
+        "# z_unit: nm",
+        "# row_order: top-first",
+    ]
+    z = hm.z_nm[::-1]
+    body = [delimiter.join("nan" if not math.isfinite(v) else repr(v) for v in row.tolist())
+            for row in z]
+    Path(path).write_text("\n".join([*lines, *body, _END_LINE]) + "\n", encoding="utf-8")
+
+
+register(Format(
+    name="text",
+    extensions=(".txt", ".csv", ".asc", ".xyz"),
+    description="Text matrix / CSV / XYZ triplets / Gwyddion ASCII export (spacing and "
+                "units from the header or dx_mm=, z_unit=)",
+    sniff=None,
+    read=read_text,
+    write=write_text,
+))
