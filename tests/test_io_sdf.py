@@ -106,6 +106,12 @@ def test_binary_other_types(tmp_path: Path, code: int) -> None:
     np.testing.assert_array_equal(read_sdf(f).z_nm, raw.astype(float))
 
 
+def test_ascii_header_keys_any_case(tmp_path: Path) -> None:
+    f = tmp_path / "k.sdf"
+    f.write_bytes(ascii_sdf(2, 1, "1 2").replace(b"NumPoints", b"NUMPOINTS"))
+    np.testing.assert_array_equal(read_sdf(f).z_nm, [[1000.0, 2000.0]])
+
+
 def test_refusals(tmp_path: Path) -> None:
     f = tmp_path / "r.sdf"
     f.write_bytes(ascii_sdf(2, 1, "1 2", comp=1))

@@ -188,6 +188,18 @@ def test_bad_md5_warns_but_loads(tmp_path: Path) -> None:
     assert hm.meta["x3p_md5_data_ok"] is False
 
 
+def test_inline_datalist(tmp_path: Path) -> None:
+    xml = _xml(3, 1, md5=None).replace(
+        "<DataLink><PointDataLink>bindata/data.bin</PointDataLink></DataLink>",
+        "<DataList><Datum>1e-9</Datum><Datum></Datum><Datum>-2.5e-9</Datum></DataList>")
+    f = tmp_path / "dl.x3p"
+    with zipfile.ZipFile(f, "w") as zf:
+        zf.writestr("main.xml", xml)
+    hm = read_x3p(f)
+    np.testing.assert_allclose(hm.z_nm, [[1.0, np.nan, -2.5]], rtol=1e-15)
+    assert hm.meta["x3p_storage"] == "DataList"
+
+
 # --------------------------------------------------------------------------- sniff / detect
 def test_sniff_and_detection(tmp_path: Path) -> None:
     f = tmp_path / "s.x3p"

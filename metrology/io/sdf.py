@@ -72,6 +72,9 @@ _DTYPES = {
 }
 _INVALID = {1: 2**16 - 1, 2: 2**32 - 1, 5: -(2**15), 6: -(2**31)}
 _REQUIRED = ("NumPoints", "NumProfiles", "Xscale", "Yscale", "Zscale", "DataType")
+_CANONICAL = {k.lower(): k for k in (
+    "ManufacID", "CreateDate", "ModDate", "NumPoints", "NumProfiles", "Xscale", "Yscale",
+    "Zscale", "Zresolution", "Compression", "DataType", "CheckType")}
 
 
 def _sniff(head: bytes) -> bool:
@@ -189,7 +192,7 @@ def _read_ascii(p: Path, rest: bytes, size: int) -> HeightMap:
         if "=" not in ln:
             raise _fail(p, f"header line {i + 1} {ln[:40]!r} is not 'Key = value'")
         k, v = (s.strip() for s in ln.split("=", 1))
-        h[k] = v
+        h[_CANONICAL.get(k.lower(), k)] = v
     if i >= len(lines):
         raise _fail(p, "header is not closed by a '*' line (truncated)")
     missing = [k for k in _REQUIRED if k not in h]

@@ -65,6 +65,7 @@ import datetime as _dt
 import hashlib
 import math
 import posixpath
+import struct
 import warnings
 import xml.etree.ElementTree as ET
 import zipfile
@@ -181,7 +182,7 @@ def _check_member_size(info: zipfile.ZipInfo, expected: int | None, archive_size
 def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> bytes:
     try:
         return zf.read(info)
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, struct.error) as exc:
         raise _fail(path, f"cannot extract {info.filename!r}: {exc}") from exc
     except NotImplementedError as exc:
         raise _fail(path, f"{info.filename!r} uses an unsupported zip compression: "
@@ -240,8 +241,11 @@ def read_x3p(path: str | Path) -> HeightMap:
     archive_size = p.stat().st_size
     try:
         zf = zipfile.ZipFile(p, "r")
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError,
+            struct.error) as exc:
         raise _fail(p, f"not a readable zip archive, so not an x3p file ({exc})") from exc
+    except (NotImplementedError, RuntimeError) as exc:  # e.g. "zip file version 15.2"
+        raise _fail(p, f"unsupported or corrupt zip archive ({exc})") from exc
     with zf:
         minfo = _find_main_xml(zf, p)
         if minfo.file_size > _MAX_XML_BYTES:
