@@ -19,6 +19,27 @@ from .errors import (
 )
 from .heightmap import HeightMap
 from .io import formats, load, save
+from .spec import Spec, SpecWarning, load_spec, parse_spec
+from .zernike import (
+    ZernikeFit,
+    ZernikeGeometry,
+    clear_geometry_cache,
+    fit_zernike,
+    pair,
+    remove,
+    zernike_surface,
+)
+from .zernike_schemes import (
+    ansi_to_nm,
+    fringe_to_nm,
+    nm_to_ansi,
+    nm_to_fringe,
+    nm_to_noll,
+    noll_to_nm,
+    zernike_index,
+    zernike_name,
+    zernike_nm,
+)
 
 __all__ = [
     "__version__",
@@ -27,6 +48,26 @@ __all__ = [
     "load",
     "save",
     "formats",
+    "Spec",
+    "SpecWarning",
+    "load_spec",
+    "parse_spec",
+    "ZernikeFit",
+    "ZernikeGeometry",
+    "fit_zernike",
+    "zernike_surface",
+    "remove",
+    "pair",
+    "clear_geometry_cache",
+    "zernike_nm",
+    "zernike_index",
+    "zernike_name",
+    "fringe_to_nm",
+    "noll_to_nm",
+    "ansi_to_nm",
+    "nm_to_fringe",
+    "nm_to_noll",
+    "nm_to_ansi",
     "MetrologyError",
     "ConventionError",
     "InsufficientDataError",

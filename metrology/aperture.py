@@ -89,18 +89,27 @@ def fit_circle(hm: HeightMap) -> tuple[tuple[float, float], float]:
     valid = hm.valid
     if not valid.any():
         raise InsufficientDataError("cannot fit a circle: the map has no valid pixels")
-    labels, n = ndimage.label(valid)
+    labels, n = ndimage.label(valid, structure=np.ones((3, 3), bool))
     if n > 1:
         sizes = np.bincount(labels.ravel())
         sizes[0] = 0
         region = labels == int(np.argmax(sizes))
     else:
         region = valid
-    region = ndimage.binary_fill_holes(region)
-    rows, cols = np.nonzero(region)
-    cx = float(np.mean(hm.x_mm[cols]))
-    cy = float(np.mean(hm.y_mm[rows]))
-    area = rows.size * hm.dx_mm * hm.dy_mm
+    # fill holes: components of the complement that do not touch the border
+    # (several times faster than ndimage.binary_fill_holes on large maps)
+    inv, n_inv = ndimage.label(~region)
+    if n_inv:
+        keep = np.ones(n_inv + 1, dtype=bool)
+        keep[0] = False
+        keep[np.unique(np.concatenate((inv[0], inv[-1], inv[:, 0], inv[:, -1])))] = False
+        region = region | keep[inv]
+    col_count = region.sum(axis=0)
+    row_count = region.sum(axis=1)
+    npx = int(col_count.sum())
+    cx = float(col_count @ hm.x_mm) / npx
+    cy = float(row_count @ hm.y_mm) / npx
+    area = npx * hm.dx_mm * hm.dy_mm
     return (cx, cy), math.sqrt(area / math.pi)
 
 

@@ -66,7 +66,8 @@ def _format_info(path: str, hm) -> str:  # noqa: ANN001
         f"  valid         {hm.valid_fraction:.2%}",
     ]
     if hm.n_valid:
-        lines.append(f"  RMS / PV      {hm.rms_nm:.4g} nm / {hm.pv_nm:.4g} nm (as stored, nothing removed)")
+        lines.append(f"  RMS / PV      {hm.rms_nm:.4g} nm / {hm.pv_nm:.4g} nm "
+                     "(as stored, nothing removed)")
     lines.append(f"  wavelength    {wl:.6g} nm" if wl else "  wavelength    (not recorded)")
     inst = m.get("instrument") or m.get("software")
     lines.append(f"  instrument    {inst if inst else '(not recorded)'}")

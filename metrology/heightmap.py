@@ -176,7 +176,10 @@ class HeightMap:
         meta: Mapping[str, Any] | None = None,
         note: str | None = None,
     ) -> HeightMap:
-        """Return a new map with some fields replaced; ``note`` is appended to ``meta['history']``."""
+        """Return a new map with some fields replaced.
+
+        ``note`` is appended to ``meta['history']``.
+        """
         m = dict(self._meta if meta is None else meta)
         if note:
             m["history"] = [*m.get("history", []), note]

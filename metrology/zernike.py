@@ -1,0 +1,620 @@
+"""Zernike fitting, synthesis and term removal on height maps.
+
+Conventions (CONVENTIONS.md): ``Z = N R_n^|m|(ρ) cos(mθ)`` (m >= 0) or
+``sin(|m|θ)`` (m < 0), θ counter-clockwise from +x, ρ = r / R_norm, r measured
+from the aperture centre in the map frame (mm). ``normalization="rms"``: each
+coefficient is that term's RMS over the unit disk (orthonormal);
+``"peak"``: the coefficient is the edge amplitude. Fits on non-circular
+apertures are plain least squares of the circle polynomials (the result says
+so in ``basis``).
+
+Speed: the basis is evaluated by the Numba kernels of :mod:`kernels.zernike`
+in one parallel pass; the normal equations ``G c = Bᵀ z`` are accumulated with
+BLAS (``B Bᵀ``) in pixel chunks of bounded memory and solved by Cholesky. The
+*geometry* (pixel coordinates, basis, Gram matrix and its factorisation) only
+depends on the mask, the grid, the terms, the normalisation, the centre and
+R_norm, so it is cached: fitting many maps with the same mask builds it once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+import warnings
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import scipy.linalg
+
+from kernels import zernike as _kz
+from kernels._config import num_threads
+
+from .errors import ApertureError, ConventionError, InsufficientDataError
+from .heightmap import HeightMap
+from .zernike_schemes import (
+    NORMALIZATIONS,
+    first_index,
+    normalization_factor,
+    resolve_terms,
+    zernike_name,
+    zernike_nm,
+)
+
+__all__ = [
+    "ZernikeFit",
+    "ZernikeGeometry",
+    "fit_zernike",
+    "zernike_surface",
+    "remove",
+    "pair",
+    "clear_geometry_cache",
+]
+
+#: keep the full basis in memory for cached geometries up to this size (bytes)
+BASIS_BUDGET_BYTES = 768 * 2**20
+#: pixel chunk size for Gram accumulation (elements of the K x chunk block)
+_CHUNK_ELEMENTS = 2**23
+#: above this basis condition number the normal equations are not trusted
+_COND_NORMAL_EQ = 1e6
+
+
+def _check_norm(normalization: str) -> str:
+    n = str(normalization).lower()
+    if n not in NORMALIZATIONS:
+        raise ConventionError(
+            f"unknown normalization {normalization!r}; use one of {', '.join(NORMALIZATIONS)}")
+    return n
+
+
+def _mask_key(mask: np.ndarray) -> str:
+    h = hashlib.blake2b(np.packbits(mask, axis=None).tobytes(), digest_size=16)
+    h.update(repr(mask.shape).encode())
+    return h.hexdigest()
+
+
+def _default_center(mask: np.ndarray, dx: float, dy: float) -> tuple[float, float]:
+    from .aperture import fit_circle
+
+    return fit_circle(HeightMap(np.where(mask, 0.0, np.nan), dx, dy))[0]
+
+
+class ZernikeGeometry:
+    """Everything about a Zernike fit that does not depend on the heights.
+
+    Parameters
+    ----------
+    mask : ndarray of bool, shape (nrows, ncols)
+        Pixels that take part in the fit.
+    dx_mm, dy_mm : float
+        Pixel spacing (mm).
+    nm : sequence of (n, m)
+        The modes, in output order.
+    normalization : {"rms", "peak"}
+    center_mm : (float, float)
+        Aperture centre (x, y) in the map frame, mm.
+    radius_mm : float
+        R_norm, mm.
+    allow_outside : bool
+        Accept valid pixels with ρ > 1 (the polynomials are then evaluated
+        outside the unit disk, where they are not orthogonal).
+
+    Notes
+    -----
+    The basis ``B`` (K x P) is kept when it fits in :data:`BASIS_BUDGET_BYTES`;
+    otherwise each fit recomputes it block by block inside the projection
+    kernel (no memory traffic, compute-bound).
+    """
+
+    def __init__(self, mask: np.ndarray, dx_mm: float, dy_mm: float,
+                 nm: Sequence[tuple[int, int]], normalization: str,
+                 center_mm: tuple[float, float], radius_mm: float,
+                 allow_outside: bool = False, keep_basis: bool = True,
+                 factorize: bool = True) -> None:
+        mask = np.asarray(mask, dtype=bool)
+        self.shape = mask.shape
+        self.dx_mm, self.dy_mm = float(dx_mm), float(dy_mm)
+        self.nm = [tuple(map(int, t)) for t in nm]
+        self.normalization = _check_norm(normalization)
+        self.center_mm = (float(center_mm[0]), float(center_mm[1]))
+        self.radius_mm = float(radius_mm)
+        if not math.isfinite(self.radius_mm) or self.radius_mm <= 0:
+            raise ApertureError(f"R_norm must be a positive radius in mm, got {radius_mm!r}")
+        k = len(self.nm)
+        ny, nx = self.shape
+        rows, cols = np.nonzero(mask)
+        self.index = rows * nx + cols
+        p = self.index.size
+        if p == 0:
+            raise ApertureError("the aperture holds no valid pixels: nothing to fit")
+        if factorize and p < k:
+            raise InsufficientDataError(
+                f"{p} valid pixels cannot determine {k} Zernike terms; fit fewer terms "
+                "or use a larger aperture")
+        inv_r = 1.0 / self.radius_mm
+        self.x = np.ascontiguousarray(
+            ((cols - (nx - 1) / 2.0) * self.dx_mm - self.center_mm[0]) * inv_r)
+        self.y = np.ascontiguousarray(
+            ((rows - (ny - 1) / 2.0) * self.dy_mm - self.center_mm[1]) * inv_r)
+        rho_max = float(np.sqrt(np.max(self.x * self.x + self.y * self.y)))
+        self.rho_max = rho_max
+        if rho_max > 1.0 + 1e-9 and not allow_outside:
+            raise ApertureError(
+                f"valid pixels reach ρ = {rho_max:.4f} > 1 with R_norm = {self.radius_mm:g} mm: "
+                "pass a larger radius_mm, restrict the map to the aperture "
+                "(HeightMap.select_aperture), or allow_outside=True")
+        n_arr = np.array([t[0] for t in self.nm], dtype=np.int64)
+        m_arr = np.array([t[1] for t in self.nm], dtype=np.int64)
+        self._tab, self._jac, self._kmax = _kz.mode_table(n_arr, m_arr)
+        self._scale = np.array([normalization_factor(n, m, self.normalization)
+                                for n, m in self.nm])
+        self.basis: np.ndarray | None = None
+        self.gram = np.zeros((0, 0))
+        self.condition_number = math.nan
+        self._cho = None
+        if factorize:
+            self._factorize(keep_basis)
+
+    def _factorize(self, keep_basis: bool) -> None:
+        k, p = self.n_terms, self.n_pixels
+        keep = keep_basis and k * p * 8 <= BASIS_BUDGET_BYTES
+        gram = np.zeros((k, k))
+        chunk = max(_kz.BLOCK, (_CHUNK_ELEMENTS // k) // _kz.BLOCK * _kz.BLOCK)
+        if keep or p <= chunk:
+            b = np.empty((k, p))
+            _kz.zernike_basis(self.x, self.y, self._tab, self._jac, self._kmax, self._scale, b)
+            gram = b @ b.T
+            if keep:
+                self.basis = b
+        else:
+            buf = np.empty((k, chunk))
+            for p0 in range(0, p, chunk):
+                p1 = min(p0 + chunk, p)
+                blk = buf[:, : p1 - p0] if p1 - p0 < chunk else buf
+                blk = np.ascontiguousarray(blk)
+                _kz.zernike_basis(self.x[p0:p1], self.y[p0:p1], self._tab, self._jac,
+                                  self._kmax, self._scale, blk)
+                gram += blk @ blk.T
+        self.gram = gram
+        w = np.linalg.eigvalsh(gram)
+        self.condition_number = float(math.sqrt(w[-1] / w[0])) if w[0] > 0 else math.inf
+        if self.condition_number < _COND_NORMAL_EQ:
+            self._cho = scipy.linalg.cho_factor(gram, lower=False, check_finite=False)
+
+    @property
+    def n_pixels(self) -> int:
+        """Number of pixels in the fit."""
+        return int(self.index.size)
+
+    @property
+    def n_terms(self) -> int:
+        return len(self.nm)
+
+    def project(self, z: np.ndarray) -> np.ndarray:
+        """``Bᵀ z`` for values ``z`` (P,) at the geometry's pixels."""
+        if self.basis is not None:
+            return self.basis @ z
+        return _kz.zernike_project(self.x, self.y, z, self._tab, self._jac, self._kmax,
+                                   self._scale, num_threads())
+
+    def evaluate(self, coef: np.ndarray) -> np.ndarray:
+        """``Σ c_i Z_i`` at the geometry's pixels, shape (P,)."""
+        coef = np.ascontiguousarray(coef, dtype=np.float64)
+        if self.basis is not None:
+            return coef @ self.basis
+        out = np.empty(self.n_pixels)
+        _kz.zernike_sum(self.x, self.y, self._tab, self._jac, self._kmax, self._scale, coef, out)
+        return out
+
+    def solve(self, z: np.ndarray) -> np.ndarray:
+        """Least-squares coefficients for values ``z`` (P,), same units as z."""
+        if self._cho is not None:
+            return scipy.linalg.cho_solve(self._cho, self.project(z), check_finite=False)
+        warnings.warn(
+            f"the Zernike basis is ill-conditioned on this aperture (condition number "
+            f"{self.condition_number:.3g}); solving by SVD least squares. Consider fewer terms.",
+            stacklevel=3)
+        b = self.basis
+        if b is None:
+            b = np.empty((self.n_terms, self.n_pixels))
+            _kz.zernike_basis(self.x, self.y, self._tab, self._jac, self._kmax, self._scale, b)
+        return np.linalg.lstsq(b.T, z, rcond=None)[0]
+
+    def gather(self, z_nm: np.ndarray) -> np.ndarray:
+        """Values of a map at the geometry's pixels (P,)."""
+        return np.ascontiguousarray(z_nm.ravel()[self.index])
+
+    def scatter(self, values: np.ndarray) -> np.ndarray:
+        """A NaN map of the geometry's shape holding ``values`` at its pixels."""
+        out = np.full(self.shape[0] * self.shape[1], np.nan)
+        out[self.index] = values
+        return out.reshape(self.shape)
+
+
+class _GeometryCache:
+    """Small LRU cache of :class:`ZernikeGeometry` and of default centres per mask."""
+
+    def __init__(self, maxsize: int = 8) -> None:
+        self.maxsize = maxsize
+        self._geo: OrderedDict[tuple, ZernikeGeometry] = OrderedDict()
+        self._centers: OrderedDict[tuple, tuple[float, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def center(self, mkey: str, mask: np.ndarray, dx: float, dy: float) -> tuple[float, float]:
+        key = (mkey, dx, dy)
+        with self._lock:
+            if key in self._centers:
+                return self._centers[key]
+        c = _default_center(mask, dx, dy)
+        with self._lock:
+            self._centers[key] = c
+            while len(self._centers) > 64:
+                self._centers.popitem(last=False)
+        return c
+
+    def get(self, key: tuple) -> ZernikeGeometry | None:
+        with self._lock:
+            g = self._geo.get(key)
+            if g is not None:
+                self._geo.move_to_end(key)
+            return g
+
+    def put(self, key: tuple, geo: ZernikeGeometry) -> None:
+        with self._lock:
+            self._geo[key] = geo
+            while len(self._geo) > self.maxsize:
+                self._geo.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._geo.clear()
+            self._centers.clear()
+
+
+_CACHE = _GeometryCache()
+
+
+def clear_geometry_cache() -> None:
+    """Forget every cached Zernike geometry (e.g. to measure a fresh fit)."""
+    _CACHE.clear()
+
+
+def _geometry(mask: np.ndarray, dx: float, dy: float, nm: list[tuple[int, int]],
+              normalization: str, center_mm: tuple[float, float] | None,
+              radius_mm: float | None, allow_outside: bool, cache: bool) -> ZernikeGeometry:
+    mkey = _mask_key(mask)
+    if center_mm is None:
+        if not mask.any():
+            raise ApertureError("the aperture holds no valid pixels: nothing to fit")
+        center = _CACHE.center(mkey, mask, dx, dy) if cache else _default_center(mask, dx, dy)
+    else:
+        center = (float(center_mm[0]), float(center_mm[1]))
+    key = (mkey, dx, dy, tuple(nm), normalization, center, radius_mm, allow_outside)
+    if cache:
+        g = _CACHE.get(key)
+        if g is not None:
+            return g
+    if radius_mm is None:
+        if not mask.any():
+            raise ApertureError("the aperture holds no valid pixels: nothing to fit")
+        rows, cols = np.nonzero(mask)
+        ny, nx = mask.shape
+        xs = (cols - (nx - 1) / 2.0) * dx - center[0]
+        ys = (rows - (ny - 1) / 2.0) * dy - center[1]
+        r = float(np.sqrt(np.max(xs * xs + ys * ys)))
+        if r == 0.0:  # a single pixel
+            r = 0.5 * min(dx, dy)
+    else:
+        r = float(radius_mm)
+    g = ZernikeGeometry(mask, dx, dy, nm, normalization, center, r, allow_outside)
+    if cache:
+        _CACHE.put(key, g)
+    return g
+
+
+@dataclass(frozen=True, eq=False)
+class ZernikeFit:
+    """Result of :func:`fit_zernike`.
+
+    Attributes
+    ----------
+    coefficients_nm : ndarray (K,)
+        Coefficients in nm, in the order of ``indices``.
+    indices : list of int
+        Indices in ``scheme``.
+    nm : list of (n, m)
+    scheme : str
+        "fringe", "noll" or "ansi".
+    normalization : str
+        "rms" (coefficient = RMS of the term over the unit disk) or "peak".
+    radius_mm : float
+        R_norm used, mm.
+    center_mm : (float, float)
+        Aperture centre used (x, y) in the map frame, mm.
+    condition_number : float
+        2-norm condition number of the sampled basis (sqrt of the Gram matrix's).
+    n_pixels : int
+        Pixels in the fit.
+    basis : str
+        What was fitted: plain least squares of the circle polynomials.
+    """
+
+    coefficients_nm: np.ndarray
+    indices: list[int]
+    nm: list[tuple[int, int]]
+    scheme: str
+    normalization: str
+    radius_mm: float
+    center_mm: tuple[float, float]
+    condition_number: float
+    n_pixels: int
+    source: HeightMap = field(repr=False)
+    geometry: ZernikeGeometry = field(repr=False)
+    basis: str = "circle polynomials, plain least squares over the valid pixels"
+
+    @cached_property
+    def _fitted_values(self) -> np.ndarray:
+        return self.geometry.evaluate(self.coefficients_nm)
+
+    @cached_property
+    def fitted(self) -> HeightMap:
+        """The fitted surface at the fit's pixels (NaN elsewhere), nm."""
+        return self.source.replace(self.geometry.scatter(self._fitted_values),
+                                   note=f"Zernike fit ({self.scheme}, {len(self.nm)} terms)")
+
+    @cached_property
+    def residual(self) -> HeightMap:
+        """Map minus fit at the fit's pixels (NaN elsewhere), nm."""
+        z = self.geometry.gather(self.source.z_nm)
+        return self.source.replace(
+            self.geometry.scatter(z - self._fitted_values),
+            note=f"Zernike residual ({self.scheme}, {len(self.nm)} terms removed)")
+
+    @cached_property
+    def residual_rms_nm(self) -> float:
+        """RMS of the residual about its mean over the fit's pixels, nm."""
+        r = self.geometry.gather(self.source.z_nm) - self._fitted_values
+        return float(np.sqrt(np.mean((r - r.mean()) ** 2)))
+
+    def coefficient(self, j: int) -> float:
+        """Coefficient (nm) of index ``j`` of the fit's scheme."""
+        try:
+            return float(self.coefficients_nm[self.indices.index(int(j))])
+        except ValueError:
+            raise ConventionError(f"{self.scheme} term {j} is not in this fit") from None
+
+    def coefficient_nm(self, n: int, m: int) -> float:
+        """Coefficient (nm) of mode (n, m)."""
+        try:
+            return float(self.coefficients_nm[self.nm.index((int(n), int(m)))])
+        except ValueError:
+            raise ConventionError(f"mode (n={n}, m={m}) is not in this fit") from None
+
+    def pair(self, n: int, m: int) -> tuple[float, float]:
+        """Magnitude (nm) and axis angle (degrees) of the (n, ±|m|) pair; see :func:`pair`."""
+        return pair(self.coefficient_nm(n, abs(m)), self.coefficient_nm(n, -abs(m)), m)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready description with units and conventions."""
+        return {
+            "scheme": self.scheme,
+            "normalization": self.normalization,
+            "radius_mm": self.radius_mm,
+            "center_mm": list(self.center_mm),
+            "basis": self.basis,
+            "condition_number": self.condition_number,
+            "n_pixels": self.n_pixels,
+            "residual_rms_nm": self.residual_rms_nm,
+            "terms": [
+                {"index": j, "n": n, "m": m, "name": zernike_name(n, m), "coefficient_nm": float(c)}
+                for j, (n, m), c in zip(self.indices, self.nm, self.coefficients_nm, strict=True)
+            ],
+        }
+
+    def table(self) -> str:
+        """Plain-text coefficient table."""
+        head = (f"Zernike fit: {self.scheme} scheme, {self.normalization} normalisation, "
+                f"R_norm = {self.radius_mm:.6g} mm, centre = ({self.center_mm[0]:.4g}, "
+                f"{self.center_mm[1]:.4g}) mm, {self.n_pixels} px, "
+                f"cond = {self.condition_number:.3g}")
+        lines = [head, f"{'j':>4} {'n':>3} {'m':>4}  {'coef [nm]':>12}  name"]
+        for j, (n, m), c in zip(self.indices, self.nm, self.coefficients_nm, strict=True):
+            lines.append(f"{j:>4} {n:>3} {m:>4}  {c:>12.5f}  {zernike_name(n, m)}")
+        lines.append(f"residual RMS = {self.residual_rms_nm:.5f} nm")
+        return "\n".join(lines)
+
+
+def pair(c_cos: float, c_sin: float, m: int) -> tuple[float, float]:
+    """Magnitude and axis angle of a Zernike pair.
+
+    Parameters
+    ----------
+    c_cos, c_sin : float
+        Coefficients of the (n, +|m|) and (n, -|m|) terms (same units).
+    m : int
+        Azimuthal order (sign ignored, must be non-zero).
+
+    Returns
+    -------
+    magnitude : float
+        sqrt(c_cos² + c_sin²), same unit as the inputs.
+    angle_deg : float
+        atan2(c_sin, c_cos) / |m| in degrees, counter-clockwise from +x.
+    """
+    am = abs(int(m))
+    if am == 0:
+        raise ConventionError("a Zernike pair needs m != 0")
+    return float(math.hypot(c_cos, c_sin)), float(math.degrees(math.atan2(c_sin, c_cos) / am))
+
+
+def _fit_mask(hm: HeightMap, mask: np.ndarray | None) -> np.ndarray:
+    valid = hm.valid
+    if mask is not None:
+        mask = np.asarray(mask)
+        if mask.shape != hm.shape or mask.dtype != bool:
+            raise ApertureError(f"mask must be boolean with shape {hm.shape}")
+        valid = valid & mask
+    if not valid.any():
+        raise ApertureError("the aperture holds no valid pixels: nothing to fit "
+                            "(all NaN, or the mask misses the data)")
+    return valid
+
+
+def fit_zernike(hm: HeightMap, terms: int | Sequence[Any] = 37, scheme: str = "fringe",
+                normalization: str = "rms", radius_mm: float | None = None,
+                center_mm: tuple[float, float] | None = None, *,
+                mask: np.ndarray | None = None, allow_outside: bool = False,
+                cache: bool = True) -> ZernikeFit:
+    """Least-squares Zernike fit over the valid pixels of a map.
+
+    Parameters
+    ----------
+    hm : HeightMap
+        Heights in nm; NaN pixels are ignored.
+    terms : int or sequence
+        A count (the first K terms of ``scheme``) or explicit indices of
+        ``scheme`` (or group names such as ``"tilt"`` or (n, m) tuples).
+    scheme : {"fringe", "noll", "ansi"}
+    normalization : {"rms", "peak"}
+    radius_mm : float, optional
+        R_norm in mm. Default: radius of the circle circumscribing the valid
+        pixels about the centre (give the nominal aperture radius when known).
+    center_mm : (float, float), optional
+        Aperture centre (x, y) in mm in the map frame. Default: centre of the
+        best-fit circle of the valid region (:func:`metrology.aperture.fit_circle`).
+    mask : ndarray of bool, optional
+        Restrict the fit to these pixels (and the valid ones).
+    allow_outside : bool
+        Accept valid pixels with ρ > 1 (else :class:`ApertureError`).
+    cache : bool
+        Reuse (and store) the geometry for this mask, terms and grid.
+
+    Returns
+    -------
+    ZernikeFit
+    """
+    idx, nm = resolve_terms(terms, scheme)
+    norm = _check_norm(normalization)
+    fmask = _fit_mask(hm, mask)
+    geo = _geometry(fmask, hm.dx_mm, hm.dy_mm, nm, norm, center_mm, radius_mm,
+                    allow_outside, cache)
+    coef = geo.solve(geo.gather(hm.z_nm))
+    return ZernikeFit(
+        coefficients_nm=coef,
+        indices=idx,
+        nm=nm,
+        scheme=str(scheme).lower(),
+        normalization=norm,
+        radius_mm=geo.radius_mm,
+        center_mm=geo.center_mm,
+        condition_number=geo.condition_number,
+        n_pixels=geo.n_pixels,
+        source=hm,
+        geometry=geo,
+    )
+
+
+def remove(hm: HeightMap, terms: Sequence[Any] | str = ("piston", "tilt"), *,
+           center_mm: tuple[float, float] | None = None, radius_mm: float | None = None,
+           mask: np.ndarray | None = None, scheme: str = "noll") -> HeightMap:
+    """Remove Zernike terms by one joint least-squares fit over the valid pixels.
+
+    Parameters
+    ----------
+    hm : HeightMap
+    terms : sequence
+        Group names (``"piston"``, ``"tilt"``, ``"power"``, ``"astigmatism"``,
+        ``"coma"``, ``"spherical"``, ``"trefoil"``...), (n, m) tuples or indices
+        of ``scheme``.
+    center_mm, radius_mm, mask
+        As in :func:`fit_zernike`; the default R_norm circumscribes the valid
+        pixels, so every valid pixel takes part.
+    scheme : str
+        Scheme of integer indices in ``terms`` (names and tuples need none).
+
+    Returns
+    -------
+    HeightMap
+        ``hm`` minus the fitted terms on the fitted pixels; pixels outside
+        ``mask`` become NaN. ``meta['removed']`` lists what was removed.
+    """
+    fit = fit_zernike(hm, terms, scheme=scheme, normalization="rms", radius_mm=radius_mm,
+                      center_mm=center_mm, mask=mask,
+                      allow_outside=radius_mm is not None)
+    names = [zernike_name(n, m) for n, m in fit.nm]
+    meta = dict(hm.meta)
+    meta["removed"] = [*meta.get("removed", []), *names]
+    return fit.residual.replace(meta=meta)
+
+
+def zernike_surface(coefficients_nm: Sequence[float] | np.ndarray,
+                    like: HeightMap | None = None, *,
+                    shape: tuple[int, int] | None = None, dx_mm: float | None = None,
+                    dy_mm: float | None = None, scheme: str = "fringe",
+                    normalization: str = "rms", radius_mm: float | None = None,
+                    center_mm: tuple[float, float] = (0.0, 0.0),
+                    indices: Sequence[int] | None = None,
+                    outside: str = "nan") -> HeightMap:
+    """Synthesise a height map from Zernike coefficients.
+
+    Parameters
+    ----------
+    coefficients_nm : sequence of float
+        Coefficients in nm: for indices ``first, first+1, ...`` of ``scheme``
+        (ANSI from 0, Fringe and Noll from 1), or for ``indices``.
+    like : HeightMap, optional
+        Take the grid (shape, dx, dy, meta) from this map.
+    shape, dx_mm, dy_mm
+        The grid when ``like`` is not given (``dy_mm`` defaults to ``dx_mm``).
+    scheme, normalization
+        As in :func:`fit_zernike`.
+    radius_mm : float, optional
+        R_norm (mm). Default: half the smaller extent between edge pixel
+        centres, i.e. the largest circle about the array centre that touches
+        the edge pixels.
+    center_mm : (float, float)
+        Centre of the polynomials (x, y) in mm.
+    outside : {"nan", "evaluate"}
+        Pixels with ρ > 1 become NaN (default) or are evaluated anyway.
+
+    Returns
+    -------
+    HeightMap
+    """
+    if like is not None:
+        shape, dx, dy = like.shape, like.dx_mm, like.dy_mm
+    else:
+        if shape is None or dx_mm is None:
+            raise ValueError("give like=HeightMap, or shape= and dx_mm=")
+        dx = float(dx_mm)
+        dy = float(dx_mm if dy_mm is None else dy_mm)
+    coef = np.asarray(coefficients_nm, dtype=np.float64).ravel()
+    if indices is None:
+        start = first_index(scheme)
+        idx = list(range(start, start + coef.size))
+    else:
+        idx = [int(j) for j in indices]
+        if len(idx) != coef.size:
+            raise ValueError(f"{coef.size} coefficients for {len(idx)} indices")
+    nm = [zernike_nm(scheme, j) for j in idx]
+    norm = _check_norm(normalization)
+    ny, nx = shape  # type: ignore[misc]
+    if radius_mm is None:
+        radius_mm = 0.5 * min((nx - 1) * dx, (ny - 1) * dy)
+    if outside not in ("nan", "evaluate"):
+        raise ValueError("outside must be 'nan' or 'evaluate'")
+    x = (np.arange(nx) - (nx - 1) / 2.0) * dx - center_mm[0]
+    y = (np.arange(ny) - (ny - 1) / 2.0) * dy - center_mm[1]
+    r2 = x[None, :] ** 2 + y[:, None] ** 2
+    mask = np.ones((ny, nx), bool) if outside == "evaluate" else r2 <= radius_mm**2 * (1 + 1e-12)
+    geo = ZernikeGeometry(mask, dx, dy, nm, norm, center_mm, radius_mm,
+                          allow_outside=True, factorize=False)
+    meta = dict(like.meta) if like is not None else {}
+    meta["synthetic"] = {"kind": "zernike", "scheme": str(scheme).lower(),
+                         "normalization": norm, "radius_mm": float(radius_mm),
+                         "center_mm": [float(center_mm[0]), float(center_mm[1])]}
+    return HeightMap(geo.scatter(geo.evaluate(coef)), dx, dy, meta)

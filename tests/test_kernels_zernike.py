@@ -1,0 +1,100 @@
+"""Zernike kernels against the plain-NumPy factorial reference (tests/reference.py)."""
+
+import numpy as np
+import pytest
+
+from kernels import zernike as kz
+
+from reference import zernike_reference
+
+
+def _modes(nmax):
+    return [(n, m) for n in range(nmax + 1) for m in range(-n, n + 1, 2)]
+
+
+def _table(nm, normalization="rms"):
+    n = np.array([a for a, _ in nm])
+    m = np.array([b for _, b in nm])
+    tab, jac, kmax = kz.mode_table(n, m)
+    scale = np.array([np.sqrt(2 * (a + 1) / (2 if b == 0 else 1)) if normalization == "rms"
+                      else 1.0 for a, b in nm])
+    return tab, jac, kmax, scale
+
+
+@pytest.fixture(scope="module")
+def points():
+    rng = np.random.default_rng(7)
+    p = 3001  # not a multiple of the block size
+    r = np.sqrt(rng.random(p))
+    r[:3] = (0.0, 1.0, 0.5)  # centre and edge exactly
+    th = rng.random(p) * 2 * np.pi
+    return r, th, np.ascontiguousarray(r * np.cos(th)), np.ascontiguousarray(r * np.sin(th))
+
+
+@pytest.mark.parametrize("normalization", ["rms", "peak"])
+def test_basis_matches_factorial_reference_to_1e12(points, normalization):
+    r, th, x, y = points
+    nm = _modes(14)
+    tab, jac, kmax, scale = _table(nm, normalization)
+    out = np.empty((len(nm), x.size))
+    kz.zernike_basis(x, y, tab, jac, kmax, scale, out)
+    for i, (n, m) in enumerate(nm):
+        ref = zernike_reference(n, m, r, th, normalization).astype(np.float64)
+        peak = np.max(np.abs(ref))
+        assert np.max(np.abs(out[i] - ref)) <= 1e-12 * peak, (n, m)
+
+
+def test_radial_polynomial_alone(points):
+    # m = 0 modes with peak normalisation are exactly R_n^0; and R_n^m(1) = 1
+    r, th, x, y = points
+    nm = [(n, 0) for n in range(0, 21, 2)]
+    tab, jac, kmax, scale = _table(nm, "peak")
+    out = np.empty((len(nm), x.size))
+    kz.zernike_basis(x, y, tab, jac, kmax, scale, out)
+    assert np.allclose(out[:, 1], 1.0, rtol=0, atol=1e-12)  # ρ = 1
+    assert np.allclose(out[:, 0], [(-1) ** (n // 2) for n, _ in nm], atol=1e-12)  # ρ = 0
+
+
+def test_sum_and_project_match_basis(points):
+    r, th, x, y = points
+    nm = _modes(8)
+    tab, jac, kmax, scale = _table(nm)
+    basis = np.empty((len(nm), x.size))
+    kz.zernike_basis(x, y, tab, jac, kmax, scale, basis)
+    rng = np.random.default_rng(3)
+    c = rng.normal(size=len(nm))
+    z = rng.normal(size=x.size)
+    out = np.empty(x.size)
+    kz.zernike_sum(x, y, tab, jac, kmax, scale, c, out)
+    assert np.allclose(out, c @ basis, rtol=0, atol=1e-12)
+    proj = kz.zernike_project(x, y, z, tab, jac, kmax, scale, 3)
+    assert np.allclose(proj, basis @ z, rtol=1e-12, atol=1e-10)
+
+
+def test_orthonormal_up_to_n20_on_2001_disk():
+    # RMS of every mode over a 2001^2 sampled unit disk is 1 within 1e-3
+    n = 2001
+    c = (np.arange(n) - (n - 1) / 2) / ((n - 1) / 2)
+    X, Y = np.meshgrid(c, c)
+    inside = X * X + Y * Y <= 1.0
+    x = np.ascontiguousarray(X[inside])
+    y = np.ascontiguousarray(Y[inside])
+    nm = _modes(20)
+    tab, jac, kmax, scale = _table(nm)
+    sumsq = np.zeros(len(nm))
+    chunk = 200_000
+    buf = np.empty((len(nm), chunk))
+    for p0 in range(0, x.size, chunk):
+        p1 = min(p0 + chunk, x.size)
+        b = buf[:, : p1 - p0] if p1 - p0 == chunk else np.empty((len(nm), p1 - p0))
+        kz.zernike_basis(x[p0:p1], y[p0:p1], tab, jac, kmax, scale, b)
+        sumsq += np.einsum("ij,ij->i", b, b)
+    rms = np.sqrt(sumsq / x.size)
+    assert np.all(np.abs(rms - 1.0) < 1e-3), np.max(np.abs(rms - 1.0))
+
+
+def test_mode_table_rejects_bad_modes():
+    with pytest.raises(ValueError):
+        kz.mode_table(np.array([3]), np.array([2]))
+    with pytest.raises(ValueError):
+        kz.mode_table(np.array([2, 2]), np.array([2, 2]))
