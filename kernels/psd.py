@@ -1,0 +1,392 @@
+"""Numba kernels for power spectral densities on masked height maps.
+
+Arrays and scalars in, arrays out. Conventions of the callers
+(``metrology.psd``): heights in nm with NaN outside the mask, frequencies in
+cycles/mm, spectra of real data stored as the half plane of ``rfft2``
+(columns ``kx = 0 .. nx//2``, rows in FFT order). For real data the power at
+``(-ky, -kx)`` equals that at ``(ky, kx)``, so a half-plane cell stands for
+itself and its point mirror: its weight ``hw[kx]`` is 2, except in the
+``kx = 0`` column and, for even ``nx``, the Nyquist column, whose weight is 1.
+Sums over the full plane of anything symmetric under ``f -> -f`` (total,
+|f| bins, column sums) are then exact; a full-plane *row* sum needs the
+mirrored row as well (see :func:`axis_sums`).
+
+Frequency tests compare squared frequencies: a cell's ``|f|²`` is
+``fx2[kx] + fy2[ky]`` (one addition, so contraction flags cannot change it)
+against squared edges computed by the caller. A plain-NumPy reference that
+forms ``fx**2 + fy**2`` the same way assigns every cell to the same bin.
+
+None of these kernels uses the ``nnan`` flag (see :mod:`kernels._config`):
+``prepare_*`` tests every pixel with ``isfinite``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._config import jit, pjit, prange
+
+__all__ = [
+    "masked_sum_count",
+    "prepare_separable",
+    "prepare_weighted",
+    "spectrum_bins",
+    "axis_sums",
+    "fd_slope_moments",
+    "largest_rectangle",
+]
+
+
+@pjit
+def masked_sum_count(z):  # pragma: no cover - compiled
+    """Sum and count of the finite entries of ``z`` (2-D float64)."""
+    ny, nx = z.shape
+    rs = np.zeros(ny)
+    rn = np.zeros(ny, dtype=np.int64)
+    for i in prange(ny):
+        acc = 0.0
+        cnt = 0
+        for j in range(nx):
+            v = z[i, j]
+            if np.isfinite(v):
+                acc += v
+                cnt += 1
+        rs[i] = acc
+        rn[i] = cnt
+    return rs.sum(), rn.sum()
+
+
+@pjit
+def prepare_separable(z, wy, wx, mean, out):  # pragma: no cover - compiled
+    """``out[i, j] = (z[i, j] - mean) * wy[i] * wx[j]`` where z is finite, else 0.
+
+    ``out`` may be larger than ``z`` (zero padding): its extra rows and
+    columns are set to 0.
+
+    Parameters
+    ----------
+    z : float64 (ny, nx), NaN = invalid
+    wy : float64 (ny,)  ;  wx : float64 (nx,)
+    mean : float
+    out : float64 (NY >= ny, NX >= nx), written
+
+    Returns
+    -------
+    sum_w2 : float
+        Σ over finite pixels of (wy[i] wx[j])².
+    """
+    ny, nx = z.shape
+    NY, NX = out.shape
+    rs = np.zeros(NY)
+    for i in prange(NY):
+        if i < ny:
+            wyi = wy[i]
+            acc = 0.0
+            for j in range(nx):
+                v = z[i, j]
+                if np.isfinite(v):
+                    w = wyi * wx[j]
+                    out[i, j] = (v - mean) * w
+                    acc += w * w
+                else:
+                    out[i, j] = 0.0
+            for j in range(nx, NX):
+                out[i, j] = 0.0
+            rs[i] = acc
+        else:
+            for j in range(NX):
+                out[i, j] = 0.0
+    return rs.sum()
+
+
+@pjit
+def prepare_weighted(z, w, mean, out):  # pragma: no cover - compiled
+    """As :func:`prepare_separable` with a full 2-D window ``w`` (ny, nx)."""
+    ny, nx = z.shape
+    NY, NX = out.shape
+    rs = np.zeros(NY)
+    for i in prange(NY):
+        if i < ny:
+            acc = 0.0
+            for j in range(nx):
+                v = z[i, j]
+                if np.isfinite(v):
+                    wij = w[i, j]
+                    out[i, j] = (v - mean) * wij
+                    acc += wij * wij
+                else:
+                    out[i, j] = 0.0
+            for j in range(nx, NX):
+                out[i, j] = 0.0
+            rs[i] = acc
+        else:
+            for j in range(NX):
+                out[i, j] = 0.0
+    return rs.sum()
+
+
+@jit
+def _first_at_least(fx2, fy2i, lim_sq):  # pragma: no cover - compiled
+    """Smallest j with ``fx2[j] + fy2i >= lim_sq`` (fx2 non-decreasing), len(fx2) if none."""
+    lo = 0
+    hi = fx2.shape[0]
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if fx2[mid] + fy2i >= lim_sq:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+@pjit
+def spectrum_bins(src, power_input, scale, fx2, fy2, hw, edges_sq, band_lo_sq, band_hi_sq,
+                  out_vals, store, nchunks):  # pragma: no cover - compiled
+    """One pass over a half-plane spectrum: PSD values, radial histogram, band sums.
+
+    Parameters
+    ----------
+    src : complex128 (ny, nh) rfft2 output, or float64 (ny, nh) PSD values
+    power_input : bool
+        False: ``p = scale * |src|²``; True: ``p = scale * src``.
+    scale : float
+    fx2 : float64 (nh,)  squared column frequencies, non-decreasing
+    fy2 : float64 (ny,)  squared row frequencies
+    hw : float64 (nh,)   half-plane weights (1 or 2)
+    edges_sq : float64 (nb + 1,)  squared, increasing bin edges (may be empty: no bins)
+    band_lo_sq, band_hi_sq : float64 (nband,)  squared band limits
+    out_vals : float64 (ny, nh) written when ``store`` (else may be (0, 0))
+    store : bool
+    nchunks : int  row chunks (one private accumulator each)
+
+    Returns
+    -------
+    hist : float64 (nb,)   Σ hw·p over cells with edges[k] <= |f| < edges[k+1]
+    counts : float64 (nb,) Σ hw (full-plane cells) per bin
+    fsum : float64 (nb,)   Σ hw·|f| per bin
+    bands : float64 (nband,) Σ hw·p over cells with lo <= |f| < hi
+    total : float          Σ hw·p over all cells
+
+    Notes
+    -----
+    Along a row ``|f|²`` grows with the column, so the bin index is found by
+    one binary search per row and then only moves forward; band limits are
+    found per row by binary search on the same ``fx2[j] + fy2[i]`` sums. All
+    membership tests are exact comparisons of those sums with the squared
+    edges.
+    """
+    ny, nh = src.shape
+    nb = edges_sq.shape[0] - 1
+    if nb < 0:
+        nb = 0
+    nband = band_lo_sq.shape[0]
+    hist_c = np.zeros((nchunks, nb))
+    cnt_c = np.zeros((nchunks, nb))
+    fsum_c = np.zeros((nchunks, nb))
+    band_c = np.zeros((nchunks, nband))
+    tot_c = np.zeros(nchunks)
+    rowbuf = np.empty((nchunks, nh))
+    for c in prange(nchunks):
+        r0 = (c * ny) // nchunks
+        r1 = ((c + 1) * ny) // nchunks
+        tot = 0.0
+        row = rowbuf[c]
+        for i in range(r0, r1):
+            fy2i = fy2[i]
+            for j in range(nh):
+                v = src[i, j]
+                if power_input:
+                    p = v.real * scale
+                else:
+                    p = (v.real * v.real + v.imag * v.imag) * scale
+                pw = p * hw[j]
+                row[j] = pw
+                tot += pw
+            if store:
+                for j in range(nh):
+                    out_vals[i, j] = row[j] / hw[j]
+            if nb > 0:
+                # bin of column 0, then walk forward: k = -1 below, nb above all bins
+                k = int(np.searchsorted(edges_sq, fx2[0] + fy2i, side="right")) - 1
+                for j in range(nh):
+                    f2 = fx2[j] + fy2i
+                    while k < nb and f2 >= edges_sq[k + 1]:
+                        k += 1
+                    if k >= nb:
+                        break
+                    if k >= 0:
+                        hist_c[c, k] += row[j]
+                        cnt_c[c, k] += hw[j]
+                        fsum_c[c, k] += hw[j] * math.sqrt(f2)
+            for b in range(nband):
+                j0 = _first_at_least(fx2, fy2i, band_lo_sq[b])
+                j1 = _first_at_least(fx2, fy2i, band_hi_sq[b])
+                acc = 0.0
+                for j in range(j0, j1):
+                    acc += row[j]
+                band_c[c, b] += acc
+        tot_c[c] = tot
+    hist = np.zeros(nb)
+    cnt = np.zeros(nb)
+    fsum = np.zeros(nb)
+    bands = np.zeros(nband)
+    total = 0.0
+    for c in range(nchunks):
+        total += tot_c[c]
+        for k in range(nb):
+            hist[k] += hist_c[c, k]
+            cnt[k] += cnt_c[c, k]
+            fsum[k] += fsum_c[c, k]
+        for b in range(nband):
+            bands[b] += band_c[c, b]
+    return hist, cnt, fsum, bands, total
+
+
+@pjit
+def axis_sums(src, power_input, hw, nchunks):  # pragma: no cover - compiled
+    """Column sums and two row sums of a half-plane power array.
+
+    With ``p = src`` (``power_input``) or ``p = |src|²``:
+
+    * ``colsum[j] = Σ_i p[i, j]``
+    * ``rowsum_w[i] = Σ_j hw[j] p[i, j]``
+    * ``rowsum_1[i] = Σ_j p[i, j]``
+
+    Parameters
+    ----------
+    src : complex128 or float64 (ny, nh)
+    hw : float64 (nh,)
+    nchunks : int
+
+    Returns
+    -------
+    colsum : float64 (nh,) ; rowsum_w : float64 (ny,) ; rowsum_1 : float64 (ny,)
+    """
+    ny, nh = src.shape
+    col_c = np.zeros((nchunks, nh))
+    rowsum_w = np.zeros(ny)
+    rowsum_1 = np.zeros(ny)
+    for c in prange(nchunks):
+        r0 = (c * ny) // nchunks
+        r1 = ((c + 1) * ny) // nchunks
+        for i in range(r0, r1):
+            acc_w = 0.0
+            acc_1 = 0.0
+            for j in range(nh):
+                v = src[i, j]
+                if power_input:
+                    p = v.real
+                else:
+                    p = v.real * v.real + v.imag * v.imag
+                col_c[c, j] += p
+                acc_w += hw[j] * p
+                acc_1 += p
+            rowsum_w[i] = acc_w
+            rowsum_1[i] = acc_1
+    colsum = np.zeros(nh)
+    for c in range(nchunks):
+        for j in range(nh):
+            colsum[j] += col_c[c, j]
+    return colsum, rowsum_w, rowsum_1
+
+
+@pjit
+def fd_slope_moments(z, mx, my):  # pragma: no cover - compiled
+    """Moments of first differences between horizontally / vertically adjacent valid pixels.
+
+    ``dx = z[i, j+1] - z[i, j]`` and ``dy = z[i+1, j] - z[i, j]`` (nm) where
+    both pixels are finite.
+
+    Returns
+    -------
+    (Σ(dx - mx), Σ(dx - mx)², n_x, Σ(dy - my), Σ(dy - my)², n_y)
+    """
+    ny, nx = z.shape
+    acc = np.zeros((ny, 6))
+    for i in prange(ny):
+        sx = 0.0
+        sxx = 0.0
+        nxc = 0.0
+        sy = 0.0
+        syy = 0.0
+        nyc = 0.0
+        for j in range(nx):
+            v = z[i, j]
+            if np.isfinite(v):
+                if j + 1 < nx:
+                    u = z[i, j + 1]
+                    if np.isfinite(u):
+                        d = (u - v) - mx
+                        sx += d
+                        sxx += d * d
+                        nxc += 1.0
+                if i + 1 < ny:
+                    u = z[i + 1, j]
+                    if np.isfinite(u):
+                        d = (u - v) - my
+                        sy += d
+                        syy += d * d
+                        nyc += 1.0
+        acc[i, 0] = sx
+        acc[i, 1] = sxx
+        acc[i, 2] = nxc
+        acc[i, 3] = sy
+        acc[i, 4] = syy
+        acc[i, 5] = nyc
+    t = np.zeros(6)
+    for i in range(ny):
+        for k in range(6):
+            t[k] += acc[i, k]
+    return t[0], t[1], int(t[2]), t[3], t[4], int(t[5])
+
+
+@jit
+def largest_rectangle(mask):  # pragma: no cover - compiled
+    """Largest axis-aligned rectangle of True pixels (by pixel count).
+
+    Histogram-and-stack method, O(ny nx). Ties keep the first found
+    (row-major order of the bottom edge).
+
+    Parameters
+    ----------
+    mask : uint8 (ny, nx), nonzero = inside
+
+    Returns
+    -------
+    (r0, r1, c0, c1) : rows r0:r1 and columns c0:c1 (half-open); all 0 when
+    the mask is empty.
+    """
+    ny, nx = mask.shape
+    heights = np.zeros(nx + 1, dtype=np.int64)
+    stack = np.zeros(nx + 2, dtype=np.int64)
+    best = 0
+    br0 = 0
+    br1 = 0
+    bc0 = 0
+    bc1 = 0
+    for i in range(ny):
+        for j in range(nx):
+            if mask[i, j] != 0:
+                heights[j] += 1
+            else:
+                heights[j] = 0
+        heights[nx] = 0  # sentinel
+        top = 0
+        for j in range(nx + 1):
+            h = heights[j]
+            while top > 0 and heights[stack[top - 1]] >= h:
+                hh = heights[stack[top - 1]]
+                top -= 1
+                left = stack[top - 1] + 1 if top > 0 else 0
+                area = hh * (j - left)
+                if area > best:
+                    best = area
+                    br0 = i - hh + 1
+                    br1 = i + 1
+                    bc0 = left
+                    bc1 = j
+            stack[top] = j
+            top += 1
+    return br0, br1, bc0, bc1
