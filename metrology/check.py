@@ -145,6 +145,8 @@ class FileAnalysis:
     profile: Any = None
     blocked_reason: str = ""
     removed: tuple[str, ...] = ()
+    filled_pixels: int = 0
+    psd_input: HeightMap | None = None
 
     def to_dict(self) -> dict[str, Any]:
         m = self.meta
@@ -165,6 +167,7 @@ class FileAnalysis:
             "valid_fraction_in_aperture": self.valid_fraction_in_aperture,
             "pixels_across": self.pixels_across,
             "removed": list(self.removed),
+            "dropouts_interpolated_px": self.filled_pixels,
         })
 
 
@@ -313,12 +316,14 @@ def _zernike_groups(criteria: Sequence[Criterion]) -> dict[tuple, list[Criterion
 def analyze_file(spec: Spec, measurement: str, hm: HeightMap, path: str,
                  assigned_by: str = "--as") -> FileAnalysis:
     """Aperture, preprocessing, Zernike fits and PSD of one file for ``measurement``."""
+    from .fill import fill_dropouts
     from .psd import psd as _psd
     from .zernike import fit_zernike, remove
 
     m: Measurement = spec.measurements[measurement]
     criteria = spec.criteria_for(measurement)
     ap_info: dict[str, Any] | None = None
+    region: np.ndarray | None = None
     blocked = ""
     if hm.n_valid == 0:
         blocked = "the map has no valid pixels"
@@ -348,6 +353,7 @@ def analyze_file(spec: Spec, measurement: str, hm: HeightMap, path: str,
         elif n_in == 0:
             blocked = "no valid pixel inside the clear aperture"
         work = hm.apply_mask(mask, note=f"clear aperture Ø{a.diameter_mm:g} mm")
+        region = mask
     else:
         work = hm
         vf = hm.valid_fraction
@@ -384,7 +390,10 @@ def analyze_file(spec: Spec, measurement: str, hm: HeightMap, path: str,
     if any(isinstance(c, BandCriterion | BandSlopeCriterion | PsdLimitCriterion)
            for c in criteria):
         try:
-            fa.psd = _psd(residual, window=PSD_WINDOW, remove=())
+            # dropouts inside the aperture would bias band powers low: interpolate them
+            filled, fa.filled_pixels = fill_dropouts(residual, region)
+            fa.psd_input = filled
+            fa.psd = _psd(filled, window=PSD_WINDOW, remove=())
             line_dir = spec.psd.direction if spec.psd is not None else "x"
             fa.profile = fa.psd.profile(line_dir or "x", one_sided=True)
         except MetrologyError as exc:
@@ -478,7 +487,7 @@ def _evaluate(c: Criterion, fa: FileAnalysis, n_files: int) -> SiteValue:
             if not r.fully_covered:
                 return SiteValue(fa.path, None, NOT_MEASURABLE, r.reason)
             return _site(c, fa, r.rms_nm)
-        s = slope_rms(fa.residual, band=(b.f_lo_per_mm, b.f_hi_per_mm), window=PSD_WINDOW,
+        s = slope_rms(fa.psd_input, band=(b.f_lo_per_mm, b.f_hi_per_mm), window=PSD_WINDOW,
                       remove=())
         if not s.fully_covered:
             return SiteValue(fa.path, None, NOT_MEASURABLE, s.reason)
@@ -512,7 +521,8 @@ def _convention(spec: Spec, c: Criterion) -> dict[str, Any]:
                     direction=b.direction, window=PSD_WINDOW,
                     psd="2-D periodogram, cells summed over f_lo <= |f| < f_hi"
                     if b.kind == "areal" else "profile PSD, one-sided",
-                    removed_before_psd="joint Zernike fit of the measurement (form residual)")
+                    removed_before_psd="joint Zernike fit of the measurement (form residual)",
+                    dropouts="interpolated by normalised convolution before the PSD")
     elif isinstance(c, PsdLimitCriterion):
         line = c.line
         conv.update(psd_kind=line.kind, sidedness=line.sidedness, direction=line.direction,
