@@ -42,18 +42,29 @@ Two ways, chosen by ``region``:
   out and analysed (no edge inside the data, but ~36 % of a disk's pixels
   are lost and f_min rises by √2 for a disk).
 
-Measured bias on synthetic isotropic surfaces (radial PSD ∝ f⁻² and f⁻³,
-256² grids, disk of diameter 0.9·L, 24 seeds; docs/psd.md has the table and
-the script): see ``docs/psd.md``.
+Measured bias of the band RMS on periodic synthetic surfaces (radial PSD ∝
+f⁻² and f⁻³, 256² pixels of 0.1 mm, disk of 23 mm, 24 seeds; table and
+script in ``docs/psd.md``):
+
+* mask, no window: +17 % (f⁻²) to ×6 (f⁻³, 3-5 /mm): the aperture edge is a
+  step. Use ``window="none"`` only for periodic data and Parseval checks.
+* mask with "hann", "radial-hann" or "welch": within ±2 % (Welch ±4 %) from
+  about 2.3·f_min up to Nyquist.
+* the band next to f_min is biased high by every method (+7 % to +24 %):
+  start bands at >= 2·f_min for a few-per-cent result.
+* inscribed rectangle + Hann: within ±4.5 % above 2·f_min, but 36 % of a
+  disk's pixels are lost and f_min rises by √2.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import numba
 import numpy as np
 
 from kernels import fft as _fft
@@ -85,6 +96,27 @@ __all__ = [
 COVERAGE_RTOL = 1e-9
 
 _TWO_PI = 2.0 * math.pi
+
+#: below this many array elements the kernels and the FFT run on one thread:
+#: the work does not repay waking a second one, and on a busy machine a
+#: parallel region can stall for a scheduler time slice (measured: 256² maps
+#: took 0.7 ms serial and up to 65 ms with 2 threads while another process
+#: kept one core busy)
+PARALLEL_MIN_ELEMENTS = 1 << 18
+
+
+@contextmanager
+def _threads_for(n_elements: int) -> Iterator[None]:
+    """Run the enclosed kernels serially when the work is small (see PARALLEL_MIN_ELEMENTS)."""
+    old = numba.get_num_threads()
+    if n_elements >= PARALLEL_MIN_ELEMENTS or old == 1:
+        yield
+        return
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(old)
 
 
 # ---------------------------------------------------------------------------
@@ -636,9 +668,10 @@ class PSD2D:
         edges_sq = np.zeros(0) if bins is None else bins.edges ** 2
         lo = np.array([b[0] for b in bands], dtype=np.float64) ** 2
         hi = np.array([b[1] for b in bands], dtype=np.float64) ** 2
-        return _kp.spectrum_bins(self.half_values, True, 1.0, fx2, fy2, self.half_weights,
-                                 edges_sq, lo, hi, np.empty((0, 0)), False,
-                                 _nchunks(ny))
+        with _threads_for(self.half_values.size):
+            return _kp.spectrum_bins(self.half_values, True, 1.0, fx2, fy2, self.half_weights,
+                                     edges_sq, lo, hi, np.empty((0, 0)), False,
+                                     _nchunks(ny))
 
     @property
     def cell_area(self) -> float:
@@ -742,7 +775,8 @@ class PSD2D:
         sums = self._cache.get(key)
         if sums is None:
             # weights hw - 1: 1 for the interior columns (whose mirror is another row)
-            sums = _kp.axis_sums(self.half_values, True, hw - 1.0, _nchunks(ny))
+            with _threads_for(self.half_values.size):
+                sums = _kp.axis_sums(self.half_values, True, hw - 1.0, _nchunks(ny))
             self._cache[key] = sums
         colsum, rowsum_int, rowsum_1 = sums
         if ax == "x":
@@ -859,8 +893,15 @@ def psd(hm: HeightMap, window: Any = "hann", remove: Any = ("piston", "tilt"),
         raise ConventionError("a window array can only be used with region='mask'")
     work, region_desc = _region(hm, region)
     work, removed = _detrend(work, remove)
-    mean = _mean(work)
     fft_shape = _pad_shape(work.shape, pad)
+    with _threads_for(fft_shape[0] * fft_shape[1]):
+        return _psd_core(work, spec, fft_shape, removed, region_desc, bins, bands, backend)
+
+
+def _psd_core(work: HeightMap, spec: _WindowSpec, fft_shape: tuple[int, int],
+              removed: tuple[str, ...], region_desc: str, bins: Any,
+              bands: Sequence[tuple[float, float]], backend: str | None) -> PSD2D:
+    mean = _mean(work)
     buf, sum_w2 = _prepare(work, spec, fft_shape, mean)
     if not sum_w2 > 0.0:
         raise InsufficientDataError("the window is zero on every valid pixel")
@@ -907,7 +948,6 @@ def profile_psd(hm: HeightMap, axis: str = "x", window: Any = "hann",
     spec = _parse_window(window)
     work, _ = _region(hm, region)
     work, _ = _detrend(work, remove)
-    mean = _mean(work)
     ny, nx = work.shape
     if pad is None:
         n_ax = nx if ax == "x" else ny
@@ -917,7 +957,14 @@ def profile_psd(hm: HeightMap, axis: str = "x", window: Any = "hann",
         raise ConventionError(
             f"pad of a profile PSD must be None or an integer factor, got {pad!r}")
     shape = (ny, n_ax) if ax == "x" else (n_ax, nx)
-    buf, sum_w2 = _prepare(work, spec, shape, mean)
+    with _threads_for(shape[0] * shape[1]):
+        return _profile_core(work, spec, ax, shape, one_sided, backend)
+
+
+def _profile_core(work: HeightMap, spec: _WindowSpec, ax: str, shape: tuple[int, int],
+                  one_sided: bool, backend: str | None) -> ProfilePSD:
+    n_ax = shape[1] if ax == "x" else shape[0]
+    buf, sum_w2 = _prepare(work, spec, shape, _mean(work))
     if not sum_w2 > 0.0:
         raise InsufficientDataError("the window is zero on every valid pixel")
     r0, r1, c0, c1 = _bbox(work.valid)
@@ -1104,15 +1151,16 @@ def bandpass(hm: HeightMap, f_lo_per_mm: float, f_hi_per_mm: float, *,
     hm = _check_hm(hm)
     lo, hi = _band_limits(f_lo_per_mm, f_hi_per_mm, None)
     work, _ = _detrend(hm, remove)
-    mean = _mean(work)
-    buf, _ = _prepare(work, _WindowSpec("none"), work.shape, mean)
-    spec_half = _fft.rfft2(buf, backend=backend)
     ny, nx = work.shape
-    fx2 = np.fft.rfftfreq(nx, work.dx_mm) ** 2
-    fy2 = np.fft.fftfreq(ny, work.dy_mm) ** 2
-    f2 = fx2[None, :] + fy2[:, None]
-    spec_half[~((f2 >= lo * lo) & (f2 < hi * hi))] = 0.0
-    z = _fft.irfft2(spec_half, (ny, nx), backend=backend)
+    with _threads_for(ny * nx):
+        mean = _mean(work)
+        buf, _ = _prepare(work, _WindowSpec("none"), work.shape, mean)
+        spec_half = _fft.rfft2(buf, backend=backend)
+        fx2 = np.fft.rfftfreq(nx, work.dx_mm) ** 2
+        fy2 = np.fft.fftfreq(ny, work.dy_mm) ** 2
+        f2 = fx2[None, :] + fy2[:, None]
+        spec_half[~((f2 >= lo * lo) & (f2 < hi * hi))] = 0.0
+        z = _fft.irfft2(spec_half, (ny, nx), backend=backend)
     z[~work.valid] = np.nan
     return work.replace(z, note=f"brick-wall band-pass [{lo:g}, {hi:g}) cycles/mm")
 
@@ -1142,12 +1190,13 @@ def slope_rms(hm: HeightMap, band: tuple[float, float] | None = None, *,
                  if not (isinstance(t, str) and t.lower() in ("piston", "tilt"))]
         work = _detrend(hm, terms)[0] if terms else hm  # piston/tilt: no effect about the mean
         z = work.z_nm
-        s = _kp.fd_slope_moments(z, 0.0, 0.0)
-        if s[2] < 2 or s[5] < 2:
-            raise InsufficientDataError(
-                "slope RMS needs at least 2 pairs of adjacent valid pixels along x and y")
-        mx, my = s[0] / s[2], s[3] / s[5]
-        s = _kp.fd_slope_moments(z, mx, my)
+        with _threads_for(z.size):
+            s = _kp.fd_slope_moments(z, 0.0, 0.0)
+            if s[2] < 2 or s[5] < 2:
+                raise InsufficientDataError(
+                    "slope RMS needs at least 2 pairs of adjacent valid pixels along x and y")
+            mx, my = s[0] / s[2], s[3] / s[5]
+            s = _kp.fd_slope_moments(z, mx, my)
         vx = s[1] / s[2] - (s[0] / s[2]) ** 2
         vy = s[4] / s[5] - (s[3] / s[5]) ** 2
         x = math.sqrt(max(vx, 0.0)) / work.dx_mm

@@ -7,16 +7,19 @@ from plain-NumPy references written here from CONVENTIONS.md.
 
 from __future__ import annotations
 
+import importlib
 import math
 
 import numpy as np
 import pytest
 
-import metrology.psd as mp
 from metrology import HeightMap
 from metrology.errors import ConventionError, InsufficientDataError
 
 ALL = (0.0, math.inf)
+
+# the module, not the function `metrology.psd` that the package exports under that name
+mp = importlib.import_module("metrology.psd")
 
 
 def _disk_mask(shape, frac=0.9):

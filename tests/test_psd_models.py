@@ -11,13 +11,13 @@ Analytic ground truth used here (isotropic surface, 2-D PSD ``K f^-α``):
 
 from __future__ import annotations
 
+import importlib
 import math
 
 import numpy as np
 import pytest
 from scipy import integrate
 
-import metrology.psd as mp
 from metrology.errors import ConventionError
 from metrology.synth_psd import (
     ABC,
@@ -27,6 +27,9 @@ from metrology.synth_psd import (
     fit_power_law_segments,
     synthesize,
 )
+
+# the module, not the function `metrology.psd` that the package exports under that name
+mp = importlib.import_module("metrology.psd")
 
 
 def _profile_by_quadrature(psd2d, f):
