@@ -1165,7 +1165,7 @@ def bandpass(hm: HeightMap, f_lo_per_mm: float, f_hi_per_mm: float, *,
     return work.replace(z, note=f"brick-wall band-pass [{lo:g}, {hi:g}) cycles/mm")
 
 
-def slope_rms(hm: HeightMap, band: tuple[float, float] | None = None, *,
+def slope_rms(hm: HeightMap | PSD2D, band: tuple[float, float] | None = None, *,
               window: Any = "hann", remove: Any = ("piston", "tilt"),
               region: str = "mask",
               valid_range_per_mm: tuple[float, float] | None = None) -> SlopeRMS:
@@ -1173,18 +1173,24 @@ def slope_rms(hm: HeightMap, band: tuple[float, float] | None = None, *,
 
     Parameters
     ----------
-    hm : HeightMap
+    hm : HeightMap, or PSD2D when a band is given
     band : (f_lo, f_hi), optional
         None: first differences of adjacent valid pixels (no window, no FFT),
         RMS about the mean slope. A band: spectral, ``(2π f)² PSD2`` summed
         over the cells with f_lo <= |f| < f_hi of ``psd(hm, window, remove,
-        region=region)``, with coverage as in :func:`band_rms`.
+        region=region)`` (or of the PSD2D given, used as is), with coverage
+        as in :func:`band_rms`.
 
     Returns
     -------
     SlopeRMS
     """
-    hm = _check_hm(hm)
+    if isinstance(hm, PSD2D):
+        if band is None:
+            raise ConventionError("slope RMS without a band uses finite differences of the "
+                                  "height map; pass the HeightMap, or give a band")
+    else:
+        hm = _check_hm(hm)
     if band is None:
         terms = [t for t in _normalise_terms(remove)
                  if not (isinstance(t, str) and t.lower() in ("piston", "tilt"))]
@@ -1205,7 +1211,7 @@ def slope_rms(hm: HeightMap, band: tuple[float, float] | None = None, *,
                         "finite-difference: adjacent valid pixels, RMS about the mean slope",
                         None, math.nan, math.nan, True, "", "none")
     lo, hi = _band_limits(band[0], band[1], None)
-    p = psd(hm, window, remove, region=region)
+    p = hm if isinstance(hm, PSD2D) else psd(hm, window, remove, region=region)
     fmin, fmax = ((p.f_min_per_mm, p.f_max_per_mm) if valid_range_per_mm is None
                   else tuple(float(v) for v in valid_range_per_mm))
     c_lo, c_hi, cov, reason = _coverage(lo, hi, fmin, fmax)

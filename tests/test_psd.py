@@ -360,6 +360,10 @@ def test_slope_rms_of_sinusoid():
     assert spec.y_urad < 1e-9 * true_urad
     assert spec.magnitude_urad == pytest.approx(true_urad, rel=1e-10)
     assert spec.fully_covered and spec.method.startswith("spectral")
+    from_psd = mp.slope_rms(mp.psd(hm, window="none", remove=()), band=(0.5 * f0, 2 * f0))
+    assert from_psd.x_urad == spec.x_urad
+    with pytest.raises(ConventionError):
+        mp.slope_rms(mp.psd(hm, window="none", remove=()))
     # finite differences: NumPy reference, and the analytic transfer sin(πfΔ)/(πfΔ)
     fd = mp.slope_rms(hm)
     d = np.diff(hm.z_nm, axis=1) / dx
@@ -430,3 +434,25 @@ def test_bad_input_raises_typed_errors():
         mp.psd(HeightMap(np.full((8, 8), np.nan), 0.1), remove=())
     with pytest.raises(TypeError):
         mp.psd(np.zeros((8, 8)))
+
+
+# ---------------------------------------------------------------------------
+# a real measurement (irregular mask, 26 % invalid)
+# ---------------------------------------------------------------------------
+
+@pytest.mark.realdata
+def test_real_zygo_map_parseval_and_partition(realdata):
+    from metrology import load
+
+    hm = load(realdata("prysm_valid_zygo.dat"))
+    p = mp.psd(hm, window="none", remove=())
+    assert p.rms_nm == pytest.approx(hm.rms_nm, rel=1e-12)
+    ph = mp.psd(hm, window="hann", remove=())
+    edges = [0.0, 0.05, 0.3, 1.0, 2.5, math.inf]
+    parts = ph.band_variances_nm2(list(zip(edges[:-1], edges[1:], strict=True)))
+    assert np.sum(parts) == pytest.approx(ph.variance_nm2, rel=1e-12)
+    prof = ph.profile("y")
+    assert np.sum(prof.values) * prof.df_per_mm == pytest.approx(ph.variance_nm2, rel=1e-12)
+    # f_min = 2 / L (L ~ 50 mm, the valid region) ~ 0.04 /mm: a band from 0.01 /mm is not covered
+    b = mp.band_rms(ph, 0.01, 1.0)
+    assert b.coverage == "partial" and b.covered_lo_per_mm == pytest.approx(ph.f_min_per_mm)
