@@ -153,7 +153,8 @@ def spectrum_bins(src, power_input, scale, fx2, fy2, hw, edges_sq, band_lo_sq, b
         False: ``p = scale * |src|²``; True: ``p = scale * src``.
     scale : float
     fx2 : float64 (nh,)  squared column frequencies, non-decreasing
-    fy2 : float64 (ny,)  squared row frequencies
+    fy2 : float64 (ny,)  squared row frequencies in FFT order, so that
+        ``fy2[i] == fy2[(ny - i) % ny]`` (rows f_y and -f_y are binned together)
     hw : float64 (nh,)   half-plane weights (1 or 2)
     edges_sq : float64 (nb + 1,)  squared, increasing bin edges (may be empty: no bins)
     band_lo_sq, band_hi_sq : float64 (nband,)  squared band limits
@@ -175,7 +176,8 @@ def spectrum_bins(src, power_input, scale, fx2, fy2, hw, edges_sq, band_lo_sq, b
     one binary search per row and then only moves forward; band limits are
     found per row by binary search on the same ``fx2[j] + fy2[i]`` sums. All
     membership tests are exact comparisons of those sums with the squared
-    edges.
+    edges. Rows ``i`` and ``ny - i`` share their ``|f|²`` and are reduced
+    together (half the binning work).
     """
     ny, nh = src.shape
     nb = edges_sq.shape[0] - 1
@@ -188,12 +190,17 @@ def spectrum_bins(src, power_input, scale, fx2, fy2, hw, edges_sq, band_lo_sq, b
     band_c = np.zeros((nchunks, nband))
     tot_c = np.zeros(nchunks)
     rowbuf = np.empty((nchunks, nh))
+    npairs = ny // 2 + 1
     for c in prange(nchunks):
-        r0 = (c * ny) // nchunks
-        r1 = ((c + 1) * ny) // nchunks
+        q0 = (c * npairs) // nchunks
+        q1 = ((c + 1) * npairs) // nchunks
         tot = 0.0
         row = rowbuf[c]
-        for i in range(r0, r1):
+        for i in range(q0, q1):
+            # rows f_y and -f_y have the same |f| in every column: bin them together
+            i2 = (ny - i) % ny
+            paired = i2 != i
+            mult = 2.0 if paired else 1.0
             fy2i = fy2[i]
             for j in range(nh):
                 v = src[i, j]
@@ -201,25 +208,52 @@ def spectrum_bins(src, power_input, scale, fx2, fy2, hw, edges_sq, band_lo_sq, b
                     p = v.real * scale
                 else:
                     p = (v.real * v.real + v.imag * v.imag) * scale
-                pw = p * hw[j]
-                row[j] = pw
-                tot += pw
-            if store:
+                if store:
+                    out_vals[i, j] = p
+                row[j] = p * hw[j]
+            if paired:
                 for j in range(nh):
-                    out_vals[i, j] = row[j] / hw[j]
+                    v = src[i2, j]
+                    if power_input:
+                        p = v.real * scale
+                    else:
+                        p = (v.real * v.real + v.imag * v.imag) * scale
+                    if store:
+                        out_vals[i2, j] = p
+                    row[j] += p * hw[j]
+            for j in range(nh):
+                tot += row[j]
             if nb > 0:
-                # bin of column 0, then walk forward: k = -1 below, nb above all bins
+                # bin of column 0, then walk forward (|f| grows along the row):
+                # k = -1 below the first edge, nb above the last; sums are kept in
+                # registers while consecutive cells stay in one bin
                 k = int(np.searchsorted(edges_sq, fx2[0] + fy2i, side="right")) - 1
+                nxt = edges_sq[k + 1] if k < nb else np.inf
+                acc_h = 0.0
+                acc_c = 0.0
+                acc_f = 0.0
                 for j in range(nh):
                     f2 = fx2[j] + fy2i
-                    while k < nb and f2 >= edges_sq[k + 1]:
-                        k += 1
-                    if k >= nb:
-                        break
-                    if k >= 0:
-                        hist_c[c, k] += row[j]
-                        cnt_c[c, k] += hw[j]
-                        fsum_c[c, k] += hw[j] * math.sqrt(f2)
+                    if f2 >= nxt:
+                        if k >= 0:
+                            hist_c[c, k] += acc_h
+                            cnt_c[c, k] += acc_c * mult
+                            fsum_c[c, k] += acc_f * mult
+                        acc_h = 0.0
+                        acc_c = 0.0
+                        acc_f = 0.0
+                        while k < nb and f2 >= edges_sq[k + 1]:
+                            k += 1
+                        if k >= nb:
+                            break
+                        nxt = edges_sq[k + 1]
+                    acc_h += row[j]
+                    acc_c += hw[j]
+                    acc_f += hw[j] * math.sqrt(f2)
+                if 0 <= k < nb:
+                    hist_c[c, k] += acc_h
+                    cnt_c[c, k] += acc_c * mult
+                    fsum_c[c, k] += acc_f * mult
             for b in range(nband):
                 j0 = _first_at_least(fx2, fy2i, band_lo_sq[b])
                 j1 = _first_at_least(fx2, fy2i, band_hi_sq[b])
