@@ -108,18 +108,21 @@ def _reference_window(hm, window):
     return np.outer(wy, wx)
 
 
-def test_psd_values_against_numpy_periodogram():
-    """Full plane of a masked, Hann-windowed, padded, non-square map vs complex fft2."""
-    hm = _noise_map((40, 58), 0.07, 0.11, masked=True, seed=9)
-    p = mp.psd(hm, window="hann", remove=(), pad=(48, 64))
+@pytest.mark.parametrize("shape,fft_shape", [((40, 58), (48, 64)), ((41, 57), (41, 57)),
+                                             ((41, 57), (50, 61))])
+def test_psd_values_against_numpy_periodogram(shape, fft_shape):
+    """Full plane of a masked, Hann-windowed, (padded,) non-square map vs complex fft2."""
+    hm = _noise_map(shape, 0.07, 0.11, masked=True, seed=9)
+    p = mp.psd(hm, window="hann", remove=(), pad=fft_shape)
     ok = hm.valid
     h = np.where(ok, hm.z_nm - hm.z_nm[ok].mean(), 0.0)
     w = np.where(ok, _reference_window(hm, "hann"), 0.0)
-    ref = 0.07 * 0.11 * np.abs(np.fft.fft2(w * h, s=(48, 64))) ** 2 / np.sum(w ** 2)
+    ref = 0.07 * 0.11 * np.abs(np.fft.fft2(w * h, s=fft_shape)) ** 2 / np.sum(w ** 2)
     np.testing.assert_allclose(p.values, np.fft.fftshift(ref), rtol=1e-11,
                                atol=1e-12 * ref.max())
-    np.testing.assert_allclose(p.fx_per_mm, np.fft.fftshift(np.fft.fftfreq(64, 0.07)))
-    np.testing.assert_allclose(p.fy_per_mm, np.fft.fftshift(np.fft.fftfreq(48, 0.11)))
+    ny, nx = fft_shape
+    np.testing.assert_allclose(p.fx_per_mm, np.fft.fftshift(np.fft.fftfreq(nx, 0.07)))
+    np.testing.assert_allclose(p.fy_per_mm, np.fft.fftshift(np.fft.fftfreq(ny, 0.11)))
 
 
 # ---------------------------------------------------------------------------
