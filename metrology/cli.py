@@ -12,13 +12,27 @@ Exit codes (all subcommands):
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 from ._version import __version__
 from .errors import MetrologyError
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_NOT_MEASURABLE = 0, 1, 2, 3
+
+_EXIT_EPILOG = """exit codes:
+  0  every checked criterion passes (other commands: success)
+  1  at least one criterion fails
+  2  usage or input error: bad arguments, unreadable or unassignable file,
+     invalid spec (the message names the key path and line)
+  3  nothing failed, but something was not measurable (a band beyond a
+     file's Nyquist frequency, an aperture larger than the valid data, too
+     few valid pixels...) or a measurement of the part has no file
+not-measurable and not-checked criteria are never counted as passes."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -31,6 +45,109 @@ class _Parser(argparse.ArgumentParser):
 
 class _UsageError(Exception):
     pass
+
+
+def _emit(text: str, file=None) -> None:  # noqa: ANN001
+    """Print ``text``; fall back to ASCII symbols where the stream cannot encode them."""
+    from .reports import to_ascii
+
+    stream = sys.stdout if file is None else file
+    enc = getattr(stream, "encoding", None) or "utf-8"
+    try:
+        text.encode(enc)
+    except (UnicodeEncodeError, LookupError):
+        text = to_ascii(text)
+    print(text, file=stream)
+
+
+def _same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return Path(a).resolve() == Path(b).resolve()
+
+
+def _guard_outputs(outputs: dict[str, str | None], inputs: Sequence[str]) -> None:
+    """Refuse an output path that is an input (inputs are never modified) or used twice."""
+    seen: dict[Path, str] = {}
+    for opt, path in outputs.items():
+        if not path:
+            continue
+        if Path(path).is_dir():
+            raise _UsageError(f"{opt} {path}: is a folder; give a file name")
+        for src in inputs:
+            if Path(src).is_file() and _same_file(path, src):
+                raise _UsageError(f"{opt} {path}: would overwrite the input {src}; "
+                                  "inputs are never modified")
+        key = Path(path).resolve()
+        if key in seen:
+            raise _UsageError(f"{opt} and {seen[key]} name the same file {path}")
+        seen[key] = opt
+
+
+def _input_files(paths: Sequence[str]) -> list[str]:
+    out = []
+    for p in paths:
+        if Path(p).is_dir():
+            out += [str(q) for q in Path(p).iterdir() if q.is_file()]
+        else:
+            out.append(p)
+    return out
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from . import reports
+    from .check import check, exit_code
+    from .spec import SpecWarning, load_spec
+
+    outputs = {"--json": args.json, "--junit": args.junit, "--markdown": args.markdown,
+               "--html": args.html}
+    _guard_outputs(outputs, [args.spec, *_input_files(args.paths)])
+    if args.html:
+        reports.require_matplotlib()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        spec = load_spec(args.spec)
+    for w in caught:  # spec warnings are printed in the table header; others pass on
+        if not issubclass(w.category, SpecWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    report = check(spec, args.paths, as_name=args.as_name, part_check=args.part)
+    _emit(reports.render_terminal(report, color=False if args.no_color else None))
+    for path, kind in zip(outputs.values(), ("json", "junit", "markdown", "html"),
+                                 strict=True):
+        if path:
+            reports.write_report(report, path, kind)
+            print(f"wrote {kind} report {path}", file=sys.stderr)
+    return exit_code(report)
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from ._atomic import atomic_write_text
+    from .io import load
+    from .reports import render_summary, summarize_map
+
+    _guard_outputs({"--json": args.json}, [args.file])
+    hm = load(args.file)
+    summary = summarize_map(hm, terms=args.terms, scheme=args.scheme, path=args.file)
+    _emit(render_summary(summary))
+    if args.json:
+        atomic_write_text(args.json, json.dumps(summary, indent=2, ensure_ascii=False,
+                                                allow_nan=False) + "\n")
+        print(f"wrote {args.json}", file=sys.stderr)
+    return EXIT_PASS
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from .io import load, save
+
+    if Path(args.output).exists() and _same_file(args.input, args.output):
+        raise _UsageError(f"{args.output}: is the input file; write to another path "
+                          "(inputs are never modified)")
+    hm = load(args.input)
+    out = save(hm, args.output, format=args.format)
+    print(f"{args.input} ({hm.meta.get('format', '?')}) -> {out}"
+          + (f" ({args.format})" if args.format else ""))
+    return EXIT_PASS
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -94,6 +211,60 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="print format, shape, spacing, statistics of files")
     i.add_argument("files", nargs="+", metavar="FILE")
     i.set_defaults(func=_cmd_info)
+
+    c = sub.add_parser(
+        "check", help="check measurement files against a spec: pass / fail / not-measurable",
+        description="Check measurement files against a lens spec (TOML, metrology.spec/1). "
+        "Each file is assigned to a measurement of the spec (--as, or the spec's metadata / "
+        "file-name rules); every criterion of that measurement gets pass, fail or "
+        "not-measurable with its value, limit, margin and unit. A folder is one part (a "
+        "part check: every measurement of the spec must have a file); loose files form one "
+        "more part, checked as a whole part only with --part.",
+        epilog=_EXIT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    c.add_argument("--spec", required=True, metavar="SPEC", help="spec file (TOML)")
+    c.add_argument("--as", dest="as_name", metavar="NAME",
+                   help="assign every file to measurement NAME of the spec")
+    c.add_argument("--part", action="store_true",
+                   help="the loose files are the whole part: a measurement with no file "
+                   "makes the part not-measurable (exit 3)")
+    c.add_argument("--json", metavar="PATH", help="write the JSON report "
+                   "(schema metrology.check-report/1)")
+    c.add_argument("--junit", metavar="PATH", help="write JUnit XML (one testcase per "
+                   "criterion; not-measurable as skipped)")
+    c.add_argument("--markdown", metavar="PATH", help="write a Markdown summary")
+    c.add_argument("--html", metavar="PATH", help="write one self-contained HTML file with "
+                   "figures (needs matplotlib: pip install 'metrology[plot]')")
+    c.add_argument("--no-color", action="store_true",
+                   help="no ANSI colours (also off when stdout is not a terminal or NO_COLOR "
+                   "is set)")
+    c.add_argument("paths", nargs="+", metavar="FILE_OR_DIR")
+    c.set_defaults(func=_cmd_check)
+
+    a = sub.add_parser(
+        "analyze", help="statistics, Zernike table and decade band RMS of one map (no spec)",
+        description="Statistics of one map as stored, a Zernike fit (nothing removed "
+        "before it; R_norm circumscribes the valid pixels) and the areal RMS in decades of "
+        "spatial frequency with their coverage (Hann window, piston and tilt removed).",
+        epilog="exit codes: 0 success, 2 usage or input error",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    a.add_argument("file", metavar="FILE")
+    a.add_argument("--terms", type=int, default=37,
+                   help="number of Zernike terms (default 37: Fringe Z1..Z37)")
+    a.add_argument("--scheme", choices=("fringe", "noll", "ansi"), default="fringe",
+                   help="Zernike index scheme (default fringe)")
+    a.add_argument("--json", metavar="PATH", help="also write the numbers as JSON")
+    a.set_defaults(func=_cmd_analyze)
+
+    v = sub.add_parser("convert", help="convert a height map to another format",
+                       description="Read IN (any readable format) and write OUT; the output "
+                       "format comes from OUT's extension or --format. Written atomically.",
+                       epilog="exit codes: 0 success, 2 usage or input error")
+    v.add_argument("input", metavar="IN")
+    v.add_argument("output", metavar="OUT")
+    v.add_argument("--format", metavar="NAME",
+                   help="output format name, e.g. x3p, sdf, datx, metropro, npz, text "
+                   "(default: from OUT's extension)")
+    v.set_defaults(func=_cmd_convert)
     return p
 
 
@@ -112,7 +283,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return int(args.func(args))
+    except _UsageError as exc:
+        print(f"metrology {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except MetrologyError as exc:
+        _emit(f"metrology {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
         print(f"metrology {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 

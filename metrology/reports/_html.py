@@ -1,0 +1,507 @@
+"""The HTML report: one self-contained file, figures as embedded PNGs (matplotlib, Agg)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..check import (
+    FAIL,
+    NOT_CHECKED,
+    NOT_MEASURABLE,
+    PASS,
+    CheckReport,
+    CriterionResult,
+    FileAnalysis,
+    PartResult,
+)
+from ..errors import MetrologyError, SpecError
+from ..heightmap import HeightMap
+from ._common import (
+    BOUND_UNICODE,
+    EXIT_CODE_MEANING,
+    assigned_text,
+    exit_code_of,
+    fmt_coord,
+    fmt_margin,
+    fmt_value_limit,
+    note,
+    unit_text,
+)
+
+#: resolution of the embedded figures (dots per inch)
+DPI = 80
+#: maps larger than this (pixels along either side) are shown at every k-th pixel
+MAX_DISPLAY_PX = 512
+
+_ZERNIKE_TYPES = ("zernike_term", "power", "zernike_other")
+_COLOURS = {PASS: "#2e7d32", FAIL: "#c62828", NOT_MEASURABLE: "#ef8f00",
+            NOT_CHECKED: "#9e9e9e", None: "#78909c"}
+
+
+def _matplotlib() -> tuple[Any, Any]:
+    """``(Figure, Circle)`` from matplotlib, or a clear error when it is not installed."""
+    try:
+        from matplotlib.figure import Figure
+        from matplotlib.patches import Circle
+    except ImportError as exc:
+        raise MetrologyError(
+            "the HTML report draws its figures with matplotlib, which is not installed; "
+            "install it with: pip install 'metrology[plot]'") from exc
+    return Figure, Circle
+
+
+def require_matplotlib() -> None:
+    """Raise :class:`MetrologyError` now if the HTML report could not be drawn."""
+    _matplotlib()
+
+
+def _png(fig: Any) -> str:
+    """The figure as base64 PNG text: 256-colour palette, no metadata, nothing but pixels."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    rgb = np.ascontiguousarray(np.asarray(canvas.buffer_rgba())[..., :3])
+    buf = io.BytesIO()
+    try:
+        from PIL import Image  # a dependency of matplotlib
+    except ImportError:  # pragma: no cover - matplotlib always brings Pillow
+        fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
+    else:
+        img = Image.fromarray(rgb).quantize(colors=256, method=Image.Quantize.MEDIANCUT,
+                                            dither=Image.Dither.NONE)
+        img.save(buf, format="PNG", optimize=True)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def display_grid(hm: HeightMap, max_px: int = MAX_DISPLAY_PX) -> tuple[np.ndarray, int,
+                                                                          list[float]]:
+    """Heights to show: k x k block means (NaN-aware) so that no side exceeds ``max_px``.
+
+    Returns ``(z_nm, k, extent_mm)`` with ``extent_mm = [x0, x1, y0, y1]``
+    (outer pixel edges of the blocks shown, mm) for ``imshow(origin="lower")``.
+    ``k = 1`` returns the heights as they are.
+    """
+    k = max(1, math.ceil(max(hm.shape) / max_px))
+    x, y = hm.x_mm, hm.y_mm
+    ny, nx = (hm.shape[0] // k) * k, (hm.shape[1] // k) * k
+    if k == 1:
+        z = hm.z_nm
+    else:
+        blocks = hm.z_nm[:ny, :nx].reshape(ny // k, k, nx // k, k)
+        good = np.isfinite(blocks)
+        cnt = good.sum(axis=(1, 3))
+        tot = np.where(good, blocks, 0.0).sum(axis=(1, 3))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z = np.where(cnt > 0, tot / np.maximum(cnt, 1), np.nan)
+    ext = [x[0] - hm.dx_mm / 2, x[nx - 1] + hm.dx_mm / 2, y[0] - hm.dy_mm / 2,
+           y[ny - 1] + hm.dy_mm / 2]
+    return z, k, [float(v) for v in ext]
+
+
+def _log_axes(ax: Any) -> None:
+    from matplotlib.ticker import NullFormatter
+
+    for a in (ax.xaxis, ax.yaxis):
+        a.set_minor_formatter(NullFormatter())
+
+
+def _clim(z: np.ndarray, symmetric: bool) -> tuple[float, float]:
+    v = z[np.isfinite(z)]
+    if v.size == 0:
+        return -1.0, 1.0
+    if symmetric:
+        c = float(np.percentile(np.abs(v - np.mean(v)), 99.5)) or 1e-6
+        m = float(np.mean(v))
+        return m - c, m + c
+    lo, hi = (float(t) for t in np.percentile(v, [0.5, 99.5]))
+    if not hi > lo:
+        lo, hi = lo - 1e-6, hi + 1e-6
+    return lo, hi
+
+
+def _map_figure(fa: FileAnalysis) -> tuple[str, str] | None:
+    Figure, Circle = _matplotlib()
+    first = fa.preprocessed if fa.preprocessed is not None else fa.hm
+    if first is None:
+        return None
+    panels = [(first, ("height after removing " + ", ".join(fa.removed)) if
+               fa.preprocessed is not None and fa.removed else "height as measured", False)]
+    if fa.residual is not None and fa.residual is not fa.preprocessed:
+        panels.append((fa.residual, "residual after the joint Zernike fit", True))
+    fig = Figure(figsize=(3.9 * len(panels), 3.3))
+    step_used = 1
+    for k, (hm, title, sym) in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), k + 1)
+        z, step, ext = display_grid(hm)
+        step_used = max(step_used, step)
+        lo, hi = _clim(z, sym)
+        im = ax.imshow(z, origin="lower", extent=ext, cmap="RdBu_r" if sym else "viridis",
+                       vmin=lo, vmax=hi, interpolation="nearest")
+        if fa.aperture:
+            cx, cy = fa.aperture["centre_mm"]
+            ax.add_patch(Circle((cx, cy), fa.aperture["diameter_mm"] / 2, fill=False, lw=0.8,
+                                ls="--", color="k"))
+        ax.set_xlabel("x [mm]")
+        ax.set_ylabel("y [mm]")
+        ax.set_title(title, fontsize=8)
+        cb = fig.colorbar(im, ax=ax, shrink=0.85)
+        cb.set_label("height [nm]")
+    fig.subplots_adjust(left=0.09 if len(panels) > 1 else 0.16, right=0.95, bottom=0.14,
+                        top=0.9, wspace=0.35)
+    cap = ("Heights in nm, x and y in mm, y up (origin lower left as seen from the front of "
+           "the part). Colour scale clipped at the 0.5 / 99.5 percentiles.")
+    if fa.aperture:
+        cap += " Dashed circle: clear aperture."
+    if step_used > 1:
+        cap += (f" Shown as {step_used} x {step_used} pixel block means (the analysis used "
+                "every pixel).")
+    return _png(fig), cap
+
+
+def _fit_matches(conv: dict[str, Any], key: tuple) -> bool:
+    scheme, norm, r_norm, terms = key
+    return (conv.get("scheme") == scheme and conv.get("normalization", "rms") == norm
+            and math.isclose(float(conv.get("r_norm_mm", -1)), r_norm)
+            and tuple(conv.get("joint_fit_terms", ())) == tuple(terms))
+
+
+def _zernike_limits(report: CheckReport, part: PartResult, fa: FileAnalysis, key: tuple,
+                    fit: Any) -> dict[tuple[int, int], tuple[float, str, tuple[int, ...]]]:
+    """(n, |m|) -> (limit nm, criterion id, indices) for the criteria judged on this fit."""
+    out: dict[tuple[int, int], tuple[float, str, tuple[int, ...]]] = {}
+    for c in part.criteria:
+        if c.measurement != fa.measurement or c.type not in _ZERNIKE_TYPES:
+            continue
+        if not _fit_matches(c.convention, key):
+            continue
+        if c.type == "zernike_other":
+            try:
+                groups = report.spec.criterion(c.id).groups  # type: ignore[attr-defined]
+            except (SpecError, AttributeError):
+                continue
+            for g in groups:
+                n, m = fit.nm[fit.indices.index(g[0])] if g[0] in fit.indices else (None, 0)
+                if n is not None:
+                    out.setdefault((n, abs(m)), (c.limit, c.id, tuple(g)))
+        else:
+            terms = tuple(c.convention.get("terms", ()))
+            orders = c.convention.get("orders", ())
+            if terms and orders:
+                n, m = orders[0]
+                out[(n, abs(m))] = (c.limit, c.id, terms)
+    return out
+
+
+def _zernike_figure(report: CheckReport, part: PartResult, fa: FileAnalysis, key: tuple,
+                    fit: Any) -> tuple[str, str]:
+    Figure, _ = _matplotlib()
+    limits = _zernike_limits(report, part, fa, key, fit)
+    groups: dict[tuple[int, int], list[int]] = {}
+    for j, (n, m) in zip(fit.indices, fit.nm, strict=True):
+        groups.setdefault((n, abs(m)), []).append(j)
+    labels, mags, lims, cols = [], [], [], []
+    for (n, am), idx in groups.items():
+        if n <= 1 and (n, am) not in limits:
+            continue                       # piston and tilt: removed, not toleranced
+        lim = limits.get((n, am))
+        use = lim[2] if lim else tuple(idx)
+        mag = math.sqrt(sum(fit.coefficient(j) ** 2 for j in use if j in fit.indices))
+        labels.append("Z" + "/".join(str(j) for j in use))
+        mags.append(mag)
+        lims.append(lim[0] if lim else math.nan)
+        cols.append(_COLOURS[None] if lim is None else
+                    _COLOURS[PASS] if mag <= lim[0] else _COLOURS[FAIL])
+    fig = Figure(figsize=(max(4.0, 0.28 * len(labels) + 1.5), 3.2))
+    ax = fig.add_subplot()
+    x = np.arange(len(labels))
+    ax.bar(x, mags, color=cols, width=0.75)
+    has_lim = [k for k, v in enumerate(lims) if math.isfinite(v)]
+    if has_lim:
+        ax.hlines([lims[k] for k in has_lim], x[has_lim] - 0.45, x[has_lim] + 0.45, colors="k",
+                  lw=1.5, label="limit")
+        ax.legend(fontsize=7, loc="upper right")
+    ax.set_xticks(x)
+    ax.set_xticklabels(labels, rotation=90, fontsize=7)
+    ax.set_ylabel(f"|c| [nm, {fit.normalization}]")
+    ax.set_title(f"Zernike {fit.scheme}, {fit.normalization} normalisation, "
+                 f"R_norm {fit.radius_mm:g} mm", fontsize=8)
+    fig.tight_layout()
+    cap = (f"Magnitude of each term or cos/sin pair (sqrt(c_cos\u00b2 + c_sin\u00b2)), nm, "
+           f"{fit.scheme} indices, {fit.normalization} normalisation, R_norm = "
+           f"{fit.radius_mm:g} mm about ({fmt_coord(fit.center_mm[0])}, "
+           f"{fmt_coord(fit.center_mm[1])}) mm; "
+           f"joint least-squares fit of {len(fit.indices)} terms, residual RMS "
+           f"{fit.residual_rms_nm:.4g} nm. Black bars: limits; green within, red outside, "
+           "grey not toleranced on its own. Piston and tilt are not shown.")
+    return _png(fig), cap
+
+
+def _psd_figure(report: CheckReport, part: PartResult, fa: FileAnalysis) -> tuple[str, str]:
+    Figure, _ = _matplotlib()
+    prof = fa.profile
+    spec = report.spec
+    f = np.asarray(prof.f_per_mm)
+    v = np.asarray(prof.values)
+    sel = (f > 0) & (v > 0) & np.isfinite(v)
+    fig = Figure(figsize=(5.6, 3.6))
+    ax = fig.add_subplot()
+    ax.loglog(f[sel], v[sel], lw=0.8, color="C0",
+              label=f"measured, {prof.sidedness} profile along {prof.axis}")
+    if sel.any():
+        x0, x1 = float(f[sel].min()) / 1.3, float(f[sel].max()) * 1.3
+    else:
+        x0, x1 = prof.f_min_per_mm / 2, prof.f_max_per_mm * 2
+    ax.set_xlim(x0, x1)
+    ax.axvspan(x0, prof.f_min_per_mm, color="0.88", lw=0, label="not resolved")
+    if prof.f_max_per_mm < x1:
+        ax.axvspan(prof.f_max_per_mm, x1, color="0.88", lw=0)
+    shown = False
+    for b in spec.bands:
+        if b.measurement != fa.measurement:
+            continue
+        lo, hi = max(b.f_lo_per_mm, x0), min(b.f_hi_per_mm, x1)
+        if hi <= lo:
+            continue
+        ax.axvspan(lo, hi, color="C1", alpha=0.15, lw=0,
+                   label=None if shown else "bands of this measurement")
+        shown = True
+        ax.text(math.sqrt(lo * hi), 0.97, b.name, transform=ax.get_xaxis_transform(),
+                ha="center", va="top", fontsize=7)
+    cap_extra = ""
+    line = spec.psd
+    if line is not None:
+        judged = [c for c in part.criteria
+                  if c.type == "psd_limit" and c.measurement == fa.measurement]
+        ranges = judged[0].convention.get("f_ranges_per_mm", []) if judged else []
+        first = True
+        for s in line.segments:
+            lo, hi = max(s.f_lo_per_mm, x0), min(s.f_hi_per_mm, x1)
+            if hi <= lo:
+                continue
+            ff = np.geomspace(lo, hi, 40)
+            ax.loglog(ff, s.value_nm2_mm(ff), color="k", lw=0.8, ls=":",
+                      label="spec limit line" if first else None)
+            first = False
+        firstj = True
+        for lo_r, hi_r in ranges:
+            for s in line.segments:
+                lo, hi = max(s.f_lo_per_mm, lo_r, x0), min(s.f_hi_per_mm, hi_r, x1)
+                if hi <= lo:
+                    continue
+                ff = np.geomspace(lo, hi, 40)
+                ax.loglog(ff, s.value_nm2_mm(ff), color="k", lw=1.4,
+                          label="limit line, judged range" if firstj else None)
+                ax.loglog(ff, line.factor_max * s.value_nm2_mm(ff), color="C3", lw=1.0,
+                          ls="--",
+                          label=f"{line.factor_max:g} x line (pass level)" if firstj else None)
+                firstj = False
+        cap_extra = (f" Spec line: {line.sidedness} {line.kind} PSD"
+                     + (f" along {line.direction}" if line.direction else "")
+                     + f"; judged in {line.bins_per_decade} log bins per decade, a bin passes "
+                       f"at <= {line.factor_max:g} x the line.")
+        if line.kind != "profile" or line.sidedness != prof.sidedness:
+            cap_extra += (f" NOTE: the spec's line is a {line.sidedness} {line.kind} PSD; the "
+                          f"curve shown (and judged) is the {prof.sidedness} profile PSD.")
+    ax.set_xlabel("spatial frequency [cycles/mm]")
+    ax.set_ylabel("PSD [nm\u00b2 mm]")
+    ax.set_title(f"{prof.sidedness} profile PSD along {prof.axis}", fontsize=8)
+    ax.legend(fontsize=6, loc="lower left")
+    _log_axes(ax)
+    fig.subplots_adjust(left=0.14, right=0.97, bottom=0.13, top=0.92)
+    cap = (f"{prof.sidedness.capitalize()} profile PSD along {prof.axis} of the form "
+           f"residual, nm\u00b2\u00b7mm, window: {prof.window}. Grey: outside the range this "
+           f"file resolves ({prof.f_min_per_mm:.4g} to {prof.f_max_per_mm:.4g} cycles/mm)."
+           + (f" {fa.filled_pixels} dropout pixels inside the aperture were interpolated "
+              "before the PSD." if getattr(fa, "filled_pixels", 0) else "")
+           + cap_extra)
+    return _png(fig), cap
+
+
+def _site_of(c: CriterionResult, fa: FileAnalysis) -> Any:
+    for s in c.sites:
+        if s.file == fa.path:
+            return s
+    return None
+
+
+def _band_figure(part: PartResult, fa: FileAnalysis) -> tuple[str, str] | None:
+    crits = [c for c in part.criteria if c.measurement == fa.measurement
+             and c.type in ("band_rms", "band_slope")]
+    if not crits:
+        return None
+    Figure, _ = _matplotlib()
+    kinds = [k for k in ("band_rms", "band_slope") if any(c.type == k for c in crits)]
+    fig = Figure(figsize=(2.2 + 1.1 * len(crits), 3.0))
+    missing = []
+    for i, kind in enumerate(kinds):
+        ax = fig.add_subplot(1, len(kinds), i + 1)
+        cs = [c for c in crits if c.type == kind]
+        x = np.arange(len(cs))
+        for k, c in enumerate(cs):
+            s = _site_of(c, fa)
+            if s is None or s.value is None:
+                ax.text(k, 0.02, "not\nmeasurable", ha="center", va="bottom", fontsize=6,
+                        color=_COLOURS[NOT_MEASURABLE], transform=ax.get_xaxis_transform())
+                missing.append(f"{c.id}: {s.reason if s is not None else c.reason}")
+            else:
+                ax.bar(k, s.value, color=_COLOURS.get(s.verdict, _COLOURS[None]), width=0.6)
+            ax.hlines(c.limit, k - 0.4, k + 0.4, colors="k", lw=1.5)
+        ax.set_xticks(x)
+        ax.set_xticklabels([c.convention.get("band", c.id) for c in cs], fontsize=7)
+        ax.set_xlim(-0.6, len(cs) - 0.4)
+        ax.set_ylabel("RMS height [nm]" if kind == "band_rms" else "RMS slope [\u00b5rad]")
+        ax.set_title("band RMS" if kind == "band_rms" else "band slope", fontsize=8)
+    fig.tight_layout()
+    cap = "This file's band values (bars) against the limits (black)."
+    if missing:
+        cap += " Not measurable: " + "; ".join(missing) + "."
+    return _png(fig), cap
+
+
+def _fig_html(fig: tuple[str, str] | None) -> str:
+    if fig is None:
+        return ""
+    b64, cap = fig
+    return (f'<figure><img alt="{html.escape(cap[:80])}" src="data:image/png;base64,{b64}">'
+            f"<figcaption>{html.escape(cap)}</figcaption></figure>")
+
+
+def _criteria_table(p: PartResult) -> str:
+    rows = []
+    for c in p.criteria:
+        val, lim, sig = fmt_value_limit(c.value, c.limit, c.unit)
+        rows.append(
+            f'<tr class="{html.escape(c.verdict)}"><td><code>{html.escape(c.id)}</code>'
+            f"<br><small>{html.escape(c.description)}</small></td>"
+            f'<td class="v">{html.escape(c.verdict)}</td><td class="n">{html.escape(val)}</td>'
+            f"<td>{html.escape(BOUND_UNICODE.get(c.bound, c.bound))} {html.escape(lim)}</td>"
+            f'<td class="n">{html.escape(fmt_margin(c.margin, sig))}</td>'
+            f"<td>{html.escape(unit_text(c.unit))}</td><td>{html.escape(note(c))}</td></tr>")
+    head = ("<tr><th>criterion</th><th>verdict</th><th>value</th><th>limit</th>"
+            "<th>margin</th><th>unit</th><th>note</th></tr>")
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:1.5em;
+color:#222;max-width:1200px}
+h1{font-size:1.5em}h2{font-size:1.25em;border-bottom:1px solid #ccc;margin-top:1.6em}
+h3{font-size:1.05em;margin-top:1.4em}
+table{border-collapse:collapse;font-size:0.85em;margin:0.6em 0}
+td,th{border:1px solid #ddd;padding:3px 6px;vertical-align:top;text-align:left}
+td.n{text-align:right;font-variant-numeric:tabular-nums}
+tr.pass td.v{color:#2e7d32}tr.fail td.v{color:#c62828;font-weight:bold}
+tr.not-measurable td.v{color:#b26a00;font-weight:bold}tr.not-checked td{color:#888}
+.verdict{padding:2px 8px;border-radius:3px;color:#fff;font-weight:bold}
+.verdict.pass{background:#2e7d32}.verdict.fail{background:#c62828}
+.verdict.not-measurable{background:#ef8f00}
+figure{display:inline-block;margin:0.4em 1em 0.8em 0;vertical-align:top;max-width:100%}
+figure img{max-width:100%}
+figcaption{font-size:0.75em;color:#555;max-width:620px}
+.meta{font-size:0.85em;color:#444}
+"""
+
+
+def to_html(report: CheckReport) -> str:
+    """One self-contained HTML file: verdicts, criteria tables and figures per file.
+
+    Per part: the criteria table; per file: the height map after
+    preprocessing and the residual after the joint Zernike fit
+    (``origin="lower"``, axes in mm, colour bar in nm; maps larger than
+    :data:`MAX_DISPLAY_PX` are shown at every k-th pixel), the Zernike bar
+    chart with the limits, the PSD with the spec's limit line and the bands
+    shaded, and band RMS bars against the limits. Figures are PNGs at
+    :data:`DPI` dpi embedded as base64; nothing is loaded from elsewhere.
+
+    Raises
+    ------
+    MetrologyError
+        matplotlib is not installed (``pip install 'metrology[plot]'``).
+    """
+    _matplotlib()
+    import matplotlib
+
+    s = report.spec
+    code = exit_code_of(report)
+    v = report.verdict
+    e = html.escape
+    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+           f"<title>metrology check: {e(v.upper())} \u2014 {e(s.part.name)}</title>",
+           f"<style>{_CSS}</style></head><body>",
+           f'<h1>metrology check: <span class="verdict {e(v)}">{e(v.upper())}</span></h1>',
+           f"<p>Exit code {code}: {e(EXIT_CODE_MEANING[code])}.</p>",
+           '<p class="meta">'
+           f"Spec <code>{e(s.source)}</code> (sha256 <code>{e(s.sha256)}</code>, "
+           f"{e(s.schema)})<br>Part: {e(s.part.name)}"
+           + (f", {e(s.part.material)}" if s.part.material else "")
+           + (f", surface {e(s.part.surface_id)}" if s.part.surface_id else "")
+           + (f", test wavelength {s.part.test_wavelength_nm:g} nm"
+              if s.part.test_wavelength_nm else "")
+           + (f"<br>{e(s.description)}" if s.description else "")
+           + f"<br>metrology {e(report.tool_version)}, {e(report.created)}</p>"]
+    for w in s.warnings:
+        out.append(f'<p class="meta">Spec warning: {e(w)}</p>')
+    with matplotlib.rc_context({"font.size": 8, "axes.titlesize": 8}):
+        for p in report.parts:
+            n = p.counts()
+            out.append(f'<h2>Part {e(p.name)}: <span class="verdict {e(p.verdict)}">'
+                       f"{e(p.verdict.upper())}</span></h2>")
+            out.append(f"<p>Scope: {e(p.scope)}. {n[PASS]} pass, {n[FAIL]} fail, "
+                       f"{n[NOT_MEASURABLE]} not measurable, {n[NOT_CHECKED]} not checked."
+                       + (f" <b>Missing measurement(s): "
+                          f"{e(', '.join(p.measurements_missing))}</b>."
+                          if p.part_check and p.measurements_missing else "") + "</p>")
+            out.append(_criteria_table(p))
+            for fa in p.files:
+                out.append(_file_section(report, p, fa))
+    out.append('<p class="meta">Verdicts: pass = within the limit; fail = outside it; '
+               "not-measurable = the data cannot resolve the criterion (never a pass); "
+               "not-checked = no file for that measurement was given. Units: heights nm, "
+               "lengths mm, spatial frequency cycles/mm, slope \u00b5rad, 1-D PSD "
+               "nm\u00b2\u00b7mm.</p>")
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
+
+
+def _file_section(report: CheckReport, p: PartResult, fa: FileAnalysis) -> str:
+    e = html.escape
+    m = fa.meta
+    bits = [f"{e(str(m.get('format', '?')))}, {fa.shape[0]} x {fa.shape[1]} px, "
+            f"dx {fa.dx_mm:.4g} mm, dy {fa.dy_mm:.4g} mm",
+            f"{e(assigned_text(fa.assigned_by))}"]
+    if m.get("instrument"):
+        bits.append(f"instrument {e(str(m.get('instrument')))}")
+    if fa.aperture:
+        a = fa.aperture
+        bits.append(f"clear aperture \u00d8{a['diameter_mm']:g} mm at "
+                    f"({fmt_coord(a['centre_mm'][0])}, {fmt_coord(a['centre_mm'][1])}) mm, "
+                    f"{fa.valid_fraction_in_aperture:.1%} valid inside")
+    else:
+        bits.append(f"{fa.valid_fraction:.1%} valid")
+    parts = [f"<h3>{e(Path(fa.path).name)} \u2192 measurement {e(fa.measurement)}</h3>",
+             f'<p class="meta">{e(fa.path)}<br>{"; ".join(bits)}</p>']
+    if fa.blocked_reason:
+        parts.append(f"<p><b>Not analysed:</b> {e(fa.blocked_reason)}</p>")
+    parts.append(_fig_html(_map_figure(fa)))
+    for key, fit in fa.fits.items():
+        if isinstance(fit, Exception):
+            parts.append(f"<p>Zernike fit not possible: {e(str(fit))}</p>")
+        else:
+            parts.append(_fig_html(_zernike_figure(report, p, fa, key, fit)))
+    if isinstance(fa.psd, Exception):
+        parts.append(f"<p>PSD not possible: {e(str(fa.psd))}</p>")
+    elif fa.profile is not None:
+        parts.append(_fig_html(_psd_figure(report, p, fa)))
+    parts.append(_fig_html(_band_figure(p, fa)))
+    return "\n".join(x for x in parts if x)
+
+
+__all__ = ["to_html", "require_matplotlib", "display_grid", "DPI", "MAX_DISPLAY_PX"]
