@@ -43,6 +43,7 @@ anything is allocated.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
@@ -59,6 +60,7 @@ from ..heightmap import HeightMap
 __all__ = ["HDF5_MAGIC", "is_hdf5", "classify", "open_hdf5", "read_any", "check_dataset",
            "read_float64", "type_signature", "checked_type", "attr_value", "attr_str",
            "attr_float", "resolve_spacing", "base_meta", "iso_from_unix", "guarded",
+           "scale_marking_sentinels", "SENTINEL_EXP",
            "guard_enabled", "GUARD_ENV"]
 
 T = TypeVar("T")
@@ -189,6 +191,8 @@ def read_any(path: str | os.PathLike[str], **kwargs: Any) -> HeightMap:
 _PROBING = False
 #: environment switch: METROLOGY_HDF5_GUARD=0 turns the guard off
 GUARD_ENV = "METROLOGY_HDF5_GUARD"
+#: trial-run time limit: this many seconds plus one per 10 MB of file
+GUARD_TIMEOUT_S = 10.0
 
 
 def guard_enabled() -> bool:
@@ -223,7 +227,7 @@ def guarded(impl: Callable[..., T], path: Path, *, timeout_s: float | None = Non
         key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, impl.__qualname__)
         if key not in _PROBED_OK:
             limit = timeout_s if timeout_s is not None else \
-                10.0 + st.st_size / 10e6  # generous: metadata reads take milliseconds
+                GUARD_TIMEOUT_S + st.st_size / 10e6  # generous: metadata reads take ms
             verdict = _probe(impl, path, kwargs, limit)
             if verdict:
                 raise FileFormatError(f"{path}: corrupt HDF5 file: the HDF5 library {verdict} "
@@ -242,6 +246,7 @@ _PROBED_OK: set[tuple[Any, ...]] = set()
 def _probe(impl: Callable[..., Any], path: Path, kwargs: dict[str, Any],
            timeout_s: float) -> str | None:
     """Trial run in a forked child; a description of the failure, or None when it exited."""
+    import faulthandler
     import gc
     import select
     import signal
@@ -259,6 +264,7 @@ def _probe(impl: Callable[..., Any], path: Path, kwargs: dict[str, Any],
         code = 0
         try:
             os.close(rfd)
+            faulthandler.disable()  # a crash here is the finding, not something to print
             gc.disable()  # a collection would touch (copy) every page shared with the parent
             _PROBING = True
             impl(path, **kwargs)
@@ -464,6 +470,33 @@ def attr_float(obj: Any, name: str) -> tuple[float, str] | None:
     return None
 
 
+# -- no-data sentinels and scaling ------------------------------------------------------------
+
+#: |value| >= 2**SENTINEL_EXP (about 1.27e30) in file units is a no-data sentinel, never a
+#: height (Zygo writes the largest float64, 4Sight the largest float32)
+SENTINEL_EXP = 100
+_UP = math.ldexp(1.0, 1024 - SENTINEL_EXP)
+
+
+def scale_marking_sentinels(z: np.ndarray, scale: float) -> None:
+    """In place: ``z *= scale``, and values with ``|z| >= 2**100`` become +-inf.
+
+    Two passes, no temporary arrays: multiplying by 2**924 is exact except that
+    it overflows to +-inf exactly the values with ``|z| >= 2**100``; multiplying
+    by ``scale * 2**-924`` then gives the correctly rounded ``z * scale`` (the
+    same real product). NaN stays NaN. :class:`HeightMap` turns +-inf into NaN
+    (invalid).
+    """
+    down = math.ldexp(scale, -(1024 - SENTINEL_EXP))
+    with np.errstate(over="ignore"):  # the overflow to inf is the point
+        np.multiply(z, _UP, out=z)
+        if down >= sys.float_info.min:  # a normal number: the fused form is exact
+            np.multiply(z, down, out=z)
+        else:
+            np.multiply(z, 1.0 / _UP, out=z)
+            np.multiply(z, scale, out=z)
+
+
 # -- policy shared by the readers ------------------------------------------------------------
 
 def _positive(name: str, v: Any, path: Path) -> float:
@@ -510,8 +543,10 @@ def resolve_spacing(path: Path, dx_file_mm: float | None, dy_file_mm: float | No
             f"{path}: {what} has no lateral calibration (pixel spacing "
             f"{dx_file_mm!r}); the spacing would be a guess, so pass dx_mm= (and dy_mm= for "
             f"non-square pixels) to load it")
-    dx = float(dx_file_mm)  # type: ignore[arg-type]
-    dy = float(dy_file_mm) if ok(dy_file_mm) else dx
+    # files store metres or microns: drop the last-bit noise of the unit conversion
+    # (0.03 mm -> 3e-05 m -> 0.030000000000000002 mm) by rounding to 15 digits
+    dx = float(f"{float(dx_file_mm):.15g}")  # type: ignore[arg-type]
+    dy = float(f"{float(dy_file_mm):.15g}") if ok(dy_file_mm) else dx
     extras["lateral_source"] = "file"
     return dx, dy, extras
 

@@ -16,8 +16,8 @@ Layout (facts from files written by Zygo software, e.g. MetroPro 8.3.3)
   carries ``Wavelength``, ``Interferometric Scale Factor`` and
   ``Obliquity Factor``, which are preferred when present.
 * ``No Data`` is a sentinel (the largest float64 in Zygo's files; it may be NaN).
-  Pixels equal to it, non-finite, or of magnitude >= 1e30 in file units (no
-  real height is that large in any unit) are invalid (NaN).
+  Pixels equal to it, non-finite, or of magnitude >= 2**100 (1.27e30) in file
+  units (no real height is that large in any unit) are invalid (NaN).
 * ``X Converter`` / ``Y Converter`` with ``BaseUnit = Pixels`` give the pixel
   size in metres as Parameters[1]; the ``Lateral Resolution`` attribute of the
   attribute group is the fallback. A spacing of 0 means "uncalibrated": pass
@@ -84,7 +84,7 @@ UNIT_TO_NM: dict[str, float] = {
 _WAVE_UNITS = ("Fringes", "Waves")
 
 #: |value| at or above this (in file units) is a no-data sentinel, never a height
-_SENTINEL_ABS = 1e30
+_SENTINEL_ABS = 2.0 ** _hdf5.SENTINEL_EXP
 _MAX_TABLE_ROWS = 100_000
 
 _NODATA_WRITE = float(np.finfo(np.float64).max)
@@ -329,12 +329,10 @@ def _read_datx(p: Path, dx_mm: float | None = None, dy_mm: float | None = None) 
         has_intensity = bool(_follow(info["table"], meas, "Intensity"))
 
     # invalid: non-finite, the No Data value, or sentinel-sized values
-    bad = ~(np.abs(z) < _SENTINEL_ABS)
     if nodata is not None and abs(nodata) < _SENTINEL_ABS:
-        bad |= z == nodata
-    z[bad] = np.nan
-    if scale != 1.0:
-        z *= scale
+        np.copyto(z, np.nan, where=z == nodata)
+    # sentinel-sized values (Zygo's largest-float64 no-data) -> inf -> NaN in HeightMap
+    _hdf5.scale_marking_sentinels(z, scale)
 
     meta = _hdf5.base_meta(
         "datx",

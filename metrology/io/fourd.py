@@ -11,7 +11,7 @@ Facts from files written by 4Sight 1.8 (e.g. a PhaseCam measurement):
 * ``lut_type = 'opd'``: the data are optical path difference; ``wedge`` (0.5
   for a reflective test) is 4Sight's factor from OPD to surface height;
 * invalid pixels hold the largest float32 (3.4e38); anything non-finite or of
-  magnitude >= 1e30 file units is taken as invalid;
+  magnitude >= 2**100 (1.27e30) file units is taken as invalid;
 * ``/4D`` attributes: ``_4Sight_version``; ``/measurement0``: ``date``,
   ``head_serial``.
 
@@ -58,7 +58,6 @@ from ._registry import Format, register
 
 __all__ = ["read_4sight_h5", "read_4sight_focus", "write_4sight_focus", "read_intensity"]
 
-_SENTINEL_ABS = 1e30
 
 #: nanometres per unit for the length units 4Sight writes in text attributes
 _LEN_NM = {"nm": 1.0, "um": 1e3, "µm": 1e3, "\u03bcm": 1e3, "micron": 1e3, "microns": 1e3,
@@ -92,10 +91,6 @@ def _parse_date(text: str | None) -> str | None:
         except ValueError:
             continue
     return None
-
-
-def _invalid_to_nan(z: np.ndarray) -> None:
-    z[~(np.abs(z) < _SENTINEL_ABS)] = np.nan
 
 
 # -- legacy 4Sight .h5 -------------------------------------------------------------------------
@@ -200,9 +195,8 @@ def _read_4sight_h5(p: Path, opd: bool = False, dx_mm: float | None = None,
 
         z = _hdf5.read_float64(p, ds, what)
 
-    _invalid_to_nan(z)
     scale = unit_nm * factor
-    z *= scale
+    _hdf5.scale_marking_sentinels(z, scale)  # the float32-max no-data -> inf -> NaN
     meta = _hdf5.base_meta(
         "4sight-h5",
         instrument="4D Technology interferometer" + (f" (head serial {head})" if head else ""),
@@ -289,8 +283,7 @@ def _read_4sight_focus(p: Path, dx_mm: float | None = None,
         has_int = "Measurement/Intensity" in f
         z = _hdf5.read_float64(p, ds, what)
 
-    _invalid_to_nan(z)
-    z *= wl_nm
+    _hdf5.scale_marking_sentinels(z, wl_nm)
     meta = _hdf5.base_meta(
         "4sight-focus",
         instrument="4D Technology interferometer",

@@ -1,0 +1,366 @@
+"""Zygo .datx reader/writer and the HDF5 dispatch.
+
+Ground truth: the real file's reference figures (shared/realdata/README.md, read
+with two independent implementations), physical unit definitions, raw h5py
+reads of the file done here, and prysm's independent reader.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import metrology
+from metrology import FileFormatError, HeightMap
+from metrology.io import _hdf5, datx
+
+REAL = "monolithic_zygo_test.datx"
+FLIP_SETTINGS = settings(max_examples=50, derandomize=True, deadline=None,
+                         suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def marked_map(nrows: int = 12, ncols: int = 9, seed: int = 0) -> np.ndarray:
+    """Asymmetric map: a y ramp, an x ramp of another slope, noise, a NaN block."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:nrows, 0:ncols]
+    z = 10.0 * y + 3.0 * x + rng.normal(0, 0.5, (nrows, ncols))
+    z[nrows - 2, 1] = 500.0  # marker near the top-left (high y, low x)
+    z[0:2, ncols - 3:] = np.nan  # invalid block bottom-right
+    return z
+
+
+def surface_dataset(f: h5py.File) -> h5py.Dataset:
+    md = {(r["Source"].decode(), r["Link"].decode()): r["Destination"].decode()
+          for r in f["MetaData"][()]}
+    meas = md[("Root", "Measurement")]
+    return f[md[(md[(meas, "Surface")], "Path")]]
+
+
+def set_unit(path: Path, unit: str, params: list[float] | None = None) -> None:
+    """Rewrite the height unit of a written .datx (Unit and Z Converter)."""
+    with h5py.File(path, "r+") as f:
+        ds = surface_dataset(f)
+        zc = ds.attrs["Z Converter"].copy()
+        zc[0]["BaseUnit"] = unit.encode()
+        if params is not None:
+            zc[0]["Parameters"] = np.asarray(params, dtype=np.float64)
+        ds.attrs.create("Z Converter", zc)
+        ds.attrs.create("Unit", np.array([unit], dtype=h5py.string_dtype("ascii")))
+
+
+@pytest.fixture
+def written(tmp_path: Path) -> tuple[Path, HeightMap]:
+    hm = HeightMap(marked_map(), 0.02, 0.03, {"wavelength_nm": 632.8, "instrument": "GPI"})
+    p = tmp_path / "m.datx"
+    metrology.save(hm, p)
+    return p, hm
+
+
+# -- real file ---------------------------------------------------------------------------------
+
+def test_realdata_reference_figures(realdata) -> None:
+    hm = metrology.load(realdata(REAL))
+    assert hm.shape == (259, 33)
+    assert hm.dx_mm == pytest.approx(1.0, rel=1e-3) and hm.dy_mm == pytest.approx(1.0, rel=1e-3)
+    assert hm.rms_nm == pytest.approx(80.82, rel=1e-3)
+    assert hm.pv_nm == pytest.approx(453, rel=1e-3)
+    assert 1 - hm.valid_fraction == pytest.approx(0.091, abs=1e-3)
+    m = hm.meta
+    assert m["format"] == "datx" and m["z_unit_original"] == "Fringes"
+    assert m["rows_flipped"] is True
+    assert m["wavelength_nm"] == pytest.approx(632.8, rel=1e-6)
+    assert m["software"] == "MetroPro 8.3.3"
+    for key in ("instrument", "timestamp", "z_scale_to_nm"):
+        assert key in m
+
+
+def test_realdata_orientation_and_scale_against_raw_file(realdata) -> None:
+    """Row 0 of the file (top of the camera image) must be our last row (y up)."""
+    path = realdata(REAL)
+    hm = metrology.load(path)
+    with h5py.File(path, "r") as f:
+        raw = surface_dataset(f)[()]
+    # Fringes: height = value * wavelength * scale factor (0.5) * obliquity (1) (file attrs)
+    with np.errstate(over="ignore"):
+        expect = np.where(raw >= 1e300, np.nan, raw * 632.799981e-9 * 0.5 * 1.0 * 1e9)
+    np.testing.assert_allclose(hm.z_nm, expect[::-1], rtol=1e-7, equal_nan=True)
+
+
+# -- round trip and layout ---------------------------------------------------------------------
+
+def test_round_trip_exact_with_nan_and_non_square_pixels(written) -> None:
+    p, hm = written
+    back = metrology.load(p)
+    assert np.array_equal(back.z_nm, hm.z_nm, equal_nan=True)
+    assert back.dx_mm == hm.dx_mm and back.dy_mm == hm.dy_mm
+    assert back.meta["wavelength_nm"] == pytest.approx(632.8, rel=1e-12)
+    assert back.meta["format"] == "datx" and back.meta["z_unit_original"] == "NanoMeters"
+
+
+def test_orientation_marker_and_file_holds_image_order(written) -> None:
+    p, hm = written
+    back = metrology.load(p)
+    assert back.z_nm[10, 1] == 500.0  # marker stays near the top-left
+    assert np.isnan(back.z_nm[0, -1])  # invalid block stays bottom-right
+    assert back.z_nm[-1, 0] > back.z_nm[0, 0]  # y ramp still increases upwards
+    with h5py.File(p, "r") as f:
+        raw = surface_dataset(f)[()]
+    # the file stores image order: its first row is the top (largest y) row of the map
+    assert raw[1, 1] == 500.0
+    assert raw[-1, -1] == np.finfo(np.float64).max  # Zygo's no-data value
+
+
+def test_prysm_reads_our_datx_exactly(written) -> None:
+    prysm_io = pytest.importorskip("prysm.io")
+    p, hm = written
+    got = prysm_io.read_zygo_datx(str(p))
+    # prysm does not flip: it returns the file's image order
+    assert np.array_equal(got["phase"], hm.z_nm[::-1], equal_nan=True)
+    assert got["meta"]["Lateral Resolution"] == pytest.approx(hm.dx_mm * 1e-3, rel=1e-15)
+    assert got["meta"]["Wavelength"] == pytest.approx(632.8e-9, rel=1e-12)
+
+
+def test_surface_found_through_metadata_not_first_key(written) -> None:
+    p, hm = written
+    with h5py.File(p, "r+") as f:
+        # a decoy that sorts before the real GUID in /Data/Surface
+        f["Data/Surface"].create_dataset("{00000000-0000-0000-0000-000000000000}",
+                                         data=np.full((3, 3), 7.0))
+        assert list(f["Data/Surface"])[0].startswith("{0000")
+    back = metrology.load(p)
+    assert back.shape == hm.shape
+    assert np.array_equal(back.z_nm, hm.z_nm, equal_nan=True)
+
+
+@pytest.mark.parametrize(("unit", "nm_per_unit"), [
+    ("NanoMeters", 1.0),
+    ("MicroMeters", 1e3),
+    ("MilliMeters", 1e6),
+    ("Meters", 1e9),
+    ("Angstroms", 0.1),
+    ("Inches", 25.4e6),
+    ("Waves", 632.8),  # value x wavelength
+    ("Fringes", 632.8 * 0.5 * 1.25),  # value x wavelength x scale factor x obliquity
+])
+def test_height_units(tmp_path: Path, unit: str, nm_per_unit: float) -> None:
+    z = marked_map()
+    p = tmp_path / "u.datx"
+    metrology.save(HeightMap(z, 0.1, meta={"wavelength_nm": 632.8}), p)
+    set_unit(p, unit, [0.0, 632.8e-9, 0.5, 1.25])
+    with h5py.File(p, "r+") as f:
+        surface_dataset(f).attrs.create("Obliquity Factor", np.array([1.25]))
+    hm = metrology.load(p)
+    np.testing.assert_allclose(hm.z_nm, z * nm_per_unit, rtol=1e-12, equal_nan=True)
+    assert hm.meta["z_unit_original"] == unit
+    assert hm.meta["z_scale_to_nm"] == pytest.approx(nm_per_unit, rel=1e-12)
+
+
+def test_unknown_unit_is_named(written) -> None:
+    p, _ = written
+    set_unit(p, "Furlongs")
+    with pytest.raises(FileFormatError, match="Furlongs") as ei:
+        metrology.load(p)
+    assert str(p) in str(ei.value)
+
+
+def test_fringes_without_wavelength_refused(written) -> None:
+    p, _ = written
+    set_unit(p, "Fringes", [0.0, 0.0, 0.5, 1.0])
+    with h5py.File(p, "r+") as f:
+        surface_dataset(f).attrs.create("Wavelength", np.array([0.0]))
+    with pytest.raises(FileFormatError, match="wavelength"):
+        metrology.load(p)
+
+
+def test_no_data_nan_and_sentinel(written) -> None:
+    p, hm = written
+    with h5py.File(p, "r+") as f:
+        ds = surface_dataset(f)
+        a = ds[()]
+        a[a == np.finfo(np.float64).max] = np.nan  # NaN as the no-data value
+        a[5, 5] = 3.0e38  # a float32-max style sentinel as well
+        ds[...] = a
+        ds.attrs.create("No Data", np.array([np.nan]))
+    back = metrology.load(p)
+    expect = hm.z_nm.copy()
+    expect[-1 - 5, 5] = np.nan
+    assert np.array_equal(back.z_nm, expect, equal_nan=True)
+
+
+def test_uncalibrated_needs_dx_mm(written) -> None:
+    p, hm = written
+    with h5py.File(p, "r+") as f:
+        ds = surface_dataset(f)
+        for axis in ("X", "Y"):
+            c = ds.attrs[f"{axis} Converter"].copy()
+            c[0]["Parameters"] = np.zeros(4)
+            ds.attrs.create(f"{axis} Converter", c)
+        g = f[[r["Destination"].decode() for r in f["MetaData"][()]
+               if r["Link"] == b"Attributes" and r["Source"] != b"Root"][0]]
+        for k in list(g.attrs):
+            if "Lateral Resolution:Value" in k:
+                g.attrs[k] = np.array([0.0])
+    with pytest.raises(FileFormatError, match="dx_mm="):
+        metrology.load(p)
+    back = metrology.load(p, dx_mm=0.5)
+    assert back.dx_mm == 0.5 and back.dy_mm == 0.5
+    assert back.meta["lateral_calibrated"] is False and back.meta["lateral_source"] == "caller"
+
+
+def test_read_intensity(written) -> None:
+    p, hm = written
+    inten = np.arange(hm.z_nm.size, dtype=np.float64).reshape(hm.shape)  # image order
+    with h5py.File(p, "r+") as f:
+        f.create_group("Data/Intensity").create_dataset("{I}", data=inten)
+        rows = list(f["MetaData"][()])
+        meas = next(r["Destination"] for r in rows if r["Link"] == b"Measurement")
+        dt = f["MetaData"].dtype
+        extra = np.array([(meas, b"Intensity", b"{I}"), (b"{I}", b"Path", b"/Data/Intensity/{I}")],
+                         dtype=dt)
+        table = np.concatenate([np.array(rows, dtype=dt), extra])
+        del f["MetaData"]
+        f.create_dataset("MetaData", data=table)
+    assert metrology.load(p).meta["has_intensity"] is True
+    got = datx.read_intensity(p)
+    assert np.array_equal(got, inten[::-1])
+
+
+def test_writer_refuses_nothing_it_can_store_and_meta_keys(written) -> None:
+    p, _ = written
+    m = metrology.load(p).meta
+    for key in ("format", "instrument", "software", "wavelength_nm", "timestamp",
+                "z_unit_original", "z_scale_to_nm", "rows_flipped"):
+        assert key in m
+    assert m["software"].startswith("metrology")
+
+
+# -- dispatch between HDF5 layouts -------------------------------------------------------------
+
+def test_foreign_hdf5_refused_with_known_layouts(tmp_path: Path) -> None:
+    p = tmp_path / "other.h5"
+    with h5py.File(p, "w") as f:
+        f.create_dataset("images/frame0", data=np.zeros((4, 4)))
+    with pytest.raises(FileFormatError, match="unknown layout") as ei:
+        metrology.load(p)
+    msg = str(ei.value)
+    assert "/images" in msg and "datx" in msg and "4sight-h5" in msg
+
+
+def test_forced_format_checks_layout(written) -> None:
+    p, _ = written
+    with pytest.raises(FileFormatError, match="4Sight"):
+        metrology.load(p, format="4sight-h5")
+    with pytest.raises(FileFormatError, match="Focus"):
+        metrology.load(p, format="4sight-focus")
+
+
+def test_hdf5_sniff_claims_hdf5_only() -> None:
+    assert _hdf5.is_hdf5(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)
+    assert _hdf5.is_hdf5(b"\0" * 512 + b"\x89HDF\r\n\x1a\n" + b"\0" * 100)  # user block
+    assert not _hdf5.is_hdf5(b"PK\x03\x04" + b"\0" * 100)
+
+
+# -- corrupt files -----------------------------------------------------------------------------
+
+def _expect_ffe_or_map(p: Path) -> None:
+    try:
+        hm = metrology.load(p)
+    except FileFormatError as exc:
+        assert str(p) in str(exc)
+        return
+    assert isinstance(hm, HeightMap)
+
+
+@pytest.mark.parametrize("source", ["real", "written"])
+def test_truncated_copies_raise_file_format_error(source: str, realdata, written,
+                                                  tmp_path: Path) -> None:
+    src = realdata(REAL) if source == "real" else written[0]
+    data = src.read_bytes()
+    for cut in (0, 4, 8, 100, 511, 1024, 2048, len(data) // 3, len(data) // 2,
+                len(data) - 100, len(data) - 1):
+        p = tmp_path / f"cut{cut}.datx"
+        p.write_bytes(data[:cut])
+        with pytest.raises(FileFormatError) as ei:
+            metrology.load(p)
+        assert str(p) in str(ei.value)
+
+
+@FLIP_SETTINGS
+@given(frac=st.floats(0.0, 1.0, exclude_max=True), xor=st.integers(1, 255))
+def test_byte_flips_raise_only_file_format_error(frac: float, xor: int, written,
+                                                 monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(_hdf5, "GUARD_TIMEOUT_S", 3.0)
+    data = bytearray(written[0].read_bytes())
+    i = int(frac * len(data))
+    data[i] ^= xor
+    p = tmp_path / "flip.datx"
+    p.write_bytes(bytes(data))
+    _expect_ffe_or_map(p)
+
+
+def test_input_file_not_modified(realdata, tmp_path: Path) -> None:
+    src = tmp_path / REAL
+    shutil.copyfile(realdata(REAL), src)
+    before = (src.read_bytes(), src.stat().st_mtime_ns)
+    metrology.load(src)
+    assert (src.read_bytes(), src.stat().st_mtime_ns) == before
+
+
+# -- the crash / endless-loop guard ------------------------------------------------------------
+
+def _crash_in_probe(path: Path) -> str:
+    if _hdf5._PROBING:
+        os.kill(os.getpid(), signal.SIGSEGV)
+    return "ran"
+
+
+def _hang_in_probe(path: Path) -> str:
+    if _hdf5._PROBING:
+        while True:
+            time.sleep(1)
+    return "ran"
+
+
+def _fine(path: Path) -> str:
+    return "ran"
+
+
+@pytest.mark.skipif(not _hdf5.guard_enabled(), reason="fork guard only on Linux")
+def test_guard_turns_library_crash_and_hang_into_errors(tmp_path: Path) -> None:
+    p = tmp_path / "x.datx"
+    p.write_bytes(b"\x89HDF\r\n\x1a\n")
+    with pytest.raises(FileFormatError, match="crashed"):
+        _hdf5.guarded(_crash_in_probe, p)
+    t0 = time.perf_counter()
+    with pytest.raises(FileFormatError, match="did not finish"):
+        _hdf5.guarded(_hang_in_probe, p, timeout_s=0.5)
+    assert time.perf_counter() - t0 < 5
+    assert _hdf5.guarded(_fine, p) == "ran"
+
+
+def test_corrupt_datatype_refused_before_reading(written) -> None:
+    """A datatype no Zygo file uses (here: the unit as a byte sequence) is refused unread.
+
+    Found by fuzzing: h5py crashed reading a converter whose datatype message had a
+    flipped byte that turned the BaseUnit string into a variable-length uint8 array.
+    """
+    p, _ = written
+    with h5py.File(p, "r+") as f:
+        ds = surface_dataset(f)
+        t = np.dtype([("Category", h5py.string_dtype("ascii")),
+                      ("BaseUnit", h5py.vlen_dtype(np.uint8)),
+                      ("Parameters", h5py.vlen_dtype(np.float64))])
+        a = np.empty(1, dtype=t)
+        a[0] = ("LateralCat", np.frombuffer(b"Pixels", np.uint8), np.zeros(4))
+        ds.attrs.create("X Converter", a)
+    with pytest.raises(FileFormatError, match="unexpected datatype"):
+        metrology.load(p)
