@@ -86,10 +86,13 @@ def _guard_outputs(outputs: dict[str, str | None], inputs: Sequence[str]) -> Non
 
 
 def _input_files(paths: Sequence[str]) -> list[str]:
+    """The files ``check`` will read: loose files, and the data files of each folder."""
+    from .check import _data_files
+
     out = []
     for p in paths:
         if Path(p).is_dir():
-            out += [str(q) for q in Path(p).iterdir() if q.is_file()]
+            out += [str(q) for q in _data_files(Path(p))]
         else:
             out.append(p)
     return out

@@ -239,6 +239,15 @@ def test_output_over_an_input_is_refused(tmp_path: Path, capsys) -> None:
     code, _, err = run(capsys, "check", "--spec", spec, "--junit", spec, f)
     assert code == 2
     assert sha256_file(f) == before
+    # a report inside a part folder is not one of its measurement files: a second run
+    # replaces it (the folder's data files are what is protected)
+    folder = f.parent
+    for _ in range(2):
+        code, _, err = run(capsys, "check", "--spec", spec, "--json", folder / "report.json",
+                           folder)
+        assert code == 3, err
+    code, _, err = run(capsys, "check", "--spec", spec, "--html", folder / "fiz.x3p", folder)
+    assert code == 2 and "never modified" in err
 
 
 # ----------------------------------------------------------------------------- analyze

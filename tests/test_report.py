@@ -419,3 +419,21 @@ def test_worst_site_is_named(tmp_path: Path) -> None:
     assert "fail" in line and "worst of 3 sites: csi_b.x3p" in line
     value = float(line.split()[2])
     assert value == pytest.approx(0.35, rel=0.02)      # RMS of A sin = A / sqrt(2)
+
+
+def test_file_that_cannot_be_analysed(tmp_path: Path) -> None:
+    """A field smaller than the clear aperture: the file is shown, its criteria are
+    not-measurable with the reason, and the HTML still draws what exists (the map)."""
+    spec_path = write_spec(tmp_path)
+    small = mt.HeightMap(np.zeros((40, 40)), 0.2)      # 8 mm field, CA is Ø20 mm
+    files = write_files(tmp_path / "p", {"fiz_small.x3p": small})
+    report = check(mt.load_spec(spec_path), files)
+    text = reports.render_terminal(report, color=False)
+    assert "NOT ANALYSED: clear aperture \u00d820 mm" in text
+    for cid in ("fiz.form.term.astigmatism", "fiz.band.MSF.rms"):
+        line = _table_lines(text, cid)[0]
+        assert "not-measurable" in line and "larger than the measured field" in line
+    pytest.importorskip("matplotlib")
+    page = reports.to_html(report)
+    assert page.count('src="data:image/png;base64,') == 2    # the map, the band bars
+    assert "Not analysed:" in page
