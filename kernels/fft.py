@@ -45,7 +45,8 @@ BACKEND: str = "ducc0" if _dfft is not None else "scipy"
 __all__ = ["BACKEND", "rfft2", "irfft2", "rfft_axis"]
 
 
-def rfft2(a: np.ndarray, backend: str | None = None) -> np.ndarray:
+def rfft2(a: np.ndarray, backend: str | None = None,
+          out: np.ndarray | None = None) -> np.ndarray:
     """Forward real-to-complex 2-D FFT, halved along the last axis.
 
     Parameters
@@ -53,6 +54,9 @@ def rfft2(a: np.ndarray, backend: str | None = None) -> np.ndarray:
     a : ndarray, float64, shape (ny, nx)
     backend : {"ducc0", "scipy"}, optional
         Override the module's choice (used by tests and benchmarks).
+    out : ndarray, complex128, shape (ny, nx // 2 + 1), optional
+        Written by the ducc0 backend (saves the page faults of a fresh
+        array); the scipy backend ignores it and returns a new array.
 
     Returns
     -------
@@ -62,6 +66,9 @@ def rfft2(a: np.ndarray, backend: str | None = None) -> np.ndarray:
     a = np.ascontiguousarray(a, dtype=np.float64)
     b = backend or BACKEND
     if b == "ducc0" and _dfft is not None:
+        if out is not None and out.shape == (a.shape[0], a.shape[1] // 2 + 1) \
+                and out.dtype == np.complex128 and out.flags.c_contiguous:
+            return _dfft.r2c(a, axes=(0, 1), forward=True, nthreads=num_threads(), out=out)
         return _dfft.r2c(a, axes=(0, 1), forward=True, nthreads=num_threads())
     if b not in ("ducc0", "scipy"):
         raise ValueError(f"unknown FFT backend {backend!r}")

@@ -59,6 +59,7 @@ script in ``docs/psd.md``):
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -89,6 +90,7 @@ __all__ = [
     "bandpass",
     "slope_rms",
     "pvr",
+    "clear_workspace",
 ]
 
 #: relative tolerance of the band-coverage comparisons (so that a band given
@@ -103,6 +105,34 @@ _TWO_PI = 2.0 * math.pi
 #: took 0.7 ms serial and up to 65 ms with 2 threads while another process
 #: kept one core busy)
 PARALLEL_MIN_ELEMENTS = 1 << 18
+
+
+#: scratch arrays (windowed input, FFT output) of up to this many elements are
+#: kept between calls, per thread: a fresh 32 MB array costs ~5 ms of page
+#: faults at 2048², as much as the rest of the PSD after the FFT
+WORKSPACE_MAX_ELEMENTS = 1 << 22
+
+_workspace = threading.local()
+
+
+def _scratch(name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """A scratch array (contents undefined), reused across calls when small enough."""
+    arrays = getattr(_workspace, "arrays", None)
+    if arrays is None:
+        arrays = _workspace.arrays = {}
+    a = arrays.get(name)
+    if a is not None and a.shape == tuple(shape) and a.dtype == np.dtype(dtype):
+        return a
+    arrays.pop(name, None)
+    a = np.empty(shape, dtype)
+    if a.size <= WORKSPACE_MAX_ELEMENTS:
+        arrays[name] = a
+    return a
+
+
+def clear_workspace() -> None:
+    """Free the scratch arrays this thread keeps between PSD calls."""
+    _workspace.arrays = {}
 
 
 @contextmanager
@@ -201,7 +231,7 @@ def _prepare(hm: HeightMap, spec: _WindowSpec, fft_shape: tuple[int, int],
     """Windowed, mean-removed, zero-filled buffer of ``fft_shape`` and Σ_M w²."""
     z = hm.z_nm
     ny, nx = z.shape
-    out = np.empty(fft_shape)
+    out = _scratch("windowed", fft_shape, np.float64)
     if spec.name in ("none", "hann", "tukey"):
         if spec.name == "none":
             wy = np.ones(ny)
@@ -905,9 +935,10 @@ def _psd_core(work: HeightMap, spec: _WindowSpec, fft_shape: tuple[int, int],
     buf, sum_w2 = _prepare(work, spec, fft_shape, mean)
     if not sum_w2 > 0.0:
         raise InsufficientDataError("the window is zero on every valid pixel")
-    spec_half = _fft.rfft2(buf, backend=backend)
     ny, nx = fft_shape
     nh = nx // 2 + 1
+    spec_half = _fft.rfft2(buf, backend=backend,
+                           out=_scratch("spectrum", (ny, nh), np.complex128))
     scale = work.dx_mm * work.dy_mm / sum_w2
     r0, r1, c0, c1 = _bbox(work.valid)
     extent = ((c1 - c0) * work.dx_mm, (r1 - r0) * work.dy_mm)
