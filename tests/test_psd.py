@@ -459,3 +459,16 @@ def test_real_zygo_map_parseval_and_partition(realdata):
     # f_min = 2 / L (L ~ 50 mm, the valid region) ~ 0.04 /mm: a band from 0.01 /mm is not covered
     b = mp.band_rms(ph, 0.01, 1.0)
     assert b.coverage == "partial" and b.covered_lo_per_mm == pytest.approx(ph.f_min_per_mm)
+
+
+def test_scratch_reuse_does_not_leak_between_calls():
+    a = _noise_map((64, 64), 0.1, seed=20, masked=True)
+    b = _noise_map((64, 64), 0.1, seed=21)
+    pa = mp.psd(a, window="hann", remove=())
+    keep = pa.half_values.copy()
+    pb = mp.psd(b, window="hann", remove=())
+    np.testing.assert_array_equal(pa.half_values, keep)
+    mp.clear_workspace()
+    pb2 = mp.psd(b, window="hann", remove=())
+    np.testing.assert_array_equal(pb.half_values, pb2.half_values)
+    assert pa.half_values is not pb.half_values
