@@ -333,7 +333,6 @@ def analyze_file(spec: Spec, measurement: str, hm: HeightMap, path: str,
         mask = _ap.circle(hm, a.diameter_mm, centre)
         area_px = math.pi * (a.diameter_mm / 2) ** 2 / (hm.dx_mm * hm.dy_mm)
         n_in = int(np.count_nonzero(mask & hm.valid))
-        vf = n_in / area_px
         across = a.diameter_mm / max(hm.dx_mm, hm.dy_mm)
         ap_info = {"diameter_mm": a.diameter_mm, "r_norm_mm": a.r_norm_mm,
                    "centre_mm": [float(centre[0]), float(centre[1])],
@@ -343,6 +342,9 @@ def analyze_file(spec: Spec, measurement: str, hm: HeightMap, path: str,
         r = a.diameter_mm / 2
         ex, ey = hm.extent_mm
         inside_array = (abs(x0) + r <= ex / 2 + hm.dx_mm and abs(y0) + r <= ey / 2 + hm.dy_mm)
+        # pixels of the CA: counted on the grid when it lies on the array, else its area
+        n_ca = int(np.count_nonzero(mask)) if inside_array else max(area_px, 1.0)
+        vf = n_in / n_ca if n_ca else 0.0
         min_vf = m.requirements.min_valid_fraction
         if not inside_array:
             blocked = (f"clear aperture Ø{a.diameter_mm:g} mm at ({x0:.3g}, {y0:.3g}) mm is "
@@ -395,7 +397,7 @@ def analyze_file(spec: Spec, measurement: str, hm: HeightMap, path: str,
             fa.psd_input = filled
             fa.psd = _psd(filled, window=PSD_WINDOW, remove=())
             line_dir = spec.psd.direction if spec.psd is not None else "x"
-            fa.profile = fa.psd.profile(line_dir or "x", one_sided=True)
+            fa.profile = fa.psd.profile(line_dir or "x", one_sided=True)  # for the figures
         except MetrologyError as exc:
             fa.psd = exc
     return fa
@@ -436,20 +438,40 @@ def _zernike_value(c: Criterion, fit: Any) -> float:
 
 
 def _psd_limit_value(c: PsdLimitCriterion, fa: FileAnalysis) -> tuple[float | None, str, dict]:
-    prof = fa.profile
+    """Largest ratio (mean measured PSD in a log bin) / (mean limit line over the same samples).
+
+    The measured PSD is the one the line is written for: the profile PSD along
+    ``line.direction`` (one- or two-sided as ``line.sidedness`` says; for the
+    two-sided PSD the f > 0 half is compared) or the radial PSD (annulus cell
+    sum / width, on the log bins themselves).
+    """
     line = c.line
-    f = prof.f_per_mm
-    p = prof.values
+    detail: dict[str, Any] = {"bins": [], "psd": line.kind, "sidedness": line.sidedness}
+    if line.kind == "radial":
+        fmin, fmax = fa.psd.f_min_per_mm, fa.psd.f_max_per_mm
+    else:
+        prof = fa.psd.profile(line.direction or "x", one_sided=line.sidedness == "one-sided")
+        fmin, fmax = prof.f_min_per_mm, prof.f_max_per_mm
     worst = -math.inf
-    detail: dict[str, Any] = {"bins": []}
     for lo, hi in c.f_ranges_per_mm:
-        if lo < prof.f_min_per_mm * (1 - 1e-9) or hi > prof.f_max_per_mm * (1 + 1e-9):
+        if lo < fmin * (1 - 1e-9) or hi > fmax * (1 + 1e-9):
             return None, (f"PSD limit range {lo:g}-{hi:g} /mm is outside what this file "
-                          f"resolves ({prof.f_min_per_mm:.4g}-{prof.f_max_per_mm:.4g} /mm)"), detail
+                          f"resolves ({fmin:.4g}-{fmax:.4g} /mm)"), detail
         k0 = math.floor(math.log10(lo) * line.bins_per_decade + 1e-9)
         k1 = math.ceil(math.log10(hi) * line.bins_per_decade - 1e-9)
         edges = 10.0 ** (np.arange(k0, k1 + 1) / line.bins_per_decade)
         edges[0], edges[-1] = lo, hi
+        if line.kind == "radial":
+            rad = fa.psd.radial(bins=edges)
+            for e0, e1, v, fm in zip(edges[:-1], edges[1:], rad.values, rad.f_mean_per_mm,
+                                     strict=True):
+                if not math.isfinite(v):
+                    continue
+                ratio = float(v / line.value_nm2_mm(fm))
+                detail["bins"].append([float(e0), float(e1), ratio])
+                worst = max(worst, ratio)
+            continue
+        f, p = prof.f_per_mm, prof.values
         for e0, e1 in zip(edges[:-1], edges[1:], strict=True):
             sel = (f >= e0) & (f < e1) & (f > 0)
             if not sel.any():

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._atomic import publish
 from ..errors import FileFormatError, MetrologyError
 from ..heightmap import HeightMap
 
@@ -194,7 +195,7 @@ def save(hm: HeightMap, path: str | os.PathLike[str], format: str | None = None,
     os.close(fd)
     try:
         fmt.write(hm, Path(tmp), **kwargs)
-        os.replace(tmp, p)
+        publish(tmp, p)
     except BaseException:
         try:
             os.unlink(tmp)
