@@ -364,3 +364,9 @@ def test_corrupt_datatype_refused_before_reading(written) -> None:
         ds.attrs.create("X Converter", a)
     with pytest.raises(FileFormatError, match="unexpected datatype"):
         metrology.load(p)
+
+
+def test_unknown_reader_argument_is_named(written) -> None:
+    p, _ = written
+    with pytest.raises(FileFormatError, match="does not take.*opd"):
+        metrology.load(p, opd=True)

@@ -43,6 +43,7 @@ anything is allocated.
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import re
@@ -92,8 +93,8 @@ def is_hdf5(head: bytes) -> bool:
 
 
 @contextmanager
-def open_hdf5(path: Path) -> Iterator[Any]:
-    """Open ``path`` read-only with h5py.
+def open_hdf5(path: Path, already_open: Any = None) -> Iterator[Any]:
+    """Open ``path`` read-only with h5py (or use ``already_open``, left open at the end).
 
     Inside the ``with`` block, any error (h5py's ``OSError``/``KeyError``/``ValueError``
     on corrupt content, or a :class:`FileFormatError` that does not name the file)
@@ -101,10 +102,13 @@ def open_hdf5(path: Path) -> Iterator[Any]:
     """
     import h5py
 
-    try:
-        f = h5py.File(path, "r")
-    except OSError as exc:
-        raise FileFormatError(f"{path}: not a readable HDF5 file ({exc})") from exc
+    if already_open is not None:
+        f = already_open
+    else:
+        try:
+            f = h5py.File(path, "r")
+        except OSError as exc:
+            raise FileFormatError(f"{path}: not a readable HDF5 file ({exc})") from exc
     try:
         yield f
     except FileFormatError as exc:
@@ -117,10 +121,11 @@ def open_hdf5(path: Path) -> Iterator[Any]:
         raise FileFormatError(f"{path}: corrupt HDF5 content ({type(exc).__name__}: {exc})") \
             from exc
     finally:
-        try:
-            f.close()
-        except Exception:  # noqa: BLE001 - closing a corrupt file may complain; nothing to save
-            pass
+        if already_open is None:
+            try:
+                f.close()
+            except Exception:  # noqa: BLE001 - closing a corrupt file may complain
+                pass
 
 
 def _has(f: Any, name: str, kind: str) -> bool:
@@ -168,16 +173,22 @@ def layout_error(path: Path, f: Any, want: str | None = None) -> FileFormatError
 def _dispatch(path: Path, **kwargs: Any) -> HeightMap:
     from . import datx, fourd
 
-    with open_hdf5(path) as f:
-        kind = classify(f)
-        if kind is None:
-            raise layout_error(path, f)
     readers = {
         "datx": datx._read_datx,
         "4sight-h5": fourd._read_4sight_h5,
         "4sight-focus": fourd._read_4sight_focus,
     }
-    return readers[kind](path, **kwargs)
+    with open_hdf5(path) as f:
+        kind = classify(f)
+        if kind is None:
+            raise layout_error(path, f)
+        impl = readers[kind]
+        try:
+            inspect.signature(impl).bind(path, **kwargs)
+        except TypeError as exc:
+            raise FileFormatError(f"{path}: the {kind} reader does not take these arguments "
+                                  f"({exc})") from None
+        return impl(path, _file=f, **kwargs)
 
 
 def read_any(path: str | os.PathLike[str], **kwargs: Any) -> HeightMap:

@@ -33,14 +33,18 @@ naming it, never a guessed scale.
 Orientation
 -----------
 Zygo stores camera images in image order: row 0 is the top row of the camera
-frame (MetroPro's camera coordinates have their origin at the upper-left
-pixel; the ``Coordinates`` attribute gives RowStart/ColumnStart counted from
-that corner). The reader reverses the rows so that row 0 is the bottom (y up,
-CONVENTIONS.md) and sets ``meta['rows_flipped'] = True``; the writer reverses
-them back. The claim rests on Zygo's documentation of the camera origin and on
-independent readers that display these arrays top-row-first; a test with a
-marked asymmetric map checks that our writer and reader agree, and a test
-against prysm checks that our files hold image order.
+frame. Basis: Zygo's MetroPro documentation places the camera coordinate
+origin at the upper-left pixel and gives the data origin (``cn_org_x``,
+``cn_org_y``; in .datx the ``Coordinates`` RowStart/ColumnStart) in that
+frame; Gwyddion, whose images are top-row-first, displays Zygo data without
+flipping. (The primary text of the MetroPro Reference Guide was not
+available to this project's tools; the claim rests on these public facts.)
+The reader reverses the rows so that row 0 is the bottom (y up,
+CONVENTIONS.md) and sets ``meta['rows_flipped'] = True``
+(:meth:`HeightMap.flip_y` undoes it); the writer reverses them back. Tests
+check with a marked asymmetric map that writer and reader agree, that the file
+holds image order, and that prysm (which does not flip) reads our file as our
+map upside down.
 
 Writer
 ------
@@ -247,10 +251,11 @@ def read_datx(path: str | os.PathLike[str], dx_mm: float | None = None,
     return _hdf5.guarded(_read_datx, Path(path), dx_mm=dx_mm, dy_mm=dy_mm)
 
 
-def _read_datx(p: Path, dx_mm: float | None = None, dy_mm: float | None = None) -> HeightMap:
+def _read_datx(p: Path, dx_mm: float | None = None, dy_mm: float | None = None,
+               _file: Any = None) -> HeightMap:
     import h5py
 
-    with _hdf5.open_hdf5(p) as f:
+    with _hdf5.open_hdf5(p, _file) as f:
         if _hdf5.classify(f) != "datx":
             raise _hdf5.layout_error(p, f, "datx")
         meas, dpath, info = _locate(p, f)

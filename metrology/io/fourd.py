@@ -36,9 +36,10 @@ facts above.
 Orientation
 -----------
 4Sight stores camera frames in image order (row 0 = top of the camera
-image), as independent readers of these files do when they ``flipud`` the data
-to put y up. Both readers reverse the rows (``meta['rows_flipped'] = True``),
-the writer reverses them back.
+image); independent public readers of 4Sight files ``flipud`` the data to put
+y up. (No 4D Technology format document was available to this project's
+tools.) Both readers reverse the rows (``meta['rows_flipped'] = True``), the
+writer reverses them back.
 """
 
 from __future__ import annotations
@@ -123,10 +124,10 @@ def read_4sight_h5(path: str | os.PathLike[str], opd: bool = False, dx_mm: float
 
 
 def _read_4sight_h5(p: Path, opd: bool = False, dx_mm: float | None = None,
-                    dy_mm: float | None = None) -> HeightMap:
+                    dy_mm: float | None = None, _file: Any = None) -> HeightMap:
     import h5py
 
-    with _hdf5.open_hdf5(p) as f:
+    with _hdf5.open_hdf5(p, _file) as f:
         if _hdf5.classify(f) != "4sight-h5":
             raise _hdf5.layout_error(p, f, "4sight-h5")
         g = f["measurement0/genraw"]
@@ -251,8 +252,8 @@ def read_4sight_focus(path: str | os.PathLike[str], dx_mm: float | None = None,
 
 
 def _read_4sight_focus(p: Path, dx_mm: float | None = None,
-                       dy_mm: float | None = None) -> HeightMap:
-    with _hdf5.open_hdf5(p) as f:
+                       dy_mm: float | None = None, _file: Any = None) -> HeightMap:
+    with _hdf5.open_hdf5(p, _file) as f:
         if _hdf5.classify(f) != "4sight-focus":
             raise _hdf5.layout_error(p, f, "4sight-focus")
         node, ds = _focus_nodes(p, f)

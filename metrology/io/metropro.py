@@ -34,9 +34,10 @@ Orientation
 -----------
 MetroPro stores the arrays in camera image order: row 0 is the top row of
 the camera frame, and ``cn_org_x`` / ``cn_org_y`` locate the phase array from
-the camera's upper-left corner. The reader reverses the rows (y up,
-CONVENTIONS.md) and sets ``meta['rows_flipped'] = True``; the writer writes
-image order again.
+the camera's upper-left corner (MetroPro's camera coordinate origin; Gwyddion,
+whose images are top-row-first, shows these files unflipped). The reader
+reverses the rows (y up, CONVENTIONS.md) and sets ``meta['rows_flipped'] =
+True``; the writer writes image order again.
 
 Writer
 ------
