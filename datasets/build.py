@@ -1,0 +1,521 @@
+"""Regenerate the shipped sample parts, bit for bit: ``python datasets/build.py``.
+
+Every part of ``datasets/parts/`` is described in :data:`PARTS` below: one
+synthetic surface (:class:`metrology.synth.Surface`), a full-aperture Fizeau
+map and microscope (CSI) maps at three sites, each written in a real
+instrument format with a ``<file>.truth.json`` sidecar, and a ``part.json``.
+
+The truth in the sidecars comes from the noise-free, dropout-free map of each
+file through :func:`metrology.synth.truth_values` (plain NumPy, independent of
+:mod:`metrology.check`), judged against the spec's limits. The expected
+verdicts never come from running the checker on the noisy files.
+
+Determinism: fixed seeds (``numpy.random.SeedSequence``), fixed timestamps
+in the file metadata, zip entries with a fixed date, HDF5 without time
+stamps, no random GUIDs (see :func:`deterministic_writers`). The same
+software stack (NumPy, FFT backend) regenerates the same bytes.
+
+Usage::
+
+    python datasets/build.py            # all parts
+    python datasets/build.py part-a-pass part-d-msf-toolmark
+    python datasets/build.py --check    # rebuild into a temporary folder, compare bytes
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as _dt
+import hashlib
+import json
+import math
+import shutil
+import sys
+import tempfile
+import types
+import uuid
+import zipfile
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import metrology
+from metrology import synth as S
+from metrology.heightmap import HeightMap
+
+ROOT = Path(__file__).resolve().parent
+SPEC_PATH = ROOT / "specs" / "caf2-wafer-inspection.toml"
+PARTS_DIR = ROOT / "parts"
+TRUTH_SCHEMA = "metrology.synthetic-truth/1"
+PART_SCHEMA = "metrology.synthetic-part/1"
+
+#: measurement name in the spec -> file-name tag that the spec's match rules assign
+TAGS = {"fizeau": "fizeau", "csi-5x": "csi5x", "csi-50x": "csi50x"}
+#: extension of each format name
+EXT = {"datx": ".datx", "metropro": ".dat", "x3p": ".x3p", "sdf": ".sdf"}
+#: extra writer arguments per format (float32 where the format allows it)
+WRITE_KW: dict[str, dict[str, Any]] = {"x3p": {"dtype": "F"}, "sdf": {"binary": True}}
+
+# ---------------------------------------------------------------------------- the model
+
+
+def form(**terms: float) -> tuple[float, ...]:
+    """37 Fringe coefficients (nm, rms) from keywords ``Z4=1.2, Z5=0.3, ...``."""
+    c = [0.0] * S.N_FRINGE
+    for k, v in terms.items():
+        c[int(k[1:]) - 1] = float(v)
+    return tuple(c)
+
+
+def _high_order(seed: int, scale_nm: float) -> dict[str, float]:
+    """Small Z12..Z37 terms (polishing leaves some of everything), falling with order."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for j in range(12, S.N_FRINGE + 1):
+        n, _ = metrology.fringe_to_nm(j)
+        out[f"Z{j}"] = round(float(rng.normal(0.0, scale_nm * 4.0 / n)), 4)
+    return out
+
+
+#: mid-spatial-frequency structure of a well-polished CaF2 surface: PSD2 = 0.0025 f^-3
+MSF = S.RandomComponent(0.0025, 3.0, 0.1, name="MSF (polishing)")
+#: roughness: PSD2 = 0.0003 f^-2
+ROUGH = S.RandomComponent(0.0003, 2.0, 0.1, name="roughness")
+#: extra roughness of a coarser slurry: PSD2 = 2.74e-4 f^-1.5 (20-500 /mm RMS ~ 0.25 nm)
+SLURRY = S.RandomComponent(2.74e-4, 1.5, 0.1, name="roughness, coarse slurry")
+
+FIZEAU = S.FizeauSetup()
+CSI5X = dict(objective="5x", shape=(200, 200), dx_mm=0.014, noise_rms_nm=0.02)
+CSI50X = dict(objective="50x", shape=(200, 200), dx_mm=0.0009, noise_rms_nm=0.01)
+
+
+@dataclass(frozen=True)
+class Part:
+    """One shipped part: a surface and how it was measured."""
+
+    name: str
+    prefix: str
+    description: str
+    seed: int
+    surface: S.Surface
+    sites_mm: tuple[tuple[float, float], ...]
+    formats: dict[str, str]  # measurement -> format name (per site: "datx,x3p,datx")
+    fizeau: S.FizeauSetup = FIZEAU
+    csi5x: dict[str, Any] = field(default_factory=lambda: dict(CSI5X))
+    csi50x: dict[str, Any] = field(default_factory=lambda: dict(CSI50X))
+    csi_dropout_fraction: float = 0.0
+    date: str = "2025-03-10"
+    notes: str = ""
+
+
+def _surface(zernike: dict[str, float], seed: int, hi_scale: float = 0.03,
+             random: tuple[S.RandomComponent, ...] = (MSF, ROUGH),
+             marks: tuple = ()) -> S.Surface:
+    return S.Surface(form(**{**_high_order(seed, hi_scale), **zernike}), random, marks)
+
+
+PARTS: tuple[Part, ...] = (
+    Part("part-a-pass", "l3s2-a",
+         "Good part: moderate form, polishing MSF and roughness well inside every limit.",
+         101,
+         _surface(dict(Z4=1.2, Z5=0.25, Z6=-0.12, Z7=0.10, Z8=0.08, Z9=0.12, Z10=0.06,
+                       Z11=-0.05), 101),
+         ((12.0, -8.0), (-15.0, 10.0), (4.0, 20.0)),
+         {"fizeau": "datx", "csi-5x": "datx", "csi-50x": "x3p"}),
+    Part("part-b-pass", "l3s2-b",
+         "Good part with a faint raster tool mark (0.25 mm period) in the 5x band; "
+         "MetroPro Fizeau map, x3p 50x maps.",
+         202,
+         _surface(dict(Z4=-1.8, Z5=-0.18, Z6=0.20, Z7=-0.12, Z8=0.15, Z9=-0.10, Z10=0.08,
+                       Z11=0.10), 202,
+                  marks=(S.RasterRipple(0.25, 30.0, 0.08),)),
+         ((-10.0, -12.0), (18.0, 6.0), (-3.0, 17.0)),
+         {"fizeau": "metropro", "csi-5x": "metropro", "csi-50x": "x3p"},
+         csi_dropout_fraction=0.003),
+    Part("part-c-astigmatism", "l3s2-c",
+         "Fails astigmatism: |Z5, Z6| = 0.55 nm against 0.40 nm; everything else passes.",
+         303,
+         _surface(dict(Z4=0.8, Z5=0.45, Z6=-0.3162, Z7=0.03, Z8=-0.04, Z9=0.05, Z10=0.03,
+                       Z11=0.02), 303, hi_scale=0.015),
+         ((14.0, 9.0), (-12.0, -14.0), (-19.0, 5.0)),
+         {"fizeau": "metropro", "csi-5x": "datx", "csi-50x": "metropro"}),
+    Part("part-d-msf-toolmark", "l3s2-d",
+         "Fails mid-spatial frequencies: turning rings of 2 mm period, 0.6 nm amplitude "
+         "(MSF1 RMS, MSF1 slope and the PSD line on the Fizeau map).",
+         404,
+         _surface(dict(Z4=0.6, Z5=0.12, Z6=0.08, Z7=-0.06, Z8=0.05, Z9=0.05, Z10=0.03,
+                       Z11=-0.04), 404, hi_scale=0.015,
+                  marks=(S.TurningRipple(2.0, 0.6),)),
+         ((11.0, 11.0), (-16.0, -6.0), (2.0, -19.0)),
+         {"fizeau": "metropro", "csi-5x": "datx", "csi-50x": "sdf,x3p,x3p"}),
+    Part("part-e-hsf-roughness", "l3s2-e",
+         "Fails high-spatial-frequency roughness: a coarse-slurry component raises the "
+         "20-500 /mm RMS to about 0.25 nm (limit 0.20) and the PSD above the line.",
+         505,
+         _surface(dict(Z4=1.5, Z5=-0.20, Z6=-0.10, Z7=0.08, Z8=0.10, Z9=-0.14, Z10=-0.05,
+                       Z11=0.07), 505, random=(MSF, ROUGH, SLURRY)),
+         ((8.0, -15.0), (-14.0, 12.0), (19.0, 7.0)),
+         {"fizeau": "metropro", "csi-5x": "x3p", "csi-50x": "datx"}),
+    Part("part-f-hsf-undersampled", "l3s2-f",
+         "Good surface, but the 50x maps were taken at 1.5 um pixels (Nyquist 333 /mm < "
+         "500 /mm): HSF and its PSD line are not measurable, part verdict not-measurable.",
+         606,
+         _surface(dict(Z4=-0.9, Z5=0.15, Z6=0.22, Z7=0.07, Z8=-0.09, Z9=0.08, Z10=-0.06,
+                       Z11=0.05), 606),
+         ((13.0, 4.0), (-9.0, 15.0), (-6.0, -18.0)),
+         {"fizeau": "x3p", "csi-5x": "metropro", "csi-50x": "x3p"},
+         csi50x={**CSI50X, "dx_mm": 0.0015}),
+    Part("part-g-fizeau-dropouts", "l3s2-g",
+         "Good part whose Fizeau map lost 30 % of the pixels inside the aperture "
+         "(dropouts are interpolated before the PSD criteria); passes.",
+         707,
+         _surface(dict(Z4=2.0, Z5=0.20, Z6=0.15, Z7=-0.09, Z8=-0.07, Z9=0.11, Z10=0.05,
+                       Z11=0.06), 707),
+         ((-13.0, -9.0), (16.0, -10.0), (0.0, 16.0)),
+         {"fizeau": "metropro", "csi-5x": "x3p", "csi-50x": "metropro"},
+         fizeau=replace(FIZEAU, dropout_fraction=0.30)),
+)
+
+# ---------------------------------------------------------------------------- determinism
+
+
+class _FixedClock(_dt.datetime):
+    """``datetime`` whose ``now()`` is a fixed instant (set by :func:`deterministic_writers`)."""
+
+    fixed: _dt.datetime = _dt.datetime(2025, 1, 1, tzinfo=_dt.UTC)
+
+    @classmethod
+    def now(cls, tz: _dt.tzinfo | None = None) -> _dt.datetime:  # type: ignore[override]
+        t = cls.fixed
+        return t.astimezone(tz) if tz is not None else t.replace(tzinfo=None)
+
+
+@contextlib.contextmanager
+def deterministic_writers(timestamp: str, key: str) -> Iterator[None]:
+    """Make the format writers produce the same bytes on every run.
+
+    The writers in :mod:`metrology.io` stamp the current time into some
+    headers (MetroPro, SDF) and draw random GUIDs for the .datx group names.
+    Here ``now()`` returns ``timestamp`` and the GUIDs are derived from
+    ``key`` (uuid5), for the duration of the block only. x3p zip entries get
+    their fixed date in :func:`_fix_zip_dates`. HDF5 files are written
+    without object time stamps by h5py's default (``track_times=False``).
+    """
+    from metrology.io import datx, metropro, sdf, x3p
+
+    _FixedClock.fixed = _dt.datetime.fromisoformat(timestamp)
+    shim = types.SimpleNamespace(datetime=_FixedClock, UTC=_dt.UTC, timezone=_dt.timezone,
+                                 timedelta=_dt.timedelta, date=_dt.date)
+    counter = iter(range(1_000_000))
+
+    def guid() -> str:
+        return "{" + str(uuid.uuid5(uuid.NAMESPACE_URL, f"{key}#{next(counter)}")).upper() + "}"
+
+    saved = [(m, "_dt", m._dt) for m in (metropro, sdf, x3p, datx) if hasattr(m, "_dt")]
+    saved_guid = getattr(datx, "_guid", None)
+    try:
+        for m, name, _ in saved:
+            setattr(m, name, shim)
+        if saved_guid is not None:
+            datx._guid = guid
+        yield
+    finally:
+        for m, name, old in saved:
+            setattr(m, name, old)
+        if saved_guid is not None:
+            datx._guid = saved_guid
+
+
+def _fix_zip_dates(path: Path, timestamp: str) -> None:
+    """Rewrite a zip (x3p) with every entry dated ``timestamp`` (content unchanged)."""
+    t = _dt.datetime.fromisoformat(timestamp)
+    date_time = (t.year, t.month, t.day, t.hour, t.minute, t.second)
+    with zipfile.ZipFile(path) as zin:
+        entries = [(i, zin.read(i.filename)) for i in zin.infolist()]
+    tmp = path.with_name(path.name + ".tmp")
+    with zipfile.ZipFile(tmp, "w") as zout:
+        for info, data in entries:
+            zi = zipfile.ZipInfo(info.filename, date_time=date_time)
+            zi.compress_type = info.compress_type
+            zi.external_attr = 0o644 << 16
+            zi.create_system = 3
+            zout.writestr(zi, data)
+    tmp.replace(path)
+
+
+# ---------------------------------------------------------------------------- one file
+
+
+@dataclass
+class FileJob:
+    """Everything needed to make one file of a part."""
+
+    part: Part
+    measurement: str  # spec measurement name
+    site: int  # 0 for the Fizeau map, 1..3 for microscope sites
+    fmt: str
+
+    @property
+    def name(self) -> str:
+        tag = TAGS[self.measurement]
+        stem = (f"{self.part.prefix}_{tag}" if self.measurement == "fizeau"
+                else f"{self.part.prefix}_{tag}_site{self.site}")
+        return stem + EXT[self.fmt]
+
+    @property
+    def seed(self) -> list[int]:
+        return [self.part.seed, list(TAGS).index(self.measurement), self.site]
+
+    @property
+    def timestamp(self) -> str:
+        k = list(TAGS).index(self.measurement)
+        minute = 10 * k + 3 * self.site
+        return f"{self.part.date}T09:{minute:02d}:00+00:00"
+
+    def setup(self) -> S.FizeauSetup | S.MicroscopeSetup:
+        if self.measurement == "fizeau":
+            return self.part.fizeau
+        kw = self.part.csi5x if self.measurement == "csi-5x" else self.part.csi50x
+        return S.MicroscopeSetup(site_mm=self.part.sites_mm[self.site - 1],
+                                 dropout_fraction=self.part.csi_dropout_fraction, **kw)
+
+    def synthesize(self) -> S.SyntheticMeasurement:
+        meta = {"timestamp": self.timestamp, "part": self.part.name,
+                "synthetic": "metrology.synth (see the .truth.json sidecar)"}
+        st = self.setup()
+        if isinstance(st, S.FizeauSetup):
+            return S.measure_fizeau(self.part.surface, st, self.seed, meta)
+        return S.measure_microscope(self.part.surface, st, self.seed, meta)
+
+
+def jobs(part: Part) -> list[FileJob]:
+    """The files of a part: one Fizeau map and three sites of each microscope."""
+    out = [FileJob(part, "fizeau", 0, part.formats["fizeau"])]
+    for meas in ("csi-5x", "csi-50x"):
+        fmts = part.formats[meas].split(",")
+        for i in range(1, len(part.sites_mm) + 1):
+            out.append(FileJob(part, meas, i, fmts[(i - 1) % len(fmts)]))
+    return out
+
+
+def write_data(job: FileJob, hm: HeightMap, folder: Path) -> Path:
+    """Write the measured map of ``job`` into ``folder`` deterministically."""
+    path = folder / job.name
+    with deterministic_writers(job.timestamp, f"{job.part.name}/{job.name}"):
+        metrology.save(hm, path, format=job.fmt, **WRITE_KW.get(job.fmt, {}))
+    if job.fmt == "x3p":
+        _fix_zip_dates(path, job.timestamp)
+    return path
+
+
+# ---------------------------------------------------------------------------- truth
+
+
+def _clean(obj: Any) -> Any:
+    """JSON-ready: NaN/inf -> None, NumPy scalars -> Python, tuples -> lists."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, float | np.floating):
+        v = float(obj)
+        return v if math.isfinite(v) else None
+    return obj
+
+
+def _worst(verdicts: list[str]) -> str:
+    rank = {"pass": 0, "not-measurable": 1, "fail": 2}
+    return max(verdicts, key=rank.__getitem__, default="pass")
+
+
+def truth_sidecar(job: FileJob, sm: S.SyntheticMeasurement, spec: Any, n_sites: int,
+                  stored: HeightMap | None = None) -> dict[str, Any]:
+    """The ``.truth.json`` content of one file."""
+    tv = S.truth_values(spec, job.measurement, sm.truth, measured_valid=sm.measured.valid,
+                        n_sites=n_sites)
+    zinfo = tv.pop("_zernike")
+    crits = {cid: d for cid, d in tv.items()}
+    failing = [cid for cid, d in crits.items() if d["verdict"] == "fail"]
+    nm = [cid for cid, d in crits.items() if d["verdict"] == "not-measurable"]
+    model = S.model_expectations(job.part.surface, spec, job.measurement)
+    bands = {}
+    for b in spec.bands:
+        if b.measurement != job.measurement:
+            continue
+        rid = f"{b.measurement}.band.{b.name}.rms"
+        sid = f"{b.measurement}.band.{b.name}.slope"
+        d = {"kind": b.kind, "f_lo_per_mm": b.f_lo_per_mm, "f_hi_per_mm": b.f_hi_per_mm,
+             "rms_nm": crits[rid]["value"] if rid in crits else None,
+             "model_rms_nm": model[b.name]["rms_nm"]}
+        if sid in crits:
+            d["slope_urad"] = crits[sid]["value"]
+            d["model_slope_urad"] = model[b.name].get("slope_urad")
+        if rid in crits and crits[rid]["reason"]:
+            d["not_measurable_reason"] = crits[rid]["reason"]
+        bands[b.name] = d
+    surf = job.part.surface
+    zern: dict[str, Any] = {"scheme": "fringe", "normalisation": "rms",
+                            "r_norm_mm": surf.r_norm_mm, "centre_mm": [0.0, 0.0],
+                            "frame": "part coordinates (the Fizeau map's centre)"}
+    if job.measurement == "fizeau":
+        coef = list(surf.zernike_fringe_nm)
+        for k, v in enumerate(job.part.fizeau.alignment_nm):
+            coef[k] += v
+        zern["input_nm"] = {f"Z{j + 1}": c for j, c in enumerate(coef)}
+        zern["input_note"] = ("form of the surface plus the alignment piston/tilt of this "
+                              "map (Z1-Z3)")
+        zern["fit_noise_free_nm"] = zinfo["fit_fringe_nm"]
+        zern["fit_note"] = ("joint least-squares fit of Z1..Z37 to the noise-free map over "
+                            "the clear aperture about the true centre: what the measurement "
+                            "should reproduce (differs from the input by the projection of "
+                            "the MSF structure and tool marks on the polynomials)")
+    else:
+        zern["input_nm"] = {f"Z{j + 1}": c for j, c in enumerate(surf.zernike_fringe_nm)}
+        zern["input_note"] = ("form of the whole surface; this measurement has no Zernike "
+                              "criterion (its site sees only a local patch of the form)")
+    st = job.setup()
+    quant = None
+    if stored is not None:
+        both = stored.valid & sm.measured.valid
+        quant = float(np.max(np.abs(stored.z_nm[both] - sm.measured.z_nm[both])))
+    return _clean({
+        "schema": TRUTH_SCHEMA,
+        "file": job.name,
+        "part": job.part.name,
+        "measurement": job.measurement,
+        "format": job.fmt,
+        "expected_verdict": _worst([d["verdict"] for d in crits.values()]),
+        "failing_criteria": failing,
+        "not_measurable_criteria": nm,
+        "criteria": crits,
+        "bands": bands,
+        "zernike": zern,
+        "form_residual_rms_nm": zinfo["residual_rms_nm"] if job.measurement == "fizeau"
+        else None,
+        "grid": {"shape": list(sm.measured.shape), "dx_mm": sm.measured.dx_mm,
+                 "dy_mm": sm.measured.dy_mm, "centre_on_part_mm": list(sm.origin_mm),
+                 "resolved_range_per_mm": zinfo["resolved_range_per_mm"]},
+        "generator": {"module": "metrology.synth", "seed": job.seed,
+                      "setup": {"type": type(st).__name__, **asdict(st)},
+                      "surface": surf.to_dict(), "realised": sm.stats,
+                      "storage_max_abs_error_nm": quant},
+        "how": ("truth = metrology.synth.truth_values on the noise-free, dropout-free map "
+                "of this file (plain NumPy: clear aperture about the true centre, the "
+                "measurement's removed terms, joint Zernike fit, Hann-windowed periodogram "
+                "of the residual, cells summed per band); verdicts = truth against the spec "
+                "limits; model_* = analytic infinite-plane values of the surface model"),
+    })
+
+
+def part_summary(part: Part, sidecars: list[dict[str, Any]], spec: Any) -> dict[str, Any]:
+    """The ``part.json`` content: expected part verdict and which criteria decide it."""
+    per_crit: dict[str, list[str]] = {}
+    for sc in sidecars:
+        for cid, d in sc["criteria"].items():
+            per_crit.setdefault(cid, []).append(d["verdict"])
+    crit_verdict = {cid: _worst(v) for cid, v in per_crit.items()}
+    missing = [c.id for c in spec.criteria if c.id not in crit_verdict]
+    for cid in missing:  # a measurement with no file: not measurable
+        crit_verdict[cid] = "not-measurable"
+    verdict = _worst(list(crit_verdict.values()))
+    return _clean({
+        "schema": PART_SCHEMA,
+        "part": part.name,
+        "description": part.description,
+        "spec": "../../specs/" + SPEC_PATH.name,
+        "expected_verdict": verdict,
+        "expected_exit_code": {"pass": 0, "fail": 1, "not-measurable": 3}[verdict],
+        "failing_criteria": [c for c, v in crit_verdict.items() if v == "fail"],
+        "not_measurable_criteria": [c for c, v in crit_verdict.items()
+                                    if v == "not-measurable"],
+        "criteria": crit_verdict,
+        "files": [sc["file"] for sc in sidecars],
+        "model_bands": {m: S.model_expectations(part.surface, spec, m) for m in TAGS},
+        "surface": part.surface.to_dict(),
+        "sites_mm": [list(s) for s in part.sites_mm],
+        "notes": part.notes,
+    })
+
+
+def _dump(obj: Any, path: Path) -> None:
+    path.write_text(json.dumps(obj, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+
+
+def build_file(job: FileJob, folder: Path, spec: Any, n_sites: int) -> dict[str, Any]:
+    """Synthesise, write and describe one file; returns its sidecar content."""
+    sm = job.synthesize()
+    path = write_data(job, sm.measured, folder)
+    stored = metrology.load(path)
+    sidecar = truth_sidecar(job, sm, spec, n_sites, stored)
+    _dump(sidecar, folder / (job.name + ".truth.json"))
+    return sidecar
+
+
+def build_part(part: Part, out_root: Path = PARTS_DIR, spec: Any = None) -> Path:
+    """Write one part folder (data files, sidecars, part.json); returns the folder."""
+    spec = spec or metrology.load_spec(SPEC_PATH)
+    folder = out_root / part.name
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    js = jobs(part)
+    n_sites = {m: sum(1 for j in js if j.measurement == m) for m in TAGS}
+    sidecars = [build_file(j, folder, spec, n_sites[j.measurement]) for j in js]
+    _dump(part_summary(part, sidecars, spec), folder / "part.json")
+    return folder
+
+
+def part_by_name(name: str) -> Part:
+    for p in PARTS:
+        if p.name == name:
+            return p
+    raise KeyError(f"no part {name!r}; known: {', '.join(p.name for p in PARTS)}")
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("parts", nargs="*", help="part names (default: all)")
+    ap.add_argument("--check", action="store_true",
+                    help="rebuild into a temporary folder and compare with datasets/parts")
+    args = ap.parse_args(argv)
+    todo = [part_by_name(n) for n in args.parts] if args.parts else list(PARTS)
+    spec = metrology.load_spec(SPEC_PATH)
+    if args.check:
+        with tempfile.TemporaryDirectory() as tmp:
+            bad = 0
+            for p in todo:
+                new = build_part(p, Path(tmp), spec)
+                old = PARTS_DIR / p.name
+                a, b = _digest(old), _digest(new)
+                diff = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+                print(f"{p.name}: {'identical' if not diff else 'DIFFERS: ' + ', '.join(diff)}")
+                bad += bool(diff)
+            return 1 if bad else 0
+    if not args.parts:
+        for stale in (PARTS_DIR.iterdir() if PARTS_DIR.exists() else ()):
+            if stale.is_dir() and stale.name not in {p.name for p in PARTS}:
+                shutil.rmtree(stale)
+    for p in todo:
+        folder = build_part(p, PARTS_DIR, spec)
+        pj = json.loads((folder / "part.json").read_text())
+        print(f"{p.name}: expected {pj['expected_verdict']}"
+              + (f" (fail: {', '.join(pj['failing_criteria'])})" if pj["failing_criteria"]
+                 else "")
+              + (f" (not measurable: {', '.join(pj['not_measurable_criteria'])})"
+                 if pj["not_measurable_criteria"] else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
