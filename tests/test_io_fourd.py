@@ -211,10 +211,10 @@ def test_formats_refuse_each_others_layout(legacy, tmp_path: Path) -> None:
 # -- corrupt files -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("source", ["real", "focus"])
-def test_truncated_copies_raise_file_format_error(source: str, realdata,
+def test_truncated_copies_raise_file_format_error(source: str, request,
                                                   tmp_path: Path) -> None:
     if source == "real":
-        data = realdata(REAL).read_bytes()
+        data = request.getfixturevalue("realdata")(REAL).read_bytes()
     else:
         w = tmp_path / "w.4D"
         metrology.save(HeightMap(marked_map(), 0.1, meta={"wavelength_nm": 632.8}), w)

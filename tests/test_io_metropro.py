@@ -247,10 +247,10 @@ def test_writer_refuses_non_square_pixels(tmp_path: Path) -> None:
 # -- corrupt files -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("source", ["real", "written"])
-def test_truncated_copies_raise_file_format_error(source: str, realdata,
+def test_truncated_copies_raise_file_format_error(source: str, request,
                                                   tmp_path: Path) -> None:
     if source == "real":
-        data = realdata(REAL).read_bytes()
+        data = request.getfixturevalue("realdata")(REAL).read_bytes()
     else:
         w = tmp_path / "w.dat"
         metrology.save(HeightMap(marked_map(), 0.1), w)
