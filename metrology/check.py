@@ -333,7 +333,7 @@ def analyze_file(spec: Spec, measurement: str, hm: HeightMap, path: str,
         mask = _ap.circle(hm, a.diameter_mm, centre)
         area_px = math.pi * (a.diameter_mm / 2) ** 2 / (hm.dx_mm * hm.dy_mm)
         n_in = int(np.count_nonzero(mask & hm.valid))
-        across = a.diameter_mm / max(hm.dx_mm, hm.dy_mm)
+        across = round(a.diameter_mm / max(hm.dx_mm, hm.dy_mm), 6)  # no 199.99999999999997
         ap_info = {"diameter_mm": a.diameter_mm, "r_norm_mm": a.r_norm_mm,
                    "centre_mm": [float(centre[0]), float(centre[1])],
                    "centre_from": a.centre}
@@ -359,8 +359,8 @@ def analyze_file(spec: Spec, measurement: str, hm: HeightMap, path: str,
     else:
         work = hm
         vf = hm.valid_fraction
-        across = float(min(hm.shape[0] * hm.dy_mm / max(hm.dx_mm, hm.dy_mm),
-                           hm.shape[1] * hm.dx_mm / max(hm.dx_mm, hm.dy_mm)))
+        across = float(min(hm.shape)) if hm.dx_mm == hm.dy_mm else round(
+            min(hm.shape[0] * hm.dy_mm, hm.shape[1] * hm.dx_mm) / max(hm.dx_mm, hm.dy_mm), 6)
     fa = FileAnalysis(
         path=str(path), measurement=measurement, assigned_by=assigned_by, meta=dict(hm.meta),
         shape=hm.shape, dx_mm=hm.dx_mm, dy_mm=hm.dy_mm, valid_fraction=hm.valid_fraction,
