@@ -41,3 +41,21 @@ prange = numba.prange
 def num_threads() -> int:
     """Number of threads parallel kernels use (``NUMBA_NUM_THREADS``)."""
     return int(numba.get_num_threads())
+
+
+def cache_is_warm() -> bool:
+    """Whether compiled kernels are already in Numba's on-disk cache.
+
+    Looks for index files (``*.nbi``) of this package's kernels next to the
+    sources (``kernels/__pycache__``) or under ``NUMBA_CACHE_DIR``. Used to
+    tell the user that a first run compiles (tens of seconds, once).
+    """
+    import glob
+    import os
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    places = [os.path.join(here, "__pycache__", "*.nbi")]
+    cache_dir = os.environ.get("NUMBA_CACHE_DIR")
+    if cache_dir:
+        places.append(os.path.join(cache_dir, "**", "*.nbi"))
+    return any(glob.glob(p, recursive=True) for p in places)

@@ -271,6 +271,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+_COMPUTING_COMMANDS = frozenset({"check", "analyze", "demo"})
+
+
+def _first_run_notice() -> None:
+    """Say why the first run is slow: the Numba kernels compile once, then load from disk."""
+    from kernels._config import cache_is_warm
+
+    if not cache_is_warm():
+        print("metrology: first run on this installation: compiling the numerical kernels "
+              "(about 20-40 s, once; later runs load them from the on-disk cache)",
+              file=sys.stderr, flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (never calls ``sys.exit``)."""
     parser = build_parser()
@@ -284,6 +297,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
+    if args.command in _COMPUTING_COMMANDS:
+        _first_run_notice()
     try:
         return int(args.func(args))
     except _UsageError as exc:
