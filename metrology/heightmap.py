@@ -34,7 +34,9 @@ def _as_float64_2d(z: Any) -> np.ndarray:
         raise TypeError(f"height data must be real numbers, got dtype {arr.dtype}")
     out = np.array(arr, dtype=np.float64, order="C", copy=True)
     # +/-inf is never a height: treat as invalid like NaN
-    out[~np.isfinite(out)] = np.nan
+    inf = np.isinf(out)
+    if inf.any():
+        out[inf] = np.nan
     return out
 
 
@@ -79,7 +81,10 @@ class HeightMap:
     # -- basic data ---------------------------------------------------------
     @property
     def z_nm(self) -> np.ndarray:
-        """Heights in nm, shape (nrows, ncols), float64, NaN = invalid."""
+        """Heights in nm, shape (nrows, ncols), float64, NaN = invalid.
+
+        Treat as read-only: maps derived with :meth:`replace` may share it.
+        """
         return self._z
 
     @property
@@ -183,8 +188,17 @@ class HeightMap:
         m = dict(self._meta if meta is None else meta)
         if note:
             m["history"] = [*m.get("history", []), note]
+        if z_nm is None:
+            # same heights: share the (never mutated) array instead of copying it
+            out = HeightMap.__new__(HeightMap)
+            out._z = self._z
+            out._valid = self._valid
+            out._dx = self._dx if dx_mm is None else _check_spacing("dx_mm", dx_mm)
+            out._dy = self._dy if dy_mm is None else _check_spacing("dy_mm", dy_mm)
+            out._meta = copy.deepcopy(m)
+            return out
         return HeightMap(
-            self._z if z_nm is None else z_nm,
+            z_nm,
             self._dx if dx_mm is None else dx_mm,
             self._dy if dy_mm is None else dy_mm,
             m,
