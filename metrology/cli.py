@@ -189,6 +189,12 @@ def _format_info(path: str, hm) -> str:  # noqa: ANN001
         lines.append(f"  RMS / PV      {hm.rms_nm:.4g} nm / {hm.pv_nm:.4g} nm "
                      "(as stored, nothing removed)")
     lines.append(f"  wavelength    {wl:.6g} nm" if wl else "  wavelength    (not recorded)")
+    if m.get("height_kind"):
+        wedge = f", wedge factor {m['wedge']:g} applied" if m.get("wedge") is not None else ""
+        lines.append(f"  heights       {m['height_kind']}{wedge}")
+    if m.get("z_unit_original"):
+        lines.append(f"  file unit     {m['z_unit_original']} (x {m.get('z_scale_to_nm', 1):.6g} "
+                     "to nm)")
     inst = m.get("instrument") or m.get("software")
     lines.append(f"  instrument    {inst if inst else '(not recorded)'}")
     return "\n".join(lines)
