@@ -366,7 +366,8 @@ def synthesize(psd_model: PowerLaw | ABC | Callable[[np.ndarray], np.ndarray],
     fn = psd_model.psd2d if hasattr(psd_model, "psd2d") else psd_model
     rng = np.random.default_rng(seed)
     white = rng.standard_normal((ny, nx))
-    spec = _fft.rfft2(white)
+    # one fixed backend: the surface must not depend on whether ducc0 is installed
+    spec = _fft.rfft2(white, backend="scipy")
     fx = np.fft.rfftfreq(nx, dx)
     fy = np.fft.fftfreq(ny, dy)
     f = np.sqrt(fx[None, :] ** 2 + fy[:, None] ** 2)
@@ -377,7 +378,7 @@ def synthesize(psd_model: PowerLaw | ABC | Callable[[np.ndarray], np.ndarray],
                               "frequency array's shape")
     amp = np.sqrt(p2 / (dx * dy))
     amp[0, 0] = 0.0
-    z = _fft.irfft2(spec * amp, (ny, nx))
+    z = _fft.irfft2(spec * amp, (ny, nx), backend="scipy")
     m = dict(meta or {})
     m["synthetic"] = {"psd_model": repr(psd_model), "seed": repr(seed),
                       "method": "Gaussian white noise shaped in Fourier space (periodic)"}
