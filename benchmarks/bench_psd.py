@@ -9,9 +9,16 @@ mean removed), one run per implementation and size, medians from one process:
 * ``metrology[scipy]``: the same with the ``scipy.fft`` fallback backend;
 * ``numpy``: plain NumPy reference (complex ``fft2``, ``np.bincount`` radial
   sums, boolean band masks);
-* ``prysm``: ``prysm.interferogram.psd`` (Hann) + ``RichData.slices().azavg``
-  + ``prysm.interferogram.bandlimited_rms`` per band (prysm 0.21 calls
-  ``np.trapz``, removed in NumPy 2: aliased to ``np.trapezoid`` here).
+* ``prysm``: what a prysm user writes, ``Interferogram(z, dx).psd()`` (Hann,
+  chosen by prysm for square data) + ``.slices().azavg`` +
+  ``Interferogram.bandlimited_rms`` per band, which recomputes the PSD for
+  every band;
+* ``prysm[one psd]``: the functional API with one PSD reused,
+  ``prysm.interferogram.psd(z, dx, "hann")`` + ``RichData.slices().azavg`` +
+  ``prysm.interferogram.bandlimited_rms`` per band.
+
+prysm 0.21 calls ``np.trapz``, removed in NumPy 2: aliased to
+``np.trapezoid`` here.
 
 Extra rows: the real FFT alone (``rfft2``, both backends) so that the share
 of the FFT in the ``metrology`` time can be read off, and the first call of a
@@ -46,8 +53,10 @@ BAND_FRACTIONS = ((0.02, 0.1), (0.1, 0.25), (0.25, 0.5), (0.5, 1.0))
 PRYSM_MAX_SIZE = 4096
 
 
-def _time(fn: Callable[[], Any], repeat: int, budget_s: float) -> dict[str, float]:
-    fn()  # warm-up (and compile)
+def _time(fn: Callable[[], Any], repeat: int, budget_s: float,
+          warmup: bool = True) -> dict[str, float]:
+    if warmup:
+        fn()  # warm-up (and compile)
     ts: list[float] = []
     t_start = time.perf_counter()
     for i in range(repeat):
@@ -62,11 +71,11 @@ def _time(fn: Callable[[], Any], repeat: int, budget_s: float) -> dict[str, floa
 
 
 def _row(case: str, impl: str, size: int, fn: Callable[[], Any] | None, repeat: int,
-         budget_s: float, skip: str | None = None) -> dict[str, Any]:
+         budget_s: float, skip: str | None = None, warmup: bool = True) -> dict[str, Any]:
     base: dict[str, Any] = {"case": case, "impl": impl, "size": size}
     if fn is None:
         return {**base, "median_s": None, "iqr_s": None, "n": 0, "skipped": skip or "n/a"}
-    return {**base, **_time(fn, repeat, budget_s)}
+    return {**base, **_time(fn, repeat, budget_s, warmup)}
 
 
 def _map(n: int) -> mt.HeightMap:
@@ -115,8 +124,16 @@ def _prysm_setup():
     return pi, RichData
 
 
+def prysm_methods_impl(pi, z: np.ndarray, dx: float, bands):
+    """prysm 0.21 object API: Interferogram.psd + azavg + Interferogram.bandlimited_rms."""
+    ifg = pi.Interferogram(z - z.mean(), dx=dx)
+    az = ifg.psd().slices().azavg
+    out = [ifg.bandlimited_rms(flow=lo, fhigh=hi) for lo, hi in bands]
+    return az, out
+
+
 def prysm_impl(pi, RichData, z: np.ndarray, dx: float, bands):
-    """prysm 0.21: psd (Hann) + azimuthal average + bandlimited_rms per band."""
+    """prysm 0.21 functional API: one psd (Hann) + azimuthal average + bandlimited_rms."""
     ux, uy, psd_ = pi.psd(z - z.mean(), dx, window="hann")
     p = RichData(psd_, 0, 0.6328)
     p.x = ux
@@ -170,6 +187,12 @@ def run(sizes: tuple[int, ...] = (512, 1024, 2048, 4096), quick: bool = False
         z = hm.z_nm
         bands = _bands(n)
         big = n >= 2048
+        # never time a wrong answer: the band RMS must match the NumPy reference
+        ours = [b.rms_nm for b in metrology_impl(hm, bands)[1]]
+        ref = numpy_impl(z, DX_MM, bands)[1]
+        if not np.allclose(ours, ref, rtol=1e-9, atol=0):
+            raise AssertionError(f"band RMS differs from the NumPy reference at {n}: "
+                                 f"{ours} vs {ref}")
         rep = 3 if quick else (5 if big else 9)
         bud = 0.5 if quick else (6.0 if big else 3.0)
         rows.append(_row(CASE, "metrology", n, lambda hm=hm, b=bands: metrology_impl(hm, b),
@@ -177,15 +200,19 @@ def run(sizes: tuple[int, ...] = (512, 1024, 2048, 4096), quick: bool = False
         rows.append(_row(CASE, "metrology[scipy]", n,
                          lambda hm=hm, b=bands: metrology_impl(hm, b, "scipy"), rep * 2, bud))
         rows.append(_row(CASE, "numpy", n, lambda z=z, b=bands: numpy_impl(z, DX_MM, b),
-                         rep, bud))
+                         rep, bud, warmup=not big))
         if pi is None:
             rows.append(_row(CASE, "prysm", n, None, 0, 0, skip=prysm_skip))
         elif n > PRYSM_MAX_SIZE or (quick and n > 512):
             rows.append(_row(CASE, "prysm", n, None, 0, 0, skip="size above the prysm limit"))
         else:
+            # nothing to compile: no untimed warm-up for the slow reference at large sizes
             rows.append(_row(CASE, "prysm", n,
+                             lambda z=z, b=bands: prysm_methods_impl(pi, z, DX_MM, b),
+                             3 if big else rep, bud, warmup=not big))
+            rows.append(_row(CASE, "prysm[one psd]", n,
                              lambda z=z, b=bands: prysm_impl(pi, RichData, z, DX_MM, b),
-                             3 if big else rep, bud))
+                             3 if big else rep, bud, warmup=not big))
         buf = np.ascontiguousarray(z)
         for backend in ("ducc0", "scipy"):
             if backend == "ducc0" and kfft.BACKEND != "ducc0":
