@@ -94,7 +94,7 @@ def mode_table(n: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
 
 
 @jit
-def _block(x, y, p0, p1, tab, jac, kmax_m, scale, dst, shift):
+def _block(x, y, p0, p1, tab, jac, kmax_m, scale, dst, shift, scratch):
     """Evaluate every mode of ``tab`` on pixels p0..p1-1 into ``dst[row, p - shift]``.
 
     Parameters
@@ -109,14 +109,16 @@ def _block(x, y, p0, p1, tab, jac, kmax_m, scale, dst, shift):
         Output; row = mode, column = p - shift.
     shift : int
         Column offset (0 to write a full basis, p0 to write a local block).
+    scratch : float64 (6, >= p1 - p0)
+        Work space of the calling thread (allocated once, not per block).
     """
     nb = p1 - p0
-    t = np.empty(nb)
-    re = np.empty(nb)
-    im = np.empty(nb)
-    pk1 = np.empty(nb)
-    pk2 = np.empty(nb)
-    pk = np.empty(nb)
+    t = scratch[0]
+    re = scratch[1]
+    im = scratch[2]
+    pk1 = scratch[3]
+    pk2 = scratch[4]
+    pk = scratch[5]
     for q in range(nb):
         xx = x[p0 + q]
         yy = y[p0 + q]
@@ -152,18 +154,23 @@ def _block(x, y, p0, p1, tab, jac, kmax_m, scale, dst, shift):
                 for q in range(nb):
                     pk[q] = (a * t[q] + b) * pk1[q] - c * pk2[q]
             ic = tab[am, k, 0]
+            off = p0 - shift
             if ic >= 0:
                 s = scale[ic]
+                row = dst[ic]
                 for q in range(nb):
-                    dst[ic, p0 + q - shift] = s * pk[q] * re[q]
+                    row[off + q] = s * pk[q] * re[q]
             isn = tab[am, k, 1]
             if isn >= 0:
                 s = scale[isn]
+                row = dst[isn]
                 for q in range(nb):
-                    dst[isn, p0 + q - shift] = s * pk[q] * im[q]
-            for q in range(nb):
-                pk2[q] = pk1[q]
-                pk1[q] = pk[q]
+                    row[off + q] = s * pk[q] * im[q]
+            # rotate the three recurrence buffers instead of copying them
+            tmp = pk2
+            pk2 = pk1
+            pk1 = pk
+            pk = tmp
 
 
 @pjit
@@ -181,10 +188,14 @@ def zernike_basis(x, y, tab, jac, kmax_m, scale, out):
     """
     npix = x.shape[0]
     nblocks = (npix + BLOCK - 1) // BLOCK
-    for b in prange(nblocks):
-        p0 = b * BLOCK
-        p1 = min(p0 + BLOCK, npix)
-        _block(x, y, p0, p1, tab, jac, kmax_m, scale, out, 0)
+    nchunks = min(nblocks, 64)  # a few chunks per thread: balance without per-block set-up
+    per = (nblocks + nchunks - 1) // nchunks
+    for c in prange(nchunks):
+        scratch = np.empty((6, BLOCK))
+        for b in range(c * per, min((c + 1) * per, nblocks)):
+            p0 = b * BLOCK
+            p1 = min(p0 + BLOCK, npix)
+            _block(x, y, p0, p1, tab, jac, kmax_m, scale, out, 0, scratch)
 
 
 @pjit
@@ -203,17 +214,21 @@ def zernike_sum(x, y, tab, jac, kmax_m, scale, coef, out):
     npix = x.shape[0]
     nmodes = scale.shape[0]
     nblocks = (npix + BLOCK - 1) // BLOCK
-    for b in prange(nblocks):
-        p0 = b * BLOCK
-        p1 = min(p0 + BLOCK, npix)
-        buf = np.empty((nmodes, p1 - p0))
-        _block(x, y, p0, p1, tab, jac, kmax_m, scale, buf, p0)
-        for q in range(p1 - p0):
-            out[p0 + q] = 0.0
-        for i in range(nmodes):
-            c = coef[i]
+    nchunks = min(nblocks, 64)
+    per = (nblocks + nchunks - 1) // nchunks
+    for ch in prange(nchunks):
+        scratch = np.empty((6, BLOCK))
+        buf = np.empty((nmodes, BLOCK))
+        for b in range(ch * per, min((ch + 1) * per, nblocks)):
+            p0 = b * BLOCK
+            p1 = min(p0 + BLOCK, npix)
+            _block(x, y, p0, p1, tab, jac, kmax_m, scale, buf, p0, scratch)
             for q in range(p1 - p0):
-                out[p0 + q] += c * buf[i, q]
+                out[p0 + q] = 0.0
+            for i in range(nmodes):
+                c = coef[i]
+                for q in range(p1 - p0):
+                    out[p0 + q] += c * buf[i, q]
 
 
 @pjit
@@ -241,12 +256,13 @@ def zernike_project(x, y, z, tab, jac, kmax_m, scale, nthreads):
     per = (nblocks + nthreads - 1) // nthreads
     for th in prange(nthreads):
         buf = np.empty((nmodes, BLOCK))
+        scratch = np.empty((6, BLOCK))
         b0 = th * per
         b1 = min(b0 + per, nblocks)
         for b in range(b0, b1):
             p0 = b * BLOCK
             p1 = min(p0 + BLOCK, npix)
-            _block(x, y, p0, p1, tab, jac, kmax_m, scale, buf, p0)
+            _block(x, y, p0, p1, tab, jac, kmax_m, scale, buf, p0, scratch)
             for i in range(nmodes):
                 acc = 0.0
                 for q in range(p1 - p0):
@@ -257,3 +273,146 @@ def zernike_project(x, y, z, tab, jac, kmax_m, scale, nthreads):
         for i in range(nmodes):
             res[i] += part[th, i]
     return res
+
+
+#: pixels per block in the fused normal-equation kernel (K x GBLOCK doubles stay in L1/L2)
+GBLOCK = 256
+
+
+@pjit
+def zernike_normal_equations(x, y, z, tab, jac, kmax_m, scale, nthreads):
+    """Normal equations of a least-squares Zernike fit, without storing the basis.
+
+    Accumulates ``G = B Bᵀ`` (upper triangle, mirrored at the end) and
+    ``r = B z`` over pixel blocks of :data:`GBLOCK`, each block's basis being
+    evaluated into a thread-local buffer that stays in cache.
+
+    Parameters
+    ----------
+    x, y : float64 (P,)
+        Normalised pixel coordinates.
+    z : float64 (P,)
+        Heights at the pixels (nm).
+    tab, jac, kmax_m, scale
+        Mode table (module docstring); K = ``scale.size``.
+    nthreads : int
+        Number of partial sums (one per thread).
+
+    Returns
+    -------
+    gram : float64 (K, K)
+    rhs : float64 (K,)
+    """
+    npix = x.shape[0]
+    k = scale.shape[0]
+    kp = (k + 3) // 4 * 4  # rows padded to whole 4 x 4 tiles (padding rows stay 0)
+    nblocks = (npix + GBLOCK - 1) // GBLOCK
+    gpart = np.zeros((nthreads, kp, kp))
+    rpart = np.zeros((nthreads, kp))
+    per = (nblocks + nthreads - 1) // nthreads
+    for th in prange(nthreads):
+        buf = np.zeros((kp, GBLOCK))
+        zb = np.zeros(GBLOCK)
+        scratch = np.empty((6, GBLOCK))
+        g = gpart[th]
+        r = rpart[th]
+        b0 = th * per
+        b1 = min(b0 + per, nblocks)
+        for blk in range(b0, b1):
+            p0 = blk * GBLOCK
+            p1 = min(p0 + GBLOCK, npix)
+            nb = p1 - p0
+            if nb < GBLOCK:  # a short last block: zero the tail so it adds nothing
+                for i in range(kp):
+                    for q in range(GBLOCK):
+                        buf[i, q] = 0.0
+                for q in range(GBLOCK):
+                    zb[q] = 0.0
+            _block(x, y, p0, p1, tab, jac, kmax_m, scale, buf, p0, scratch)
+            for q in range(nb):
+                zb[q] = z[p0 + q]
+            for a in range(kp):
+                acc = 0.0
+                for q in range(GBLOCK):
+                    acc += buf[a, q] * zb[q]
+                r[a] += acc
+            # upper triangle in 2 x 4 register tiles (8 accumulators + 6 loads fit the
+            # 16 vector registers once the q loop is vectorised)
+            for a in range(0, kp, 2):
+                for b in range(a - a % 4, kp, 4):
+                    s00 = s01 = s02 = s03 = 0.0
+                    s10 = s11 = s12 = s13 = 0.0
+                    for q in range(GBLOCK):
+                        u0 = buf[a, q]
+                        u1 = buf[a + 1, q]
+                        v0 = buf[b, q]
+                        v1 = buf[b + 1, q]
+                        v2 = buf[b + 2, q]
+                        v3 = buf[b + 3, q]
+                        s00 += u0 * v0
+                        s01 += u0 * v1
+                        s02 += u0 * v2
+                        s03 += u0 * v3
+                        s10 += u1 * v0
+                        s11 += u1 * v1
+                        s12 += u1 * v2
+                        s13 += u1 * v3
+                    g[a, b] += s00
+                    g[a, b + 1] += s01
+                    g[a, b + 2] += s02
+                    g[a, b + 3] += s03
+                    g[a + 1, b] += s10
+                    g[a + 1, b + 1] += s11
+                    g[a + 1, b + 2] += s12
+                    g[a + 1, b + 3] += s13
+    gram = np.zeros((k, k))
+    rhs = np.zeros(k)
+    for th in range(nthreads):
+        for a in range(k):
+            rhs[a] += rpart[th, a]
+            for b in range(k):
+                gram[a, b] += gpart[th, a, b]
+    # the tiles cover the upper triangle (and some of the lower); mirror the upper one
+    for a in range(k):
+        for b in range(a):
+            gram[a, b] = gram[b, a]
+    return gram, rhs
+
+
+@jit
+def masked_coordinates(mask, x0, sx, y0, sy):
+    """Flat indices and normalised coordinates of the ``True`` pixels of ``mask``.
+
+    Parameters
+    ----------
+    mask : bool (ny, nx), C-contiguous
+    x0, sx : float
+        ``x = x0 + col * sx`` (dimensionless; e.g. (x_mm(col) - cx) / R_norm).
+    y0, sy : float
+        ``y = y0 + row * sy``.
+
+    Returns
+    -------
+    index : int64 (P,)
+        Row-major flat indices, ascending.
+    x, y : float64 (P,)
+    """
+    ny, nx = mask.shape
+    n = 0
+    for i in range(ny):
+        for j in range(nx):
+            if mask[i, j]:
+                n += 1
+    index = np.empty(n, dtype=np.int64)
+    x = np.empty(n)
+    y = np.empty(n)
+    p = 0
+    for i in range(ny):
+        yi = y0 + i * sy
+        for j in range(nx):
+            if mask[i, j]:
+                index[p] = i * nx + j
+                x[p] = x0 + j * sx
+                y[p] = yi
+                p += 1
+    return index, x, y

@@ -57,8 +57,6 @@ __all__ = [
 
 #: keep the full basis in memory for cached geometries up to this size (bytes)
 BASIS_BUDGET_BYTES = 768 * 2**20
-#: pixel chunk size for Gram accumulation (elements of the K x chunk block)
-_CHUNK_ELEMENTS = 2**23
 #: above this basis condition number the normal equations are not trusted
 _COND_NORMAL_EQ = 1e6
 
@@ -103,18 +101,26 @@ class ZernikeGeometry:
         Accept valid pixels with ρ > 1 (the polynomials are then evaluated
         outside the unit disk, where they are not orthogonal).
 
+    z_first : ndarray (P,), optional
+        Values of the first fit: ``Bᵀ z`` is accumulated in the same pass as
+        the Gram matrix.
+
     Notes
     -----
-    The basis ``B`` (K x P) is kept when it fits in :data:`BASIS_BUDGET_BYTES`;
-    otherwise each fit recomputes it block by block inside the projection
-    kernel (no memory traffic, compute-bound).
+    The Gram matrix ``B Bᵀ`` is accumulated block by block in cache by one
+    fused kernel (:func:`kernels.zernike.zernike_normal_equations`); the basis
+    itself is not stored for a first fit. When the geometry is reused (a
+    second projection) and ``K x P`` doubles fit in
+    :data:`BASIS_BUDGET_BYTES`, the basis is materialised once so that later
+    fits are one matrix-vector product; otherwise every fit recomputes it in
+    the projection kernel (no memory traffic, compute-bound).
     """
 
     def __init__(self, mask: np.ndarray, dx_mm: float, dy_mm: float,
                  nm: Sequence[tuple[int, int]], normalization: str,
                  center_mm: tuple[float, float], radius_mm: float,
                  allow_outside: bool = False, keep_basis: bool = True,
-                 factorize: bool = True) -> None:
+                 factorize: bool = True, z_first: np.ndarray | None = None) -> None:
         mask = np.asarray(mask, dtype=bool)
         self.shape = mask.shape
         self.dx_mm, self.dy_mm = float(dx_mm), float(dy_mm)
@@ -124,22 +130,15 @@ class ZernikeGeometry:
         self.radius_mm = float(radius_mm)
         if not math.isfinite(self.radius_mm) or self.radius_mm <= 0:
             raise ApertureError(f"R_norm must be a positive radius in mm, got {radius_mm!r}")
-        k = len(self.nm)
         ny, nx = self.shape
-        rows, cols = np.nonzero(mask)
-        self.index = rows * nx + cols
+        inv_r = 1.0 / self.radius_mm
+        self.index, self.x, self.y = _kz.masked_coordinates(
+            np.ascontiguousarray(mask),
+            (-(nx - 1) / 2.0 * self.dx_mm - self.center_mm[0]) * inv_r, self.dx_mm * inv_r,
+            (-(ny - 1) / 2.0 * self.dy_mm - self.center_mm[1]) * inv_r, self.dy_mm * inv_r)
         p = self.index.size
         if p == 0:
             raise ApertureError("the aperture holds no valid pixels: nothing to fit")
-        if factorize and p < k:
-            raise InsufficientDataError(
-                f"{p} valid pixels cannot determine {k} Zernike terms; fit fewer terms "
-                "or use a larger aperture")
-        inv_r = 1.0 / self.radius_mm
-        self.x = np.ascontiguousarray(
-            ((cols - (nx - 1) / 2.0) * self.dx_mm - self.center_mm[0]) * inv_r)
-        self.y = np.ascontiguousarray(
-            ((rows - (ny - 1) / 2.0) * self.dy_mm - self.center_mm[1]) * inv_r)
         rho_max = float(np.sqrt(np.max(self.x * self.x + self.y * self.y)))
         self.rho_max = rho_max
         if rho_max > 1.0 + 1e-9 and not allow_outside:
@@ -153,37 +152,36 @@ class ZernikeGeometry:
         self._scale = np.array([normalization_factor(n, m, self.normalization)
                                 for n, m in self.nm])
         self.basis: np.ndarray | None = None
+        self._keep_basis = keep_basis
+        self._n_projections = 0
+        self._first: tuple[np.ndarray, np.ndarray] | None = None
         self.gram = np.zeros((0, 0))
         self.condition_number = math.nan
         self._cho = None
         if factorize:
-            self._factorize(keep_basis)
+            self._factorize(z_first)
 
-    def _factorize(self, keep_basis: bool) -> None:
-        k, p = self.n_terms, self.n_pixels
-        keep = keep_basis and k * p * 8 <= BASIS_BUDGET_BYTES
-        gram = np.zeros((k, k))
-        chunk = max(_kz.BLOCK, (_CHUNK_ELEMENTS // k) // _kz.BLOCK * _kz.BLOCK)
-        if keep or p <= chunk:
-            b = np.empty((k, p))
-            _kz.zernike_basis(self.x, self.y, self._tab, self._jac, self._kmax, self._scale, b)
-            gram = b @ b.T
-            if keep:
-                self.basis = b
-        else:
-            buf = np.empty((k, chunk))
-            for p0 in range(0, p, chunk):
-                p1 = min(p0 + chunk, p)
-                blk = buf[:, : p1 - p0] if p1 - p0 < chunk else buf
-                blk = np.ascontiguousarray(blk)
-                _kz.zernike_basis(self.x[p0:p1], self.y[p0:p1], self._tab, self._jac,
-                                  self._kmax, self._scale, blk)
-                gram += blk @ blk.T
+    def _factorize(self, z_first: np.ndarray | None) -> None:
+        """Gram matrix (and ``Bᵀ z_first``) in one fused pass; Cholesky factor if sound."""
+        if self.n_pixels < self.n_terms:
+            raise InsufficientDataError(
+                f"{self.n_pixels} valid pixels cannot determine {self.n_terms} Zernike terms; "
+                "fit fewer terms or use a larger aperture")
+        z = np.zeros(self.n_pixels) if z_first is None else z_first
+        gram, rhs = _kz.zernike_normal_equations(self.x, self.y, z, self._tab, self._jac,
+                                                 self._kmax, self._scale, num_threads())
+        if z_first is not None:
+            self._first = (z_first, rhs)
         self.gram = gram
         w = np.linalg.eigvalsh(gram)
         self.condition_number = float(math.sqrt(w[-1] / w[0])) if w[0] > 0 else math.inf
         if self.condition_number < _COND_NORMAL_EQ:
             self._cho = scipy.linalg.cho_factor(gram, lower=False, check_finite=False)
+
+    def _materialize(self) -> np.ndarray:
+        b = np.empty((self.n_terms, self.n_pixels))
+        _kz.zernike_basis(self.x, self.y, self._tab, self._jac, self._kmax, self._scale, b)
+        return b
 
     @property
     def n_pixels(self) -> int:
@@ -196,6 +194,13 @@ class ZernikeGeometry:
 
     def project(self, z: np.ndarray) -> np.ndarray:
         """``Bᵀ z`` for values ``z`` (P,) at the geometry's pixels."""
+        if self._first is not None and self._first[0] is z:
+            return self._first[1]  # computed with the Gram matrix
+        self._n_projections += 1
+        if (self.basis is None and self._keep_basis and self._n_projections >= 2
+                and self.n_terms * self.n_pixels * 8 <= BASIS_BUDGET_BYTES):
+            # the geometry is being reused: keep the basis, later projections are one gemv
+            self.basis = self._materialize()
         if self.basis is not None:
             return self.basis @ z
         return _kz.zernike_project(self.x, self.y, z, self._tab, self._jac, self._kmax,
@@ -218,10 +223,7 @@ class ZernikeGeometry:
             f"the Zernike basis is ill-conditioned on this aperture (condition number "
             f"{self.condition_number:.3g}); solving by SVD least squares. Consider fewer terms.",
             stacklevel=3)
-        b = self.basis
-        if b is None:
-            b = np.empty((self.n_terms, self.n_pixels))
-            _kz.zernike_basis(self.x, self.y, self._tab, self._jac, self._kmax, self._scale, b)
+        b = self.basis if self.basis is not None else self._materialize()
         return np.linalg.lstsq(b.T, z, rcond=None)[0]
 
     def gather(self, z_nm: np.ndarray) -> np.ndarray:
@@ -285,7 +287,9 @@ def clear_geometry_cache() -> None:
 
 def _geometry(mask: np.ndarray, dx: float, dy: float, nm: list[tuple[int, int]],
               normalization: str, center_mm: tuple[float, float] | None,
-              radius_mm: float | None, allow_outside: bool, cache: bool) -> ZernikeGeometry:
+              radius_mm: float | None, allow_outside: bool, cache: bool,
+              z_nm: np.ndarray | None = None) -> tuple[ZernikeGeometry, np.ndarray | None]:
+    """The (cached) geometry; for a new one built from ``z_nm``, also the gathered values."""
     mkey = _mask_key(mask)
     if center_mm is None:
         if not mask.any():
@@ -297,7 +301,7 @@ def _geometry(mask: np.ndarray, dx: float, dy: float, nm: list[tuple[int, int]],
     if cache:
         g = _CACHE.get(key)
         if g is not None:
-            return g
+            return g, None
     if radius_mm is None:
         if not mask.any():
             raise ApertureError("the aperture holds no valid pixels: nothing to fit")
@@ -310,10 +314,17 @@ def _geometry(mask: np.ndarray, dx: float, dy: float, nm: list[tuple[int, int]],
             r = 0.5 * min(dx, dy)
     else:
         r = float(radius_mm)
-    g = ZernikeGeometry(mask, dx, dy, nm, normalization, center, r, allow_outside)
+    g = ZernikeGeometry(mask, dx, dy, nm, normalization, center, r, allow_outside,
+                        factorize=False)
+    z = None
+    if z_nm is not None:
+        z = g.gather(z_nm)
+        g._factorize(z)
+    else:
+        g._factorize(None)
     if cache:
         _CACHE.put(key, g)
-    return g
+    return g, z
 
 
 @dataclass(frozen=True, eq=False)
@@ -500,9 +511,9 @@ def fit_zernike(hm: HeightMap, terms: int | Sequence[Any] = 37, scheme: str = "f
     idx, nm = resolve_terms(terms, scheme)
     norm = _check_norm(normalization)
     fmask = _fit_mask(hm, mask)
-    geo = _geometry(fmask, hm.dx_mm, hm.dy_mm, nm, norm, center_mm, radius_mm,
-                    allow_outside, cache)
-    coef = geo.solve(geo.gather(hm.z_nm))
+    geo, z = _geometry(fmask, hm.dx_mm, hm.dy_mm, nm, norm, center_mm, radius_mm,
+                       allow_outside, cache, hm.z_nm)
+    coef = geo.solve(geo.gather(hm.z_nm) if z is None else z)
     return ZernikeFit(
         coefficients_nm=coef,
         indices=idx,

@@ -98,3 +98,31 @@ def test_mode_table_rejects_bad_modes():
         kz.mode_table(np.array([3]), np.array([2]))
     with pytest.raises(ValueError):
         kz.mode_table(np.array([2, 2]), np.array([2, 2]))
+
+
+@pytest.mark.parametrize("npix", [1, 255, 256, 1000, 3001])
+def test_normal_equations_match_numpy(npix):
+    rng = np.random.default_rng(npix)
+    x = np.ascontiguousarray(rng.uniform(-0.7, 0.7, npix))
+    y = np.ascontiguousarray(rng.uniform(-0.7, 0.7, npix))
+    z = rng.normal(size=npix)
+    nm = _modes(6)[:23]  # a count that is not a multiple of the 4-row tiles
+    tab, jac, kmax, scale = _table(nm)
+    B = np.stack([zernike_reference(n, m, np.hypot(x, y), np.arctan2(y, x)).astype(float)
+                  for n, m in nm])
+    for nthreads in (1, 3):
+        gram, rhs = kz.zernike_normal_equations(x, y, z, tab, jac, kmax, scale, nthreads)
+        assert np.allclose(gram, B @ B.T, rtol=1e-12, atol=1e-10)
+        assert np.array_equal(gram, gram.T)
+        assert np.allclose(rhs, B @ z, rtol=1e-12, atol=1e-10)
+
+
+def test_masked_coordinates_match_numpy():
+    rng = np.random.default_rng(0)
+    mask = rng.random((37, 53)) < 0.4
+    idx, x, y = kz.masked_coordinates(mask, -1.5, 0.25, 2.0, -0.125)
+    rows, cols = np.nonzero(mask)
+    assert np.array_equal(idx, rows * 53 + cols)
+    assert np.allclose(x, -1.5 + 0.25 * cols) and np.allclose(y, 2.0 - 0.125 * rows)
+    none = kz.masked_coordinates(np.zeros((3, 3), bool), 0.0, 1.0, 0.0, 1.0)
+    assert none[0].size == 0

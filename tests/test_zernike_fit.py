@@ -211,21 +211,35 @@ def test_geometry_cache_reuses_and_distinguishes():
     assert np.allclose(f4.coefficients_nm, f1.coefficients_nm, atol=1e-12)
 
 
-def test_streaming_path_matches_stored_basis(monkeypatch):
-    # large geometries do not keep the basis; both paths give the same numbers
+def test_fused_gram_streaming_and_stored_basis_agree(monkeypatch):
+    # first fit: Gram and B^T z from the fused kernel; reuse: basis materialised once;
+    # over budget: projections streamed. All give the lstsq numbers.
     from metrology import zernike as zmod
 
     rng = np.random.default_rng(4)
     nm = [mt.noll_to_nm(j) for j in range(1, 29)]
     hm, r = _disk_map(nm, rng.normal(size=28), shape=(151, 151))
     noisy = hm.replace(hm.z_nm + rng.normal(size=hm.shape))
-    a = mt.fit_zernike(noisy, 28, scheme="noll", cache=False)
+    ref = lstsq_fit(noisy.z_nm, noisy.valid, nm, (0, 0), r, 0.1, 0.1)
+    X, Y = grid_mm(hm.shape, 0.1, 0.1)
+    B = basis_reference(nm, X[hm.valid], Y[hm.valid], (0, 0), r)
+    mt.clear_geometry_cache()
+    first = mt.fit_zernike(noisy, 28, scheme="noll", radius_mm=r, center_mm=(0, 0))
+    assert first.geometry.basis is None
+    assert np.allclose(first.geometry.gram, B.T @ B, rtol=1e-12, atol=1e-9)
+    second = mt.fit_zernike(noisy, 28, scheme="noll", radius_mm=r, center_mm=(0, 0))
+    third = mt.fit_zernike(noisy.replace(2 * noisy.z_nm), 28, scheme="noll", radius_mm=r,
+                           center_mm=(0, 0))
+    assert third.geometry is first.geometry and first.geometry.basis is not None
     monkeypatch.setattr(zmod, "BASIS_BUDGET_BYTES", 0)
-    monkeypatch.setattr(zmod, "_CHUNK_ELEMENTS", 28 * 1024)  # several chunks
-    b = mt.fit_zernike(noisy, 28, scheme="noll", cache=False)
-    assert b.geometry.basis is None and a.geometry.basis is not None
-    assert np.allclose(a.coefficients_nm, b.coefficients_nm, rtol=0, atol=1e-11)
-    assert np.allclose(a.residual.z_nm, b.residual.z_nm, equal_nan=True, atol=1e-11)
+    streamed = [mt.fit_zernike(noisy, 28, scheme="noll", radius_mm=r, center_mm=(0, 0),
+                               cache=False) for _ in range(2)]
+    assert streamed[-1].geometry.basis is None
+    for f in (first, second, *streamed):
+        assert np.allclose(f.coefficients_nm, ref, rtol=0, atol=1e-10)
+    assert np.allclose(third.coefficients_nm, 2 * ref, rtol=0, atol=1e-10)
+    assert np.allclose(first.residual.z_nm, streamed[0].residual.z_nm, equal_nan=True,
+                       atol=1e-11)
 
 
 def test_surface_round_trip_and_fit_result_maps():
