@@ -8,7 +8,10 @@ A pixel is inside when its centre is inside.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +28,8 @@ __all__ = [
     "clear_aperture",
     "from_invalid",
     "fit_circle",
+    "fit_circle_mask",
+    "mask_key",
 ]
 
 
@@ -71,6 +76,17 @@ def from_invalid(hm: HeightMap) -> np.ndarray:
     return hm.valid.copy()
 
 
+def mask_key(mask: np.ndarray) -> str:
+    """A short hash of a boolean mask and its shape (for caches keyed by geometry)."""
+    h = hashlib.blake2b(np.packbits(mask, axis=None).tobytes(), digest_size=16)
+    h.update(repr(mask.shape).encode())
+    return h.hexdigest()
+
+
+_CIRCLES: OrderedDict[tuple, tuple[tuple[float, float], float]] = OrderedDict()
+_CIRCLES_LOCK = threading.Lock()
+
+
 def fit_circle(hm: HeightMap) -> tuple[tuple[float, float], float]:
     """Centre and radius (mm) of the circle that best matches the valid region.
 
@@ -86,9 +102,30 @@ def fit_circle(hm: HeightMap) -> tuple[tuple[float, float], float]:
         (x, y) in mm, in the map's frame.
     radius_mm : float
     """
-    valid = hm.valid
+    return fit_circle_mask(hm.valid, hm.dx_mm, hm.dy_mm)
+
+
+def fit_circle_mask(valid: np.ndarray, dx_mm: float,
+                    dy_mm: float) -> tuple[tuple[float, float], float]:
+    """:func:`fit_circle` of a boolean mask on a grid of spacing (dx_mm, dy_mm).
+
+    Results are cached per mask (maps of one aperture label it once).
+    """
     if not valid.any():
         raise InsufficientDataError("cannot fit a circle: the map has no valid pixels")
+    key = (mask_key(valid), float(dx_mm), float(dy_mm))
+    with _CIRCLES_LOCK:
+        if key in _CIRCLES:
+            return _CIRCLES[key]
+    out = _fit_circle(valid, float(dx_mm), float(dy_mm))
+    with _CIRCLES_LOCK:
+        _CIRCLES[key] = out
+        while len(_CIRCLES) > 32:
+            _CIRCLES.popitem(last=False)
+    return out
+
+
+def _fit_circle(valid: np.ndarray, dx: float, dy: float) -> tuple[tuple[float, float], float]:
     labels, n = ndimage.label(valid, structure=np.ones((3, 3), bool))
     if n > 1:
         sizes = np.bincount(labels.ravel())
@@ -107,9 +144,10 @@ def fit_circle(hm: HeightMap) -> tuple[tuple[float, float], float]:
     col_count = region.sum(axis=0)
     row_count = region.sum(axis=1)
     npx = int(col_count.sum())
-    cx = float(col_count @ hm.x_mm) / npx
-    cy = float(row_count @ hm.y_mm) / npx
-    area = npx * hm.dx_mm * hm.dy_mm
+    ny, nx = valid.shape
+    cx = float(col_count @ ((np.arange(nx) - (nx - 1) / 2.0) * dx)) / npx
+    cy = float(row_count @ ((np.arange(ny) - (ny - 1) / 2.0) * dy)) / npx
+    area = npx * dx * dy
     return (cx, cy), math.sqrt(area / math.pi)
 
 

@@ -14,7 +14,7 @@ one whose ``meta`` records what was done.
 
 from __future__ import annotations
 
-import copy
+import copy as _copy
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -75,7 +75,7 @@ class HeightMap:
         self._z = _as_float64_2d(z_nm)
         self._dx = _check_spacing("dx_mm", dx_mm)
         self._dy = _check_spacing("dy_mm", dx_mm if dy_mm is None else dy_mm)
-        self._meta = copy.deepcopy(dict(meta)) if meta else {}
+        self._meta = _copy.deepcopy(dict(meta)) if meta else {}
         self._valid: np.ndarray | None = None
 
     # -- basic data ---------------------------------------------------------
@@ -180,10 +180,13 @@ class HeightMap:
         dy_mm: float | None = None,
         meta: Mapping[str, Any] | None = None,
         note: str | None = None,
+        copy: bool = True,
     ) -> HeightMap:
         """Return a new map with some fields replaced.
 
-        ``note`` is appended to ``meta['history']``.
+        ``note`` is appended to ``meta['history']``. ``copy=False`` adopts a
+        new ``z_nm`` that the caller has just created and will not touch again
+        (C-contiguous float64, NaN = invalid) instead of copying it.
         """
         m = dict(self._meta if meta is None else meta)
         if note:
@@ -195,8 +198,22 @@ class HeightMap:
             out._valid = self._valid
             out._dx = self._dx if dx_mm is None else _check_spacing("dx_mm", dx_mm)
             out._dy = self._dy if dy_mm is None else _check_spacing("dy_mm", dy_mm)
-            out._meta = copy.deepcopy(m)
+            out._meta = _copy.deepcopy(m)
             return out
+        if not copy:
+            z = np.asarray(z_nm)
+            if (z.dtype == np.float64 and z.ndim == 2 and z.flags.c_contiguous
+                    and z.flags.writeable):
+                out = HeightMap.__new__(HeightMap)
+                inf = np.isinf(z)
+                if inf.any():
+                    z[inf] = np.nan
+                out._z = z
+                out._valid = None
+                out._dx = self._dx if dx_mm is None else _check_spacing("dx_mm", dx_mm)
+                out._dy = self._dy if dy_mm is None else _check_spacing("dy_mm", dy_mm)
+                out._meta = _copy.deepcopy(m)
+                return out
         return HeightMap(
             z_nm,
             self._dx if dx_mm is None else dx_mm,
@@ -212,7 +229,7 @@ class HeightMap:
                 f"mask must be a boolean array of shape {self.shape}, got {mask.dtype} {mask.shape}"
             )
         z = np.where(mask, self._z, np.nan)
-        return self.replace(z, note=note)
+        return self.replace(z, note=note, copy=False)
 
     def select_aperture(self, aperture: Any) -> HeightMap:
         """Keep only pixels inside ``aperture`` (a mask or an object with ``mask(hm)``)."""

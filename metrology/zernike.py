@@ -18,7 +18,6 @@ R_norm, so it is cached: fitting many maps with the same mask builds it once.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import threading
 import warnings
@@ -34,6 +33,7 @@ import scipy.linalg
 from kernels import zernike as _kz
 from kernels._config import num_threads
 
+from .aperture import mask_key
 from .errors import ApertureError, ConventionError, InsufficientDataError
 from .heightmap import HeightMap
 from .zernike_schemes import (
@@ -69,16 +69,10 @@ def _check_norm(normalization: str) -> str:
     return n
 
 
-def _mask_key(mask: np.ndarray) -> str:
-    h = hashlib.blake2b(np.packbits(mask, axis=None).tobytes(), digest_size=16)
-    h.update(repr(mask.shape).encode())
-    return h.hexdigest()
-
-
 def _default_center(mask: np.ndarray, dx: float, dy: float) -> tuple[float, float]:
-    from .aperture import fit_circle
+    from .aperture import fit_circle_mask
 
-    return fit_circle(HeightMap(np.where(mask, 0.0, np.nan), dx, dy))[0]
+    return fit_circle_mask(mask, dx, dy)[0]  # cached per mask
 
 
 class ZernikeGeometry:
@@ -238,25 +232,13 @@ class ZernikeGeometry:
 
 
 class _GeometryCache:
-    """Small LRU cache of :class:`ZernikeGeometry` and of default centres per mask."""
+    """Small LRU cache of :class:`ZernikeGeometry` (default centres are cached per mask
+    by :func:`metrology.aperture.fit_circle`)."""
 
     def __init__(self, maxsize: int = 8) -> None:
         self.maxsize = maxsize
         self._geo: OrderedDict[tuple, ZernikeGeometry] = OrderedDict()
-        self._centers: OrderedDict[tuple, tuple[float, float]] = OrderedDict()
         self._lock = threading.Lock()
-
-    def center(self, mkey: str, mask: np.ndarray, dx: float, dy: float) -> tuple[float, float]:
-        key = (mkey, dx, dy)
-        with self._lock:
-            if key in self._centers:
-                return self._centers[key]
-        c = _default_center(mask, dx, dy)
-        with self._lock:
-            self._centers[key] = c
-            while len(self._centers) > 64:
-                self._centers.popitem(last=False)
-        return c
 
     def get(self, key: tuple) -> ZernikeGeometry | None:
         with self._lock:
@@ -274,7 +256,6 @@ class _GeometryCache:
     def clear(self) -> None:
         with self._lock:
             self._geo.clear()
-            self._centers.clear()
 
 
 _CACHE = _GeometryCache()
@@ -290,11 +271,11 @@ def _geometry(mask: np.ndarray, dx: float, dy: float, nm: list[tuple[int, int]],
               radius_mm: float | None, allow_outside: bool, cache: bool,
               z_nm: np.ndarray | None = None) -> tuple[ZernikeGeometry, np.ndarray | None]:
     """The (cached) geometry; for a new one built from ``z_nm``, also the gathered values."""
-    mkey = _mask_key(mask)
+    mkey = mask_key(mask)
     if center_mm is None:
         if not mask.any():
             raise ApertureError("the aperture holds no valid pixels: nothing to fit")
-        center = _CACHE.center(mkey, mask, dx, dy) if cache else _default_center(mask, dx, dy)
+        center = _default_center(mask, dx, dy)
     else:
         center = (float(center_mm[0]), float(center_mm[1]))
     key = (mkey, dx, dy, tuple(nm), normalization, center, radius_mm, allow_outside)
@@ -374,7 +355,7 @@ class ZernikeFit:
     @cached_property
     def fitted(self) -> HeightMap:
         """The fitted surface at the fit's pixels (NaN elsewhere), nm."""
-        return self.source.replace(self.geometry.scatter(self._fitted_values),
+        return self.source.replace(self.geometry.scatter(self._fitted_values), copy=False,
                                    note=f"Zernike fit ({self.scheme}, {len(self.nm)} terms)")
 
     @cached_property
@@ -382,7 +363,7 @@ class ZernikeFit:
         """Map minus fit at the fit's pixels (NaN elsewhere), nm."""
         z = self.geometry.gather(self.source.z_nm)
         return self.source.replace(
-            self.geometry.scatter(z - self._fitted_values),
+            self.geometry.scatter(z - self._fitted_values), copy=False,
             note=f"Zernike residual ({self.scheme}, {len(self.nm)} terms removed)")
 
     @cached_property
@@ -559,7 +540,7 @@ def remove(hm: HeightMap, terms: Sequence[Any] | str = ("piston", "tilt"), *,
     names = [zernike_name(n, m) for n, m in fit.nm]
     meta = dict(hm.meta)
     meta["removed"] = [*meta.get("removed", []), *names]
-    return fit.residual.replace(meta=meta)
+    return fit.residual.replace(meta=meta)  # shares the residual's array
 
 
 def zernike_surface(coefficients_nm: Sequence[float] | np.ndarray,
