@@ -19,7 +19,7 @@ SCRIPT = """
 import numpy as np, metrology as mt
 hm = mt.zernike_surface(np.arange(1, 38) * 0.1, shape=(64, 64), dx_mm=0.1)
 mt.fit_zernike(hm, 37)
-from metrology.psd import psd, band_rms
+from metrology.spectral import psd, band_rms
 p = psd(hm.replace(np.nan_to_num(hm.z_nm)), window="hann")
 p.radial()
 band_rms(p, 0.5, 2.0)
@@ -48,7 +48,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             cold = _run(env)
             warm = [_run(env) for _ in range(3)]
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import metrology, metrology.psd"], check=True)
+    subprocess.run([sys.executable, "-c", "import metrology, metrology.spectral"], check=True)
     imp = time.perf_counter() - t0
     warm.sort()
     med = warm[len(warm) // 2]

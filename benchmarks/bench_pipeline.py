@@ -45,7 +45,7 @@ def make_map(n: int, seed: int = 0) -> mt.HeightMap:
 
 
 def _ours(path: Path, fresh: bool) -> list[str]:
-    from metrology.psd import bands_rms, psd
+    from metrology.spectral import bands_rms, psd
 
     if fresh:
         mt.clear_geometry_cache()
@@ -61,7 +61,7 @@ def _ours(path: Path, fresh: bool) -> list[str]:
 
 def _prysm(path: Path) -> list[str]:
     if not hasattr(np, "trapz"):  # prysm 0.21 calls np.trapz, removed in NumPy 2
-        np.trapz = np.trapezoid  # type: ignore[attr-defined]
+        np.trapz = np.trapezoid  # type: ignore[attr-defined]  # noqa: NPY201
     from prysm.coordinates import cart_to_polar, make_xy_grid
     from prysm.interferogram import Interferogram, bandlimited_rms
     from prysm.io import read_zygo_datx

@@ -3,7 +3,7 @@
 Case ``psd+radial+4 bands`` on an N x N map (dx = 0.01 mm, Hann window,
 mean removed), one run per implementation and size, medians from one process:
 
-* ``metrology``: :func:`metrology.psd.psd` with the bands precomputed in the
+* ``metrology``: :func:`metrology.spectral.psd` with the bands precomputed in the
   fused pass, ``.radial()`` (linear bins) and 4 :func:`band_rms`; the FFT
   backend chosen at import (ducc0 when installed);
 * ``metrology[scipy]``: the same with the ``scipy.fft`` fallback backend;
@@ -44,7 +44,7 @@ from kernels import fft as kfft
 from kernels._config import num_threads
 
 # the module (the package may export the function `psd` under the same name)
-mp = importlib.import_module("metrology.psd")
+mp = importlib.import_module("metrology.spectral")
 
 CASE = "psd+radial+4 bands"
 DX_MM = 0.01
@@ -150,7 +150,7 @@ def cache_load_seconds() -> dict[str, float]:
     code = (
         "import time; t0 = time.perf_counter()\n"
         "import numpy as np, metrology as mt\n"
-        "import importlib; mp = importlib.import_module('metrology.psd')\n"
+        "import importlib; mp = importlib.import_module('metrology.spectral')\n"
         "t1 = time.perf_counter()\n"
         "hm = mt.HeightMap(np.random.default_rng(0).standard_normal((64, 64)), 0.01)\n"
         "p = mp.psd(hm, remove=('piston',), bands=[(1.0, 5.0)]); p.radial(); "

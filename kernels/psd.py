@@ -1,7 +1,7 @@
 """Numba kernels for power spectral densities on masked height maps.
 
 Arrays and scalars in, arrays out. Conventions of the callers
-(``metrology.psd``): heights in nm with NaN outside the mask, frequencies in
+(``metrology.spectral``): heights in nm with NaN outside the mask, frequencies in
 cycles/mm, spectra of real data stored as the half plane of ``rfft2``
 (columns ``kx = 0 .. nx//2``, rows in FFT order). For real data the power at
 ``(-ky, -kx)`` equals that at ``(ky, kx)``, so a half-plane cell stands for

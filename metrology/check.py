@@ -317,7 +317,7 @@ def analyze_file(spec: Spec, measurement: str, hm: HeightMap, path: str,
                  assigned_by: str = "--as") -> FileAnalysis:
     """Aperture, preprocessing, Zernike fits and PSD of one file for ``measurement``."""
     from .fill import fill_dropouts
-    from .psd import psd as _psd
+    from .spectral import psd as _psd
     from .zernike import fit_zernike, remove
 
     m: Measurement = spec.measurements[measurement]
@@ -499,7 +499,7 @@ def _evaluate(c: Criterion, fa: FileAnalysis, n_files: int) -> SiteValue:
     if isinstance(fa.psd, Exception) or fa.psd is None:
         return SiteValue(fa.path, None, NOT_MEASURABLE, f"PSD not possible: {fa.psd}")
     if isinstance(c, BandCriterion | BandSlopeCriterion):
-        from .psd import band_rms, slope_rms
+        from .spectral import band_rms, slope_rms
 
         b = c.band
         if isinstance(c, BandCriterion):
@@ -509,8 +509,7 @@ def _evaluate(c: Criterion, fa: FileAnalysis, n_files: int) -> SiteValue:
             if not r.fully_covered:
                 return SiteValue(fa.path, None, NOT_MEASURABLE, r.reason)
             return _site(c, fa, r.rms_nm)
-        s = slope_rms(fa.psd_input, band=(b.f_lo_per_mm, b.f_hi_per_mm), window=PSD_WINDOW,
-                      remove=())
+        s = slope_rms(fa.psd, band=(b.f_lo_per_mm, b.f_hi_per_mm))
         if not s.fully_covered:
             return SiteValue(fa.path, None, NOT_MEASURABLE, s.reason)
         value = s.magnitude_urad if b.kind == "areal" else (

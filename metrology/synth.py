@@ -29,7 +29,7 @@ measured one (instrument white noise, dropouts, invalid edge pixels).
 criteria on a noise-free map (its own Zernike basis, its own full-plane FFT, its
 own profile PSD and log bins), following the definitions of ``CONVENTIONS.md``
 and the spec schema; it does not call :mod:`metrology.check`,
-:mod:`metrology.psd` or :func:`metrology.fit_zernike`.
+:mod:`metrology.spectral` or :func:`metrology.fit_zernike`.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ from kernels import fft as _fft
 
 from .errors import ConventionError, InsufficientDataError
 from .heightmap import HeightMap
-from .psd import PSD2D, ProfilePSD, RadialPSD
+from .spectral import PSD2D, ProfilePSD, RadialPSD
 
 __all__ = [
     "PowerLaw",

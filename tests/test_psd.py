@@ -1,4 +1,4 @@
-"""metrology.psd: Parseval, sinusoids, windows, coverage, profiles, slopes, PVr.
+"""metrology.spectral: Parseval, sinusoids, windows, coverage, profiles, slopes, PVr.
 
 Expected values come from analytic ground truth (A/√2 for a sinusoid of
 amplitude A, σ² Δx Δy for white noise, RMS of the map for the full band) or
@@ -18,8 +18,8 @@ from metrology.errors import ConventionError, InsufficientDataError
 
 ALL = (0.0, math.inf)
 
-# the module, not the function `metrology.psd` that the package exports under that name
-mp = importlib.import_module("metrology.psd")
+# the module, not the function `metrology.spectral` that the package exports under that name
+mp = importlib.import_module("metrology.spectral")
 
 
 def _disk_mask(shape, frac=0.9):

@@ -28,8 +28,8 @@ from metrology.synth_psd import (
     synthesize,
 )
 
-# the module, not the function `metrology.psd` that the package exports under that name
-mp = importlib.import_module("metrology.psd")
+# the module, not the function `metrology.spectral` that the package exports under that name
+mp = importlib.import_module("metrology.spectral")
 
 
 def _profile_by_quadrature(psd2d, f):

@@ -47,7 +47,7 @@ def summarize_map(hm: HeightMap, *, terms: int = 37, scheme: str = "fringe",
         piston and tilt removed, the frequency range the map resolves, and the
         areal RMS in whole decades of spatial frequency with their coverage).
     """
-    from ..psd import bands_rms, psd
+    from ..spectral import bands_rms, psd
     from ..zernike import fit_zernike
 
     out: dict[str, Any] = {
