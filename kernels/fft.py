@@ -2,9 +2,9 @@
 
 Backends, in order of preference (chosen once, by what is installed):
 
-* ``ducc0`` (a core dependency; chosen because it measured fastest): ``ducc0.fft.r2c`` / ``c2r`` with
-  ``nthreads`` threads. Measured on the 2-core development machine, median of
-  7 (ms, real-to-complex, float64):
+* ``ducc0`` (a core dependency, chosen because it measured fastest):
+  ``ducc0.fft.r2c`` / ``c2r`` with ``nthreads`` threads. Measured on the
+  2-core development machine, median of 7 (ms, real-to-complex, float64):
 
   ======  ===========  ===================  ====================
   size    ducc0 2 thr  scipy.fft 2 workers  numpy.fft.fft2 (c2c)
