@@ -36,7 +36,8 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from .errors import SpecError
+from . import zernike_schemes as _schemes
+from .errors import ConventionError, SpecError
 
 __all__ = [
     "SCHEMA",
@@ -110,84 +111,20 @@ class SpecWarning(UserWarning):
 
 # --------------------------------------------------------------------------- Zernike indices
 
-def _fringe_orders() -> tuple[tuple[int, int], ...]:
-    # Fringe groups g = (n + |m|) / 2, |m| descending inside a group, cosine first;
-    # Z1..Z36 are groups 0..5 and Z37 = (12, 0).
-    out: list[tuple[int, int]] = []
-    for g in range(6):
-        for am in range(g, -1, -1):
-            n = 2 * g - am
-            out.extend([(n, 0)] if am == 0 else [(n, am), (n, -am)])
-    out.append((12, 0))
-    return tuple(out)
-
-
-_FRINGE = _fringe_orders()
-
-
 def _zernike_order(scheme: str, index: int) -> tuple[int, int]:
-    """Radial order and signed azimuthal frequency ``(n, m)`` of a term.
-
-    Parameters
-    ----------
-    scheme : {"fringe", "noll", "ansi"}
-        Fringe Z1..Z37 and Noll start at 1, ANSI Z80.28 starts at 0 (see
-        ``CONVENTIONS.md``); ``m < 0`` is the sine term.
-    index : int
-
-    Raises
-    ------
-    SpecError
-        Unknown scheme or an index outside it (Fringe past 37 is refused).
-    """
-    j = int(index)
-    if scheme == "fringe":
-        if not 1 <= j <= 37:
-            raise SpecError(f"Fringe index must be 1..37 (ordering past 37 is not standard), "
-                            f"got {j}")
-        return _FRINGE[j - 1]
-    if scheme == "noll":
-        if j < 1:
-            raise SpecError(f"Noll index starts at 1, got {j}")
-        n = 0
-        while (n + 1) * (n + 2) // 2 < j:
-            n += 1
-        k = j - n * (n + 1) // 2 - 1          # 0-based position in row n
-        am = 2 * ((k + 1) // 2) if n % 2 == 0 else 2 * (k // 2) + 1
-        return (n, 0) if am == 0 else (n, am if j % 2 == 0 else -am)
-    if scheme == "ansi":
-        if j < 0:
-            raise SpecError(f"ANSI index starts at 0, got {j}")
-        n = math.ceil((-3.0 + math.sqrt(9.0 + 8.0 * j)) / 2.0)
-        while n * (n + 3) // 2 < j:           # guard the float sqrt
-            n += 1
-        while n > 0 and (n - 1) * (n + 2) // 2 >= j:
-            n -= 1
-        return n, 2 * j - n * (n + 2)
-    raise SpecError(f"unknown Zernike scheme {scheme!r}; use one of {', '.join(SCHEMES)}")
+    """``(n, m)`` of a term (:func:`metrology.zernike_schemes.zernike_nm`), as a SpecError."""
+    try:
+        return _schemes.zernike_nm(scheme, int(index))
+    except ConventionError as exc:
+        raise SpecError(str(exc)) from None
 
 
 def _zernike_index(scheme: str, n: int, m: int) -> int:
-    """Index of the term ``(n, m)`` in ``scheme`` (inverse of :func:`_zernike_order`).
-
-    Private to spec validation (errors are SpecError); the public index API
-    is :mod:`metrology.zernike_index`.
-    """
-    if n < 0 or abs(m) > n or (n - m) % 2:
-        raise SpecError(f"({n}, {m}) is not a Zernike term")
-    if scheme == "fringe":
-        try:
-            return _FRINGE.index((n, m)) + 1
-        except ValueError:
-            raise SpecError(f"({n}, {m}) is not among Fringe Z1..Z37") from None
-    if scheme == "noll":
-        for j in range(n * (n + 1) // 2 + 1, (n + 1) * (n + 2) // 2 + 1):
-            if _zernike_order("noll", j) == (n, m):
-                return j
-        raise AssertionError("unreachable")  # pragma: no cover
-    if scheme == "ansi":
-        return (n * (n + 2) + m) // 2
-    raise SpecError(f"unknown Zernike scheme {scheme!r}; use one of {', '.join(SCHEMES)}")
+    """Index of the term ``(n, m)`` in ``scheme``, as a SpecError on failure."""
+    try:
+        return _schemes.zernike_index(scheme, int(n), int(m))
+    except ConventionError as exc:
+        raise SpecError(str(exc)) from None
 
 
 def _name_orders(n: int, am: int) -> tuple[tuple[int, int], ...]:

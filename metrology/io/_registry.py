@@ -15,13 +15,12 @@ entry points users need; they guarantee that
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._atomic import publish
+from .._atomic import atomic_target
 from ..errors import FileFormatError, MetrologyError
 from ..heightmap import HeightMap
 
@@ -190,16 +189,6 @@ def save(hm: HeightMap, path: str | os.PathLike[str], format: str | None = None,
         fmt = cands[0]
     if fmt.write is None:
         raise FileFormatError(f"format {fmt.name!r} can be read but not written")
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp" + p.suffix, dir=p.parent)
-    os.close(fd)
-    try:
-        fmt.write(hm, Path(tmp), **kwargs)
-        publish(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_target(p, suffix=p.suffix) as tmp:
+        fmt.write(hm, tmp, **kwargs)
     return p
