@@ -232,6 +232,57 @@ def zernike_sum(x, y, tab, jac, kmax_m, scale, coef, out):
 
 
 @pjit
+def zernike_sum_scatter(x, y, index, tab, jac, kmax_m, scale, coef, base, subtract, out):
+    """Write ``Σ_i coef[i] Z_i`` (or ``base - Σ``) straight into a flat map.
+
+    ``out[index[p]] = Σ_i coef[i] Z_i(x[p], y[p])``, or, with ``subtract``,
+    ``out[index[p]] = base[index[p]] - Σ ...`` (a fit residual in one pass, no
+    gathered or scattered temporaries). Other elements of ``out`` are left as
+    they are (the caller fills them, e.g. with NaN).
+
+    Parameters
+    ----------
+    x, y : float64 (P,)
+    index : int64 (P,)
+        Flat indices into ``out`` (and ``base``).
+    tab, jac, kmax_m, scale
+        Mode table; K = ``scale.size``.
+    coef : float64 (K,)
+    base : float64 (N,)
+        The map the fit is subtracted from (read only when ``subtract``).
+    subtract : bool
+    out : float64 (N,)
+    """
+    npix = x.shape[0]
+    nmodes = scale.shape[0]
+    nblocks = (npix + BLOCK - 1) // BLOCK
+    nchunks = min(nblocks, 64)
+    per = (nblocks + nchunks - 1) // nchunks
+    for ch in prange(nchunks):
+        scratch = np.empty((6, BLOCK))
+        buf = np.empty((nmodes, BLOCK))
+        acc = np.empty(BLOCK)
+        for b in range(ch * per, min((ch + 1) * per, nblocks)):
+            p0 = b * BLOCK
+            p1 = min(p0 + BLOCK, npix)
+            nb = p1 - p0
+            _block(x, y, p0, p1, tab, jac, kmax_m, scale, buf, p0, scratch)
+            for q in range(nb):
+                acc[q] = 0.0
+            for i in range(nmodes):
+                c = coef[i]
+                for q in range(nb):
+                    acc[q] += c * buf[i, q]
+            if subtract:
+                for q in range(nb):
+                    j = index[p0 + q]
+                    out[j] = base[j] - acc[q]
+            else:
+                for q in range(nb):
+                    out[index[p0 + q]] = acc[q]
+
+
+@pjit
 def zernike_project(x, y, z, tab, jac, kmax_m, scale, nthreads):
     """``Σ_p Z_i(x[p], y[p]) · z[p]`` for every mode i, without storing the basis.
 

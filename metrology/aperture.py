@@ -87,6 +87,12 @@ _CIRCLES: OrderedDict[tuple, tuple[tuple[float, float], float]] = OrderedDict()
 _CIRCLES_LOCK = threading.Lock()
 
 
+def clear_circle_cache() -> None:
+    """Forget the cached results of :func:`fit_circle_mask`."""
+    with _CIRCLES_LOCK:
+        _CIRCLES.clear()
+
+
 def fit_circle(hm: HeightMap) -> tuple[tuple[float, float], float]:
     """Centre and radius (mm) of the circle that best matches the valid region.
 

@@ -220,6 +220,24 @@ class ZernikeGeometry:
         b = self.basis if self.basis is not None else self._materialize()
         return np.linalg.lstsq(b.T, z, rcond=None)[0]
 
+    def scatter_sum(self, coef: np.ndarray, subtract_from: np.ndarray | None = None
+                    ) -> np.ndarray:
+        """A NaN map holding ``Σ c_i Z_i`` (or ``subtract_from - Σ``) at the pixels."""
+        coef = np.ascontiguousarray(coef, dtype=np.float64)
+        out = np.full(self.shape[0] * self.shape[1], np.nan)
+        if self.basis is not None:
+            vals = coef @ self.basis
+            if subtract_from is not None:
+                vals = self.gather(subtract_from) - vals
+            out[self.index] = vals
+        else:
+            base = out if subtract_from is None else np.ascontiguousarray(
+                subtract_from, dtype=np.float64).ravel()
+            _kz.zernike_sum_scatter(self.x, self.y, self.index, self._tab, self._jac,
+                                    self._kmax, self._scale, coef, base,
+                                    subtract_from is not None, out)
+        return out.reshape(self.shape)
+
     def gather(self, z_nm: np.ndarray) -> np.ndarray:
         """Values of a map at the geometry's pixels (P,)."""
         return np.ascontiguousarray(z_nm.ravel()[self.index])
@@ -262,8 +280,11 @@ _CACHE = _GeometryCache()
 
 
 def clear_geometry_cache() -> None:
-    """Forget every cached Zernike geometry (e.g. to measure a fresh fit)."""
+    """Forget every cached Zernike geometry and aperture circle (e.g. to time a fresh fit)."""
+    from .aperture import clear_circle_cache
+
     _CACHE.clear()
+    clear_circle_cache()
 
 
 def _geometry(mask: np.ndarray, dx: float, dy: float, nm: list[tuple[int, int]],
@@ -355,15 +376,15 @@ class ZernikeFit:
     @cached_property
     def fitted(self) -> HeightMap:
         """The fitted surface at the fit's pixels (NaN elsewhere), nm."""
-        return self.source.replace(self.geometry.scatter(self._fitted_values), copy=False,
+        return self.source.replace(self.geometry.scatter_sum(self.coefficients_nm), copy=False,
                                    note=f"Zernike fit ({self.scheme}, {len(self.nm)} terms)")
 
     @cached_property
     def residual(self) -> HeightMap:
         """Map minus fit at the fit's pixels (NaN elsewhere), nm."""
-        z = self.geometry.gather(self.source.z_nm)
         return self.source.replace(
-            self.geometry.scatter(z - self._fitted_values), copy=False,
+            self.geometry.scatter_sum(self.coefficients_nm, subtract_from=self.source.z_nm),
+            copy=False,
             note=f"Zernike residual ({self.scheme}, {len(self.nm)} terms removed)")
 
     @cached_property

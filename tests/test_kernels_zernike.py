@@ -126,3 +126,23 @@ def test_masked_coordinates_match_numpy():
     assert np.allclose(x, -1.5 + 0.25 * cols) and np.allclose(y, 2.0 - 0.125 * rows)
     none = kz.masked_coordinates(np.zeros((3, 3), bool), 0.0, 1.0, 0.0, 1.0)
     assert none[0].size == 0
+
+
+def test_sum_scatter_writes_fit_and_residual_at_the_indices(points):
+    r, th, x, y = points
+    nm = _modes(5)
+    tab, jac, kmax, scale = _table(nm)
+    rng = np.random.default_rng(8)
+    c = rng.normal(size=len(nm))
+    n_out = 2 * x.size + 7
+    index = np.sort(rng.choice(n_out, size=x.size, replace=False)).astype(np.int64)
+    base = rng.normal(size=n_out)
+    basis = np.empty((len(nm), x.size))
+    kz.zernike_basis(x, y, tab, jac, kmax, scale, basis)
+    fit = np.full(n_out, np.nan)
+    kz.zernike_sum_scatter(x, y, index, tab, jac, kmax, scale, c, fit, False, fit)
+    assert np.allclose(fit[index], c @ basis, atol=1e-12)
+    assert np.isnan(np.delete(fit, index)).all()
+    res = np.full(n_out, np.nan)
+    kz.zernike_sum_scatter(x, y, index, tab, jac, kmax, scale, c, base, True, res)
+    assert np.allclose(res[index], base[index] - c @ basis, atol=1e-12)
