@@ -46,16 +46,19 @@ def num_threads() -> int:
 def cache_is_warm() -> bool:
     """Whether compiled kernels are already in Numba's on-disk cache.
 
-    Looks for index files (``*.nbi``) of this package's kernels next to the
-    sources (``kernels/__pycache__``) or under ``NUMBA_CACHE_DIR``. Used to
-    tell the user that a first run compiles (tens of seconds, once).
+    Numba looks in ``NUMBA_CACHE_DIR`` when it is set, else next to the
+    sources (``kernels/__pycache__``) or, for a read-only install, in the
+    user's cache folder. This looks for kernel index files (``*.nbi``) in the
+    same place, to tell the user that a first run compiles (once).
     """
     import glob
     import os
 
-    here = os.path.dirname(os.path.abspath(__file__))
-    places = [os.path.join(here, "__pycache__", "*.nbi")]
     cache_dir = os.environ.get("NUMBA_CACHE_DIR")
     if cache_dir:
-        places.append(os.path.join(cache_dir, "**", "*.nbi"))
+        places = [os.path.join(cache_dir, "**", "*.nbi")]
+    else:
+        here = os.path.dirname(os.path.abspath(__file__))
+        places = [os.path.join(here, "__pycache__", "*.nbi"),
+                  os.path.join(os.path.expanduser("~"), ".cache", "numba", "**", "*.nbi")]
     return any(glob.glob(p, recursive=True) for p in places)
