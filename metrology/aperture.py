@@ -132,25 +132,47 @@ def fit_circle_mask(valid: np.ndarray, dx_mm: float,
 
 
 def _fit_circle(valid: np.ndarray, dx: float, dy: float) -> tuple[tuple[float, float], float]:
-    labels, n = ndimage.label(valid, structure=np.ones((3, 3), bool))
+    # Connected components are found on a grid of b x b blocks ("any valid") so that
+    # the labelling stays ~512² whatever the map size; b = 1 below 1024 px.
+    ny, nx = valid.shape
+    b = max(1, min(ny, nx) // 512)
+    if b > 1:
+        my, mx = -(-ny // b), -(-nx // b)
+        padded = np.zeros((my * b, mx * b), dtype=bool)
+        padded[:ny, :nx] = valid
+        # rows of blocks first, then columns (two contiguous reductions: 4x faster)
+        small = padded.reshape(my, b, mx * b).any(axis=1).reshape(my, mx, b).any(axis=2)
+    else:
+        small = valid
+    labels, n = ndimage.label(small, structure=np.ones((3, 3), bool))
     if n > 1:
         sizes = np.bincount(labels.ravel())
         sizes[0] = 0
-        region = labels == int(np.argmax(sizes))
+        main = labels == int(np.argmax(sizes))
     else:
-        region = valid
+        main = small
     # fill holes: components of the complement that do not touch the border
     # (several times faster than ndimage.binary_fill_holes on large maps)
-    inv, n_inv = ndimage.label(~region)
+    inv, n_inv = ndimage.label(~main)
+    filled = main
     if n_inv:
         keep = np.ones(n_inv + 1, dtype=bool)
         keep[0] = False
         keep[np.unique(np.concatenate((inv[0], inv[-1], inv[:, 0], inv[:, -1])))] = False
-        region = region | keep[inv]
-    col_count = region.sum(axis=0)
-    row_count = region.sum(axis=1)
+        filled = main | keep[inv]
+    if b == 1:
+        region = filled
+    else:
+        # blocks inside the part count whole; blocks on its edge count their valid pixels
+        interior = ndimage.binary_erosion(filled, structure=np.ones((3, 3), bool))
+
+        def up(m: np.ndarray) -> np.ndarray:
+            return np.repeat(np.repeat(m, b, axis=0), b, axis=1)[:ny, :nx]
+
+        region = up(interior) | (up(filled) & valid)
+    col_count = np.count_nonzero(region, axis=0)
+    row_count = np.count_nonzero(region, axis=1)
     npx = int(col_count.sum())
-    ny, nx = valid.shape
     cx = float(col_count @ ((np.arange(nx) - (nx - 1) / 2.0) * dx)) / npx
     cy = float(row_count @ ((np.arange(ny) - (ny - 1) / 2.0) * dy)) / npx
     area = npx * dx * dy

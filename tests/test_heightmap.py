@@ -113,3 +113,16 @@ def test_clear_aperture_diameter_and_fraction():
     assert sel.n_valid == int((ca & hm.valid).sum())
     with pytest.raises(mt.ApertureError):
         hm.select_aperture(ap.Circle(1.0, center_mm=(-14.0, -14.0)))
+
+
+def test_fit_circle_on_a_large_map_uses_blocks_and_stays_accurate():
+    rng = np.random.default_rng(1)
+    hm0 = mt.HeightMap(np.zeros((1100, 1200)), 0.02)
+    disk = ap.circle(hm0, 19.0, center_mm=(-1.3, 0.7))
+    z = np.where(disk, 0.0, np.nan)
+    z[rng.random(z.shape) < 0.3] = np.nan  # 30 % dropouts
+    z[500:540, 600:650] = np.nan  # a large interior hole
+    z[3, 3] = 0.0  # a stray pixel
+    (cx, cy), r = ap.fit_circle(mt.HeightMap(z, 0.02))
+    assert (cx, cy) == pytest.approx((-1.3, 0.7), abs=0.01)
+    assert r == pytest.approx(9.5, abs=0.02)  # one pixel
