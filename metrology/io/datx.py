@@ -56,7 +56,6 @@ largest-float64 no-data value and the converters), so that this reader and
 
 from __future__ import annotations
 
-import datetime as _dt
 import math
 import os
 import uuid
@@ -70,6 +69,7 @@ from ..errors import FileFormatError
 from ..heightmap import HeightMap
 from . import _hdf5
 from ._registry import Format, register
+from ._time import unix_seconds
 
 __all__ = ["read_datx", "read_intensity", "write_datx", "UNIT_TO_NM"]
 
@@ -405,18 +405,6 @@ def _guid() -> str:
     return "{" + str(uuid.uuid4()).upper() + "}"
 
 
-def _unix_seconds(iso: Any) -> int:
-    if not isinstance(iso, str):
-        return 0
-    try:
-        t = _dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))
-    except ValueError:
-        return 0
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=_dt.UTC)
-    return int(t.timestamp())
-
-
 def write_datx(hm: HeightMap, path: str | os.PathLike[str],
                wavelength_nm: float | None = None) -> None:
     """Write ``hm`` as a Zygo-layout ``.datx`` file (heights in NanoMeters, float64).
@@ -473,7 +461,7 @@ def write_datx(hm: HeightMap, path: str | os.PathLike[str],
     meas, attr_id, surf = _guid(), _guid(), _guid()
     attr_path = f"/Attributes/{attr_id}"
     surf_path = f"/Data/Surface/{surf}"
-    ts = _unix_seconds(hm.meta.get("timestamp"))
+    ts = unix_seconds(hm.meta.get("timestamp"))
 
     with h5py.File(path, "w") as f:
         ga = f.create_group("Attributes")

@@ -65,6 +65,7 @@ from ..errors import FileFormatError
 from ..heightmap import HeightMap
 from . import _hdf5
 from ._registry import Format, register
+from ._time import unix_seconds
 
 __all__ = ["read_metropro", "read_intensity", "write_metropro", "read_header",
            "PHASE_RES_R", "INVALID_COUNTS"]
@@ -333,19 +334,6 @@ def read_intensity(path: str | os.PathLike[str]) -> np.ndarray:
 
 # -- writer ------------------------------------------------------------------------------------
 
-def _unix_seconds(iso: Any) -> int:
-    if not isinstance(iso, str):
-        return 0
-    try:
-        t = _dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))
-    except ValueError:
-        return 0
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=_dt.UTC)
-    s = int(t.timestamp())
-    return s if 0 < s < 2**31 else 0
-
-
 def _f32(v: float) -> float:
     return float(np.float32(v))
 
@@ -419,7 +407,7 @@ def write_metropro(hm: HeightMap, path: str | os.PathLike[str],
     put(">H", 68, ncols)
     put(">H", 70, nrows)
     put(">I", 72, 4 * nrows * ncols)
-    put(">i", 76, _unix_seconds(hm.meta.get("timestamp")))
+    put(">i", 76, unix_seconds(hm.meta.get("timestamp")))
     put("82s", 80, f"metrology {__version__}{note}".encode("latin-1", "replace")[:81])
     put(">f", 164, sf)
     put(">f", 168, wl32)
