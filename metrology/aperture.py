@@ -224,9 +224,18 @@ class Circle:
     diameter_mm: float
     center_mm: tuple[float, float] | None = None
 
+    def _center(self, hm: HeightMap) -> tuple[float, float]:
+        return self.center_mm if self.center_mm is not None else fit_circle(hm)[0]
+
     def mask(self, hm: HeightMap) -> np.ndarray:
         """Boolean mask on ``hm``'s grid."""
-        return clear_aperture(hm, self.diameter_mm, center_mm=self.center_mm)
+        return circle(hm, self.diameter_mm, self._center(hm))
+
+    def describe(self, hm: HeightMap) -> dict:
+        """Kind, centre (mm, map frame) and diameter (mm) of this aperture on ``hm``."""
+        c = self._center(hm)
+        return {"kind": "circle", "center_mm": [float(c[0]), float(c[1])],
+                "diameter_mm": float(self.diameter_mm)}
 
 
 @dataclass(frozen=True)
@@ -237,7 +246,16 @@ class Annulus:
     inner_diameter_mm: float
     center_mm: tuple[float, float] | None = None
 
+    def _center(self, hm: HeightMap) -> tuple[float, float]:
+        return self.center_mm if self.center_mm is not None else fit_circle(hm)[0]
+
     def mask(self, hm: HeightMap) -> np.ndarray:
         """Boolean mask on ``hm``'s grid."""
-        c = self.center_mm if self.center_mm is not None else fit_circle(hm)[0]
-        return annulus(hm, self.outer_diameter_mm, self.inner_diameter_mm, c)
+        return annulus(hm, self.outer_diameter_mm, self.inner_diameter_mm, self._center(hm))
+
+    def describe(self, hm: HeightMap) -> dict:
+        """Kind, centre (mm, map frame) and diameters (mm) of this aperture on ``hm``."""
+        c = self._center(hm)
+        return {"kind": "annulus", "center_mm": [float(c[0]), float(c[1])],
+                "diameter_mm": float(self.outer_diameter_mm),
+                "inner_diameter_mm": float(self.inner_diameter_mm)}

@@ -232,12 +232,27 @@ class HeightMap:
         return self.replace(z, note=note, copy=False)
 
     def select_aperture(self, aperture: Any) -> HeightMap:
-        """Keep only pixels inside ``aperture`` (a mask or an object with ``mask(hm)``)."""
-        mask = aperture.mask(self) if hasattr(aperture, "mask") else np.asarray(aperture, bool)
-        out = self.apply_mask(mask, note=f"aperture: {aperture!r}" if hasattr(aperture, "mask")
-                              else "aperture mask applied")
+        """Keep only pixels inside ``aperture`` (a boolean mask, or an aperture object such
+        as :class:`metrology.aperture.Circle` with ``mask(hm)``).
+
+        An aperture object that can describe itself (``describe(hm)``) is recorded in
+        ``meta['aperture']`` (kind, centre, diameters in mm); Zernike fits then use its
+        centre and nominal radius as defaults (CONVENTIONS.md: R_norm comes from the
+        clear aperture).
+        """
+        if hasattr(aperture, "mask"):
+            mask = aperture.mask(self)
+            note = f"aperture: {aperture!r}"
+        else:
+            mask = np.asarray(aperture, bool)
+            note = "aperture mask applied"
+        out = self.apply_mask(mask, note=note)
         if out.n_valid == 0:
             raise ApertureError("the aperture leaves no valid pixels; check its centre and size")
+        if hasattr(aperture, "describe"):
+            out._meta["aperture"] = aperture.describe(self)
+        else:
+            out._meta.pop("aperture", None)
         return out
 
     def crop_to_valid(self, pad: int = 0) -> HeightMap:
@@ -260,6 +275,10 @@ class HeightMap:
         m = dict(self._meta)
         px, py = m.get("crop_offset_mm", (0.0, 0.0))
         m["crop_offset_mm"] = (px + off_x, py + off_y)
+        if isinstance(m.get("aperture"), dict) and "center_mm" in m["aperture"]:
+            ap = dict(m["aperture"])  # same physical aperture, new array centre
+            ap["center_mm"] = [ap["center_mm"][0] - off_x, ap["center_mm"][1] - off_y]
+            m["aperture"] = ap
         return self.replace(self._z[r0:r1, c0:c1], meta=m,
                             note=f"cropped to rows {r0}:{r1}, cols {c0}:{c1}")
 
@@ -267,6 +286,10 @@ class HeightMap:
         """Return the map mirrored top-to-bottom (rows reversed)."""
         m = dict(self._meta)
         m["rows_flipped"] = not bool(m.get("rows_flipped", False))
+        if isinstance(m.get("aperture"), dict) and "center_mm" in m["aperture"]:
+            ap = dict(m["aperture"])
+            ap["center_mm"] = [ap["center_mm"][0], -ap["center_mm"][1]]
+            m["aperture"] = ap
         return self.replace(self._z[::-1], meta=m, note="rows flipped (y -> -y)")
 
     def __repr__(self) -> str:

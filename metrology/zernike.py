@@ -135,7 +135,10 @@ class ZernikeGeometry:
             raise ApertureError("the aperture holds no valid pixels: nothing to fit")
         rho_max = float(np.sqrt(np.max(self.x * self.x + self.y * self.y)))
         self.rho_max = rho_max
-        if rho_max > 1.0 + 1e-9 and not allow_outside:
+        # a pixel centre may sit up to half a pixel outside a circle drawn about a centre
+        # that was estimated slightly differently: tolerated, not extrapolated further
+        tol = 0.5 * max(self.dx_mm, self.dy_mm) / self.radius_mm
+        if rho_max > 1.0 + tol + 1e-9 and not allow_outside:
             raise ApertureError(
                 f"valid pixels reach ρ = {rho_max:.4f} > 1 with R_norm = {self.radius_mm:g} mm: "
                 "pass a larger radius_mm, restrict the map to the aperture "
@@ -494,11 +497,14 @@ def fit_zernike(hm: HeightMap, terms: int | Sequence[Any] = 37, scheme: str = "f
     scheme : {"fringe", "noll", "ansi"}
     normalization : {"rms", "peak"}
     radius_mm : float, optional
-        R_norm in mm. Default: radius of the circle circumscribing the valid
-        pixels about the centre (give the nominal aperture radius when known).
+        R_norm in mm. Default: half the diameter of the map's clear aperture
+        when it has one (``meta['aperture']``, set by
+        :meth:`HeightMap.select_aperture`), else the radius of the circle
+        circumscribing the valid pixels about the centre.
     center_mm : (float, float), optional
-        Aperture centre (x, y) in mm in the map frame. Default: centre of the
-        best-fit circle of the valid region (:func:`metrology.aperture.fit_circle`).
+        Aperture centre (x, y) in mm in the map frame. Default: the map's clear
+        aperture centre when it has one, else the centre of the best-fit circle
+        of the valid region (:func:`metrology.aperture.fit_circle`).
     mask : ndarray of bool, optional
         Restrict the fit to these pixels (and the valid ones).
     allow_outside : bool
@@ -513,6 +519,13 @@ def fit_zernike(hm: HeightMap, terms: int | Sequence[Any] = 37, scheme: str = "f
     idx, nm = resolve_terms(terms, scheme)
     norm = _check_norm(normalization)
     fmask = _fit_mask(hm, mask)
+    ap = hm.meta.get("aperture")
+    if isinstance(ap, dict) and "center_mm" in ap and "diameter_mm" in ap:
+        # the map carries its clear aperture: its centre and nominal radius are the defaults
+        if center_mm is None:
+            center_mm = (float(ap["center_mm"][0]), float(ap["center_mm"][1]))
+        if radius_mm is None:
+            radius_mm = 0.5 * float(ap["diameter_mm"])
     geo, z = _geometry(fmask, hm.dx_mm, hm.dy_mm, nm, norm, center_mm, radius_mm,
                        allow_outside, cache, hm.z_nm)
     coef = geo.solve(geo.gather(hm.z_nm) if z is None else z)

@@ -259,3 +259,22 @@ def test_surface_round_trip_and_fit_result_maps():
     assert d["terms"][36]["n"] == 12 and d["normalization"] == "rms"
     assert "Z" not in f.table().split("\n")[1] or True
     assert "residual RMS" in f.table()
+
+
+def test_a_selected_aperture_sets_the_fit_defaults_and_follows_crops():
+    # CONVENTIONS: R_norm is the nominal clear-aperture radius, about the aperture centre
+    nm = [(0, 0), (1, 1), (1, -1), (2, 0), (2, 2)]
+    coef = np.array([1.0, 0.5, -0.5, 2.0, 0.3])
+    hm, r = _disk_map(nm, coef, shape=(201, 241), dx=0.1, center=(1.2, -0.8), radius=8.0)
+    ca = hm.select_aperture(mt.aperture.Circle(12.0, center_mm=(1.2, -0.8)))
+    assert ca.meta["aperture"] == {"kind": "circle", "center_mm": [1.2, -0.8],
+                                   "diameter_mm": 12.0}
+    f = mt.fit_zernike(ca, 5, scheme="noll")
+    assert f.radius_mm == 6.0 and f.center_mm == (1.2, -0.8)
+    cropped = ca.crop_to_valid()
+    g = mt.fit_zernike(cropped, 5, scheme="noll")
+    assert g.radius_mm == 6.0
+    assert np.allclose(g.coefficients_nm, f.coefficients_nm, atol=1e-9)
+    flipped = mt.fit_zernike(ca.flip_y(), 5, scheme="noll")
+    assert flipped.center_mm == pytest.approx((1.2, 0.8))
+    assert np.allclose(flipped.coefficients_nm, f.coefficients_nm * [1, 1, -1, 1, -1], atol=1e-9)
