@@ -430,9 +430,11 @@ def zernike_normal_equations(x, y, z, tab, jac, kmax_m, scale, nthreads):
     return gram, rhs
 
 
-@jit
+@pjit
 def masked_coordinates(mask, x0, sx, y0, sy):
     """Flat indices and normalised coordinates of the ``True`` pixels of ``mask``.
+
+    Rows are counted, prefix-summed and then filled in parallel.
 
     Parameters
     ----------
@@ -447,23 +449,35 @@ def masked_coordinates(mask, x0, sx, y0, sy):
     index : int64 (P,)
         Row-major flat indices, ascending.
     x, y : float64 (P,)
+    rho2_max : float
+        Largest x² + y² (0 when there is no pixel).
     """
     ny, nx = mask.shape
-    n = 0
-    for i in range(ny):
+    counts = np.zeros(ny + 1, dtype=np.int64)
+    for i in prange(ny):
+        c = 0
         for j in range(nx):
             if mask[i, j]:
-                n += 1
+                c += 1
+        counts[i + 1] = c
+    for i in range(ny):
+        counts[i + 1] += counts[i]
+    n = counts[ny]
     index = np.empty(n, dtype=np.int64)
     x = np.empty(n)
     y = np.empty(n)
-    p = 0
-    for i in range(ny):
+    rmax = np.zeros(ny)
+    for i in prange(ny):
+        p = counts[i]
         yi = y0 + i * sy
+        r = 0.0
         for j in range(nx):
             if mask[i, j]:
+                xj = x0 + j * sx
                 index[p] = i * nx + j
-                x[p] = x0 + j * sx
+                x[p] = xj
                 y[p] = yi
+                r = max(r, xj * xj + yi * yi)
                 p += 1
-    return index, x, y
+        rmax[i] = r
+    return index, x, y, rmax.max() if ny > 0 else 0.0

@@ -126,14 +126,14 @@ class ZernikeGeometry:
             raise ApertureError(f"R_norm must be a positive radius in mm, got {radius_mm!r}")
         ny, nx = self.shape
         inv_r = 1.0 / self.radius_mm
-        self.index, self.x, self.y = _kz.masked_coordinates(
+        self.index, self.x, self.y, rho2_max = _kz.masked_coordinates(
             np.ascontiguousarray(mask),
             (-(nx - 1) / 2.0 * self.dx_mm - self.center_mm[0]) * inv_r, self.dx_mm * inv_r,
             (-(ny - 1) / 2.0 * self.dy_mm - self.center_mm[1]) * inv_r, self.dy_mm * inv_r)
         p = self.index.size
         if p == 0:
             raise ApertureError("the aperture holds no valid pixels: nothing to fit")
-        rho_max = float(np.sqrt(np.max(self.x * self.x + self.y * self.y)))
+        rho_max = float(np.sqrt(rho2_max))
         self.rho_max = rho_max
         # a pixel centre may sit up to half a pixel outside a circle drawn about a centre
         # that was estimated slightly differently: tolerated, not extrapolated further

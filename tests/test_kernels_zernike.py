@@ -120,12 +120,13 @@ def test_normal_equations_match_numpy(npix):
 def test_masked_coordinates_match_numpy():
     rng = np.random.default_rng(0)
     mask = rng.random((37, 53)) < 0.4
-    idx, x, y = kz.masked_coordinates(mask, -1.5, 0.25, 2.0, -0.125)
+    idx, x, y, r2 = kz.masked_coordinates(mask, -1.5, 0.25, 2.0, -0.125)
     rows, cols = np.nonzero(mask)
     assert np.array_equal(idx, rows * 53 + cols)
     assert np.allclose(x, -1.5 + 0.25 * cols) and np.allclose(y, 2.0 - 0.125 * rows)
+    assert r2 == pytest.approx(np.max(x * x + y * y), rel=1e-15)
     none = kz.masked_coordinates(np.zeros((3, 3), bool), 0.0, 1.0, 0.0, 1.0)
-    assert none[0].size == 0
+    assert none[0].size == 0 and none[3] == 0.0
 
 
 def test_sum_scatter_writes_fit_and_residual_at_the_indices(points):
