@@ -56,7 +56,9 @@ __all__ = [
 ]
 
 #: keep the full basis in memory for cached geometries up to this size (bytes)
-BASIS_BUDGET_BYTES = 768 * 2**20
+BASIS_BUDGET_BYTES = 1 * 2**30
+#: and all cached geometries together keep at most this much basis (older ones drop theirs)
+CACHE_BASIS_BUDGET_BYTES = 2 * 2**30
 #: above this basis condition number the normal equations are not trusted
 _COND_NORMAL_EQ = 1e6
 
@@ -197,6 +199,7 @@ class ZernikeGeometry:
         if (self.basis is None and self._keep_basis and self._n_projections >= 2
                 and self.n_terms * self.n_pixels * 8 <= BASIS_BUDGET_BYTES):
             # the geometry is being reused: keep the basis, later projections are one gemv
+            _CACHE.make_room(self.n_terms * self.n_pixels * 8, keep=self)
             self.basis = self._materialize()
         if self.basis is not None:
             return self.basis @ z
@@ -277,6 +280,18 @@ class _GeometryCache:
     def clear(self) -> None:
         with self._lock:
             self._geo.clear()
+
+    def make_room(self, nbytes: int, keep: ZernikeGeometry) -> None:
+        """Drop the stored bases of the least recently used geometries (not ``keep``)
+        until ``nbytes`` more fit in :data:`CACHE_BASIS_BUDGET_BYTES`."""
+        with self._lock:
+            held = [g for g in self._geo.values() if g.basis is not None and g is not keep]
+            total = sum(g.basis.nbytes for g in held)
+            for g in held:  # oldest first
+                if total + nbytes <= CACHE_BASIS_BUDGET_BYTES:
+                    break
+                total -= g.basis.nbytes
+                g.basis = None
 
 
 _CACHE = _GeometryCache()

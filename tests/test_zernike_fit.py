@@ -278,3 +278,24 @@ def test_a_selected_aperture_sets_the_fit_defaults_and_follows_crops():
     flipped = mt.fit_zernike(ca.flip_y(), 5, scheme="noll")
     assert flipped.center_mm == pytest.approx((1.2, 0.8))
     assert np.allclose(flipped.coefficients_nm, f.coefficients_nm * [1, 1, -1, 1, -1], atol=1e-9)
+
+
+def test_cached_bases_stay_within_the_total_budget(monkeypatch):
+    from metrology import zernike as zmod
+
+    mt.clear_geometry_cache()
+    rng = np.random.default_rng(12)
+    hm, r = _disk_map([(0, 0)], np.array([1.0]), shape=(81, 81))
+    one = hm.replace(hm.z_nm + rng.normal(size=hm.shape))
+    bytes_one = 10 * one.n_valid * 8
+    monkeypatch.setattr(zmod, "CACHE_BASIS_BUDGET_BYTES", int(1.5 * bytes_one))
+    geos = []
+    for shift in (0, 1, 2):  # three apertures, each fitted three times (basis kept)
+        m = np.roll(one.valid, shift, axis=1)
+        for _ in range(3):
+            f = mt.fit_zernike(one.apply_mask(m), 10, scheme="noll")
+        geos.append(f.geometry)
+    kept = [g for g in geos if g.basis is not None]
+    assert kept == [geos[-1]]  # only the most recent one fits the budget
+    again = mt.fit_zernike(one.apply_mask(np.roll(one.valid, 0, axis=1)), 10, scheme="noll")
+    assert again.geometry is geos[0]  # still cached, recomputes its basis when needed
