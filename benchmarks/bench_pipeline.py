@@ -59,6 +59,34 @@ def _ours(path: Path, fresh: bool) -> list[str]:
     return ["pass" if r.rms_nm <= lim else "fail" for r, lim in zip(res, LIMITS, strict=True)]
 
 
+def _stages(path: Path, fresh: bool) -> dict[str, float]:
+    """Median seconds of each pipeline stage (same steps as :func:`_ours`)."""
+    import time
+
+    from metrology.spectral import bands_rms, psd
+
+    def timed(fn):
+        t0 = time.perf_counter()
+        out = fn()
+        return out, time.perf_counter() - t0
+
+    acc: dict[str, list[float]] = {}
+    for _ in range(5):
+        if fresh:
+            mt.clear_geometry_cache()
+        hm, t_load = timed(lambda: mt.load(path))
+        ca, t_ap = timed(lambda hm=hm: hm.apply_mask(
+            mt.aperture.clear_aperture(hm, fraction=0.95)))
+        fit, t_fit = timed(lambda ca=ca: mt.fit_zernike(ca, 37, scheme="fringe"))
+        res, t_res = timed(lambda fit=fit: fit.residual)
+        _, t_psd = timed(lambda res=res: (lambda p: (p.radial(), bands_rms(p, BANDS)))(
+            psd(res, window="hann", remove=())))
+        for k, v in (("load", t_load), ("aperture", t_ap), ("fit", t_fit),
+                     ("residual", t_res), ("psd+radial+bands", t_psd)):
+            acc.setdefault(k, []).append(v)
+    return {k: float(np.median(v)) for k, v in acc.items()}
+
+
 def _prysm(path: Path) -> list[str]:
     if not hasattr(np, "trapz"):  # prysm 0.21 calls np.trapz, removed in NumPy 2
         np.trapz = np.trapezoid  # type: ignore[attr-defined]  # noqa: NPY201
@@ -124,4 +152,10 @@ def run(sizes: tuple[int, ...] = (512, 1024, 2048), quick: bool = False) -> list
             else:
                 rows.append(row(case, "prysm", n, lambda p=path: _prysm(p), warmup=0,
                                 repeat=3, budget_s=1.0, min_repeat=1))
+            if n == max(sizes) and not quick:
+                for label, fresh in (("fresh geometry", True), ("cached geometry", False)):
+                    st = _stages(path, fresh)
+                    parts = ", ".join(f"{k} {v * 1e3:.0f} ms" for k, v in st.items())
+                    NOTES.append(f"Pipeline at {n}² ({label}), where the time goes (medians "
+                                 f"of 5): {parts}.")
     return rows
