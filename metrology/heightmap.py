@@ -78,6 +78,22 @@ class HeightMap:
         self._meta = _copy.deepcopy(dict(meta)) if meta else {}
         self._valid: np.ndarray | None = None
 
+    @classmethod
+    def _adopt(cls, z_nm: np.ndarray, dx_mm: float, dy_mm: float,
+               meta: Mapping[str, Any] | None = None) -> HeightMap:
+        """Wrap an array the caller has just built (C-contiguous float64, NaN for every
+        invalid pixel, no inf) without copying it. Internal: readers use it."""
+        if not (isinstance(z_nm, np.ndarray) and z_nm.dtype == np.float64 and z_nm.ndim == 2
+                and z_nm.flags.c_contiguous and z_nm.flags.writeable):
+            return cls(z_nm, dx_mm, dy_mm, meta)
+        out = cls.__new__(cls)
+        out._z = z_nm
+        out._valid = None
+        out._dx = _check_spacing("dx_mm", dx_mm)
+        out._dy = _check_spacing("dy_mm", dy_mm)
+        out._meta = _copy.deepcopy(dict(meta)) if meta else {}
+        return out
+
     # -- basic data ---------------------------------------------------------
     @property
     def z_nm(self) -> np.ndarray:

@@ -200,6 +200,11 @@ def read_any(path: str | os.PathLike[str], **kwargs: Any) -> HeightMap:
 
 #: set in the probing child process only: skip reading contiguous raw data there
 _PROBING = False
+
+
+def is_probing() -> bool:
+    """True inside the forked trial run, where threaded (Numba/OpenMP) kernels must not run."""
+    return _PROBING
 #: environment switch: METROLOGY_HDF5_GUARD=0 turns the guard off
 GUARD_ENV = "METROLOGY_HDF5_GUARD"
 #: trial-run time limit: this many seconds plus one per 10 MB of file

@@ -64,6 +64,8 @@ from typing import Any
 
 import numpy as np
 
+from kernels import convert as _kconvert
+
 from .._version import __version__
 from ..errors import FileFormatError
 from ..heightmap import HeightMap
@@ -333,11 +335,15 @@ def _read_datx(p: Path, dx_mm: float | None = None, dy_mm: float | None = None,
         z = _hdf5.read_float64(p, ds, what)
         has_intensity = bool(_follow(info["table"], meas, "Intensity"))
 
-    # invalid: non-finite, the No Data value, or sentinel-sized values
-    if nodata is not None and abs(nodata) < _SENTINEL_ABS:
-        np.copyto(z, np.nan, where=z == nodata)
-    # sentinel-sized values (Zygo's largest-float64 no-data) -> inf -> NaN in HeightMap
-    _hdf5.scale_marking_sentinels(z, scale)
+    # one pass: scale to nm; the No Data value, sentinel-sized values (Zygo's largest
+    # float64) and non-finite values -> NaN; image rows -> y up
+    if _hdf5.is_probing():  # the forked trial run: no threaded kernel after fork
+        heights = np.zeros((1, 1))
+    else:
+        heights = np.empty_like(z)
+        use_nodata = nodata is not None and abs(nodata) < _SENTINEL_ABS
+        _kconvert.heights_from_raw(z, float(scale), float(nodata) if use_nodata else 0.0,
+                                   use_nodata, _SENTINEL_ABS, True, heights)
 
     meta = _hdf5.base_meta(
         "datx",
@@ -359,8 +365,7 @@ def _read_datx(p: Path, dx_mm: float | None = None, dy_mm: float | None = None,
         meta["timestamp_raw_unix_s"] = attrs["timestamp_raw_unix_s"]
     if info["n_measurements"] > 1:
         meta["n_measurements"] = info["n_measurements"]
-    # the flipped view is copied (once) by HeightMap into C order
-    return HeightMap(z[::-1], dx, dy, meta)
+    return HeightMap._adopt(heights, dx, dy, meta)
 
 
 def read_intensity(path: str | os.PathLike[str]) -> np.ndarray:
