@@ -9,7 +9,9 @@ or right after installation.
 
 from __future__ import annotations
 
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -20,6 +22,7 @@ def warm_up() -> float:
     """Run a tiny analysis through every kernel; return the seconds it took."""
     from . import aperture
     from .fill import fill_dropouts
+    from .io import load, save
     from .spectral import bands_rms, profile_psd, psd, pvr, slope_rms
     from .synth_psd import PowerLaw, synthesize
     from .zernike import clear_geometry_cache, fit_zernike, zernike_surface
@@ -49,4 +52,6 @@ def warm_up() -> float:
     slope_rms(p, band=(0.5, 4.0))
     profile_psd(filled, "x")
     pvr(hm, 36)
+    with tempfile.TemporaryDirectory() as tmp:  # the readers' conversion kernels
+        load(save(hm, Path(tmp) / "warmup.datx"))
     return time.perf_counter() - t0
