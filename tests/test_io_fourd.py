@@ -12,26 +12,19 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import metrology
 from metrology import FileFormatError, HeightMap
 from metrology.io import _hdf5, fourd
 
+from iohelpers import FLIP_SETTINGS, marked_map
+
 REAL = "m4_img_0046.h5"
 F32_MAX = float(np.finfo(np.float32).max)
-FLIP_SETTINGS = settings(max_examples=50, derandomize=True, deadline=None,
-                         suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
-def marked_map(nrows: int = 12, ncols: int = 9, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:nrows, 0:ncols]
-    z = 10.0 * y + 3.0 * x + rng.normal(0, 0.5, (nrows, ncols))
-    z[nrows - 2, 1] = 500.0
-    z[0:2, ncols - 3:] = np.nan
-    return z
 
 
 def build_legacy(path: Path, waves: np.ndarray, *, xpix: str = "0.01 mm",
