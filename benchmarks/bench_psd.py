@@ -33,7 +33,6 @@ import importlib
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -42,6 +41,8 @@ import numpy as np
 import metrology as mt
 from kernels import fft as kfft
 from kernels._config import num_threads
+
+from ._harness import fmt_s, timeit
 
 # the module (the package may export the function `psd` under the same name)
 mp = importlib.import_module("metrology.spectral")
@@ -53,29 +54,12 @@ BAND_FRACTIONS = ((0.02, 0.1), (0.1, 0.25), (0.25, 0.5), (0.5, 1.0))
 PRYSM_MAX_SIZE = 4096
 
 
-def _time(fn: Callable[[], Any], repeat: int, budget_s: float,
-          warmup: bool = True) -> dict[str, float]:
-    if warmup:
-        fn()  # warm-up (and compile)
-    ts: list[float] = []
-    t_start = time.perf_counter()
-    for i in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-        if i >= 2 and time.perf_counter() - t_start > budget_s:
-            break
-    a = np.asarray(ts)
-    q1, med, q3 = np.percentile(a, [25, 50, 75])
-    return {"median_s": float(med), "iqr_s": float(q3 - q1), "n": int(a.size)}
-
-
 def _row(case: str, impl: str, size: int, fn: Callable[[], Any] | None, repeat: int,
          budget_s: float, skip: str | None = None, warmup: bool = True) -> dict[str, Any]:
     base: dict[str, Any] = {"case": case, "impl": impl, "size": size}
     if fn is None:
         return {**base, "median_s": None, "iqr_s": None, "n": 0, "skipped": skip or "n/a"}
-    return {**base, **_time(fn, repeat, budget_s, warmup)}
+    return {**base, **timeit(fn, warmup=1 if warmup else 0, repeat=repeat, budget_s=budget_s)}
 
 
 def _map(n: int) -> mt.HeightMap:
@@ -231,16 +215,6 @@ def run(sizes: tuple[int, ...] = (512, 1024, 2048, 4096), quick: bool = False
     return rows
 
 
-def _fmt(v: float | None) -> str:
-    if v is None:
-        return "—"
-    if v < 1e-3:
-        return f"{v * 1e6:.0f} µs"
-    if v < 1:
-        return f"{v * 1e3:.1f} ms"
-    return f"{v:.2f} s"
-
-
 def table(rows: list[dict[str, Any]]) -> str:
     """Markdown table with ratios to ``metrology`` (same case and size, same run)."""
     ref = {(r["case"], r["size"]): r["median_s"] for r in rows
@@ -257,8 +231,8 @@ def table(rows: list[dict[str, Any]]) -> str:
         if r["case"] == CASE and r["impl"] == "metrology" and r["size"] in fft:
             share = f"{fft[r['size']] / r['median_s']:.0%}"
         extra = f" (import {r['import_s']:.2f} s)" if "import_s" in r else ""
-        lines.append(f"| {r['case']} | {r['impl']} | {r['size']} | {_fmt(r['median_s'])}{extra} "
-                     f"| {_fmt(r['iqr_s'])} | {r['n']} | {ratio} | {share} |"
+        lines.append(f"| {r['case']} | {r['impl']} | {r['size']} | {fmt_s(r['median_s'])}{extra} "
+                     f"| {fmt_s(r['iqr_s'])} | {r['n']} | {ratio} | {share} |"
                      + (f" skipped: {r['skipped']}" if r.get("skipped") else ""))
     return "\n".join(lines)
 
