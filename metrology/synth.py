@@ -146,8 +146,31 @@ class RandomComponent:
         return (2.0 * math.pi) ** 3 * self.k_nm2_mm2 * integral
 
 
+class _SineRipple:
+    """What a sinusoidal tool mark of ``period_mm`` and ``amplitude_nm`` contributes
+    (for the turning ripple: far from its centre)."""
+
+    period_mm: float
+    amplitude_nm: float
+
+    @property
+    def frequency_per_mm(self) -> float:
+        """Spatial frequency of the ripple, cycles/mm."""
+        return 1.0 / self.period_mm
+
+    @property
+    def rms_nm(self) -> float:
+        """RMS height: sine amplitude / √2, nm."""
+        return abs(self.amplitude_nm) / math.sqrt(2.0)
+
+    @property
+    def slope_rms_urad(self) -> float:
+        """RMS slope: 2π A / (P √2) (nm/mm = µrad)."""
+        return 2.0 * math.pi * abs(self.amplitude_nm) / (self.period_mm * math.sqrt(2.0))
+
+
 @dataclass(frozen=True)
-class TurningRipple:
+class TurningRipple(_SineRipple):
     """Concentric rings left by a turning (or lathe-polishing) tool.
 
     ``z = amplitude · sin(2π r / period + phase)``, r the distance from
@@ -164,23 +187,9 @@ class TurningRipple:
         r = np.hypot(x_mm - self.centre_mm[0], y_mm - self.centre_mm[1])
         return self.amplitude_nm * np.sin(2.0 * math.pi * r / self.period_mm + self.phase_rad)
 
-    @property
-    def frequency_per_mm(self) -> float:
-        return 1.0 / self.period_mm
-
-    @property
-    def rms_nm(self) -> float:
-        """RMS of the ripple far from the centre (sine amplitude / √2)."""
-        return abs(self.amplitude_nm) / math.sqrt(2.0)
-
-    @property
-    def slope_rms_urad(self) -> float:
-        """RMS slope far from the centre: 2π A / (P √2) (nm/mm = µrad)."""
-        return 2.0 * math.pi * abs(self.amplitude_nm) / (self.period_mm * math.sqrt(2.0))
-
 
 @dataclass(frozen=True)
-class RasterRipple:
+class RasterRipple(_SineRipple):
     """Straight grooves of a raster tool path.
 
     ``z = amplitude · sin(2π (x cos θ + y sin θ) / period + phase)``, θ =
@@ -197,18 +206,6 @@ class RasterRipple:
         t = math.radians(self.angle_deg)
         u = x_mm * math.cos(t) + y_mm * math.sin(t)
         return self.amplitude_nm * np.sin(2.0 * math.pi * u / self.period_mm + self.phase_rad)
-
-    @property
-    def frequency_per_mm(self) -> float:
-        return 1.0 / self.period_mm
-
-    @property
-    def rms_nm(self) -> float:
-        return abs(self.amplitude_nm) / math.sqrt(2.0)
-
-    @property
-    def slope_rms_urad(self) -> float:
-        return 2.0 * math.pi * abs(self.amplitude_nm) / (self.period_mm * math.sqrt(2.0))
 
 
 ToolMark = TurningRipple | RasterRipple
