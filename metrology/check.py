@@ -146,7 +146,6 @@ class FileAnalysis:
     blocked_reason: str = ""
     removed: tuple[str, ...] = ()
     filled_pixels: int = 0
-    psd_input: HeightMap | None = None
 
     def to_dict(self) -> dict[str, Any]:
         m = self.meta
@@ -394,7 +393,6 @@ def analyze_file(spec: Spec, measurement: str, hm: HeightMap, path: str,
         try:
             # dropouts inside the aperture would bias band powers low: interpolate them
             filled, fa.filled_pixels = fill_dropouts(residual, region)
-            fa.psd_input = filled
             fa.psd = _psd(filled, window=PSD_WINDOW, remove=())
             line_dir = spec.psd.direction if spec.psd is not None else "x"
             fa.profile = fa.psd.profile(line_dir or "x", one_sided=True)  # for the figures

@@ -248,12 +248,6 @@ class ZernikeGeometry:
         """Values of a map at the geometry's pixels (P,)."""
         return np.ascontiguousarray(z_nm.ravel()[self.index])
 
-    def scatter(self, values: np.ndarray) -> np.ndarray:
-        """A NaN map of the geometry's shape holding ``values`` at its pixels."""
-        out = np.full(self.shape[0] * self.shape[1], np.nan)
-        out[self.index] = values
-        return out.reshape(self.shape)
-
 
 class _GeometryCache:
     """Small LRU cache of :class:`ZernikeGeometry` (default centres are cached per mask
@@ -658,4 +652,4 @@ def zernike_surface(coefficients_nm: Sequence[float] | np.ndarray,
     meta["synthetic"] = {"kind": "zernike", "scheme": str(scheme).lower(),
                          "normalization": norm, "radius_mm": float(radius_mm),
                          "center_mm": [float(center_mm[0]), float(center_mm[1])]}
-    return HeightMap(geo.scatter(geo.evaluate(coef)), dx, dy, meta)
+    return HeightMap._adopt(geo.scatter_sum(coef), dx, dy, meta)
