@@ -79,7 +79,7 @@ _RANK = {PASS: 0, NOT_CHECKED: 0, NOT_MEASURABLE: 1, FAIL: 2}
 PSD_WINDOW = "hann"
 
 #: data-file extensions looked at when a directory is given
-_SKIP_SUFFIXES = {".json", ".md", ".toml", ".html", ".xml", ".png", ".txt.truth"}
+_SKIP_SUFFIXES = {".json", ".md", ".toml", ".html", ".xml", ".png"}
 
 
 @dataclass

@@ -81,11 +81,15 @@ class HeightMap:
     @classmethod
     def _adopt(cls, z_nm: np.ndarray, dx_mm: float, dy_mm: float,
                meta: Mapping[str, Any] | None = None) -> HeightMap:
-        """Wrap an array the caller has just built (C-contiguous float64, NaN for every
-        invalid pixel, no inf) without copying it. Internal: readers use it."""
+        """Wrap an array the caller has just built and will not touch again without
+        copying it (anything but a writable C-contiguous 2-D float64 array is copied
+        as usual); inf becomes NaN in place. Internal: readers and operations use it."""
         if not (isinstance(z_nm, np.ndarray) and z_nm.dtype == np.float64 and z_nm.ndim == 2
                 and z_nm.flags.c_contiguous and z_nm.flags.writeable):
             return cls(z_nm, dx_mm, dy_mm, meta)
+        inf = np.isinf(z_nm)
+        if inf.any():
+            z_nm[inf] = np.nan
         out = cls.__new__(cls)
         out._z = z_nm
         out._valid = None
@@ -217,19 +221,8 @@ class HeightMap:
             out._meta = _copy.deepcopy(m)
             return out
         if not copy:
-            z = np.asarray(z_nm)
-            if (z.dtype == np.float64 and z.ndim == 2 and z.flags.c_contiguous
-                    and z.flags.writeable):
-                out = HeightMap.__new__(HeightMap)
-                inf = np.isinf(z)
-                if inf.any():
-                    z[inf] = np.nan
-                out._z = z
-                out._valid = None
-                out._dx = self._dx if dx_mm is None else _check_spacing("dx_mm", dx_mm)
-                out._dy = self._dy if dy_mm is None else _check_spacing("dy_mm", dy_mm)
-                out._meta = _copy.deepcopy(m)
-                return out
+            return HeightMap._adopt(z_nm, self._dx if dx_mm is None else dx_mm,
+                                    self._dy if dy_mm is None else dy_mm, m)
         return HeightMap(
             z_nm,
             self._dx if dx_mm is None else dx_mm,
