@@ -94,3 +94,45 @@ FRINGE_1_37 = [(0, 0), (1, 1), (1, -1), (2, 0), (2, 2), (2, -2), (3, 1), (3, -1)
                (6, 4), (6, -4), (7, 3), (7, -3), (8, 2), (8, -2), (9, 1), (9, -1), (10, 0),
                (12, 0)]
 ANSI_0_9 = [(0, 0), (1, -1), (1, 1), (2, -2), (2, 0), (2, 2), (3, -3), (3, -1), (3, 1), (3, 3)]
+
+
+def fit_circle_reference(valid, dx, dy):
+    """Centre (mm) and equal-area radius of the filled main region, with scipy.ndimage.
+
+    The largest 8-connected component of the b x b block grid ("any valid"), its holes
+    (4-connected components of the rest not touching the border) filled; blocks whose
+    3 x 3 neighbourhood is inside count whole, edge blocks count their valid pixels.
+    """
+    import math
+
+    from scipy import ndimage
+
+    ny, nx = valid.shape
+    b = max(1, min(ny, nx) // 512)
+    if b > 1:
+        my, mx = -(-ny // b), -(-nx // b)
+        padded = np.zeros((my * b, mx * b), dtype=bool)
+        padded[:ny, :nx] = valid
+        small = padded.reshape(my, b, mx, b).any(axis=(1, 3))
+    else:
+        small = valid
+    labels, n = ndimage.label(small, structure=np.ones((3, 3), bool))
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    main = labels == int(np.argmax(sizes))
+    inv, n_inv = ndimage.label(~main)
+    border = np.unique(np.concatenate((inv[0], inv[-1], inv[:, 0], inv[:, -1])))
+    holes = np.isin(inv, np.setdiff1d(np.arange(1, n_inv + 1), border))
+    filled = main | holes
+    if b == 1:
+        region = filled
+    else:
+        interior = ndimage.binary_erosion(filled, structure=np.ones((3, 3), bool))
+        up = lambda m: np.kron(m, np.ones((b, b), bool))[:ny, :nx]  # noqa: E731
+        region = up(interior) | (up(filled) & valid)
+    cols = np.count_nonzero(region, axis=0)
+    rows = np.count_nonzero(region, axis=1)
+    npx = int(cols.sum())
+    cx = float(cols @ ((np.arange(nx) - (nx - 1) / 2.0) * dx)) / npx
+    cy = float(rows @ ((np.arange(ny) - (ny - 1) / 2.0) * dy)) / npx
+    return (cx, cy), math.sqrt(npx * dx * dy / math.pi)
