@@ -28,7 +28,6 @@ from __future__ import annotations
 import os
 
 import numpy as np
-import scipy.fft as _sfft
 
 from ._config import num_threads
 
@@ -43,6 +42,13 @@ except ImportError:  # pragma: no cover - depends on the environment
 BACKEND: str = "ducc0" if _dfft is not None else "scipy"
 
 __all__ = ["BACKEND", "rfft2", "irfft2", "rfft_axis"]
+
+
+def _scipy_fft():
+    """scipy.fft, imported on first use of the fallback (not at start-up)."""
+    import scipy.fft
+
+    return scipy.fft
 
 
 def rfft2(a: np.ndarray, backend: str | None = None,
@@ -72,7 +78,7 @@ def rfft2(a: np.ndarray, backend: str | None = None,
         return _dfft.r2c(a, axes=(0, 1), forward=True, nthreads=num_threads())
     if b not in ("ducc0", "scipy"):
         raise ValueError(f"unknown FFT backend {backend!r}")
-    return _sfft.rfft2(a, workers=num_threads())
+    return _scipy_fft().rfft2(a, workers=num_threads())
 
 
 def irfft2(f: np.ndarray, shape: tuple[int, int], backend: str | None = None) -> np.ndarray:
@@ -93,7 +99,7 @@ def irfft2(f: np.ndarray, shape: tuple[int, int], backend: str | None = None) ->
     if b == "ducc0" and _dfft is not None:
         return _dfft.c2r(f, axes=(0, 1), lastsize=int(shape[1]), forward=False, inorm=2,
                          nthreads=num_threads())
-    return _sfft.irfft2(f, s=tuple(shape), workers=num_threads())
+    return _scipy_fft().irfft2(f, s=tuple(shape), workers=num_threads())
 
 
 def rfft_axis(a: np.ndarray, axis: int, backend: str | None = None) -> np.ndarray:
@@ -108,4 +114,4 @@ def rfft_axis(a: np.ndarray, axis: int, backend: str | None = None) -> np.ndarra
     b = backend or BACKEND
     if b == "ducc0" and _dfft is not None:
         return _dfft.r2c(a, axes=(axis,), forward=True, nthreads=num_threads())
-    return _sfft.rfft(a, axis=axis, workers=num_threads())
+    return _scipy_fft().rfft(a, axis=axis, workers=num_threads())

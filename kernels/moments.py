@@ -323,6 +323,77 @@ def _legendre_values(v, deg, out):  # pragma: no cover - compiled
         out[q + 1] = ((2.0 * q + 1.0) * v * out[q] - q * out[q - 1]) / (q + 1.0)
 
 
+@jit
+def _dots(w, lx, a, cnt, np1, r):  # pragma: no cover - compiled
+    """``r[p] = Σ_c w[c] lx[p, a + c]`` for p < np1, c < cnt: four rows of ``lx`` per sweep
+    over ``w`` (a quarter of the loads of one dot product at a time)."""
+    wr = w[:cnt]
+    p = 0
+    while p + 4 <= np1:
+        l0 = lx[p, a:a + cnt]
+        l1 = lx[p + 1, a:a + cnt]
+        l2 = lx[p + 2, a:a + cnt]
+        l3 = lx[p + 3, a:a + cnt]
+        s0 = 0.0
+        s1 = 0.0
+        s2 = 0.0
+        s3 = 0.0
+        for c in range(cnt):
+            wc = wr[c]
+            s0 += wc * l0[c]
+            s1 += wc * l1[c]
+            s2 += wc * l2[c]
+            s3 += wc * l3[c]
+        r[p] = s0
+        r[p + 1] = s1
+        r[p + 2] = s2
+        r[p + 3] = s3
+        p += 4
+    while p < np1:
+        lp = lx[p, a:a + cnt]
+        s0 = 0.0
+        for c in range(cnt):
+            s0 += wr[c] * lp[c]
+        r[p] = s0
+        p += 1
+
+
+@jit
+def _combine(g, lx, a, cnt, np1, acc):  # pragma: no cover - compiled
+    """``acc[c] = Σ_p g[p] lx[p, a + c]`` for c < cnt: four rows per sweep over ``acc``."""
+    out = acc[:cnt]
+    p = 0
+    first = True
+    while p + 4 <= np1:
+        g0 = g[p]
+        g1 = g[p + 1]
+        g2 = g[p + 2]
+        g3 = g[p + 3]
+        l0 = lx[p, a:a + cnt]
+        l1 = lx[p + 1, a:a + cnt]
+        l2 = lx[p + 2, a:a + cnt]
+        l3 = lx[p + 3, a:a + cnt]
+        if first:
+            for c in range(cnt):
+                out[c] = g0 * l0[c] + g1 * l1[c] + g2 * l2[c] + g3 * l3[c]
+        else:
+            for c in range(cnt):
+                out[c] += g0 * l0[c] + g1 * l1[c] + g2 * l2[c] + g3 * l3[c]
+        first = False
+        p += 4
+    while p < np1:
+        gp = g[p]
+        lp = lx[p, a:a + cnt]
+        if first:
+            for c in range(cnt):
+                out[c] = gp * lp[c]
+        else:
+            for c in range(cnt):
+                out[c] += gp * lp[c]
+        first = False
+        p += 1
+
+
 @pjit
 def strip_moments(mask, z, first, last, strips, boxes, deg_mask, deg_z):  # pragma: no cover
     """Legendre moments of the mask and of the masked data, per strip, in one pass.
@@ -376,6 +447,7 @@ def strip_moments(mask, z, first, last, strips, boxes, deg_mask, deg_z):  # prag
         mx = np.empty(dm + 1)
         r = np.empty(dz + 1)
         w = np.empty(width)
+        bnd = np.empty(width + 1, dtype=np.int64)
         for i in range(i0, i1):
             f = first[i]
             if f < 0:
@@ -387,18 +459,24 @@ def strip_moments(mask, z, first, last, strips, boxes, deg_mask, deg_z):  # prag
                     mx[p] = 0.0
                 mr = mask[i, f:ll + 1]
                 cnt = ll - f + 1
-                j = 0
-                while j < cnt:  # runs of mask pixels: [st, j)
-                    st = j
-                    while j < cnt and mr[j]:
-                        j += 1
-                    if j > st:
-                        a = st + f - j0
-                        b = j + f - j0
-                        for p in range(dm + 1):
-                            mx[p] += pre[p, b] - pre[p, a]
-                    while j < cnt and not mr[j]:
-                        j += 1
+                # run boundaries first (a tight loop), then the prefix-sum differences
+                nb = 0
+                prev = False
+                for j in range(cnt):
+                    v = mr[j]
+                    if v != prev:
+                        bnd[nb] = j
+                        nb += 1
+                        prev = v
+                if prev:
+                    bnd[nb] = cnt
+                    nb += 1
+                off = f - j0
+                for k in range(0, nb, 2):
+                    a = bnd[k] + off
+                    b = bnd[k + 1] + off
+                    for p in range(dm + 1):
+                        mx[p] += pre[p, b] - pre[p, a]
                 for p in range(dm + 1):
                     mp = mx[p]
                     for q in range(dm + 1 - p):
@@ -412,12 +490,7 @@ def strip_moments(mask, z, first, last, strips, boxes, deg_mask, deg_z):  # prag
                 mr = mask[i, f:ll + 1]
                 for c in range(cnt):
                     w[c] = zr[c] if mr[c] else 0.0
-                for p in range(dz + 1):
-                    lp = lx[p, a:a + cnt]
-                    acc = 0.0
-                    for c in range(cnt):
-                        acc += w[c] * lp[c]
-                    r[p] = acc
+                _dots(w, lx, a, cnt, dz + 1, r)
                 for p in range(dz + 1):
                     rp = r[p]
                     for q in range(dz + 1 - p):
@@ -546,13 +619,7 @@ def poly_apply(z, mask, first, last, strips, boxes, coef, mean, subtract, center
             # 0-based loops over slices (see strip_moments)
             cnt = ll - f + 1
             a = f - j0
-            for c in range(cnt):
-                acc[c] = 0.0
-            for p in range(n + 1):
-                gp = g[p]
-                lp = lx[p, a:a + cnt]
-                for c in range(cnt):
-                    acc[c] += gp * lp[c]
+            _combine(g, lx, a, cnt, n + 1, acc)
             orow = out[i]
             for j in range(f):
                 orow[j] = fill
@@ -561,17 +628,19 @@ def poly_apply(z, mask, first, last, strips, boxes, coef, mean, subtract, center
             wr = w2d[i, f:ll + 1] if use2d else wx[f:ll + 1]
             wyi = 1.0 if use2d else wy[i]
             orr = out[i, f:ll + 1]
-            for c in range(cnt):
-                if mr[c]:
-                    v = zr[c] - acc[c] if subtract else acc[c]
-                    dv = v - mean
-                    w = wyi * wr[c]
-                    orr[c] = (dv if center else v) * w
-                    sw2 += w * w
-                    s1 += dv
-                    s2 += dv * dv
-                else:
-                    orr[c] = fill
+            sub = 1.0 if subtract else 0.0
+            cen = mean if center else 0.0
+            for c in range(cnt):  # selects, no branches: NaN off the mask is discarded
+                m = mr[c]
+                v = sub * zr[c] - acc[c] if subtract else acc[c]
+                dv = v - mean
+                w = wyi * wr[c]
+                orr[c] = (v - cen) * w if m else fill
+                wm = w if m else 0.0
+                dm = dv if m else 0.0
+                sw2 += wm * wm
+                s1 += dm
+                s2 += dm * dm
             for j in range(ll + 1, nx):
                 orow[j] = fill
             for j in range(nx, big_x):

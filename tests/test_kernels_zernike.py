@@ -55,22 +55,6 @@ def test_radial_polynomial_alone(points):
     assert np.allclose(out[:, 0], [(-1) ** (n // 2) for n, _ in nm], atol=1e-12)  # ρ = 0
 
 
-def test_sum_and_project_match_basis(points):
-    r, th, x, y = points
-    nm = _modes(8)
-    tab, jac, kmax, scale = _table(nm)
-    basis = np.empty((len(nm), x.size))
-    kz.zernike_basis(x, y, tab, jac, kmax, scale, basis)
-    rng = np.random.default_rng(3)
-    c = rng.normal(size=len(nm))
-    z = rng.normal(size=x.size)
-    out = np.empty(x.size)
-    kz.zernike_sum(x, y, tab, jac, kmax, scale, c, out)
-    assert np.allclose(out, c @ basis, rtol=0, atol=1e-12)
-    proj = kz.zernike_project(x, y, z, tab, jac, kmax, scale, 3)
-    assert np.allclose(proj, basis @ z, rtol=1e-12, atol=1e-10)
-
-
 def test_orthonormal_up_to_n20_on_2001_disk():
     # RMS of every mode over a 2001^2 sampled unit disk is 1 within 1e-3
     n = 2001
@@ -127,23 +111,3 @@ def test_masked_coordinates_match_numpy():
     assert r2 == pytest.approx(np.max(x * x + y * y), rel=1e-15)
     none = kz.masked_coordinates(np.zeros((3, 3), bool), 0.0, 1.0, 0.0, 1.0)
     assert none[0].size == 0 and none[3] == 0.0
-
-
-def test_sum_scatter_writes_fit_and_residual_at_the_indices(points):
-    r, th, x, y = points
-    nm = _modes(5)
-    tab, jac, kmax, scale = _table(nm)
-    rng = np.random.default_rng(8)
-    c = rng.normal(size=len(nm))
-    n_out = 2 * x.size + 7
-    index = np.sort(rng.choice(n_out, size=x.size, replace=False)).astype(np.int64)
-    base = rng.normal(size=n_out)
-    basis = np.empty((len(nm), x.size))
-    kz.zernike_basis(x, y, tab, jac, kmax, scale, basis)
-    fit = np.full(n_out, np.nan)
-    kz.zernike_sum_scatter(x, y, index, tab, jac, kmax, scale, c, fit, False, fit)
-    assert np.allclose(fit[index], c @ basis, atol=1e-12)
-    assert np.isnan(np.delete(fit, index)).all()
-    res = np.full(n_out, np.nan)
-    kz.zernike_sum_scatter(x, y, index, tab, jac, kmax, scale, c, base, True, res)
-    assert np.allclose(res[index], base[index] - c @ basis, atol=1e-12)
