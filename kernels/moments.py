@@ -604,10 +604,8 @@ def poly_apply(z, mask, first, last, strips, boxes, coef, mean, subtract, center
         for i in range(i0, i1):
             f = first[i]
             if f < 0:
-                for j in range(nx):
-                    out[i, j] = fill
-                for j in range(nx, big_x):
-                    out[i, j] = 0.0
+                out[i, :nx] = fill
+                out[i, nx:] = 0.0
                 continue
             ll = last[i]
             _legendre_values(boxes[s, 6] + boxes[s, 7] * i, n, ly)
@@ -620,19 +618,16 @@ def poly_apply(z, mask, first, last, strips, boxes, coef, mean, subtract, center
             cnt = ll - f + 1
             a = f - j0
             _combine(g, lx, a, cnt, n + 1, acc)
-            orow = out[i]
-            for j in range(f):
-                orow[j] = fill
+            out[i, :f] = fill
             zr = z[i, f:ll + 1]
             mr = mask[i, f:ll + 1]
             wr = w2d[i, f:ll + 1] if use2d else wx[f:ll + 1]
             wyi = 1.0 if use2d else wy[i]
             orr = out[i, f:ll + 1]
-            sub = 1.0 if subtract else 0.0
             cen = mean if center else 0.0
             for c in range(cnt):  # selects, no branches: NaN off the mask is discarded
                 m = mr[c]
-                v = sub * zr[c] - acc[c] if subtract else acc[c]
+                v = zr[c] - acc[c] if subtract else acc[c]
                 dv = v - mean
                 w = wyi * wr[c]
                 orr[c] = (v - cen) * w if m else fill
@@ -641,10 +636,8 @@ def poly_apply(z, mask, first, last, strips, boxes, coef, mean, subtract, center
                 sw2 += wm * wm
                 s1 += dm
                 s2 += dm * dm
-            for j in range(ll + 1, nx):
-                orow[j] = fill
-            for j in range(nx, big_x):
-                orow[j] = 0.0
+            out[i, ll + 1:nx] = fill
+            out[i, nx:] = 0.0
         part[s, 0] = sw2
         part[s, 1] = s1
         part[s, 2] = s2
@@ -658,13 +651,10 @@ def poly_apply(z, mask, first, last, strips, boxes, coef, mean, subtract, center
         if row >= r0 and row < r1:
             continue
         if row < ny:
-            for col in range(nx):
-                out[row, col] = fill
-            for col in range(nx, big_x):
-                out[row, col] = 0.0
+            out[row, :nx] = fill
+            out[row, nx:] = 0.0
         else:
-            for col in range(big_x):
-                out[row, col] = 0.0
+            out[row, :] = 0.0
     tot = np.zeros(3)
     for s in range(ns):
         for k in range(3):

@@ -54,7 +54,7 @@ def _first_at_least(fx2, fy2i, lim_sq):  # pragma: no cover - compiled
 
 @pjit
 def spectrum_bins(src, power_input, scale, fx2, fy2, hw, edges_sq, band_lo_sq, band_hi_sq,
-                  out_vals, store, cum, store_cum, nchunks):  # pragma: no cover - compiled
+                  out_vals, store, cum, store_cum, geom, nchunks):  # pragma: no cover
     """One pass over a half-plane spectrum: PSD values, radial histogram, band sums.
 
     Parameters
@@ -75,6 +75,10 @@ def spectrum_bins(src, power_input, scale, fx2, fy2, hw, edges_sq, band_lo_sq, b
         ``cum[i, j]`` = Σ_{j' < j} hw·p over rows i and ny - i (the rows of one |f_y|),
         so that any band is two look-ups per row afterwards (:func:`band_query`)
     store_cum : bool
+    geom : bool
+        Compute ``counts`` and ``fsum`` (they depend on the grid and the edges only: a
+        caller that has them from an earlier map of the same grid passes False and gets
+        zeros, saving a square root per cell)
     nchunks : int  row chunks (one private accumulator each)
 
     Returns
@@ -170,8 +174,9 @@ def spectrum_bins(src, power_input, scale, fx2, fy2, hw, edges_sq, band_lo_sq, b
                             break
                         nxt = edges_sq[k + 1]
                     acc_h += row[j]
-                    acc_c += hw[j]
-                    acc_f += hw[j] * math.sqrt(f2)
+                    if geom:
+                        acc_c += hw[j]
+                        acc_f += hw[j] * math.sqrt(f2)
                 if 0 <= k < nb:
                     hist_c[c, k] += acc_h
                     cnt_c[c, k] += acc_c * mult
@@ -179,9 +184,10 @@ def spectrum_bins(src, power_input, scale, fx2, fy2, hw, edges_sq, band_lo_sq, b
             for b in range(nband):
                 j0 = _first_at_least(fx2, fy2i, band_lo_sq[b])
                 j1 = _first_at_least(fx2, fy2i, band_hi_sq[b])
+                seg = row[j0:j1]  # 0-based: no wrap-around test per element
                 acc = 0.0
-                for j in range(j0, j1):
-                    acc += row[j]
+                for j in range(seg.shape[0]):
+                    acc += seg[j]
                 band_c[c, b] += acc
         tot_c[c] = tot
     hist = np.zeros(nb)

@@ -775,7 +775,7 @@ class PSD2D:
         with _threads_for(self.half_values.size):
             return _kp.spectrum_bins(self.half_values, True, 1.0, fx2, fy2, self.half_weights,
                                      edges_sq, lo, hi, np.empty((0, 0)), False,
-                                     np.empty((0, 0)), False, _nchunks(ny))
+                                     np.empty((0, 0)), False, True, _nchunks(ny))
 
     def _cum(self) -> np.ndarray:
         """Row prefix sums of the weighted power per pair of rows (f_y, -f_y), from the
@@ -788,7 +788,7 @@ class PSD2D:
                 _kp.spectrum_bins(self.half_values, True, 1.0, self.fx_half_per_mm ** 2,
                                   self.fy_fft_per_mm ** 2, self.half_weights, np.zeros(0),
                                   np.zeros(0), np.zeros(0), np.empty((0, 0)), False, c, True,
-                                  _nchunks(ny))
+                                  False, _nchunks(ny))
             self._cache["cum"] = c
         return c
 
@@ -1023,6 +1023,12 @@ def psd(hm: HeightMap, window: Any = "hann", remove: Any = ("piston", "tilt"),
                          backend)
 
 
+#: cell counts and Σ|f| per radial bin depend on the grid and the bins only: kept for the
+#: next map of the same grid, (fft_shape, dx, dy, edges) -> (counts, fsum)
+_BIN_GEOMETRY: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+_BIN_LOCK = threading.Lock()
+
+
 def _psd_core(work: HeightMap, det: _Detrend, spec: _WindowSpec, fft_shape: tuple[int, int],
               removed: tuple[str, ...], region_desc: str, bins: Any,
               bands: Sequence[tuple[float, float]], backend: str | None) -> PSD2D:
@@ -1047,9 +1053,20 @@ def _psd_core(work: HeightMap, det: _Detrend, spec: _WindowSpec, fft_shape: tupl
     edges_sq = np.zeros(0) if b is None else b.edges ** 2
     lo = np.array([x[0] for x in bands], dtype=np.float64) ** 2
     hi = np.array([x[1] for x in bands], dtype=np.float64) ** 2
+    gkey = None if b is None else (fft_shape, work.dx_mm, work.dy_mm, b.key)
+    geom = _BIN_GEOMETRY.get(gkey) if gkey is not None else None
     hist, cnt, fsum, bsum, total = _kp.spectrum_bins(
         spec_half, False, scale, p.fx_half_per_mm ** 2, p.fy_fft_per_mm ** 2,
-        p.half_weights, edges_sq, lo, hi, out_vals, True, cum, True, _nchunks(ny))
+        p.half_weights, edges_sq, lo, hi, out_vals, True, cum, True, geom is None,
+        _nchunks(ny))
+    if gkey is not None:
+        if geom is None:
+            with _BIN_LOCK:
+                _BIN_GEOMETRY[gkey] = (cnt, fsum)
+                while len(_BIN_GEOMETRY) > 16:
+                    _BIN_GEOMETRY.pop(next(iter(_BIN_GEOMETRY)))
+        else:
+            cnt, fsum = geom
     ca = p.cell_area
     p._cache["cum"] = cum
     p._cache["total"] = float(total) * ca

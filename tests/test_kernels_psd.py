@@ -75,7 +75,7 @@ def test_spectrum_bins_against_fft2_bincount(shape, dx, dy):
     for nchunks in (1, 3, 8):
         hist, cnt, fsum, bsum, total = kp.spectrum_bins(
             spec, False, scale, fx2, fy2, hw, edges ** 2, lo_sq, hi_sq, out, True, cum, True,
-            nchunks)
+            True, nchunks)
         np.testing.assert_allclose(out, full[:, :nh], rtol=RTOL, atol=0)
         # prefix sums per pair of rows (f_y, -f_y) of the weighted half-plane power
         rows = np.arange(ny // 2 + 1)
@@ -88,10 +88,17 @@ def test_spectrum_bins_against_fft2_bincount(shape, dx, dy):
         np.testing.assert_allclose(fsum, ref[2], rtol=RTOL)
         np.testing.assert_allclose(bsum, ref[3], rtol=RTOL, atol=RTOL * ref[4])
         assert total == pytest.approx(ref[4], rel=RTOL)
+    # without the grid's counts and mean frequencies (taken from an earlier map)
+    hist3, cnt3, fsum3, bsum3, total3 = kp.spectrum_bins(
+        spec, False, scale, fx2, fy2, hw, edges ** 2, lo_sq, hi_sq, out, True, cum, True,
+        False, 3)
+    np.testing.assert_allclose(hist3, ref[0], rtol=RTOL, atol=RTOL * ref[4])
+    np.testing.assert_allclose(bsum3, ref[3], rtol=RTOL, atol=RTOL * ref[4])
+    assert not cnt3.any() and not fsum3.any()
     # power input (stored PSD values) gives the same sums
     hist2, cnt2, fsum2, bsum2, total2 = kp.spectrum_bins(
         out, True, 1.0, fx2, fy2, hw, edges ** 2, lo_sq, hi_sq, np.empty((0, 0)), False,
-        np.empty((0, 0)), False, 4)
+        np.empty((0, 0)), False, True, 4)
     np.testing.assert_allclose(hist2, ref[0], rtol=RTOL, atol=RTOL * ref[4])
     np.testing.assert_array_equal(cnt2, ref[1])
     np.testing.assert_allclose(bsum2, ref[3], rtol=RTOL, atol=RTOL * ref[4])
@@ -113,7 +120,7 @@ def test_spectrum_bins_ties_on_cell_radii_match_reference():
     hw[0] = hw[-1] = 1.0
     hist, cnt, _, bsum, _ = kp.spectrum_bins(
         np.fft.rfft2(a), False, 1.0, fx2h, fx ** 2, hw, edges ** 2, np.array([(3 * df) ** 2]),
-        np.array([(7 * df) ** 2]), np.empty((0, 0)), False, np.empty((0, 0)), False, 2)
+        np.array([(7 * df) ** 2]), np.empty((0, 0)), False, np.empty((0, 0)), False, True, 2)
     np.testing.assert_array_equal(cnt, ref[1])
     np.testing.assert_allclose(hist, ref[0], rtol=RTOL)
     assert bsum[0] == pytest.approx(ref[3][0], rel=RTOL)
@@ -146,7 +153,7 @@ def test_band_query_from_prefix_sums_against_masked_sums(shape, steep):
     ny, nh = half.shape
     cum = np.empty((ny // 2 + 1, nh + 1))
     kp.spectrum_bins(half, True, 1.0, fx2, fy2, hw, np.zeros(0), np.zeros(0), np.zeros(0),
-                     np.empty((0, 0)), False, cum, True, 3)
+                     np.empty((0, 0)), False, cum, True, False, 3)
     fmax = np.sqrt(f2.max())
     nyq = 0.5 / dx
     # high bands that share rows with the lowest frequencies (where prefix sums cancel)
