@@ -144,9 +144,11 @@ def node_coordinates(boxes: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]
     s = boxes.shape[0]
     xs = boxes[:, 0:1] + boxes[:, 1:2] * u[None, :]  # (S, n+1)
     ys = boxes[:, 2:3] + boxes[:, 3:4] * u[None, :]
-    x = np.broadcast_to(xs[:, :, None], (s, n + 1, n + 1))
-    y = np.broadcast_to(ys[:, None, :], (s, n + 1, n + 1))
-    return np.ascontiguousarray(x).ravel(), np.ascontiguousarray(y).ravel()
+    x = np.empty((s, n + 1, n + 1))  # fresh, writable arrays: one kernel signature
+    y = np.empty((s, n + 1, n + 1))
+    x[...] = xs[:, :, None]
+    y[...] = ys[:, None, :]
+    return x.ravel(), y.ravel()
 
 
 def coefficients_from_nodes(values: np.ndarray, n: int) -> np.ndarray:

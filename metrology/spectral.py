@@ -274,6 +274,8 @@ def _prepare(hm: HeightMap, spec: _WindowSpec, fft_shape: tuple[int, int],
     else:
         if spec.name == "array":
             w = np.ascontiguousarray(spec.array, dtype=np.float64)
+            if not w.flags.writeable:  # one kernel signature
+                w = w.copy()
             if w.shape != z.shape:
                 raise ConventionError(
                     f"a window array must have the map's shape {z.shape}, got {w.shape}")

@@ -151,11 +151,10 @@ class ZernikeGeometry:
                  factorize: bool = True, z_first: np.ndarray | None = None,
                  *, _extents: tuple[np.ndarray, np.ndarray] | None = None,
                  _copy_mask: bool = True) -> None:
-        if _copy_mask:
-            mask = np.array(mask, dtype=bool, order="C")
-            mask.setflags(write=False)
-        else:  # the caller's fresh array (or a map's valid mask), not written to
-            mask = np.ascontiguousarray(mask, dtype=bool)
+        # a private copy (or the caller's fresh array / a map's valid mask), never written;
+        # not flagged read-only: a read-only array would be another kernel signature
+        mask = (np.array(mask, dtype=bool, order="C") if _copy_mask
+                else np.ascontiguousarray(mask, dtype=bool))
         self.mask = mask
         self.shape = mask.shape
         self.dx_mm, self.dy_mm = float(dx_mm), float(dy_mm)
@@ -213,7 +212,7 @@ class ZernikeGeometry:
     def _as_map(self, z: np.ndarray) -> np.ndarray:
         z = np.asarray(z, dtype=np.float64)
         if z.shape == self.shape:
-            return np.ascontiguousarray(z)
+            return _kernel_array(z)
         if z.ndim == 1 and z.size == self.n_pixels:
             out = np.zeros(self.shape)
             out[self.mask] = z
@@ -347,8 +346,7 @@ class ZernikeGeometry:
         (:func:`kernels.moments.poly_apply`); returns (Σ w², Σ (r - mean), Σ (r - mean)²)."""
         ny, nx = self.shape
         e = self._strip_coefficients(coef)
-        zz = _zeros_like_shape(self.shape) if z is None else np.ascontiguousarray(
-            z, dtype=np.float64)
+        zz = _zeros_like_shape(self.shape) if z is None else _kernel_array(z)
         if z is not None and zz.shape != self.shape:
             raise ValueError(f"map shape {zz.shape} differs from the geometry's {self.shape}")
         wy = np.ones(ny) if wy is None else wy
@@ -375,17 +373,24 @@ class ZernikeGeometry:
         return np.ascontiguousarray(np.asarray(z_nm).reshape(self.shape)[self.mask])
 
 
+def _kernel_array(a: np.ndarray) -> np.ndarray:
+    """C-contiguous, writable float64 (a read-only array is another kernel signature: a
+    compile on first use instead of a cache load)."""
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    return a if a.flags.writeable else a.copy()
+
+
 _ZEROS: dict[tuple[int, int], np.ndarray] = {}
 
 
 def _zeros_like_shape(shape: tuple[int, int]) -> np.ndarray:
-    """A read-only zero map (the z argument of a synthesis: never read)."""
+    """A zero map for the z argument of a synthesis (never read nor written; kept writable
+    so that the kernel has one signature)."""
     z = _ZEROS.get(shape)
     if z is None:
         if len(_ZEROS) > 4:
             _ZEROS.clear()
         z = np.zeros(shape)
-        z.setflags(write=False)
         _ZEROS[shape] = z
     return z
 
