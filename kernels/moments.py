@@ -151,19 +151,38 @@ def node_coordinates(boxes: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]
     return x.ravel(), y.ravel()
 
 
-def coefficients_from_nodes(values: np.ndarray, n: int) -> np.ndarray:
-    """C (S, K, M) from basis values at the nodes, ``values`` (K, S (n+1)²).
+#: up to this degree :func:`coefficients_from_nodes` is one matrix product with Q
+_Q_MAX_DEGREE = 12
 
-    ``C[s, k, m]`` is the coefficient of ``L_I[m](u) L_J[m](v)`` of basis k on
-    strip s's box (exact for bases of total degree <= n).
-    """
+
+@lru_cache(maxsize=64)
+def _analysis_products(n: int) -> np.ndarray:
+    """Q ((n+1)², M): ``Q[(a, b), m] = A[I_m, a] A[J_m, b]``, the 2-D analysis restricted
+    to the coefficients of total degree <= n."""
     _, a = analysis_matrix(n)
-    k = values.shape[0]
-    g = values.reshape(-1, n + 1)  # rows (k, s, node in x), columns: node in y
-    t = (g @ a.T).reshape(k, -1, n + 1, n + 1)  # (k, s, node in x, j)
-    c = np.tensordot(a, t, axes=([1], [2]))  # (i, k, s, j) = A Z Aᵀ
     ii, jj = total_degree_index(n)
-    return np.ascontiguousarray(c[ii, :, :, jj].transpose(2, 1, 0))
+    q = (a[ii][:, :, None] * a[jj][:, None, :]).reshape(ii.size, -1).T.copy()
+    q.setflags(write=False)
+    return q
+
+
+def coefficients_from_nodes(values: np.ndarray, n: int) -> np.ndarray:
+    """C (K, S, M) from basis values at the nodes, ``values`` (K, S (n+1)²).
+
+    ``C[k, s, m]`` is the coefficient of ``L_I[m](u) L_J[m](v)`` of basis k on
+    strip s's box (exact for bases of total degree <= n): one matrix product
+    ``values (K S, (n+1)²) @ Q`` up to degree 12, else ``A Z Aᵀ`` per term and strip.
+    """
+    k = values.shape[0]
+    if n <= _Q_MAX_DEGREE:
+        q = _analysis_products(n)
+        return (values.reshape(-1, q.shape[0]) @ q).reshape(k, -1, q.shape[1])
+    # high degrees: the separable analysis, A Z Aᵀ, is (n+1)/2 times fewer flops
+    _, a = analysis_matrix(n)
+    t = (values.reshape(-1, n + 1) @ a.T).reshape(-1, n + 1, n + 1)  # (K S, node x, j)
+    c = np.matmul(a, t)  # (K S, i, j)
+    ii, jj = total_degree_index(n)
+    return np.ascontiguousarray(c[:, ii, jj]).reshape(k, -1, ii.size)
 
 
 # ---------------------------------------------------------------------------

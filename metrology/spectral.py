@@ -67,7 +67,6 @@ from typing import Any
 import numpy as np
 
 from kernels import fft as _fft
-from kernels import moments as _km
 from kernels import psd as _kp
 from kernels._config import num_threads, threads_for_elements
 
@@ -220,10 +219,10 @@ class _Detrend:
     """
 
     def __init__(self, hm: HeightMap, nm: Sequence[tuple[int, int]] = ((0, 0),)) -> None:
-        from .zernike import ZernikeGeometry, _circumscribed_radius
+        from .zernike import ZernikeGeometry, _circumscribed_radius, _row_extents
 
         valid = hm.valid
-        first, last = _km.row_extents(valid)
+        first, last = _row_extents(valid)
         rows = np.flatnonzero(first >= 0)
         if rows.size == 0:
             raise InsufficientDataError("the map has no valid pixels")

@@ -93,6 +93,12 @@ def _grid_offsets(shape: tuple[int, int], dx: float, dy: float, center: tuple[fl
             (-(ny - 1) / 2.0 * dy - center[1]) * inv_r, dy * inv_r)
 
 
+def _row_extents(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First and last pixel of every row (:func:`kernels.moments.row_extents`)."""
+    with threads_for_elements(mask.size, passes=0.25):
+        return _km.row_extents(mask)
+
+
 def _circumscribed_radius(first: np.ndarray, last: np.ndarray, shape: tuple[int, int],
                           dx: float, dy: float, center: tuple[float, float]) -> float:
     """Largest distance (mm) of a mask pixel centre from ``center`` (from the row extents:
@@ -166,7 +172,7 @@ class ZernikeGeometry:
             raise ApertureError(f"R_norm must be a positive radius in mm, got {radius_mm!r}")
         if not self.nm:
             raise ConventionError("no Zernike terms to fit")
-        self._first, self._last = _extents if _extents is not None else _km.row_extents(mask)
+        self._first, self._last = _extents if _extents is not None else _row_extents(mask)
         self._n_pixels = int(np.count_nonzero(mask))
         if self._n_pixels == 0:
             raise ApertureError("the aperture holds no valid pixels: nothing to fit")
@@ -192,7 +198,7 @@ class ZernikeGeometry:
                 f"valid pixels reach ρ = {self.rho_max:.4f} > 1 with R_norm = "
                 f"{self.radius_mm:g} mm: pass a larger radius_mm, restrict the map to the "
                 "aperture (HeightMap.select_aperture), or allow_outside=True")
-        # C[s, k, m]: term k on strip s's box in the Legendre products L_I[m](u) L_J[m](v),
+        # C[k, s, m]: term k on strip s's box in the Legendre products L_I[m](u) L_J[m](v),
         # from the (exact) Gauss-Legendre analysis of the term's values at the box's nodes
         xs, ys = _km.node_coordinates(self._boxes, self.degree)
         vals = np.empty((self.n_terms, xs.size))
@@ -240,16 +246,18 @@ class ZernikeGeometry:
         ii, jj = _km.total_degree_index(n)
         with threads_for_elements(mu.shape[0] * ii.size * ii.size, passes=4.0):
             t = _km.moment_gram(mu, _km.linearization(n), ii, jj)
-        c = self._coef
-        ns, k, m = c.shape
+        c = self._coef  # (K, S, M)
+        k, ns, m = c.shape
+        flat = c.reshape(k, ns * m)
         with blas_single_threaded():
-            ct = np.matmul(c, t)  # (S, K, M)
-            gram = ct.transpose(1, 0, 2).reshape(k, ns * m) @ c.transpose(1, 0, 2).reshape(
-                k, ns * m).T
+            # G = Σ_s C_s T_s C_sᵀ: C T per strip written in (K, S, M) order, then one product
+            ct = np.empty_like(c)
+            np.matmul(c.transpose(1, 0, 2), t, out=ct.transpose(1, 0, 2))
+            gram = ct.reshape(k, ns * m) @ flat.T
             gram = 0.5 * (gram + gram.T)
-            self._ones = np.einsum("skm,sm->k", c, mu[:, ii, jj])
+            self._ones = flat @ mu[:, ii, jj].ravel()
             if zmap is not None:
-                rhs = np.einsum("skm,sm->k", c, d[:, ii, jj])
+                rhs = flat @ d[:, ii, jj].ravel()
                 self._first_fit = (z_first, rhs, float(d[:, 0, 0].sum()))
             w = np.linalg.eigvalsh(gram)
         self.gram = gram
@@ -277,7 +285,8 @@ class ZernikeGeometry:
             return ff[1], ff[2]  # gathered with the Gram matrix
         _, d = self._moments(self._as_map(z), False)
         ii, jj = _km.total_degree_index(self.degree)
-        return np.einsum("skm,sm->k", self._coef, d[:, ii, jj]), float(d[:, 0, 0].sum())
+        k = self.n_terms
+        return (self._coef.reshape(k, -1) @ d[:, ii, jj].ravel(), float(d[:, 0, 0].sum()))
 
     def project(self, z: np.ndarray) -> np.ndarray:
         """``Bᵀ z`` for heights ``z``: a map of the mask's shape, or the values at the
@@ -335,7 +344,7 @@ class ZernikeGeometry:
         n = self.degree
         ii, jj = _km.total_degree_index(n)
         e = np.zeros((self.n_strips, n + 1, n + 1))
-        e[:, ii, jj] = np.einsum("skm,k->sm", self._coef, coef)
+        e[:, ii, jj] = (coef @ self._coef.reshape(self.n_terms, -1)).reshape(self.n_strips, -1)
         return e
 
     def _apply(self, coef: np.ndarray, z: np.ndarray | None, out: np.ndarray, *,
@@ -452,7 +461,7 @@ def _geometry(mask: np.ndarray, dx: float, dy: float, nm: list[tuple[int, int]],
         g = _CACHE.get(key)
         if g is not None:
             return g, None
-    extents = _km.row_extents(mask)
+    extents = _row_extents(mask)
     r = (_circumscribed_radius(*extents, mask.shape, dx, dy, center) if radius_mm is None
          else float(radius_mm))
     g = ZernikeGeometry(mask, dx, dy, nm, normalization, center, r, allow_outside,

@@ -167,9 +167,9 @@ def test_moment_gram_against_direct_products():
         assert np.allclose(t[s], b.T @ b, rtol=1e-12, atol=1e-11)
 
 
-def test_coefficients_from_nodes_reproduce_a_polynomial():
+@pytest.mark.parametrize("n", [7, 15])  # one product with Q, and the separable analysis
+def test_coefficients_from_nodes_reproduce_a_polynomial(n):
     rng = np.random.default_rng(6)
-    n = 7
     boxes = np.array([[0.2, 0.5, -0.1, 0.3, 0, 0, 0, 0], [-0.6, 0.1, 0.7, 0.05, 0, 0, 0, 0]])
     xs, ys = km.node_coordinates(boxes, n)
     # two polynomials of total degree n, as monomial sums
@@ -185,7 +185,7 @@ def test_coefficients_from_nodes_reproduce_a_polynomial():
         y = boxes[s, 2] + boxes[s, 3] * v
         for k in range(2):
             grid = np.zeros((n + 1, n + 1))
-            grid[ii, jj] = c[s, k]
+            grid[ii, jj] = c[k, s]
             assert np.allclose(npleg.legval2d(u, v, grid),
                                np.polynomial.polynomial.polyval2d(x, y, cm[k]),
                                rtol=1e-12, atol=1e-12)
