@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._config import jit
+from ._config import jit, pjit, prange
 
-__all__ = ["circle_region_counts"]
+__all__ = ["circle_region_counts", "radius_mask"]
 
 
 @jit
@@ -214,21 +214,54 @@ def circle_region_counts(valid, b):  # pragma: no cover - compiled
         h = horiz[i]
         for j in range(mx - 2):
             h[j + 1] = f[j] & f[j + 1] & f[j + 2]
-    state = np.zeros(nx, dtype=np.uint8)
+    # per block row: inner blocks count whole (no pixel visited), edge blocks pixel by pixel
+    inner_rows = np.zeros(mx, dtype=np.int64)  # full-resolution rows counted whole, per block col
+    edge = np.empty(mx, dtype=np.int64)
     for bi in range(my):
         f = filled[bi]
-        for j in range(nx):
-            bj = bcol[j]
+        r0 = bi * b
+        r1 = min(ny, r0 + b)
+        n_inner = 0
+        ne = 0
+        for bj in range(mx):
             inner = 0
             if 0 < bi < my - 1:
                 inner = horiz[bi - 1, bj] & horiz[bi, bj] & horiz[bi + 1, bj]
-            state[j] = 2 if inner else (1 if f[bj] else 0)
-        for i in range(bi * b, min(ny, (bi + 1) * b)):
+            if inner:
+                n_inner += min(nx, (bj + 1) * b) - bj * b
+                inner_rows[bj] += r1 - r0
+            elif f[bj]:
+                edge[ne] = bj
+                ne += 1
+        for i in range(r0, r1):
             row = valid[i]
-            c = 0
-            for j in range(nx):
-                v = (state[j] == 2) | ((state[j] == 1) & row[j])
-                c += v
-                col_count[j] += v
+            c = n_inner
+            for e in range(ne):
+                j0 = edge[e] * b
+                for t in range(min(b, nx - j0)):
+                    if row[j0 + t]:
+                        c += 1
+                        col_count[j0 + t] += 1
             row_count[i] = c
+    for j in range(nx):
+        col_count[j] += inner_rows[bcol[j]]
     return row_count, col_count
+
+
+@pjit
+def radius_mask(dx2, dy2, lo2, hi2, out):  # pragma: no cover - compiled
+    """``out[i, j] = lo2 <= dx2[j] + dy2[i] <= hi2``: a disk (lo2 < 0) or an annulus.
+
+    ``dx2``, ``dy2`` are the squared offsets of the columns and rows from the centre
+    (float64 (nx,), (ny,)); one addition and two comparisons per pixel, so the result
+    is the one of NumPy's ``dx2[None, :] + dy2[:, None]`` exactly, without its
+    float temporary. ``out`` : bool (ny, nx), written.
+    """
+    ny = dy2.shape[0]
+    nx = dx2.shape[0]
+    for i in prange(ny):
+        d = dy2[i]
+        row = out[i]
+        for j in range(nx):
+            r2 = dx2[j] + d
+            row[j] = (r2 <= hi2) & (r2 >= lo2)

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels.regions import circle_region_counts
+from kernels._config import threads_for_elements
+from kernels.regions import circle_region_counts, radius_mask
 
 from .errors import ApertureError, InsufficientDataError
 from .heightmap import HeightMap
@@ -34,11 +35,17 @@ __all__ = [
 ]
 
 
-def _r2(hm: HeightMap, center_mm: tuple[float, float]) -> np.ndarray:
+def _radius_mask(hm: HeightMap, center_mm: tuple[float, float], r_lo: float | None,
+                 r_hi: float) -> np.ndarray:
+    """Pixels with r_lo² <= (x - cx)² + (y - cy)² <= r_hi² (no lower bound when r_lo is None),
+    in one pass without a float temporary (:func:`kernels.regions.radius_mask`)."""
     cx, cy = (float(c) for c in center_mm)
-    x = hm.x_mm - cx
-    y = hm.y_mm - cy
-    return x[None, :] ** 2 + y[:, None] ** 2
+    dx2 = np.ascontiguousarray((hm.x_mm - cx) ** 2)
+    dy2 = np.ascontiguousarray((hm.y_mm - cy) ** 2)
+    out = np.empty(hm.shape, dtype=bool)
+    with threads_for_elements(out.size, passes=0.5):
+        radius_mask(dx2, dy2, -1.0 if r_lo is None else r_lo * r_lo, r_hi * r_hi, out)
+    return out
 
 
 def _check_diameter(name: str, d: float) -> float:
@@ -57,7 +64,7 @@ def circle(hm: HeightMap, diameter_mm: float,
     ndarray of bool, shape ``hm.shape``
     """
     d = _check_diameter("diameter_mm", diameter_mm)
-    return _r2(hm, center_mm) <= (d / 2.0) ** 2
+    return _radius_mask(hm, center_mm, None, d / 2.0)
 
 
 def annulus(hm: HeightMap, outer_diameter_mm: float, inner_diameter_mm: float,
@@ -68,8 +75,7 @@ def annulus(hm: HeightMap, outer_diameter_mm: float, inner_diameter_mm: float,
     if not (0.0 <= di < do):
         raise ApertureError(
             f"inner diameter must satisfy 0 <= inner < outer ({do} mm), got {di!r}")
-    r2 = _r2(hm, center_mm)
-    return (r2 <= (do / 2.0) ** 2) & (r2 >= (di / 2.0) ** 2)
+    return _radius_mask(hm, center_mm, di / 2.0, do / 2.0)
 
 
 def from_invalid(hm: HeightMap) -> np.ndarray:

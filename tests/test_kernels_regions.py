@@ -59,3 +59,27 @@ def test_counts_of_a_filled_ring_and_an_empty_mask():
     assert np.array_equal(rows, disk.sum(axis=1)) and np.array_equal(cols, disk.sum(axis=0))
     rows, cols = circle_region_counts(np.zeros((5, 6), bool), 1)
     assert not rows.any() and not cols.any()
+
+
+def test_circle_and_annulus_masks_equal_numpy_exactly():
+    import metrology as mt
+    from metrology import aperture as ap
+
+    rng = np.random.default_rng(3)
+    for _ in range(60):
+        ny, nx = rng.integers(2, 200, 2)
+        hm = mt.HeightMap(np.zeros((ny, nx)), rng.uniform(0.01, 0.3), rng.uniform(0.01, 0.3))
+        c = tuple(rng.uniform(-3, 3, 2))
+        d = rng.uniform(0.1, 30)
+        di = rng.uniform(0, 0.9 * d)
+        x = hm.x_mm - c[0]
+        y = hm.y_mm - c[1]
+        r2 = x[None, :] ** 2 + y[:, None] ** 2
+        assert np.array_equal(ap.circle(hm, d, c), r2 <= (d / 2) ** 2)
+        ring = (r2 <= (d / 2) ** 2) & (r2 >= (di / 2) ** 2)
+        assert np.array_equal(ap.annulus(hm, d, di, c), ring)
+    # radii through pixel centres: the boundary pixels are inside (<=), as in NumPy
+    hm = mt.HeightMap(np.zeros((41, 41)), 1.0)
+    x = hm.x_mm
+    for r in (3.0, 5.0, 20.0, np.sqrt(50.0)):
+        assert np.array_equal(ap.circle(hm, 2 * r), x[None] ** 2 + x[:, None] ** 2 <= r * r)
