@@ -39,7 +39,7 @@ import numpy as np
 
 from kernels import moments as _km
 from kernels import zernike as _kz
-from kernels._config import blas_single_threaded, num_threads, threads_for_elements
+from kernels._config import blas_single_threaded, threads_for_elements
 
 from .aperture import mask_key
 from .errors import ApertureError, ConventionError, InsufficientDataError
@@ -185,8 +185,10 @@ class ZernikeGeometry:
         self._scale = np.array([normalization_factor(n, m, self.normalization)
                                 for n, m in self.nm])
         self.degree = int(n_arr.max())
+        # at least 8 strips (work for every thread of a small machine); fixed, not taken from
+        # the thread count, so that the numbers do not depend on the machine
         span = int(np.count_nonzero(self._first >= 0))
-        max_rows = max(1, -(-span // max(8, 2 * num_threads())))  # a few strips per thread
+        max_rows = max(1, -(-span // 8))
         self._strips, self._boxes, rho2_max = _km.plan_strips(
             self._first, self._last, x0, sx, y0, sy, self.degree, _km.LOG_GROWTH, max_rows)
         self.rho_max = float(math.sqrt(rho2_max))
