@@ -108,18 +108,26 @@ pjit = numba.njit(parallel=True, **_COMMON)
 
 prange = numba.prange
 
-#: a parallel region pays only above this much estimated serial work (seconds),
-#: per threading layer; below it the region runs on the calling thread
-PARALLEL_MIN_SECONDS: dict[str, float] = {"tbb": 2e-4, "omp": 4e-3, "workqueue": 4e-3}
+#: a parallel region pays only above this much estimated serial work (seconds), per
+#: threading layer; below it the region runs on the calling thread. TBB lets the caller
+#: do the work when no worker is free, so its regions pay off early. OpenMP and
+#: workqueue wait for every worker: beside a busy core that is a scheduler time slice
+#: (4-50 ms measured), which only a region of tens of ms can win back (half of it)
+PARALLEL_MIN_SECONDS: dict[str, float] = {"tbb": 2e-4, "omp": 2e-2, "workqueue": 2e-2}
 
-#: serial throughput assumed by :func:`threads_for_elements` (elements per second
-#: of a one-pass, memory-bound map kernel on one core)
-ELEMENTS_PER_SECOND = 4e8
+#: serial throughput assumed by :func:`threads_for_elements` (elements per second of a
+#: one-pass map kernel on one core; measured 1.5-3e9 for the moment and PSD passes)
+ELEMENTS_PER_SECOND = 1.5e9
 
 
 def num_threads() -> int:
-    """Number of threads parallel kernels use (``NUMBA_NUM_THREADS``)."""
+    """Number of threads parallel kernels use now (:func:`threads_for` may lower it)."""
     return int(numba.get_num_threads())
+
+
+def max_threads() -> int:
+    """Number of threads of the process (``NUMBA_NUM_THREADS``)."""
+    return int(numba.config.NUMBA_NUM_THREADS)
 
 
 def threading_layer() -> str:
@@ -151,7 +159,7 @@ def threads_for(seconds: float) -> Iterator[None]:
         return
     if not _LAYER:
         _LAYER.append(threading_layer())
-    if seconds >= PARALLEL_MIN_SECONDS.get(_LAYER[0], 4e-3):
+    if seconds >= PARALLEL_MIN_SECONDS.get(_LAYER[0], 2e-2):
         yield
         return
     numba.set_num_threads(1)
