@@ -76,7 +76,7 @@ def _high_order(seed: int, scale_nm: float) -> dict[str, float]:
     rng = np.random.default_rng(seed)
     out = {}
     for j in range(12, S.N_FRINGE + 1):
-        n, _ = metrology.fringe_to_nm(j)
+        n, _ = metrology.fringe_to_order(j)
         out[f"Z{j}"] = round(float(rng.normal(0.0, scale_nm * 4.0 / n)), 4)
     return out
 

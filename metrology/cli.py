@@ -1,12 +1,16 @@
 """The ``metrology`` command line. It only parses arguments and formats output.
 
-Exit codes (all subcommands):
+Exit codes (all subcommands) are :class:`metrology.verdicts.ExitCode`:
 
 * 0: success; for ``check``: every checked criterion passes
 * 1: ``check``: at least one criterion fails
 * 2: usage or input error (bad arguments, unreadable file, invalid spec)
 * 3: ``check``: nothing failed, but something was not measurable or a
   measurement of the part is missing
+
+Start-up is cheap: this module imports only the standard library and
+:mod:`metrology.errors` / :mod:`metrology.verdicts`; each subcommand imports
+what it computes with, so ``--help`` and ``--version`` load no NumPy or Numba.
 """
 
 from __future__ import annotations
@@ -21,8 +25,10 @@ from pathlib import Path
 
 from ._version import __version__
 from .errors import MetrologyError
+from .verdicts import ExitCode
 
-EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_NOT_MEASURABLE = 0, 1, 2, 3
+EXIT_PASS, EXIT_FAIL = ExitCode.PASS, ExitCode.FAIL
+EXIT_USAGE, EXIT_NOT_MEASURABLE = ExitCode.USAGE, ExitCode.NOT_MEASURABLE
 
 _EXIT_EPILOG = """exit codes:
   0  every checked criterion passes (other commands: success)
@@ -121,16 +127,16 @@ def _cmd_check(args: argparse.Namespace) -> int:
         if path:
             reports.write_report(report, path, kind)
             print(f"wrote {kind} report {path}", file=sys.stderr)
-    return exit_code(report)
+    return int(exit_code(report))
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
     from ._atomic import atomic_write_text
-    from .io import load
-    from .reports import render_summary, summarize_map
+    from .pipeline import load_file, summarize_map
+    from .reports import render_summary
 
     _guard_outputs({"--json": args.json}, [args.file])
-    hm = load(args.file)
+    hm = load_file(args.file)
     summary = summarize_map(hm, terms=args.terms, scheme=args.scheme, path=args.file)
     _emit(render_summary(summary))
     if args.json:
@@ -241,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the loose files are the whole part: a measurement with no file "
                    "makes the part not-measurable (exit 3)")
     c.add_argument("--json", metavar="PATH", help="write the JSON report "
-                   "(schema metrology.check-report/1)")
+                   "(schema metrology.check-report/2)")
     c.add_argument("--junit", metavar="PATH", help="write JUnit XML (one testcase per "
                    "criterion; not-measurable as skipped)")
     c.add_argument("--markdown", metavar="PATH", help="write a Markdown summary")

@@ -45,7 +45,7 @@ from .errors import ConventionError
 from .heightmap import HeightMap
 from .synth_psd import PowerLaw, synthesize
 from .zernike import zernike_surface
-from .zernike_schemes import fringe_to_nm
+from .zernike_schemes import fringe_to_order
 
 __all__ = [
     "RandomComponent",
@@ -450,7 +450,7 @@ def measure_fizeau(surface: Surface, setup: FizeauSetup, seed: int | Sequence[in
     coef = np.array(surface.zernike_fringe_nm, dtype=np.float64)
     coef[:3] += np.asarray(setup.alignment_nm, dtype=np.float64)
     form = zernike_surface(coef, shape=setup.shape, dx_mm=setup.dx_mm, scheme="fringe",
-                           normalization="rms", radius_mm=surface.r_norm_mm,
+                           normalisation="rms", r_norm_mm=surface.r_norm_mm,
                            outside="evaluate").z_nm
     rand = synthesize_random(surface, setup.shape, setup.dx_mm, r[_STREAM_SURFACE], setup.pad)
     z = form + rand + surface.marks_nm(X, Y)
@@ -486,8 +486,8 @@ def measure_microscope(surface: Surface, setup: MicroscopeSetup, seed: int | Seq
     X, Y = Xl + x0, Yl + y0
     form = zernike_surface(np.asarray(surface.zernike_fringe_nm, dtype=np.float64),
                            shape=setup.shape, dx_mm=setup.dx_mm, scheme="fringe",
-                           normalization="rms", radius_mm=surface.r_norm_mm,
-                           center_mm=(-x0, -y0), outside="evaluate").z_nm
+                           normalisation="rms", r_norm_mm=surface.r_norm_mm,
+                           centre_mm=(-x0, -y0), outside="evaluate").z_nm
     rand = synthesize_random(surface, setup.shape, setup.dx_mm, r[_STREAM_SURFACE], setup.pad)
     R = surface.base_radius_mm
     rho2 = Xl ** 2 + Yl ** 2
@@ -536,7 +536,7 @@ def zernike_basis(x_mm: np.ndarray, y_mm: np.ndarray, indices: Sequence[int],
     th = np.arctan2(y, x)
     rows = []
     for j in indices:
-        n, m = fringe_to_nm(int(j))
+        n, m = fringe_to_order(int(j))
         norm = math.sqrt(2.0 * (n + 1)) if m != 0 else math.sqrt(n + 1.0)
         ang = np.cos(m * th) if m > 0 else (np.sin(-m * th) if m < 0 else 1.0)
         rows.append(norm * _radial_poly(n, m, rho) * ang)
@@ -604,7 +604,7 @@ def _lstsq_remove(z: np.ndarray, basis: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 _GROUP_NM = {"piston": [(0, 0)], "tilt": [(1, 1), (1, -1)], "power": [(2, 0)],
              "astigmatism": [(2, 2), (2, -2)]}
-_NM_FRINGE = {fringe_to_nm(j): j for j in range(1, N_FRINGE + 1)}
+_NM_FRINGE = {fringe_to_order(j): j for j in range(1, N_FRINGE + 1)}
 
 
 def _verdict(c: Any, value: float | None) -> str:
@@ -821,7 +821,7 @@ def model_expectations(surface: Surface, spec: Any, measurement: str) -> dict[st
                 slope += mk.slope_rms_urad ** 2
         d: dict[str, Any] = {"rms_nm": math.sqrt(var) if math.isfinite(var) else None,
                              "kind": b.kind, "f_lo_per_mm": lo, "f_hi_per_mm": hi}
-        if b.slope_urad_max is not None:
+        if any(c.id == f"{b.measurement}.band.{b.name}.slope" for c in spec.criteria):
             d["slope_urad"] = math.sqrt(slope) if b.kind == "areal" else None
         out[b.name] = d
     return out

@@ -26,11 +26,11 @@ from metrology.spec import (
     SpecWarning,
     ZernikeOtherTermsCriterion,
     ZernikeTermCriterion,
-    _zernike_index,
-    _zernike_order,
     load_spec,
     parse_spec,
 )
+from metrology.spec.zernike_terms import spec_index as _zernike_index
+from metrology.spec.zernike_terms import spec_order as _zernike_order
 
 SPECS = Path(__file__).resolve().parent.parent / "datasets" / "specs"
 CAF2 = SPECS / "caf2-wafer-inspection.toml"
@@ -598,11 +598,11 @@ def test_terms_left_below_the_form_fit_warn():
 def test_locator_finds_every_key_of_the_shipped_specs(path):
     import tomllib
 
-    from metrology.spec import _locate
+    from metrology.spec.locate import locate
 
     text = path.read_text()
     lines = text.splitlines()
-    found = _locate(text)
+    found = locate(text)
 
     def leaves(obj, prefix=()):
         if isinstance(obj, dict):
