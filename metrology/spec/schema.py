@@ -87,8 +87,9 @@ F_MIN_PER_MM, F_MAX_PER_MM = 1e-6, 1e7
 LENGTH_MAX_MM = 1e5
 #: exponent of a PSD segment ``a f^-b``: surfaces have 0 < b < ~4
 PSD_B_MAX = 10.0
-#: a PSD line value must stay within 1e-300..1e300 nm^2 mm over its segment
-_LOG10_PSD_MAX = 300.0
+#: a PSD line value must stay within 1e-30..1e30 nm^2 mm over its segment (any real
+#: measurement lies far inside; outside, the line would pass or fail everything)
+_LOG10_PSD_MAX = 30.0
 BINS_PER_DECADE_MAX = 1000
 FACTOR_MAX_MAX = 1e6
 
@@ -230,6 +231,7 @@ def _apply_aliases(ctx: SpecContext, doc: dict[str, Any]) -> None:
                 if new in tbl:
                     ctx.error((*path, old), f"{old!r} is a deprecated spelling of {new!r}, "
                                             f"which is also given; keep {new!r}")
+                    del tbl[old]   # reported once: no follow-on "unknown key"
                     continue
                 ctx.renamed[(*path, new)] = (*path, old)
                 ctx.warn((*path, new), f"{old!r} is a deprecated spelling; write {new!r} "
