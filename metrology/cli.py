@@ -25,20 +25,12 @@ from pathlib import Path
 
 from ._version import __version__
 from .errors import MetrologyError
-from .verdicts import ExitCode
+from .verdicts import ExitCode, exit_codes_help, exit_codes_summary
 
 EXIT_PASS, EXIT_FAIL = ExitCode.PASS, ExitCode.FAIL
 EXIT_USAGE, EXIT_NOT_MEASURABLE = ExitCode.USAGE, ExitCode.NOT_MEASURABLE
 
-_EXIT_EPILOG = """exit codes:
-  0  every checked criterion passes (other commands: success)
-  1  at least one criterion fails
-  2  usage or input error: bad arguments, unreadable or unassignable file,
-     invalid spec (the message names the key path and line)
-  3  nothing failed, but something was not measurable (a band beyond a
-     file's Nyquist frequency, an aperture larger than the valid data, too
-     few valid pixels...) or a measurement of the part has no file
-not-measurable and not-checked criteria are never counted as passes."""
+_EXIT_EPILOG = exit_codes_help()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -212,8 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="metrology",
         description="Optical surface metrology: load interferometer maps, fit Zernikes, "
         "compute PSDs and band RMS, check lenses against specs.",
-        epilog="Exit codes: 0 pass/success, 1 a criterion fails, 2 usage or input error, "
-        "3 nothing failed but something was not measurable (or a measurement is missing).",
+        epilog=exit_codes_summary(),
     )
     p.add_argument("--version", action="version", version=f"metrology {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)

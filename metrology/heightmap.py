@@ -246,7 +246,7 @@ class HeightMap:
 
         An aperture object that can describe itself (``describe(hm)``) is recorded in
         ``meta['aperture']`` (kind, centre, diameters in mm); Zernike fits then use its
-        centre and nominal radius as defaults (CONVENTIONS.md: R_norm comes from the
+        centre and nominal radius as defaults (docs/conventions.md: R_norm comes from the
         clear aperture).
         """
         if hasattr(aperture, "mask"):

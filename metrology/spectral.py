@@ -1,6 +1,6 @@
 """Power spectral densities, band-limited RMS, slope RMS and PVr.
 
-Formulas (``CONVENTIONS.md``, section PSD). With h the heights (nm) over the
+Formulas (``docs/conventions.md``, section PSD). With h the heights (nm) over the
 valid mask M, the mean and the requested terms removed, 0 outside M, a window
 w that is 0 outside M, spacings Δx, Δy (mm) and the FFT size N_x, N_y:
 

@@ -18,7 +18,10 @@ __all__ = [
     "worst",
     "exit_code_for",
     "EXIT_CODE_MEANING",
+    "EXIT_CODE_TEXT",
     "VERDICT_MEANING",
+    "exit_codes_summary",
+    "exit_codes_help",
 ]
 
 
@@ -86,14 +89,43 @@ class ExitCode(enum.IntEnum):
         return EXIT_CODE_MEANING[int(self)]
 
 
-#: what each exit code of ``metrology check`` means (README, ``--help``, reports)
-EXIT_CODE_MEANING: dict[int, str] = {
-    0: "every checked criterion passes",
-    1: "at least one criterion fails",
-    2: "usage or input error (bad arguments, unreadable file, invalid spec)",
-    3: "nothing failed, but something was not measurable or a measurement of the part "
-       "is missing",
+#: the one table of what each exit code means: (a few words, one line for reports, the
+#: explanation ``--help`` prints); README, reports and the command line read it
+EXIT_CODE_TEXT: dict[int, tuple[str, str, str]] = {
+    0: ("pass/success", "every checked criterion passes",
+        "every checked criterion passes (other commands: success)"),
+    1: ("a criterion fails", "at least one criterion fails", "at least one criterion fails"),
+    2: ("usage or input error",
+        "usage or input error (bad arguments, unreadable file, invalid spec)",
+        "usage or input error: bad arguments, unreadable or unassignable file, invalid spec "
+        "(the message names the key path and line)"),
+    3: ("nothing failed but something was not measurable (or a measurement is missing)",
+        "nothing failed, but something was not measurable or a measurement of the part "
+        "is missing",
+        "nothing failed, but something was not measurable (a band beyond a file's Nyquist "
+        "frequency, an aperture larger than the valid data, too few valid pixels...) or a "
+        "measurement of the part has no file"),
 }
+
+#: what each exit code of ``metrology check`` means (one line each, for the reports)
+EXIT_CODE_MEANING: dict[int, str] = {k: v[1] for k, v in EXIT_CODE_TEXT.items()}
+
+
+def exit_codes_summary() -> str:
+    """``Exit codes: 0 pass/success, 1 ...`` in one sentence (``metrology --help``)."""
+    return "Exit codes: " + ", ".join(f"{k} {v[0]}" for k, v in EXIT_CODE_TEXT.items()) + "."
+
+
+def exit_codes_help(width: int = 78) -> str:
+    """The exit codes explained, one indented paragraph each (``metrology check --help``)."""
+    import textwrap
+
+    lines = ["exit codes:"]
+    for k, v in EXIT_CODE_TEXT.items():
+        lines += textwrap.wrap(v[2], width, initial_indent=f"  {k}  ", subsequent_indent="     ")
+    lines += textwrap.wrap("not-measurable and not-checked criteria are never counted as "
+                           "passes.", width)
+    return "\n".join(lines)
 
 
 def exit_code_for(verdict: str | Verdict) -> ExitCode:

@@ -468,7 +468,7 @@ def test_profile_band_defaults_to_x_and_areal_refuses_direction():
 
 
 def test_zernike_index_tables():
-    # Fringe (CONVENTIONS.md): Z4 power, Z9 (4,0), Z16 (6,0), Z25 (8,0), Z36 (10,0), Z37 (12,0)
+    # Fringe (docs/conventions.md): Z4 power, Z9 (4,0), Z16 (6,0), Z25 (8,0), Z36 (10,0), Z37 (12,0)
     fringe = {1: (0, 0), 2: (1, 1), 3: (1, -1), 4: (2, 0), 5: (2, 2), 6: (2, -2), 7: (3, 1),
               8: (3, -1), 9: (4, 0), 10: (3, 3), 11: (3, -3), 12: (4, 2), 16: (6, 0),
               17: (4, 4), 25: (8, 0), 26: (5, 5), 35: (9, -1), 36: (10, 0), 37: (12, 0)}

@@ -262,7 +262,7 @@ def test_surface_round_trip_and_fit_result_maps():
 
 
 def test_a_selected_aperture_sets_the_fit_defaults_and_follows_crops():
-    # CONVENTIONS: R_norm is the nominal clear-aperture radius, about the aperture centre
+    # docs/conventions.md: R_norm is the nominal clear-aperture radius, about the aperture centre
     nm = [(0, 0), (1, 1), (1, -1), (2, 0), (2, 2)]
     coef = np.array([1.0, 0.5, -0.5, 2.0, 0.3])
     hm, r = _disk_map(nm, coef, shape=(201, 241), dx=0.1, center=(1.2, -0.8), radius=8.0)
