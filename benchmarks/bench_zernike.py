@@ -59,12 +59,12 @@ def run(sizes: tuple[int, ...] = (512, 1024, 2048), quick: bool = False) -> list
 
             def fresh(hm=hm, scheme=scheme, k=k, radius=radius):
                 mt.clear_geometry_cache()
-                return mt.fit_zernike(hm, k, scheme=scheme, radius_mm=radius,
-                                      center_mm=(0.0, 0.0)).coefficients_nm
+                return mt.fit_zernike(hm, k, scheme=scheme, r_norm_mm=radius,
+                                      centre_mm=(0.0, 0.0)).coefficients_nm
 
             def cached(hm=hm, scheme=scheme, k=k, radius=radius):
-                return mt.fit_zernike(hm, k, scheme=scheme, radius_mm=radius,
-                                      center_mm=(0.0, 0.0)).coefficients_nm
+                return mt.fit_zernike(hm, k, scheme=scheme, r_norm_mm=radius,
+                                      centre_mm=(0.0, 0.0)).coefficients_nm
 
             npx = int(hm.n_valid)
             r = row(case, "metrology (fresh geometry)", n, fresh, **kw)
@@ -75,8 +75,8 @@ def run(sizes: tuple[int, ...] = (512, 1024, 2048), quick: bool = False) -> list
             cached()
             cached()  # the second reuse materialises the basis when it fits the budget
             r = row(case, "metrology (cached geometry)", n, cached, **kw)
-            geo = mt.fit_zernike(hm, k, scheme=scheme, radius_mm=radius,
-                                 center_mm=(0.0, 0.0)).geometry
+            geo = mt.fit_zernike(hm, k, scheme=scheme, r_norm_mm=radius,
+                                 centre_mm=(0.0, 0.0)).geometry
             if geo.basis is not None:  # one pass over the stored basis
                 r["gbps"] = 8 * k * npx / r["median_s"] / 1e9
                 r["note"] = "basis read (B z) bandwidth"
@@ -84,7 +84,7 @@ def run(sizes: tuple[int, ...] = (512, 1024, 2048), quick: bool = False) -> list
                 r["note"] = "basis recomputed in cache (over the memory budget)"
             rows.append(r)
             j0 = first_index(scheme)
-            nm = [mt.zernike_nm(scheme, j) for j in range(j0, j0 + k)]
+            nm = [mt.zernike_order(scheme, j) for j in range(j0, j0 + k)]
             big = npx * k * 8 * 3 > MEMORY_LIMIT_BYTES
             x = (hm.grid_mm()[0][hm.valid]) / radius
             y = (hm.grid_mm()[1][hm.valid]) / radius

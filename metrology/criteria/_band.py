@@ -5,13 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ..spec.context import number
 from ..spec.model import Band
 from ._base import PSD, PSD_WINDOW, Criterion, Evidence
 
 if TYPE_CHECKING:  # pragma: no cover
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
     from ..pipeline import FileAnalysis
+    from ..spec.schema import BandEntry, SpecDraft
 
 __all__ = ["BandEvidence", "BandCriterionBase"]
 
@@ -44,6 +46,17 @@ class BandCriterionBase(Criterion):
 
     def requests(self) -> Sequence[str]:
         return (PSD,)
+
+    @staticmethod
+    def limits(draft: SpecDraft, key: str) -> Iterator[tuple[BandEntry, Band, float, str, str]]:
+        """(entry, band, limit, kind in words, range in words) of every band giving ``key``;
+        the limit of every ``[[bands]]`` table is validated, valid bands only are yielded."""
+        for entry in draft.bands:
+            if key not in entry.table:
+                continue
+            lim = number(draft.ctx, entry.table, entry.path, key, limit=True)
+            if entry.band is not None and lim is not None:
+                yield (entry, entry.band, lim, *BandCriterionBase.band_text(entry.band))
 
     @staticmethod
     def band_text(b: Band) -> tuple[str, str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from ..spec.context import number
 from ._band import BandCriterionBase
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -31,14 +30,7 @@ class BandCriterion(BandCriterionBase):
 
     @classmethod
     def from_spec(cls, draft: SpecDraft) -> None:
-        for entry in draft.bands:
-            if "rms_nm_max" not in entry.table:
-                continue
-            lim = number(draft.ctx, entry.table, entry.path, "rms_nm_max", limit=True)
-            b = entry.band
-            if b is None or lim is None:
-                continue
-            kind, rng = cls.band_text(b)
+        for entry, b, lim, kind, rng in cls.limits(draft, "rms_nm_max"):
             draft.add(cls(id=f"{b.measurement}.band.{b.name}.rms", measurement=b.measurement,
                           limit=lim, unit="nm", band=b,
                           description=f"{b.name} {kind} RMS height, {rng}"),

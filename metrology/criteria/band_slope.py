@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from ..spec.context import number
 from ._band import BandCriterionBase
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -32,16 +31,9 @@ class BandSlopeCriterion(BandCriterionBase):
 
     @classmethod
     def from_spec(cls, draft: SpecDraft) -> None:
-        for entry in draft.bands:
-            if "slope_urad_max" not in entry.table:
-                continue
-            lim = number(draft.ctx, entry.table, entry.path, "slope_urad_max", limit=True)
-            b = entry.band
-            if b is None or lim is None:
-                continue
-            kind, rng = cls.band_text(b)
-            draft.add(cls(id=f"{b.measurement}.band.{b.name}.slope",
-                          measurement=b.measurement, limit=lim, unit="urad", band=b,
+        for entry, b, lim, kind, rng in cls.limits(draft, "slope_urad_max"):
+            draft.add(cls(id=f"{b.measurement}.band.{b.name}.slope", measurement=b.measurement,
+                          limit=lim, unit="urad", band=b,
                           description=f"{b.name} {kind} RMS slope, {rng}"),
                       (*entry.path, "slope_urad_max"), entry.index, 1)
 
