@@ -52,15 +52,17 @@ def zernike_reference(n: int, m: int, rho: np.ndarray, theta: np.ndarray,
     return normalisation_reference(n, m, normalisation) * radial_factorial(n, m, rho) * ang
 
 
-def basis_reference(orders, x_mm, y_mm, centre_mm, r_norm_mm, normalisation="rms"):
+def basis_reference(orders, x_mm, y_mm, centre_mm, r_norm_mm, normalisation="rms",
+                    dtype=np.longdouble):
     """Basis matrix (P, K) in float64 at points (x_mm, y_mm) (1-D arrays).
 
     Same formulas as :func:`zernike_reference`, with the powers of ρ and the
-    angular factors computed once per point set (long double throughout).
+    angular factors computed once per point set, in ``dtype`` (long double by
+    default; float64 where a test needs speed more than the last digits).
     """
-    dx = np.asarray(x_mm, np.longdouble) - centre_mm[0]
-    dy = np.asarray(y_mm, np.longdouble) - centre_mm[1]
-    rho = np.sqrt(dx * dx + dy * dy) / np.longdouble(r_norm_mm)
+    dx = np.asarray(x_mm, dtype) - centre_mm[0]
+    dy = np.asarray(y_mm, dtype) - centre_mm[1]
+    rho = np.sqrt(dx * dx + dy * dy) / dtype(r_norm_mm)
     th = np.arctan2(dy, dx)
     nmax = max(n for n, _ in orders)
     powers = [np.ones_like(rho)]
@@ -73,8 +75,8 @@ def basis_reference(orders, x_mm, y_mm, centre_mm, r_norm_mm, normalisation="rms
             ang[m] = np.cos(m * th) if m >= 0 else np.sin(-m * th)
         r = np.zeros_like(rho)
         for c, p in radial_coefficients(n, m):
-            r += np.longdouble(c) * powers[p]
-        out[:, i] = (normalisation_reference(n, m, normalisation) * r * ang[m]).astype(
+            r += dtype(c) * powers[p]
+        out[:, i] = (dtype(normalisation_reference(n, m, normalisation)) * r * ang[m]).astype(
             np.float64)
     return out
 
