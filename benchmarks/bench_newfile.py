@@ -81,7 +81,7 @@ def make_files(n: int, count: int, folder: Path, seed: int = 0) -> list[Path]:
         coef = np.zeros(TERMS)
         coef[3:12] = rng.normal(scale=2.0, size=9)
         form = mt.zernike_surface(coef, shape=(n, n), dx_mm=DX_MM,
-                                  radius_mm=0.45 * n * DX_MM).z_nm
+                                  r_norm_mm=0.45 * n * DX_MM).z_nm
         shift = rng.integers(0, n, 2)
         z = form + np.roll(msf, tuple(shift), axis=(0, 1)) + rng.normal(scale=0.05,
                                                                        size=(n, n))

@@ -48,7 +48,7 @@ basis values at Gauss nodes (:func:`coefficients_from_nodes`).
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from collections.abc import Callable
 
 import numpy as np
 
@@ -74,10 +74,21 @@ __all__ = [
 LOG_GROWTH = 4.0
 
 
-@lru_cache(maxsize=64)
+#: small tables that depend on the degree only (plain dict: kernels/ decorates nothing but
+#: kernels), (name, n) -> value
+_TABLES: dict[tuple[str, int], object] = {}
+
+
+def _table(name: str, n: int, build: Callable[[int], object]) -> object:
+    key = (name, n)
+    v = _TABLES.get(key)
+    if v is None:
+        v = _TABLES[key] = build(n)
+    return v
+
+
 def _gauss(n: int) -> tuple[np.ndarray, np.ndarray]:
-    u, w = np.polynomial.legendre.leggauss(n + 1)
-    return u, w
+    return _table("gauss", n, lambda k: np.polynomial.legendre.leggauss(k + 1))  # type: ignore
 
 
 def _legendre_table(u: np.ndarray, deg: int) -> np.ndarray:
@@ -90,14 +101,7 @@ def _legendre_table(u: np.ndarray, deg: int) -> np.ndarray:
     return out
 
 
-@lru_cache(maxsize=64)
-def analysis_matrix(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Gauss-Legendre nodes u (n+1,) and the analysis matrix A (n+1, n+1).
-
-    For a polynomial g of degree <= n on [-1, 1], ``A @ g(u)`` are its
-    Legendre coefficients: ``A[i, a] = (2i + 1)/2 · w_a · L_i(u_a)`` (the
-    (n+1)-point rule is exact up to degree 2n + 1).
-    """
+def _build_analysis_matrix(n: int) -> tuple[np.ndarray, np.ndarray]:
     u, w = _gauss(n)
     a = (2.0 * np.arange(n + 1)[:, None] + 1.0) / 2.0 * w[None, :] * _legendre_table(u, n)
     u.setflags(write=False)
@@ -105,10 +109,17 @@ def analysis_matrix(n: int) -> tuple[np.ndarray, np.ndarray]:
     return u, a
 
 
-@lru_cache(maxsize=64)
-def linearization(n: int) -> np.ndarray:
-    """``lin[i, k, r]`` with ``L_i L_k = Σ_r lin[i, k, r] L_r`` for i, k <= n (shape
-    (n+1, n+1, 2n+1)), by Adams' formula (all coefficients >= 0)."""
+def analysis_matrix(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre nodes u (n+1,) and the analysis matrix A (n+1, n+1).
+
+    For a polynomial g of degree <= n on [-1, 1], ``A @ g(u)`` are its
+    Legendre coefficients: ``A[i, a] = (2i + 1)/2 · w_a · L_i(u_a)`` (the
+    (n+1)-point rule is exact up to degree 2n + 1).
+    """
+    return _table("analysis_matrix", n, _build_analysis_matrix)  # type: ignore[return-value]
+
+
+def _build_linearization(n: int) -> np.ndarray:
     A = np.ones(2 * n + 2)
     for k in range(1, 2 * n + 2):
         A[k] = A[k - 1] * (2 * k - 1) / k
@@ -123,15 +134,24 @@ def linearization(n: int) -> np.ndarray:
     return lin
 
 
-@lru_cache(maxsize=64)
-def total_degree_index(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """(I, J): the degree pairs (i, j) with i + j <= n, i-major; M = (n+1)(n+2)/2."""
+def linearization(n: int) -> np.ndarray:
+    """``lin[i, k, r]`` with ``L_i L_k = Σ_r lin[i, k, r] L_r`` for i, k <= n (shape
+    (n+1, n+1, 2n+1)), by Adams' formula (all coefficients >= 0)."""
+    return _table("linearization", n, _build_linearization)  # type: ignore[return-value]
+
+
+def _build_total_degree_index(n: int) -> tuple[np.ndarray, np.ndarray]:
     pairs = [(i, j) for i in range(n + 1) for j in range(n + 1 - i)]
     i = np.array([p[0] for p in pairs], dtype=np.int64)
     j = np.array([p[1] for p in pairs], dtype=np.int64)
     i.setflags(write=False)
     j.setflags(write=False)
     return i, j
+
+
+def total_degree_index(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(I, J): the degree pairs (i, j) with i + j <= n, i-major; M = (n+1)(n+2)/2."""
+    return _table("total_degree_index", n, _build_total_degree_index)  # type: ignore[return-value]
 
 
 def node_coordinates(boxes: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -155,15 +175,18 @@ def node_coordinates(boxes: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]
 _Q_MAX_DEGREE = 12
 
 
-@lru_cache(maxsize=64)
-def _analysis_products(n: int) -> np.ndarray:
-    """Q ((n+1)², M): ``Q[(a, b), m] = A[I_m, a] A[J_m, b]``, the 2-D analysis restricted
-    to the coefficients of total degree <= n."""
+def _build_analysis_products(n: int) -> np.ndarray:
     _, a = analysis_matrix(n)
     ii, jj = total_degree_index(n)
     q = (a[ii][:, :, None] * a[jj][:, None, :]).reshape(ii.size, -1).T.copy()
     q.setflags(write=False)
     return q
+
+
+def _analysis_products(n: int) -> np.ndarray:
+    """Q ((n+1)², M): ``Q[(a, b), m] = A[I_m, a] A[J_m, b]``, the 2-D analysis restricted
+    to the coefficients of total degree <= n."""
+    return _table("_analysis_products", n, _build_analysis_products)  # type: ignore[return-value]
 
 
 def coefficients_from_nodes(values: np.ndarray, n: int) -> np.ndarray:

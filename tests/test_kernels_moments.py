@@ -16,7 +16,7 @@ from numpy.polynomial import legendre as npleg
 import metrology as mt
 from kernels import moments as km
 from kernels import zernike as kz
-from metrology.zernike_schemes import normalization_factor
+from metrology.zernike_schemes import normalisation_factor
 
 from reference import basis_reference, grid_mm
 
@@ -235,7 +235,7 @@ def _table(nm, normalization):
     n = np.array([a for a, _ in nm])
     m = np.array([b for _, b in nm])
     tab, jac, kmax = kz.mode_table(n, m)
-    scale = np.array([normalization_factor(a, b, normalization) for a, b in nm])
+    scale = np.array([normalisation_factor(a, b, normalization) for a, b in nm])
     return tab, jac, kmax, scale
 
 
@@ -281,7 +281,7 @@ def test_moment_normal_equations_match_per_pixel_and_factorial_reference(name, s
                                                                          normalization):
     mask, dx, dy, c, r = _fit_case(name)
     start = 0 if scheme == "ansi" else 1
-    nm = [mt.zernike_nm(scheme, j) for j in range(start, start + K)]
+    nm = [mt.zernike_order(scheme, j) for j in range(start, start + K)]
     rng = np.random.default_rng(K)
     z = np.where(mask, rng.normal(scale=10.0, size=mask.shape), np.nan)
     geo = mt.ZernikeGeometry(mask, dx, dy, nm, normalization, c, r, allow_outside=True,
@@ -314,7 +314,7 @@ def test_moment_normal_equations_match_per_pixel_and_factorial_reference(name, s
 @pytest.mark.parametrize("name", CASES)
 def test_moment_residual_map_matches_reference_basis(name):
     mask, dx, dy, c, r = _fit_case(name)
-    nm = [mt.noll_to_nm(j) for j in range(1, 46)]
+    nm = [mt.noll_to_order(j) for j in range(1, 46)]
     rng = np.random.default_rng(2)
     coef = rng.normal(size=len(nm))
     X, Y = grid_mm(mask.shape, dx, dy)
@@ -335,7 +335,7 @@ def test_moment_residual_map_matches_reference_basis(name):
 def test_more_strips_do_not_change_the_fit():
     # the strip plan is a conditioning device: a much finer plan gives the same numbers
     mask, dx, dy, c, r = _fit_case("holes")
-    nm = [mt.ansi_to_nm(j) for j in range(0, 231)]
+    nm = [mt.ansi_to_order(j) for j in range(0, 231)]
     rng = np.random.default_rng(5)
     z = np.where(mask, rng.normal(size=mask.shape), np.nan)
     coarse = mt.ZernikeGeometry(mask, dx, dy, nm, "rms", c, r, z_first=z)
