@@ -27,11 +27,10 @@ band_rms(p, 0.5, 2.0)
 
 NOTES: list[str] = []
 
-#: ``metrology check`` of one shipped file, instrumented from inside: time to import the
-#: CLI, Numba cache loads (count and seconds, hooked at numba's cache), the rest of the run
+#: ``metrology check`` of one shipped file, instrumented from inside: Numba cache loads
+#: (count and seconds, hooked at numba's cache) and the modules it imported
 CHECK_SCRIPT = r"""
 import sys, time
-t0 = time.perf_counter()
 import numba.core.caching as caching
 loads = []
 _orig = caching.Cache.load_overload
@@ -41,40 +40,52 @@ def _timed(self, sig, target_context):
     loads.append(time.perf_counter() - t)
     return r
 caching.Cache.load_overload = _timed
-t1 = time.perf_counter()
 from metrology import cli
-t2 = time.perf_counter()
 try:
     rc = cli.main(sys.argv[1:])
 except SystemExit as exc:
     rc = exc.code
-t3 = time.perf_counter()
-sys.stderr.write("SPLIT %r %r %r %d %r\n" % (t1 - t0, t2 - t1, t3 - t2, len(loads), sum(loads)))
+mods = sorted(m for m in sys.modules if not m.startswith("__main__"))
+sys.stderr.write("SPLIT %d %r %s\n" % (len(loads), sum(loads), ",".join(mods)))
 """
+
+
+def _wall(cmd: list[str]) -> tuple[float, str]:
+    t0 = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    return time.perf_counter() - t0, out.stderr
 
 
 def check_startup(repeat: int = 3) -> dict[str, float]:
     """Wall time of ``metrology check`` on one shipped .datx with the Numba cache warm, and
-    its split: interpreter start, imports, Numba cache loads, the rest (medians)."""
+    its split (medians): the interpreter alone (``python -c pass``), the imports (a process
+    importing every module the check imported, minus the interpreter), Numba cache loads
+    (hooked), and the rest (reading, analysis, report, exit)."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     part = os.path.join(root, "datasets", "parts", "part-a-pass")
     spec = os.path.join(root, "datasets", "specs", "caf2-wafer-inspection.toml")
     path = os.path.join(part, "l3s2-a_fizeau.datx")
     cmd = [sys.executable, "-c", CHECK_SCRIPT, "check", "--spec", spec, path]
-    subprocess.run(cmd, capture_output=True, text=True)  # warm the cache
-    walls, splits = [], []
+    _, err = _wall(cmd)  # warm the cache; which modules does a check import?
+    line = [x for x in err.splitlines() if x.startswith("SPLIT ")][-1]
+    mods = [m for m in line.split()[3].split(",") if m]
+    code = ("import importlib\n"
+            f"for m in {mods!r}:\n"
+            "    try:\n        importlib.import_module(m)\n"
+            "    except Exception:\n        pass\n")
+    imp_cmd = [sys.executable, "-c", code]
+    runs = []
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = subprocess.run(cmd, capture_output=True, text=True)
-        walls.append(time.perf_counter() - t0)
-        line = [x for x in out.stderr.splitlines() if x.startswith("SPLIT ")][-1]
-        splits.append([float(v) for v in line.split()[1:]])
-    k = sorted(range(repeat), key=lambda i: walls[i])[repeat // 2]
-    numba_imp, cli_imp, run_s, n_loads, load_s = splits[k]
-    wall = walls[k]
-    inside = numba_imp + cli_imp + run_s
-    return {"wall_s": wall, "interpreter_s": wall - inside, "imports_s": numba_imp + cli_imp,
-            "cache_loads_s": load_s, "n_cache_loads": n_loads, "rest_s": run_s - load_s}
+        bare, _ = _wall([sys.executable, "-c", "pass"])
+        imp, _ = _wall(imp_cmd)
+        wall, err = _wall(cmd)
+        line = [x for x in err.splitlines() if x.startswith("SPLIT ")][-1]
+        n_loads, load_s = int(line.split()[1]), float(line.split()[2])
+        runs.append({"wall_s": wall, "interpreter_s": bare, "imports_s": imp - bare,
+                     "cache_loads_s": load_s, "n_cache_loads": n_loads,
+                     "rest_s": wall - imp - load_s})
+    runs.sort(key=lambda r: r["wall_s"])
+    return runs[repeat // 2]
 
 
 def _run(env: dict[str, str]) -> float:
