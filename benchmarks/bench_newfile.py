@@ -99,6 +99,14 @@ def make_files(n: int, count: int, folder: Path, seed: int = 0) -> list[Path]:
     return paths
 
 
+def _record(timer: dict[str, list[float]] | None, t: list[float]) -> None:
+    """Append the seconds of each stage (between the time stamps ``t``) and the total."""
+    if timer is not None:
+        for k, name in enumerate(STAGES):
+            timer.setdefault(name, []).append(t[k + 1] - t[k])
+        timer.setdefault("pipeline", []).append(t[-1] - t[0])
+
+
 def ours(path: Path, timer: dict[str, list[float]] | None = None) -> list[float]:
     """The pipeline with this package; appends each stage's seconds to ``timer``."""
     from metrology.spectral import bands_rms, psd
@@ -116,10 +124,7 @@ def ours(path: Path, timer: dict[str, list[float]] | None = None) -> list[float]
     p.radial()
     out = [b.rms_nm for b in bands_rms(p, BANDS)]
     t.append(time.perf_counter())
-    if timer is not None:
-        for k, name in enumerate(STAGES):
-            timer.setdefault(name, []).append(t[k + 1] - t[k])
-        timer.setdefault("pipeline", []).append(t[-1] - t[0])
+    _record(timer, t)
     return out
 
 
@@ -163,10 +168,7 @@ def prysm(path: Path, timer: dict[str, list[float]] | None = None) -> list[float
     p.slices().azavg  # noqa: B018 - the radial average is part of the pipeline
     out = [bandlimited_rms(p.r, p.data, flow=lo, fhigh=hi) for lo, hi in BANDS]
     t.append(time.perf_counter())
-    if timer is not None:
-        for k, name in enumerate(STAGES):
-            timer.setdefault(name, []).append(t[k + 1] - t[k])
-        timer.setdefault("pipeline", []).append(t[-1] - t[0])
+    _record(timer, t)
     return out
 
 

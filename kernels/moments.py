@@ -358,6 +358,17 @@ def _legendre_columns(ua, ub, j0, width, deg, out):  # pragma: no cover - compil
 
 
 @jit
+def _strip_columns(strips, boxes, s, deg):  # pragma: no cover - compiled
+    """Rows (i0, i1), first box column j0, box width and the table ``L_p(u)`` (deg+1,
+    width) of strip s."""
+    j0 = strips[s, 2]
+    width = strips[s, 3] - j0 + 1
+    lx = np.empty((deg + 1, width))
+    _legendre_columns(boxes[s, 4], boxes[s, 5], j0, width, deg, lx)
+    return strips[s, 0], strips[s, 1], j0, width, lx
+
+
+@jit
 def _legendre_values(v, deg, out):  # pragma: no cover - compiled
     """``out[q] = L_q(v)`` for q <= deg."""
     out[0] = 1.0
@@ -473,12 +484,7 @@ def strip_moments(mask, z, first, last, strips, boxes, deg_mask, deg_z):  # prag
     mu = np.zeros((ns, dm + 1, dm + 1))
     d = np.zeros((ns, dz + 1, dz + 1))
     for s in prange(ns):
-        i0 = strips[s, 0]
-        i1 = strips[s, 1]
-        j0 = strips[s, 2]
-        width = strips[s, 3] - j0 + 1
-        lx = np.empty((deg + 1, width))
-        _legendre_columns(boxes[s, 4], boxes[s, 5], j0, width, deg, lx)
+        i0, i1, j0, width, lx = _strip_columns(strips, boxes, s, deg)
         pre = np.zeros((dm + 1, width + 1))
         if deg_mask >= 0:
             for p in range(dm + 1):
@@ -633,12 +639,7 @@ def poly_apply(z, mask, first, last, strips, boxes, coef, mean, subtract, center
     n = coef.shape[1] - 1
     part = np.zeros((ns, 3))
     for s in prange(ns):
-        i0 = strips[s, 0]
-        i1 = strips[s, 1]
-        j0 = strips[s, 2]
-        width = strips[s, 3] - j0 + 1
-        lx = np.empty((n + 1, width))
-        _legendre_columns(boxes[s, 4], boxes[s, 5], j0, width, n, lx)
+        i0, i1, j0, width, lx = _strip_columns(strips, boxes, s, n)
         ly = np.empty(n + 1)
         g = np.empty(n + 1)
         acc = np.empty(width)
