@@ -27,7 +27,7 @@ from typing import Any
 
 from ._harness import fmt_s, machine, peaks
 
-SUITES = ("zernike", "psd", "io", "pipeline", "coldstart")
+SUITES = ("zernike", "psd", "io", "pipeline", "coldstart", "composite", "scatter")
 HERE = Path(__file__).resolve().parent
 
 
