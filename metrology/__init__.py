@@ -113,3 +113,23 @@ __all__ = [
     "SpecError",
     "NotMeasurableError",
 ]
+
+#: full-band analysis, loaded on first use (keeps ``import metrology`` lean):
+#: name -> submodule
+_LAZY = {
+    "composite_psd": "composite", "CompositePSD": "composite", "Contribution": "composite",
+    "resolved_range": "coverage", "ITF": "coverage", "FrequencyCoverage": "coverage",
+    "filtered_band_rms": "filters",
+    "iso10110_psd_limit": "psdlimit", "PSDLimit": "psdlimit", "PiecewiseLimit": "psdlimit",
+    "brdf": "scatter", "tis": "scatter",
+}
+__all__ += list(_LAZY)
+
+
+def __getattr__(name: str):  # PEP 562
+    mod = _LAZY.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'metrology' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f".{mod}", __name__), name)

@@ -93,6 +93,7 @@ __all__ = [
     "InstrumentSegment",
     "Overlap",
     "CompositeBandRMS",
+    "LimitComparison",
     "CompositePSD",
     "composite_psd",
     "COMBINE_RULES",
@@ -323,6 +324,45 @@ class CompositeBandRMS:
         d["gaps"] = [list(g) for g in self.gaps]
         d["flags"] = [f.to_dict() for f in self.flags]
         return d
+
+
+@dataclass(frozen=True)
+class LimitComparison:
+    """A composite PSD against a limit line, bin by bin.
+
+    Attributes
+    ----------
+    ratio : ndarray (nb,)
+        Composite PSD / line at each bin centre (NaN where either is missing).
+    max_ratio : float
+        Largest ratio over the bins inside the line's range (NaN when none).
+    f_at_max_per_mm : float
+    factor_max : float
+        Pass level: every ratio <= factor_max.
+    passed : bool or None
+        None when not measurable.
+    measurable : bool
+        The composite serves every bin of the line's range and is measurable.
+    reason : str
+    gaps : tuple of (f_lo, f_hi)
+        Unserved ranges inside the line's range.
+    """
+
+    ratio: np.ndarray
+    max_ratio: float
+    f_at_max_per_mm: float
+    factor_max: float
+    passed: bool | None
+    measurable: bool
+    reason: str
+    gaps: tuple[tuple[float, float], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {"ratio": _jl(self.ratio), "max_ratio": _j(self.max_ratio),
+                "f_at_max_per_mm": _j(self.f_at_max_per_mm), "factor_max": self.factor_max,
+                "passed": self.passed, "measurable": self.measurable, "reason": self.reason,
+                "gaps": [list(g) for g in self.gaps]}
 
 
 def _j(v: Any) -> Any:
@@ -584,6 +624,62 @@ class CompositePSD:
             else:
                 out.append([float(a), float(b), str(self.source[k])])
         return tuple((a, b, s) for a, b, s in out)
+
+    def compare_limit(self, limit: Any, factor_max: float = 1.0) -> LimitComparison:
+        """Every served bin inside the line's range against ``factor_max`` × the line.
+
+        Parameters
+        ----------
+        limit : PSDLimit or PiecewiseLimit
+            Of kind "radial" for a radial composite, "profile" (one-sided) for a
+            profile composite; another kind is converted for an isotropic surface.
+        factor_max : float
+            Pass when PSD <= factor_max × line in every bin.
+
+        Returns
+        -------
+        LimitComparison
+            Not measurable when a bin of the line's range is not served (gap,
+            or beyond the composite) or the composite is not measurable.
+        """
+        want = "radial" if self.kind == "radial" else "profile"
+        line = limit.as_kind(want) if getattr(limit, "kind", want) != want else limit
+        fac = float(factor_max)
+        if not (math.isfinite(fac) and fac > 0):
+            raise ConventionError(f"factor_max must be > 0, got {factor_max!r}")
+        e = self.edges_per_mm
+        lo, hi = float(line.f_lo_per_mm), float(line.f_hi_per_mm)
+        inside = (e[1:] > lo * (1 + 1e-12)) & (e[:-1] < hi * (1 - 1e-12))
+        ref = np.asarray(line(self.frequency_per_mm), dtype=np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.where(inside & self.served, self._density / ref, np.nan)
+        reasons = [] if self.measurable else [self.reason]
+        missing = inside & ~self.served
+        gaps = []
+        k = 0
+        while k < missing.size:
+            if missing[k]:
+                g0 = k
+                while k < missing.size and missing[k]:
+                    k += 1
+                gaps.append((float(max(e[g0], lo)), float(min(e[k], hi))))
+            k += 1
+        if e[0] > lo * (1 + 1e-9) or e[-1] < hi * (1 - 1e-9):
+            reasons.append(f"the line spans {lo:g}-{hi:g}/mm, the composite grid "
+                           f"{e[0]:g}-{e[-1]:g}/mm")
+        if gaps:
+            reasons.append("no instrument serves " + ", ".join(f"{a:g}-{b:g} /mm"
+                                                               for a, b in gaps))
+        ok = np.isfinite(ratio)
+        if ok.any():
+            i = int(np.nanargmax(ratio))
+            mx, fmx = float(ratio[i]), float(self.frequency_per_mm[i])
+        else:
+            mx, fmx = math.nan, math.nan
+            reasons.append("no served bin inside the line's range")
+        measurable = not reasons
+        return LimitComparison(ratio, mx, fmx, fac, (mx <= fac) if measurable else None,
+                               measurable, "; ".join(r for r in reasons if r), tuple(gaps))
 
     # -- output ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -48,7 +48,7 @@ from scipy import special
 
 from .errors import ConventionError
 
-__all__ = ["PSDLimit", "LimitBandRMS", "iso10110_psd_limit", "c_alpha"]
+__all__ = ["PSDLimit", "PiecewiseLimit", "LimitBandRMS", "iso10110_psd_limit", "c_alpha"]
 
 #: height units in nm
 _HEIGHT = {"nm": 1.0, "um": 1e3, "µm": 1e3, "mm": 1e6, "m": 1e9, "pm": 1e-3, "angstrom": 0.1}
@@ -313,3 +313,90 @@ def iso10110_psd_limit(a: float, b: float, f_range: tuple[float, float], *,
                 f"f in [{lo:g}, {hi:g}] /{length_unit}" + (f", {side}" if dim == 1 else ""))
     return PSDLimit(a_mm, bb, "profile" if dim == 1 else "areal", lo / ell, hi / ell, axis,
                     notation)
+
+
+@dataclass(frozen=True)
+class PiecewiseLimit:
+    """A limit line made of power-law segments of one kind (a spec's ``[[psd.segments]]``).
+
+    Attributes
+    ----------
+    segments : tuple of PSDLimit
+        Same ``kind``, non-overlapping ranges, in increasing frequency.
+    """
+
+    segments: tuple[PSDLimit, ...]
+
+    def __post_init__(self) -> None:
+        segs = tuple(sorted(self.segments, key=lambda s: s.f_lo_per_mm))
+        if not segs:
+            raise ConventionError("a limit line needs at least one segment")
+        kinds = {s.kind for s in segs}
+        if len(kinds) != 1:
+            raise ConventionError(f"all segments of a limit line must have one kind, got "
+                                  f"{sorted(kinds)}")
+        for a, b in zip(segs, segs[1:], strict=False):
+            if b.f_lo_per_mm < a.f_hi_per_mm * (1 - 1e-12):
+                raise ConventionError(f"limit segments overlap: [{a.f_lo_per_mm:g}, "
+                                      f"{a.f_hi_per_mm:g}] and [{b.f_lo_per_mm:g}, "
+                                      f"{b.f_hi_per_mm:g}]")
+        object.__setattr__(self, "segments", segs)
+
+    @property
+    def kind(self) -> str:
+        """Kind of every segment."""
+        return self.segments[0].kind
+
+    @property
+    def unit(self) -> str:
+        """Unit of the line's values."""
+        return self.segments[0].unit
+
+    @property
+    def f_lo_per_mm(self) -> float:
+        """Start of the first segment."""
+        return self.segments[0].f_lo_per_mm
+
+    @property
+    def f_hi_per_mm(self) -> float:
+        """End of the last segment."""
+        return self.segments[-1].f_hi_per_mm
+
+    def __call__(self, f_per_mm: Any) -> np.ndarray:
+        """The line at ``f_per_mm`` (NaN outside every segment)."""
+        f = np.asarray(f_per_mm, dtype=np.float64)
+        out = np.full(f.shape, np.nan)
+        for s in self.segments:
+            v = s(f)
+            out = np.where(np.isnan(out), v, out)
+        return out
+
+    def as_kind(self, kind: str) -> PiecewiseLimit:
+        """Every segment converted (isotropic surface)."""
+        return PiecewiseLimit(tuple(s.as_kind(kind) for s in self.segments))
+
+    def band_rms_nm(self, f_lo_per_mm: float, f_hi_per_mm: float,
+                    kind: str = "areal") -> LimitBandRMS:
+        """RMS the line implies over [f_lo, f_hi): the segments' variances added.
+
+        Not fully covered when part of the band lies outside every segment.
+        """
+        lo, hi = float(f_lo_per_mm), float(f_hi_per_mm)
+        parts = [s.band_rms_nm(max(lo, s.f_lo_per_mm), min(hi, s.f_hi_per_mm), kind)
+                 for s in self.segments if max(lo, s.f_lo_per_mm) < min(hi, s.f_hi_per_mm)]
+        if not parts:
+            return LimitBandRMS(math.nan, lo, hi, math.nan, math.nan, False, str(kind).lower(),
+                                "the band lies outside every segment of the line")
+        var = sum(p.rms_nm ** 2 for p in parts)
+        covered = sum(p.covered_hi_per_mm - p.covered_lo_per_mm for p in parts)
+        full = covered >= (hi - lo) * (1 - 1e-9)
+        reason = "" if full else ("the line does not cover all of the band: it covers "
+                                  + ", ".join(f"{p.covered_lo_per_mm:g}-{p.covered_hi_per_mm:g}"
+                                              for p in parts) + " /mm")
+        return LimitBandRMS(math.sqrt(var), lo, hi, parts[0].covered_lo_per_mm,
+                            parts[-1].covered_hi_per_mm, full, str(kind).lower(), reason)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {"kind": self.kind, "unit": self.unit,
+                "segments": [s.to_dict() for s in self.segments]}

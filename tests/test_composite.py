@@ -114,7 +114,7 @@ def test_mis_scaled_microscope_is_flagged(part_maps, composite):
     assert not r.measurable and "DISAGREE" in r.reason
     # the calibrated set agrees within the factor
     assert composite.measurable and all(not o.flagged for o in composite.overlaps)
-    assert all(1 / 1.5 < o.ratio < 1.5 for o in composite.overlaps)
+    assert all(abs(o.ratio - 1) < 3 * o.ratio_stderr for o in composite.overlaps)
 
 
 # ---------------------------------------------------------------------------
@@ -302,3 +302,24 @@ def test_bad_input():
         composite_psd([np.zeros((4, 4))])
     with pytest.raises(InsufficientDataError):
         composite_psd([HeightMap(np.zeros((4, 4)), 0.1)])  # 6 / 0.4 mm > Nyquist
+
+
+def test_compare_to_a_limit_line(composite):
+    from metrology.psdlimit import PiecewiseLimit, PSDLimit
+
+    # the surface's own PSD as the line: within the noise of the bins
+    line = PiecewiseLimit((PSDLimit(0.066, 1.5, "radial", 0.2, 10.0),
+                           PSDLimit(0.066, 1.5, "radial", 10.0, 500.0)))
+    r = composite.compare_limit(line, factor_max=2.0)
+    assert r.measurable and r.passed and 1.0 < r.max_ratio < 2.0
+    assert np.all(np.isnan(r.ratio[composite.frequency_per_mm < 0.2]))
+    # a line 4x lower fails
+    low = composite.compare_limit(PSDLimit(0.066 / 4, 1.5, "radial", 0.2, 500.0), 2.0)
+    assert low.measurable and low.passed is False
+    # a line reaching below the composite is not measurable, naming the range
+    wide = composite.compare_limit(PSDLimit(0.066, 1.5, "radial", 0.05, 500.0), 2.0)
+    assert not wide.measurable and wide.passed is None and "0.05" in wide.reason
+    json.dumps(wide.to_dict(), allow_nan=False)
+    # and the band RMS the line implies (closed form) equals the surface's truth
+    assert line.band_rms_nm(1.0, 20.0, "areal").rms_nm == pytest.approx(
+        SURFACE.band_rms_nm(1.0, 20.0), rel=1e-12)

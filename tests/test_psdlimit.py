@@ -14,7 +14,7 @@ import pytest
 from scipy import integrate
 
 from metrology.errors import ConventionError
-from metrology.psdlimit import PSDLimit, c_alpha, iso10110_psd_limit
+from metrology.psdlimit import PiecewiseLimit, PSDLimit, c_alpha, iso10110_psd_limit
 
 
 def test_units_are_converted_to_nm_and_mm():
@@ -103,3 +103,21 @@ def test_bad_lines():
         iso10110_psd_limit(1, 2, (1, 10), height_unit="furlong")
     with pytest.raises(ConventionError):
         iso10110_psd_limit(1, 2, (1, 10), dimension="2d", sidedness="two-sided")
+
+
+def test_piecewise_line_adds_its_segments():
+    segs = (PSDLimit(0.028, 2.0, "profile", 0.1, 1.0), PSDLimit(0.028, 1.5, "profile", 1.0, 50.0))
+    line = PiecewiseLimit(segs)
+    assert line.kind == "profile" and (line.f_lo_per_mm, line.f_hi_per_mm) == (0.1, 50.0)
+    assert float(line(0.5)) == pytest.approx(0.028 * 0.5 ** -2)
+    assert float(line(4.0)) == pytest.approx(0.028 * 4.0 ** -1.5)
+    q = integrate.quad(lambda f: 0.028 * f ** -2, 0.2, 1.0)[0] + \
+        integrate.quad(lambda f: 0.028 * f ** -1.5, 1.0, 20.0)[0]
+    r = line.band_rms_nm(0.2, 20.0, "profile")
+    assert r.fully_covered and r.rms_nm == pytest.approx(math.sqrt(q), rel=1e-9)
+    r = line.band_rms_nm(0.05, 20.0, "profile")
+    assert not r.fully_covered and "does not cover" in r.reason
+    with pytest.raises(ConventionError):
+        PiecewiseLimit((PSDLimit(1, 2, "profile", 0.1, 2.0), PSDLimit(1, 2, "profile", 1.0, 5)))
+    with pytest.raises(ConventionError):
+        PiecewiseLimit((PSDLimit(1, 2, "profile", 0.1, 1.0), PSDLimit(1, 2, "areal", 1.0, 5)))
