@@ -187,6 +187,8 @@ class InstrumentSegment:
     coverages : tuple of FrequencyCoverage
         Per piece.
     notes : tuple of str
+    removed : tuple of str
+        Terms removed from its files before the transform.
     """
 
     name: str
@@ -204,6 +206,7 @@ class InstrumentSegment:
     weight: np.ndarray
     coverages: tuple[FrequencyCoverage, ...] = field(repr=False)
     notes: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready description (arrays as lists, NaN as None)."""
@@ -212,7 +215,8 @@ class InstrumentSegment:
                 "f_min_per_mm": _j(self.f_min_per_mm), "f_max_per_mm": _j(self.f_max_per_mm),
                 "psd": _jl(self.psd), "stderr": _jl(self.stderr), "spread": _jl(self.spread),
                 "served": self.served.tolist(), "weight": _jl(self.weight),
-                "coverage": [c.to_dict() for c in self.coverages], "notes": list(self.notes)}
+                "coverage": [c.to_dict() for c in self.coverages], "notes": list(self.notes),
+                "removed": list(self.removed)}
 
 
 @dataclass(frozen=True)
@@ -410,6 +414,8 @@ class CompositePSD:
     combine : str
     window : str
     removed : tuple of str
+        Union of the terms removed from the files (per instrument:
+        ``instruments[name].removed``).
     measurable : bool
         False when ``strict_overlap`` and an overlap is flagged, or nothing is served.
     reason : str
@@ -1137,12 +1143,14 @@ def composite_psd(maps_or_psds: Sequence[Any], *, kind: str = "radial", axis: st
     fc = np.sqrt(edges[:-1] * edges[1:])
     nb = fc.size
     pieces: list[_Piece] = []
-    wdescs, removed = [], ()
+    wdescs: list[str] = []
+    removed_by: dict[str, list[str]] = {}
     for c, pt in zip(items, parts, strict=True):
         for pc, wd, rm in _bin_parts(c, pt, kd, ax, edges, window=window, remove=remove):
             pieces.append(pc)
             wdescs.append(wd)
-            removed = rm
+            removed_by.setdefault(pc.instrument, [])
+            removed_by[pc.instrument] += [str(t) for t in rm]
     names = list(dict.fromkeys(p.instrument for p in pieces))
 
     # -- per instrument: average of its pieces over the bins each serves ----------------
@@ -1172,7 +1180,8 @@ def composite_psd(maps_or_psds: Sequence[Any], *, kind: str = "radial", axis: st
             d_mm=min(p.d_mm for p in mine), files=list(dict.fromkeys(p.site for p in mine)),
             n_pieces=len(mine), covs=tuple(p.coverage for p in mine),
             fmin=min(fmins) if fmins else math.nan, fmax=max(fmaxs) if fmaxs else math.nan,
-            notes=tuple(dict.fromkeys(p.note for p in mine if p.note)))
+            notes=tuple(dict.fromkeys(p.note for p in mine if p.note)),
+            removed=tuple(dict.fromkeys(removed_by.get(name, []))))
 
     # -- combine instruments per bin -------------------------------------------------------
     D = np.stack([segs[n]["psd"] for n in names])
@@ -1253,7 +1262,7 @@ def composite_psd(maps_or_psds: Sequence[Any], *, kind: str = "radial", axis: st
             sites=tuple(sg["files"]), d_mm=sg["d_mm"], f_min_per_mm=sg["fmin"],
             f_max_per_mm=sg["fmax"], psd=sg["psd"], stderr=sg["psd"] * np.sqrt(sg["rel"]),
             spread=sg["spread"], served=sg["served"], n_serving=sg["nserv"],
-            weight=frac[i], coverages=sg["covs"], notes=sg["notes"])
+            weight=frac[i], coverages=sg["covs"], notes=sg["notes"], removed=sg["removed"])
     return CompositePSD(
         kind=kd, axis=ax if kd == "profile" else None,
         sidedness=("radial (annulus integral / width)" if kd == "radial" else side),
@@ -1263,7 +1272,8 @@ def composite_psd(maps_or_psds: Sequence[Any], *, kind: str = "radial", axis: st
         combine=(rule + (": weights 1 / relative variance per bin" if rule ==
                          "inverse-variance" else ": finest pixel spacing serves the bin")),
         window=wdescs[0] if len(set(wdescs)) == 1 else "; ".join(dict.fromkeys(wdescs)),
-        removed=tuple(removed), measurable=measurable, reason="; ".join(reasons),
+        removed=tuple(dict.fromkeys(t for v in removed_by.values() for t in v)),
+        measurable=measurable, reason="; ".join(reasons),
         rules={"k": float(k), "region_fraction": float(region_fraction),
                "per_decade": int(per_decade), "overlap_factor": fac,
                "strict_overlap": bool(strict_overlap), "per_region": bool(per_region),
