@@ -290,7 +290,7 @@ class CompositeBandRMS:
         Unserved ranges inside the support.
     flags : tuple of Overlap
         Flagged overlaps inside the support.
-    kind, axis, sidedness, combine, definition : str
+    kind, axis, sidedness, combine, definition, window : str
     """
 
     rms_nm: float
@@ -311,6 +311,7 @@ class CompositeBandRMS:
     sidedness: str
     combine: str
     definition: str
+    window: str = ""
 
     @property
     def fully_covered(self) -> bool:
@@ -610,7 +611,7 @@ class CompositePSD:
             measurable=(cov == "full" and self.measurable), reason="; ".join(reasons),
             served=self._segments(s_lo, s_hi), gaps=tuple(gaps_in), flags=flags,
             kind=self.kind, axis=self.axis, sidedness=self.sidedness, combine=self.combine,
-            definition=definition(flt, lo, hi))
+            definition=definition(flt, lo, hi), window=self.window)
 
     def bands_rms(self, bands: Sequence[tuple[float, float]], *, filter: str = "sharp",
                   tail: float = 0.01) -> list[CompositeBandRMS]:

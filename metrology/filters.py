@@ -62,6 +62,8 @@ __all__ = [
     "band_weight",
     "support_per_mm",
     "filtered_band_rms",
+    "check_filter",
+    "definition",
 ]
 
 FILTERS = ("sharp", "gaussian")

@@ -274,6 +274,7 @@ class _Source:
     description: str
     range_per_mm: tuple[float, float]
     cells: PSD2D | None = None
+    blocked: str = ""  # why no verdict may come from this PSD at all ("" when fine)
 
 
 def _source(obj: Any, isotropic: bool, valid_range: tuple[float, float] | None) -> _Source:
@@ -295,7 +296,9 @@ def _source(obj: Any, isotropic: bool, valid_range: tuple[float, float] | None) 
 
         return _Source(psd2, obj.covered, bvar,
                        f"composite radial PSD ({', '.join(obj.instruments)})",
-                       (obj.f_min_per_mm, obj.f_max_per_mm))
+                       (obj.f_min_per_mm, obj.f_max_per_mm),
+                       blocked="" if obj.measurable else
+                       f"the composite PSD is not measurable: {obj.reason}")
     if isinstance(obj, PSD2D):
         fmin, fmax = (obj.f_min_per_mm, obj.f_max_per_mm) if valid_range is None else \
             tuple(float(v) for v in valid_range)
@@ -612,18 +615,21 @@ def brdf(psd_source: Any, wavelength_nm: float, scatter_deg: Any, *,
     fac = _factor(opt, ti, ts, ps)
     vals = np.where(cov, fac * p2 / (lam * lam * lam_mm * lam_mm), np.nan)
     bad = np.flatnonzero(~cov)
-    reason = ""
+    reasons = [src.blocked] if src.blocked else []
     if bad.size:
-        reason = (f"{bad.size} of {th.size} directions need frequencies the PSD does not cover "
-                  f"(e.g. theta_s = {th.flat[bad[0]]:g} deg -> {f.flat[bad[0]]:g}/mm; PSD "
-                  f"covers {src.range_per_mm[0]:g}-{src.range_per_mm[1]:g}/mm)")
+        reasons.append(
+            f"{bad.size} of {th.size} directions need frequencies the PSD does not cover "
+            f"(e.g. theta_s = {th.flat[bad[0]]:g} deg -> {f.flat[bad[0]]:g}/mm; PSD "
+            f"covers {src.range_per_mm[0]:g}-{src.range_per_mm[1]:g}/mm)")
+    reason = "; ".join(reasons)
     if opt.mode == "reflection":
         q = polarisation_factor(ti, ts, ps, opt.polarisation, eps=opt.eps,
                                 conductor=opt.conductor)
     else:
         q = fac / (4.0 * math.pi ** 2)  # Δ² T
     return BRDFResult(th, np.broadcast_to(az, th.shape).copy(), fx, fy, f, vals,
-                      np.asarray(q, dtype=np.float64), cov, bool(bad.size == 0), reason, lam,
+                      np.asarray(q, dtype=np.float64), cov, bool(bad.size == 0 and not src.blocked),
+                      reason, lam,
                       math.degrees(ti), opt.polarisation, opt.mode, _model_text(opt),
                       opt.description, src.description,
                       "1/sr (BRDF)" if opt.mode == "reflection" else "1/sr (BTDF)")
@@ -767,6 +773,9 @@ def tis(psd_source: Any, wavelength_nm: float, *, collection_deg: tuple[float, f
         reasons.append("the Davies value uses the normal-incidence band "
                        f"{band[0]:g}-{band[1]:g}/mm, not fully covered ({reason_band}); "
                        "use tis_rayleigh_rice at oblique incidence")
+    if src.blocked:
+        reasons.insert(0, src.blocked)
+        cov_act = "partial" if cov_act == "full" else cov_act
     if "none" in (cov_act, cov_rr):
         coverage = "none"
     elif cov_act == "full" and cov_rr == "full":

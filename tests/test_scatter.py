@@ -256,3 +256,20 @@ def test_bad_input():
         brdf(model, LAM, [10.0], surface="conductor", mode="transmission")
     with pytest.raises(ConventionError):
         brdf(model, 150.0, [10.0], material="CaF2")        # outside the Sellmeier range
+
+
+def test_a_composite_that_is_not_measurable_gives_no_scatter_verdict():
+    from metrology.composite import composite_psd
+    from metrology.synth_composite import Instrument, KnownSurface, measure_part
+
+    surf = KnownSurface(PowerLaw(0.05, 1.5, "radial"))
+    a = Instrument("a", (128, 128), 0.002)
+    b = Instrument("b", (128, 128), 0.0005)
+    maps = measure_part(surf, [a, b], seed=0)
+    maps = [m.replace(m.z_nm * 3.0) if m.meta["instrument"] == "b" else m for m in maps]
+    c = composite_psd(maps, strict_overlap=True)
+    assert not c.measurable
+    r = brdf(c, LAM, [5.0], material="CaF2")
+    assert not r.measurable and "not measurable" in r.reason
+    t = tis(c, LAM, collection_deg=(3.0, 8.0), material="CaF2")
+    assert not t.measurable and "strict_overlap" in t.reason
