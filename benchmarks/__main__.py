@@ -31,7 +31,7 @@ from typing import Any
 
 from ._harness import fmt_s, machine, peaks
 
-SUITES = ("newfile", "zernike", "psd", "io", "pipeline", "coldstart")
+SUITES = ("newfile", "zernike", "psd", "io", "pipeline", "coldstart", "composite", "scatter")
 HERE = Path(__file__).resolve().parent
 
 

@@ -31,7 +31,8 @@ from .errors import (
 
 #: submodules reachable as attributes (``mt.check``, ``mt.aperture``, ...)
 _SUBMODULES = frozenset({
-    "aperture", "check", "cli", "criteria", "demo", "fill", "heightmap", "io", "pipeline",
+    "aperture", "check", "cli", "composite", "coverage", "criteria", "demo", "fill", "filters",
+    "heightmap", "io", "materials", "pipeline", "psdlimit", "scatter", "synth_composite",
     "reports", "spec", "spectral", "synth", "synth_psd", "verdicts", "warmup", "zernike",
     "zernike_schemes",
 })
@@ -64,6 +65,13 @@ _ATTRS: dict[str, str] = {
     "nm_to_ansi": "zernike_schemes",
     "Verdict": "verdicts", "ExitCode": "verdicts",
     "clear_caches": "_caches",
+    # full-band analysis
+    "composite_psd": "composite", "CompositePSD": "composite", "Contribution": "composite",
+    "resolved_range": "coverage", "ITF": "coverage", "FrequencyCoverage": "coverage",
+    "filtered_band_rms": "filters",
+    "iso10110_psd_limit": "psdlimit", "PSDLimit": "psdlimit", "PiecewiseLimit": "psdlimit",
+    "brdf": "scatter", "tis": "scatter",
+    "refractive_index": "materials",
 }
 
 __all__ = [
@@ -127,6 +135,9 @@ __all__ = [
     "FileFormatError",
     "SpecError",
     "NotMeasurableError",
+    "composite_psd", "CompositePSD", "Contribution", "resolved_range", "ITF",
+    "FrequencyCoverage", "filtered_band_rms", "iso10110_psd_limit", "PSDLimit",
+    "PiecewiseLimit", "brdf", "tis", "refractive_index",
 ]
 
 
