@@ -20,7 +20,7 @@ import numpy as np
 
 from ._config import jit, pjit, prange
 
-__all__ = ["circle_region_counts", "radius_mask"]
+__all__ = ["circle_region_counts", "main_region_outline", "radius_mask"]
 
 
 @jit
@@ -100,6 +100,62 @@ def _join_rows(ptr, start, end, parent, reach):  # pragma: no cover - compiled
 
 
 @jit
+def _blocks(valid, b):  # pragma: no cover - compiled
+    """The grid of b x b blocks of ``valid`` ("any pixel set"); ``valid`` itself for b = 1."""
+    ny, nx = valid.shape
+    if b == 1:
+        return valid
+    my = (ny + b - 1) // b
+    mx = (nx + b - 1) // b
+    small = np.zeros((my, mx), dtype=np.bool_)
+    acc = np.zeros(nx, dtype=np.uint8)
+    for bi in range(my):
+        acc[:] = 0
+        for i in range(bi * b, min(ny, (bi + 1) * b)):
+            row = valid[i]
+            for j in range(nx):
+                acc[j] |= row[j]
+        srow = small[bi]
+        for bj in range(mx):
+            j0 = bj * b
+            any_set = 0
+            for t in range(min(b, nx - j0)):
+                any_set |= acc[j0 + t]
+            srow[bj] = any_set != 0
+    return small
+
+
+@jit
+def _main_component(small):  # pragma: no cover - compiled
+    """Runs of ``small`` and which of them form its largest 8-connected component.
+
+    Returns (ptr, start, end, in_main, n_main) as :func:`_runs` plus a bool per run
+    (all False and n_main = 0 for an empty grid). Ties go to the component whose first
+    pixel comes first in raster order.
+    """
+    ptr, start, end = _runs(small)
+    nr = start.shape[0]
+    in_main = np.zeros(nr, dtype=np.bool_)
+    if nr == 0:
+        return ptr, start, end, in_main, 0
+    parent = np.arange(nr)
+    _join_rows(ptr, start, end, parent, 1)
+    size = np.zeros(nr, dtype=np.int64)
+    for r in range(nr):
+        size[_find(parent, r)] += end[r] - start[r] + 1
+    main = 0
+    for r in range(nr):  # roots are the first run of their component: raster order
+        if parent[r] == r and size[r] > size[main]:
+            main = r
+    n_main = 0
+    for r in range(nr):
+        if _find(parent, r) == main:
+            in_main[r] = True
+            n_main += 1
+    return ptr, start, end, in_main, n_main
+
+
+@jit
 def circle_region_counts(valid, b):  # pragma: no cover - compiled
     """Per-row and per-column pixel counts of the filled main region of ``valid``.
 
@@ -121,45 +177,12 @@ def circle_region_counts(valid, b):  # pragma: no cover - compiled
     bcol = np.empty(nx, dtype=np.int64)  # block column of each column (no division per pixel)
     for j in range(nx):
         bcol[j] = j // b
-    if b > 1:
-        small = np.zeros((my, mx), dtype=np.bool_)
-        acc = np.zeros(nx, dtype=np.uint8)
-        for bi in range(my):
-            acc[:] = 0
-            for i in range(bi * b, min(ny, (bi + 1) * b)):
-                row = valid[i]
-                for j in range(nx):
-                    acc[j] |= row[j]
-            srow = small[bi]
-            for bj in range(mx):
-                j0 = bj * b
-                any_set = 0
-                for t in range(min(b, nx - j0)):
-                    any_set |= acc[j0 + t]
-                srow[bj] = any_set != 0
-    else:
-        small = valid
-    ptr, start, end = _runs(small)
-    nr = start.shape[0]
+    small = _blocks(valid, b)
+    ptr, start, end, in_main, n_main = _main_component(small)
     row_count = np.zeros(ny, dtype=np.int64)
     col_count = np.zeros(nx, dtype=np.int64)
-    if nr == 0:
+    if n_main == 0:
         return row_count, col_count
-    parent = np.arange(nr)
-    _join_rows(ptr, start, end, parent, 1)
-    size = np.zeros(nr, dtype=np.int64)
-    for r in range(nr):
-        size[_find(parent, r)] += end[r] - start[r] + 1
-    main = 0
-    for r in range(nr):  # roots are the first run of their component: raster order
-        if parent[r] == r and size[r] > size[main]:
-            main = r
-    in_main = np.zeros(nr, dtype=np.bool_)
-    n_main = 0
-    for r in range(nr):
-        if _find(parent, r) == main:
-            in_main[r] = True
-            n_main += 1
     # gaps of the main component in each row (runs of its complement), 4-connected
     gptr = np.zeros(my + 1, dtype=np.int64)
     gs = np.empty(n_main + my, dtype=np.int64)
@@ -265,3 +288,90 @@ def radius_mask(dx2, dy2, lo2, hi2, out):  # pragma: no cover - compiled
         for j in range(nx):
             r2 = dx2[j] + d
             row[j] = (r2 <= hi2) & (r2 >= lo2)
+
+
+@jit
+def main_region_outline(valid, b):  # pragma: no cover - compiled
+    """Outermost pixels of the main region of ``valid``, row by row and column by column.
+
+    The main region is the largest 8-connected component of the grid of b x b blocks
+    (as :func:`circle_region_counts` finds it); pixels of ``valid`` outside its blocks
+    (specks, other parts) are ignored. Only the pixels near the ends of each run are
+    visited.
+
+    Parameters
+    ----------
+    valid : bool (ny, nx)
+    b : int
+        Block size (>= 1).
+
+    Returns
+    -------
+    row_first, row_last : int64 (ny,)
+        Column of the first and last valid pixel of the main region in each row
+        (-1 where the row holds none).
+    col_first, col_last : int64 (nx,)
+        Row of the first and last valid pixel of the main region in each column
+        (-1 where the column holds none).
+    """
+    ny, nx = valid.shape
+    row_first = np.full(ny, -1, dtype=np.int64)
+    row_last = np.full(ny, -1, dtype=np.int64)
+    col_first = np.full(nx, -1, dtype=np.int64)
+    col_last = np.full(nx, -1, dtype=np.int64)
+    small = _blocks(valid, b)
+    ptr, start, end, in_main, n_main = _main_component(small)
+    if n_main == 0:
+        return row_first, row_last, col_first, col_last
+    my = ptr.shape[0] - 1
+    for bi in range(my):
+        r0 = bi * b
+        r1 = min(ny, r0 + b)
+        for r in range(ptr[bi], ptr[bi + 1]):
+            if not in_main[r]:
+                continue
+            j0 = start[r] * b
+            j1 = min(nx, (end[r] + 1) * b)
+            for i in range(r0, r1):
+                row = valid[i]
+                j = j0
+                while j < j1 and not row[j]:
+                    j += 1
+                if j == j1:
+                    continue
+                if row_first[i] < 0 or j < row_first[i]:
+                    row_first[i] = j
+                j = j1 - 1
+                while not row[j]:
+                    j -= 1
+                if j > row_last[i]:
+                    row_last[i] = j
+    # columns: top-down for the first pixel, bottom-up for the last (each column is
+    # scanned only until it is found)
+    for bi in range(my):
+        r0 = bi * b
+        r1 = min(ny, r0 + b)
+        for r in range(ptr[bi], ptr[bi + 1]):
+            if not in_main[r]:
+                continue
+            for j in range(start[r] * b, min(nx, (end[r] + 1) * b)):
+                if col_first[j] >= 0:
+                    continue
+                for i in range(r0, r1):
+                    if valid[i, j]:
+                        col_first[j] = i
+                        break
+    for bi in range(my - 1, -1, -1):
+        r0 = bi * b
+        r1 = min(ny, r0 + b)
+        for r in range(ptr[bi], ptr[bi + 1]):
+            if not in_main[r]:
+                continue
+            for j in range(start[r] * b, min(nx, (end[r] + 1) * b)):
+                if col_last[j] >= 0:
+                    continue
+                for i in range(r1 - 1, r0 - 1, -1):
+                    if valid[i, j]:
+                        col_last[j] = i
+                        break
+    return row_first, row_last, col_first, col_last

@@ -244,11 +244,17 @@ class HeightMap:
         """Keep only pixels inside ``aperture`` (a boolean mask, or an aperture object such
         as :class:`metrology.aperture.Circle` with ``mask(hm)``).
 
-        An aperture object that can describe itself (``describe(hm)``) is recorded in
+        An aperture object that can check itself (``check(hm)``, as
+        :class:`metrology.aperture.Circle` does) raises :class:`ApertureError`
+        when it is larger than the data (beyond the measured array or the
+        part's fitted edge). An aperture object that can describe itself
+        (``describe(hm)``) is recorded in
         ``meta['aperture']`` (kind, centre, diameters in mm); Zernike fits then use its
         centre and nominal radius as defaults (docs/conventions.md: R_norm comes from the
         clear aperture).
         """
+        if hasattr(aperture, "check"):
+            aperture.check(self)  # an aperture larger than the data is an ApertureError
         if hasattr(aperture, "mask"):
             mask = aperture.mask(self)
             note = f"aperture: {aperture!r}"

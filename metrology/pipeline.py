@@ -40,6 +40,7 @@ from .errors import ApertureError, MetrologyError, SpecError
 from .heightmap import HeightMap
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .aperture import CircleFit
     from .criteria import Criterion
     from .spec import Spec
     from .spectral import PSD2D, ProfilePSD
@@ -72,7 +73,14 @@ class ApertureRecord:
 
     ``centre_mm`` is where it was placed (map frame, mm), ``centre_from`` whether
     that centre was ``"given"`` by the spec or found from the ``"data"``;
-    ``inside_array`` whether the circle lies on the measured array.
+    ``centre_method`` how: ``"given"``, ``"edge fit"`` (a robust circle fit to the
+    outer edge of the valid region, :func:`metrology.aperture.find_circle`) or
+    ``"nominal"`` (``centre = "data"`` but the data show no circular edge: the
+    spec's nominal centre is used). ``edge`` is the circle found in the data
+    (whatever the method), ``offset_from_nominal_mm`` the distance of the centre
+    found in the data (the edge fit's; ``None`` without one) from the nominal
+    centre ``nominal_centre_mm``; ``inside_array`` whether the circle lies on the
+    measured array.
     """
 
     diameter_mm: float
@@ -81,11 +89,32 @@ class ApertureRecord:
     centre_from: str
     inside_array: bool
     pixels_in_aperture: float
+    centre_method: str = "given"
+    nominal_centre_mm: tuple[float, float] = (0.0, 0.0)
+    offset_from_nominal_mm: float | None = None
+    centre_tolerance_mm: float | None = None
+    edge: CircleFit | None = field(default=None, repr=False)
+
+    @property
+    def centre_description(self) -> str:
+        """How the centre was found, in words (for every report)."""
+        if self.centre_method == "given":
+            return "given by the spec (centre_mm)"
+        if self.centre_method == "edge fit" and self.edge is not None:
+            return self.edge.describe()
+        why = self.edge.reason if self.edge is not None else "no valid pixels"
+        return f"the spec's nominal centre (no circular edge in the data: {why})"
 
     def to_dict(self) -> dict[str, Any]:
         return {"diameter_mm": self.diameter_mm, "r_norm_mm": self.r_norm_mm,
                 "centre_mm": [float(self.centre_mm[0]), float(self.centre_mm[1])],
-                "centre_from": self.centre_from}
+                "centre_from": self.centre_from, "centre_method": self.centre_method,
+                "centre_description": self.centre_description,
+                "nominal_centre_mm": [float(self.nominal_centre_mm[0]),
+                                      float(self.nominal_centre_mm[1])],
+                "offset_from_nominal_mm": self.offset_from_nominal_mm,
+                "centre_tolerance_mm": self.centre_tolerance_mm,
+                "edge_fit": None if self.edge is None else self.edge.to_dict()}
 
 
 @dataclass(frozen=True)
@@ -345,7 +374,16 @@ def _aperture_stage(spec: Spec, measurement: str, hm: HeightMap
             min(hm.shape[0] * hm.dy_mm, hm.shape[1] * hm.dx_mm) / max(hm.dx_mm, hm.dy_mm), 6)
         return None, hm, hm.valid_fraction, across, blocked, None
     a = m.aperture
-    centre = a.centre_mm if a.centre == "given" and a.centre_mm else _ap.fit_circle(hm)[0]
+    nominal = a.nominal_centre_mm
+    edge = _ap.find_circle(hm)
+    if a.centre == "given" and a.centre_mm is not None:
+        centre, method = a.centre_mm, "given"
+    elif edge.method == "edge":
+        centre, method = edge.centre_mm, "edge fit"
+    else:
+        centre, method = nominal, "nominal"
+    offset = (math.hypot(edge.centre_mm[0] - nominal[0], edge.centre_mm[1] - nominal[1])
+              if edge.method == "edge" else None)
     circle = _ap.Circle(a.diameter_mm, (float(centre[0]), float(centre[1])))
     mask = circle.mask(hm)
     area_px = math.pi * (a.diameter_mm / 2) ** 2 / (hm.dx_mm * hm.dy_mm)
@@ -360,9 +398,14 @@ def _aperture_stage(spec: Spec, measurement: str, hm: HeightMap
     n_ca = int(np.count_nonzero(mask)) if inside_array else max(area_px, 1.0)
     vf = n_in / n_ca if n_ca else 0.0
     min_vf = m.requirements.min_valid_fraction
+    tol = a.centre_tolerance_mm
     if not inside_array:
         blocked = (f"clear aperture Ø{a.diameter_mm:g} mm at ({x0:.3g}, {y0:.3g}) mm is "
                    f"larger than the measured field ({ex:.3g} x {ey:.3g} mm)")
+    elif tol is not None and offset is not None and offset > tol:
+        blocked = (f"the measured part's edge is centred {offset:.3g} mm from the nominal "
+                   f"centre ({nominal[0]:.4g}, {nominal[1]:.4g}) mm, beyond centre_tolerance_mm "
+                   f"= {tol:g}")
     elif min_vf is not None and vf < min_vf:
         blocked = (f"clear aperture larger than the valid data: only {vf:.1%} of the "
                    f"Ø{a.diameter_mm:g} mm aperture is valid (need {min_vf:.0%})")
@@ -370,13 +413,16 @@ def _aperture_stage(spec: Spec, measurement: str, hm: HeightMap
         blocked = "no valid pixel inside the clear aperture"
     rec = ApertureRecord(diameter_mm=a.diameter_mm, r_norm_mm=a.r_norm_mm,
                          centre_mm=(float(centre[0]), float(centre[1])), centre_from=a.centre,
-                         inside_array=inside_array, pixels_in_aperture=float(n_ca))
+                         inside_array=inside_array, pixels_in_aperture=float(n_ca),
+                         centre_method=method,
+                         nominal_centre_mm=(float(nominal[0]), float(nominal[1])),
+                         offset_from_nominal_mm=offset, centre_tolerance_mm=tol, edge=edge)
     if n_in == 0:
         return rec, hm.apply_mask(mask, note=f"clear aperture Ø{a.diameter_mm:g} mm"), vf, \
             across, blocked, mask
     try:
         work = hm.select_aperture(circle)
-    except ApertureError as exc:  # pragma: no cover - n_in > 0 leaves valid pixels
+    except ApertureError as exc:  # larger than the measured part: not measurable
         return rec, hm, vf, across, blocked or str(exc), mask
     return rec, work, vf, across, blocked, mask
 
@@ -477,6 +523,43 @@ def decade_bands(f_min_per_mm: float, f_max_per_mm: float) -> list[tuple[float, 
     return [(10.0 ** k, 10.0 ** (k + 1)) for k in range(k0, max(k1, k0 + 1))]
 
 
+def _summary_fit(hm: HeightMap, terms: int, scheme: str) -> dict[str, Any]:
+    """The Zernike table of ``metrology analyze``: the circle polynomials when their
+    coefficients are meaningful on this aperture, else (flagged or refused, see
+    :func:`metrology.fit_zernike`) the orthonormalised basis, with the circle
+    basis's condition number, fill and flags."""
+    from .errors import ApertureError
+    from .zernike import fit_zernike
+
+    note = ("R_norm circumscribes the valid pixels about the centre found from their outer "
+            "edge (no nominal aperture given)")
+    circle: dict[str, Any]
+    try:
+        fit = fit_zernike(hm, terms, scheme=scheme, normalisation="rms")
+    except ApertureError as exc:
+        if "ill-conditioned" not in str(exc):
+            raise
+        fit = None
+        circle = {"refused": str(exc)}
+    if fit is not None:
+        if fit.meaningful:
+            z = fit.to_dict()
+            z["removed_before_fit"] = []
+            z["r_norm_note"] = note
+            return z
+        circle = {"condition_number": fit.condition_number, "aperture_fill": fit.aperture_fill,
+                  "flags": list(fit.flags)}
+    ortho = fit_zernike(hm, terms, scheme=scheme, normalisation="rms", basis="orthonormal")
+    z = ortho.to_dict()
+    geo = ortho.geometry
+    circle.setdefault("condition_number", geo.condition_number)
+    circle.setdefault("aperture_fill", ortho.aperture_fill)
+    z["circle_basis"] = circle
+    z["removed_before_fit"] = []
+    z["r_norm_note"] = note
+    return z
+
+
 def summarize_map(hm: HeightMap, *, terms: int = 37, scheme: str = "fringe",
                   path: str | None = None) -> dict[str, Any]:
     """Statistics, a Zernike fit and decade band RMS of one map (no spec).
@@ -496,13 +579,16 @@ def summarize_map(hm: HeightMap, *, terms: int = 37, scheme: str = "fringe",
         JSON-ready (``schema = "metrology.analyze/2"``): ``stats`` (shape,
         spacing in mm, valid fraction, mean / RMS / PV in nm as stored, nothing
         removed); ``zernike`` (:meth:`ZernikeFit.to_dict`: rms normalisation,
-        R_norm circumscribing the valid pixels about the best-fit centre,
-        nothing removed before the fit; or ``error``); ``psd`` (Hann window,
+        R_norm circumscribing the valid pixels about the centre found from
+        their edge, nothing removed before the fit, the basis condition number
+        and aperture fill; when the circle polynomials' coefficients are not
+        meaningful on this aperture (:attr:`ZernikeFit.flags`, or refused) the
+        orthonormalised basis instead, with ``circle_basis`` saying why; or
+        ``error``); ``psd`` (Hann window,
         piston and tilt removed, the frequency range the map resolves, and the
         areal RMS in whole decades of spatial frequency with their coverage).
     """
     from .spectral import bands_rms, psd
-    from .zernike import fit_zernike
 
     out: dict[str, Any] = {
         "schema": ANALYZE_SCHEMA_ID,
@@ -523,12 +609,7 @@ def summarize_map(hm: HeightMap, *, terms: int = 37, scheme: str = "fringe",
         "note": "as stored: nothing removed (RMS about the mean)",
     }
     try:
-        fit = fit_zernike(hm, terms, scheme=scheme, normalisation="rms")
-        z = fit.to_dict()
-        z["removed_before_fit"] = []
-        z["r_norm_note"] = ("R_norm circumscribes the valid pixels about the best-fit centre "
-                            "(no nominal aperture given)")
-        out["zernike"] = z
+        out["zernike"] = _summary_fit(hm, terms, scheme)
     except MetrologyError as exc:
         out["zernike"] = {"error": str(exc), "scheme": scheme, "terms": terms}
     try:

@@ -345,9 +345,9 @@ _INVARIANT_TERMS = frozenset({(0, 0), (1, 1), (1, -1), (2, 0)})
 
 def _invariant_fit(terms: Sequence[Any]) -> list[tuple[int, int]] | None:
     """The (n, m) of piston + ``terms`` when their fitted surface needs no centre, else None."""
-    from .zernike_schemes import resolve_terms
+    from .zernike_schemes import DEFAULT_SCHEME, resolve_terms
 
-    _, nm = resolve_terms(list(terms), "noll")
+    _, nm = resolve_terms(list(terms), DEFAULT_SCHEME)
     got = set(nm)
     if not got <= _INVARIANT_TERMS:
         return None
@@ -379,8 +379,9 @@ def _plan(hm: HeightMap, remove: Any) -> tuple[HeightMap, _Detrend, tuple[str, .
     if nm is not None:
         return hm, _Detrend(hm, nm), _names(terms)
     from .zernike import remove as _zremove  # lazy: zernike is optional for mean-only work
+    from .zernike_schemes import DEFAULT_SCHEME
 
-    out = _zremove(hm, terms)
+    out = _zremove(hm, terms, scheme=DEFAULT_SCHEME)
     return out, _Detrend(out), _names(terms)
 
 
@@ -393,8 +394,9 @@ def _detrend(hm: HeightMap, remove: Any) -> tuple[HeightMap, tuple[str, ...]]:
     nm = _invariant_fit(terms)
     if nm is None:
         from .zernike import remove as _zremove
+        from .zernike_schemes import DEFAULT_SCHEME
 
-        return _zremove(hm, terms), _names(terms)
+        return _zremove(hm, terms, scheme=DEFAULT_SCHEME), _names(terms)
     from .zernike_schemes import zernike_name
 
     det = _Detrend(hm, nm)

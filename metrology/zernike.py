@@ -47,8 +47,10 @@ from .aperture import mask_key
 from .errors import ApertureError, ConventionError, InsufficientDataError
 from .heightmap import HeightMap
 from .zernike_schemes import (
+    DEFAULT_SCHEME,
     NORMALISATIONS,
     first_index,
+    has_indices,
     normalisation_factor,
     resolve_terms,
     zernike_name,
@@ -63,10 +65,30 @@ __all__ = [
     "remove",
     "pair",
     "clear_geometry_cache",
+    "COND_FLAG",
+    "COND_REFUSE",
+    "FILL_FLAG",
 ]
 
 #: above this basis condition number the normal equations are not trusted
 _COND_NORMAL_EQ = 1e6
+#: circle-polynomial fits above this condition number are flagged: their coefficients
+#: (not the fitted surface) are ill-determined, a spec criterion on them is not measurable
+COND_FLAG = 1e3
+#: ... and above this one refused (:func:`fit_zernike` raises; ``basis="orthonormal"`` fits)
+COND_REFUSE = 1e6
+#: circle-polynomial fits whose pixels cover less than this share of the unit disk
+#: (``n_pixels dx dy / (pi R_norm^2)``) are flagged: the terms are not the aperture's
+FILL_FLAG = 0.5
+#: the bases :func:`fit_zernike` fits
+BASES = ("circle", "orthonormal")
+#: ``ZernikeFit.basis`` of each
+BASIS_TEXT = {
+    "circle": "circle polynomials, plain least squares over the valid pixels",
+    "orthonormal": ("orthonormalised: the circle polynomials Gram-Schmidt orthonormalised "
+                    "over the fit's pixels in the order of the terms (each mode has RMS 1 "
+                    "over the pixels; coefficient = the mode's RMS contribution)"),
+}
 #: dummy 2-D array for kernel arguments that are not used (one signature)
 _NO_2D = np.zeros((1, 1))
 
@@ -80,10 +102,15 @@ def _check_norm(normalisation: str) -> str:
 
 
 def _default_centre(mask: np.ndarray, dx: float, dy: float,
-                    key: str | None = None) -> tuple[float, float]:
-    from .aperture import fit_circle_mask
+                    key: str | None = None) -> tuple[tuple[float, float], str]:
+    """The centre of the circle found in the fit's mask (its outer edge, or the centroid of
+    the filled region when it has no circular edge) and how it was found."""
+    from .aperture import find_circle_mask
 
-    return fit_circle_mask(mask, dx, dy, key=key)[0]  # cached per mask
+    c = find_circle_mask(mask, dx, dy, key=key)  # cached per mask
+    how = ("edge fit (robust circle fit to the outer edge of the valid pixels)"
+           if c.method == "edge" else f"centroid of the filled valid region ({c.reason})")
+    return c.centre_mm, how
 
 
 def _grid_offsets(shape: tuple[int, int], dx: float, dy: float, center: tuple[float, float],
@@ -305,8 +332,14 @@ class ZernikeGeometry:
         mask pixels (row-major), nm."""
         return self._project(z)[0]
 
-    def _solve(self, z: np.ndarray) -> tuple[np.ndarray, float]:
+    def _solve(self, z: np.ndarray, warn: bool = True) -> tuple[np.ndarray, float]:
         """Coefficients and the mean of ``z - B c`` over the mask pixels."""
+        coef, mean, _ = self._solve_rhs(z, warn)
+        return coef, mean
+
+    def _solve_rhs(self, z: np.ndarray, warn: bool = True
+                   ) -> tuple[np.ndarray, float, np.ndarray]:
+        """:meth:`_solve` and ``Bᵀ z`` (for the orthonormalised coefficients)."""
         if self.gram.size == 0:
             self._factorize(None)
         rhs, sum_z = self._project(z)
@@ -314,13 +347,56 @@ class ZernikeGeometry:
             with blas_single_threaded():
                 coef = np.linalg.solve(self.gram, rhs)
         else:
-            warnings.warn(
-                f"the Zernike basis is ill-conditioned on this aperture (condition number "
-                f"{self.condition_number:.3g}); solving by SVD least squares. "
-                "Consider fewer terms.", stacklevel=3)
+            if warn:
+                warnings.warn(
+                    f"the Zernike basis is ill-conditioned on this aperture (condition number "
+                    f"{self.condition_number:.3g}); solving by SVD least squares. "
+                    "Consider fewer terms.", stacklevel=3)
             b = self._sampled_basis()
             coef = np.linalg.lstsq(b.T, self.gather(self._as_map(z)), rcond=None)[0]
-        return coef, (sum_z - float(coef @ self._ones)) / self.n_pixels
+        return coef, (sum_z - float(coef @ self._ones)) / self.n_pixels, rhs
+
+    def orthonormal_coefficients(self, z: np.ndarray, rhs: np.ndarray | None = None
+                                 ) -> np.ndarray:
+        """Coefficients (nm) of ``z`` on the circle polynomials Gram-Schmidt orthonormalised
+        over the geometry's pixels, in the order of the terms, each mode scaled to RMS 1
+        over the pixels.
+
+        With ``G = L Lᵀ`` (Cholesky of the Gram matrix) the modes are
+        ``Q = sqrt(P) L⁻¹ B`` and the coefficients ``a = L⁻¹ (Bᵀ z) / sqrt(P)``;
+        the fitted surface ``Σ a Q`` is the circle fit's. When the Gram matrix is
+        too ill-conditioned for a Cholesky factor (cond(B) above ~1e6), the
+        sampled basis is QR-factorised instead (same modes, signs fixed so that
+        each mode has a positive component along its circle polynomial).
+        """
+        if self.gram.size == 0:
+            self._factorize(None)
+        p = self.n_pixels
+        if rhs is None:
+            rhs = self._project(z)[0]
+        if self.condition_number < _COND_NORMAL_EQ:
+            try:
+                with blas_single_threaded():
+                    lower = np.linalg.cholesky(self.gram)
+                    return np.linalg.solve(lower, rhs) / math.sqrt(p)
+            except np.linalg.LinAlgError:
+                pass
+        if p * self.n_terms > 50_000_000:
+            raise InsufficientDataError(
+                f"the Zernike basis is too ill-conditioned on this aperture (condition number "
+                f"{self.condition_number:.3g}) to orthonormalise {self.n_terms} terms over "
+                f"{p} pixels without the sampled basis ({p * self.n_terms * 8 / 1e9:.1f} GB); "
+                "fit fewer terms")
+        q, r = np.linalg.qr(self._sampled_basis().T)  # (P, K): B = (Q R)ᵀ, Gram-Schmidt order
+        diag = np.abs(np.diag(r))
+        dep = np.flatnonzero(diag < 1e-9 * diag.max())
+        if dep.size:
+            n, m = self.orders[int(dep[0])]
+            raise InsufficientDataError(
+                f"the term {zernike_name(n, m)} (n={n}, m={m}) is not independent of the "
+                "terms before it on these pixels: nothing to orthonormalise; fit fewer terms")
+        sign = np.where(np.diag(r) < 0, -1.0, 1.0)
+        return (sign * (q.T @ self.gather(self._as_map(z)))) / math.sqrt(p)
 
     def solve(self, z: np.ndarray) -> np.ndarray:
         """Least-squares coefficients for heights ``z`` (a map or the values at the mask
@@ -462,15 +538,17 @@ def clear_geometry_cache() -> None:
 def _geometry(mask: np.ndarray, dx: float, dy: float, orders: list[tuple[int, int]],
               normalisation: str, centre_mm: tuple[float, float] | None,
               r_norm_mm: float | None, allow_outside: bool, cache: bool,
-              z_nm: np.ndarray | None = None) -> tuple[ZernikeGeometry, np.ndarray | None]:
+              z_nm: np.ndarray | None = None, mkey: str | None = None
+              ) -> tuple[ZernikeGeometry, np.ndarray | None]:
     """The (cached) geometry; for a new one built from the map ``z_nm``, also that map
     (its ``Bᵀ z`` was gathered with the Gram matrix). ``mask`` must be a fresh array:
     a new geometry keeps it."""
-    mkey = mask_key(mask) if (cache or centre_mm is None) else None
+    if mkey is None:
+        mkey = mask_key(mask) if (cache or centre_mm is None) else None
     if centre_mm is None:
         if not mask.any():
             raise ApertureError("the aperture holds no valid pixels: nothing to fit")
-        center = _default_centre(mask, dx, dy, mkey)
+        center = _default_centre(mask, dx, dy, mkey)[0]
     else:
         center = (float(centre_mm[0]), float(centre_mm[1]))
     key = (mkey, dx, dy, tuple(orders), normalisation, center, r_norm_mm, allow_outside)
@@ -513,7 +591,12 @@ class ZernikeFit:
     n_pixels : int
         Pixels in the fit.
     basis : str
-        What was fitted: plain least squares of the circle polynomials.
+        What was fitted, in words (:data:`BASIS_TEXT`); ``basis_kind`` is
+        ``"circle"`` or ``"orthonormal"``.
+    aperture_fill, flags, meaningful
+        Share of the unit disk the pixels cover; why the circle coefficients are
+        not meaningful (condition number above :data:`COND_FLAG`, fill below
+        :data:`FILL_FLAG`), if they are not.
     """
 
     coefficients_nm: np.ndarray
@@ -528,14 +611,60 @@ class ZernikeFit:
     source: HeightMap = field(repr=False)
     geometry: ZernikeGeometry = field(repr=False)
     basis: str = "circle polynomials, plain least squares over the valid pixels"
+    #: ``"given"`` (the caller named the scheme) or ``"default"`` (Fringe, the toolkit's one
+    #: default: integer indices and counts were read in it)
+    scheme_from: str = "given"
+    #: how the centre was chosen: ``"given"``, the map's clear aperture, or found in the fit's
+    #: mask (an edge fit, or the centroid of a region without a circular edge)
+    centre_from: str = "given"
 
+    #: ``"circle"`` or ``"orthonormal"`` (what ``basis`` says in words)
+    basis_kind: str = "circle"
+    #: the circle-polynomial coefficients the fitted surface is evaluated from (for an
+    #: orthonormal fit they differ from ``coefficients_nm``)
+    _circle_coefficients_nm: np.ndarray | None = field(default=None, repr=False)
     #: mean of the residual over the fit's pixels from the moments (a shift for its RMS)
     _residual_mean_nm: float = field(default=0.0, repr=False)
+
+    @property
+    def _surface_coefficients(self) -> np.ndarray:
+        c = self._circle_coefficients_nm
+        return self.coefficients_nm if c is None else c
+
+    @property
+    def aperture_fill(self) -> float:
+        """Share of the unit disk (radius R_norm) the fit's pixels cover:
+        ``n_pixels dx dy / (pi R_norm^2)`` (1 for a full circular aperture)."""
+        g = self.geometry
+        return float(self.n_pixels * g.dx_mm * g.dy_mm / (math.pi * self.r_norm_mm ** 2))
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        """Why the circle-polynomial coefficients of this fit are not meaningful (empty
+        when they are, and always for an orthonormalised fit): a basis condition number
+        above :data:`COND_FLAG`, or pixels covering less than :data:`FILL_FLAG` of the unit
+        disk."""
+        if self.basis_kind != "circle":
+            return ()
+        out = []
+        if not self.condition_number <= COND_FLAG:
+            out.append(f"basis condition number {self.condition_number:.3g} > {COND_FLAG:g}: "
+                       "the coefficients are ill-determined (they cancel each other)")
+        if self.aperture_fill < FILL_FLAG:
+            out.append(f"the pixels cover {self.aperture_fill:.0%} of the unit disk "
+                       f"(< {FILL_FLAG:.0%}): the terms are not those of this aperture")
+        return tuple(out)
+
+    @property
+    def meaningful(self) -> bool:
+        """True when the coefficients can be read as the terms' amplitudes (no :attr:`flags`)."""
+        return not self.flags
 
     @cached_property
     def fitted(self) -> HeightMap:
         """The fitted surface at the fit's pixels (NaN elsewhere), nm."""
-        return self.source.replace(self.geometry.scatter_sum(self.coefficients_nm), copy=False,
+        return self.source.replace(self.geometry.scatter_sum(self._surface_coefficients),
+                                   copy=False,
                                    note=f"Zernike fit ({self.scheme}, {len(self.orders)} terms)")
 
     @cached_property
@@ -543,7 +672,7 @@ class ZernikeFit:
         geo = self.geometry
         out = np.empty(geo.shape)
         mean = self._residual_mean_nm
-        _, s1, s2 = geo._apply(self.coefficients_nm, self.source.z_nm, out, mean=mean)
+        _, s1, s2 = geo._apply(self._surface_coefficients, self.source.z_nm, out, mean=mean)
         # Σ (r - m) and Σ (r - m)² about the moments' estimate m of the mean: no cancellation
         n = geo.n_pixels
         rms = math.sqrt(max(s2 / n - (s1 / n) ** 2, 0.0))
@@ -588,6 +717,9 @@ class ZernikeFit:
         target = _check_norm(normalisation)
         if target == self.normalisation:
             return self.coefficients_nm
+        if self.basis_kind != "circle":
+            raise ConventionError("orthonormalised coefficients are RMS contributions over the "
+                                  "fit's pixels; they have no peak normalisation")
         f = np.array([normalisation_factor(n, m, "rms") for n, m in self.orders])
         return self.coefficients_nm * f if target == "peak" else self.coefficients_nm / f
 
@@ -601,11 +733,16 @@ class ZernikeFit:
         """JSON-ready description with units and conventions."""
         return {
             "scheme": self.scheme,
+            "scheme_from": self.scheme_from,
             "normalisation": self.normalisation,
             "r_norm_mm": self.r_norm_mm,
             "centre_mm": list(self.centre_mm),
+            "centre_from": self.centre_from,
             "basis": self.basis,
+            "basis_kind": self.basis_kind,
             "condition_number": self.condition_number,
+            "aperture_fill": self.aperture_fill,
+            "flags": list(self.flags),
             "n_pixels": self.n_pixels,
             "residual_rms_nm": self.residual_rms_nm,
             "terms": [
@@ -617,11 +754,17 @@ class ZernikeFit:
 
     def table(self) -> str:
         """Plain-text coefficient table."""
-        head = (f"Zernike fit: {self.scheme} scheme, {self.normalisation} normalisation, "
+        sch = self.scheme + (" (the default)" if self.scheme_from == "default" else "")
+        head = (f"Zernike fit: {sch} scheme, {self.normalisation} normalisation, "
                 f"R_norm = {self.r_norm_mm:.6g} mm, centre = ({self.centre_mm[0]:.4g}, "
                 f"{self.centre_mm[1]:.4g}) mm, {self.n_pixels} px, "
-                f"cond = {self.condition_number:.3g}")
-        lines = [head, f"{'j':>4} {'n':>3} {'m':>4}  {'coef [nm]':>12}  name"]
+                f"cond = {self.condition_number:.3g}, fill = {self.aperture_fill:.0%}")
+        lines = [head, f"basis: {self.basis}"]
+        lines += [f"WARNING: coefficients not meaningful: {f}" for f in self.flags]
+        if self.flags:
+            lines.append("  (fit basis='orthonormal' for coefficients of this aperture)")
+        name = "mode from" if self.basis_kind != "circle" else "name"
+        lines.append(f"{'j':>4} {'n':>3} {'m':>4}  {'coef [nm]':>12}  {name}")
         for j, (n, m), c in zip(self.indices, self.orders, self.coefficients_nm, strict=True):
             lines.append(f"{j:>4} {n:>3} {m:>4}  {c:>12.5f}  {zernike_name(n, m)}")
         lines.append(f"residual RMS = {self.residual_rms_nm:.5f} nm")
@@ -676,11 +819,11 @@ def _fit_mask(hm: HeightMap, mask: np.ndarray | None) -> np.ndarray:
 
 
 @renamed_kwargs(normalization="normalisation", radius_mm="r_norm_mm", center_mm="centre_mm")
-def fit_zernike(hm: HeightMap, terms: int | Sequence[Any] = 37, scheme: str = "fringe",
+def fit_zernike(hm: HeightMap, terms: int | Sequence[Any] = 37, scheme: str | None = None,
                 normalisation: str = "rms", r_norm_mm: float | None = None,
                 centre_mm: tuple[float, float] | None = None, *,
                 mask: np.ndarray | None = None, allow_outside: bool = False,
-                cache: bool = True) -> ZernikeFit:
+                cache: bool = True, basis: str = "circle") -> ZernikeFit:
     """Least-squares Zernike fit over the valid pixels of a map.
 
     Parameters
@@ -690,7 +833,10 @@ def fit_zernike(hm: HeightMap, terms: int | Sequence[Any] = 37, scheme: str = "f
     terms : int or sequence
         A count (the first K terms of ``scheme``) or explicit indices of
         ``scheme`` (or group names such as ``"tilt"`` or (n, m) tuples).
-    scheme : {"fringe", "noll", "ansi"}
+    scheme : {"fringe", "noll", "ansi"}, optional
+        Scheme of a count or of integer indices. Default: Fringe, the one default
+        of the toolkit (:func:`remove` reads ``[5]`` the same way); the result
+        says which it used (``scheme``, ``scheme_from``).
     normalisation : {"rms", "peak"}
     r_norm_mm : float, optional
         R_norm in mm. Default: half the diameter of the map's clear aperture
@@ -699,33 +845,86 @@ def fit_zernike(hm: HeightMap, terms: int | Sequence[Any] = 37, scheme: str = "f
         circumscribing the valid pixels about the centre.
     centre_mm : (float, float), optional
         Aperture centre (x, y) in mm in the map frame. Default: the map's clear
-        aperture centre when it has one, else the centre of the best-fit circle
-        of the valid region (:func:`metrology.aperture.fit_circle`).
+        aperture centre when it has one, else the centre of the circle found in
+        the valid region from its outer edge (:func:`metrology.aperture.find_circle`:
+        a robust circle fit that a lost rim segment or dropouts at the edge do
+        not move; the centroid of the filled region only when the region has no
+        circular edge). The result says which (``centre_from``).
     mask : ndarray of bool, optional
         Restrict the fit to these pixels (and the valid ones).
     allow_outside : bool
         Accept valid pixels with ρ > 1 (else :class:`ApertureError`).
     cache : bool
         Reuse (and store) the geometry for this mask, terms and grid.
+    basis : {"circle", "orthonormal"}
+        ``"circle"`` (default): the coefficients of the circle polynomials, plain
+        least squares over the valid pixels. On an aperture that is not the
+        unit disk these are not orthogonal: a fit whose basis condition number
+        exceeds :data:`COND_FLAG` (1e3) or whose pixels cover less than
+        :data:`FILL_FLAG` (50 %) of the unit disk is *flagged*
+        (``ZernikeFit.flags``, shown by ``table()``), and one above
+        :data:`COND_REFUSE` (1e6) is refused. ``"orthonormal"``: the circle
+        polynomials Gram-Schmidt orthonormalised over the fit's pixels, in the
+        order of ``terms`` (each mode has RMS 1 over the pixels): meaningful on
+        any aperture (strips, rectangles, sparse data). The fitted surface and
+        residual are the same for both; the result says which basis it holds.
 
     Returns
     -------
     ZernikeFit
+        With the basis condition number (``condition_number``), the share of the
+        unit disk the pixels cover (``aperture_fill``) and any ``flags``.
+
+    Raises
+    ------
+    ApertureError
+        A circle-polynomial fit with a condition number above :data:`COND_REFUSE`
+        (fit ``basis="orthonormal"`` or fewer terms).
     """
+    return _fit(hm, terms, scheme, normalisation, r_norm_mm, centre_mm, mask=mask,
+                allow_outside=allow_outside, cache=cache, basis=basis, refuse=True)
+
+
+def _fit(hm: HeightMap, terms: int | Sequence[Any], scheme: str | None,
+         normalisation: str, r_norm_mm: float | None, centre_mm: tuple[float, float] | None,
+         *, mask: np.ndarray | None, allow_outside: bool, cache: bool, basis: str,
+         refuse: bool) -> ZernikeFit:
+    """:func:`fit_zernike`; ``refuse=False`` (term removal: only the residual is used, and it
+    does not depend on the conditioning of the coefficients) accepts any condition number."""
+    basis = str(basis).lower()
+    if basis not in BASES:
+        raise ConventionError(f"unknown basis {basis!r}; use one of {', '.join(BASES)}")
+    scheme_from = "default" if scheme is None else "given"
+    scheme = DEFAULT_SCHEME if scheme is None else scheme
     idx, orders = resolve_terms(terms, scheme)
     norm = _check_norm(normalisation)
     fmask = _fit_mask(hm, mask)
     ap = hm.meta.get("aperture")
     ap_centre = _aperture_centre(ap)
+    centre_from = "given"
     if ap_centre is not None and "diameter_mm" in ap:
         # the map carries its clear aperture: its centre and nominal radius are the defaults
         if centre_mm is None:
             centre_mm = ap_centre
+            centre_from = "the map's clear aperture (meta['aperture'])"
         if r_norm_mm is None:
             r_norm_mm = 0.5 * float(ap["diameter_mm"])
+    mkey = None
+    if centre_mm is None:
+        mkey = mask_key(fmask)
+        centre_mm, centre_from = _default_centre(fmask, hm.dx_mm, hm.dy_mm, mkey)
     geo, _ = _geometry(fmask, hm.dx_mm, hm.dy_mm, orders, norm, centre_mm, r_norm_mm,
-                       allow_outside, cache, hm.z_nm)
-    coef, mean = geo._solve(hm.z_nm)
+                       allow_outside, cache, hm.z_nm, mkey=mkey)
+    cond = geo.condition_number
+    if refuse and basis == "circle" and not cond <= COND_REFUSE:
+        raise ApertureError(
+            f"the circle polynomials are ill-conditioned on this aperture (basis condition "
+            f"number {cond:.3g} > {COND_REFUSE:g}): their coefficients would be meaningless. "
+            "Fit basis='orthonormal' (Gram-Schmidt over the pixels) or fewer terms")
+    coef, mean, rhs = geo._solve_rhs(hm.z_nm, warn=refuse and basis == "circle")
+    circle_coef = coef
+    if basis == "orthonormal":
+        coef = geo.orthonormal_coefficients(hm.z_nm, rhs)
     return ZernikeFit(
         coefficients_nm=coef,
         indices=idx,
@@ -738,6 +937,11 @@ def fit_zernike(hm: HeightMap, terms: int | Sequence[Any] = 37, scheme: str = "f
         n_pixels=geo.n_pixels,
         source=hm,
         geometry=geo,
+        scheme_from=scheme_from,
+        centre_from=centre_from,
+        basis=BASIS_TEXT[basis],
+        basis_kind=basis,
+        _circle_coefficients_nm=circle_coef,
         _residual_mean_nm=mean,
     )
 
@@ -745,7 +949,7 @@ def fit_zernike(hm: HeightMap, terms: int | Sequence[Any] = 37, scheme: str = "f
 @renamed_kwargs(center_mm="centre_mm", radius_mm="r_norm_mm")
 def remove(hm: HeightMap, terms: Sequence[Any] | str = ("piston", "tilt"), *,
            centre_mm: tuple[float, float] | None = None, r_norm_mm: float | None = None,
-           mask: np.ndarray | None = None, scheme: str = "noll") -> HeightMap:
+           mask: np.ndarray | None = None, scheme: str | None = None) -> HeightMap:
     """Remove Zernike terms by one joint least-squares fit over the valid pixels.
 
     Parameters
@@ -758,22 +962,40 @@ def remove(hm: HeightMap, terms: Sequence[Any] | str = ("piston", "tilt"), *,
     centre_mm, r_norm_mm, mask
         As in :func:`fit_zernike`; the default R_norm circumscribes the valid
         pixels, so every valid pixel takes part.
-    scheme : str
+    scheme : {"fringe", "noll", "ansi"}, optional
         Scheme of integer indices in ``terms`` (names and tuples need none).
+        Default: Fringe, the one default of the toolkit (:func:`fit_zernike`
+        reads ``[5]`` the same way). Integer indices given without ``scheme``
+        raise a :class:`UserWarning` saying so (before this version this
+        function read them as Noll).
 
     Returns
     -------
     HeightMap
         ``hm`` minus the fitted terms on the fitted pixels; pixels outside
-        ``mask`` become NaN. ``meta['removed']`` lists what was removed.
+        ``mask`` become NaN. ``meta['removed']`` lists what was removed (term
+        names) and ``meta['removed_terms']`` each mode with its scheme, index
+        and (n, m), so the result states which terms an index meant.
     """
-    fit = fit_zernike(hm, terms, scheme=scheme, normalisation="rms", r_norm_mm=r_norm_mm,
-                      centre_mm=centre_mm, mask=mask,
-                      allow_outside=r_norm_mm is not None)
+    given = scheme is not None
+    sch = DEFAULT_SCHEME if scheme is None else str(scheme).lower()
+    if not given and has_indices(terms):
+        warnings.warn(f"remove(): term indices {list(terms)!r} are read in the {sch} scheme "
+                      "(the one default of fit_zernike, remove and the spec files); pass "
+                      "scheme= to say which", UserWarning, stacklevel=3)
+    fit = _fit(hm, terms, sch, "rms", r_norm_mm, centre_mm, mask=mask,
+               allow_outside=r_norm_mm is not None, cache=True, basis="circle", refuse=False)
     names = [zernike_name(n, m) for n, m in fit.orders]
     meta = dict(hm.meta)
     meta["removed"] = [*meta.get("removed", []), *names]
-    return fit.residual.replace(meta=meta)  # shares the residual's array
+    meta["removed_terms"] = [*meta.get("removed_terms", []), *(
+        {"scheme": fit.scheme, "index": int(j), "n": int(n), "m": int(m),
+         "name": zernike_name(n, m), "scheme_from": "given" if given else "default"}
+        for j, (n, m) in zip(fit.indices, fit.orders, strict=True))]
+    zs = ", ".join(f"Z{j}" for j in fit.indices)
+    return fit.residual.replace(
+        meta=meta, note=f"joint least-squares fit removed ({fit.scheme} {zs}: "
+                        f"{', '.join(names)})")  # shares the residual's array
 
 
 @renamed_kwargs(normalization="normalisation", radius_mm="r_norm_mm", center_mm="centre_mm")

@@ -44,11 +44,17 @@ __all__ = [
     "canonical_term_name",
     "GROUPS",
     "resolve_terms",
+    "has_indices",
+    "DEFAULT_SCHEME",
     "first_index",
     "normalisation_factor",
 ]
 
 SCHEMES = ("fringe", "noll", "ansi")
+#: the one default scheme of every call that takes Zernike indices (:func:`metrology.fit_zernike`,
+#: :func:`metrology.remove`, :func:`metrology.zernike_surface`, :func:`metrology.pvr`, the spec):
+#: Fringe, as the spec files and ``docs/conventions.md`` use
+DEFAULT_SCHEME = "fringe"
 NORMALISATIONS = ("rms", "peak")
 NORMALIZATIONS = NORMALISATIONS  # deprecated spelling
 FRINGE_MAX = 37
@@ -244,6 +250,18 @@ def normalisation_factor(n: int, m: int, normalisation: str) -> float:
     if norm == "peak":
         return 1.0
     raise ConventionError(f"unknown normalisation {normalisation!r}; use 'rms' or 'peak'")
+
+
+def has_indices(terms: object) -> bool:
+    """Whether ``terms`` names a term by a bare index (an int in a list: its meaning depends
+    on the scheme), as opposed to a count, names or (n, m) tuples."""
+    if isinstance(terms, int | np.integer) or isinstance(terms, str):
+        return False
+    try:
+        items = list(terms)  # type: ignore[call-overload]
+    except TypeError:
+        return False
+    return any(not isinstance(t, str | tuple) for t in items)
 
 
 def resolve_terms(terms: object, scheme: str) -> tuple[list[int], list[tuple[int, int]]]:

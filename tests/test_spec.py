@@ -430,9 +430,16 @@ def test_zernike_limits_need_an_aperture():
 def test_aperture_rules():
     assert "needs centre_mm" in str(_err(_sub(MINI, "diameter_mm = 20.0",
                                               'diameter_mm = 20.0\ncentre = "given"')))
-    assert "drop one" in str(_err(_sub(MINI, "diameter_mm = 20.0",
-                                       'diameter_mm = 20.0\ncentre = "data"\n'
-                                       "centre_mm = [1.0, 2.0]")))
+    # with centre = "data", centre_mm is the nominal centre the found one is compared with
+    s = _parse(_sub(MINI, "diameter_mm = 20.0", 'diameter_mm = 20.0\ncentre = "data"\n'
+                                                "centre_mm = [1.0, 2.0]\n"
+                                                "centre_tolerance_mm = 0.5"))
+    ap = s.measurements["m"].aperture
+    assert ap.centre == "data" and ap.nominal_centre_mm == (1.0, 2.0)
+    assert ap.centre_tolerance_mm == 0.5
+    assert "centre_tolerance_mm" in str(_err(_sub(MINI, "diameter_mm = 20.0",
+                                                  "diameter_mm = 20.0\n"
+                                                  "centre_tolerance_mm = -1")))
     assert "rho > 1" in str(_err(_sub(MINI, "diameter_mm = 20.0",
                                       "diameter_mm = 20.0\nr_norm_mm = 9.0")))
     s = _parse(_sub(MINI, "diameter_mm = 20.0", "diameter_mm = 20.0\ncentre_mm = [1.5, -2]\n"

@@ -48,6 +48,10 @@ class ZernikeEvidence(Evidence):
     groups: tuple[tuple[tuple[int, ...], float, bool], ...] = ()
     residual_rms_nm: float | None = None
     form_pv_nm: float | None = None
+    basis: str = BASIS
+    condition_number: float | None = None
+    aperture_fill: float | None = None
+    centre_from: str | None = None
 
     KIND: ClassVar[str] = "zernike_fit"
 
@@ -85,7 +89,9 @@ class ZernikeCriterion(Criterion):
             fit=fa.fit_index(rec), scheme=self.scheme, normalisation=self.normalisation,
             fit_normalisation=rec.normalisation, r_norm_mm=float(self.r_norm_mm),
             centre_mm=rec.centre_mm, joint_fit_terms=tuple(self.joint_fit_terms),
-            n_pixels=rec.fit.n_pixels, **kw)
+            n_pixels=rec.fit.n_pixels, basis=rec.fit.basis,
+            condition_number=float(rec.fit.condition_number),
+            aperture_fill=float(rec.fit.aperture_fill), **kw)
 
     def value_and_evidence(self, fa: FileAnalysis, rec: FitRecord
                            ) -> tuple[float, ZernikeEvidence]:
@@ -95,9 +101,20 @@ class ZernikeCriterion(Criterion):
         rec = analysis.fit_for(self.fit_request())
         assert rec is not None and rec.fit is not None  # the engine checked
         value, ev = self.value_and_evidence(analysis, rec)
+        if rec.fit.flags:
+            # coefficients of circle polynomials that are not meaningful on this aperture
+            # (metrology.zernike.COND_FLAG, FILL_FLAG) cannot pass or fail a limit
+            return self.judge(analysis.path, None, "Zernike coefficients not meaningful on "
+                              "this aperture: " + "; ".join(rec.fit.flags), ev)
         return self.judge(analysis.path, value, "", ev)
 
     def convention(self) -> dict[str, Any]:
+        from ..zernike import COND_FLAG, COND_REFUSE, FILL_FLAG
+
         return {"scheme": self.scheme, "normalisation": self.normalisation,
                 "r_norm_mm": self.r_norm_mm, "joint_fit_terms": list(self.joint_fit_terms),
-                "basis": BASIS}
+                "basis": BASIS,
+                "meaningful_fit": f"basis condition number <= {COND_FLAG:g} and the pixels "
+                                  f"cover >= {FILL_FLAG:.0%} of the unit disk (else "
+                                  "not-measurable); > "
+                                  f"{COND_REFUSE:g}: no fit"}

@@ -38,7 +38,19 @@ def render_summary(summary: dict[str, Any]) -> str:
                      "(circumscribing the valid pixels), "
                      f"{z['n_pixels']} px; nothing removed before the fit")
         lines.append(f"  basis: {z['basis']}")
-        lines.append(f"  {'Z':>4} {'n':>3} {'m':>4}  {'coef [nm]':>12}  name")
+        lines.append(f"  basis condition number {_g(z.get('condition_number'), '.3g')}, "
+                     f"pixels cover {_g(z.get('aperture_fill'), '.0%')} of the unit disk")
+        cb = z.get("circle_basis")
+        if cb:
+            why = cb.get("refused") or "; ".join(cb.get("flags", []))
+            lines.append("  the circle polynomials' coefficients are not meaningful on this "
+                         f"aperture (condition number {_g(cb.get('condition_number'), '.3g')}, "
+                         f"fill {_g(cb.get('aperture_fill'), '.0%')}: {why}); the table "
+                         "holds the orthonormalised modes instead")
+        for f in z.get("flags", []):
+            lines.append(f"  WARNING: coefficients not meaningful: {f}")
+        lines.append(f"  {'Z':>4} {'n':>3} {'m':>4}  {'coef [nm]':>12}  "
+                     + ("mode from" if cb else "name"))
         for t in z["terms"]:
             lines.append(f"  {t['index']:>4} {t['n']:>3} {t['m']:>4}  "
                          f"{_g(t['coefficient_nm'], '12.5f'):>12}  {t['name']}")

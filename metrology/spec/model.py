@@ -109,14 +109,23 @@ class Aperture:
 
     ``diameter_mm`` is the clear aperture (CA); ``r_norm_mm`` the Zernike
     normalisation radius (default CA/2); ``centre`` is ``"data"`` (found from
-    the valid region of each file) or ``"given"`` (then ``centre_mm`` = (x, y)
-    in the map frame, mm).
+    the outer edge of each file's valid region, :func:`metrology.aperture.find_circle`)
+    or ``"given"`` (``centre_mm`` = (x, y) in the map frame, mm). ``centre_mm``
+    with ``"data"`` is the nominal centre (default the array centre) the found
+    one is compared with; ``centre_tolerance_mm``, when given, is how far the
+    found centre may lie from the nominal one before the file is not measurable.
     """
 
     diameter_mm: float
     r_norm_mm: float
     centre: Literal["data", "given"] = "data"
     centre_mm: tuple[float, float] | None = None
+    centre_tolerance_mm: float | None = None
+
+    @property
+    def nominal_centre_mm(self) -> tuple[float, float]:
+        """The centre the spec expects: ``centre_mm``, or the array centre (0, 0)."""
+        return self.centre_mm if self.centre_mm is not None else (0.0, 0.0)
 
     @property
     def radius_mm(self) -> float:

@@ -288,9 +288,11 @@ def _parse_aperture(ctx: SpecContext, m: Mapping[str, Any], path: Path_) -> Aper
     if t is None:
         return None
     p = (*path, "aperture")
-    check_keys(ctx, t, p, ("diameter_mm", "r_norm_mm", "centre", "centre_mm"))
+    check_keys(ctx, t, p, ("diameter_mm", "r_norm_mm", "centre", "centre_mm",
+                           "centre_tolerance_mm"))
     d = _length(ctx, t, p, "diameter_mm", required=True)
     r = _length(ctx, t, p, "r_norm_mm")
+    tol = _length(ctx, t, p, "centre_tolerance_mm")
     centre = string(ctx, t, p, "centre", choices=CENTRES)
     cxy: tuple[float, float] | None = None
     raw = t.get("centre_mm", MISSING)
@@ -311,8 +313,6 @@ def _parse_aperture(ctx: SpecContext, m: Mapping[str, Any], path: Path_) -> Aper
         centre = "given" if cxy is not None else "data"
     if centre == "given" and cxy is None and "centre_mm" not in t:
         ctx.error((*p, "centre"), "centre = 'given' needs centre_mm = [x, y]")
-    if centre == "data" and cxy is not None:
-        ctx.error((*p, "centre_mm"), "centre_mm is given but centre = 'data'; drop one")
     if d is None:
         return None
     if r is None:
@@ -321,7 +321,7 @@ def _parse_aperture(ctx: SpecContext, m: Mapping[str, Any], path: Path_) -> Aper
         ctx.error((*p, "r_norm_mm"), f"r_norm_mm = {r:g} is smaller than the clear-aperture "
                                      f"radius {d / 2:g} mm: the aperture would reach rho > 1")
     return Aperture(diameter_mm=d, r_norm_mm=r, centre=centre,  # type: ignore[arg-type]
-                    centre_mm=cxy)
+                    centre_mm=cxy, centre_tolerance_mm=tol)
 
 
 def _parse_match(ctx: SpecContext, m: Mapping[str, Any], path: Path_) -> Match:
