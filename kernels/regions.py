@@ -20,7 +20,7 @@ import numpy as np
 
 from ._config import jit, pjit, prange
 
-__all__ = ["circle_region_counts", "main_region_outline", "radius_mask"]
+__all__ = ["circle_region_counts", "component_boxes", "main_region_outline", "radius_mask"]
 
 
 @jit
@@ -375,3 +375,55 @@ def main_region_outline(valid, b):  # pragma: no cover - compiled
                         col_last[j] = i
                         break
     return row_first, row_last, col_first, col_last
+
+
+@jit
+def component_boxes(valid, reach):  # pragma: no cover - compiled
+    """Connected components of ``valid`` with their pixel counts and bounding boxes.
+
+    Parameters
+    ----------
+    valid : bool (ny, nx)
+    reach : int
+        0: 4-connected (pixels sharing an edge), 1: 8-connected (also a corner).
+
+    Returns
+    -------
+    count, r0, r1, c0, c1 : int64 (n,)
+        Pixels and bounding box (rows r0:r1, columns c0:c1, ends exclusive) of each
+        component, in the raster order of the components' first pixels (the order
+        :func:`scipy.ndimage.label` numbers them).
+    """
+    ptr, start, end = _runs(valid)
+    nr = start.shape[0]
+    parent = np.arange(nr)
+    _join_rows(ptr, start, end, parent, reach)
+    ny = ptr.shape[0] - 1
+    row_of = np.empty(nr, dtype=np.int64)
+    for i in range(ny):
+        for r in range(ptr[i], ptr[i + 1]):
+            row_of[r] = i
+    slot = np.full(nr, -1, dtype=np.int64)
+    n = 0
+    for r in range(nr):  # roots are the first run of their component: raster order
+        if _find(parent, r) == r:
+            slot[r] = n
+            n += 1
+    count = np.zeros(n, dtype=np.int64)
+    r0 = np.full(n, ny, dtype=np.int64)
+    r1 = np.zeros(n, dtype=np.int64)
+    c0 = np.full(n, valid.shape[1], dtype=np.int64)
+    c1 = np.zeros(n, dtype=np.int64)
+    for r in range(nr):
+        k = slot[_find(parent, r)]
+        count[k] += end[r] - start[r] + 1
+        i = row_of[r]
+        if i < r0[k]:
+            r0[k] = i
+        if i + 1 > r1[k]:
+            r1[k] = i + 1
+        if start[r] < c0[k]:
+            c0[k] = start[r]
+        if end[r] + 1 > c1[k]:
+            c1[k] = end[r] + 1
+    return count, r0, r1, c0, c1

@@ -196,7 +196,8 @@ class Region:
     ----------
     label : int
         The region's label in :func:`scipy.ndimage.label` numbering of the mask
-        (1-based, in order of each region's first pixel, row-major).
+        (1-based, in order of each region's first pixel, row-major; found by
+        :func:`kernels.regions.component_boxes` without a label image).
     rows, cols : slice
         Bounding box in the map's array.
     n_pixels : int
@@ -273,15 +274,12 @@ def connected_regions(valid: np.ndarray, dx_mm: float, dy_mm: float | None = Non
         return (Region(1, slice(0, ny), slice(0, nx), ny * nx, nx * dx, ny * dy),)
     if not v.any():
         return ()
-    from scipy import ndimage
+    from kernels.regions import component_boxes  # runs and union-find: no label image
 
-    labels, n = _label(v, connectivity)
-    counts = np.bincount(labels.ravel(), minlength=n + 1)
-    boxes = ndimage.find_objects(labels)
-    out = []
-    for i, (rs, cs) in enumerate(boxes, start=1):
-        out.append(Region(i, slice(rs.start, rs.stop), slice(cs.start, cs.stop),
-                          int(counts[i]), (cs.stop - cs.start) * dx, (rs.stop - rs.start) * dy))
+    count, r0, r1, c0, c1 = component_boxes(np.ascontiguousarray(v), connectivity - 1)
+    out = [Region(i + 1, slice(int(r0[i]), int(r1[i])), slice(int(c0[i]), int(c1[i])),
+                  int(count[i]), int(c1[i] - c0[i]) * dx, int(r1[i] - r0[i]) * dy)
+           for i in range(count.size)]
     out.sort(key=lambda r: (-r.n_pixels, r.label))
     return tuple(out)
 

@@ -41,7 +41,9 @@ from .heightmap import HeightMap
 
 if TYPE_CHECKING:  # pragma: no cover
     from .aperture import CircleFit
+    from .coverage import FrequencyCoverage
     from .criteria import Criterion
+    from .fill import Hole
     from .spec import Spec
     from .spectral import PSD2D, ProfilePSD
     from .zernike import ZernikeFit
@@ -143,6 +145,8 @@ class FitRecord:
     centre_mm: tuple[float, float] | None
     fit: ZernikeFit | None = field(default=None, repr=False)
     error: str | None = None
+    #: this fit's residual is the measurement's form residual (the PSD's input)
+    form_residual: bool = True
 
     @property
     def scheme(self) -> str:
@@ -182,8 +186,17 @@ class FitRecord:
 class SpectrumRecord:
     """The 2-D PSD of one file's form residual (stage 6), or why there is none.
 
-    ``filled_pixels`` dropout pixels inside the aperture were interpolated
-    before it (:func:`metrology.fill.fill_dropouts`); ``profile`` is the
+    Dropouts are handled by the fill rule (:func:`metrology.fill.find_holes`): a
+    hole whose every pixel lies within half the shortest period judged on this
+    measurement (``shortest_period_mm``) of valid data is interpolated
+    (``filled_pixels`` pixels in ``holes_filled`` holes,
+    :func:`metrology.fill.fill_dropouts`); larger holes (``holes_left``) are left
+    as holes (the masked periodogram, normalised by the valid pixels), and at
+    the edges of those wider than the longest period judged the window falls to
+    zero over that period (``taper_mm``). Nothing is invented inside a large hole. With
+    holes left, the lowest frequency resolved is also capped by the largest
+    circle inscribed in the data (``inscribed_mm``, its diameter): a ring or a
+    crescent around a hole resolves no more than its width. ``profile`` is the
     one-sided profile PSD along ``profile_axis`` that the figures show when no
     criterion says otherwise.
     """
@@ -194,18 +207,65 @@ class SpectrumRecord:
     profile: ProfilePSD | None = field(default=None, repr=False)
     profile_axis: str = "x"
     error: str | None = None
+    holes_filled: int = 0
+    holes_left: tuple[Hole, ...] = ()
+    shortest_period_mm: float | None = None
+    taper_mm: float | None = None
+    inscribed_mm: float | None = None
+
+    @property
+    def fill_rule(self) -> str:
+        """The rule that decided which dropouts were interpolated, in words."""
+        if self.shortest_period_mm is None:
+            return "no hole in the data"
+        return (f"holes within {0.5 * self.shortest_period_mm:.4g} mm of valid data (half the "
+                f"shortest period judged, {self.shortest_period_mm:.4g} mm) interpolated by "
+                "normalised convolution; larger holes left as holes (nothing invented), the "
+                "window tapered to 0 over the longest period judged at the edges of holes "
+                "wider than it")
 
     @property
     def input(self) -> str:
         """The data the PSD was computed on, in words."""
-        return ("form residual (surface minus the joint Zernike fit of the measurement)"
-                + (f", {self.filled_pixels} dropout pixels inside the aperture interpolated"
-                   if self.filled_pixels else ""))
+        out = "form residual (surface minus the joint Zernike fit of the measurement)"
+        if self.filled_pixels:
+            out += (f", {self.filled_pixels} dropout pixels in {self.holes_filled} small "
+                    "holes interpolated")
+        if self.holes_left:
+            big = self.holes_left[0]
+            out += (f", {len(self.holes_left)} large hole(s) left unfilled (largest: "
+                    f"{big.describe()})")
+            if self.taper_mm:
+                out += (f", the window tapered to 0 over {self.taper_mm:.4g} mm at the edges "
+                        "of those wider than that")
+        return out
+
+    def coverage(self, kind: str = "areal", axis: str = "x",
+                 k: float | None = None) -> FrequencyCoverage:
+        """The frequencies the PSD resolves for a band of ``kind`` (:meth:`PSD2D.coverage`:
+        f_min = k / L, L from the connected valid regions, k = 2 by default), with f_min
+        raised to k / ``inscribed_mm`` when holes were left in the data."""
+        import dataclasses as _dc
+
+        from .spectral import K_CONVENTION
+
+        assert self.psd is not None
+        kk = K_CONVENTION if k is None else float(k)
+        cov = self.psd.coverage(kind, axis, kk)
+        if self.inscribed_mm is not None and kk / self.inscribed_mm > cov.f_min_per_mm:
+            big = self.holes_left[0]
+            cov = _dc.replace(
+                cov, f_min_per_mm=kk / self.inscribed_mm, length_mm=self.inscribed_mm,
+                low_reason=(f"k / L = {kk:g} / {self.inscribed_mm:.4g} mm, L the diameter of "
+                            "the largest circle inscribed in the data left around the "
+                            f"unfilled hole(s) ({big.describe()})"))
+        return cov
 
     def to_dict(self) -> dict[str, Any]:
         if self.psd is None:
             return {"error": self.error or "not computed"}
         p = self.psd
+        cov = self.coverage("areal")
         out: dict[str, Any] = {
             "quantity": "2-D periodogram of the form residual, density-normalised by sum of w^2",
             "unit": "nm^2 mm^2",
@@ -214,12 +274,17 @@ class SpectrumRecord:
             "input": self.input,
             "region": p.region,
             "fft_shape": list(p.fft_shape),
-            "f_min_per_mm": p.f_min_per_mm,
-            "f_max_per_mm": p.f_max_per_mm,
+            "f_min_per_mm": cov.f_min_per_mm,
+            "f_max_per_mm": cov.f_max_per_mm,
+            "f_min_rule": cov.rule,
+            "f_min_reason": cov.low_reason,
             "nyquist_x_per_mm": p.nyquist_x_per_mm,
             "nyquist_y_per_mm": p.nyquist_y_per_mm,
             "rms_nm": p.rms_nm,
             "backend": p.backend,
+            "fill_rule": self.fill_rule,
+            "dropouts_interpolated_px": self.filled_pixels,
+            "holes_left": [h.to_dict() for h in self.holes_left],
         }
         pr = self.profile
         if pr is not None:
@@ -273,16 +338,52 @@ class FileAnalysis:
         return () if self.preprocessing is None else self.preprocessing.removed
 
     @property
-    def residual(self) -> HeightMap | None:
-        """The form residual: the preprocessed map minus the last joint fit made."""
+    def residual_fit(self) -> FitRecord | None:
+        """The joint fit whose residual is the form residual (the last fit made for a
+        form-residual request, :func:`metrology.criteria._base.residual_request`)."""
         for rec in reversed(self.fits):
-            if rec.fit is not None:
-                return rec.fit.residual
-        return self.preprocessed
+            if rec.form_residual:
+                return rec
+        return None
+
+    @property
+    def residual(self) -> HeightMap | None:
+        """The form residual: the preprocessed map minus the measurement's joint fit
+        (:attr:`residual_fit`; the preprocessed map when there is none). ``None`` when
+        that fit failed."""
+        rec = self.residual_fit
+        if rec is None:
+            return self.preprocessed
+        return None if rec.fit is None else rec.fit.residual
 
     @property
     def filled_pixels(self) -> int:
         return 0 if self.spectrum is None else self.spectrum.filled_pixels
+
+    def psd_form_frequency(self) -> tuple[float, int, float] | None:
+        """(f_form, n_max, R): :func:`metrology.criteria._base.form_frequency_per_mm` of what
+        was removed before the PSD (the preprocessing and the residual's joint fit), with R
+        the clear-aperture radius or, without one, half the shorter side of the valid
+        region's bounding box (mm); ``None`` before preprocessing."""
+        from .criteria._base import form_frequency_per_mm
+        from .zernike_schemes import TERMS, term_members
+
+        pre = self.preprocessed
+        if pre is None or pre.n_valid == 0:
+            return None
+        orders = [o for t in self.removed for o in term_members(*TERMS[t])]
+        rf = self.residual_fit
+        if rf is not None and rf.fit is not None:
+            orders += list(rf.fit.orders)
+        n_max = max((n for n, _ in orders), default=0)
+        if self.aperture_record is not None:
+            radius = self.aperture_record.diameter_mm / 2.0
+        else:
+            rows = np.flatnonzero(pre.valid.any(axis=1))
+            cols = np.flatnonzero(pre.valid.any(axis=0))
+            radius = 0.5 * min((rows[-1] - rows[0] + 1) * pre.dy_mm,
+                               (cols[-1] - cols[0] + 1) * pre.dx_mm)
+        return form_frequency_per_mm(n_max, radius), n_max, radius
 
     def fit_for(self, request: FitRequest) -> FitRecord | None:
         """The fit made for ``request`` (same key), if any."""
@@ -436,17 +537,10 @@ def _preprocessing_stage(work: HeightMap, remove_terms: Sequence[str]) -> Prepro
 
 
 def _fit_requests(criteria: Sequence[Criterion]) -> list[FitRequest]:
-    """One request per fit key, in criteria order; the normalisation of a preferring
-    request (the ``[form]`` section's) wins."""
-    out: dict[tuple, FitRequest] = {}
-    for c in criteria:
-        for r in c.requests():
-            if not isinstance(r, FitRequest):
-                continue
-            have = out.get(r.key)
-            if have is None or (r.prefer and not have.prefer):
-                out[r.key] = r
-    return list(out.values())
+    """One request per fit key (:func:`metrology.criteria._base.fit_requests`)."""
+    from .criteria._base import fit_requests
+
+    return fit_requests(criteria)
 
 
 def _fit_stage(pre: HeightMap, requests: Sequence[FitRequest],
@@ -461,28 +555,74 @@ def _fit_stage(pre: HeightMap, requests: Sequence[FitRequest],
                               normalisation=r.normalisation, r_norm_mm=r.r_norm_mm,
                               centre_mm=centre_mm, allow_outside=True)
         except MetrologyError as exc:
-            out.append(FitRecord(r.key, r.normalisation, centre_mm, None, str(exc)))
+            out.append(FitRecord(r.key, r.normalisation, centre_mm, None, str(exc),
+                                 form_residual=r.form_residual))
             continue
-        out.append(FitRecord(r.key, r.normalisation, centre_mm, fit))
+        out.append(FitRecord(r.key, r.normalisation, centre_mm, fit,
+                             form_residual=r.form_residual))
     return out
 
 
+def _spectral_periods(criteria: Sequence[Criterion], hm: HeightMap
+                      ) -> tuple[float, float]:
+    """(shortest, longest) period (mm) the measurement's PSD criteria judge: 1 / the highest
+    f_hi and 1 / the lowest f_lo of their :meth:`~metrology.criteria.Criterion.spectral_range`.
+    A criterion that does not say counts as the whole resolved range (2 pixels to a
+    quarter of the field)."""
+    ranges = [c.spectral_range() for c in criteria if PSD in c.requests()]
+    d = max(hm.dx_mm, hm.dy_mm)
+    lo = [r[0] for r in ranges if r is not None and r[0] > 0]
+    hi = [r[1] for r in ranges if r is not None and math.isfinite(r[1])]
+    if len(lo) < len(ranges) or not lo:
+        lo.append(4.0 / max(hm.extent_mm))
+    if len(hi) < len(ranges) or not hi:
+        hi.append(0.5 / d)
+    return 1.0 / max(hi), 1.0 / min(lo)
+
+
 def _spectrum_stage(residual: HeightMap, region: np.ndarray | None,
-                    profile_axis: str) -> SpectrumRecord:
-    """Stage 6: fill the dropouts inside the aperture, then the 2-D PSD of the residual."""
-    from .fill import fill_dropouts
+                    profile_axis: str, periods: tuple[float, float] | None = None
+                    ) -> SpectrumRecord:
+    """Stage 6: interpolate the small holes inside the aperture (the field, without one),
+    leave the large ones as holes with the window tapered to 0 at their edges, and take the
+    2-D PSD of the residual (:class:`SpectrumRecord`)."""
+    from scipy import ndimage
+
+    from .fill import FILL_PERIOD_FRACTION, fill_dropouts, find_holes
     from .spectral import psd as _psd
 
     try:
-        # dropouts inside the aperture would bias band powers low: interpolate them
-        filled, n_filled = fill_dropouts(residual, region)
-        p = _psd(filled, window=PSD_WINDOW, remove=())
+        if periods is None:
+            periods = (2.0 * max(residual.dx_mm, residual.dy_mm), max(residual.extent_mm))
+        p_short, p_long = periods
+        reg = np.ones(residual.shape, dtype=bool) if region is None else region
+        holes = find_holes(residual.valid, reg, residual.dx_mm, residual.dy_mm,
+                           FILL_PERIOD_FRACTION * p_short, 0.5 * p_long)
+        work, n_filled = residual, 0
+        if holes.small.any():
+            # dropouts small against the shortest period would bias band powers low (the
+            # mask scales them by the valid fraction): interpolate them
+            work, n_filled = fill_dropouts(residual, residual.valid | holes.small)
+        taper = inscribed = None
+        if holes.any_large:
+            dist = ndimage.distance_transform_edt(work.valid, sampling=(work.dy_mm, work.dx_mm))
+            inscribed = 2.0 * float(dist.max())
+        if holes.huge.any():
+            # a hole wider than the longest period: the window falls to 0 over that period
+            # at its edges (a step there would leak the low frequencies into the band)
+            taper = p_long
+        p = _psd(work, window=PSD_WINDOW, remove=(),
+                 hole_taper=None if taper is None else (holes.huge, taper))
         prof = p.profile(profile_axis, one_sided=True)  # for the figures
     except MetrologyError as exc:
         return SpectrumRecord(window=PSD_WINDOW, filled_pixels=0, error=str(exc),
                               profile_axis=profile_axis)
-    return SpectrumRecord(window=PSD_WINDOW, filled_pixels=n_filled, psd=p, profile=prof,
-                          profile_axis=profile_axis)
+    any_hole = holes.n_small or holes.any_large
+    return SpectrumRecord(window=p.window, filled_pixels=n_filled, psd=p, profile=prof,
+                          profile_axis=profile_axis, holes_filled=holes.n_small,
+                          holes_left=holes.large_holes,
+                          shortest_period_mm=p_short if any_hole else None,
+                          taper_mm=taper, inscribed_mm=inscribed)
 
 
 def analyze_file(spec: Spec, measurement: str, hm: HeightMap, path: str,
@@ -508,7 +648,14 @@ def analyze_file(spec: Spec, measurement: str, hm: HeightMap, path: str,
     fa.fits = _fit_stage(fa.preprocessing.map, _fit_requests(criteria), centre)
     if any(PSD in c.requests() for c in criteria):
         axis = (spec.psd.direction if spec.psd is not None else None) or "x"
-        fa.spectrum = _spectrum_stage(fa.residual, region, axis)  # type: ignore[arg-type]
+        res = fa.residual
+        if res is None:
+            rf = fa.residual_fit
+            fa.spectrum = SpectrumRecord(window=PSD_WINDOW, filled_pixels=0, profile_axis=axis,
+                                         error="no form residual: the joint Zernike fit "
+                                               f"failed ({rf.error if rf else '?'})")
+        else:
+            fa.spectrum = _spectrum_stage(res, region, axis, _spectral_periods(criteria, res))
     return fa
 
 

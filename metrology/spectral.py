@@ -58,11 +58,12 @@ script in ``docs/psd.md``):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -75,6 +76,9 @@ from ._deprecate import alias_property, renamed_kwargs
 from .errors import ConventionError, InsufficientDataError
 from .heightmap import HeightMap
 
+if TYPE_CHECKING:  # pragma: no cover
+    from .coverage import FrequencyCoverage
+
 __all__ = [
     "PSD2D",
     "RadialPSD",
@@ -83,6 +87,7 @@ __all__ = [
     "BandRMS",
     "SlopeRMS",
     "PVr",
+    "PVR_VARIANTS",
     "psd",
     "profile_psd",
     "band_rms",
@@ -91,11 +96,19 @@ __all__ = [
     "slope_rms",
     "pvr",
     "clear_workspace",
+    "K_CONVENTION",
 ]
 
 #: relative tolerance of the band-coverage comparisons (so that a band given
 #: as periods, e.g. 1 / (L / 2), is not flagged for a rounding error)
 COVERAGE_RTOL = 1e-9
+
+#: k of the lowest resolved frequency f_min = k / L of band RMS, slope RMS and the check
+#: (docs/conventions.md: about 2/L). The first octave above it reads high on steep
+#: spectra (measured, docs/psd.md: +16/+35/+73 % for radial f^-1/f^-2/f^-3 at k = 2), so
+#: an upper limit there can fail but not pass a bad lens; pass ``k=`` for another rule
+#: (:data:`metrology.coverage.K_TRUSTED` = 6 keeps the first octave within ~5 %)
+K_CONVENTION = 2.0
 
 _TWO_PI = 2.0 * math.pi
 
@@ -165,9 +178,19 @@ class _WindowSpec:
     name: str  # none, hann, tukey, welch, radial-hann, array
     alpha: float = 0.0
     array: np.ndarray | None = None
+    #: multiplies the window: sin²(π/2 · min(1, d / taper_mm)), d the distance to the
+    #: nearest pixel of ``taper_holes`` (so that the window is 0 at the holes' edges)
+    taper_holes: np.ndarray | None = None
+    taper_mm: float = 0.0
 
     @property
     def description(self) -> str:
+        return self._base_description + (
+            f", tapered to 0 over {self.taper_mm:g} mm at the edges of the holes left in "
+            "the data (sin^2 of the distance)" if self.taper_holes is not None else "")
+
+    @property
+    def _base_description(self) -> str:
         if self.name == "tukey":
             return f"tukey(alpha={self.alpha:g}) over the bounding box of the valid pixels"
         if self.name == "hann":
@@ -177,6 +200,15 @@ class _WindowSpec:
         if self.name == "array":
             return "user array"
         return "none"
+
+
+def _hole_taper(holes: np.ndarray, dx: float, dy: float, taper_mm: float) -> np.ndarray:
+    """sin²(π/2 · min(1, d / taper_mm)), d (mm) the distance of each pixel to the nearest
+    pixel of ``holes`` (exact Euclidean distance transform)."""
+    from scipy import ndimage  # lazy: only maps with holes left unfilled need it
+
+    d = ndimage.distance_transform_edt(~holes, sampling=(dy, dx))
+    return np.sin(0.5 * np.pi * np.minimum(d / taper_mm, 1.0)) ** 2
 
 
 def _parse_window(window: Any) -> _WindowSpec:
@@ -297,6 +329,11 @@ def _prepare(hm: HeightMap, spec: _WindowSpec, fft_shape: tuple[int, int],
             w = 1.0 - u * u if spec.name == "welch" else np.cos(0.5 * np.pi * u) ** 2
             w = np.ascontiguousarray(w)
         w2d = w
+    if spec.taper_holes is not None:
+        base = w2d if w2d is not None else wy[:, None] * wx[None, :]
+        w2d = np.ascontiguousarray(base * _hole_taper(spec.taper_holes, hm.dx_mm, hm.dy_mm,
+                                                      spec.taper_mm))
+        wy = wx = None
     s, _, _ = det.geo._apply(det.coef, z, out, mean=det.mean, center=True, fill=0.0,
                              wy=wy, wx=wx, w2d=w2d)
     return out, float(s)
@@ -558,6 +595,9 @@ class ProfilePSD:
     f_min_per_mm: float
     f_max_per_mm: float
     unit: str = "nm^2 mm"
+    #: L of ``f_min_per_mm = 2 / L`` (the extent along the axis of the connected valid
+    #: regions, :func:`metrology.coverage.resolved_range`), for other k
+    length_mm: float | None = None
 
 
 @dataclass(frozen=True)
@@ -632,11 +672,36 @@ class SlopeRMS:
     fully_covered: bool
     reason: str
     window: str
+    #: ``"areal"`` (cells of the 2-D PSD, gradient magnitude) or ``"profile"`` (the slope
+    #: of profiles along ``axis``, from the profile PSD)
+    kind: str = "areal"
+    axis: str | None = None
+
+
+#: the PVr variants, name -> exact definition (every report states it). "evans" is the
+#: toolkit's PVr (docs/conventions.md); the others are named options.
+PVR_VARIANTS: dict[str, str] = {
+    "evans": ("PVr (Evans 2009) = PV of the Fringe Z1-Z36 least-squares fit with piston and "
+              "tilt (Z1-Z3) removed + 3 x RMS of the residual of that fit"),
+    "evans-z37": ("PV of the Fringe Z1-Z37 least-squares fit with piston and tilt (Z1-Z3) "
+                  "removed + 3 x RMS of the residual of that fit (Evans' PVr with Z37 = "
+                  "(12, 0) added; not Evans' definition)"),
+    "form-terms": ("PV of the spec's form terms ([form] fit_first_term..fit_last_term) of the "
+                   "measurement's joint fit + 3 x RMS of the residual of that joint fit (not "
+                   "Evans' definition)"),
+}
+#: Fringe terms fitted by each variant of :func:`pvr` (``form-terms`` exists for a spec only)
+PVR_FIT_TERMS: dict[str, int] = {"evans": 36, "evans-z37": 37}
 
 
 @dataclass(frozen=True)
 class PVr:
-    """Robust peak-to-valley (C. Evans): PV of the Zernike fit + 3 · RMS of the residual."""
+    """Robust peak-to-valley: PV of a Zernike fit + 3 · RMS of its residual (``definition``).
+
+    ``pv_fit_nm`` is the PV of the fitted surface with piston and tilt removed,
+    ``rms_residual_nm`` the RMS of map - fit about its mean, ``terms`` the
+    Fringe terms fitted (Z1..Z``terms``), ``variant`` a key of :data:`PVR_VARIANTS`.
+    """
 
     pvr_nm: float
     pv_fit_nm: float
@@ -644,6 +709,8 @@ class PVr:
     terms: int
     scheme: str
     r_norm_mm: float
+    variant: str = "evans"
+    definition: str = PVR_VARIANTS["evans"]
 
     radius_mm = alias_property("r_norm_mm", "radius_mm")
 
@@ -694,6 +761,8 @@ class PSD2D:
     n_valid: int
     extent_mm: tuple[float, float]
     backend: str
+    #: the valid pixels of the analysed region (what the frequency coverage is read from)
+    valid_mask: np.ndarray | None = field(default=None, repr=False)
     _cache: dict = field(default_factory=dict, repr=False)
 
     # -- grid ------------------------------------------------------------------
@@ -742,10 +811,37 @@ class PSD2D:
         """1 / (2 Δy)."""
         return 0.5 / self.dy_mm
 
+    def coverage(self, kind: str = "areal", axis: str = "x",
+                 k: float = K_CONVENTION) -> FrequencyCoverage:
+        """The frequencies this PSD resolves (:func:`metrology.coverage.resolved_range`):
+        ``f_min = k / L`` with L from the *connected* valid regions that hold the data
+        (the shorter side of a region's box for areal bands, its extent along ``axis``
+        for profile bands; the region at which the regions, longest first, hold 95 % of
+        the pixels), not from their bounding box; ``f_max`` the Nyquist frequency.
+        ``k`` = 2 (:data:`K_CONVENTION`, the conventions' limit; see ``docs/psd.md`` for
+        the bias of the first octave above it)."""
+        from .coverage import connected_regions, resolved_range
+
+        kd = "profile" if str(kind).lower() == "profile" else "areal"
+        key = ("coverage", kd, str(axis).lower() if kd == "profile" else "", float(k))
+        cov = self._cache.get(key)
+        if cov is None:
+            v = self.valid_mask
+            if v is None:  # built without a mask: the analysed array
+                v = np.ones(self.data_shape, dtype=bool)
+            regs = self._cache.get("regions")
+            if regs is None:
+                regs = self._cache["regions"] = connected_regions(v, self.dx_mm, self.dy_mm)
+            cov = resolved_range(v, self.dx_mm, self.dy_mm, kind=kd, axis=axis, k=k,
+                                 regions=regs)
+            self._cache[key] = cov
+        return cov
+
     @property
     def f_min_per_mm(self) -> float:
-        """Lowest frequency the map resolves for areal bands: 2 / (shortest extent)."""
-        return 2.0 / min(self.extent_mm)
+        """Lowest frequency the map resolves for areal bands: 2 / L, L the shorter extent
+        of the connected valid regions (:meth:`coverage`), not of their bounding box."""
+        return self.coverage("areal").f_min_per_mm
 
     @property
     def f_max_per_mm(self) -> float:
@@ -924,16 +1020,18 @@ class PSD2D:
             p_half = colsum * self.dfy_per_mm  # P1 at f_x = k dfx, k = 0..nx//2
             f, vals = _profile_from_half(p_half, nx, self.dx_mm, one_sided)
             df = self.dfx_per_mm
-            fmin, fmax = 2.0 / self.extent_mm[0], self.nyquist_x_per_mm
+            cov = self.coverage("profile", "x")
+            fmin, fmax = cov.f_min_per_mm, self.nyquist_x_per_mm
         else:
             # Σ over all f_x at fixed f_y: the half row itself plus the mirrored
             # interior columns, which hold row -f_y
             p_full = (rowsum_1 + rowsum_int[(-np.arange(ny)) % ny]) * self.dfx_per_mm
             f, vals = _profile_from_full(p_full, ny, self.dy_mm, one_sided)
             df = self.dfy_per_mm
-            fmin, fmax = 2.0 / self.extent_mm[1], self.nyquist_y_per_mm
+            cov = self.coverage("profile", "y")
+            fmin, fmax = cov.f_min_per_mm, self.nyquist_y_per_mm
         return ProfilePSD(f, vals, ax, "one-sided" if one_sided else "two-sided", df,
-                          self.window, fmin, fmax)
+                          self.window, fmin, fmax, length_mm=cov.length_mm)
 
     def slope_variances_urad2(self, f_lo_per_mm: float,
                               f_hi_per_mm: float) -> tuple[float, float]:
@@ -987,7 +1085,8 @@ def _profile_from_full(p_full: np.ndarray, n: int, d: float,
 
 def psd(hm: HeightMap, window: Any = "hann", remove: Any = ("piston", "tilt"),
         pad: Any = None, *, region: str = "mask", bins: Any = "linear",
-        bands: Sequence[tuple[float, float]] = (), backend: str | None = None) -> PSD2D:
+        bands: Sequence[tuple[float, float]] = (), backend: str | None = None,
+        hole_taper: tuple[np.ndarray, float] | None = None) -> PSD2D:
     """2-D periodogram of a height map (nm² mm²), mask-aware.
 
     Parameters
@@ -1016,6 +1115,13 @@ def psd(hm: HeightMap, window: Any = "hann", remove: Any = ("piston", "tilt"),
         Band cell sums computed in the same pass (cached for :func:`band_rms`).
     backend : {"ducc0", "scipy"}, optional
         FFT backend (default: the fastest installed).
+    hole_taper : (holes, taper_mm), optional
+        ``holes`` a boolean mask of the map's shape (pixels of holes left in the
+        data), ``taper_mm`` > 0: the window is multiplied by
+        ``sin²(π/2 · min(1, d / taper_mm))``, d the distance to the nearest hole
+        pixel, so that it falls to 0 at the holes' edges instead of cutting the
+        data there (a step that leaks power across the spectrum). With
+        ``region="mask"`` only.
 
     Returns
     -------
@@ -1023,6 +1129,15 @@ def psd(hm: HeightMap, window: Any = "hann", remove: Any = ("piston", "tilt"),
     """
     hm = _check_hm(hm)
     spec = _parse_window(window)
+    if hole_taper is not None:
+        holes, t = hole_taper
+        holes = np.asarray(holes, dtype=bool)
+        if holes.shape != hm.shape or not (float(t) > 0 and math.isfinite(float(t))):
+            raise ConventionError("hole_taper is (a boolean mask of the map's shape, a taper "
+                                  f"width > 0 in mm), got shape {holes.shape} and {t!r}")
+        if str(region).lower() != "mask":
+            raise ConventionError("hole_taper works with region='mask' only")
+        spec = dataclasses.replace(spec, taper_holes=holes, taper_mm=float(t))
     if spec.name == "array" and str(region).lower() != "mask":
         raise ConventionError("a window array can only be used with region='mask'")
     work, region_desc = _region(hm, region)
@@ -1064,7 +1179,7 @@ def _psd_core(work: HeightMap, det: _Detrend, spec: _WindowSpec, fft_shape: tupl
     cum = np.empty((ny // 2 + 1, nh + 1))
     p = PSD2D(out_vals, work.dx_mm, work.dy_mm, (ny, nx), work.shape, spec.description,
               removed, region_desc, sum_w2, work.n_valid, extent,
-              backend or _fft.BACKEND)
+              backend or _fft.BACKEND, work.valid)
     b = None if bins is None else _make_bins(bins, p.dfx_per_mm, p.dfy_per_mm,
                                              p.f_max_per_mm, 10)
     bands = [(float(lo), float(hi)) for lo, hi in bands]
@@ -1134,15 +1249,20 @@ def _profile_core(work: HeightMap, det: _Detrend, spec: _WindowSpec, ax: str,
         g = _fft.rfft_axis(buf, 1, backend=backend)  # (ny, n//2+1)
         colsum, _, _ = _kp.axis_sums(g, False, np.ones(g.shape[1]), _nchunks(g.shape[0]))
         p_half = colsum * work.dx_mm / sum_w2
-        d, ext = work.dx_mm, (c1 - c0) * work.dx_mm
+        d = work.dx_mm
     else:
         g = _fft.rfft_axis(buf, 0, backend=backend)  # (n//2+1, nx)
         _, _, rowsum = _kp.axis_sums(g, False, np.ones(g.shape[1]), _nchunks(g.shape[0]))
         p_half = rowsum * work.dy_mm / sum_w2
-        d, ext = work.dy_mm, (r1 - r0) * work.dy_mm
+        d = work.dy_mm
     f, vals = _profile_from_half(p_half, n_ax, d, one_sided)
+    from .coverage import resolved_range
+
+    cov = resolved_range(work.valid, work.dx_mm, work.dy_mm, kind="profile", axis=ax,
+                         k=K_CONVENTION)
     return ProfilePSD(f, vals, ax, "one-sided" if one_sided else "two-sided",
-                      1.0 / (n_ax * d), spec.description, 2.0 / ext, 0.5 / d)
+                      1.0 / (n_ax * d), spec.description, cov.f_min_per_mm, 0.5 / d,
+                      length_mm=cov.length_mm)
 
 
 def _band_limits(f_lo: Any, f_hi: Any, period_mm: Any) -> tuple[float, float]:
@@ -1174,7 +1294,7 @@ def _coverage(lo: float, hi: float, fmin: float, fmax: float) -> tuple[float, fl
     reasons = []
     if lo < fmin - tol_lo:
         reasons.append(f"f_lo = {lo:g}/mm is below the lowest frequency this map resolves "
-                       f"(2/L = {fmin:g}/mm)")
+                       f"(f_min = {fmin:g}/mm)")
     if hi > fmax + tol_hi:
         reasons.append(f"f_hi = {hi:g}/mm is above the Nyquist frequency {fmax:g}/mm")
     c_lo = lo if lo >= fmin - tol_lo else fmin
@@ -1202,12 +1322,14 @@ def bands_rms(hm_or_psd: HeightMap | PSD2D | ProfilePSD,
               bands: Sequence[tuple[float, float]], *, kind: str = "areal", axis: str = "x",
               window: Any = None, remove: Any = ("piston", "tilt"), pad: Any = None,
               region: str = "mask",
-              valid_range_per_mm: tuple[float, float] | None = None) -> list[BandRMS]:
+              valid_range_per_mm: tuple[float, float] | None = None,
+              k: float = K_CONVENTION) -> list[BandRMS]:
     """Band RMS of several bands [(f_lo, f_hi), ...] in one pass; see :func:`band_rms`."""
     kind = _check_kind(kind)
     ax = _check_axis(axis) if kind == "profile" else None
     limits = [_band_limits(lo, hi, None) for lo, hi in bands]
     obj = hm_or_psd
+    src: PSD2D | None = None
     if isinstance(obj, HeightMap):
         w = "hann" if window is None else window
         if kind == "areal":
@@ -1220,6 +1342,7 @@ def bands_rms(hm_or_psd: HeightMap | PSD2D | ProfilePSD,
                 f"window={window!r} differs from the PSD's window ({obj.window}); "
                 "pass the height map to recompute")
         if kind == "profile":
+            src = obj
             obj = obj.profile(ax, one_sided=True)
     elif isinstance(obj, ProfilePSD):
         if kind != "profile":
@@ -1227,14 +1350,10 @@ def bands_rms(hm_or_psd: HeightMap | PSD2D | ProfilePSD,
         ax = obj.axis
     else:
         raise TypeError(f"expected a HeightMap, PSD2D or ProfilePSD, got {type(obj).__name__}")
-
     if isinstance(obj, PSD2D):
-        fmin, fmax = obj.f_min_per_mm, obj.f_max_per_mm
-    else:
-        fmin, fmax = obj.f_min_per_mm, obj.f_max_per_mm
-    if valid_range_per_mm is not None:
-        fmin, fmax = (float(v) for v in valid_range_per_mm)
-    covs = [_coverage(lo, hi, fmin, fmax) for lo, hi in limits]
+        src = obj
+    covs = _coverages(limits, src, obj, kind, ax, valid_range_per_mm, k)
+    fmin, fmax = covs[0][4] if covs else (math.nan, math.nan)
     todo = [(c[0], c[1]) for c in covs if c[2] != "none"]
     if isinstance(obj, PSD2D):
         var = obj.band_variances_nm2(todo) if todo else np.zeros(0)
@@ -1242,7 +1361,7 @@ def bands_rms(hm_or_psd: HeightMap | PSD2D | ProfilePSD,
         var = np.array([_profile_band_variance(obj, lo, hi) for lo, hi in todo])
     out = []
     it = iter(var)
-    for (lo, hi), (c_lo, c_hi, cov, reason) in zip(limits, covs, strict=True):
+    for (lo, hi), (c_lo, c_hi, cov, reason, _) in zip(limits, covs, strict=True):
         v = next(it) if cov != "none" else math.nan
         out.append(BandRMS(
             rms_nm=math.sqrt(max(float(v), 0.0)) if cov != "none" else math.nan,
@@ -1251,6 +1370,36 @@ def bands_rms(hm_or_psd: HeightMap | PSD2D | ProfilePSD,
             window=obj.window, sidedness=_sidedness(kind, ax), reason=reason,
             f_min_per_mm=fmin, f_max_per_mm=fmax))
     return out
+
+
+def _coverages(limits: Sequence[tuple[float, float]], src: PSD2D | None,
+               obj: PSD2D | ProfilePSD, kind: str, ax: str | None,
+               valid_range_per_mm: tuple[float, float] | None, k: float
+               ) -> list[tuple[float, float, str, str, tuple[float, float]]]:
+    """(covered_lo, covered_hi, coverage, reason, (f_min, f_max)) of each band: from the
+    connected valid regions of the PSD's mask (:meth:`PSD2D.coverage`) with ``f_min =
+    k / L``, or the range given."""
+    kk = float(k)
+    if not (math.isfinite(kk) and kk > 0):
+        raise ConventionError(f"k must be a positive number, got {k!r}")
+    if valid_range_per_mm is not None:
+        fmin, fmax = (float(v) for v in valid_range_per_mm)
+        return [(*_coverage(lo, hi, fmin, fmax), (fmin, fmax)) for lo, hi in limits]
+    if src is not None:
+        cov = src.coverage(kind, ax or "x", kk)
+        fmax = obj.f_max_per_mm
+        out = []
+        for lo, hi in limits:
+            if fmax < cov.f_max_per_mm * (1 - 1e-12):  # the profile's Nyquist, along its axis
+                out.append((*_coverage(lo, hi, cov.f_min_per_mm, fmax),
+                            (cov.f_min_per_mm, fmax)))
+            else:
+                out.append((*cov.clip(lo, hi), (cov.f_min_per_mm, cov.f_max_per_mm)))
+        return out
+    assert isinstance(obj, ProfilePSD)
+    fmin = kk / obj.length_mm if obj.length_mm else obj.f_min_per_mm * kk / K_CONVENTION
+    fmax = obj.f_max_per_mm
+    return [(*_coverage(lo, hi, fmin, fmax), (fmin, fmax)) for lo, hi in limits]
 
 
 def _profile_band_variance(p: ProfilePSD, lo: float, hi: float) -> float:
@@ -1263,7 +1412,8 @@ def band_rms(hm_or_psd: HeightMap | PSD2D | ProfilePSD, f_lo_per_mm: float | Non
              f_hi_per_mm: float | None = None, *, period_mm: tuple[float, float] | None = None,
              kind: str = "areal", axis: str = "x", window: Any = None,
              remove: Any = ("piston", "tilt"), pad: Any = None, region: str = "mask",
-             valid_range_per_mm: tuple[float, float] | None = None) -> BandRMS:
+             valid_range_per_mm: tuple[float, float] | None = None,
+             k: float = K_CONVENTION) -> BandRMS:
     """RMS height within a band of spatial frequency, with its coverage by the data.
 
     Parameters
@@ -1282,7 +1432,12 @@ def band_rms(hm_or_psd: HeightMap | PSD2D | ProfilePSD, f_lo_per_mm: float | Non
         for the same surface (π/2 in variance for a 1/f² profile spectrum).
     valid_range_per_mm : (f_min, f_max), optional
         Override the frequencies the data are taken to resolve (default
-        ``[2/L, Nyquist]``). ``(0, inf)`` sums every cell (Parseval total).
+        ``[k / L, Nyquist]``). ``(0, inf)`` sums every cell (Parseval total).
+    k : float
+        ``f_min = k / L``, L from the connected valid regions that hold the data
+        (:meth:`PSD2D.coverage`, :func:`metrology.coverage.resolved_range`), not
+        their bounding box. Default 2 (:data:`K_CONVENTION`); the first octave
+        above 2 / L reads high on steep spectra (``docs/psd.md``).
 
     Returns
     -------
@@ -1294,7 +1449,7 @@ def band_rms(hm_or_psd: HeightMap | PSD2D | ProfilePSD, f_lo_per_mm: float | Non
     lo, hi = _band_limits(f_lo_per_mm, f_hi_per_mm, period_mm)
     return bands_rms(hm_or_psd, [(lo, hi)], kind=kind, axis=axis, window=window,
                      remove=remove, pad=pad, region=region,
-                     valid_range_per_mm=valid_range_per_mm)[0]
+                     valid_range_per_mm=valid_range_per_mm, k=k)[0]
 
 
 def bandpass(hm: HeightMap, f_lo_per_mm: float, f_hi_per_mm: float, *,
@@ -1333,27 +1488,37 @@ def bandpass(hm: HeightMap, f_lo_per_mm: float, f_hi_per_mm: float, *,
                         note=f"brick-wall band-pass [{lo:g}, {hi:g}) cycles/mm")
 
 
-def slope_rms(hm: HeightMap | PSD2D, band: tuple[float, float] | None = None, *,
+def slope_rms(hm: HeightMap | PSD2D | ProfilePSD, band: tuple[float, float] | None = None, *,
               window: Any = "hann", remove: Any = ("piston", "tilt"),
               region: str = "mask",
-              valid_range_per_mm: tuple[float, float] | None = None) -> SlopeRMS:
+              valid_range_per_mm: tuple[float, float] | None = None,
+              kind: str = "areal", axis: str = "x", k: float = K_CONVENTION) -> SlopeRMS:
     """RMS surface slope in µrad along x, y and of the gradient magnitude.
 
     Parameters
     ----------
-    hm : HeightMap, or PSD2D when a band is given
+    hm : HeightMap, or PSD2D / ProfilePSD when a band is given
     band : (f_lo, f_hi), optional
         None: first differences of adjacent valid pixels (no window, no FFT),
-        RMS about the mean slope. A band: spectral, ``(2π f)² PSD2`` summed
-        over the cells with f_lo <= |f| < f_hi of ``psd(hm, window, remove,
-        region=region)`` (or of the PSD2D given, used as is), with coverage
-        as in :func:`band_rms`.
+        RMS about the mean slope. A band: spectral, with coverage as in
+        :func:`band_rms` (``k``, ``valid_range_per_mm``).
+    kind : {"areal", "profile"}
+        With a band. ``"areal"``: ``(2π f_x)² PSD2`` and ``(2π f_y)² PSD2``
+        summed over the cells with f_lo <= |f| < f_hi of ``psd(hm, window,
+        remove, region=region)`` (or of the PSD2D given); ``magnitude_urad`` is
+        the RMS gradient magnitude. ``"profile"``: the slope of profiles along
+        ``axis``, ``(2π f)² P1+(f)`` summed over f_lo <= f < f_hi of the one-sided
+        profile PSD along ``axis`` (``docs/conventions.md``: a profile band's
+        slope comes from the profile PSD along its direction, like its height);
+        that value is ``x_urad`` or ``y_urad`` and ``magnitude_urad``, the other
+        component is NaN.
 
     Returns
     -------
     SlopeRMS
     """
-    if isinstance(hm, PSD2D):
+    kd = _check_kind(kind)
+    if isinstance(hm, PSD2D | ProfilePSD):
         if band is None:
             raise ConventionError("slope RMS without a band uses finite differences of the "
                                   "height map; pass the HeightMap, or give a band")
@@ -1379,10 +1544,29 @@ def slope_rms(hm: HeightMap | PSD2D, band: tuple[float, float] | None = None, *,
                         "finite-difference: adjacent valid pixels, RMS about the mean slope",
                         None, math.nan, math.nan, True, "", "none")
     lo, hi = _band_limits(band[0], band[1], None)
+    if kd == "profile" or isinstance(hm, ProfilePSD):
+        ax = hm.axis if isinstance(hm, ProfilePSD) else _check_axis(axis)
+        if isinstance(hm, ProfilePSD):
+            prof, src = hm, None
+        else:
+            src = hm if isinstance(hm, PSD2D) else psd(hm, window, remove, region=region)
+            prof = src.profile(ax, one_sided=True)
+        c_lo, c_hi, cov, reason, _ = _coverages([(lo, hi)], src, prof, "profile", ax,
+                                                 valid_range_per_mm, k)[0]
+        v = math.nan
+        if cov != "none":
+            f = np.abs(prof.f_per_mm)
+            sel = (f >= c_lo) & (f < c_hi)
+            v = math.sqrt(float(np.sum((_TWO_PI * f[sel]) ** 2 * prof.values[sel]))
+                          * prof.df_per_mm)
+        x, y = (v, math.nan) if ax == "x" else (math.nan, v)
+        return SlopeRMS(x, y, v, f"spectral, profile along {ax}: (2 pi f)^2 P1+ summed over "
+                                 f"f_lo <= f < f_hi of the one-sided profile PSD along {ax}",
+                        (lo, hi), c_lo, c_hi, cov == "full", reason, prof.window,
+                        kind="profile", axis=ax)
     p = hm if isinstance(hm, PSD2D) else psd(hm, window, remove, region=region)
-    fmin, fmax = ((p.f_min_per_mm, p.f_max_per_mm) if valid_range_per_mm is None
-                  else tuple(float(v) for v in valid_range_per_mm))
-    c_lo, c_hi, cov, reason = _coverage(lo, hi, fmin, fmax)
+    c_lo, c_hi, cov, reason, _ = _coverages([(lo, hi)], p, p, "areal", None,
+                                             valid_range_per_mm, k)[0]
     if cov == "none":
         x = y = math.nan
     else:
@@ -1394,34 +1578,60 @@ def slope_rms(hm: HeightMap | PSD2D, band: tuple[float, float] | None = None, *,
 
 
 @renamed_kwargs(radius_mm="r_norm_mm", center_mm="centre_mm")
-def pvr(hm: HeightMap, terms: int = 36, *, scheme: str = "fringe",
-        r_norm_mm: float | None = None,
+def pvr(hm: HeightMap, terms: int | None = None, *, variant: str | None = None,
+        scheme: str = "fringe", r_norm_mm: float | None = None,
         centre_mm: tuple[float, float] | None = None) -> PVr:
-    """Robust PV (C. Evans, Opt. Eng. 2009): PV of a Zernike fit + 3 · RMS of the residual.
+    """Robust PV (C. Evans, Opt. Eng. 48, 043605, 2009): PV of a Zernike fit + 3 · RMS of
+    its residual.
 
     Parameters
     ----------
     hm : HeightMap
-        Heights in nm as they are (remove alignment terms first if wanted:
-        PV of the fit includes whatever the map holds).
-    terms : {36, 37}
-        Number of Fringe Zernike terms (Evans used 36: through 10th order).
+        Heights in nm.
+    terms : {36, 37}, optional
+        Kept for compatibility: 36 is ``variant="evans"``, 37 ``"evans-z37"``.
+    variant : {"evans", "evans-z37"}
+        ``"evans"`` (default): Evans' definition, the Fringe Z1-Z36 fit, PV of the
+        fitted surface with piston and tilt (Z1-Z3) removed, plus 3 x the RMS of
+        the residual of that fit (:data:`PVR_VARIANTS` has the exact text);
+        ``"evans-z37"``: the same with Z37 = (12, 0) added (a named variant).
+    scheme : "fringe"
+        The variants are defined on Fringe terms; any other scheme would fit
+        another term set and is refused.
     r_norm_mm, centre_mm : optional
         Normalisation radius and centre for :func:`metrology.zernike.fit_zernike`.
 
     Returns
     -------
     PVr
-        ``pvr_nm``, ``pv_fit_nm`` (PV of the fitted surface over the valid
-        pixels), ``rms_residual_nm`` (RMS of map - fit about its mean).
+        ``pvr_nm``, ``pv_fit_nm`` (PV of the fitted surface without piston and
+        tilt, over the valid pixels), ``rms_residual_nm`` (RMS of map - fit about
+        its mean), ``variant`` and its ``definition``.
     """
-    if terms not in (36, 37):
-        raise ConventionError(f"PVr uses 36 or 37 Fringe Zernike terms, got {terms!r}")
+    if str(scheme).lower() != "fringe":
+        raise ConventionError(
+            f"PVr is defined on Fringe Zernike terms (Evans: Fringe Z1-Z36); scheme={scheme!r} "
+            "would fit another term set. Drop scheme=, or pick variant=")
+    if terms is not None:
+        if terms not in (36, 37):
+            raise ConventionError(f"PVr uses 36 or 37 Fringe Zernike terms, got {terms!r}")
+        named = "evans" if terms == 36 else "evans-z37"
+        if variant is not None and variant != named:
+            raise ConventionError(f"terms={terms} is variant {named!r}, not {variant!r}")
+        variant = named
+    variant = "evans" if variant is None else str(variant).lower()
+    if variant not in PVR_FIT_TERMS:
+        raise ConventionError(f"unknown PVr variant {variant!r}; pvr() computes "
+                              f"{', '.join(PVR_FIT_TERMS)} (definitions: PVR_VARIANTS)")
+    k = PVR_FIT_TERMS[variant]
     from .zernike import fit_zernike  # lazy: optional dependency between modules
 
-    fit = fit_zernike(_check_hm(hm), terms=terms, scheme=scheme, normalisation="rms",
+    fit = fit_zernike(_check_hm(hm), terms=k, scheme="fringe", normalisation="rms",
                       r_norm_mm=r_norm_mm, centre_mm=centre_mm)
-    pv_fit = fit.fitted.pv_nm
-    rms_res = fit.residual.rms_nm
-    return PVr(pv_fit + 3.0 * rms_res, pv_fit, rms_res, int(terms), scheme,
-               float(fit.r_norm_mm))
+    c = np.array(fit.coefficients_nm, dtype=np.float64)
+    c[:3] = 0.0  # Fringe Z1-Z3: piston and tilt removed from the fitted surface
+    form = fit.geometry.evaluate(c)
+    pv_fit = float(form.max() - form.min())
+    rms_res = fit.residual_rms_nm
+    return PVr(pv_fit + 3.0 * rms_res, pv_fit, rms_res, k, "fringe", float(fit.r_norm_mm),
+               variant, PVR_VARIANTS[variant])

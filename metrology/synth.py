@@ -688,6 +688,18 @@ def _verdict(c: Any, value: float | None) -> str:
     return "pass" if ok else "fail"
 
 
+def _model_pv(model: np.ndarray, terms: Any, setup: FizeauSetup | MicroscopeSetup,
+              r_norm: float, pixels: np.ndarray) -> float:
+    """PV (nm) over ``pixels`` of the model's Fringe ``terms`` (rms, R_norm about the centre)."""
+    keep = np.zeros(N_FRINGE)
+    for j in terms:
+        keep[j - 1] = model[j - 1]
+    form = zernike_surface(keep, shape=setup.shape, dx_mm=setup.dx_mm, scheme="fringe",
+                           normalisation="rms", r_norm_mm=r_norm,
+                           outside="evaluate").z_nm[pixels]
+    return float(form.max() - form.min())
+
+
 def expected_values(surface: Surface, setup: FizeauSetup | MicroscopeSetup, spec: Any,
                     measurement: str, *, measured_valid: np.ndarray,
                     n_sites: int) -> dict[str, dict[str, Any]]:
@@ -718,8 +730,9 @@ def expected_values(surface: Surface, setup: FizeauSetup | MicroscopeSetup, spec
     Definitions (``docs/conventions.md``): requirements from the set-up's grid
     and mask; Zernike terms from the model coefficients; the residual RMS from
     the random part's variance on the measurement's grid less what the joint
-    fit absorbs (Σ sigma²), plus the marks' residual; PVr from the PV of the
-    model form on the aperture pixels plus 3 x that residual; band RMS and
+    fit absorbs (Σ sigma²), plus the marks' residual; PVr (Evans) from the PV of
+    the model Fringe Z4..Z36 on the aperture pixels plus 3 x the residual RMS of
+    a Z1..Z36 fit (the model terms above Z36 stay in it); band RMS and
     slope from the power laws integrated over the band (infinite plane) plus
     the marks in the band; the PSD limit from the model's one-sided profile PSD
     along the line's direction (the random part integrated over the grid's
@@ -775,14 +788,18 @@ def expected_values(surface: Surface, setup: FizeauSetup | MicroscopeSetup, spec
         var = (var_rand - float(sum(sigma[j - 1] ** 2 for j in joint))
                + mark_ms - float(sum(mark_c[j - 1] ** 2 for j in joint)))
         resid_rms = math.sqrt(max(var, 0.0))
-        fit_terms = next((c.fit_terms for c in zern if hasattr(c, "fit_terms")), ())
+        fit_terms = next((c.fit_terms for c in zern if c.TYPE == "form_residual"
+                          or (c.TYPE == "pvr" and c.variant == "form-terms")), ())
         if fit_terms:
-            keep = np.array([model[j - 1] if j in fit_terms else 0.0
-                             for j in range(1, N_FRINGE + 1)])
-            form = zernike_surface(keep, shape=setup.shape, dx_mm=dx, scheme="fringe",
-                                   normalisation="rms", r_norm_mm=r_norm,
-                                   outside="evaluate").z_nm[region & mvalid]
-            form_pv = float(form.max() - form.min())
+            form_pv = _model_pv(model, fit_terms, setup, r_norm, region & mvalid)
+        mark_rest = mark_ms - float(np.sum(mark_c ** 2))  # the marks beyond Z1..Z37
+
+        def fit_residual_rms(k: int) -> float:
+            """Residual RMS of a Fringe Z1..Zk fit of the model: the random part less what
+            the fit absorbs, the marks beyond Z37, and the model terms Z(k+1)..Z37."""
+            v = (var_rand - float(np.sum(sigma[:k] ** 2)) + mark_rest
+                 + float(np.sum(model[k:] ** 2)))
+            return math.sqrt(max(v, 0.0))
 
     def coef(c: Any, j: int) -> tuple[float, float]:
         n_, m_ = zernike_order(c.scheme, j)
@@ -815,8 +832,18 @@ def expected_values(surface: Surface, setup: FizeauSetup | MicroscopeSetup, spec
             value = resid_rms
             how = "random variance on the grid - what the joint fit absorbs + marks"
         elif t == "pvr":
-            value = form_pv + 3.0 * resid_rms
-            how = "PV of the model form on the aperture pixels + 3 x model residual RMS"
+            if c.variant == "form-terms":
+                value = form_pv + 3.0 * resid_rms
+                how = ("PV of the model form terms on the aperture pixels + 3 x model "
+                       "residual RMS of the joint fit")
+            else:
+                k = len(c.joint_fit_terms)  # Fringe Z1..Zk (Evans: k = 36)
+                value = (_model_pv(model, range(4, k + 1), setup, r_norm, region & mvalid)
+                         + 3.0 * fit_residual_rms(k))
+                how = (f"PV of the model Fringe Z4..Z{k} (piston and tilt removed) on the "
+                       f"aperture pixels + 3 x the model residual RMS of a Z1..Z{k} fit "
+                       f"(random part less its projection on Z1..Z{k}, marks beyond Z37, "
+                       f"model terms above Z{k})")
         elif t in ("band_rms", "band_slope"):
             b = c.band
             lo_ok, hi_ok = (f_min, nyquist) if b.kind == "areal" else (

@@ -153,7 +153,8 @@ def reference_values(spec: Any, measurement: str, hm: Any, *,
         basis = _fringe_basis(xs, ys, terms, c0.r_norm_mm, centre_mm)
         coef, resid = _lstsq_remove(z, basis)
         fit = {j: float(v) for j, v in zip(terms, coef, strict=True)}
-        form_terms = next((set(c.fit_terms) for c in zern if hasattr(c, "fit_terms")), set())
+        form_terms = next((set(c.fit_terms) for c in zern if c.TYPE == "form_residual" or (
+            c.TYPE == "pvr" and c.variant == "form-terms")), set())
         keep = np.array([j in form_terms for j in terms])
         form = basis.T @ np.where(keep, coef, 0.0)
         form_pv = float(form.max() - form.min()) if keep.any() else math.nan
@@ -181,8 +182,17 @@ def reference_values(spec: Any, measurement: str, hm: Any, *,
             out[c.id] = max(math.sqrt(sum(fit[j] ** 2 for j in g)) for g in c.groups)
         elif t == "form_residual":
             out[c.id] = res_rms if c.statistic == "rms" else float(resid.max() - resid.min())
-        elif t == "pvr":
+        elif t == "pvr" and c.variant == "form-terms":
             out[c.id] = form_pv + 3.0 * res_rms
+        elif t == "pvr":
+            # Evans: a Fringe Z1..Zk fit of its own (k = 36), PV of it without piston and
+            # tilt, plus 3 x the RMS of its residual
+            k = len(c.joint_fit_terms)
+            b36 = _fringe_basis(xs, ys, range(1, k + 1), c.r_norm_mm, centre_mm)
+            coef36, resid36 = _lstsq_remove(z, b36)
+            form36 = b36[3:].T @ coef36[3:]
+            out[c.id] = float(form36.max() - form36.min()) + 3.0 * float(
+                np.sqrt(np.mean((resid36 - resid36.mean()) ** 2)))
         elif t in ("band_rms", "band_slope"):
             b = c.band
             lo, hi = b.f_lo_per_mm, b.f_hi_per_mm

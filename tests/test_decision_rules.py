@@ -292,3 +292,394 @@ def test_analyze_of_the_real_strip_prints_no_meaningless_coefficients(realdata, 
              if line.strip()[:1].isdigit() and len(line.split()) >= 5
              and line.split()[0].isdigit() and line.split()[1].isdigit()]
     assert len(coefs) == 37 and max(abs(c) for c in coefs) <= bound
+
+
+# ----------------------------------------------------------------------------- item 1
+
+POWER_SPEC = """
+schema = "metrology.spec/1"
+full_band = false
+[part]
+name = "p"
+[measurements.fizeau]
+instrument = "fizeau"
+match.filename = ["*"]
+[measurements.fizeau.aperture]
+diameter_mm = 54.0
+[measurements.fizeau.preprocessing]
+remove = {remove}
+[power]
+measurement = "fizeau"
+coef_nm_max = 3.0
+"""
+
+
+def test_a_limit_on_a_removed_term_is_a_spec_error():
+    """Before: preprocessing removed power and [power] read 1.6e-15 nm: 40 nm of power
+    passed a 3 nm limit. Now a spec error at the criterion's key path and line."""
+    text = POWER_SPEC.format(remove='["piston", "tilt", "power"]')
+    with pytest.raises(mt.SpecError) as ei:
+        mt.parse_spec(text)
+    e = ei.value
+    assert e.path == "power.coef_nm_max" and e.line == text.splitlines().index(
+        "coef_nm_max = 3.0") + 1
+    assert "removed by the preprocessing" in str(e)
+    # keeping power in the map, 40 nm of it fails the limit
+    spec = _spec(POWER_SPEC.format(remove='["piston", "tilt"]'))
+    hm = mt.zernike_surface([0, 0, 0, 40.0], shape=(560, 560), dx_mm=0.1, r_norm_mm=27.0)
+    res, _ = _judge(spec, hm, "fizeau")
+    assert res["fizeau.power"].verdict == "fail"
+    assert res["fizeau.power"].value == pytest.approx(40.0, rel=1e-6)
+
+
+BAND_SPEC = """
+schema = "metrology.spec/1"
+full_band = false
+[part]
+name = "p"
+[measurements.m]
+instrument = "fizeau"
+match.filename = ["*"]
+[measurements.m.aperture]
+diameter_mm = 20.0
+[form]
+measurement = "m"
+fit_first_term = 4
+fit_last_term = 37
+residual_rms_nm_max = 10.0
+[[bands]]
+name = "B"
+measurement = "m"
+f_lo_per_mm = {lo}
+f_hi_per_mm = 1.0
+kind = "areal"
+rms_nm_max = 1.0
+"""
+
+
+def test_a_band_the_removed_form_dominates_is_a_spec_error():
+    """The joint Fringe Z1..Z37 fit (radial order up to 12) removed before the PSD of a
+    Ø20 mm aperture takes a band's power below (12 + 1) / (2 pi 10 mm) = 0.207 /mm."""
+    f_form = 13 / (2 * math.pi * 10.0)
+    with pytest.raises(mt.SpecError) as ei:
+        mt.parse_spec(BAND_SPEC.format(lo=0.1))
+    assert ei.value.path == "bands[0].rms_nm_max" and f"{f_form:.4g}" in str(ei.value)
+    assert _spec(BAND_SPEC.format(lo=0.21)).criterion("m.band.B.rms")
+
+
+def test_the_form_rule_measures_what_the_removed_terms_take():
+    """Independent of the rule's code: remove every term up to radial order n = 8 on a
+    disk of R = 10 mm from a steep non-periodic surface (areal PSD f^-3) and compare
+    band RMS before and after. An octave starting at half (n + 1) / (2 pi R) loses most
+    of its RMS, one starting at twice it almost none."""
+    from metrology.spectral import psd
+    from metrology.synth_psd import PowerLaw, synthesize
+
+    n, r = 8, 10.0
+    f_n = (n + 1) / (2 * math.pi * r)
+    x, y = grid_mm((256, 256), 0.1, 0.1)
+    disk = np.hypot(x, y) <= r
+    low, high = [], []
+    for seed in range(4):
+        big = synthesize(PowerLaw(1.0, 3.0, kind="areal", f_lo_per_mm=0.005), (512, 512),
+                         0.1, seed)
+        hm = mt.HeightMap(big.z_nm[128:384, 128:384], 0.1).apply_mask(disk)
+        before = psd(mt.remove(hm, ["piston"]), remove=())
+        after = psd(mt.remove(hm, list(range((n + 1) * (n + 2) // 2)), scheme="ansi",
+                              centre_mm=(0, 0), r_norm_mm=r), remove=())
+        for out, (lo, hi) in ((low, (0.5 * f_n, f_n)), (high, (2 * f_n, 4 * f_n))):
+            out.append(after.band_variance_nm2(lo, hi) / before.band_variance_nm2(lo, hi))
+    assert math.sqrt(np.mean(low)) < 0.5 and math.sqrt(np.mean(high)) > 0.98
+
+
+def test_evans_pvr_is_refused_when_preprocessing_removes_power():
+    """Evans' PVr holds power: a measurement that removes it would not give Evans' value."""
+    base = """
+schema = "metrology.spec/1"
+full_band = false
+[part]
+name = "p"
+[measurements.m]
+instrument = "fizeau"
+[measurements.m.aperture]
+diameter_mm = 20.0
+[measurements.m.preprocessing]
+remove = ["piston", "tilt", "power"]
+[form]
+measurement = "m"
+fit_first_term = 5
+fit_last_term = 37
+pvr_nm_max = 10.0
+"""
+    with pytest.raises(mt.SpecError) as ei:
+        mt.parse_spec(base)
+    assert ei.value.path == "form.pvr_nm_max" and "power" in str(ei.value)
+    s = _spec(base + 'pvr_variant = "form-terms"\n')
+    assert s.criterion("m.form.pvr").variant == "form-terms"
+
+
+# ----------------------------------------------------------------------------- item 6
+
+def _evans_map(tilt_nm: float = 25.0, noise_nm: float = 0.5, seed: int = 0):
+    """Fringe Z2 (tilt), Z4 (power), Z9 (spherical) and Z37 ((12, 0)) on a Ø20 mm disk from
+    the reference basis, plus white noise; and its Evans PVr from the definition: PV over
+    the pixels of the Z4 + Z9 part (tilt removed; Z37 is not one of Z1..Z36) + 3 x the
+    RMS of what no Z1..Z36 fit can take (Z37 and the noise; orthogonal to Z1..Z36)."""
+    x, y = grid_mm((201, 201), 0.1, 0.1)
+    disk = np.hypot(x, y) <= 10.0
+    orders = [(1, 1), (2, 0), (4, 0), (12, 0)]
+    coef = np.array([tilt_nm, 3.0, 1.0, 0.4])
+    b = basis_reference(orders, x[disk], y[disk], (0.0, 0.0), 10.0, dtype=np.float64)
+    noise = noise_nm * np.random.default_rng(seed).standard_normal(b.shape[0])
+    z = np.full(x.shape, np.nan)
+    z[disk] = b @ coef + noise
+    form = b[:, 1:3] @ coef[1:3]
+    rest = b[:, 3] * coef[3] + noise
+    truth = float(np.ptp(form)) + 3.0 * float(np.std(rest))
+    truth37 = float(np.ptp(form + b[:, 3] * coef[3])) + 3.0 * float(np.std(noise))
+    return mt.HeightMap(z, 0.1), truth, float(np.ptp(form)), truth37
+
+
+def test_pvr_is_evans_definition():
+    """Before: pvr() took the PV of the whole fit, tilt included (50.7 nm here), and the
+    criterion the PV of Z5..Z37 + 3 RMS: the shipped Fizeau maps read 2.9-4.4 nm where
+    Evans' PVr is 5.2-9.3 nm. Now Evans by default, other variants named."""
+    hm, truth, pv_form, truth37 = _evans_map()
+    r = mt.pvr(hm, r_norm_mm=10.0, centre_mm=(0, 0))
+    assert r.variant == "evans" and "Z1-Z36" in r.definition and "tilt" in r.definition
+    assert r.pv_fit_nm == pytest.approx(pv_form, abs=0.1)  # 36 terms take a little noise
+    assert r.pvr_nm == pytest.approx(truth, rel=0.01)
+    z37 = mt.pvr(hm, variant="evans-z37", r_norm_mm=10.0, centre_mm=(0, 0))
+    assert z37.terms == 37 and z37.pvr_nm == pytest.approx(truth37, rel=0.01)  # Z37 in the fit
+    with pytest.raises(mt.ConventionError, match="another term set"):
+        mt.pvr(hm, scheme="noll")
+    with pytest.raises(mt.ConventionError):
+        mt.pvr(hm, variant="peak-to-valley")
+
+
+def test_pvr_criterion_states_and_computes_evans(tmp_path):
+    spec = _spec("""
+schema = "metrology.spec/1"
+full_band = false
+[part]
+name = "p"
+[measurements.m]
+instrument = "fizeau"
+match.filename = ["*"]
+[measurements.m.aperture]
+diameter_mm = 20.0
+centre_mm = [0.0, 0.0]
+[form]
+measurement = "m"
+fit_first_term = 5
+fit_last_term = 37
+pvr_nm_max = 30.0
+residual_rms_nm_max = 10.0
+""")
+    hm, truth, _, _ = _evans_map()
+    res, fa = _judge(spec, hm, "m")
+    c = spec.criterion("m.form.pvr")
+    assert "Evans" in c.convention()["definition"] and c.convention()["variant"] == "evans"
+    r = res["m.form.pvr"]
+    assert r.value == pytest.approx(truth, rel=0.01)
+    assert "Z1-Z36" in r.evidence.definition
+    # its own fit: the form residual the PSD sees is still the [form] fit's
+    assert fa.residual_fit.key[2] == (1, 2, 3, *range(5, 38))
+
+
+# ----------------------------------------------------------------------------- item 4
+
+PROFILE_SPEC = """
+schema = "metrology.spec/1"
+full_band = false
+[part]
+name = "p"
+[measurements.m]
+instrument = "csi"
+match.filename = ["*"]
+[[bands]]
+name = "P"
+measurement = "m"
+f_lo_per_mm = 2.5
+f_hi_per_mm = 10.0
+kind = "profile"
+direction = "x"
+rms_nm_max = 1.0
+slope_urad_max = 1.0
+"""
+
+
+@pytest.mark.parametrize("angle_deg, want_urad", [
+    (45.0, 0.0),                                  # f_x = 2.12 /mm: outside the band
+    (0.0, 2 * math.pi * 3.0 * 1.0 / math.sqrt(2)),  # along x: 13.33 urad
+])
+def test_profile_band_slope_comes_from_the_profile_psd(angle_deg, want_urad):
+    """A 1 nm sinusoid of 3 /mm. Before: at 45 deg (f_x = 2.12 /mm, not in the profile
+    band 2.5-10 /mm) the band's slope read 9.4 urad (fail) from the areal cells with
+    |f| = 3 while its height read 0.01 nm. Now both come from the profile PSD."""
+    x, y = grid_mm((512, 512), 0.01, 0.01)
+    th = math.radians(angle_deg)
+    hm = mt.HeightMap(np.sin(2 * np.pi * 3.0 * (x * math.cos(th) + y * math.sin(th))), 0.01)
+    res, _ = _judge(_spec(PROFILE_SPEC), hm, "m")
+    s = res["m.band.P.slope"]
+    # at 45 deg only the Hann window's leakage of the line at 2.12 /mm past the 2.5 /mm
+    # edge is in the band: under 2 % of the sinusoid's 13.3 urad
+    assert s.value == pytest.approx(want_urad, rel=0.02, abs=0.25)
+    assert s.verdict == ("pass" if want_urad == 0.0 else "fail")
+
+
+def test_profile_slope_of_an_isotropic_surface_matches_the_analytic_value():
+    """Periodic isotropic surface, areal PSD K f^-3 (profile PSD ~ f^-2): the x-profile
+    slope in 2-10 /mm is the sum of (2 pi f_x)^2 K |f|^-3 over the grid's cells with
+    f_x in the band and every f_y (the expected periodogram of the synthesis). Before:
+    11 % low (the areal cells with |f| in the band)."""
+    from metrology.spectral import psd, slope_rms
+    from metrology.synth_psd import PowerLaw, synthesize
+
+    k, n, d = 0.01, 512, 0.01
+    f = np.fft.fftfreq(n, d)
+    ff = np.hypot(f[None, :], f[:, None])
+    p2 = np.where(ff > 0, k * np.where(ff > 0, ff, 1.0) ** -3.0, 0.0)
+    sel = (np.abs(f) >= 2.0) & (np.abs(f) < 10.0)
+    want = math.sqrt(float(np.sum(((2 * np.pi * f[None, :]) ** 2 * p2)[:, sel]))
+                     * (f[1] - f[0]) ** 2)
+    got = []
+    for seed in range(3):
+        hm = synthesize(PowerLaw(k, 3.0, kind="areal"), (n, n), d, seed=seed)
+        got.append(slope_rms(psd(hm, window="none", remove=()), band=(2.0, 10.0),
+                             kind="profile", axis="x").x_urad)
+    assert np.mean(got) == pytest.approx(want, rel=0.03)
+
+
+# ----------------------------------------------------------------------------- item 5
+
+def test_f_min_comes_from_the_connected_regions_not_their_bounding_box():
+    """Two 0.2 mm patches 4 mm apart (diagonally). Before: f_min = 2 / 4.2 mm = 0.48 /mm
+    from the bounding box, so 1-5 /mm was 'fully covered'. Each patch resolves only
+    2 / 0.2 mm = 10 /mm."""
+    from metrology.spectral import band_rms, psd
+
+    z = np.full((460, 460), np.nan)
+    rng = np.random.default_rng(0)
+    z[20:40, 20:40] = rng.normal(size=(20, 20))
+    z[420:440, 420:440] = rng.normal(size=(20, 20))
+    hm = mt.HeightMap(z, 0.01)
+    p = psd(hm)
+    assert p.f_min_per_mm == pytest.approx(2 / 0.2)
+    r = band_rms(p, 1.0, 5.0)
+    assert r.coverage == "none" and not r.measurable and "connected region" in r.reason
+    assert band_rms(p, 10.0, 40.0).measurable
+    assert band_rms(p, 10.0, 40.0, k=6).coverage == "partial"  # k is explicit: 6 / 0.2 mm
+    # in a check the band is not measurable
+    spec = _spec(PROFILE_SPEC.replace('kind = "profile"\ndirection = "x"', 'kind = "areal"')
+                 .replace("f_lo_per_mm = 2.5\nf_hi_per_mm = 10.0",
+                          "f_lo_per_mm = 1.0\nf_hi_per_mm = 5.0"))
+    res, _ = _judge(spec, hm, "m")
+    assert res["m.band.P.rms"].verdict == "not-measurable"
+
+
+# ----------------------------------------------------------------------------- item 3
+
+HOLE_SPEC = """
+schema = "metrology.spec/1"
+full_band = false
+[part]
+name = "p"
+[measurements.fizeau]
+instrument = "fizeau"
+match.filename = ["*"]
+[measurements.fizeau.aperture]
+diameter_mm = 54.0
+r_norm_mm = 27.0
+{req}
+[form]
+measurement = "fizeau"
+fit_first_term = 4
+fit_last_term = 37
+residual_rms_nm_max = 10.0
+[[bands]]
+name = "MSF1"
+measurement = "fizeau"
+period_mm = [10.0, 1.0]
+kind = "areal"
+rms_nm_max = 0.5
+"""
+
+
+def _msf_surface(f_lo: float = 0.03):
+    from metrology import synth as S
+
+    msf = S.RandomComponent(0.0025, 3.0, f_lo)
+    rough = S.RandomComponent(0.0003, 2.0, 0.1)
+    truth = math.sqrt(msf.band_variance_nm2(0.1, 1.0) + rough.band_variance_nm2(0.1, 1.0))
+    return S.Surface(tuple([0.0] * 37), (msf, rough)), truth
+
+
+@pytest.mark.slow
+def test_band_rms_with_a_third_of_the_aperture_lost_in_one_piece():
+    """Before: every pixel inside the aperture was interpolated, ~240 px from any data for
+    a hole of 30 % of the Ø54 mm aperture: MSF1 read 34 % low (interior hole, 6 seeds).
+    Now large holes are left as holes. Truth: the model's band RMS (the analytic integral
+    of the surface's power laws) for the full aperture, and per realisation the same
+    surface measured without the hole; over 16 seeds both ratios are within 2 %
+    (measured: interior 1.005, edge 1.001, chord 1.001 of the full aperture, whose mean
+    is 1.003 x the model)."""
+    from metrology import synth as S
+
+    surf, truth = _msf_surface()
+    spec = _spec(HOLE_SPEC.format(req="[measurements.fizeau.requirements]\n"
+                                      "min_valid_fraction = 0.6"))
+    x, y = grid_mm((560, 560), 0.1, 0.1)
+    # each hole holds 30 % of the aperture: a disk inside it, a disk on its rim, a chord
+    holes = {"interior": np.hypot(x - 8.0, y - 5.0) <= math.sqrt(0.30) * 27.0,
+             "edge": np.hypot(x - 27.0, y) <= 23.2, "chord": x > _chord(0.30)}
+    full, paired = [], {k: [] for k in holes}
+    for seed in range(16):
+        sm = S.measure_fizeau(surf, S.FizeauSetup(), [900, seed])
+        res, _ = _judge(spec, sm.measured, "fizeau")
+        f = res["fizeau.band.MSF1.rms"].value
+        full.append(f / truth)
+        for name, h in holes.items():
+            res, fa = _judge(spec, sm.measured.apply_mask(~h), "fizeau")
+            assert fa.valid_fraction_in_aperture == pytest.approx(0.70, abs=0.015)
+            assert fa.spectrum.holes_left and fa.spectrum.filled_pixels < 2000
+            paired[name].append(res["fizeau.band.MSF1.rms"].value / f)
+    assert abs(np.mean(full) - 1.0) < 0.02
+    for name, v in paired.items():
+        assert abs(np.mean(v) - 1.0) < 0.02, (name, np.round(v, 3))
+        assert abs(np.mean(v) * np.mean(full) - 1.0) < 0.02, name
+
+
+def test_scattered_dropouts_are_filled_and_stay_within_one_percent():
+    """The shipped part-g case: 30 % of the pixels lost as single pixels and 2 x 2 / 3 x 3
+    clusters (all within half the shortest period, 0.5 mm, of valid data): interpolated,
+    MSF1 within 1 % of the same surface without dropouts."""
+    from metrology import synth as S
+
+    surf, _ = _msf_surface(0.1)
+    spec = _spec(HOLE_SPEC.format(req=""))
+    for seed in range(2):
+        full = S.measure_fizeau(surf, S.FizeauSetup(), [901, seed])
+        lost = S.measure_fizeau(surf, S.FizeauSetup(dropout_fraction=0.30), [901, seed])
+        a, _ = _judge(spec, full.measured, "fizeau")
+        b, fa = _judge(spec, lost.measured, "fizeau")
+        assert fa.spectrum.filled_pixels > 0.2 * 540 ** 2 * math.pi / 4
+        assert not fa.spectrum.holes_left
+        assert b["fizeau.band.MSF1.rms"].value == pytest.approx(
+            a["fizeau.band.MSF1.rms"].value, rel=0.01)
+
+
+def test_a_band_nothing_resolves_around_a_hole_is_not_measurable_naming_it():
+    """A central hole leaving a 5 mm ring of the Ø54 mm aperture: no 10 mm period is
+    resolved across the ring (the largest inscribed circle is 5 mm wide: 2 / 5 mm =
+    0.4 /mm > 0.1 /mm), so MSF1 is not measurable and the reason names the hole."""
+    surf, _ = _msf_surface(0.1)
+    from metrology import synth as S
+
+    spec = _spec(HOLE_SPEC.format(req=""))
+    sm = S.measure_fizeau(surf, S.FizeauSetup(), [902, 0])
+    x, y = grid_mm((560, 560), 0.1, 0.1)
+    res, fa = _judge(spec, sm.measured.apply_mask(np.hypot(x, y) > 22.0), "fizeau")
+    r = res["fizeau.band.MSF1.rms"]
+    assert r.verdict == "not-measurable" and "hole" in r.reason and "inscribed" in r.reason
+    assert fa.spectrum.inscribed_mm == pytest.approx(5.0, abs=0.3)

@@ -165,7 +165,7 @@ other = 1.0
 [[bands]]
 name = "A"
 measurement = "fiz"
-f_lo_per_mm = 0.2
+f_lo_per_mm = 0.25
 f_hi_per_mm = 1.0
 kind = "areal"
 rms_nm_max = 5.0

@@ -267,7 +267,7 @@ def test_band_coverage_flags():
     low = mp.band_rms(p, 0.1, 1.0)
     assert low.coverage == "partial" and not low.measurable
     assert low.covered_lo_per_mm == pytest.approx(0.4) and low.covered_hi_per_mm == 1.0
-    assert "2/L" in low.reason
+    assert "k / L = 2 / 5 mm" in low.reason  # the rule, with L = 5 mm
     assert low.rms_nm == pytest.approx(math.sqrt(p.band_variance_nm2(0.4, 1.0)), rel=1e-12)
     high = mp.band_rms(p, 2.0, 7.0)
     assert high.coverage == "partial" and high.covered_hi_per_mm == pytest.approx(5.0)

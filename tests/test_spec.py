@@ -37,7 +37,9 @@ CAF2 = SPECS / "caf2-wafer-inspection.toml"
 FLAT = SPECS / "flat-simple.toml"
 
 # A small spec that tiles 1/CA (0.05 /mm) upward: the Fringe Z5..Z37 form covers
-# up to n_max / (2 CA) = 12 / 40 = 0.3 /mm, band A 0.1-1, band B 1-10.
+# up to n_max / (2 CA) = 12 / 40 = 0.3 /mm, band A 0.25-1, band B 1-10. (Band A starts
+# above (n_max + 1) / (2 pi R) = 13 / (2 pi 10 mm) = 0.207 /mm, below which the joint
+# fit removed before the PSD takes the band's power: a spec error.)
 MINI = """\
 schema = "metrology.spec/1"
 
@@ -63,7 +65,7 @@ residual_rms_nm_max = 1.0
 name = "A"
 measurement = "m"
 kind = "areal"
-f_lo_per_mm = 0.1
+f_lo_per_mm = 0.25
 f_hi_per_mm = 1.0
 rms_nm_max = 1.0
 
@@ -134,7 +136,9 @@ def test_caf2_spec_loads_and_says_what_the_issue_asks():
     assert c("fizeau.form.residual_rms").fit_terms == tuple(range(5, 38))
     # piston, tilt (removed), power (toleranced) and Z5..Z37 are fitted together
     assert c("fizeau.form.residual_rms").joint_fit_terms == tuple(range(1, 38))
-    assert isinstance(c("fizeau.form.pvr"), PVrCriterion) and c("fizeau.form.pvr").limit == 5.0
+    pvr = c("fizeau.form.pvr")
+    assert isinstance(pvr, PVrCriterion) and pvr.limit == 15.0 and pvr.variant == "evans"
+    assert pvr.joint_fit_terms == tuple(range(1, 37)) and pvr.fit_terms == tuple(range(4, 37))
     expected_terms = {"astigmatism": ((5, 6), 0.40), "coma": ((7, 8), 0.30),
                       "trefoil": ((10, 11), 0.30), "spherical": ((9,), 0.30)}
     for name, (terms, lim) in expected_terms.items():
@@ -315,7 +319,7 @@ def test_zero_and_nonfinite_limits_rejected():
 
 @pytest.mark.parametrize("lo,hi", [(1.0, 0.1), (1.0, 1.0)])
 def test_band_with_f_lo_not_below_f_hi_rejected(lo, hi):
-    text = _sub(MINI, "f_lo_per_mm = 0.1\nf_hi_per_mm = 1.0",
+    text = _sub(MINI, "f_lo_per_mm = 0.25\nf_hi_per_mm = 1.0",
                 f"f_lo_per_mm = {lo}\nf_hi_per_mm = {hi}")
     e = _err(text)
     assert "bands[0].f_lo_per_mm" in str(e) and "empty band" in str(e)
@@ -323,9 +327,9 @@ def test_band_with_f_lo_not_below_f_hi_rejected(lo, hi):
 
 
 def test_period_range_must_be_longest_first():
-    e = _err(_sub(MINI, "f_lo_per_mm = 0.1\nf_hi_per_mm = 1.0", "period_mm = [1.0, 10.0]"))
+    e = _err(_sub(MINI, "f_lo_per_mm = 0.25\nf_hi_per_mm = 1.0", "period_mm = [1.0, 4.0]"))
     assert "bands[0].period_mm" in str(e) and "empty band" in str(e)
-    e = _err(_sub(MINI, "f_lo_per_mm = 0.1\n", "period_mm = [10.0, 1.0]\n"))
+    e = _err(_sub(MINI, "f_lo_per_mm = 0.25\n", "period_mm = [4.0, 1.0]\n"))
     assert "not both" in str(e)
 
 
@@ -452,11 +456,11 @@ def test_aperture_rules():
 # --------------------------------------------------------------------------- conversions
 
 def test_period_frequency_conversion():
-    s = _parse(_sub(MINI, "f_lo_per_mm = 0.1\nf_hi_per_mm = 1.0", "period_mm = [10, 1]"))
+    s = _parse(_sub(MINI, "f_lo_per_mm = 0.25\nf_hi_per_mm = 1.0", "period_mm = [4, 1]"))
     b = s.bands[0]
     assert b.given_as == "period"
-    assert (b.period_max_mm, b.period_min_mm) == (10.0, 1.0)
-    assert b.f_lo_per_mm == pytest.approx(0.1, rel=1e-15) and b.f_hi_per_mm == 1.0
+    assert (b.period_max_mm, b.period_min_mm) == (4.0, 1.0)
+    assert b.f_lo_per_mm == pytest.approx(0.25, rel=1e-15) and b.f_hi_per_mm == 1.0
     b2 = s.bands[1]                     # given as frequency 1-10 /mm
     assert b2.given_as == "frequency"
     assert b2.period_max_mm == 1.0 and b2.period_min_mm == pytest.approx(0.1, rel=1e-15)
@@ -504,6 +508,8 @@ def test_other_schemes_in_form():
                 'measurement = "m"\nscheme = "noll"\nfit_first_term = 5\nfit_last_term = 15\n'
                 "residual_rms_nm_max = 1.0\n"
                 "[form.term_limits_nm]\nastigmatism = 0.4\nZ11 = 0.3\nother = 0.2\n")
+    # the Noll Z1..Z15 fit reaches radial order 4 only: band A may start at 0.1 /mm again
+    text = _sub(text, "f_lo_per_mm = 0.25", "f_lo_per_mm = 0.1")
     s = _parse(text)
     astig = s.criterion("m.form.term.astigmatism")
     # Noll 6 = (2, 2) cosine, Noll 5 = (2, -2) sine; terms[i] goes with orders[i], cos first
@@ -527,9 +533,9 @@ def test_gap_between_bands_warns():
 
 
 def test_gap_below_first_band_warns_from_one_over_ca():
-    # without the form, nothing covers 1/CA = 0.05 to 0.1 /mm
+    # without the form, nothing covers 1/CA = 0.05 to 0.25 /mm
     text = _sub(MINI, "fit_first_term = 5\nfit_last_term = 37\n", "")
-    with pytest.warns(SpecWarning, match=r"no band covers 0\.05-0\.1 /mm"):
+    with pytest.warns(SpecWarning, match=r"no band covers 0\.05-0\.25 /mm"):
         parse_spec(text)
 
 

@@ -35,7 +35,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..spec.schema import SpecDraft
 
 __all__ = ["Criterion", "SiteValue", "Evidence", "FitRequest", "PSD", "PSD_WINDOW",
-           "figure_field", "SECTION_RANK"]
+           "figure_field", "SECTION_RANK", "Removal", "fit_requests", "residual_request",
+           "form_frequency_per_mm"]
 
 #: where the criteria of each spec section come in a measurement's list (spec order);
 #: a section a new criterion type brings comes after these, by name
@@ -110,10 +111,98 @@ class FitRequest:
     joint_fit_terms: tuple[int, ...]
     normalisation: str = "rms"
     prefer: bool = False
+    #: this fit's residual is the measurement's form residual (what the PSD criteria see):
+    #: True for the ``[form]``/``[power]`` joint fit, False for a fit of its own (Evans' PVr)
+    form_residual: bool = True
 
     @property
     def key(self) -> tuple[str, float, tuple[int, ...]]:
         return (self.scheme, float(self.r_norm_mm), tuple(self.joint_fit_terms))
+
+
+def fit_requests(criteria: Sequence[Criterion]) -> list[FitRequest]:
+    """One request per fit key, in criteria order; the normalisation of a preferring
+    request (the ``[form]`` section's) wins, and a key is the form residual when any of
+    its requests says so."""
+    out: dict[tuple, FitRequest] = {}
+    for c in criteria:
+        for r in c.requests():
+            if not isinstance(r, FitRequest):
+                continue
+            have = out.get(r.key)
+            if have is None:
+                out[r.key] = r
+                continue
+            if r.prefer and not have.prefer:
+                have = dataclasses.replace(have, normalisation=r.normalisation, prefer=True)
+            if r.form_residual and not have.form_residual:
+                have = dataclasses.replace(have, form_residual=True)
+            out[r.key] = have
+    return list(out.values())
+
+
+def residual_request(criteria: Sequence[Criterion]) -> FitRequest | None:
+    """The joint fit whose residual the PSD criteria of a measurement see (the last form
+    residual request, :func:`fit_requests` order), or ``None``: the preprocessed map."""
+    got = [r for r in fit_requests(criteria) if r.form_residual]
+    return got[-1] if got else None
+
+
+def form_frequency_per_mm(n_max: int, radius_mm: float) -> float:
+    """``(n_max + 1) / (2 pi R)``: the frequency below which Zernike terms up to radial
+    order ``n_max`` on a disk of radius ``R`` (mm) take a band's power (cycles/mm).
+
+    The Fourier transform of a term of order n on a disk is
+    ``J_{n+1}(2 pi R f) / (2 pi R f)`` (Noll 1976): it rises as f^n and holds its
+    power around and below ``2 pi R f ~ n + 1``. Measured (``docs/conventions.md``):
+    removing every term up to order n (n = 2..12, R = 27 mm, f^-2 and f^-3 areal
+    spectra) takes 10-43 % of the RMS of the octave [f_n, 2 f_n), 0-12 % of
+    [1.5 f_n, 3 f_n) and under 1 % from 2 f_n on.
+    """
+    return (int(n_max) + 1) / (2.0 * math.pi * float(radius_mm))
+
+
+@dataclass(frozen=True)
+class Removal:
+    """What a measurement's processing takes out of its maps before a criterion sees them
+    (given to :meth:`Criterion.preprocessing_conflict` when the spec is read).
+
+    ``preprocessing`` are the term names ``[preprocessing] remove`` lists and
+    ``preprocessing_orders`` their (n, m); ``before_psd_orders`` the (n, m) of
+    everything removed before the PSD (the preprocessing and the joint fit whose
+    residual the PSD is of); ``radius_mm`` the clear-aperture radius (``None``: no
+    aperture, the field of each file decides, see
+    :meth:`metrology.pipeline.FileAnalysis.psd_form_frequency`).
+    """
+
+    measurement: str
+    preprocessing: tuple[str, ...]
+    preprocessing_orders: tuple[tuple[int, int], ...]
+    before_psd_orders: tuple[tuple[int, int], ...]
+    radius_mm: float | None
+
+    @property
+    def n_max_before_psd(self) -> int:
+        """Highest radial order removed before the PSD (0: only the mean)."""
+        return max((n for n, _ in self.before_psd_orders), default=0)
+
+    def form_frequency_per_mm(self) -> float | None:
+        """:func:`form_frequency_per_mm` of what is removed before the PSD (``None``
+        without an aperture radius)."""
+        if self.radius_mm is None:
+            return None
+        return form_frequency_per_mm(self.n_max_before_psd, self.radius_mm)
+
+    def below_form(self, f_lo_per_mm: float, what: str) -> str | None:
+        """The spec error for a band or range starting at ``f_lo_per_mm``, or ``None``."""
+        f = self.form_frequency_per_mm()
+        if f is None or f_lo_per_mm >= f * (1 - 1e-9):
+            return None
+        return (f"{what} starts at {f_lo_per_mm:g} /mm, below (n+1) / (2 pi R) = {f:.4g} /mm "
+                f"for the terms up to radial order n = {self.n_max_before_psd} that "
+                f"{self.measurement!r} removes before the PSD (R = {self.radius_mm:g} mm): "
+                "those terms take the band's power there. Start the band at or above "
+                f"{f:.4g} /mm, or fit fewer form terms")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -192,3 +281,19 @@ class Criterion:
     def convention(self) -> dict[str, Any]:
         """The convention of the value, for every report (JSON ``convention``)."""
         return {}
+
+    def spectral_range(self) -> tuple[float, float] | None:
+        """The frequencies [f_lo, f_hi) (cycles/mm) this criterion judges on the PSD, or
+        ``None`` (no PSD, or not known). The PSD stage fills only holes small against
+        the shortest period 1 / f_hi of its measurement's criteria and tapers the window
+        over the longest period 1 / f_lo at the edges of the holes it leaves."""
+        return None
+
+    def preprocessing_conflict(self, removal: Removal) -> str | None:
+        """Why this criterion cannot be judged on its measurement's preprocessed data
+        (its quantity is removed or changed by what is removed before it), or ``None``.
+
+        Called once per criterion when the spec is read; a message becomes a
+        :class:`metrology.SpecError` at the criterion's key path (exit 2), never
+        a pass. The default: no conflict."""
+        return None

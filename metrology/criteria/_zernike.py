@@ -52,6 +52,8 @@ class ZernikeEvidence(Evidence):
     condition_number: float | None = None
     aperture_fill: float | None = None
     centre_from: str | None = None
+    #: the exact definition of the value where it is a named quantity (PVr)
+    definition: str | None = None
 
     KIND: ClassVar[str] = "zernike_fit"
 

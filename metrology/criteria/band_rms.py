@@ -42,10 +42,11 @@ class BandCriterion(BandCriterionBase):
         b = self.band
         p = analysis.spectrum.psd  # type: ignore[union-attr]
         axis = b.direction or "x"
-        src = p if b.kind == "areal" else p.profile(axis, one_sided=True)
-        r = band_rms(src, b.f_lo_per_mm, b.f_hi_per_mm, kind=b.kind, axis=axis)
+        cov, why = self.judge_band(analysis)
+        r = band_rms(p, b.f_lo_per_mm, b.f_hi_per_mm, kind=b.kind, axis=axis,
+                     valid_range_per_mm=(cov.f_min_per_mm, cov.f_max_per_mm))
         ev = self.band_evidence(analysis, (r.covered_lo_per_mm, r.covered_hi_per_mm),
-                                r.fully_covered)
-        if not r.fully_covered:
-            return self.judge(analysis.path, None, r.reason, ev)
+                                r.fully_covered and not why, cov)
+        if why:
+            return self.judge(analysis.path, None, why, ev)
         return self.judge(analysis.path, r.rms_nm, "", ev)

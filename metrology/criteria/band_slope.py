@@ -1,7 +1,9 @@
 """``band_slope``: band-limited RMS slope of a ``[[bands]]`` entry (``slope_urad_max``).
 
-sqrt(sum over the band of (2 pi f)^2 PSD df), µrad = nm/mm: areal bands use
-|f| (the gradient magnitude), profile bands the frequency along ``direction``.
+sqrt(sum over the band of (2 pi f)^2 PSD df), µrad = nm/mm: areal bands sum the
+2-D PSD cells with f_lo <= |f| < f_hi (the RMS gradient magnitude); profile
+bands the one-sided profile PSD along ``direction`` over f_lo <= f < f_hi (the
+RMS slope of the profiles along it, ``docs/conventions.md``).
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ __all__ = ["BandSlopeCriterion"]
 @dataclass(frozen=True, kw_only=True)
 class BandSlopeCriterion(BandCriterionBase):
     """Band-limited RMS slope (µrad = nm/mm): sqrt(sum over the band of
-    (2 pi |f|)^2 PSD df); areal bands use |f| (gradient magnitude), profile
-    bands the frequency along ``band.direction``."""
+    (2 pi f)^2 PSD df); areal bands the 2-D PSD cells (gradient magnitude),
+    profile bands the profile PSD along ``band.direction``."""
 
     TYPE: ClassVar[str] = "band_slope"
     SECTION: ClassVar[str] = "bands"
@@ -41,12 +43,16 @@ class BandSlopeCriterion(BandCriterionBase):
         from ..spectral import slope_rms
 
         b = self.band
+        cov, why = self.judge_band(analysis)
+        # a profile band's slope from the profile PSD along its direction (as its height):
+        # an areal cell with |f| in the band but f_x outside it is not in a profile band
         s = slope_rms(analysis.spectrum.psd,  # type: ignore[union-attr]
-                      band=(b.f_lo_per_mm, b.f_hi_per_mm))
+                      band=(b.f_lo_per_mm, b.f_hi_per_mm), kind=b.kind,
+                      axis=b.direction or "x",
+                      valid_range_per_mm=(cov.f_min_per_mm, cov.f_max_per_mm))
         ev = self.band_evidence(analysis, (s.covered_lo_per_mm, s.covered_hi_per_mm),
-                                s.fully_covered, components_urad=(s.x_urad, s.y_urad))
-        if not s.fully_covered:
-            return self.judge(analysis.path, None, s.reason, ev)
-        value = s.magnitude_urad if b.kind == "areal" else (
-            s.x_urad if (b.direction or "x") == "x" else s.y_urad)
-        return self.judge(analysis.path, value, "", ev)
+                                s.fully_covered and not why, cov,
+                                components_urad=(s.x_urad, s.y_urad))
+        if why:
+            return self.judge(analysis.path, None, why, ev)
+        return self.judge(analysis.path, s.magnitude_urad, "", ev)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from ..spec.model import REL_TOL, PsdLimitLine, PsdSegment, merge_ranges
+from ._band import removed_reason
 from ._base import PSD, PSD_WINDOW, Criterion, Evidence, SiteValue, figure_field
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -24,6 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ..pipeline import FileAnalysis
     from ..spec.schema import SpecDraft
+    from ._base import Removal
 
 __all__ = ["PsdLimitCriterion", "PsdLimitEvidence"]
 
@@ -112,6 +114,13 @@ class PsdLimitCriterion(Criterion):
     def requests(self) -> Sequence[str]:
         return (PSD,)
 
+    def spectral_range(self) -> tuple[float, float]:
+        return (min(r[0] for r in self.f_ranges_per_mm), max(r[1] for r in self.f_ranges_per_mm))
+
+    def preprocessing_conflict(self, removal: Removal) -> str | None:
+        lo = min(r[0] for r in self.f_ranges_per_mm)
+        return removal.below_form(lo, f"the PSD limit line on {self.measurement!r}")
+
     def evaluate(self, analysis: FileAnalysis) -> SiteValue:
         """Largest ratio (mean measured PSD in a log bin) / (mean limit line over the
         same samples): the profile PSD along ``line.direction`` (for the two-sided PSD
@@ -123,20 +132,24 @@ class PsdLimitCriterion(Criterion):
         p = spectrum.psd
         axis = None if line.kind == "radial" else (line.direction or "x")
         if line.kind == "radial":
-            fmin, fmax = p.f_min_per_mm, p.f_max_per_mm
+            cov = spectrum.coverage("areal")
             prof = None
         else:
+            cov = spectrum.coverage("profile", axis)
             prof = p.profile(axis, one_sided=line.sidedness == "one-sided")
-            fmin, fmax = prof.f_min_per_mm, prof.f_max_per_mm
+        fmin, fmax = cov.f_min_per_mm, cov.f_max_per_mm
         bins: list[tuple[float, float, float]] = []
         curve_f: list[float] = []
         curve_v: list[float] = []
         worst = -math.inf
-        reason = ""
+        reason = removed_reason(analysis, self.spectral_range()[0],
+                                f"the PSD limit line on {self.measurement!r}")
         for lo, hi in self.f_ranges_per_mm:
+            if reason:
+                break
             if lo < fmin * (1 - 1e-9) or hi > fmax * (1 + 1e-9):
                 reason = (f"PSD limit range {lo:g}-{hi:g} /mm is outside what this file "
-                          f"resolves ({fmin:.4g}-{fmax:.4g} /mm)")
+                          f"resolves ({fmin:.4g}-{fmax:.4g} /mm: {cov.low_reason})")
                 break
             k0 = math.floor(math.log10(lo) * line.bins_per_decade + 1e-9)
             k1 = math.ceil(math.log10(hi) * line.bins_per_decade - 1e-9)

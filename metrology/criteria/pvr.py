@@ -1,8 +1,17 @@
-"""``pvr``: robust PV (Evans 2009) of the form fit (``[form] pvr_nm_max``).
+"""``pvr``: robust PV of the measured form (``[form] pvr_nm_max``, ``pvr_variant``).
 
-PV of the form ``sum_{j in fit_terms} c_j Z_j`` over the aperture pixels plus
-3 x the RMS of the residual of the joint fit, nm (``docs/conventions.md``,
-"Definitions that decisions depend on").
+Default (``pvr_variant = "evans"``, ``docs/conventions.md``, "Definitions that
+decisions depend on"): Evans' PVr, the PV of the Fringe Z1-Z36 least-squares
+fit of the preprocessed map with piston and tilt (Z1-Z3) removed, plus 3 x the
+RMS of the residual of that fit, nm. Named variants
+(:data:`metrology.spectral.PVR_VARIANTS`): ``"evans-z37"`` (Z1-Z37) and
+``"form-terms"`` (PV of the [form] terms of the measurement's joint fit + 3 x
+the RMS of its residual). The exact definition is in every report (the
+criterion's convention and evidence).
+
+Evans' PVr holds every term of Z4-Z36: a measurement whose preprocessing
+removes power or astigmatism would not give Evans' value, so that spec is
+refused (:meth:`PVrCriterion.preprocessing_conflict`).
 """
 
 from __future__ import annotations
@@ -12,28 +21,40 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from ..spec.context import number
+from ..spec.context import number, string
 from ..spec.zernike_terms import zrange
+from ._base import FitRequest
 from ._zernike import ZernikeCriterion, ZernikeEvidence
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..pipeline import FileAnalysis, FitRecord
     from ..spec.schema import SpecDraft
+    from ._base import Removal
 
-__all__ = ["PVrCriterion"]
+__all__ = ["PVrCriterion", "VARIANTS"]
+
+#: variant -> (Fringe terms fitted, None for the form's own joint fit)
+VARIANTS: dict[str, int | None] = {"evans": 36, "evans-z37": 37, "form-terms": None}
+
+
+def _definition(variant: str) -> str:
+    from ..spectral import PVR_VARIANTS  # lazy: the spec reader does not need the PSD layer
+
+    return PVR_VARIANTS[variant]
 
 
 @dataclass(frozen=True, kw_only=True)
 class PVrCriterion(ZernikeCriterion):
-    """Robust PV (Evans 2009): PV of the form fit ``sum_{j in fit_terms} c_j Z_j``
-    over the aperture plus 3 × RMS of the residual (see
-    :class:`~metrology.criteria.form_residual.FormResidualCriterion`), nm."""
+    """Robust PV, nm: by default Evans' PVr = PV of the Fringe Z1-Z36 fit (piston and tilt
+    removed) + 3 x RMS of that fit's residual; ``variant`` names another definition
+    (module docstring). ``fit_terms`` are the terms whose PV is taken."""
 
     TYPE: ClassVar[str] = "pvr"
     SECTION: ClassVar[str] = "form"
-    KEYS: ClassVar[tuple[str, ...]] = ("pvr_nm_max",)
+    KEYS: ClassVar[tuple[str, ...]] = ("pvr_nm_max", "pvr_variant")
 
     fit_terms: tuple[int, ...]
+    variant: str = "evans"
 
     @classmethod
     def from_spec(cls, draft: SpecDraft) -> None:
@@ -42,31 +63,72 @@ class PVrCriterion(ZernikeCriterion):
             return
         p, t = got
         lim = number(draft.ctx, t, p, "pvr_nm_max", limit=True)
-        if "pvr_nm_max" in t and not draft.has_form_terms():
-            draft.ctx.error((*p, "pvr_nm_max"), "pvr_nm_max needs a form fit: set "
-                                                "fit_first_term and fit_last_term")
+        variant = string(draft.ctx, t, p, "pvr_variant", default="evans",
+                         choices=tuple(VARIANTS))
+        if "pvr_variant" in t and "pvr_nm_max" not in t:
+            draft.ctx.error((*p, "pvr_variant"), "pvr_variant names the definition of "
+                                                 "pvr_nm_max, which is not given")
         form = draft.form
-        if form is None or lim is None or not form.fit_terms:
+        if variant == "form-terms" and "pvr_nm_max" in t and not draft.has_form_terms():
+            draft.ctx.error((*p, "pvr_nm_max"), "pvr_variant = 'form-terms' needs a form fit: "
+                                                "set fit_first_term and fit_last_term")
             return
-        fit_txt = f"{form.scheme} {zrange(list(form.fit_terms))}"
+        if form is None or lim is None or variant is None:
+            return
+        k = VARIANTS[variant]
+        if k is None:
+            if not form.fit_terms:
+                return
+            scheme, norm = form.scheme, form.normalisation
+            pv_terms, joint = form.fit_terms, form.joint_fit_terms
+            what = (f"PV of the {form.scheme} {zrange(list(form.fit_terms))} form terms + "
+                    "3 x residual RMS (pvr_variant 'form-terms', not Evans' PVr)")
+        else:
+            scheme, norm = "fringe", "rms"
+            joint = tuple(range(1, k + 1))
+            pv_terms = tuple(range(4, k + 1))
+            what = (f"PVr = PV of the Fringe Z1-Z{k} fit without piston and tilt + 3 x its "
+                    "residual RMS" + (" (Evans 2009)" if variant == "evans"
+                                      else f" (pvr_variant {variant!r}, not Evans' PVr)"))
         draft.add(cls(
             id=f"{form.measurement}.form.pvr", measurement=form.measurement, limit=lim,
-            unit="nm", description=f"PVr = PV of the {fit_txt} form + 3 x residual RMS",
-            scheme=form.scheme, normalisation=form.normalisation, fit_terms=form.fit_terms,
-            joint_fit_terms=form.joint_fit_terms, r_norm_mm=form.r_norm_mm),
-            (*p, "pvr_nm_max"), 3)
+            unit="nm", description=what, scheme=scheme, normalisation=norm,
+            fit_terms=pv_terms, joint_fit_terms=joint, r_norm_mm=form.r_norm_mm,
+            variant=variant), (*p, "pvr_nm_max"), 3)
+
+    def fit_request(self) -> FitRequest:
+        if self.variant == "form-terms":
+            return super().fit_request()
+        # a fit of its own: its residual is not the measurement's form residual
+        return FitRequest("fringe", self.r_norm_mm, tuple(self.joint_fit_terms), "rms",
+                          False, form_residual=False)
+
+    def preprocessing_conflict(self, removal: Removal) -> str | None:
+        if self.variant == "form-terms":
+            return None
+        lost = [n for n in removal.preprocessing if n not in ("piston", "tilt")]
+        if lost:
+            return (f"Evans' PVr holds {', '.join(lost)}, which the preprocessing of "
+                    f"{self.measurement!r} removes: the value would not be Evans' PVr. Keep "
+                    f"{', '.join(lost)} in the map, or set pvr_variant = 'form-terms' (the PV "
+                    "of the [form] terms)")
+        return None
 
     def value_and_evidence(self, fa: FileAnalysis, rec: FitRecord
                            ) -> tuple[float, ZernikeEvidence]:
         fit = rec.fit
         assert fit is not None
         keep = np.array([j in set(self.fit_terms) for j in fit.indices])
-        form = fit.geometry.evaluate(np.where(keep, fit.coefficients_nm, 0.0))
+        form = fit.geometry.evaluate(np.where(keep, fit._surface_coefficients, 0.0))
         pv = float(form.max() - form.min())
         rms = float(fit.residual_rms_nm)
-        return pv + 3.0 * rms, self.evidence(fa, rec, residual_rms_nm=rms, form_pv_nm=pv)
+        return pv + 3.0 * rms, self.evidence(fa, rec, residual_rms_nm=rms, form_pv_nm=pv,
+                                             definition=_definition(self.variant))
 
     def convention(self) -> dict[str, Any]:
         out = super().convention()
         out["fit_terms"] = [min(self.fit_terms), max(self.fit_terms)] if self.fit_terms else []
+        out["pv_terms"] = out["fit_terms"]
+        out["variant"] = self.variant
+        out["definition"] = _definition(self.variant)
         return out

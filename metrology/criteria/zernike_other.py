@@ -19,6 +19,7 @@ from .zernike_term import ZernikeTermCriterion
 if TYPE_CHECKING:  # pragma: no cover
     from ..pipeline import FileAnalysis, FitRecord
     from ..spec.schema import SpecDraft
+    from ._base import Removal
 
 __all__ = ["ZernikeOtherTermsCriterion"]
 
@@ -71,6 +72,14 @@ class ZernikeOtherTermsCriterion(ZernikeCriterion):
             scheme=form.scheme, normalisation=form.normalisation, groups=gs,
             joint_fit_terms=form.joint_fit_terms, r_norm_mm=form.r_norm_mm),
             (*tp, "other"), 1)
+
+    def preprocessing_conflict(self, removal: Removal) -> str | None:
+        removed = set(removal.preprocessing_orders)
+        gone = [j for g in self.groups for j in g if spec_order(self.scheme, j) in removed]
+        if not gone:
+            return None
+        return (f"'other' includes {', '.join(f'{self.scheme} Z{j}' for j in gone)}, which the "
+                f"preprocessing of {self.measurement!r} removes: they would read ~0 nm")
 
     def value_and_evidence(self, fa: FileAnalysis, rec: FitRecord
                            ) -> tuple[float, ZernikeEvidence]:

@@ -31,6 +31,7 @@ from ._zernike import ZernikeCriterion, ZernikeEvidence
 if TYPE_CHECKING:  # pragma: no cover
     from ..pipeline import FileAnalysis, FitRecord
     from ..spec.schema import SpecDraft
+    from ._base import Removal
 
 __all__ = ["ZernikeTermCriterion"]
 
@@ -110,6 +111,16 @@ class ZernikeTermCriterion(ZernikeCriterion):
                 label=key, scheme=scheme, normalisation=form.normalisation, terms=idx,
                 orders=orders, joint_fit_terms=form.joint_fit_terms,
                 r_norm_mm=form.r_norm_mm), kp, 0, rank)
+
+    def preprocessing_conflict(self, removal: Removal) -> str | None:
+        gone = [o for o in self.orders if o in set(removal.preprocessing_orders)]
+        if not gone:
+            return None
+        return (f"{self.label} ({term_text(self.scheme, self.terms, self.orders)}) is removed by "
+                f"the preprocessing of {self.measurement!r} (remove = "
+                f"{list(removal.preprocessing)}): it would read ~0 nm and pass whatever the "
+                "lens has. Take it out of that preprocessing (the joint fit separates it from "
+                "the other terms anyway) or drop the limit")
 
     def value_and_evidence(self, fa: FileAnalysis, rec: FitRecord
                            ) -> tuple[float, ZernikeEvidence]:

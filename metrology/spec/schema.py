@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..criteria import SECTION_RANK, Criterion, criterion_types, section_keys
+from ..criteria._base import Removal
 from ..errors import SpecError
 from .context import (
     MISSING,
@@ -153,6 +154,10 @@ class SpecDraft:
         sec_key = (SECTION_RANK[sec], "") if sec in SECTION_RANK else (len(SECTION_RANK), sec)
         meas = list(self.measurements).index(criterion.measurement)
         self._added.append(((meas, sec_key, rank), criterion))
+
+    def path_of(self, criterion: Criterion) -> Path_:
+        """The key path ``criterion`` was written at."""
+        return self._ids[criterion.id]
 
     @property
     def criteria(self) -> list[Criterion]:
@@ -688,6 +693,32 @@ def _coverage_warnings(ctx: SpecContext, ms: Mapping[str, Measurement],
                      f"frequency of {npx / (2 * ca):.4g} /mm")
 
 
+def removal_of(draft: SpecDraft, name: str) -> Removal:
+    """What measurement ``name`` removes before its criteria (:class:`Removal`)."""
+    from ..criteria._base import residual_request
+    from ..zernike_schemes import TERMS, term_members
+
+    meas = draft.measurements[name]
+    pre = tuple(meas.preprocessing.remove)
+    pre_orders = tuple(o for t in pre for o in term_members(*TERMS[t]))
+    req = residual_request([c for c in draft.ordered() if c.measurement == name])
+    fit_orders = tuple(spec_order(req.scheme, j) for j in req.joint_fit_terms) if req else ()
+    radius = meas.aperture.diameter_mm / 2.0 if meas.aperture is not None else None
+    return Removal(measurement=name, preprocessing=pre, preprocessing_orders=pre_orders,
+                   before_psd_orders=tuple(dict.fromkeys(pre_orders + fit_orders)),
+                   radius_mm=radius)
+
+
+def _check_removals(draft: SpecDraft) -> None:
+    """A criterion whose quantity its measurement's preprocessing removes or changes is a
+    spec error at its key path (:meth:`Criterion.preprocessing_conflict`), never a pass."""
+    removals = {name: removal_of(draft, name) for name in draft.measurements}
+    for c in draft.ordered():
+        msg = c.preprocessing_conflict(removals[c.measurement])
+        if msg:
+            draft.ctx.error(draft.path_of(c), msg)
+
+
 # --------------------------------------------------------------------------- assembly
 
 _CORE_TOP = ("schema", "description", "full_band", "part", "preprocessing", "measurements",
@@ -733,6 +764,8 @@ def _build(text: str, source: str, digest: str) -> Spec:
         draft.tables["psd"] = (("psd",), doc["psd"])
     for ctype in criterion_types():
         ctype.from_spec(draft)
+    if not ctx.problems:
+        _check_removals(draft)
     ctx.raise_if_problems()
     assert part is not None
 
