@@ -15,8 +15,10 @@ w that is 0 outside M, spacings Δx, Δy (mm) and the FFT size N_x, N_y:
 * Profile PSD [nm² mm] along x: ``P1(f_x) = Σ_fy PSD2 Δf_y`` (two-sided);
   one-sided ``P1+ = 2 P1`` for ``f > 0``. Every result says which.
 * Windows are normalised by Σ_M w² (density).
-* The frequencies one map resolves: ``f_min = 2 / L`` (L the shortest extent
-  of the analysed region) to the Nyquist frequency ``1 / (2 Δ)``. A band that
+* The frequencies one map resolves: ``f_min = k / L``, k = 2 by default
+  (:data:`K_CONVENTION`), L from the *connected* valid regions of the analysed
+  mask (:meth:`PSD2D.coverage`, :func:`metrology.coverage.resolved_range`), not
+  their bounding box, to the Nyquist frequency ``1 / (2 Δ)``. A band that
   leaves this range is reported as not (fully) covered, never silently
   clipped.
 
@@ -42,18 +44,21 @@ Two ways, chosen by ``region``:
   out and analysed (no edge inside the data, but ~36 % of a disk's pixels
   are lost and f_min rises by √2 for a disk).
 
-Measured bias of the band RMS on periodic synthetic surfaces (radial PSD ∝
-f⁻² and f⁻³, 256² pixels of 0.1 mm, disk of 23 mm, 24 seeds; table and
-script in ``docs/psd.md``):
+Measured bias of the band RMS on non-periodic synthetic surfaces (radial PSD
+∝ f⁻² and f⁻³ synthesised 8 x larger and cropped to 256² pixels of 0.1 mm, disk
+of 23 mm, 24 seeds; table and script in ``docs/psd.md``):
 
-* mask, no window: +17 % (f⁻²) to ×6 (f⁻³, 3-5 /mm): the aperture edge is a
-  step. Use ``window="none"`` only for periodic data and Parseval checks.
-* mask with "hann", "radial-hann" or "welch": within ±2 % (Welch ±4 %) from
-  about 2.3·f_min up to Nyquist.
-* the band next to f_min is biased high by every method (+7 % to +24 %):
-  start bands at >= 2·f_min for a few-per-cent result.
-* inscribed rectangle + Hann: within ±4.5 % above 2·f_min, but 36 % of a
-  disk's pixels are lost and f_min rises by √2.
+* mask, no window: +13 % to ×21 (f⁻³, 3-5 /mm, piston removed): the aperture
+  edge is a step. Use ``window="none"`` only for periodic data and Parseval
+  checks.
+* mask with "radial-hann": within ±0.5 % above 1 /mm for both spectra; the
+  separable "hann" over the bounding box does not reach zero on a disk's edge
+  and reads +12 % (1-3 /mm) and +37 % (3-5 /mm) on f⁻³ with only piston
+  removed, +2 % and +6 % with tilt removed too (within ±2 % on f⁻²).
+* the band next to f_min is biased high by every method (+4 % to +20 %):
+  see the coverage table in ``docs/psd.md`` for the first octave above 2/L.
+* inscribed rectangle + Hann: within ±0.5 % above 1 /mm, but 36 % of a disk's
+  pixels are lost and f_min rises by √2.
 """
 
 from __future__ import annotations

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
-from kernels.regions import circle_region_counts
+from kernels.regions import circle_region_counts, component_boxes, main_region_outline
 from metrology.aperture import _fit_circle
 
 from reference import fit_circle_reference
 
 
+@functools.lru_cache(maxsize=1)
 def _masks():
     rng = np.random.default_rng(0)
     out = []
@@ -83,3 +86,58 @@ def test_circle_and_annulus_masks_equal_numpy_exactly():
     x = hm.x_mm
     for r in (3.0, 5.0, 20.0, np.sqrt(50.0)):
         assert np.array_equal(ap.circle(hm, 2 * r), x[None] ** 2 + x[:, None] ** 2 <= r * r)
+
+
+def _outline_reference(valid, b):
+    """Per-row/column first and last pixel of the main region, with scipy.ndimage: the
+    largest 8-connected component of the b x b block grid (ties: first in raster order),
+    then the valid pixels inside its blocks."""
+    from scipy import ndimage
+
+    ny, nx = valid.shape
+    my, mx = -(-ny // b), -(-nx // b)
+    padded = np.zeros((my * b, mx * b), dtype=bool)
+    padded[:ny, :nx] = valid
+    small = padded.reshape(my, b, mx, b).any(axis=(1, 3))
+    labels, n = ndimage.label(small, structure=np.ones((3, 3), bool))
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    main = labels == int(np.argmax(sizes))
+    keep = np.repeat(np.repeat(main, b, axis=0), b, axis=1)[:ny, :nx] & valid
+    out = []
+    for m in (keep, keep.T):
+        first = np.full(m.shape[0], -1)
+        last = np.full(m.shape[0], -1)
+        for i, row in enumerate(m):
+            idx = np.flatnonzero(row)
+            if idx.size:
+                first[i], last[i] = idx[0], idx[-1]
+        out += [first, last]
+    return tuple(out)
+
+
+@pytest.mark.parametrize("k", range(0, 63, 3))
+def test_main_region_outline_equals_ndimage_reference(k):
+    m = np.ascontiguousarray(_masks()[k])
+    if not m.any():
+        pytest.skip("empty mask")
+    b = max(1, min(m.shape) // 512)
+    got = main_region_outline(m, b)
+    want = _outline_reference(m, b)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("connectivity", [1, 2])
+@pytest.mark.parametrize("k", range(0, 63, 4))
+def test_component_boxes_equal_ndimage_label(k, connectivity):
+    """Counts and bounding boxes of every component, in scipy.ndimage.label's numbering."""
+    from scipy import ndimage
+
+    m = np.ascontiguousarray(_masks()[k])
+    labels, n = ndimage.label(m, structure=ndimage.generate_binary_structure(2, connectivity))
+    count, r0, r1, c0, c1 = component_boxes(m, connectivity - 1)
+    assert count.size == n
+    np.testing.assert_array_equal(count, np.bincount(labels.ravel(), minlength=n + 1)[1:])
+    for i, (rs, cs) in enumerate(ndimage.find_objects(labels)):
+        assert (r0[i], r1[i], c0[i], c1[i]) == (rs.start, rs.stop, cs.start, cs.stop)

@@ -93,7 +93,9 @@ class ZernikeCriterion(Criterion):
             centre_mm=rec.centre_mm, joint_fit_terms=tuple(self.joint_fit_terms),
             n_pixels=rec.fit.n_pixels, basis=rec.fit.basis,
             condition_number=float(rec.fit.condition_number),
-            aperture_fill=float(rec.fit.aperture_fill), **kw)
+            aperture_fill=float(rec.fit.aperture_fill),
+            centre_from=(fa.aperture_record.centre_description
+                         if fa.aperture_record is not None else rec.fit.centre_from), **kw)
 
     def value_and_evidence(self, fa: FileAnalysis, rec: FitRecord
                            ) -> tuple[float, ZernikeEvidence]:

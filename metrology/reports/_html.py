@@ -232,7 +232,7 @@ def _zernike_figure(part: PartResult, fa: FileAnalysis, rec: FitRecord) -> tuple
     norm_txt = "/".join(sorted(norms))
     ax.set_ylabel(f"|c| [nm, {norm_txt}]")
     ax.set_title(f"Zernike {fit.scheme}, {norm_txt} normalisation, "
-                 f"R_norm {fit.r_norm_mm:g} mm", fontsize=8)
+                 f"R_norm {fit.r_norm_mm:g} mm, cond {fit.condition_number:.3g}", fontsize=8)
     fig.tight_layout()
     mixed = (f" Toleranced terms are shown in their criterion's normalisation, the others in "
              f"the fit's ({rec.normalisation})." if len(norms) > 1 else "")
@@ -241,7 +241,10 @@ def _zernike_figure(part: PartResult, fa: FileAnalysis, rec: FitRecord) -> tuple
            f"{fit.r_norm_mm:g} mm about ({fmt_coord(fit.centre_mm[0])}, "
            f"{fmt_coord(fit.centre_mm[1])}) mm; "
            f"joint least-squares fit of {len(fit.indices)} terms, residual RMS "
-           f"{fit.residual_rms_nm:.4g} nm. Black bars: limits; green within, red outside, "
+           f"{fit.residual_rms_nm:.4g} nm, basis condition number "
+           f"{fit.condition_number:.3g}, pixels covering {fit.aperture_fill:.0%} of the unit "
+           "disk" + ("; NOT MEANINGFUL: " + "; ".join(fit.flags) if fit.flags else "")
+           + ". Black bars: limits; green within, red outside, "
            "grey not toleranced on its own. Piston and tilt are not shown." + mixed)
     return _png(fig), cap
 

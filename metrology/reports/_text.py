@@ -63,14 +63,22 @@ def _file_line(fa: FileAnalysis) -> str:
     if fa.aperture:
         a = fa.aperture
         cx, cy = a["centre_mm"]
+        how = {"given": "given", "edge fit": "fitted to the edge",
+               "nominal": "nominal: no circular edge"}.get(a.get("centre_method"),
+                                                           a.get("centre_from"))
+        off = a.get("offset_from_nominal_mm")
+        if off is not None and a.get("centre_method") != "nominal":
+            how += f", {off:.3g} mm from nominal"
         bits.append(f"CA \u00d8{a['diameter_mm']:g} mm at ({fmt_coord(cx)}, {fmt_coord(cy)}) mm "
-                    f"({'given' if a.get('centre_from') == 'given' else 'from the data'}), "
-                    f"R_norm {a['r_norm_mm']:g} mm, {fa.valid_fraction_in_aperture:.1%} valid "
-                    "in CA")
+                    f"({how}), R_norm {a['r_norm_mm']:g} mm, "
+                    f"{fa.valid_fraction_in_aperture:.1%} valid in CA")
     else:
         bits.append(f"{fa.valid_fraction:.1%} valid (whole field)")
     if fa.removed:
         bits.append("removed " + ", ".join(fa.removed))
+    conds = [f"{r.fit.condition_number:.3g}" for r in fa.fits if r.fit is not None]
+    if conds:
+        bits.append("Zernike basis condition number " + ", ".join(conds))
     line = "; ".join(bits)
     if fa.blocked_reason:
         line += f"\n      NOT ANALYSED: {fa.blocked_reason}"
