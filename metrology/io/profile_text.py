@@ -1,0 +1,502 @@
+"""Profiles in text files: two-column ``x, z``, single-column ``z``, Bruker Dektak CSV.
+
+:func:`metrology.io.load` sends a text file here when its first data lines
+hold one or two numbers (and the file is not one of ours written as a
+matrix); the result is a :class:`~metrology.profile.Profile`, never a
+height map whose first column is x.
+
+Layouts read
+------------
+* **Two columns** ``x, z`` (separated by commas, semicolons, tabs or
+  blanks). x must increase (or decrease; the profile is then reversed and
+  ``meta['x_reversed']`` says so) and be *uniformly sampled*: the x values
+  must equal ``x0 + i * dx`` to within half a unit of the last printed
+  digit (files print x rounded: a Dektak trace at 0.15625 µm per sample
+  prints 0.0, 0.2, 0.3, 0.5, ...). dx is the least-squares slope of x
+  against the sample index. Traces that are not uniformly sampled are
+  refused (nothing is interpolated).
+* **One column** ``z``: the spacing comes from a ``# dx_mm:`` header line
+  or from ``dx_mm=``.
+* **Bruker Dektak CSV** (Vision64 / Dektak XT "Export data"): sections
+  ``Scan Parameters``, ``Analytical Results`` (skipped) and ``Scan Data``
+  with the column header ``Lateral um,Raw Micrometer,``; rows end in empty
+  fields. The header's ``Length`` and ``Resolution`` are kept in ``meta``
+  and ``Resolution`` (printed rounded, e.g. ``0.156 um/sample``) must agree
+  with the x column to its printed precision. The stylus radius is kept
+  in ``meta['stylus_radius_um']``.
+* ``#`` or ``%`` comment lines ``key: value`` before the data, as in the
+  other text formats: ``dx_mm``, ``x_unit``, ``z_unit``, ``points``; a
+  column header line such as ``x [mm], z [nm]``, ``x_mm,z_nm`` or
+  ``Lateral um,Raw Micrometer`` gives the units.
+
+Units: x and z units come from the column header or the comment header, or
+from ``x_unit=`` / ``z_unit=`` (``dx_mm=`` replaces the x unit); when
+neither says, the reader raises :class:`~metrology.errors.FileFormatError`
+naming the argument to pass. A file value that contradicts an argument is an
+error.
+
+Invalid points: ``nan``, ``NA``, ``BAD`` or an empty field in the z column
+become NaN; x must always be a number.
+
+Files written by :func:`write_profile` start with ``# format:
+metrology-profile-1`` and end with ``# end``, so a cut copy is caught; their
+``# dx_mm`` line is read back exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._atomic import atomic_target
+from ..errors import FileFormatError
+from ..profile import Profile
+from ._registry import Format, register
+from .text import decimal_scaled, length_unit_exponent
+
+__all__ = ["read_profile_text", "write_profile", "sniff_profile_text"]
+
+_OWN_FORMAT = "metrology-profile-1"
+_END_LINE = "# end"
+_MATRIX_FORMAT = "metrology-text-1"
+_NAN_TOKENS = {"nan", "+nan", "-nan", "na", "n/a", "bad", "null", "none", ""}
+#: bound on the number of samples (a text profile of more than this is not a trace)
+MAX_POINTS = 50_000_000
+_DEKTAK_SECTIONS = ("Scan Parameters", "Analytical Results", "Scan Data")
+
+
+# ---------------------------------------------------------------------------
+# small parsers
+# ---------------------------------------------------------------------------
+
+def _decode(raw: bytes, path: Path) -> str:
+    if b"\x00" in raw:
+        raise FileFormatError(f"{path}: contains NUL bytes; a binary file, not a text profile")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def _split(line: str) -> list[str]:
+    """Fields of a data line: comma, semicolon or tab separated, else whitespace."""
+    for d in (",", ";", "\t"):
+        if d in line:
+            fields = [t.strip() for t in line.split(d)]
+            while fields and fields[-1] == "":  # Dektak rows end in ",,"
+                fields.pop()
+            return fields
+    return line.split()
+
+
+def _number(tok: str) -> float | None:
+    try:
+        return float(tok)
+    except ValueError:
+        return math.nan if tok.strip().lower() in _NAN_TOKENS else None
+
+
+def _numeric(fields: list[str]) -> list[float] | None:
+    if not fields:
+        return None
+    out = []
+    for t in fields:
+        v = _number(t)
+        if v is None:
+            return None
+        out.append(v)
+    if all(math.isnan(v) for v in out):  # "NA,NA" is not a data line we can place
+        return None
+    return out
+
+
+def _quantum(tok: str) -> float:
+    """Size of one unit in the last printed digit of a number token (0.1 for '1499.8')."""
+    try:
+        d = Decimal(tok.strip())
+    except InvalidOperation:
+        return 0.0
+    if not d.is_finite():
+        return 0.0
+    return float(Decimal(1).scaleb(d.as_tuple().exponent))
+
+
+_UNIT_PATTERNS = (
+    re.compile(r"[\[(]\s*([^\])]+?)\s*[\])]\s*$"),   # "x [mm]", "z (um)"
+    re.compile(r"[_/]\s*([A-Za-zµμÅ]+)\s*$"),         # "x_mm", "z/nm"
+    re.compile(r"\s([A-Za-zµμÅ]+)\s*$"),              # "Lateral um", "Raw Micrometer"
+)
+
+
+def _unit_of(name: str) -> str | None:
+    """The length unit named at the end of a column header, or None."""
+    for pat in _UNIT_PATTERNS:
+        m = pat.search(name.strip())
+        if m:
+            u = m.group(1)
+            u = u.lower() if len(u) > 2 else u  # "Micrometer": a word, not "Mm"
+            if length_unit_exponent(u) is not None:
+                return u
+    return None
+
+
+def _header_pair(line: str, header: dict[str, str]) -> None:
+    s = line.lstrip("#%").strip()
+    i = s.find(":")
+    if i > 0:
+        header[s[:i].strip().lower()] = s[i + 1:].strip()
+
+
+# ---------------------------------------------------------------------------
+# sniffing
+# ---------------------------------------------------------------------------
+
+def sniff_profile_text(head: bytes) -> bool:
+    """True for text whose first data lines hold one or two numbers, or a Dektak CSV.
+
+    Never claims binary data (NUL bytes), files written by
+    :func:`metrology.io.text.write_text` (matrices), or text whose data
+    lines have three or more columns (matrices, XYZ).
+    """
+    if b"\x00" in head:
+        return False
+    text = head.decode("latin-1")
+    if _MATRIX_FORMAT in text[:200]:
+        return False
+    if text.startswith("Scan Parameters") or "\nScan Data" in text:
+        return True
+    if text.lstrip("\ufeff").startswith(f"# format: {_OWN_FORMAT}"):
+        return True
+    lines = text.splitlines()[:-1]  # the last line may be cut by the 4096-byte window
+    widths: list[int] = []
+    for ln in lines:
+        s = ln.strip()
+        if not s or s[0] in "#%":
+            continue
+        vals = _numeric(_split(s))
+        if vals is None:
+            if widths:
+                return False  # text after data: not a simple column file
+            continue
+        widths.append(len(vals))
+        if len(widths) == 3:
+            break
+    return len(widths) >= 2 and len(set(widths)) == 1 and widths[0] in (1, 2)
+
+
+# ---------------------------------------------------------------------------
+# reader
+# ---------------------------------------------------------------------------
+
+def _agree(file_val: float | None, arg_val: float | None, name: str, path: Path,
+           rtol: float) -> float | None:
+    if file_val is not None and arg_val is not None:
+        if not math.isclose(file_val, arg_val, rel_tol=rtol):
+            raise FileFormatError(f"{path}: the file gives {name} = {file_val!r} but the caller "
+                                  f"passed {name}={arg_val!r}; remove the argument or fix the file")
+        return file_val
+    return file_val if file_val is not None else arg_val
+
+
+def _unit_scale(unit: str, target_exp: int, what: str, path: Path) -> Decimal:
+    k = length_unit_exponent(unit)
+    if k is None:
+        raise FileFormatError(f"{path}: {what} unit {unit!r} is not a length unit")
+    return Decimal(1).scaleb(k - target_exp)
+
+
+def read_profile_text(path: str | Path, *, dx_mm: float | None = None,
+                      x_unit: str | None = None, z_unit: str | None = None,
+                      xy_unit: str | None = None) -> Profile:
+    """Read a text profile (two-column x, z; one-column z; Bruker Dektak CSV).
+
+    Parameters
+    ----------
+    path : path-like
+    dx_mm : float, optional
+        Sampling interval in mm, for files that do not give it (required for
+        single-column files without a ``# dx_mm`` line; for two-column files
+        it replaces the x unit and must match the x column's regularity).
+    x_unit, z_unit : str, optional
+        Units of the x and z columns ('nm', 'um', 'mm', 'm', ...) when the
+        file does not name them. ``xy_unit`` is accepted as an alias of
+        ``x_unit``.
+
+    Returns
+    -------
+    Profile
+        Heights in nm along x, ``dx_mm`` in mm; ``meta`` records the units,
+        the header, the first x (``x_start_mm``) and, for Dektak files, the
+        scan parameters.
+
+    Raises
+    ------
+    FileFormatError
+        More than two columns, a non-uniform or non-monotonic x column,
+        ragged or truncated data, unknown units (naming the argument to
+        pass), contradictions between the file and the arguments.
+    """
+    p = Path(path)
+    if xy_unit is not None:
+        if x_unit is not None and x_unit != xy_unit:
+            raise FileFormatError("give x_unit or xy_unit, not both")
+        x_unit = xy_unit
+    text = _decode(p.read_bytes(), p)
+    lines = text.splitlines()
+    own = bool(lines) and lines[0].lstrip("\ufeff").strip() == f"# format: {_OWN_FORMAT}"
+    dektak = bool(lines) and (lines[0].strip() == "Scan Parameters"
+                              or any(ln.strip() == "Scan Data" for ln in lines[:400]))
+    header: dict[str, str] = {}
+    dek: dict[str, str] = {}
+    colnames: list[str] | None = None
+    section = None
+    xs_tok: list[str] = []
+    zs: list[float] = []
+    ncols = -1
+    first = 0
+    for lineno, raw_line in enumerate(lines, start=1):
+        s = raw_line.strip()
+        if not s:
+            continue
+        if ncols < 0:  # still in the header
+            if s[0] in "#%":
+                _header_pair(s, header)
+                continue
+            if dektak and s in _DEKTAK_SECTIONS:
+                section = s
+                continue
+            fields = _split(s)
+            vals = _numeric(fields)
+            if vals is None:
+                if dektak and section == "Scan Parameters" and len(fields) >= 2:
+                    dek[fields[0]] = ",".join(fields[1:]).strip()
+                elif dektak and section != "Scan Data":
+                    pass  # Analytical Results table: the instrument's own numbers
+                elif colnames is None:
+                    colnames = fields
+                else:
+                    raise FileFormatError(f"{p}: line {lineno} is neither a header line nor "
+                                          f"numbers: {s[:60]!r}")
+                continue
+            if len(vals) > 2:
+                raise FileFormatError(
+                    f"{p}: line {lineno} holds {len(vals)} columns; a text profile has one (z) "
+                    "or two (x, z). Read maps with format='text'")
+            ncols = len(vals)
+            first = lineno
+        elif s[0] in "#%":
+            if s == _END_LINE:
+                break
+            continue
+        fields = _split(s)
+        if len(fields) != ncols:
+            raise FileFormatError(f"{p}: line {lineno} has {len(fields)} values, expected "
+                                  f"{ncols} (ragged or truncated data)")
+        if ncols == 2:
+            x = _number(fields[0])
+            if x is None or not math.isfinite(x):
+                raise FileFormatError(f"{p}: line {lineno}: x {fields[0]!r} is not a number")
+            z = _number(fields[1])
+            if z is None:
+                raise FileFormatError(f"{p}: line {lineno}: non-numeric height {fields[1]!r}")
+            xs_tok.append(fields[0])
+        else:
+            z = _number(fields[0])
+            if z is None:
+                raise FileFormatError(f"{p}: line {lineno}: non-numeric height {fields[0]!r}")
+        zs.append(z)
+        if len(zs) > MAX_POINTS:
+            raise FileFormatError(f"{p}: more than {MAX_POINTS} samples; not a profile")
+    if ncols < 0:
+        raise FileFormatError(f"{p}: no numeric data found")
+    if own and (not lines or _END_LINE not in (ln.strip() for ln in lines[first:])):
+        raise FileFormatError(f"{p}: a {_OWN_FORMAT} file must end with {_END_LINE!r}; this "
+                              "copy is truncated")
+    n = len(zs)
+    if n < 2:
+        raise FileFormatError(f"{p}: a profile needs at least 2 samples, found {n}")
+    if "points" in header:
+        try:
+            declared = int(header["points"])
+        except ValueError:
+            raise FileFormatError(f"{p}: header points={header['points']!r} is not an "
+                                  "integer") from None
+        if declared != n:
+            raise FileFormatError(f"{p}: header says {declared} points, the data have {n} "
+                                  "(truncated or corrupt file)")
+
+    meta: dict[str, Any] = {
+        "format": "profile",
+        "instrument": None,
+        "software": header.get("software"),
+        "wavelength_nm": None,
+        "timestamp": None,
+        "profile_header": dict(header),
+    }
+    if colnames:
+        meta["profile_columns"] = colnames
+
+    # ---- units -------------------------------------------------------------
+    col_x = col_z = None
+    if colnames:
+        cn = [c for c in colnames if c != ""]
+        if len(cn) == ncols:
+            if ncols == 2:
+                col_x, col_z = _unit_of(cn[0]), _unit_of(cn[1])
+            else:
+                col_z = _unit_of(cn[0])
+    file_z = header.get("z_unit") or col_z
+    file_x = header.get("x_unit") or col_x
+    if header.get("z_unit") and col_z and length_unit_exponent(header["z_unit"]) != \
+            length_unit_exponent(col_z):
+        raise FileFormatError(f"{p}: header z_unit {header['z_unit']!r} contradicts the column "
+                              f"name {col_z!r}")
+    for what, fval, aval in (("z", file_z, z_unit), ("x", file_x, x_unit)):
+        if fval and aval and length_unit_exponent(fval) != length_unit_exponent(aval):
+            raise FileFormatError(f"{p}: the file gives the {what} unit {fval!r} but the caller "
+                                  f"passed {what}_unit={aval!r}")
+    zu = file_z or z_unit
+    if zu is None:
+        raise FileFormatError(f"{p}: the file does not give the height unit (pass z_unit= "
+                              "'nm', 'um', 'mm' or 'm')")
+    z_scale = float(_unit_scale(zu, -9, "height", p))
+    z = np.asarray(zs, dtype=np.float64) * z_scale
+    meta["z_unit_original"] = zu
+    meta["z_scale_to_nm"] = z_scale
+
+    # ---- spacing -----------------------------------------------------------
+    hdr_dx = (decimal_scaled(header["dx_mm"], 0, what="header 'dx_mm'")
+              if "dx_mm" in header else None)
+    if ncols == 1:
+        dx = _agree(hdr_dx, dx_mm, "dx_mm", p, 1e-9)
+        if dx is None:
+            raise FileFormatError(f"{p}: a single-column profile does not give its spacing; "
+                                  "pass dx_mm= (the sampling interval in mm)")
+        meta["x_start_mm"] = 0.0
+    else:
+        xv = np.array([float(t) for t in xs_tok])
+        if xv[-1] < xv[0]:
+            xv, z = xv[::-1].copy(), z[::-1].copy()
+            xs_tok = xs_tok[::-1]
+            meta["x_reversed"] = True
+        idx = np.arange(n, dtype=np.float64)
+        ic = idx - idx.mean()
+        step = float(np.dot(ic, xv - xv.mean()) / np.dot(ic, ic))
+        x0 = float(xv.mean() - step * idx.mean())
+        q = max(_quantum(t) for t in xs_tok)
+        span = abs(float(xv[-1] - xv[0]))
+        resid = float(np.max(np.abs(xv - (x0 + step * idx))))
+        if not (step > 0 and np.all(np.diff(xv) > 0)):
+            raise FileFormatError(f"{p}: the x column is not strictly monotonic; not a profile")
+        # a uniform grid printed to a quantum q lies within q/2 of the fitted line
+        # (plus the fit's own small error); a missing or doubled sample is off by dx
+        if resid > 0.75 * q + 1e-9 * span:
+            d = np.diff(xv)
+            raise FileFormatError(
+                f"{p}: the x column is not uniformly sampled (steps from {d.min():g} to "
+                f"{d.max():g}, {resid:g} off a uniform grid, more than the printed precision "
+                f"{q:g} allows); a Profile needs uniform sampling and nothing is interpolated")
+        xu = file_x or (x_unit if dx_mm is None or x_unit else None)
+        if xu is not None:
+            to_mm = float(_unit_scale(xu, -3, "x", p))
+            fit_dx = step * to_mm
+            # rounding of x to its printed digit limits how well the slope is known
+            tol = max(1e-9, 2.0 * q / max(span, q))
+            file_dx = hdr_dx if hdr_dx is not None else fit_dx
+            if hdr_dx is not None and not math.isclose(hdr_dx, fit_dx, rel_tol=tol):
+                raise FileFormatError(f"{p}: header dx_mm = {hdr_dx!r} contradicts the x "
+                                      f"column (step {fit_dx!r} mm)")
+            dx = _agree(file_dx, dx_mm, "dx_mm", p, tol)
+            meta["x_start_mm"] = x0 * to_mm
+            meta["x_unit_original"] = xu
+        elif dx_mm is not None:
+            dx = float(dx_mm)
+            meta["x_start_mm"] = None
+            meta["x_unit_original"] = f"unknown (dx_mm={dx_mm!r} given; x step {step!r})"
+        else:
+            raise FileFormatError(f"{p}: the file does not give the unit of the x column "
+                                  "(pass x_unit= 'um', 'mm', ... or dx_mm= for the sampling "
+                                  "interval in mm)")
+        meta["x_step_fit_residual"] = resid
+        meta["x_print_quantum"] = q
+    assert dx is not None
+    if not (math.isfinite(dx) and 1e-12 < dx < 1e6):
+        raise FileFormatError(f"{p}: sampling interval {dx!r} mm is not plausible")
+
+    if dektak:
+        meta.update(_dektak_meta(dek, dx, n, p))
+    if own:
+        meta["profile_own_format"] = True
+    return Profile(z, dx, meta)
+
+
+def _dektak_meta(dek: dict[str, str], dx_mm: float, n: int, p: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {"instrument": "Bruker Dektak stylus profiler",
+                           "dektak_scan_parameters": dict(dek)}
+    res = dek.get("Resolution")
+    if res:
+        m = re.match(r"\s*([-+0-9.eE]+)\s*([A-Za-zµμ]+)\s*/\s*sample", res)
+        if m:
+            k = length_unit_exponent(m.group(2))
+            if k is not None:
+                val = float(Decimal(m.group(1)).scaleb(k + 3))
+                q = float(Decimal(1).scaleb(Decimal(m.group(1)).as_tuple().exponent + k + 3))
+                if abs(val - dx_mm) > 0.5 * q + 1e-3 * dx_mm:
+                    raise FileFormatError(f"{p}: Dektak header Resolution {res!r} contradicts "
+                                          f"the x column (step {dx_mm:g} mm)")
+                out["dektak_resolution_mm"] = val
+    length = dek.get("Length")
+    if length:
+        m = re.match(r"\s*([-+0-9.eE]+)\s*([A-Za-zµμ]+)", length)
+        if m and length_unit_exponent(m.group(2)) is not None:
+            out["dektak_length_mm"] = float(
+                Decimal(m.group(1)).scaleb(length_unit_exponent(m.group(2)) + 3))
+    stylus = dek.get("Stylus", "")
+    m = re.search(r"Radius:\s*([0-9.]+)\s*(\S+)", stylus)
+    if m and length_unit_exponent(m.group(2).replace("\ufffd", "µ")) is not None:
+        out["stylus_radius_um"] = float(
+            Decimal(m.group(1)).scaleb(length_unit_exponent(m.group(2).replace("\ufffd", "µ"))
+                                       + 6))
+    return out
+
+
+def write_profile(profile: Profile, path: str | Path, *, delimiter: str = ",") -> Path:
+    """Write ``profile`` as a two-column CSV (x in mm, z in nm), atomically.
+
+    Header: ``# format: metrology-profile-1``, ``points``, ``dx_mm`` (exact
+    repr), ``x_unit: mm``, ``z_unit: nm``, the column line ``x_mm,z_nm``;
+    rows ``x, z`` with full precision (``repr``), NaN as ``nan``; last line
+    ``# end``. :func:`read_profile_text` reads it back bit-exact.
+    """
+    if not isinstance(profile, Profile):
+        raise FileFormatError(f"write_profile needs a Profile, got {type(profile).__name__}")
+    if delimiter not in (",", ";", "\t"):
+        raise FileFormatError(f"delimiter must be ',', ';' or tab, got {delimiter!r}")
+    x = profile.x_mm
+    lines = [f"# format: {_OWN_FORMAT}", f"# points: {profile.n_points}",
+             f"# dx_mm: {profile.dx_mm!r}", "# x_unit: mm", "# z_unit: nm",
+             delimiter.join(("x_mm", "z_nm"))]
+    lines += [delimiter.join((repr(float(xi)), "nan" if not math.isfinite(zi) else repr(zi)))
+              for xi, zi in zip(x.tolist(), profile.z_nm.tolist(), strict=True)]
+    lines.append(_END_LINE)
+    p = Path(path)
+    with atomic_target(p, suffix=p.suffix) as tmp:
+        Path(tmp).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return p
+
+
+register(Format(
+    name="profile",
+    extensions=(),  # chosen by content (sniff); .txt / .csv by extension stay "text"
+    description="Profile text: two-column (x, z), single-column z, Bruker Dektak CSV "
+                "(returns a Profile; read only via load, write with write_profile)",
+    sniff=sniff_profile_text,
+    read=read_profile_text,
+    write=None,
+    priority=-10,
+))
