@@ -7,10 +7,16 @@ with :mod:`metrology.io._registry` when imported here.
 from __future__ import annotations
 
 from . import (  # noqa: F401  (imported to register the formats)
+    al3d,
     datx,
     fourd,
+    frt,
+    gwy,
     metropro,
     npy,
+    opd,
+    plu,
+    profile_text,
     sdf,
     sur,
     text,
