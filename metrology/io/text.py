@@ -16,7 +16,9 @@ Layouts read
     (``dx_mm``, ``dy_mm``, ``z_unit``, ``rows``, ``cols``, ``row_order``,
     ``xy_unit``);
   - Gwyddion ASCII export: ``# Width: 1.000 mm``, ``# Height: ...`` (full
-    extents; spacing = extent / number of points), ``# Value units: m``;
+    extents; spacing = extent / number of points), ``# Value units: m``, also
+    with the keys in the other languages Gwyddion writes (``# Breite:``,
+    ``# Höhe:``, ``# Largeur :``, ...; table ``_GWYDDION_KEYS``);
   - ``key=value`` lines before the data, as in the holographic-microscope
     export ``h=305 w=75`` / ``pixel size=3.69862e-007 m`` / ``data unit=rad`` /
     ``height conversion factor (-> m)=2.91818e-008`` (height in m = value x
@@ -199,6 +201,22 @@ def _split_value_unit(text: str) -> tuple[str, str]:
     return parts[0], (parts[1].strip() if len(parts) > 1 else "")
 
 
+#: Gwyddion's ASCII export writes its header keys translated into the user interface
+#: language ("# Breite: 12.34 µm"); these are the translations of "Channel:", "Width:",
+#: "Height:" and "Value units:" in Gwyddion's message catalogues (cs, de, en_GB, es, fr,
+#: it, ko, ru; de and es leave "Value units:" in English), mapped to the English keys
+_GWYDDION_KEYS = {
+    "kanál": "channel", "kanal": "channel", "canal": "channel", "canale": "channel",
+    "채널": "channel", "канал": "channel",
+    "šířka": "width", "breite": "width", "anchura": "width", "largeur": "width",
+    "larghezza": "width", "폭": "width", "ширина": "width",
+    "výška": "height", "höhe": "height", "altura": "height", "hauteur": "height",
+    "altezza": "height", "높이": "height", "высота": "height",
+    "jednotky hodnot": "value units", "unités": "value units", "unità valore": "value units",
+    "값 단위": "value units", "единицы измерения": "value units",
+}
+
+
 def _parse_header_line(line: str, header: dict[str, str]) -> bool:
     """Record ``key: value`` / ``key = value`` pairs of one header line; False if none."""
     m = _PAIR_RE.match(line)
@@ -213,7 +231,7 @@ def _parse_header_line(line: str, header: dict[str, str]) -> bool:
     k, v = line[:i].strip().lower(), line[i + 1:].strip()
     if not k:
         return False
-    header[k] = v
+    header[_GWYDDION_KEYS.get(k, k)] = v
     return True
 
 
