@@ -43,7 +43,9 @@ offset type    field
   ``z min - 2`` marks a point that was not measured; it becomes NaN.
 * Compressed files (``DSCOMPRESSED``): after the zones, a uint32 stream
   count, then (raw length, compressed length) uint32 pairs, then the zlib
-  streams, whose concatenation is the point array.
+  streams, each inflated on its own; the concatenation is the point array.
+  The header's compressed data size (offset 324), when set, must equal the
+  size of that whole block (4 + 8 x count + the compressed lengths).
 * The *inversion* field (1, 2, 3: z inverted, flipped, flopped) is
   ambiguous (whether the stored data are already inverted is not
   documented), so such files are refused unless the caller says
@@ -52,12 +54,18 @@ offset type    field
 
 Orientation
 -----------
-Line j of the file lies at y = y offset + j * y spacing (the header's
-offset/spacing model): y grows with the line index, so stored rows are taken
-as y-up and nothing is flipped (``meta['rows_flipped'] = False``). Note that
-Gwyddion displays the first line at the top of its image; this reader
-follows the header's coordinate model instead, and says so in
-``meta['sur_row_order']``.
+The first stored line is the *top* of the image: Gwyddion (whose SUR reader
+and writer keep line 0 as its top row, so that files round-trip with
+MountainsMap as displayed there), SurfaceTopography and surfalize all show
+line 0 at the top, and no Digital Surf text defines the direction of y. The
+header's coordinate model (line j at y offset + j * y spacing) fixes the
+spacing, not whether y points up or down on the part. So the reader treats
+line 0 as the highest y, like the other camera-order formats (Zygo,
+Sensofar, Alicona, Gwyddion), and reverses the lines into the y-up frame
+of CONVENTIONS.md (``meta['rows_flipped'] = True``, ``meta['sur_row_order']``
+says so). :meth:`HeightMap.flip_y` restores the file order. A one-line
+profile (studiable type 1 with one line) comes back from
+:func:`metrology.io.load` as a :class:`~metrology.profile.Profile`.
 
 Every size is checked against the file size before allocating; compressed
 streams are checked against their declared lengths and against the 1:1032
@@ -145,8 +153,9 @@ def read_sur(path: str | Path, *, inversion: str = "refuse") -> HeightMap:
     Returns
     -------
     HeightMap
-        Heights in nm, shape (lines, points per line), spacing in mm, rows as
-        stored (y-up, no flip). ``meta`` adds ``sur_*`` header fields.
+        Heights in nm, shape (lines, points per line), spacing in mm, lines
+        reversed into the y-up frame (line 0 = top). ``meta`` adds ``sur_*``
+        header fields.
 
     Raises
     ------
@@ -202,7 +211,7 @@ def read_sur(path: str | Path, *, inversion: str = "refuse") -> HeightMap:
                             "the header (truncated or corrupt)")
             buf = fh.read(nbytes)
         else:
-            buf = _read_compressed(fh, p, size - offset, nbytes)
+            buf = _read_compressed(fh, p, size - offset, nbytes, h["compressed_size"])
         if len(buf) != nbytes:
             raise _fail(p, "file ended while reading the points (truncated)")
 
@@ -240,6 +249,7 @@ def read_sur(path: str | Path, *, inversion: str = "refuse") -> HeightMap:
     if invalid is not None:
         z[invalid] = np.nan
 
+    z = z[::-1]  # line 0 is the top of the image (module docstring)
     inv = h["inversion"]
     if inv not in (0, 1, 2, 3):
         raise _fail(p, f"unknown inversion field value {inv}")
@@ -249,7 +259,7 @@ def read_sur(path: str | Path, *, inversion: str = "refuse") -> HeightMap:
                     "documented. Pass inversion='apply' or inversion='ignore'")
     if inv and inversion == "apply":
         z = -z
-        if inv == 2:
+        if inv == 2:  # flip in the file's frame = mirror the lines
             z = z[::-1]
         elif inv == 3:
             z = z[:, ::-1]
@@ -270,8 +280,8 @@ def read_sur(path: str | Path, *, inversion: str = "refuse") -> HeightMap:
         "timestamp": ts,
         "z_unit_original": dz_unit,
         "z_scale_to_nm": z_scale,
-        "rows_flipped": False,
-        "sur_row_order": "line j at y = y_offset + j * dy (as stored, no flip)",
+        "rows_flipped": True,
+        "sur_row_order": "line 0 = top of the image; lines reversed to y-up",
         "sur_compressed": compressed,
         "sur_version": h["version"],
         "sur_n_objects": h["n_objects"],
@@ -297,10 +307,11 @@ def read_sur(path: str | Path, *, inversion: str = "refuse") -> HeightMap:
         "sur_absolute": h["absolute"],
         "sur_comment": comment[:4096] or None,
     }
-    return HeightMap(z, dx_mm, dy_mm, meta)
+    return HeightMap(np.ascontiguousarray(z), dx_mm, dy_mm, meta)
 
 
-def _read_compressed(fh: Any, p: Path, available: int, nbytes: int) -> bytes:
+def _read_compressed(fh: Any, p: Path, available: int, nbytes: int,
+                     declared: int) -> bytes:
     head = fh.read(4)
     if len(head) != 4:
         raise _fail(p, "compressed data directory truncated")
@@ -316,6 +327,9 @@ def _read_compressed(fh: Any, p: Path, available: int, nbytes: int) -> bytes:
     if raw_total != nbytes:
         raise _fail(p, f"compressed streams hold {raw_total} bytes, the header declares "
                     f"{nbytes} (corrupt)")
+    if declared and declared != 4 + 8 * count + zip_total:
+        raise _fail(p, f"the header's compressed data size is {declared} bytes, the "
+                    f"{count} stream(s) make {4 + 8 * count + zip_total} (corrupt)")
     if 4 + 8 * count + zip_total > available:
         raise _fail(p, f"compressed streams need {zip_total} bytes, only "
                     f"{available - 4 - 8 * count} follow (truncated)")
