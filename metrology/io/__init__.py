@@ -22,6 +22,7 @@ from . import (  # noqa: F401  (imported to register the formats)
     text,
     x3p,
 )
+from ._catalog import format_table
 from ._registry import Format, detect, formats, load, register, save
 
-__all__ = ["load", "save", "formats", "detect", "register", "Format"]
+__all__ = ["load", "save", "formats", "format_table", "detect", "register", "Format"]

@@ -45,17 +45,17 @@ REFUSED: dict[str, tuple[str, str]] = {
               "export the data set from Vision64 as Vision .opd or ISO 5436-2 .x3p "
               "(read here)"),
     ".vk4": ("a Keyence VK-X .vk4 file (not read)",
-             "export the height data from the VK Analyzer as ISO 5436-2 .x3p or as a CSV "
-             "matrix with its pixel size"),
+             "export the height data as ISO 5436-2 .x3p or as a text matrix with its pixel "
+             "size, where the Keyence software offers it"),
     ".vk6": ("a Keyence VK-X .vk6 file (not read)",
-             "export the height data from the VK Analyzer as ISO 5436-2 .x3p or as a CSV "
-             "matrix with its pixel size"),
+             "export the height data as ISO 5436-2 .x3p or as a text matrix with its pixel "
+             "size, where the Keyence software offers it"),
     ".lext": ("an Olympus LEXT .lext file (not read)",
-              "export the height image as ISO 5436-2 .x3p or as a CSV matrix with its pixel "
-              "size"),
+              "export the height data as ISO 5436-2 .x3p or as a text matrix with its pixel "
+              "size, where the Olympus software offers it"),
     ".os3d": ("an Olympus OLS .os3d file (not read)",
-              "export the height image as ISO 5436-2 .x3p or as a CSV matrix with its pixel "
-              "size"),
+              "export the height data as ISO 5436-2 .x3p or as a text matrix with its pixel "
+              "size, where the Olympus software offers it"),
     ".gsf": ("a Gwyddion Simple Field file (not read)",
              "save it from Gwyddion as native .gwy (read here)"),
 }
