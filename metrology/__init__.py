@@ -19,6 +19,7 @@ from .errors import (
 )
 from .heightmap import HeightMap
 from .io import formats, load, save
+from .profile import Profile
 from .spec import Spec, SpecWarning, load_spec, parse_spec
 from .spectral import (
     PSD2D,
@@ -61,6 +62,7 @@ from .zernike_schemes import (
 __all__ = [
     "__version__",
     "HeightMap",
+    "Profile",
     "aperture",
     "load",
     "save",

@@ -78,6 +78,8 @@ def register(fmt: Format) -> Format:
 
 def formats() -> list[dict[str, Any]]:
     """List the known formats: name, extensions, description, can read/write, instruments."""
+    from ._catalog import instruments_of
+
     return [
         {
             "name": f.name,
@@ -85,7 +87,7 @@ def formats() -> list[dict[str, Any]]:
             "description": f.description,
             "read": f.read is not None,
             "write": f.write is not None,
-            "instruments": list(f.instruments),
+            "instruments": instruments_of(f.name, f.instruments),
         }
         for f in sorted(_FORMATS.values(), key=lambda f: f.name)
     ]
@@ -124,6 +126,7 @@ def detect(path: str | os.PathLike[str], head: bytes | None = None) -> Format:
     raise FileFormatError(
         f"{p}: unrecognised file format (no known magic bytes, extension {ext or '(none)'!r}); "
         f"pass format= one of: {', '.join(sorted(k for k, f in _FORMATS.items() if f.read))}"
+        " (most instrument software can also export ISO 5436-2 .x3p, which is read here)"
     )
 
 
@@ -187,9 +190,11 @@ def load(path: str | os.PathLike[str], format: str | None = None,
 def _one_dimensional(hm: Any, fmt: Format, p: Path) -> Any:
     """1-D data as a Profile; a foreign two-column text matrix is refused (its first
     column is almost always x, and a 2-pixel-wide map is no use)."""
+    header = hm.meta.get("text_header", {}) if isinstance(hm, HeightMap) else {}
     if (isinstance(hm, HeightMap) and fmt.name == "text" and hm.shape[1] == 2
             and hm.meta.get("text_layout") == "matrix"
-            and hm.meta.get("text_header", {}).get("format") != "metrology-text-1"):
+            and header.get("format") != "metrology-text-1"
+            and not ({"width", "height"} & set(header))):  # a Gwyddion export is an image
         raise FileFormatError(
             f"{p}: two columns of numbers are an (x, z) profile, not a 2-pixel-wide height "
             "map; read it with format='profile' (it is chosen automatically when the data "
@@ -206,12 +211,12 @@ def save(hm: HeightMap, path: str | os.PathLike[str], format: str | None = None,
     """
     p = Path(path)
     if isinstance(hm, Profile):
-        if format not in (None, "profile"):
-            raise FileFormatError(f"{p}: a Profile is written as format 'profile' (CSV), "
-                                  f"not {format!r}")
-        from .profile_text import write_profile
-
-        return write_profile(hm, p, **kwargs)
+        if format not in (None, "profile") or (format is None
+                                                and p.suffix.lower() not in (".csv", ".txt")):
+            raise FileFormatError(f"{p}: a Profile is written as a profile CSV (format "
+                                  "'profile', extension .csv or .txt); the other writers "
+                                  "take height maps")
+        format = "profile"
     if format:
         fmt = _get(format)
     else:

@@ -57,7 +57,7 @@ from .._atomic import atomic_target
 from ..errors import FileFormatError
 from ..profile import Profile
 from ._registry import Format, register
-from .text import decimal_scaled, length_unit_exponent
+from .text import _GWYDDION_KEYS, decimal_scaled, length_unit_exponent
 
 __all__ = ["read_profile_text", "write_profile", "sniff_profile_text"]
 
@@ -115,6 +115,42 @@ def _numeric(fields: list[str]) -> list[float] | None:
     return out
 
 
+def _minimax_line(i: np.ndarray, x: np.ndarray) -> tuple[float, float, float]:
+    """Slope, intercept and residual of the line x ~ a + s i that minimises the largest
+    |residual| (Chebyshev fit). The spread max(x - s i) - min(x - s i) is convex in s;
+    a golden-section search around the least-squares slope finds its minimum."""
+    ic = i - i.mean()
+    s_ls = float(np.dot(ic, x - x.mean()) / np.dot(ic, ic))
+
+    def spread(s: float) -> float:
+        r = x - s * i
+        return float(r.max() - r.min())
+
+    r_ls = spread(s_ls)
+    half = 2.0 * r_ls / max(float(i[-1] - i[0]), 1.0) + abs(s_ls) * 1e-12
+    lo, hi = s_ls - half, s_ls + half
+    g = (math.sqrt(5.0) - 1.0) / 2.0
+    a, b = hi - g * (hi - lo), lo + g * (hi - lo)
+    fa, fb = spread(a), spread(b)
+    for _ in range(200):
+        if hi - lo <= 1e-15 * max(abs(s_ls), 1e-300):
+            break
+        if fa <= fb:
+            hi, b, fb = b, a, fa
+            a = hi - g * (hi - lo)
+            fa = spread(a)
+        else:
+            lo, a, fa = a, b, fb
+            b = lo + g * (hi - lo)
+            fb = spread(b)
+    s_best = a if fa <= fb else b
+    best = min(fa, fb, r_ls)
+    if best == r_ls:
+        s_best = s_ls
+    r = x - s_best * i
+    return s_best, float((r.max() + r.min()) / 2.0), best / 2.0
+
+
 def _quantum(tok: str) -> float:
     """Size of one unit in the last printed digit of a number token (0.1 for '1499.8')."""
     try:
@@ -160,7 +196,8 @@ def sniff_profile_text(head: bytes) -> bool:
     """True for text whose first data lines hold one or two numbers, or a Dektak CSV.
 
     Never claims binary data (NUL bytes), files written by
-    :func:`metrology.io.text.write_text` (matrices), or text whose data
+    :func:`metrology.io.text.write_text` (matrices), Gwyddion image exports
+    (their header gives the image width and height), or text whose data
     lines have three or more columns (matrices, XYZ).
     """
     if b"\x00" in head:
@@ -176,7 +213,12 @@ def sniff_profile_text(head: bytes) -> bool:
     widths: list[int] = []
     for ln in lines:
         s = ln.strip()
-        if not s or s[0] in "#%":
+        if not s:
+            continue
+        if s[0] in "#%":
+            key = s.lstrip("#%").split(":", 1)[0].strip().lower()
+            if _GWYDDION_KEYS.get(key, key) in ("width", "height"):
+                return False  # a Gwyddion image export (its extent), even if 2 pixels wide
             continue
         vals = _numeric(_split(s))
         if vals is None:
@@ -385,22 +427,23 @@ def read_profile_text(path: str | Path, *, dx_mm: float | None = None,
             xs_tok = xs_tok[::-1]
             meta["x_reversed"] = True
         idx = np.arange(n, dtype=np.float64)
-        ic = idx - idx.mean()
+        if not np.all(np.diff(xv) > 0):
+            raise FileFormatError(f"{p}: the x column is not strictly monotonic; not a profile")
+        q = max(_quantum(t) for t in xs_tok)
+        span = float(xv[-1] - xv[0])
+        _s, _a, resid = _minimax_line(idx, xv)
+        ic = idx - idx.mean()  # the spacing itself: least squares (smallest variance)
         step = float(np.dot(ic, xv - xv.mean()) / np.dot(ic, ic))
         x0 = float(xv.mean() - step * idx.mean())
-        q = max(_quantum(t) for t in xs_tok)
-        span = abs(float(xv[-1] - xv[0]))
-        resid = float(np.max(np.abs(xv - (x0 + step * idx))))
-        if not (step > 0 and np.all(np.diff(xv) > 0)):
-            raise FileFormatError(f"{p}: the x column is not strictly monotonic; not a profile")
-        # a uniform grid printed to a quantum q lies within q/2 of the fitted line
-        # (plus the fit's own small error); a missing or doubled sample is off by dx
-        if resid > 0.75 * q + 1e-9 * span:
+        # uniform samples x0 + i dx printed to a quantum q lie within q/2 of one line;
+        # no line comes that close to a trace with a missing or irregular sample
+        if resid > 0.5 * q * (1 + 1e-9) + 1e-12 * span:
             d = np.diff(xv)
             raise FileFormatError(
                 f"{p}: the x column is not uniformly sampled (steps from {d.min():g} to "
-                f"{d.max():g}, {resid:g} off a uniform grid, more than the printed precision "
-                f"{q:g} allows); a Profile needs uniform sampling and nothing is interpolated")
+                f"{d.max():g}; no uniform grid lies within half the printed precision "
+                f"{q:g} of every x, the best is {resid:g} off); a Profile needs uniform "
+                "sampling and nothing is interpolated")
         xu = file_x or (x_unit if dx_mm is None or x_unit else None)
         if xu is not None:
             to_mm = float(_unit_scale(xu, -3, "x", p))
@@ -472,9 +515,18 @@ def write_profile(profile: Profile, path: str | Path, *, delimiter: str = ",") -
     repr), ``x_unit: mm``, ``z_unit: nm``, the column line ``x_mm,z_nm``;
     rows ``x, z`` with full precision (``repr``), NaN as ``nan``; last line
     ``# end``. :func:`read_profile_text` reads it back bit-exact.
+    ``metrology.save(profile, path)`` does the same.
     """
+    p = Path(path)
+    with atomic_target(p, suffix=p.suffix) as tmp:
+        _write(profile, Path(tmp), delimiter=delimiter)
+    return p
+
+
+def _write(profile: Any, path: Path, *, delimiter: str = ",") -> None:
+    """Write to exactly ``path`` (the registry's contract; :func:`write_profile` is atomic)."""
     if not isinstance(profile, Profile):
-        raise FileFormatError(f"write_profile needs a Profile, got {type(profile).__name__}")
+        raise FileFormatError(f"format 'profile' writes a Profile, got {type(profile).__name__}")
     if delimiter not in (",", ";", "\t"):
         raise FileFormatError(f"delimiter must be ',', ';' or tab, got {delimiter!r}")
     x = profile.x_mm
@@ -484,19 +536,18 @@ def write_profile(profile: Profile, path: str | Path, *, delimiter: str = ",") -
     lines += [delimiter.join((repr(float(xi)), "nan" if not math.isfinite(zi) else repr(zi)))
               for xi, zi in zip(x.tolist(), profile.z_nm.tolist(), strict=True)]
     lines.append(_END_LINE)
-    p = Path(path)
-    with atomic_target(p, suffix=p.suffix) as tmp:
-        Path(tmp).write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return p
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 register(Format(
     name="profile",
     extensions=(),  # chosen by content (sniff); .txt / .csv by extension stay "text"
     description="Profile text: two-column (x, z), single-column z, Bruker Dektak CSV "
-                "(returns a Profile; read only via load, write with write_profile)",
+                "(a Profile; save(profile, path) writes one)",
     sniff=sniff_profile_text,
     read=read_profile_text,
-    write=None,
+    write=_write,
     priority=-10,
+    instruments=("Bruker Dektak stylus profilers (CSV export)",
+                 "any profilometer's two-column (x, z) or one-column text export"),
 ))
