@@ -3,8 +3,10 @@
 Layout (public facts: Gwyddion's ``microprof.c``, whose author worked from
 FRT's specification, and SurfaceTopography's ``FRT.py``; our own code)
 ----------------------------------------------------------------------
-* Magic ``FRTM_GLIDERV1.00`` or ``FRTM_GLIDERV1.01`` (16 bytes), a uint16,
-  then blocks to the end of the file: uint16 block type, block size
+* Magic ``FRTM_GLIDERV1.00`` or ``FRTM_GLIDERV1.01`` (16 bytes), a uint16
+  block count (58 in both public samples, which hold 58 blocks; checked, so
+  a copy cut at a block boundary is caught), then the blocks to the end of
+  the file: uint16 block type, block size
   (uint32 in version 1.00, uint64 in 1.01), then the block data.
 * ``0x0066`` image size: uint32 columns, rows, bits per point (16 or 32).
 * ``0x0067`` scan size: float64 x range, y range (metres; spacing = range /
@@ -95,6 +97,10 @@ def _blocks(bf: BinFile, v101: bool) -> dict[int, tuple[int, int]]:
     if off != bf.size:
         raise bf.fail(f"{bf.size - off} stray bytes after the last block (truncated or "
                       "corrupt)")
+    (declared,) = bf.unpack("<H", 16, "block count")
+    if declared != count:
+        raise bf.fail(f"the header declares {declared} blocks, the file holds {count} "
+                      "(truncated or corrupt)")
     return out
 
 
