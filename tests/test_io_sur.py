@@ -126,6 +126,24 @@ def test_compressed_equals_uncompressed(tmp_path: Path, nstreams: int, point_siz
     assert hb.meta["sur_compressed"] is True and ha.meta["sur_comment"] == "hello"
 
 
+def test_compressed_data_size_in_the_header_is_checked(tmp_path: Path) -> None:
+    # DSCOMPRESSED: the header's compressed data size (byte 324) is the size of the whole
+    # block: 4 (stream count) + 8 per stream (raw, compressed lengths) + the streams
+    rng = np.random.default_rng(5)
+    raw = rng.integers(-9, 9, size=(6, 5))
+    good = build_sur(raw, compressed=True, nstreams=2)
+    (declared,) = struct.unpack_from("<I", good, 324)
+    assert declared == len(good) - 512
+    f = tmp_path / "c.sur"
+    f.write_bytes(good)
+    np.testing.assert_array_equal(read_sur(f).flip_y().z_nm, raw * 2.0)
+    f.write_bytes(build_sur(raw, compressed=True, nstreams=2, compressed_size=declared + 8))
+    with pytest.raises(FileFormatError, match="compressed data size"):
+        read_sur(f)
+    f.write_bytes(build_sur(raw, compressed=True, compressed_size=0))  # unset: not checked
+    np.testing.assert_array_equal(read_sur(f).flip_y().z_nm, raw * 2.0)
+
+
 def test_inversion_flag(tmp_path: Path) -> None:
     f = tmp_path / "i.sur"
     f.write_bytes(build_sur(RAW, dz=1.0, inversion=2))
