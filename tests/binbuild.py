@@ -206,3 +206,17 @@ def check_truncations(read: Any, data: bytes, tmp_path: Path, suffix: str, full:
             continue
         assert got == full, f"a copy cut at byte {cut} read differently instead of failing"
 
+
+
+def read_flipped(read: Any, data: bytes, tmp_path: Path, suffix: str, pos: int,
+                 xor: int) -> Any:
+    """Read a copy of ``data`` with byte ``pos`` XOR ``xor``: the result, or None when the
+    reader raised FileFormatError (the only error it may raise)."""
+    b = bytearray(data)
+    b[pos % len(b)] ^= xor
+    f = tmp_path / f"flip{suffix}"
+    f.write_bytes(bytes(b))
+    try:
+        return read(f)
+    except FileFormatError:
+        return None
