@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -12,13 +13,8 @@ from hypothesis import strategies as st
 
 import metrology as m
 from metrology.errors import FileFormatError
-from metrology.io.text import (
-    decimal_scaled,
-    float_scaled,
-    length_unit_exponent,
-    read_text,
-    write_text,
-)
+from metrology.io._policy import decimal_scaled, float_scaled, unit_metres
+from metrology.io.text import read_text, write_text
 
 
 def marked_map(ny: int = 5, nx: int = 7) -> np.ndarray:
@@ -32,9 +28,10 @@ def marked_map(ny: int = 5, nx: int = 7) -> np.ndarray:
 
 # --------------------------------------------------------------------------- helpers
 def test_unit_helpers() -> None:
-    assert length_unit_exponent("\u00b5m") == -6 == length_unit_exponent("um")
-    assert length_unit_exponent("\u03bcm") == -6
-    assert length_unit_exponent("Mm") is None and length_unit_exponent("rad") is None
+    assert unit_metres("\u00b5m") == Decimal("1e-6") == unit_metres("um")
+    assert unit_metres("\u03bcm") == Decimal("1e-6")
+    assert unit_metres("Mm") is None and unit_metres("rad") is None
+    assert unit_metres("in") == Decimal("0.0254")  # the inch is defined as exactly 25.4 mm
     assert decimal_scaled("50362e-9", 3) == 0.050362   # exact decimal shift
     assert 50362e-9 * 1e3 != 0.050362                   # float maths is 1 ulp off here
     assert float_scaled(1e-6, 9) == 1000.0
@@ -98,12 +95,15 @@ def test_csv_missing_values_and_column_names(tmp_path: Path) -> None:
     assert hm.meta["text_columns"] == ["a", "b", "c"]
 
 
-def test_header_and_argument_must_agree(tmp_path: Path) -> None:
+def test_spacing_override_and_unit_conflict(tmp_path: Path) -> None:
     f = tmp_path / "h.txt"
     f.write_text("# dx_mm: 0.5\n# z_unit: nm\n1 2\n3 4\n")
     assert read_text(f, dx_mm=0.5).dx_mm == 0.5
-    with pytest.raises(FileFormatError, match="dx_mm"):
-        read_text(f, dx_mm=0.25)
+    # the one spacing rule of every reader: the caller's value wins and meta keeps both
+    hm = read_text(f, dx_mm=0.25)
+    assert (hm.dx_mm, hm.dy_mm) == (0.25, 0.25)
+    assert hm.meta["lateral_source"] == "caller" and hm.meta["file_dx_mm"] == 0.5
+    assert read_text(f).meta["lateral_source"] == "file"
     with pytest.raises(FileFormatError, match="z_unit"):
         read_text(f, z_unit="um")
 

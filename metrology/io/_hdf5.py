@@ -22,11 +22,9 @@ three readers checks the layout itself, so ``load(path, format="4sight-h5")``
 on a ``.datx`` file is refused with a clear message. (``format="datx"`` goes
 through the dispatcher and therefore also reads a 4D file, labelled as such.)
 
-Shared reader policy
---------------------
-:func:`resolve_spacing` and :func:`base_meta` are used by all four readers of
-this package's vendor formats (datx, MetroPro, 4Sight, NumPy) so that they
-treat missing lateral calibration and ``meta`` keys the same way.
+Layouts are registered by the format modules (:func:`register_layout`), so
+this module imports none of them; the reader policy (units, spacing, meta,
+limits) lives in :mod:`metrology.io._policy`.
 
 Safety
 ------
@@ -50,6 +48,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -58,11 +57,10 @@ import numpy as np
 from ..errors import FileFormatError
 from ..heightmap import HeightMap
 
-__all__ = ["HDF5_MAGIC", "is_hdf5", "classify", "open_hdf5", "read_any", "check_dataset",
-           "read_float64", "type_signature", "checked_type", "attr_value", "attr_str",
-           "attr_float", "resolve_spacing", "base_meta", "iso_from_unix", "guarded",
-           "scale_marking_sentinels", "SENTINEL_EXP",
-           "guard_enabled", "GUARD_ENV"]
+__all__ = ["HDF5_MAGIC", "is_hdf5", "Layout", "register_layout", "classify", "has_node",
+           "open_hdf5", "read_any", "check_dataset", "read_float64", "type_signature",
+           "checked_type", "attr_value", "attr_str", "attr_float", "guarded",
+           "scale_marking_sentinels", "SENTINEL_EXP", "guard_enabled", "GUARD_ENV"]
 
 T = TypeVar("T")
 
@@ -73,11 +71,6 @@ HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 #: more raw bytes than this times the file size is corrupt, not real
 _MAX_INFLATE = 1100
 
-LAYOUTS = {
-    "datx": "/MetaData table (Zygo .datx)",
-    "4sight-h5": "/measurement0/genraw (4D Technology 4Sight .h5)",
-    "4sight-focus": "/Measurement/SurfaceInWaves (4D Technology 4Sight Focus .4D)",
-}
 
 
 def is_hdf5(head: bytes) -> bool:
@@ -140,18 +133,20 @@ def _has(f: Any, name: str, kind: str) -> bool:
 
 
 def classify(f: Any) -> str | None:
-    """Name the layout of an open HDF5 file: ``'datx'``, ``'4sight-h5'``, ``'4sight-focus'``.
-
-    Returns None for an HDF5 file of none of these layouts.
-    """
-    if _has(f, "MetaData", "dataset"):
-        return "datx"
-    if _has(f, "measurement0/genraw", "group"):
-        return "4sight-h5"
-    if _has(f, "Measurement/SurfaceInWaves", "group") or _has(
-            f, "Measurement/SurfaceInWaves", "dataset"):
-        return "4sight-focus"
+    """Name the layout of an open HDF5 file (``'datx'``, ``'4sight-h5'``, ...), None when no
+    registered layout recognises it."""
+    for lay in sorted(_LAYOUTS.values(), key=lambda v: -v.priority):
+        try:
+            if lay.probe(f):
+                return lay.name
+        except Exception:  # noqa: BLE001 - a probe must never decide by crashing
+            continue
     return None
+
+
+def has_node(f: Any, name: str, kind: str) -> bool:
+    """True when ``name`` exists in ``f`` and is a ``'dataset'`` or a ``'group'``."""
+    return _has(f, name, kind)
 
 
 def _top_level(f: Any) -> str:
@@ -164,25 +159,41 @@ def _top_level(f: Any) -> str:
 
 def layout_error(path: Path, f: Any, want: str | None = None) -> FileFormatError:
     """A FileFormatError saying which layouts are known and what the file holds."""
-    known = "; ".join(f"{v} -> format {k!r}" for k, v in LAYOUTS.items())
-    what = f"is not a {LAYOUTS[want]} file" if want else "is an HDF5 file of unknown layout"
+    known = "; ".join(f"{v.description} -> format {k!r}" for k, v in _LAYOUTS.items())
+    what = (f"is not a {_LAYOUTS[want].description} file" if want in _LAYOUTS
+            else "is an HDF5 file of unknown layout")
     return FileFormatError(f"{path}: {what}; top-level nodes: {_top_level(f)}. Known HDF5 "
                            f"layouts: {known}")
 
 
-def _dispatch(path: Path, **kwargs: Any) -> HeightMap:
-    from . import datx, fourd
+@dataclass(frozen=True)
+class Layout:
+    """An HDF5 layout a format module reads: ``probe(f)`` recognises it in an open
+    file, ``read(path, _file=f, **kwargs)`` reads it."""
 
-    readers = {
-        "datx": datx._read_datx,
-        "4sight-h5": fourd._read_4sight_h5,
-        "4sight-focus": fourd._read_4sight_focus,
-    }
+    name: str
+    description: str
+    probe: Callable[[Any], bool]
+    read: Callable[..., HeightMap]
+    priority: int = 0
+
+
+#: layouts registered by the format modules (datx, fourd), tried by priority
+_LAYOUTS: dict[str, Layout] = {}
+
+
+def register_layout(layout: Layout) -> Layout:
+    """Add an HDF5 layout to the dispatcher (called by the format modules at import)."""
+    _LAYOUTS[layout.name] = layout
+    return layout
+
+
+def _dispatch(path: Path, **kwargs: Any) -> HeightMap:
     with open_hdf5(path) as f:
         kind = classify(f)
         if kind is None:
             raise layout_error(path, f)
-        impl = readers[kind]
+        impl = _LAYOUTS[kind].read
         try:
             inspect.signature(impl).bind(path, **kwargs)
         except TypeError as exc:
@@ -511,93 +522,3 @@ def scale_marking_sentinels(z: np.ndarray, scale: float) -> None:
         else:
             np.multiply(z, 1.0 / _UP, out=z)
             np.multiply(z, scale, out=z)
-
-
-# -- policy shared by the readers ------------------------------------------------------------
-
-def _positive(name: str, v: Any, path: Path) -> float:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        raise FileFormatError(f"{path}: {name} must be a number in mm, got {v!r}") from None
-    if not (np.isfinite(f) and f > 0):
-        raise FileFormatError(f"{path}: {name} must be a positive finite spacing in mm, got {v!r}")
-    return f
-
-
-def resolve_spacing(path: Path, dx_file_mm: float | None, dy_file_mm: float | None,
-                    dx_mm: float | None, dy_mm: float | None,
-                    what: str = "the file") -> tuple[float, float, dict[str, Any]]:
-    """Pick the pixel spacing: the file's calibration, or the caller's ``dx_mm=``/``dy_mm=``.
-
-    Policy (never a made-up spacing): a spacing the file does not give (absent, 0 =
-    "uncalibrated", non-finite) must be passed by the caller, else
-    :class:`FileFormatError` says so. A caller's value overrides the file's and
-    ``meta`` records both.
-
-    Returns ``(dx_mm, dy_mm, meta_extras)`` with ``meta_extras`` holding
-    ``lateral_calibrated`` (the file had a calibration), ``lateral_source``
-    (``'file'`` or ``'caller'``) and, on override, ``file_dx_mm`` / ``file_dy_mm``.
-    """
-    def ok(v: float | None) -> bool:
-        return v is not None and bool(np.isfinite(v)) and v > 0
-
-    calibrated = ok(dx_file_mm)
-    extras: dict[str, Any] = {"lateral_calibrated": calibrated}
-    if dx_mm is None and dy_mm is not None:
-        raise FileFormatError(f"{path}: dy_mm= given without dx_mm=; pass both or dx_mm= alone")
-    if dx_mm is not None:
-        dx = _positive("dx_mm", dx_mm, path)
-        dy = dx if dy_mm is None else _positive("dy_mm", dy_mm, path)
-        extras["lateral_source"] = "caller"
-        if calibrated:
-            extras["file_dx_mm"] = float(dx_file_mm)  # type: ignore[arg-type]
-            extras["file_dy_mm"] = float(dy_file_mm if ok(dy_file_mm) else dx_file_mm)  # type: ignore[arg-type]
-        return dx, dy, extras
-    if not calibrated:
-        raise FileFormatError(
-            f"{path}: {what} has no lateral calibration (pixel spacing "
-            f"{dx_file_mm!r}); the spacing would be a guess, so pass dx_mm= (and dy_mm= for "
-            f"non-square pixels) to load it")
-    # files store metres or microns: drop the last-bit noise of the unit conversion
-    # (0.03 mm -> 3e-05 m -> 0.030000000000000002 mm) by rounding to 15 digits
-    dx = float(f"{float(dx_file_mm):.15g}")  # type: ignore[arg-type]
-    dy = float(f"{float(dy_file_mm):.15g}") if ok(dy_file_mm) else dx
-    extras["lateral_source"] = "file"
-    return dx, dy, extras
-
-
-def base_meta(fmt: str, **values: Any) -> dict[str, Any]:
-    """The meta keys every reader of this package fills, in one order, unknowns as None."""
-    meta: dict[str, Any] = {
-        "format": fmt,
-        "instrument": None,
-        "software": None,
-        "wavelength_nm": None,
-        "timestamp": None,
-        "z_unit_original": None,
-        "z_scale_to_nm": None,
-        "rows_flipped": False,
-    }
-    meta.update(values)
-    return meta
-
-
-def iso_from_unix(seconds: float | None, millis: float = 0.0) -> str | None:
-    """ISO 8601 UTC string from Unix seconds; None for absent or implausible (pre-1980) times.
-
-    Instrument clocks before 1980 are not real acquisitions (converted files carry
-    placeholders such as 719529, a MATLAB date number read as seconds).
-    """
-    import datetime as _dt
-
-    if seconds is None:
-        return None
-    try:
-        s = float(seconds) + float(millis) / 1000.0
-    except (TypeError, ValueError):
-        return None
-    if not np.isfinite(s) or s < 315532800.0 or s > 4102444800.0:  # 1980-01-01 .. 2100-01-01
-        return None
-    t = _dt.datetime.fromtimestamp(s, tz=_dt.UTC)
-    return t.isoformat(timespec="milliseconds" if millis else "seconds").replace("+00:00", "Z")

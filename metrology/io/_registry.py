@@ -14,6 +14,8 @@ entry points users need; they guarantee that
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +25,7 @@ from typing import Any
 from .._atomic import atomic_target
 from ..errors import FileFormatError, MetrologyError
 from ..heightmap import HeightMap
+from . import _policy
 
 __all__ = ["Format", "register", "load", "save", "formats", "detect", "SNIFF_BYTES"]
 
@@ -127,6 +130,9 @@ def load(path: str | os.PathLike[str], format: str | None = None, **kwargs: Any)
         Force a format by name (see :func:`formats`); default: detect.
     **kwargs
         Passed to the reader (e.g. ``dx_mm=`` for text files without spacing).
+        ``dx_mm=`` / ``dy_mm=`` work with every format: a file without a lateral
+        calibration needs them, and they override a file's spacing (``meta``
+        records both; :func:`metrology.io._policy.resolve_spacing`).
 
     Returns
     -------
@@ -148,8 +154,13 @@ def load(path: str | os.PathLike[str], format: str | None = None, **kwargs: Any)
         raise FileFormatError(f"{p}: cannot read: {exc}") from exc
     if fmt.read is None:
         raise FileFormatError(f"{p}: format {fmt.name!r} can be written but not read")
+    spacing: dict[str, Any] = {}
+    if not _takes_spacing(fmt.read):  # the one override rule, for readers without dx_mm=
+        spacing = {k: kwargs.pop(k) for k in ("dx_mm", "dy_mm") if k in kwargs}
     try:
         hm = fmt.read(p, **kwargs)
+        if spacing:
+            hm = _policy.override_spacing(hm, p, spacing.get("dx_mm"), spacing.get("dy_mm"))
     except MetrologyError as exc:
         if isinstance(exc, FileFormatError) and str(p) not in str(exc):
             raise FileFormatError(f"{p}: {exc}") from exc
@@ -168,6 +179,15 @@ def load(path: str | os.PathLike[str], format: str | None = None, **kwargs: Any)
     meta.setdefault("format", fmt.name)
     meta["source"] = str(p)
     return hm.replace(meta=meta)
+
+
+@functools.lru_cache(maxsize=64)
+def _takes_spacing(read: Reader) -> bool:
+    try:
+        params = inspect.signature(read).parameters
+    except (TypeError, ValueError):
+        return True
+    return "dx_mm" in params or any(v.kind is v.VAR_KEYWORD for v in params.values())
 
 
 def save(hm: HeightMap, path: str | os.PathLike[str], format: str | None = None,

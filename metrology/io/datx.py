@@ -21,7 +21,7 @@ Layout (facts from files written by Zygo software, e.g. MetroPro 8.3.3)
 * ``X Converter`` / ``Y Converter`` with ``BaseUnit = Pixels`` give the pixel
   size in metres as Parameters[1]; the ``Lateral Resolution`` attribute of the
   attribute group is the fallback. A spacing of 0 means "uncalibrated": pass
-  ``dx_mm=`` (see :func:`metrology.io._hdf5.resolve_spacing`).
+  ``dx_mm=`` (see :func:`metrology.io._policy.resolve_spacing`).
 
 Height units understood (``Z Converter`` BaseUnit, else ``Unit``):
 ``Fringes`` (as above), ``Waves`` (value * wavelength; a surface or wavefront
@@ -69,22 +69,17 @@ from kernels import convert as _kconvert
 from .._version import __version__
 from ..errors import FileFormatError
 from ..heightmap import HeightMap
-from . import _hdf5
+from . import _hdf5, _policy
 from ._registry import Format, register
 from ._time import unix_seconds
 
 __all__ = ["read_datx", "read_intensity", "write_datx", "UNIT_TO_NM"]
 
-#: nanometres per file unit for the length units of the Z converter
+#: nanometres per file unit for Zygo's length units of the Z converter (from the one
+#: unit table, :data:`metrology.io._policy.METRES_PER_UNIT`)
 UNIT_TO_NM: dict[str, float] = {
-    "NanoMeters": 1.0,
-    "MicroMeters": 1e3,
-    "MilliMeters": 1e6,
-    "Meters": 1e9,
-    "Angstroms": 0.1,
-    "Inches": 25.4e6,
-    "MicroInches": 25.4,
-    "Mils": 25.4e3,
+    u: _policy.unit_scale(u) for u in ("NanoMeters", "MicroMeters", "MilliMeters", "Meters",
+                                       "Angstroms", "Inches", "MicroInches", "Mils")
 }
 #: units that need the wavelength
 _WAVE_UNITS = ("Fringes", "Waves")
@@ -194,7 +189,7 @@ def _attr_group_meta(path: Path, f: Any, table: dict[str, dict[str, list[str]]],
         if isinstance(ts, np.ndarray) and ts.dtype.names and "time" in ts.dtype.names:
             r = ts.reshape(-1)[0]
             ms = float(r["millitm"]) if "millitm" in ts.dtype.names else 0.0
-            out["timestamp"] = _hdf5.iso_from_unix(float(r["time"]), ms)
+            out["timestamp"] = _policy.iso_from_unix(float(r["time"]), ms)
             out["timestamp_raw_unix_s"] = int(r["time"])
         lat = _num(g, "Surface Data Context.Lateral Resolution:Value")
         if lat is None:
@@ -329,7 +324,7 @@ def _read_datx(p: Path, dx_mm: float | None = None, dy_mm: float | None = None,
             spacing[1] = spacing[0]
         dx_file = spacing[0] * 1e3 if spacing[0] is not None else None
         dy_file = spacing[1] * 1e3 if spacing[1] is not None else None
-        dx, dy, lat_meta = _hdf5.resolve_spacing(p, dx_file, dy_file, dx_mm, dy_mm,
+        dx, dy, lat_meta = _policy.resolve_spacing(p, dx_file, dy_file, dx_mm, dy_mm,
                                                  what="the .datx surface")
 
         z = _hdf5.read_float64(p, ds, what)
@@ -345,7 +340,7 @@ def _read_datx(p: Path, dx_mm: float | None = None, dy_mm: float | None = None,
         _kconvert.heights_from_raw(z, float(scale), float(nodata) if use_nodata else 0.0,
                                    use_nodata, _SENTINEL_ABS, True, heights)
 
-    meta = _hdf5.base_meta(
+    meta = _policy.base_meta(
         "datx",
         instrument=attrs.get("instrument"),
         software=attrs.get("software"),
@@ -521,6 +516,10 @@ def write_datx(hm: HeightMap, path: str | os.PathLike[str],
         md_t = np.dtype([("Source", s_t), ("Link", s_t), ("Destination", s_t)])
         f.create_dataset("MetaData", data=np.array(rows, dtype=md_t))
 
+
+_hdf5.register_layout(_hdf5.Layout(
+    name="datx", description="/MetaData table (Zygo .datx)",
+    probe=lambda f: _hdf5.has_node(f, "MetaData", "dataset"), read=_read_datx, priority=30))
 
 register(Format(
     name="datx",

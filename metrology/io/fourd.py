@@ -54,15 +54,12 @@ import numpy as np
 
 from ..errors import FileFormatError
 from ..heightmap import HeightMap
-from . import _hdf5
+from . import _hdf5, _policy
 from ._registry import Format, register
 
 __all__ = ["read_4sight_h5", "read_4sight_focus", "write_4sight_focus", "read_intensity"]
 
 
-#: nanometres per unit for the length units 4Sight writes in text attributes
-_LEN_NM = {"nm": 1.0, "um": 1e3, "µm": 1e3, "\u03bcm": 1e3, "micron": 1e3, "microns": 1e3,
-           "mm": 1e6, "cm": 1e7, "m": 1e9, "in": 25.4e6, "inch": 25.4e6, "mil": 25.4e3}
 _WAVES = ("wv", "wave", "waves", "wvs")
 
 
@@ -73,9 +70,9 @@ def _len_nm(p: Path, name: str, value: tuple[float, str] | None,
         return None
     v, unit = value
     unit = unit.strip() or (default_unit or "")
-    if unit not in _LEN_NM:
+    if _policy.unit_metres(unit) is None:
         raise FileFormatError(f"{p}: attribute {name!r} has unknown length unit {unit!r}")
-    out = v * _LEN_NM[unit]
+    out = v * _policy.unit_scale(unit)
     if not (math.isfinite(out) and out > 0):
         raise FileFormatError(f"{p}: attribute {name!r} = {value[0]} {value[1]} is not a "
                               "positive length")
@@ -151,12 +148,12 @@ def _read_4sight_h5(p: Path, opd: bool = False, dx_mm: float | None = None,
                 raise FileFormatError(f"{p}: heights are in waves but there is no wavelength")
             unit_nm = wl_nm
             z_unit = "waves"
-        elif hu in _LEN_NM:
-            unit_nm = _LEN_NM[hu]
+        elif _policy.unit_metres(hu) is not None:
+            unit_nm = _policy.unit_scale(hu)
             z_unit = hu
         else:
-            raise FileFormatError(f"{p}: unknown height_units {hu!r} (known: wv, "
-                                  f"{', '.join(sorted(_LEN_NM))})")
+            raise FileFormatError(f"{p}: unknown height_units {hu!r} (known: wv, nm, um, mm, "
+                                  "m, in, mil, ...)")
 
         if lut in ("opd", "wavefront"):
             if opd:
@@ -182,7 +179,7 @@ def _read_4sight_h5(p: Path, opd: bool = False, dx_mm: float | None = None,
         if aspect != 1.0 and dy_mm is None:
             raise FileFormatError(f"{p}: pixel aspect is {aspect:g}, not 1; its sense (dy/dx or "
                                   "dx/dy) is not documented, so pass dx_mm= and dy_mm=")
-        dx, dy, lat_meta = _hdf5.resolve_spacing(p, dx_file, dx_file, dx_mm, dy_mm,
+        dx, dy, lat_meta = _policy.resolve_spacing(p, dx_file, dx_file, dx_mm, dy_mm,
                                                  what="the 4Sight file")
 
         top = f.get("4D")
@@ -198,7 +195,7 @@ def _read_4sight_h5(p: Path, opd: bool = False, dx_mm: float | None = None,
 
     scale = unit_nm * factor
     _hdf5.scale_marking_sentinels(z, scale)  # the float32-max no-data -> inf -> NaN
-    meta = _hdf5.base_meta(
+    meta = _policy.base_meta(
         "4sight-h5",
         instrument="4D Technology interferometer" + (f" (head serial {head})" if head else ""),
         software=software,
@@ -276,7 +273,7 @@ def _read_4sight_focus(p: Path, dx_mm: float | None = None,
                 pix_um = v[0]
                 break
         dx_file = pix_um * 1e-3 if pix_um is not None else None
-        dx, dy, lat_meta = _hdf5.resolve_spacing(p, dx_file, dx_file, dx_mm, dy_mm,
+        dx, dy, lat_meta = _policy.resolve_spacing(p, dx_file, dx_file, dx_mm, dy_mm,
                                                  what="the .4D file")
         md = f.get("Measurement/Metadata")
         stamp = _hdf5.attr_str(md, "Timestamp") if md is not None else None
@@ -285,7 +282,7 @@ def _read_4sight_focus(p: Path, dx_mm: float | None = None,
         z = _hdf5.read_float64(p, ds, what)
 
     _hdf5.scale_marking_sentinels(z, wl_nm)
-    meta = _hdf5.base_meta(
+    meta = _policy.base_meta(
         "4sight-focus",
         instrument="4D Technology interferometer",
         software=f"4Sight Focus {software}" if software else "4Sight Focus",
@@ -373,6 +370,17 @@ def write_4sight_focus(hm: HeightMap, path: str | os.PathLike[str],
         if isinstance(ts, str):
             md.attrs["Timestamp"] = ts
 
+
+_hdf5.register_layout(_hdf5.Layout(
+    name="4sight-h5", description="/measurement0/genraw (4D Technology 4Sight .h5)",
+    probe=lambda f: _hdf5.has_node(f, "measurement0/genraw", "group"),
+    read=_read_4sight_h5, priority=20))
+_hdf5.register_layout(_hdf5.Layout(
+    name="4sight-focus",
+    description="/Measurement/SurfaceInWaves (4D Technology 4Sight Focus .4D)",
+    probe=lambda f: (_hdf5.has_node(f, "Measurement/SurfaceInWaves", "group")
+                     or _hdf5.has_node(f, "Measurement/SurfaceInWaves", "dataset")),
+    read=_read_4sight_focus, priority=10))
 
 register(Format(
     name="4sight-h5",

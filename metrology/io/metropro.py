@@ -27,7 +27,7 @@ any array is allocated.
 
 Lateral calibration: ``lateral_res = 0`` means the instrument was not
 calibrated. The reader then refuses to invent a spacing and asks for
-``dx_mm=`` (:func:`metrology.io._hdf5.resolve_spacing`); ``meta`` records
+``dx_mm=`` (:func:`metrology.io._policy.resolve_spacing`); ``meta`` records
 ``lateral_calibrated`` and where the spacing came from.
 
 Orientation
@@ -63,7 +63,7 @@ import numpy as np
 from .._version import __version__
 from ..errors import FileFormatError
 from ..heightmap import HeightMap
-from . import _hdf5
+from . import _policy
 from ._registry import Format, register
 from ._time import unix_seconds
 
@@ -225,12 +225,10 @@ def _check_scale(p: Path, h: dict[str, Any]) -> tuple[float, int]:
     pr = h["phase_res"]
     if pr not in PHASE_RES_R:
         raise FileFormatError(f"{p}: unknown phase_res {pr} (known: 0, 1, 2)")
-    for name, lo, hi in (("intf_scale_factor", 1e-3, 1e3), ("wavelength_in", 1e-7, 1e-4),
-                         ("obliquity_factor", 1e-3, 1e3)):
-        v = h[name]
-        if not (math.isfinite(v) and lo <= v <= hi):
-            raise FileFormatError(f"{p}: header field {name} = {v!r} is outside the plausible "
-                                  f"range [{lo:g}, {hi:g}]; corrupt header")
+    _policy.check_range("factor", h["intf_scale_factor"], p, "header field intf_scale_factor")
+    _policy.check_range("factor", h["obliquity_factor"], p, "header field obliquity_factor")
+    _policy.check_range("wavelength_nm", h["wavelength_in"] * 1e9, p,
+                        "header field wavelength_in (in nm)")
     r = PHASE_RES_R[pr]
     return _count_to_nm(h["intf_scale_factor"], h["wavelength_in"], h["obliquity_factor"], r), r
 
@@ -267,7 +265,7 @@ def read_metropro(path: str | os.PathLike[str], dx_mm: float | None = None,
     sign = -1.0 if h["sign"] else 1.0
     lat = h["lateral_res"]
     dx_file = lat * 1e3 if math.isfinite(lat) and lat > 0 else None
-    dx, dy, lat_meta = _hdf5.resolve_spacing(p, dx_file, dx_file, dx_mm, dy_mm,
+    dx, dy, lat_meta = _policy.resolve_spacing(p, dx_file, dx_file, dx_mm, dy_mm,
                                              what="the MetroPro file (lateral_res = 0)")
     offset = h["header_size"] + h["ac_n_bytes"]
     with open(p, "rb") as fh:
@@ -282,12 +280,12 @@ def read_metropro(path: str | os.PathLike[str], dx_mm: float | None = None,
 
     sw = _SOFTWARE.get(h["swinfo_type"], f"Zygo software type {h['swinfo_type']}")
     vers = f"{h['swinfo_vers_maj']}.{h['swinfo_vers_min']}.{h['swinfo_vers_bug']}"
-    meta = _hdf5.base_meta(
+    meta = _policy.base_meta(
         "metropro",
         instrument=f"Zygo (MetroPro system type {h['sys_type']})",
         software=f"{sw} {vers}",
         wavelength_nm=h["wavelength_in"] * 1e9,
-        timestamp=_hdf5.iso_from_unix(h["time_stamp"]),
+        timestamp=_policy.iso_from_unix(h["time_stamp"]),
         z_unit_original="phase counts",
         z_scale_to_nm=scale,
         rows_flipped=True,

@@ -35,14 +35,13 @@ import numpy as np
 
 from ..errors import FileFormatError
 from ..heightmap import HeightMap
-from . import _hdf5
+from . import _policy
 from ._registry import Format, register
 
 __all__ = ["read_npz", "read_npy", "write_npz", "write_npy"]
 
 NPY_MAGIC = b"\x93NUMPY"
 ZIP_MAGIC = b"PK\x03\x04"
-_Z_UNITS = {"nm": 1.0, "um": 1e3, "µm": 1e3, "mm": 1e6, "m": 1e9}
 #: standard keys describing one read; stored copies go to meta['npz_stored']
 _READ_KEYS = ("format", "rows_flipped", "z_unit_original", "z_scale_to_nm", "source")
 
@@ -128,14 +127,12 @@ def read_npy(path: str | os.PathLike[str], dx_mm: float | None = None,
         raise FileFormatError(f"{p}: a bare .npy array has no pixel spacing; pass dx_mm= "
                               "(and dy_mm= for non-square pixels), e.g. "
                               "metrology.load(path, dx_mm=0.1)")
-    if z_unit not in _Z_UNITS:
-        raise FileFormatError(f"{p}: unknown z_unit {z_unit!r}; use one of {sorted(_Z_UNITS)}")
-    dx, dy, lat = _hdf5.resolve_spacing(p, None, None, dx_mm, dy_mm)
+    scale = _policy.unit_scale(z_unit, what=f"{p}: z_unit")
+    dx, dy, lat = _policy.resolve_spacing(p, None, None, dx_mm, dy_mm)
     with open(p, "rb") as fh:
         arr = _heights(_read_array(fh, os.fstat(fh.fileno()).st_size, str(p)), str(p))
-    scale = _Z_UNITS[z_unit]
     z = arr.astype(np.float64) * scale if scale != 1.0 else arr
-    meta = _hdf5.base_meta("npy", z_unit_original=z_unit, z_scale_to_nm=scale,
+    meta = _policy.base_meta("npy", z_unit_original=z_unit, z_scale_to_nm=scale,
                            rows_flipped=bool(flip_rows), lateral_source="caller",
                            lateral_calibrated=lat["lateral_calibrated"])
     return HeightMap(z[::-1] if flip_rows else z, dx, dy, meta)
@@ -197,7 +194,7 @@ def read_npz(path: str | os.PathLike[str]) -> HeightMap:
             raise FileFormatError(f"{p}: member meta is JSON but not an object")
     meta = dict(stored)
     prev = {k: meta.pop(k) for k in _READ_KEYS if k in meta}
-    meta.update(_hdf5.base_meta("npz", z_unit_original="nm", z_scale_to_nm=1.0,
+    meta.update(_policy.base_meta("npz", z_unit_original="nm", z_scale_to_nm=1.0,
                                 rows_flipped=False))
     for k in ("instrument", "software", "wavelength_nm", "timestamp"):
         if k in stored:

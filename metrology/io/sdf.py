@@ -51,8 +51,8 @@ import numpy as np
 
 from ..errors import FileFormatError
 from ..heightmap import HeightMap
+from ._policy import decimal_scaled, decimal_text, float_scaled
 from ._registry import Format, register
-from .text import decimal_scaled, decimal_text, float_scaled
 
 __all__ = ["read_sdf", "write_sdf"]
 

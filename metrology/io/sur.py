@@ -77,8 +77,8 @@ import numpy as np
 
 from ..errors import FileFormatError
 from ..heightmap import HeightMap
+from ._policy import float_scaled, unit_factor
 from ._registry import Format, register
-from .text import float_scaled, length_unit_exponent
 
 __all__ = ["read_sur"]
 
@@ -124,8 +124,8 @@ def _str(b: bytes) -> str:
     return b.split(b"\x00", 1)[0].decode("latin-1").strip()
 
 
-def _unit_exp(unit: str, what: str, path: Path) -> int:
-    k = length_unit_exponent(unit)
+def _unit_exp(unit: str, what: str, path: Path, to: str) -> Any:
+    k = unit_factor(unit, to)
     if k is None:
         raise _fail(path, f"{what} unit {unit!r} is not a length unit; cannot convert to "
                     "nm / mm")
@@ -217,13 +217,13 @@ def read_sur(path: str | Path, *, inversion: str = "refuse") -> HeightMap:
     dz_unit = _str(h["dz_unit"]) or _str(h["z_length_unit"])
     dx_unit = _str(h["dx_unit"]) or _str(h["x_length_unit"])
     dy_unit = _str(h["dy_unit"]) or _str(h["y_length_unit"]) or dx_unit
-    kz = _unit_exp(dz_unit, "z step", p)
-    kx = _unit_exp(dx_unit, "x step", p)
-    ky = _unit_exp(dy_unit, "y step", p)
-    z_scale = float_scaled(h["dz"], kz + 9, single=True)
-    z_off_nm = float_scaled(h["z_offset"], kz + 9, single=True)
-    dx_mm = float_scaled(h["dx"], kx + 3, single=True)
-    dy_mm = float_scaled(h["dy"], ky + 3, single=True)
+    kz = _unit_exp(dz_unit, "z step", p, "nm")
+    kx = _unit_exp(dx_unit, "x step", p, "mm")
+    ky = _unit_exp(dy_unit, "y step", p, "mm")
+    z_scale = float_scaled(h["dz"], kz, single=True)
+    z_off_nm = float_scaled(h["z_offset"], kz, single=True)
+    dx_mm = float_scaled(h["dx"], kx, single=True)
+    dy_mm = float_scaled(h["dy"], ky, single=True)
     if not (math.isfinite(z_scale) and z_scale != 0):
         raise _fail(p, f"z spacing {h['dz']!r} must be non-zero and finite")
     if not math.isfinite(z_off_nm):

@@ -77,8 +77,8 @@ import numpy as np
 
 from ..errors import FileFormatError
 from ..heightmap import HeightMap
+from ._policy import decimal_scaled, decimal_text
 from ._registry import Format, register
-from .text import decimal_scaled, decimal_text
 
 __all__ = ["read_x3p", "write_x3p"]
 
