@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 import metrology
 from metrology import FileFormatError, HeightMap
-from metrology.io import _hdf5, datx
+from metrology.io import _hdf5, _isolated, datx
 
 from iohelpers import FLIP_SETTINGS, marked_map
 
@@ -291,7 +291,6 @@ def test_truncated_copies_raise_file_format_error(source: str, request, written,
 @given(frac=st.floats(0.0, 1.0, exclude_max=True), xor=st.integers(1, 255))
 def test_byte_flips_raise_only_file_format_error(frac: float, xor: int, written,
                                                  monkeypatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(_hdf5, "GUARD_TIMEOUT_S", 3.0)
     data = bytearray(written[0].read_bytes())
     i = int(frac * len(data))
     data[i] ^= xor
@@ -308,36 +307,58 @@ def test_input_file_not_modified(realdata, tmp_path: Path) -> None:
     assert (src.read_bytes(), src.stat().st_mtime_ns) == before
 
 
-# -- the crash / endless-loop guard ------------------------------------------------------------
+# -- the isolated reader process: crash and loop guard, one process for many files --------
 
-def _crash_in_probe(path: Path) -> str:
-    if _hdf5._PROBING:
-        os.kill(os.getpid(), signal.SIGSEGV)
-    return "ran"
-
-
-def _hang_in_probe(path: Path) -> str:
-    if _hdf5._PROBING:
-        while True:
-            time.sleep(1)
-    return "ran"
+def _crash(path: str) -> str:
+    os.kill(os.getpid(), signal.SIGSEGV)
+    return "unreachable"
 
 
-def _fine(path: Path) -> str:
-    return "ran"
+def _spin(path: str) -> str:
+    while True:  # burns CPU like an HDF5 loop: the CPU allowance must end it
+        pass
 
 
-@pytest.mark.skipif(not _hdf5.guard_enabled(), reason="fork guard only on Linux")
-def test_guard_turns_library_crash_and_hang_into_errors(tmp_path: Path) -> None:
+def _block(path: str) -> str:
+    time.sleep(600)  # blocked, no CPU: the wall-clock backstop must end it
+    return "unreachable"
+
+
+def _pid(path: str) -> int:
+    return os.getpid()
+
+
+@pytest.mark.skipif(not _isolated.enabled(), reason="isolated reader only on Linux")
+def test_reader_process_turns_crash_and_loops_into_errors(tmp_path: Path,
+                                                         monkeypatch) -> None:
     p = tmp_path / "x.datx"
     p.write_bytes(b"\x89HDF\r\n\x1a\n")
-    with pytest.raises(FileFormatError, match="crashed"):
-        _hdf5.guarded(_crash_in_probe, p)
+    first = _isolated.call(_pid, str(p), path=p, file_size=8)
+    assert first != os.getpid()
+    with pytest.raises(FileFormatError, match=r"crashed \(SIGSEGV\)") as ei:
+        _isolated.call(_crash, str(p), path=p, file_size=8)
+    assert str(p) in str(ei.value)
+    assert not Path(f"/proc/{first}").exists()  # the crashed reader was reaped: no zombie
     t0 = time.perf_counter()
-    with pytest.raises(FileFormatError, match="did not finish"):
-        _hdf5.guarded(_hang_in_probe, p, timeout_s=0.5)
-    assert time.perf_counter() - t0 < 5
-    assert _hdf5.guarded(_fine, p) == "ran"
+    with pytest.raises(FileFormatError, match="CPU allowance"):
+        _isolated.call(_spin, str(p), path=p, file_size=8)
+    assert time.perf_counter() - t0 < 5  # killed after META_CPU_S of CPU
+    monkeypatch.setattr(_isolated, "WALL_S", 0.5)
+    with pytest.raises(FileFormatError, match="did not finish within"):
+        _isolated.call(_block, str(p), path=p, file_size=8)
+    assert _isolated.call(_pid, str(p), path=p, file_size=8) not in (first, os.getpid())
+
+
+@pytest.mark.skipif(not _isolated.enabled(), reason="isolated reader only on Linux")
+def test_new_files_share_one_reader_process(tmp_path: Path) -> None:
+    """No fork per file: loads of distinct files go to the same reader process."""
+    pids = set()
+    for i in range(3):
+        p = tmp_path / f"m{i}.datx"
+        metrology.save(HeightMap(marked_map(seed=i), 0.1), p)
+        metrology.load(p)
+        pids.add(_isolated.worker_pid())
+    assert len(pids) == 1 and None not in pids and os.getpid() not in pids
 
 
 def test_corrupt_datatype_refused_before_reading(written) -> None:

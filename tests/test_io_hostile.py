@@ -1,0 +1,174 @@
+"""Hostile and unlucky files (issue 18): each fix at its mechanism, with an outcome that
+follows from an independent argument (a secret the file points at must never come back,
+a size the file cannot hold must be refused before it is allocated, ...).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+import warnings
+import zipfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+import metrology
+from metrology import FileFormatError, HeightMap
+from metrology.io import _isolated, _policy
+
+from iohelpers import marked_map
+
+SECRET = np.array([[31337.0, 27182.8], [16180.3, 14142.1]])  # heights nobody else writes
+
+
+@pytest.fixture
+def secret(tmp_path: Path) -> Path:
+    s = tmp_path / "secret.bin"
+    s.write_bytes(SECRET.astype("<f8").tobytes())
+    return s
+
+
+def _written(tmp_path: Path, ext: str) -> tuple[Path, str]:
+    """A file our writer made, and the path of its height dataset."""
+    p = tmp_path / f"w{ext}"
+    metrology.save(HeightMap(np.ones((2, 2)), 0.1, meta={"wavelength_nm": 632.8}), p)
+    if ext == ".4D":
+        return p, "Measurement/SurfaceInWaves/Data"
+    with h5py.File(p, "r") as f:
+        md = {(r["Source"].decode(), r["Link"].decode()): r["Destination"].decode()
+              for r in f["MetaData"][()]}
+        meas = md[("Root", "Measurement")]
+        return p, md[(md[(meas, "Surface")], "Path")]
+
+
+def _replace(p: Path, name: str, make) -> None:
+    with h5py.File(p, "r+") as f:
+        attrs = dict(f[name].attrs)
+        del f[name]
+        ds = make(f, name)
+        if isinstance(ds, h5py.Dataset):
+            for k, v in attrs.items():
+                ds.attrs[k] = v
+
+
+def _refused_without_secret(p: Path, name: str, match: str) -> None:
+    with pytest.raises(FileFormatError, match=match) as ei:
+        metrology.load(p)
+    msg = str(ei.value)
+    assert str(p) in msg and name.split("/")[-1] in msg
+    for v in ("31337", "27182", "16180"):
+        assert v not in msg
+
+
+@pytest.mark.parametrize("ext", [".datx", ".4D"])
+def test_external_storage_refused(tmp_path: Path, secret: Path, ext: str) -> None:
+    p, name = _written(tmp_path, ext)
+    _replace(p, name, lambda f, n: f.create_dataset(n, shape=(2, 2), dtype="<f8",
+                                                    external=[(str(secret), 0, 32)]))
+    with h5py.File(p, "r") as f:  # the crafted file really does read the secret
+        assert np.array_equal(f[name][()], SECRET)
+    _refused_without_secret(p, name, "external files")
+
+
+@pytest.mark.parametrize("ext", [".datx", ".4D"])
+def test_virtual_dataset_refused(tmp_path: Path, ext: str) -> None:
+    src = tmp_path / "src.h5"
+    with h5py.File(src, "w") as f:
+        f["x"] = SECRET
+    p, name = _written(tmp_path, ext)
+
+    def make(f, n):
+        lay = h5py.VirtualLayout(shape=(2, 2), dtype="<f8")
+        lay[:] = h5py.VirtualSource(str(src), "x", shape=(2, 2))
+        return f.create_virtual_dataset(n, lay)
+
+    _replace(p, name, make)
+    with h5py.File(p, "r") as f:
+        assert np.array_equal(f[name][()], SECRET)
+    _refused_without_secret(p, name, "virtual dataset")
+
+
+@pytest.mark.parametrize("ext", [".datx", ".4D"])
+def test_external_link_refused(tmp_path: Path, ext: str) -> None:
+    src = tmp_path / "src.h5"
+    with h5py.File(src, "w") as f:
+        f["x"] = SECRET
+    p, name = _written(tmp_path, ext)
+
+    def make(f, n):
+        f[n] = h5py.ExternalLink(str(src), "/x")
+
+    _replace(p, name, make)
+    with h5py.File(p, "r") as f:
+        assert np.array_equal(f[name][()], SECRET)
+    _refused_without_secret(p, name, "external link")
+
+
+@pytest.mark.parametrize("ext", [".datx", ".4D"])
+@pytest.mark.parametrize("written", [0, 1])
+def test_unwritten_chunks_refused(tmp_path: Path, ext: str, written: int) -> None:
+    """A chunked gzip dataset with no (or some) chunks written reads as the fill value:
+    a flat map that is not in the file."""
+    p, name = _written(tmp_path, ext)
+
+    def make(f, n):
+        ds = f.create_dataset(n, shape=(64, 64), dtype="<f8", chunks=(32, 32),
+                              compression="gzip", fillvalue=0.0)
+        if written:
+            ds[:32, :32] = 1.0
+        return ds
+
+    _replace(p, name, make)
+    with h5py.File(p, "r") as f:  # h5py itself returns a map: fill value where unwritten
+        assert f[name][()].shape == (64, 64)
+    _refused_without_secret(p, name, "chunks written")
+
+
+def test_contiguous_never_written_refused(tmp_path: Path) -> None:
+    p, name = _written(tmp_path, ".datx")
+    _replace(p, name, lambda f, n: f.create_dataset(n, shape=(8, 8), dtype="<f8"))
+    _refused_without_secret(p, name, "no storage allocated")
+
+
+def test_compressed_bomb_refused_before_reading(tmp_path: Path) -> None:
+    """16 Mpx of zeros in a ~150 kB file: 128 MB decoded from it is ~870:1, above the 32:1
+    limit (and the map is above free_pixels); refused before the read, readable on request."""
+    p, name = _written(tmp_path, ".datx")
+    n = 4096
+    _replace(p, name, lambda f, k: f.create_dataset(k, data=np.zeros((n, n)), chunks=(512, 512),
+                                                    compression="gzip", compression_opts=9))
+    size = p.stat().st_size
+    assert n * n * 8 > 500 * size
+    with pytest.raises(FileFormatError, match="ratio"):
+        metrology.load(p)
+    with metrology.io.limits(expansion={"deflate": 1e5}):
+        assert metrology.load(p).shape == (n, n)
+
+
+def test_soft_link_loop_refused(tmp_path: Path) -> None:
+    p, name = _written(tmp_path, ".datx")
+    _replace(p, name, lambda f, n: f.__setitem__(n, h5py.SoftLink("/" + n)))
+    with pytest.raises(FileFormatError):
+        metrology.load(p)
+
+
+def test_quadratic_attribute_text_is_linear(tmp_path: Path) -> None:
+    """4Sight numbers are text ('632.8 nm'); a 1 MB attribute of digits and spaces took
+    quadratic time in the old regex (40 000 characters: 12 s). One scan: well under 1 s."""
+    from metrology.io import _hdf5
+
+    text = "1" + " " * 500_000 + "x" + " " * 500_000 + "!"
+    t0 = time.perf_counter()
+    assert _hdf5.split_number_unit(text) == (1.0, text[1:].strip())
+    assert _hdf5.split_number_unit("9" * 1_000_000) is not None
+    assert time.perf_counter() - t0 < 1.0
+    assert _hdf5.split_number_unit("0.007111 mm") == (0.007111, "mm")
+    assert _hdf5.split_number_unit("1e") == (1.0, "e")
+    assert _hdf5.split_number_unit("mm 3") is None
