@@ -5,14 +5,7 @@ a size the file cannot hold must be refused before it is allocated, ...).
 
 from __future__ import annotations
 
-import io
-import json
-import os
-import subprocess
-import sys
 import time
-import warnings
-import zipfile
 from pathlib import Path
 
 import h5py
@@ -21,9 +14,6 @@ import pytest
 
 import metrology
 from metrology import FileFormatError, HeightMap
-from metrology.io import _isolated, _policy
-
-from iohelpers import marked_map
 
 SECRET = np.array([[31337.0, 27182.8], [16180.3, 14142.1]])  # heights nobody else writes
 
