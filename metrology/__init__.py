@@ -12,6 +12,8 @@ from .errors import (
     ApertureError,
     ConventionError,
     FileFormatError,
+    HeightMapError,
+    HeightMapTypeError,
     InsufficientDataError,
     MetrologyError,
     NotMeasurableError,
@@ -110,6 +112,8 @@ __all__ = [
     "InsufficientDataError",
     "ApertureError",
     "FileFormatError",
+    "HeightMapError",
+    "HeightMapTypeError",
     "SpecError",
     "NotMeasurableError",
 ]

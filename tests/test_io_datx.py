@@ -150,10 +150,23 @@ def test_height_units(tmp_path: Path, unit: str, nm_per_unit: float) -> None:
     set_unit(p, unit, [0.0, 632.8e-9, 0.5, 1.25])
     with h5py.File(p, "r+") as f:
         surface_dataset(f).attrs.create("Obliquity Factor", np.array([1.25]))
-    hm = metrology.load(p)
+    with metrology.io.limits(height_nm_max=1e12):  # 500 "Meters" is beyond the default 1 m
+        hm = metrology.load(p)
     np.testing.assert_allclose(hm.z_nm, z * nm_per_unit, rtol=1e-12, equal_nan=True)
     assert hm.meta["z_unit_original"] == unit
     assert hm.meta["z_scale_to_nm"] == pytest.approx(nm_per_unit, rel=1e-12)
+
+
+def test_heights_beyond_one_metre_refused(tmp_path: Path) -> None:
+    """Plausibility limit: |height| <= 1e9 nm (1 m); the file's 500 counts in Meters are
+    500 m. Refused with the limit named, readable when the caller raises the limit."""
+    p = tmp_path / "m.datx"
+    metrology.save(HeightMap(marked_map(), 0.1), p)
+    set_unit(p, "Meters")
+    with pytest.raises(FileFormatError, match="height_nm_max"):
+        metrology.load(p)
+    with metrology.io.limits(height_nm_max=1e12):
+        assert np.nanmax(metrology.load(p).z_nm) == pytest.approx(5e11, rel=1e-3)
 
 
 def test_unknown_unit_is_named(written) -> None:

@@ -5,6 +5,7 @@ a size the file cannot hold must be refused before it is allocated, ...).
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -14,6 +15,8 @@ import pytest
 
 import metrology
 from metrology import FileFormatError, HeightMap
+
+from iohelpers import marked_map
 
 SECRET = np.array([[31337.0, 27182.8], [16180.3, 14142.1]])  # heights nobody else writes
 
@@ -162,3 +165,41 @@ def test_quadratic_attribute_text_is_linear(tmp_path: Path) -> None:
     assert _hdf5.split_number_unit("0.007111 mm") == (0.007111, "mm")
     assert _hdf5.split_number_unit("1e") == (1.0, "e")
     assert _hdf5.split_number_unit("mm 3") is None
+
+
+# -- long names and OS errors ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("n", [200, 238, 246, 255])
+@pytest.mark.parametrize("ext", [".x3p", ".datx", ".txt"])
+def test_valid_long_names_save_and_load(tmp_path: Path, n: int, ext: str) -> None:
+    """A name of up to NAME_MAX (255 bytes) is valid, so save must manage it: the temporary
+    name beside it must fit too."""
+    p = tmp_path / ("m" * (n - len(ext)) + ext)
+    assert len(os.fsencode(p.name)) == n
+    hm = HeightMap(marked_map(4, 5), 0.01)
+    metrology.save(hm, p)
+    back = metrology.load(p)
+    assert back.shape == hm.shape
+    assert sorted(x.name for x in tmp_path.iterdir()) == [p.name]  # no temporary left behind
+
+
+def test_long_multibyte_name_and_report_writer(tmp_path: Path) -> None:
+    from metrology._atomic import atomic_write_text
+
+    p = tmp_path / ("\u00e9" * 125 + ".json")  # 250 + 5 = 255 bytes in UTF-8
+    assert len(os.fsencode(p.name)) == 255
+    atomic_write_text(p, "{}")
+    assert p.read_text() == "{}" and len(list(tmp_path.iterdir())) == 1
+
+
+def test_os_errors_are_file_format_errors_naming_the_path(tmp_path: Path) -> None:
+    long = tmp_path / ("a" * 300 + ".datx")  # over NAME_MAX: ENAMETOOLONG, not "no such file"
+    with pytest.raises(FileFormatError, match="too long") as ei:
+        metrology.load(long)
+    assert str(long) in str(ei.value)
+    with pytest.raises(FileFormatError, match="not a regular file"):
+        metrology.load(tmp_path)
+    with pytest.raises(FileFormatError, match="no such file"):
+        metrology.load(tmp_path / "absent.x3p")
+    with pytest.raises(FileFormatError, match="cannot write"):
+        metrology.save(HeightMap(np.ones((2, 2)), 0.1), tmp_path / ("b" * 300 + ".x3p"))

@@ -132,11 +132,43 @@ def test_gwyddion_ascii_export(tmp_path: Path) -> None:
              "# Value units: m"]
     lines += ["\t".join(f"{v:.6e}" for v in row) for row in z_m]
     f.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    hm = m.load(f)
+    # extents but no counts, non-square pixels: indistinguishable from a cut copy
+    with pytest.raises(FileFormatError, match="rows=4"):
+        m.load(f)
+    hm = m.load(f, rows=4)
     assert hm.dx_mm == pytest.approx(0.2, rel=1e-15)    # 1 mm / 5 columns
     assert hm.dy_mm == pytest.approx(0.125, rel=1e-15)  # 0.5 mm / 4 rows
     np.testing.assert_allclose(hm.z_nm, np.arange(20.0).reshape(4, 5)[::-1], rtol=1e-12)
     assert hm.meta["z_unit_original"] == "m" and hm.meta["rows_flipped"] is True
+
+
+def _gwyddion_square(ny: int = 20, nx: int = 26) -> str:
+    """A Gwyddion ASCII export as its writer makes it: extents to the pixel's precision,
+    %g values, tab-separated, every row ending with a line break; 1 um square pixels."""
+    z = np.random.default_rng(3).normal(0, 1e-9, (ny, nx))
+    head = ["# Channel: Height", f"# Width: {nx:.3f} \u00b5m", f"# Height: {ny:.3f} \u00b5m",
+            "# Value units: m"]
+    return "\n".join(head + ["\t".join(f"{v:g}" for v in row) for row in z]) + "\n"
+
+
+def test_gwyddion_export_cut_is_refused(tmp_path: Path) -> None:
+    """Issue 18 item 8: cut at a line the export loaded with dy off by 29-208 %; cut inside
+    the first row, as a 1 x 26 map. The header declares the extents: the data must match."""
+    text = _gwyddion_square()
+    f = tmp_path / "gwy.txt"
+    f.write_text(text, encoding="utf-8")
+    hm = m.load(f)
+    assert hm.shape == (20, 26) and hm.dx_mm == hm.dy_mm == pytest.approx(0.001, rel=1e-12)
+    lines = text.splitlines(keepends=True)
+    for keep in (5, 6, 10, 15, 23):  # header (4 lines) + 1, 2, 6, 11, 19 of 20 rows
+        f.write_text("".join(lines[:keep]), encoding="utf-8")
+        with pytest.raises(FileFormatError, match="non-square|truncated"):
+            m.load(f)
+    first = text.index("\n", text.index("# Value units")) + 1
+    for cut in (first + 5, first + 40, len(text) - 3):  # inside a row: no final line break
+        f.write_text(text[:cut], encoding="utf-8")
+        with pytest.raises(FileFormatError, match="line break|ragged|non-square|non-numeric"):
+            m.load(f)
 
 
 def test_gwyddion_micro_sign_units(tmp_path: Path) -> None:

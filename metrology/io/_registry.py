@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,15 +144,24 @@ def load(path: str | os.PathLike[str], format: str | None = None, **kwargs: Any)
     Raises
     ------
     FileFormatError
-        Missing, truncated, corrupt or unsupported file.
+        Missing or unreadable file (any OS error, naming the path), truncated,
+        corrupt or unsupported content, values outside the plausibility limits
+        (spacing, heights: :func:`metrology.io.limits`).
     """
     p = Path(path)
-    if not p.is_file():
-        raise FileFormatError(f"{p}: no such file")
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        raise FileFormatError(f"{p}: no such file") from None
+    except (OSError, ValueError) as exc:  # too long a name, no permission, NUL in the path ...
+        raise FileFormatError(f"{p}: cannot read: {getattr(exc, 'strerror', None) or exc}") \
+            from None
+    if not stat.S_ISREG(st.st_mode):
+        raise FileFormatError(f"{p}: not a regular file")
     try:
         fmt = _get(format) if format else detect(p)
     except OSError as exc:
-        raise FileFormatError(f"{p}: cannot read: {exc}") from exc
+        raise FileFormatError(f"{p}: cannot read: {exc.strerror or exc}") from exc
     if fmt.read is None:
         raise FileFormatError(f"{p}: format {fmt.name!r} can be written but not read")
     spacing: dict[str, Any] = {}
@@ -161,17 +171,25 @@ def load(path: str | os.PathLike[str], format: str | None = None, **kwargs: Any)
         hm = fmt.read(p, **kwargs)
         if spacing:
             hm = _policy.override_spacing(hm, p, spacing.get("dx_mm"), spacing.get("dy_mm"))
-    except MetrologyError as exc:
-        if isinstance(exc, FileFormatError) and str(p) not in str(exc):
+        _policy.check_result(p, hm)
+    except FileFormatError as exc:
+        if str(p) not in str(exc):
             raise FileFormatError(f"{p}: {exc}") from exc
         raise
+    except MetrologyError as exc:  # e.g. a reader's HeightMapError: still a bad file
+        raise FileFormatError(f"{p}: corrupt or unsupported {fmt.name} file ({exc})") from exc
     except TypeError as exc:
         if "unexpected keyword" in str(exc):
             raise FileFormatError(f"{p}: the {fmt.name} reader does not take: {exc}") from exc
         raise FileFormatError(f"{p}: corrupt or unsupported {fmt.name} file ({exc})") from exc
-    except (MemoryError, KeyboardInterrupt):
+    except MemoryError as exc:
+        raise FileFormatError(f"{p}: not enough memory to read this {fmt.name} file "
+                              f"({st.st_size} bytes)") from exc
+    except KeyboardInterrupt:
         raise
-    except Exception as exc:  # noqa: BLE001 - wrap struct.error, KeyError, OSError, ...
+    except OSError as exc:
+        raise FileFormatError(f"{p}: cannot read: {exc.strerror or exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - wrap struct.error, KeyError, RecursionError, ...
         raise FileFormatError(
             f"{p}: corrupt or unsupported {fmt.name} file ({type(exc).__name__}: {exc})"
         ) from exc
@@ -209,6 +227,9 @@ def save(hm: HeightMap, path: str | os.PathLike[str], format: str | None = None,
         fmt = cands[0]
     if fmt.write is None:
         raise FileFormatError(f"format {fmt.name!r} can be read but not written")
-    with atomic_target(p, suffix=p.suffix) as tmp:
-        fmt.write(hm, tmp, **kwargs)
+    try:
+        with atomic_target(p, suffix=p.suffix) as tmp:
+            fmt.write(hm, tmp, **kwargs)
+    except OSError as exc:
+        raise FileFormatError(f"{p}: cannot write: {exc.strerror or exc}") from exc
     return p

@@ -272,11 +272,12 @@ def read_metropro(path: str | os.PathLike[str], dx_mm: float | None = None,
         raw = np.fromfile(fh, dtype=">i4", count=nrows * ncols, offset=offset)
     if raw.size != nrows * ncols:
         raise FileFormatError(f"{p}: truncated phase block ({raw.size} of {nrows * ncols} values)")
-    raw = raw.reshape(nrows, ncols)
-    z = raw.astype(np.float64)
-    z[raw >= INVALID_COUNTS] = np.nan
+    raw = raw.reshape(nrows, ncols)[::-1]  # image order -> y up (a view)
     scale = sign * step_nm
-    z *= scale
+    z = np.empty((nrows, ncols), dtype=np.float64)
+    np.multiply(raw, scale, out=z)  # counts -> nm straight into the y-up map
+    z[raw >= INVALID_COUNTS] = np.nan
+    del raw
 
     sw = _SOFTWARE.get(h["swinfo_type"], f"Zygo software type {h['swinfo_type']}")
     vers = f"{h['swinfo_vers_maj']}.{h['swinfo_vers_min']}.{h['swinfo_vers_bug']}"
@@ -302,7 +303,7 @@ def read_metropro(path: str | os.PathLike[str], dx_mm: float | None = None,
         comment=h["comment"] or None,
         **lat_meta,
     )
-    return HeightMap(z[::-1], dx, dy, meta)
+    return HeightMap._adopt(z, dx, dy, meta)
 
 
 def read_intensity(path: str | os.PathLike[str]) -> np.ndarray:

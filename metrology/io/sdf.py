@@ -51,6 +51,7 @@ import numpy as np
 
 from ..errors import FileFormatError
 from ..heightmap import HeightMap
+from . import _policy
 from ._policy import decimal_scaled, decimal_text, float_scaled
 from ._registry import Format, register
 
@@ -144,6 +145,7 @@ def _check_header(p: Path, h: dict[str, Any]) -> tuple[int, int, float, float, f
             raise _fail(p, f"Yscale must be a positive spacing, got {h['Yscale']!r}")
     if not (math.isfinite(zs) and zs != 0):
         raise _fail(p, f"Zscale must be a non-zero finite scale, got {h['Zscale']!r}")
+    _policy.check_range("z_scale_nm", zs, p, "Zscale (nm per unit)", absolute=True)
     return nx, ny, dx, dy, zs, dt
 
 
@@ -169,14 +171,21 @@ def _read_binary(p: Path, fh: Any, size: int) -> HeightMap:
         raise _fail(p, f"header declares {ny} x {nx} points of {dtype.itemsize} bytes "
                     f"({nbytes} bytes) but only {size - _BIN_HEADER.size} follow the header "
                     "(truncated or corrupt)")
-    buf = fh.read(nbytes)
-    if len(buf) != nbytes:
+    _policy.check_map_size(p, "the points", (ny, nx), dtype.itemsize,
+                           stored=size - _BIN_HEADER.size)
+    raw = np.empty((ny, nx), dtype=dtype)
+    if fh.readinto(memoryview(raw).cast("B")) != nbytes:
         raise _fail(p, "file ended while reading the points (truncated)")
-    raw = np.frombuffer(buf, dtype=dtype).reshape(ny, nx)
-    z = raw.astype(np.float64)
+    z = raw if dtype == np.dtype("<f8") and np.little_endian else raw.astype(np.float64)
     if dt in _INVALID:
         z[raw == _INVALID[dt]] = np.nan
-    return _finish(p, z * ztn, dx, dy, ztn, h, "binary", size - _BIN_HEADER.size - nbytes)
+    del raw
+    with np.errstate(over="raise", invalid="ignore"):
+        try:
+            z *= ztn
+        except FloatingPointError:
+            raise _fail(p, "heights overflow when scaled to nm; corrupt data") from None
+    return _finish(p, z, dx, dy, ztn, h, "binary", size - _BIN_HEADER.size - nbytes)
 
 
 def _read_ascii(p: Path, rest: bytes, size: int) -> HeightMap:
@@ -238,9 +247,14 @@ def _read_ascii(p: Path, rest: bytes, size: int) -> HeightMap:
                 vals[k] = np.nan
             else:
                 raise _fail(p, f"data value {k} = {t!r} is not a number or BAD") from None
-    trailer = "\n".join(lines[i:]).strip().rstrip("*").strip()
-    h["trailer"] = trailer or None
-    return _finish(p, vals.reshape(ny, nx) * ztn, dx, dy, ztn, h, "ascii", None)
+    trailer = "\n".join(lines[i:i + 200]).strip().rstrip("*").strip()
+    h["trailer"] = trailer[:4096] or None
+    with np.errstate(over="raise", invalid="ignore"):
+        try:
+            vals *= ztn
+        except FloatingPointError:
+            raise _fail(p, "heights overflow when scaled to nm; corrupt data") from None
+    return _finish(p, vals.reshape(ny, nx), dx, dy, ztn, h, "ascii", None)
 
 
 def _finish(p: Path, z_nm: np.ndarray, dx: float, dy: float, ztn: float,
@@ -261,7 +275,7 @@ def _finish(p: Path, z_nm: np.ndarray, dx: float, dy: float, ztn: float,
     }
     if trailing:
         meta["sdf_trailing_bytes"] = trailing
-    return HeightMap(z_nm, dx, dy, meta)
+    return HeightMap._adopt(z_nm, dx, dy, meta)
 
 
 def write_sdf(hm: HeightMap, path: str | Path, *, binary: bool = False,

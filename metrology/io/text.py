@@ -47,12 +47,18 @@ output read the same way up.
 
 Truncation
 ----------
-A ragged last row, or a row count different from a header's (``rows``,
-``h``), is an error. Text has no checksum, though: a foreign file cut
-exactly inside its last number, or with a flipped digit, can still parse.
-Files written by :func:`write_text` start with ``# format: metrology-text-1``
-and end with ``# end``; for them a missing end line is an error, so any cut
-copy is caught.
+When the header declares sizes the data must match them, or the file is
+refused: a row count different from a header's (``rows``, ``h``), a ragged
+last row, and a file whose header declares sizes (counts or extents) but
+which does not end with a line break (cut inside its last line). A header
+with both extents (Gwyddion's ``Width`` / ``Height``) but no point counts
+cannot show a cut at a line boundary except through the pixel aspect: data
+that make the pixels non-square beyond the extents' printed precision are
+refused unless ``rows=`` confirms the grid. Text has no checksum, though: a
+header-less file cut at a line, or with a flipped digit, can still parse.
+Files written by :func:`write_text` start with ``# format:
+metrology-text-1`` and end with ``# end``; for them a missing end line is an
+error, so any cut copy is caught.
 
 Units and exact decimal scaling of header numbers come from
 :mod:`metrology.io._policy` (``2.58e-06`` m becomes exactly ``0.00258`` mm).
@@ -62,6 +68,7 @@ from __future__ import annotations
 
 import math
 import re
+from array import array
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +76,14 @@ import numpy as np
 
 from ..errors import FileFormatError
 from ..heightmap import HeightMap
-from ._policy import decimal_scaled, float_scaled, resolve_spacing, unit_factor, unit_scale
+from ._policy import (
+    check_range,
+    decimal_scaled,
+    float_scaled,
+    resolve_spacing,
+    unit_factor,
+    unit_scale,
+)
 from ._registry import Format, register
 
 __all__ = ["read_text", "write_text"]
@@ -182,6 +196,60 @@ def _looks_like_xyz(a: np.ndarray, path: Path) -> bool:
     return a.shape[0] <= n_cells <= 2 * a.shape[0]
 
 
+#: header keys that declare point counts, and physical extents
+_COUNT_KEYS = ("rows", "cols", "h", "w")
+_EXTENT_KEYS = ("width", "height")
+
+
+def _decimals_rel(text: str) -> float:
+    """Relative half-unit of the last printed digit of the number at the start of ``text``
+    (``'1.000 mm'`` -> 0.0005; ``'12 um'`` -> 0.5/12)."""
+    num = _split_value_unit(text)[0]
+    try:
+        v = abs(float(num))
+    except ValueError:
+        return 0.0
+    mant = num.lower().split("e")[0]
+    exp = int(num.lower().split("e")[1]) if "e" in num.lower() else 0
+    dec = len(mant.split(".")[1]) if "." in mant else 0
+    return 0.5 * 10.0 ** (exp - dec) / v if v > 0 else 0.0
+
+
+def _check_extents(p: Path, header: dict[str, str], nrows: int, ncols: int,
+                   rows: int | None, cols: int | None) -> None:
+    """The data must match the sizes the header declares.
+
+    With point counts (rows/cols, h/w) they are compared elsewhere. A header with
+    both extents (Width, Height: Gwyddion's export) but no counts cannot show a file
+    cut at a line boundary, except through the pixel aspect: the extents give
+    square pixels for the complete grid of a square-pixel instrument. Non-square
+    pixels beyond the extents' printed precision are therefore refused unless the
+    caller confirms the grid with ``rows=`` (and ``cols=``).
+    """
+    for name, want, have in (("rows", rows, nrows), ("cols", cols, ncols)):
+        if want is not None and int(want) != have:
+            raise FileFormatError(f"{p}: the caller expects {name}={want} but the data have "
+                                  f"{have} (truncated or corrupt file)")
+    if any(k in header for k in _COUNT_KEYS) or not all(k in header for k in _EXTENT_KEYS):
+        return
+    try:
+        w = _header_spacing_mm(header, "width", p)
+        h = _header_spacing_mm(header, "height", p)
+    except FileFormatError:
+        return  # reported where the spacing is read
+    if w is None or h is None or not (w > 0 and h > 0):
+        return
+    dx, dy = w / ncols, h / nrows
+    tol = _decimals_rel(header["width"]) + _decimals_rel(header["height"]) + 1e-9
+    if abs(dx - dy) <= tol * max(dx, dy) or rows is not None:
+        return
+    raise FileFormatError(
+        f"{p}: the header gives the extents {header['width']} x {header['height']} but no point "
+        f"counts, and the {nrows} x {ncols} values make the pixels non-square ({dx:.6g} x "
+        f"{dy:.6g} mm), which is what a copy cut at a line boundary looks like; pass "
+        f"rows={nrows} (and cols={ncols}) to confirm the grid")
+
+
 def _header_spacing_mm(header: dict[str, str], key: str, path: Path) -> float | None:
     """Spacing in mm from a '<key>' header entry holding a length with unit (or _mm key)."""
     if key not in header:
@@ -202,6 +270,8 @@ def read_text(
     xy_unit: str | None = None,
     layout: str = "auto",
     row_order: str | None = None,
+    rows: int | None = None,
+    cols: int | None = None,
 ) -> HeightMap:
     """Read a text height map (matrix, XYZ triplets or Gwyddion ASCII export).
 
@@ -222,6 +292,11 @@ def read_text(
     row_order : {'top-first', 'bottom-first'}, optional
         Row order of a matrix file when the header does not say; default
         ``top-first`` (image order, flipped into the y-up frame).
+    rows, cols : int, optional
+        The grid the data must have. Needed only for a header that gives the
+        extents (Width, Height) but no point counts and whose data make the
+        pixels non-square: that is also what a file cut at a line boundary
+        looks like, so the reader asks instead of guessing.
 
     Returns
     -------
@@ -232,29 +307,36 @@ def read_text(
     ------
     FileFormatError
         Unparseable or ragged data, missing spacing or unit (naming the
-        argument to pass), contradictory header and arguments.
+        argument to pass), contradictory header and arguments, data that do
+        not match the sizes the header declares (a cut copy).
     """
     p = Path(path)
     if layout not in ("auto", "matrix", "xyz"):
         raise FileFormatError(f"layout must be 'auto', 'matrix' or 'xyz', got {layout!r}")
     if row_order is not None and row_order not in _ROW_ORDERS:
         raise FileFormatError(f"row_order must be 'top-first' or 'bottom-first', got {row_order!r}")
-    text = _decode(p.read_bytes(), p)
+    raw = p.read_bytes()
+    terminated = raw.endswith((b"\n", b"\r"))
+    text = _decode(raw, p)
+    del raw
 
     header: dict[str, str] = {}
     column_names: list[str] | None = None
-    rows: list[list[float]] = []
+    flat = array("d")  # every value, row after row: 8 bytes each, no per-value object
+    nrows = 0
     delim: str | None = None
     ncols = -1
+    last_line = ""
     for lineno, line in enumerate(text.splitlines(), start=1):
         s = line.strip()
         if not s:
             continue
+        last_line = s
         if s.startswith("#") or s.startswith("%"):
-            if not rows:
+            if not nrows:
                 _parse_header_line(s.lstrip("#%").strip(), header)
             continue
-        if not rows:
+        if not nrows:
             d = _detect_delim(s)
             vals = _to_floats(_tokens(s, d))
             if vals is None or not vals:
@@ -267,7 +349,8 @@ def read_text(
                                       f"{s[:60]!r}")
             delim = d
             ncols = len(vals)
-            rows.append(vals)
+            flat.extend(vals)
+            nrows = 1
             continue
         vals = _to_floats(_tokens(s, delim))
         if vals is None:
@@ -275,15 +358,20 @@ def read_text(
         if len(vals) != ncols:
             raise FileFormatError(f"{p}: line {lineno} has {len(vals)} values, expected {ncols} "
                                   "(ragged or truncated data)")
-        rows.append(vals)
-    if not rows:
+        flat.extend(vals)
+        nrows += 1
+    del text
+    if not nrows:
         raise FileFormatError(f"{p}: no numeric data found")
-    if header.get("format") == _OWN_FORMAT:
-        last = next((ln.strip() for ln in reversed(text.splitlines()) if ln.strip()), "")
-        if last != _END_LINE:
-            raise FileFormatError(f"{p}: a {_OWN_FORMAT} file must end with {_END_LINE!r}; "
-                                  "this copy is truncated")
-    a = np.asarray(rows, dtype=np.float64)
+    if header.get("format") == _OWN_FORMAT and last_line != _END_LINE:
+        raise FileFormatError(f"{p}: a {_OWN_FORMAT} file must end with {_END_LINE!r}; "
+                              "this copy is truncated")
+    declares = [k for k in (*_COUNT_KEYS, *_EXTENT_KEYS) if k in header]
+    if declares and not terminated:
+        raise FileFormatError(
+            f"{p}: the header declares sizes ({', '.join(declares)}) but the file does not end "
+            "with a line break: it was cut inside its last line (truncated)")
+    a = np.frombuffer(flat, dtype=np.float64).reshape(nrows, ncols)
 
     is_xyz = layout == "xyz" or (layout == "auto" and _looks_like_xyz(a, p))
     meta: dict[str, Any] = {
@@ -383,6 +471,7 @@ def read_text(
         elif "height" in header:
             h = _header_spacing_mm(header, "height", p)
             fdy = None if h is None else h / nrows
+        _check_extents(p, header, nrows, ncols_, rows, cols)
         if fdx is None and dx_mm is None:
             missing.insert(0, "the pixel spacing (pass dx_mm=, and dy_mm= if the pixels are "
                               "not square)")
@@ -404,7 +493,14 @@ def read_text(
     assert z_scale_file is not None
     dx, dy, lat_meta = resolve_spacing(p, *lateral, what="the text file")
     meta.update(lat_meta)
-    return HeightMap(z * z_scale_file, dx, dy, meta)
+    check_range("z_scale_nm", z_scale_file, p, "the height scale (nm per value)", absolute=True)
+    z = np.array(z, dtype=np.float64, order="C")  # own, writable, y-up copy
+    with np.errstate(over="raise", invalid="ignore"):
+        try:
+            z *= z_scale_file
+        except FloatingPointError:
+            raise FileFormatError(f"{p}: heights overflow when scaled to nm") from None
+    return HeightMap._adopt(z, dx, dy, meta)
 
 
 def write_text(hm: HeightMap, path: str | Path, *, delimiter: str = ",") -> None:
