@@ -5,8 +5,11 @@ a size the file cannot hold must be refused before it is allocated, ...).
 
 from __future__ import annotations
 
+import io
 import os
 import time
+import warnings
+import zipfile
 from pathlib import Path
 
 import h5py
@@ -131,10 +134,10 @@ def test_contiguous_never_written_refused(tmp_path: Path) -> None:
 
 
 def test_compressed_bomb_refused_before_reading(tmp_path: Path) -> None:
-    """16 Mpx of zeros in a ~150 kB file: 128 MB decoded from it is ~870:1, above the 32:1
+    """6.5 Mpx of zeros in a ~60 kB file: 52 MB decoded from it is ~870:1, above the 32:1
     limit (and the map is above free_pixels); refused before the read, readable on request."""
     p, name = _written(tmp_path, ".datx")
-    n = 4096
+    n = 2560
     _replace(p, name, lambda f, k: f.create_dataset(k, data=np.zeros((n, n)), chunks=(512, 512),
                                                     compression="gzip", compression_opts=9))
     size = p.stat().st_size
@@ -203,3 +206,108 @@ def test_os_errors_are_file_format_errors_naming_the_path(tmp_path: Path) -> Non
         metrology.load(tmp_path / "absent.x3p")
     with pytest.raises(FileFormatError, match="cannot write"):
         metrology.save(HeightMap(np.ones((2, 2)), 0.1), tmp_path / ("b" * 300 + ".x3p"))
+
+
+# -- zip containers: duplicates, entities, bombs, lying sizes -------------------------------------
+
+def _x3p_bytes(tmp_path: Path) -> bytes:
+    p = tmp_path / "base.x3p"
+    metrology.save(HeightMap(marked_map(5, 7), 0.001), p)
+    return p.read_bytes()
+
+
+def test_x3p_duplicate_entries_refused(tmp_path: Path) -> None:
+    """Two members named bindata/data.bin: zipfile silently reads the last one."""
+    src = zipfile.ZipFile(io.BytesIO(_x3p_bytes(tmp_path)))
+    p = tmp_path / "dup.x3p"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate name
+        with zipfile.ZipFile(p, "w") as zf:
+            for info in src.infolist():
+                zf.writestr(info.filename, src.read(info))
+            zf.writestr("bindata/data.bin", np.full(35, 0.5).tobytes())
+    with pytest.raises(FileFormatError, match="several entries named 'bindata/data.bin'"):
+        metrology.load(p)
+
+
+@pytest.mark.parametrize("doctype", [
+    '<!DOCTYPE r [<!ENTITY e SYSTEM "file://{secret}">]>',
+    '<!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>',
+])
+def test_x3p_entities_refused(tmp_path: Path, secret: Path, doctype: str) -> None:
+    """An external entity must not pull another file in; an entity bomb must not expand."""
+    src = zipfile.ZipFile(io.BytesIO(_x3p_bytes(tmp_path)))
+    xml = src.read("main.xml").decode()
+    xml = xml.replace("?>", "?>" + doctype.format(secret=secret), 1)
+    xml = xml.replace("<Creator>metrology</Creator>", "<Creator>&e;&b;</Creator>")
+    p = tmp_path / "ent.x3p"
+    with zipfile.ZipFile(p, "w") as zf:
+        for info in src.infolist():
+            zf.writestr(info.filename, xml if info.filename == "main.xml" else src.read(info))
+    with pytest.raises(FileFormatError, match="DTD or entities"):
+        metrology.load(p)
+
+
+def _npz_member_bomb(p: Path, n: int, method: int) -> None:
+    hdr = io.BytesIO()
+    np.lib.format.write_array_header_1_0(hdr, {"descr": "<f8", "fortran_order": False,
+                                               "shape": (n, n)})
+    with zipfile.ZipFile(p, "w", compression=method) as zf:
+        with zf.open("z_nm.npy", "w", force_zip64=True) as fp:
+            fp.write(hdr.getvalue())
+            row = bytes(8 * n)
+            for _ in range(n):
+                fp.write(row)
+        b = io.BytesIO()
+        np.lib.format.write_array(b, np.array(0.1))
+        zf.writestr("dx_mm.npy", b.getvalue())
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA, zipfile.ZIP_DEFLATED])
+def test_npz_bomb_refused_before_decoding(tmp_path: Path, method: int) -> None:
+    """2100^2 zeros (35 MB) in a tiny member: refused from the declared sizes. zipfile's own
+    bzip2/lzma reader decodes a whole block per call (the issue's 1 098-byte file used
+    1.09 GiB to read a 6-byte header); the reader must not allocate the map."""
+    import tracemalloc
+
+    p = tmp_path / "bomb.npz"
+    _npz_member_bomb(p, 2100, method)  # 4.4 Mpx, just above free_pixels
+    assert p.stat().st_size < 300_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(FileFormatError, match="ratio"):
+            metrology.load(p)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 2**20, peak  # far below the 35 MB the member declares
+
+
+def test_zip_member_that_lies_about_its_size_is_cut_off(tmp_path: Path) -> None:
+    """A member declaring 4 kB that inflates to 8 MB: decoding stops past the declared size."""
+    import tracemalloc
+
+    p = tmp_path / "lie.npz"
+    metrology.save(HeightMap(np.zeros((1000, 1000)), 0.1), p, compress=True)
+    data = bytearray(p.read_bytes())
+    zf = zipfile.ZipFile(io.BytesIO(bytes(data)))
+    info = zf.getinfo("z_nm.npy")
+    real = info.file_size
+    assert real > 8_000_000
+    # patch the declared size (local header and central directory; zip64 extra field if used)
+    fake = 4096
+    for i in range(len(data) - 8):
+        if data[i:i + 8] == real.to_bytes(8, "little"):
+            data[i:i + 8] = fake.to_bytes(8, "little")
+    for i in range(len(data) - 4):
+        if data[i:i + 4] == real.to_bytes(4, "little"):
+            data[i:i + 4] = fake.to_bytes(4, "little")
+    p.write_bytes(bytes(data))
+    tracemalloc.start()
+    try:
+        with pytest.raises(FileFormatError):
+            metrology.load(p)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 2**20, peak

@@ -190,12 +190,15 @@ def read_npz(path: str | os.PathLike[str]) -> HeightMap:
             if name != "z_nm.npy" and info.file_size > _MAX_SMALL_MEMBER:
                 raise FileFormatError(f"{p}: member {name} claims {info.file_size} bytes; "
                                       "corrupt")
+            if codec in ("bzip2", "lzma"):  # these decode a whole block per call: bound first
+                _zip.check_member(p, info, f"member {name}", size)
             try:
-                with zf.open(info) as fp:
-                    a = _read_array(fp, info.file_size, f"{p}:{name}",
-                                    stored=info.compress_size, codec=codec)
-                    if fp.read(1):  # reach the end so that the CRC is checked
-                        raise FileFormatError(f"{p}: member {name} holds data after its array")
+                fp = _zip.MemberStream(p, info)
+                a = _read_array(fp, info.file_size, f"{p}:{name}",  # type: ignore[arg-type]
+                                stored=info.compress_size, codec=codec)
+                if fp.read(1):
+                    raise FileFormatError(f"{p}: member {name} holds data after its array")
+                fp.drain()  # reach the end so that the size and the CRC are checked
                 return a
             except FileFormatError:
                 raise
