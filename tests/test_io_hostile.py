@@ -18,6 +18,7 @@ import pytest
 
 import metrology
 from metrology import FileFormatError, HeightMap
+from metrology.io import _isolated
 
 from iohelpers import marked_map
 
@@ -311,3 +312,60 @@ def test_zip_member_that_lies_about_its_size_is_cut_off(tmp_path: Path) -> None:
     finally:
         tracemalloc.stop()
     assert peak < 4 * 2**20, peak
+
+
+# -- the isolated reader's lifecycle ---------------------------------------------------------------
+
+def _load_in_child(p: str) -> tuple[float, int | None, int]:
+    hm = metrology.load(p)
+    return float(np.nansum(hm.z_nm)), _isolated.worker_pid(), os.getpid()
+
+
+@pytest.mark.skipif(not _isolated.enabled(), reason="isolated reader only on Linux")
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_reader_works_under_a_process_pool(tmp_path: Path, method: str) -> None:
+    """Pool workers (forked after the parent started its reader, or spawned) each use a reader
+    of their own; the parent's reader keeps working."""
+    import multiprocessing as mp
+
+    files = []
+    for i in range(4):
+        f = tmp_path / f"m{i}.datx"
+        metrology.save(HeightMap(marked_map(seed=i), 0.1), f)
+        files.append(str(f))
+    expect = [float(np.nansum(metrology.load(f).z_nm)) for f in files]
+    parent_reader = _isolated.worker_pid()
+    with mp.get_context(method).Pool(2) as pool:
+        got = pool.map(_load_in_child, files)
+    assert [g[0] for g in got] == expect
+    for _s, reader, pid in got:
+        assert reader not in (None, parent_reader, pid)
+    assert _isolated.worker_pid() == parent_reader
+    assert float(np.nansum(metrology.load(files[0]).z_nm)) == expect[0]
+
+
+@pytest.mark.skipif(not _isolated.enabled(), reason="isolated reader only on Linux")
+def test_reader_exits_with_its_process(tmp_path: Path) -> None:
+    """A process that read an HDF5 file and exits leaves no reader behind (no orphan, no
+    zombie), also when it exits after forking children that read files too."""
+    import subprocess
+    import sys
+
+    f = tmp_path / "m.datx"
+    metrology.save(HeightMap(marked_map(), 0.1), f)
+    code = (
+        "import os, sys, metrology\n"
+        "from metrology.io import _isolated\n"
+        f"metrology.load({str(f)!r}); print(_isolated.worker_pid(), flush=True)\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        f"    metrology.load({str(f)!r}); print(_isolated.worker_pid(), flush=True); os._exit(0)\n"
+        "os.waitpid(pid, 0)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True).stdout.split()
+    assert len(out) == 2 and out[0] != out[1]
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in out):
+        time.sleep(0.05)
+    assert not [p for p in out if Path(f"/proc/{p}").exists()]

@@ -345,8 +345,11 @@ def _build(p: Path, facts: dict[str, Any], z: np.ndarray, dx_mm: float | None = 
     # float64) and non-finite values -> NaN; image rows -> y up
     heights = np.empty(z.shape, dtype=np.float64)
     use_nodata = nodata is not None and abs(nodata) < _SENTINEL_ABS
-    _kconvert.heights_from_raw(z, float(scale), float(nodata) if use_nodata else 0.0,
-                               use_nodata, _SENTINEL_ABS, True, heights)
+    if _parallel_unsafe():
+        _heights_numpy(z, float(scale), nodata if use_nodata else None, heights)
+    else:
+        _kconvert.heights_from_raw(z, float(scale), float(nodata) if use_nodata else 0.0,
+                                   use_nodata, _SENTINEL_ABS, True, heights)
 
     instrument = None
     if group.get("system_type"):
@@ -377,6 +380,35 @@ def _build(p: Path, facts: dict[str, Any], z: np.ndarray, dx_mm: float | None = 
     if facts["n_measurements"] > 1:
         meta["n_measurements"] = facts["n_measurements"]
     return HeightMap._adopt(heights, dx, dy, meta)
+
+
+_IMPORT_PID = os.getpid()
+
+
+def _parallel_unsafe() -> bool:
+    """True in a process forked after this one ran a GNU OpenMP kernel: libgomp aborts the
+    child ("fork() called from a process already using GNU OpenMP") if it runs one."""
+    if os.getpid() == _IMPORT_PID:
+        return False
+    try:
+        import numba
+
+        return str(numba.threading_layer()) == "omp"
+    except (ValueError, ImportError):  # no parallel kernel has run: nothing inherited
+        return False
+
+
+def _heights_numpy(raw: np.ndarray, scale: float, nodata: float | None,
+                   out: np.ndarray) -> None:
+    """:func:`kernels.convert.heights_from_raw` in NumPy (same products, same NaN rule)."""
+    src = raw[::-1]
+    with np.errstate(over="ignore", invalid="ignore"):
+        np.multiply(src, scale, out=out)
+    bad = ~(np.abs(src) < _SENTINEL_ABS)
+    bad |= ~np.isfinite(out)
+    if nodata is not None:
+        bad |= src == nodata
+    out[bad] = np.nan
 
 
 def read_intensity(path: str | os.PathLike[str]) -> np.ndarray:
