@@ -5,8 +5,9 @@ Layout
 * **ASCII** (``aISO-1.0``): a header of ``Key = value`` lines (ManufacID,
   CreateDate, ModDate, NumPoints, NumProfiles, Xscale, Yscale, Zscale,
   Zresolution, Compression, DataType, CheckType) closed by a line ``*``; then
-  NumProfiles x NumPoints numbers (free line breaks) closed by ``*``; then an
-  optional trailer closed by ``*``. ``BAD`` marks an invalid point.
+  NumProfiles x NumPoints numbers (free line breaks) closed by ``*``; then a
+  trailer (possibly empty) closed by ``*``. ``BAD`` marks an invalid point. A
+  file whose last section is not closed is refused as truncated.
 * **Binary** (``bISO-1.0``): an 81-byte little-endian header: version 8 s,
   ManufacID 10 s, CreateDate 12 s, ModDate 12 s, NumPoints uint16,
   NumProfiles uint16, Xscale, Yscale, Zscale, Zresolution float64,
@@ -247,7 +248,13 @@ def _read_ascii(p: Path, rest: bytes, size: int) -> HeightMap:
                 vals[k] = np.nan
             else:
                 raise _fail(p, f"data value {k} = {t!r} is not a number or BAD") from None
-    trailer = "\n".join(lines[i:i + 200]).strip().rstrip("*").strip()
+    rest = [ln.strip() for ln in lines[i:]]
+    while rest and not rest[-1]:
+        rest.pop()
+    if not rest or rest[-1] != "*":
+        raise _fail(p, "the trailer section is not closed by a '*' line (an ASCII SDF file has "
+                    "three sections, each closed by '*'): truncated")
+    trailer = "\n".join(rest[:-1][:200]).strip()
     h["trailer"] = trailer[:4096] or None
     with np.errstate(over="raise", invalid="ignore"):
         try:
