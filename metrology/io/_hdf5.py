@@ -440,33 +440,58 @@ def checked_type(obj_id: Any, what: str, expect: tuple[Any, ...] | None = None,
     return sig
 
 
+def _where(obj: Any) -> str:
+    try:
+        return str(obj.name)
+    except Exception:  # noqa: BLE001
+        return "?"
+
+
 def attr_value(obj: Any, name: str, expect: tuple[Any, ...] | None = None) -> Any:
     """Attribute ``name`` of ``obj`` unwrapped from one-element arrays; None when absent.
 
     The datatype and stored size are checked before reading (see
-    :func:`checked_type`); a corrupt attribute raises :class:`FileFormatError`.
+    :func:`checked_type`); a corrupt attribute raises :class:`FileFormatError`. One
+    open of the attribute (the low-level API: the object's name is looked up only
+    for an error message).
     """
-    import h5py
+    from h5py import h5a, h5s, h5t
 
+    key = name.encode("utf-8")
     try:
-        if name not in obj.attrs:
+        if not h5a.exists(obj.id, key):
             return None
-        aid = obj.attrs.get_id(name)
+        aid = h5a.open(obj.id, key)
         space = aid.get_space()
-        npts = 0 if space.get_simple_extent_type() == h5py.h5s.NULL else \
+        npts = 0 if space.get_simple_extent_type() == h5s.NULL else \
             max(1, int(space.get_simple_extent_npoints()))
     except Exception as exc:  # noqa: BLE001
-        raise FileFormatError(f"attribute {name!r} of {obj.name} is unreadable ({exc})") from exc
+        raise FileFormatError(f"attribute {name!r} of {_where(obj)} is unreadable "
+                              f"({exc})") from exc
     if npts > 4096:
-        raise FileFormatError(f"attribute {name!r} of {obj.name} claims {npts} elements; corrupt")
-    checked_type(aid, f"attribute {name!r} of {obj.name}", expect, npts)
+        raise FileFormatError(f"attribute {name!r} of {_where(obj)} claims {npts} elements; "
+                              "corrupt")
     try:
-        v = obj.attrs[name]
+        checked_type(aid, f"attribute {name!r}", expect, npts)
+    except FileFormatError as exc:
+        raise FileFormatError(f"{exc} (on {_where(obj)})") from None
+    if npts == 0:
+        return None
+    try:
+        dtype = aid.dtype
+        shape = aid.shape
+        htype = h5t.py_create(dtype)
+        if dtype.subdtype is not None:
+            dtype, sub = dtype.subdtype
+            shape = tuple(shape) + tuple(sub)
+        arr = np.zeros(shape, dtype=dtype)
+        aid.read(arr, mtype=htype)
     except Exception as exc:  # noqa: BLE001
-        raise FileFormatError(f"attribute {name!r} of {obj.name} is unreadable ({exc})") from exc
-    if isinstance(v, np.ndarray) and v.dtype.names is None:
-        if v.size == 1:
-            v = v.reshape(-1)[0]
+        raise FileFormatError(f"attribute {name!r} of {_where(obj)} is unreadable "
+                              f"({exc})") from exc
+    v: Any = arr
+    if arr.dtype.names is None and arr.size == 1:
+        v = arr.reshape(-1)[0]
     if isinstance(v, np.generic):
         v = v.item()
     return v
