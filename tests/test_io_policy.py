@@ -148,3 +148,46 @@ def test_every_format_takes_the_spacing_override(tmp_path: Path) -> None:
     back = metrology.load(p, dx_mm=0.5)
     assert (back.dx_mm, back.dy_mm) == (0.5, 0.5)
     assert back.meta["lateral_source"] == "caller" and back.meta["file_dy_mm"] == 0.002
+
+
+def test_limits_are_stated_overridable_and_reach_the_isolated_reader(tmp_path: Path) -> None:
+    lim = metrology.io.current_limits()
+    assert lim.spacing_mm == (1e-9, 1e4) and lim.height_nm_max == 1e9
+    assert lim.max_pixels == 2**28 and lim.free_pixels == 2**22
+    assert lim.expansion["deflate"] == lim.expansion["bzip2"] == 32.0
+    assert (lim.memory_factor, lim.memory_slack_mb) == (4.0, 100.0)
+    p = tmp_path / "m.datx"
+    metrology.save(HeightMap(np.ones((12, 9)), 0.1), p)
+    with metrology.io.limits(max_pixels=100) as inner:  # 108 pixels: refused in the reader
+        assert inner.max_pixels == 100
+        with pytest.raises(FileFormatError, match="max_pixels"):
+            metrology.load(p)
+    assert metrology.io.current_limits() == lim
+    assert metrology.load(p).shape == (12, 9)
+    with pytest.raises(ValueError, match="unknown reader limit"):
+        lim.replace(max_pixel=1)
+
+
+def test_limits_from_the_environment(monkeypatch) -> None:
+    monkeypatch.setenv(_policy.LIMITS_ENV, "max_pixels=1e9, expansion.deflate=200; "
+                                           "spacing_mm=1e-12:1e5, height_nm_max=1e10")
+    lim = _policy._from_env(_policy.ReaderLimits())
+    assert lim.max_pixels == 10**9 and lim.expansion["deflate"] == 200.0
+    assert lim.expansion["bzip2"] == 32.0 and lim.spacing_mm == (1e-12, 1e5)
+    assert lim.height_nm_max == 1e10
+    monkeypatch.setenv(_policy.LIMITS_ENV, "max_pixels=lots")
+    with pytest.raises(ValueError, match="METROLOGY_IO_LIMITS"):
+        _policy._from_env(_policy.ReaderLimits())
+
+
+@pytest.mark.parametrize(("dx", "ok"), [(1e-9, True), (9.9e-10, False), (1e4, True),
+                                        (1.1e4, False)])
+def test_spacing_plausibility_limits(tmp_path: Path, dx: float, ok: bool) -> None:
+    """Spacings from 1e-9 mm to 1e4 mm; the limit is applied to every format's result."""
+    p = tmp_path / "s.npz"
+    metrology.save(HeightMap(np.ones((3, 3)), dx), p)
+    if ok:
+        assert metrology.load(p).dx_mm == dx
+    else:
+        with pytest.raises(FileFormatError, match="spacing_mm"):
+            metrology.load(p)
