@@ -191,3 +191,23 @@ def test_spacing_plausibility_limits(tmp_path: Path, dx: float, ok: bool) -> Non
     else:
         with pytest.raises(FileFormatError, match="spacing_mm"):
             metrology.load(p)
+
+
+def test_height_limit_sees_past_signalling_nans(tmp_path: Path) -> None:
+    """Found by the long fuzz run: bytes of a .npy that form signalling NaNs made NumPy's SIMD
+    fmax skip the extremes (fmax(5e307, sNaN) is NaN, fmax(NaN, 3) is 3), so the plausibility
+    check saw 3 nm and passed 5e307 nm. Finite heights must come back bit for bit."""
+    z = np.array([[1.0, 5e307], [2.0, 3.0]])
+    raw = z.view(np.uint64).copy()
+    raw[1, 0] = 0x7FF0000000000001  # a signalling NaN
+    p = tmp_path / "s.npy"
+    np.save(p, raw.view(np.float64))
+    with pytest.raises(FileFormatError, match="height_nm_max"):
+        metrology.load(p, dx_mm=0.1)
+    ok = np.array([[-0.0, 5e-324], [np.nan, 3.0]])
+    raw = ok.view(np.uint64).copy()
+    raw[1, 0] = 0x7FF0000000000001
+    np.save(p, raw.view(np.float64))
+    back = metrology.load(p, dx_mm=0.1).z_nm
+    assert back.view(np.uint64)[0].tolist() == ok.view(np.uint64)[0].tolist()
+    assert np.isnan(back[1, 0]) and back[1, 1] == 3.0

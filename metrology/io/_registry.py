@@ -5,11 +5,15 @@ import time with a :class:`Format`. :func:`load` and :func:`save` are the only
 entry points users need; they guarantee that
 
 * every failure is a :class:`~metrology.errors.FileFormatError` naming the
-  file (a reader's stray ``struct.error``, ``KeyError``, ``OSError``... is
-  wrapped, never leaked);
+  file (a reader's stray ``struct.error``, ``KeyError``, ``RecursionError``,
+  ``MemoryError``, any ``OSError`` such as a name too long... is wrapped,
+  never leaked);
+* every map returned meets the plausibility limits (spacing, heights) of
+  :mod:`metrology.io._policy`, whatever reader made it, and ``dx_mm=`` /
+  ``dy_mm=`` follow the one spacing-override rule for every format;
 * the input file is opened read-only and never modified;
-* outputs are written atomically (temporary file in the same folder, then
-  ``os.replace``).
+* outputs are written atomically (temporary file in the same folder, its
+  name within NAME_MAX, then ``os.replace``).
 """
 
 from __future__ import annotations
