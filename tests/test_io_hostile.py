@@ -369,3 +369,36 @@ def test_reader_exits_with_its_process(tmp_path: Path) -> None:
     while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in out):
         time.sleep(0.05)
     assert not [p for p in out if Path(f"/proc/{p}").exists()]
+
+
+@pytest.mark.skipif(not _isolated.enabled(), reason="isolated reader only on Linux")
+@pytest.mark.parametrize("ext", [".datx", ".4D"])
+def test_isolated_reads_are_bit_identical_and_never_cached(tmp_path: Path, monkeypatch,
+                                                           ext: str) -> None:
+    """Heights through shared memory equal, bit for bit, a read in this process; and every
+    load reads the file again (a file overwritten in place with the same size and time
+    stamp is never taken for the one read before)."""
+    p = tmp_path / f"m{ext}"
+    metrology.save(HeightMap(marked_map(40, 30), 0.1, meta={"wavelength_nm": 632.8}), p)
+    calls = []
+    real_call = _isolated.call
+    monkeypatch.setattr(_isolated, "call", lambda *a, **k: calls.append(a) or real_call(*a, **k))
+    a = metrology.load(p)
+    b = metrology.load(p)
+    assert len(calls) == 2 and a.z_nm.tobytes() == b.z_nm.tobytes()
+    st = p.stat()
+    data = bytearray(p.read_bytes())
+    data[-200:] = bytes(200)  # same size, different content
+    p.write_bytes(bytes(data))
+    os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
+    try:
+        metrology.load(p)
+    except FileFormatError:
+        pass  # either outcome: what matters is that the file was read again
+    assert len(calls) == 3
+    monkeypatch.setattr(_isolated, "enabled", lambda: False)
+    metrology.save(HeightMap(marked_map(40, 30), 0.1, meta={"wavelength_nm": 632.8}), p)
+    here = metrology.load(p)
+    monkeypatch.undo()
+    there = metrology.load(p)
+    assert here.z_nm.tobytes() == there.z_nm.tobytes()
