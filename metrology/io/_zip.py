@@ -31,7 +31,8 @@ import numpy as np
 from ..errors import FileFormatError
 from . import _policy
 
-__all__ = ["open_zip", "check_member", "read_bytes", "read_into", "MemberStream", "CODECS"]
+__all__ = ["open_zip", "member_codec", "check_member", "read_bytes", "read_into", "MemberStream",
+           "CODECS"]
 
 #: zip compression method -> codec name of the expansion limits
 CODECS = {zipfile.ZIP_STORED: "none", zipfile.ZIP_DEFLATED: "deflate",
@@ -58,13 +59,9 @@ def open_zip(path: Path, what: str) -> zipfile.ZipFile:
     return zf
 
 
-def check_member(path: Path, info: zipfile.ZipInfo, what: str, archive_size: int,
-                 shape: tuple[int, ...] | None = None, itemsize: int = 1) -> None:
-    """Refuse a member before decoding it (sizes against the archive and the limits).
-
-    ``shape``/``itemsize`` give the array the member must hold (its decoded size
-    must then be exactly that); without them the member is checked as bytes.
-    """
+def member_codec(path: Path, info: zipfile.ZipInfo, what: str, archive_size: int) -> str:
+    """The member's codec name, after the checks that need no decoding: a supported
+    method, stored bytes within the archive, an uncompressed member's two sizes equal."""
     codec = CODECS.get(info.compress_type)
     if codec is None:
         raise FileFormatError(f"{path}: {what} {info.filename!r} uses zip compression method "
@@ -75,6 +72,17 @@ def check_member(path: Path, info: zipfile.ZipInfo, what: str, archive_size: int
     if codec == "none" and info.file_size != info.compress_size:
         raise FileFormatError(f"{path}: {what} {info.filename!r} is stored uncompressed but "
                               f"claims {info.file_size} bytes from {info.compress_size}; corrupt")
+    return codec
+
+
+def check_member(path: Path, info: zipfile.ZipInfo, what: str, archive_size: int,
+                 shape: tuple[int, ...] | None = None, itemsize: int = 1) -> None:
+    """Refuse a member before decoding it (sizes against the archive and the limits).
+
+    ``shape``/``itemsize`` give the array the member must hold (its decoded size
+    must then be exactly that); without them the member is checked as bytes.
+    """
+    codec = member_codec(path, info, what, archive_size)
     if shape is not None:
         n = 1
         for s in shape:

@@ -180,13 +180,7 @@ def read_npz(path: str | os.PathLike[str]) -> HeightMap:
 
         def member(name: str) -> np.ndarray:
             info = zf.getinfo(name)
-            codec = _zip.CODECS.get(info.compress_type)
-            if codec is None:
-                raise FileFormatError(f"{p}: member {name} uses zip compression method "
-                                      f"{info.compress_type}, which is not supported")
-            if info.compress_size > size:
-                raise FileFormatError(f"{p}: member {name} claims {info.compress_size} stored "
-                                      f"bytes in a {size}-byte file (truncated or corrupt)")
+            codec = _zip.member_codec(p, info, "member", size)
             if name != "z_nm.npy" and info.file_size > _MAX_SMALL_MEMBER:
                 raise FileFormatError(f"{p}: member {name} claims {info.file_size} bytes; "
                                       "corrupt")
