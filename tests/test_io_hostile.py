@@ -402,3 +402,34 @@ def test_isolated_reads_are_bit_identical_and_never_cached(tmp_path: Path, monke
     monkeypatch.undo()
     there = metrology.load(p)
     assert here.z_nm.tobytes() == there.z_nm.tobytes()
+
+
+@pytest.mark.skipif(not _isolated.enabled(), reason="isolated reader only on Linux")
+def test_corrupt_metadata_string_lengths_stay_within_the_memory_budget(tmp_path: Path) -> None:
+    """Issue 18's 18 kB .datx: 16 corrupt bytes in /MetaData made HDF5 allocate 2.2 GiB (and
+    2.1 GiB more in the old guard's child). Here: the 4-byte lengths of four variable-length
+    strings set to 2 GiB. The reader runs under the read's memory budget (4 x 29 kB + 100 MB),
+    so HDF5's allocation fails inside it and the load is refused."""
+    import struct
+
+    from fuzz.oracle import PeakMeter
+
+    p = tmp_path / "m.datx"
+    metrology.save(HeightMap(np.ones((40, 40)), 0.1), p)
+    data = bytearray(p.read_bytes())
+    heap = data.find(b"GCOL")
+    refs = []
+    i = data.find(struct.pack("<Q", heap))
+    while i >= 0:  # a vlen element: length (4 bytes), then the heap address and index
+        refs.append(i)
+        i = data.find(struct.pack("<Q", heap), i + 1)
+    assert len(refs) >= 30
+    for i in refs[-30:][:4]:
+        struct.pack_into("<I", data, i - 4, 0x7FFF0000)
+    p.write_bytes(bytes(data))
+    meter = PeakMeter()
+    meter.start()
+    with pytest.raises(FileFormatError, match="MetaData"):
+        metrology.load(p)
+    if meter.works:
+        assert meter.stop() < 100 * 2**20

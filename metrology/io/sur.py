@@ -322,7 +322,7 @@ def _read_compressed(fh: Any, p: Path, available: int, out: np.ndarray) -> None:
     if 4 + 8 * count + zip_total > available:
         raise _fail(p, f"compressed streams need {zip_total} bytes, only "
                     f"{available - 4 - 8 * count} follow (truncated)")
-    _policy.check_map_size(p, "the compressed points", out.shape, out.itemsize,
+    _policy.check_map_size(p, "the compressed point data", out.shape, out.itemsize,
                            stored=zip_total, codec="deflate")
     view = memoryview(out).cast("B")
     pos = 0
