@@ -22,6 +22,7 @@ import functools
 import io
 import re
 import struct
+import warnings
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -192,9 +193,11 @@ def hdf5(draw: st.DrawFn, src: Source) -> Mutation:
             else:  # same type, extreme value where numeric
                 v = target.attrs[name]
                 if isinstance(v, np.ndarray) and v.dtype.kind in "fiu" and v.dtype.names is None:
-                    target.attrs[name] = np.full_like(v, [0, -1, 1e300, np.nan][vi % 4]
-                                                      if v.dtype.kind == "f" else
-                                                      [0, -1, 2**30, 7][vi % 4])
+                    with warnings.catch_warnings(), np.errstate(all="ignore"):
+                        warnings.simplefilter("ignore")  # 2**30 into int8 wraps: as meant
+                        target.attrs[name] = np.full_like(v, [0, -1, 1e300, np.nan][vi % 4]
+                                                          if v.dtype.kind == "f" else
+                                                          [0, -1, 2**30, 7][vi % 4])
                 elif isinstance(v, (float, int, np.number)):
                     target.attrs[name] = type(v)([0, -1, 1e300, 7][vi % 4]) \
                         if isinstance(v, float) else [0, -1, 7, 2**30][vi % 4]
@@ -294,8 +297,6 @@ def _rezip(b: bytes, edit: Callable[[list[tuple[zipfile.ZipInfo, bytes]]], None]
     entries = [(i, zin.read(i)) for i in zin.infolist()]
     edit(entries)
     out = io.BytesIO()
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with zipfile.ZipFile(out, "w") as zout:

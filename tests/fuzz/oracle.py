@@ -166,7 +166,7 @@ def run_file_case(target: str, label: str, mutation: str, data: bytes, ext: str,
         detail = str(exc)[:200]
         if str(p) not in str(exc):
             failure = "FileFormatError does not name the file"
-        if "31337" in str(exc):
+        if must_refuse and re.search(r"(?<![0-9])(31337|27182\.8|16180\.3)(?![0-9])", str(exc)):
             failure = "the error message shows the secret file's values"
     except (KeyboardInterrupt, SystemExit):
         raise
