@@ -125,6 +125,10 @@ def test_one_unit_table_for_all_readers() -> None:
     assert _policy.unit_scale("MicroMeters") == 1e3 == _policy.unit_scale("\u00b5m")
     assert _policy.unit_metres("MM") is None  # a leading capital M is never milli
     assert _policy.decimal_scaled("1.5", Decimal("25.4")) == 38.1  # exact decimal product
+    assert _policy.length_unit_exponent("\u00b5m") == -6 == _policy.length_unit_exponent("um")
+    assert _policy.length_unit_exponent("NanoMeters") == -9
+    assert _policy.length_unit_exponent("in") is None  # 0.0254 m: not a power of ten
+    assert _policy.length_unit_exponent("rad") is None
 
 
 def test_resolve_spacing_rule() -> None:

@@ -44,7 +44,7 @@ from typing import Any
 from ..errors import FileFormatError
 
 __all__ = [
-    "METRES_PER_UNIT", "unit_metres", "unit_factor", "unit_scale", "decimal_scaled", "float_scaled",
+    "METRES_PER_UNIT", "unit_metres", "length_unit_exponent", "unit_factor", "unit_scale", "decimal_scaled", "float_scaled",
     "decimal_text", "resolve_spacing", "override_spacing", "to_y_up", "base_meta",
     "iso_from_unix", "ReaderLimits", "current_limits", "limits", "check_range",
     "check_map_size", "check_result", "memory_budget", "LIMITS_ENV",
@@ -86,6 +86,17 @@ def unit_metres(unit: str) -> Decimal | None:
     if low in METRES_PER_UNIT and not u.startswith("M"):
         return METRES_PER_UNIT[low]
     return None
+
+
+def length_unit_exponent(unit: str) -> int | None:
+    """``k`` such that one ``unit`` is ``10**k`` metres; None for units that are not a power
+    of ten of the metre (inches, mils) or not lengths. For :func:`decimal_scaled` with an
+    int scale; :func:`unit_factor` covers every unit."""
+    f = unit_metres(unit)
+    if f is None:
+        return None
+    k = f.adjusted()
+    return k if f == Decimal(1).scaleb(k) else None
 
 
 def unit_factor(unit: str, to: str = "nm") -> Decimal | None:
