@@ -44,7 +44,8 @@ from typing import Any
 from ..errors import FileFormatError
 
 __all__ = [
-    "METRES_PER_UNIT", "unit_metres", "length_unit_exponent", "unit_factor", "unit_scale", "decimal_scaled", "float_scaled",
+    "METRES_PER_UNIT", "unit_metres", "length_unit_exponent", "unit_factor", "unit_scale",
+    "decimal_scaled", "float_scaled",
     "decimal_text", "resolve_spacing", "override_spacing", "to_y_up", "base_meta",
     "iso_from_unix", "ReaderLimits", "current_limits", "limits", "check_range",
     "check_map_size", "check_result", "memory_budget", "LIMITS_ENV",
