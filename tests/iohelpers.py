@@ -3,9 +3,8 @@ registry tests, the fuzz suite and the per-format tests write the same map."""
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, settings
-
 from fuzz.corpus import marked_map
+from hypothesis import HealthCheck, settings
 
 __all__ = ["marked_map", "FLIP_SETTINGS"]
 
