@@ -433,3 +433,27 @@ def test_corrupt_metadata_string_lengths_stay_within_the_memory_budget(tmp_path:
         metrology.load(p)
     if meter.works:
         assert meter.stop() < 100 * 2**20
+
+
+def test_data_past_the_end_of_the_file_refused(tmp_path: Path) -> None:
+    """A copy cut inside its last chunk whose superblock still claims a length that fits. HDF5
+    versions whose file driver zero-fills reads past the end would return zeros there (this
+    one refuses the read); either way the reader must refuse the file, before reading."""
+    import struct
+
+    p, name = _written(tmp_path, ".datx")
+    _replace(p, name, lambda f, n: f.create_dataset(n, data=np.ones((128, 128)),
+                                                    chunks=(32, 32)))  # chunks at the end
+    with h5py.File(p, "r") as f:
+        ends = []
+        f[name].id.chunk_iter(lambda c: ends.append(c.byte_offset + c.size))
+        end = max(ends)
+    data = p.read_bytes()
+    assert end == len(data)  # the last chunk is the last bytes of the file
+    cut = end - 4096
+    head = bytearray(data[:cut])
+    assert head[8] == 0  # superblock version 0: end-of-file address at byte 40
+    struct.pack_into("<Q", head, 40, cut)
+    p.write_bytes(bytes(head))
+    with pytest.raises(FileFormatError, match="past the end"):
+        metrology.load(p)

@@ -312,6 +312,8 @@ def _storage(path: Path, ds: Any, what: str) -> tuple[str, int]:
         if _FILTERS[fid] is not None and codec == "none":
             codec = _FILTERS[fid]
     stored = int(ds.id.get_storage_size())
+    fsize = os.path.getsize(path)
+    end = 0  # where the stored data end in the file: past the end, HDF5 reads zeros
     if layout == h5d.CHUNKED:
         chunks = ds.chunks
         need = 1
@@ -322,9 +324,20 @@ def _storage(path: Path, ds: Any, what: str) -> tuple[str, int]:
             raise FileFormatError(f"{path}: {what} has {have} of its {need} chunks written; the "
                                   "missing ones would read as the fill value (data not in the "
                                   "file); refused")
+        if hasattr(ds.id, "chunk_iter"):
+            ends = [0]
+            ds.id.chunk_iter(lambda c: ends.__setitem__(0, max(ends[0], c.byte_offset + c.size)))
+            end = ends[0]
     elif ds.id.get_space_status() != h5d.SPACE_STATUS_ALLOCATED:
         raise FileFormatError(f"{path}: {what} has no storage allocated (its data were never "
                               "written; it would read as the fill value); refused")
+    elif layout == h5d.CONTIGUOUS:
+        offset = ds.id.get_offset()
+        end = (int(offset) + stored) if offset is not None else 0
+    if end > fsize:
+        raise FileFormatError(f"{path}: {what} is stored up to byte {end}, past the end of the "
+                              f"{fsize}-byte file (truncated: the missing part would read as "
+                              "zeros); refused")
     return codec, stored
 
 

@@ -240,10 +240,13 @@ def _serve(sock: socket.socket) -> None:  # pragma: no cover - runs in the child
     gc.freeze()  # inherited objects stay untouched (no copy-on-write of the caller's memory)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the caller's to handle
     signal.signal(signal.SIGPROF, signal.SIG_DFL)  # the CPU limit kills
-    try:
+    try:  # never load filter plugins named by a file (the readers also refuse such filters)
         from h5py import h5pl
 
-        h5pl.set_loading_state(0)  # never load filter plugins named by a file
+        if hasattr(h5pl, "set_loading_state"):
+            h5pl.set_loading_state(0)
+        while h5pl.size():
+            h5pl.remove(0)
     except Exception:  # noqa: BLE001
         pass
     while True:
