@@ -26,7 +26,7 @@ from metrology import FileFormatError, HeightMap
 FORMATS = corpus.readable_formats()
 SOURCES = {name: corpus.sources(name) for name in FORMATS}
 ALL = [s for name in FORMATS for s in SOURCES[name]]
-WRITTEN = [s for s in ALL if s.origin == "written"]
+WRITTEN = [s for s in ALL if s.origin == "written" and s.expect is not None]
 FLIPS = settings(max_examples=40, derandomize=True, deadline=None,
                  suppress_health_check=[HealthCheck.function_scoped_fixture,
                                         HealthCheck.too_slow])

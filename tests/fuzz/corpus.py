@@ -125,15 +125,18 @@ def written_sources(name: str) -> list[Source]:
     h = hints(name)
     out = []
     for kw in h.variants:
-        for square in ((True,) if h.square else (False, True)):
-            hm = HeightMap(marked_map(), 0.02, 0.02 if square else 0.03, dict(h.meta))
+        # what the writer takes: a non-square map, a square one, or one line (a profile)
+        tries = [(12, 9, 0.03), (12, 9, 0.02), (1, 64, 0.02)][1 if h.square else 0:]
+        for nrows, ncols, dy in tries:
+            hm = HeightMap(marked_map(nrows, ncols) if nrows > 2 else
+                           np.linspace(-5.0, 7.0, ncols)[None, :], 0.02, dy, dict(h.meta))
             try:
                 data = _write(fmt, hm, kw)
             except metrology.FileFormatError:
-                continue  # e.g. non-square pixels refused: try square ones
+                continue  # e.g. non-square pixels refused: try the next kind
             out.append(Source(name, f"written[{_label(kw)}]", data,
                               fmt.extensions[0] if fmt.extensions else "", "written",
-                              dict(h.load_kwargs), hm))
+                              dict(h.load_kwargs), hm if nrows > 2 else None))
             break
     return out
 
