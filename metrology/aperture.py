@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from . import _caches
+from ._deprecate import alias_property, renamed_kwargs, warn_renamed
 from .errors import ApertureError, InsufficientDataError
 from .heightmap import HeightMap
 
@@ -33,8 +35,8 @@ __all__ = [
 ]
 
 
-def _r2(hm: HeightMap, center_mm: tuple[float, float]) -> np.ndarray:
-    cx, cy = (float(c) for c in center_mm)
+def _r2(hm: HeightMap, centre_mm: tuple[float, float]) -> np.ndarray:
+    cx, cy = (float(c) for c in centre_mm)
     x = hm.x_mm - cx
     y = hm.y_mm - cy
     return x[None, :] ** 2 + y[:, None] ** 2
@@ -47,27 +49,29 @@ def _check_diameter(name: str, d: float) -> float:
     return d
 
 
+@renamed_kwargs(center_mm="centre_mm")
 def circle(hm: HeightMap, diameter_mm: float,
-           center_mm: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
-    """Mask of a circle of ``diameter_mm`` centred at ``center_mm`` (x, y in mm).
+           centre_mm: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+    """Mask of a circle of ``diameter_mm`` centred at ``centre_mm`` (x, y in mm).
 
     Returns
     -------
     ndarray of bool, shape ``hm.shape``
     """
     d = _check_diameter("diameter_mm", diameter_mm)
-    return _r2(hm, center_mm) <= (d / 2.0) ** 2
+    return _r2(hm, centre_mm) <= (d / 2.0) ** 2
 
 
+@renamed_kwargs(center_mm="centre_mm")
 def annulus(hm: HeightMap, outer_diameter_mm: float, inner_diameter_mm: float,
-            center_mm: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+            centre_mm: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
     """Mask of an annulus: inner_diameter/2 <= r <= outer_diameter/2 (mm)."""
     do = _check_diameter("outer_diameter_mm", outer_diameter_mm)
     di = float(inner_diameter_mm)
     if not (0.0 <= di < do):
         raise ApertureError(
             f"inner diameter must satisfy 0 <= inner < outer ({do} mm), got {di!r}")
-    r2 = _r2(hm, center_mm)
+    r2 = _r2(hm, centre_mm)
     return (r2 <= (do / 2.0) ** 2) & (r2 >= (di / 2.0) ** 2)
 
 
@@ -93,6 +97,9 @@ def clear_circle_cache() -> None:
         _CIRCLES.clear()
 
 
+_caches.register("aperture.circles", clear_circle_cache)
+
+
 def fit_circle(hm: HeightMap) -> tuple[tuple[float, float], float]:
     """Centre and radius (mm) of the circle that best matches the valid region.
 
@@ -104,9 +111,10 @@ def fit_circle(hm: HeightMap) -> tuple[tuple[float, float], float]:
 
     Returns
     -------
-    center_mm : (float, float)
+    centre_mm : (float, float)
         (x, y) in mm, in the map's frame.
     radius_mm : float
+        Radius of the circle (not a Zernike R_norm).
     """
     return fit_circle_mask(hm.valid, hm.dx_mm, hm.dy_mm)
 
@@ -179,9 +187,10 @@ def _fit_circle(valid: np.ndarray, dx: float, dy: float) -> tuple[tuple[float, f
     return (cx, cy), math.sqrt(area / math.pi)
 
 
+@renamed_kwargs(center_mm="centre_mm")
 def clear_aperture(hm: HeightMap, diameter_mm: float | None = None, *,
                    fraction: float | None = None,
-                   center_mm: tuple[float, float] | None = None) -> np.ndarray:
+                   centre_mm: tuple[float, float] | None = None) -> np.ndarray:
     """Mask of a circular clear aperture.
 
     Parameters
@@ -192,7 +201,7 @@ def clear_aperture(hm: HeightMap, diameter_mm: float | None = None, *,
     fraction : float, optional
         Instead of a diameter: this fraction (0 < f <= 1) of the diameter of
         the best-fit circle of the valid region (:func:`fit_circle`).
-    center_mm : (float, float), optional
+    centre_mm : (float, float), optional
         Centre (x, y) in mm. Default: the centre of the best-fit circle of the
         valid region.
 
@@ -204,58 +213,86 @@ def clear_aperture(hm: HeightMap, diameter_mm: float | None = None, *,
     """
     if (diameter_mm is None) == (fraction is None):
         raise ApertureError("give exactly one of diameter_mm or fraction")
-    if center_mm is None or fraction is not None:
+    if centre_mm is None or fraction is not None:
         c_fit, r_fit = fit_circle(hm)
-        center = c_fit if center_mm is None else center_mm
+        centre = c_fit if centre_mm is None else centre_mm
     else:
-        center = center_mm
+        centre = centre_mm
     if fraction is not None:
         f = float(fraction)
         if not (0.0 < f <= 1.0):
             raise ApertureError(f"fraction must be in (0, 1], got {fraction!r}")
         diameter_mm = 2.0 * r_fit * f
-    return circle(hm, diameter_mm, center)  # type: ignore[arg-type]
+    return circle(hm, diameter_mm, centre)  # type: ignore[arg-type]
 
 
-@dataclass(frozen=True)
+def _take_centre(cls: type, centre_mm: tuple[float, float] | None,
+                 kwargs: dict[str, object]) -> tuple[float, float] | None:
+    """``centre_mm``, or the deprecated ``center_mm=`` keyword of an aperture class."""
+    if "center_mm" in kwargs:
+        if centre_mm is not None:
+            raise TypeError(f"{cls.__name__}() got both center_mm= (deprecated) and centre_mm=")
+        warn_renamed(f"{cls.__name__}(center_mm=...)", "centre_mm=", stacklevel=4)
+        centre_mm = kwargs.pop("center_mm")  # type: ignore[assignment]
+    if kwargs:
+        raise TypeError(f"{cls.__name__}() got unexpected keyword(s) {', '.join(kwargs)}")
+    return centre_mm
+
+
+@dataclass(frozen=True, init=False)
 class Circle:
-    """A circular aperture; ``center_mm=None`` means the best-fit centre of the data."""
+    """A circular aperture; ``centre_mm=None`` means the best-fit centre of the data."""
 
     diameter_mm: float
-    center_mm: tuple[float, float] | None = None
+    centre_mm: tuple[float, float] | None = None
 
-    def _center(self, hm: HeightMap) -> tuple[float, float]:
-        return self.center_mm if self.center_mm is not None else fit_circle(hm)[0]
+    def __init__(self, diameter_mm: float, centre_mm: tuple[float, float] | None = None,
+                 **kwargs: object) -> None:
+        object.__setattr__(self, "diameter_mm", diameter_mm)
+        object.__setattr__(self, "centre_mm", _take_centre(type(self), centre_mm, kwargs))
+
+    center_mm = alias_property("centre_mm", "center_mm")
+
+    def _centre(self, hm: HeightMap) -> tuple[float, float]:
+        return self.centre_mm if self.centre_mm is not None else fit_circle(hm)[0]
 
     def mask(self, hm: HeightMap) -> np.ndarray:
         """Boolean mask on ``hm``'s grid."""
-        return circle(hm, self.diameter_mm, self._center(hm))
+        return circle(hm, self.diameter_mm, self._centre(hm))
 
     def describe(self, hm: HeightMap) -> dict:
         """Kind, centre (mm, map frame) and diameter (mm) of this aperture on ``hm``."""
-        c = self._center(hm)
-        return {"kind": "circle", "center_mm": [float(c[0]), float(c[1])],
+        c = self._centre(hm)
+        return {"kind": "circle", "centre_mm": [float(c[0]), float(c[1])],
                 "diameter_mm": float(self.diameter_mm)}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Annulus:
-    """An annular aperture (diameters in mm); ``center_mm=None``: best-fit centre."""
+    """An annular aperture (diameters in mm); ``centre_mm=None``: best-fit centre."""
 
     outer_diameter_mm: float
     inner_diameter_mm: float
-    center_mm: tuple[float, float] | None = None
+    centre_mm: tuple[float, float] | None = None
 
-    def _center(self, hm: HeightMap) -> tuple[float, float]:
-        return self.center_mm if self.center_mm is not None else fit_circle(hm)[0]
+    def __init__(self, outer_diameter_mm: float, inner_diameter_mm: float,
+                 centre_mm: tuple[float, float] | None = None, **kwargs: object) -> None:
+        object.__setattr__(self, "outer_diameter_mm", outer_diameter_mm)
+        object.__setattr__(self, "inner_diameter_mm", inner_diameter_mm)
+        object.__setattr__(self, "centre_mm", _take_centre(type(self), centre_mm, kwargs))
+
+    center_mm = alias_property("centre_mm", "center_mm")
+
+    def _centre(self, hm: HeightMap) -> tuple[float, float]:
+        return self.centre_mm if self.centre_mm is not None else fit_circle(hm)[0]
 
     def mask(self, hm: HeightMap) -> np.ndarray:
         """Boolean mask on ``hm``'s grid."""
-        return annulus(hm, self.outer_diameter_mm, self.inner_diameter_mm, self._center(hm))
+        return annulus(hm, self.outer_diameter_mm, self.inner_diameter_mm, self._centre(hm))
 
     def describe(self, hm: HeightMap) -> dict:
         """Kind, centre (mm, map frame) and diameters (mm) of this aperture on ``hm``."""
-        c = self._center(hm)
-        return {"kind": "annulus", "center_mm": [float(c[0]), float(c[1])],
+        c = self._centre(hm)
+        return {"kind": "annulus", "centre_mm": [float(c[0]), float(c[1])],
                 "diameter_mm": float(self.outer_diameter_mm),
                 "inner_diameter_mm": float(self.inner_diameter_mm)}

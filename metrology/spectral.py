@@ -1,6 +1,6 @@
 """Power spectral densities, band-limited RMS, slope RMS and PVr.
 
-Formulas (``CONVENTIONS.md``, section PSD). With h the heights (nm) over the
+Formulas (``docs/conventions.md``, section PSD). With h the heights (nm) over the
 valid mask M, the mean and the requested terms removed, 0 outside M, a window
 w that is 0 outside M, spacings Δx, Δy (mm) and the FFT size N_x, N_y:
 
@@ -72,6 +72,8 @@ from kernels import fft as _fft
 from kernels import psd as _kp
 from kernels._config import num_threads
 
+from . import _caches
+from ._deprecate import alias_property, renamed_kwargs
 from .errors import ConventionError, InsufficientDataError
 from .heightmap import HeightMap
 
@@ -133,6 +135,9 @@ def _scratch(name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
 def clear_workspace() -> None:
     """Free the scratch arrays this thread keeps between PSD calls."""
     _workspace.arrays = {}
+
+
+_caches.register("spectral.workspace", clear_workspace)
 
 
 @contextmanager
@@ -561,7 +566,9 @@ class PVr:
     rms_residual_nm: float
     terms: int
     scheme: str
-    radius_mm: float
+    r_norm_mm: float
+
+    radius_mm = alias_property("r_norm_mm", "radius_mm")
 
 
 # ---------------------------------------------------------------------------
@@ -1256,9 +1263,10 @@ def slope_rms(hm: HeightMap | PSD2D, band: tuple[float, float] | None = None, *,
                     (lo, hi), c_lo, c_hi, cov == "full", reason, p.window)
 
 
+@renamed_kwargs(radius_mm="r_norm_mm", center_mm="centre_mm")
 def pvr(hm: HeightMap, terms: int = 36, *, scheme: str = "fringe",
-        radius_mm: float | None = None,
-        center_mm: tuple[float, float] | None = None) -> PVr:
+        r_norm_mm: float | None = None,
+        centre_mm: tuple[float, float] | None = None) -> PVr:
     """Robust PV (C. Evans, Opt. Eng. 2009): PV of a Zernike fit + 3 · RMS of the residual.
 
     Parameters
@@ -1268,7 +1276,7 @@ def pvr(hm: HeightMap, terms: int = 36, *, scheme: str = "fringe",
         PV of the fit includes whatever the map holds).
     terms : {36, 37}
         Number of Fringe Zernike terms (Evans used 36: through 10th order).
-    radius_mm, center_mm : optional
+    r_norm_mm, centre_mm : optional
         Normalisation radius and centre for :func:`metrology.zernike.fit_zernike`.
 
     Returns
@@ -1281,9 +1289,9 @@ def pvr(hm: HeightMap, terms: int = 36, *, scheme: str = "fringe",
         raise ConventionError(f"PVr uses 36 or 37 Fringe Zernike terms, got {terms!r}")
     from .zernike import fit_zernike  # lazy: optional dependency between modules
 
-    fit = fit_zernike(_check_hm(hm), terms=terms, scheme=scheme, normalization="rms",
-                      radius_mm=radius_mm, center_mm=center_mm)
+    fit = fit_zernike(_check_hm(hm), terms=terms, scheme=scheme, normalisation="rms",
+                      r_norm_mm=r_norm_mm, centre_mm=centre_mm)
     pv_fit = fit.fitted.pv_nm
     rms_res = fit.residual.rms_nm
     return PVr(pv_fit + 3.0 * rms_res, pv_fit, rms_res, int(terms), scheme,
-               float(fit.radius_mm))
+               float(fit.r_norm_mm))

@@ -1,8 +1,8 @@
 """Zernike fitting, synthesis and term removal on height maps.
 
-Conventions (CONVENTIONS.md): ``Z = N R_n^|m|(ρ) cos(mθ)`` (m >= 0) or
+Conventions (docs/conventions.md): ``Z = N R_n^|m|(ρ) cos(mθ)`` (m >= 0) or
 ``sin(|m|θ)`` (m < 0), θ counter-clockwise from +x, ρ = r / R_norm, r measured
-from the aperture centre in the map frame (mm). ``normalization="rms"``: each
+from the aperture centre in the map frame (mm). ``normalisation="rms"``: each
 coefficient is that term's RMS over the unit disk (orthonormal);
 ``"peak"``: the coefficient is the edge amplitude. Fits on non-circular
 apertures are plain least squares of the circle polynomials (the result says
@@ -33,16 +33,18 @@ import scipy.linalg
 from kernels import zernike as _kz
 from kernels._config import num_threads
 
+from . import _caches
+from ._deprecate import alias_property, renamed_kwargs
 from .aperture import mask_key
 from .errors import ApertureError, ConventionError, InsufficientDataError
 from .heightmap import HeightMap
 from .zernike_schemes import (
-    NORMALIZATIONS,
+    NORMALISATIONS,
     first_index,
-    normalization_factor,
+    normalisation_factor,
     resolve_terms,
     zernike_name,
-    zernike_nm,
+    zernike_order,
 )
 
 __all__ = [
@@ -63,15 +65,15 @@ CACHE_BASIS_BUDGET_BYTES = 2 * 2**30
 _COND_NORMAL_EQ = 1e6
 
 
-def _check_norm(normalization: str) -> str:
-    n = str(normalization).lower()
-    if n not in NORMALIZATIONS:
+def _check_norm(normalisation: str) -> str:
+    n = str(normalisation).lower()
+    if n not in NORMALISATIONS:
         raise ConventionError(
-            f"unknown normalization {normalization!r}; use one of {', '.join(NORMALIZATIONS)}")
+            f"unknown normalisation {normalisation!r}; use one of {', '.join(NORMALISATIONS)}")
     return n
 
 
-def _default_center(mask: np.ndarray, dx: float, dy: float) -> tuple[float, float]:
+def _default_centre(mask: np.ndarray, dx: float, dy: float) -> tuple[float, float]:
     from .aperture import fit_circle_mask
 
     return fit_circle_mask(mask, dx, dy)[0]  # cached per mask
@@ -86,12 +88,12 @@ class ZernikeGeometry:
         Pixels that take part in the fit.
     dx_mm, dy_mm : float
         Pixel spacing (mm).
-    nm : sequence of (n, m)
+    orders : sequence of (n, m)
         The modes, in output order.
-    normalization : {"rms", "peak"}
-    center_mm : (float, float)
+    normalisation : {"rms", "peak"}
+    centre_mm : (float, float)
         Aperture centre (x, y) in the map frame, mm.
-    radius_mm : float
+    r_norm_mm : float
         R_norm, mm.
     allow_outside : bool
         Accept valid pixels with ρ > 1 (the polynomials are then evaluated
@@ -112,26 +114,28 @@ class ZernikeGeometry:
     the projection kernel (no memory traffic, compute-bound).
     """
 
+    @renamed_kwargs(nm="orders", normalization="normalisation", center_mm="centre_mm",
+                    radius_mm="r_norm_mm")
     def __init__(self, mask: np.ndarray, dx_mm: float, dy_mm: float,
-                 nm: Sequence[tuple[int, int]], normalization: str,
-                 center_mm: tuple[float, float], radius_mm: float,
+                 orders: Sequence[tuple[int, int]], normalisation: str,
+                 centre_mm: tuple[float, float], r_norm_mm: float,
                  allow_outside: bool = False, keep_basis: bool = True,
                  factorize: bool = True, z_first: np.ndarray | None = None) -> None:
         mask = np.asarray(mask, dtype=bool)
         self.shape = mask.shape
         self.dx_mm, self.dy_mm = float(dx_mm), float(dy_mm)
-        self.nm = [tuple(map(int, t)) for t in nm]
-        self.normalization = _check_norm(normalization)
-        self.center_mm = (float(center_mm[0]), float(center_mm[1]))
-        self.radius_mm = float(radius_mm)
-        if not math.isfinite(self.radius_mm) or self.radius_mm <= 0:
-            raise ApertureError(f"R_norm must be a positive radius in mm, got {radius_mm!r}")
+        self.orders = [tuple(map(int, t)) for t in orders]
+        self.normalisation = _check_norm(normalisation)
+        self.centre_mm = (float(centre_mm[0]), float(centre_mm[1]))
+        self.r_norm_mm = float(r_norm_mm)
+        if not math.isfinite(self.r_norm_mm) or self.r_norm_mm <= 0:
+            raise ApertureError(f"R_norm must be a positive radius in mm, got {r_norm_mm!r}")
         ny, nx = self.shape
-        inv_r = 1.0 / self.radius_mm
+        inv_r = 1.0 / self.r_norm_mm
         self.index, self.x, self.y, rho2_max = _kz.masked_coordinates(
             np.ascontiguousarray(mask),
-            (-(nx - 1) / 2.0 * self.dx_mm - self.center_mm[0]) * inv_r, self.dx_mm * inv_r,
-            (-(ny - 1) / 2.0 * self.dy_mm - self.center_mm[1]) * inv_r, self.dy_mm * inv_r)
+            (-(nx - 1) / 2.0 * self.dx_mm - self.centre_mm[0]) * inv_r, self.dx_mm * inv_r,
+            (-(ny - 1) / 2.0 * self.dy_mm - self.centre_mm[1]) * inv_r, self.dy_mm * inv_r)
         p = self.index.size
         if p == 0:
             raise ApertureError("the aperture holds no valid pixels: nothing to fit")
@@ -139,17 +143,17 @@ class ZernikeGeometry:
         self.rho_max = rho_max
         # a pixel centre may sit up to half a pixel outside a circle drawn about a centre
         # that was estimated slightly differently: tolerated, not extrapolated further
-        tol = 0.5 * max(self.dx_mm, self.dy_mm) / self.radius_mm
+        tol = 0.5 * max(self.dx_mm, self.dy_mm) / self.r_norm_mm
         if rho_max > 1.0 + tol + 1e-9 and not allow_outside:
             raise ApertureError(
-                f"valid pixels reach ρ = {rho_max:.4f} > 1 with R_norm = {self.radius_mm:g} mm: "
-                "pass a larger radius_mm, restrict the map to the aperture "
+                f"valid pixels reach ρ = {rho_max:.4f} > 1 with R_norm = {self.r_norm_mm:g} mm: "
+                "pass a larger r_norm_mm, restrict the map to the aperture "
                 "(HeightMap.select_aperture), or allow_outside=True")
-        n_arr = np.array([t[0] for t in self.nm], dtype=np.int64)
-        m_arr = np.array([t[1] for t in self.nm], dtype=np.int64)
+        n_arr = np.array([t[0] for t in self.orders], dtype=np.int64)
+        m_arr = np.array([t[1] for t in self.orders], dtype=np.int64)
         self._tab, self._jac, self._kmax = _kz.mode_table(n_arr, m_arr)
-        self._scale = np.array([normalization_factor(n, m, self.normalization)
-                                for n, m in self.nm])
+        self._scale = np.array([normalisation_factor(n, m, self.normalisation)
+                                for n, m in self.orders])
         self.basis: np.ndarray | None = None
         self._keep_basis = keep_basis
         self._n_projections = 0
@@ -189,7 +193,13 @@ class ZernikeGeometry:
 
     @property
     def n_terms(self) -> int:
-        return len(self.nm)
+        return len(self.orders)
+
+    # deprecated spellings (docs/conventions.md, Vocabulary)
+    nm = alias_property("orders", "nm")
+    normalization = alias_property("normalisation", "normalization")
+    center_mm = alias_property("centre_mm", "center_mm")
+    radius_mm = alias_property("r_norm_mm", "radius_mm")
 
     def project(self, z: np.ndarray) -> np.ndarray:
         """``Bᵀ z`` for values ``z`` (P,) at the geometry's pixels."""
@@ -289,34 +299,38 @@ class _GeometryCache:
 
 
 _CACHE = _GeometryCache()
+_caches.register("zernike.geometries", _CACHE.clear)
 
 
 def clear_geometry_cache() -> None:
-    """Forget every cached Zernike geometry and aperture circle (e.g. to time a fresh fit)."""
+    """Forget every cached Zernike geometry and aperture circle (e.g. to time a fresh fit).
+
+    :func:`metrology.clear_caches` empties every cache of the toolkit.
+    """
     from .aperture import clear_circle_cache
 
     _CACHE.clear()
     clear_circle_cache()
 
 
-def _geometry(mask: np.ndarray, dx: float, dy: float, nm: list[tuple[int, int]],
-              normalization: str, center_mm: tuple[float, float] | None,
-              radius_mm: float | None, allow_outside: bool, cache: bool,
+def _geometry(mask: np.ndarray, dx: float, dy: float, orders: list[tuple[int, int]],
+              normalisation: str, centre_mm: tuple[float, float] | None,
+              r_norm_mm: float | None, allow_outside: bool, cache: bool,
               z_nm: np.ndarray | None = None) -> tuple[ZernikeGeometry, np.ndarray | None]:
     """The (cached) geometry; for a new one built from ``z_nm``, also the gathered values."""
     mkey = mask_key(mask)
-    if center_mm is None:
+    if centre_mm is None:
         if not mask.any():
             raise ApertureError("the aperture holds no valid pixels: nothing to fit")
-        center = _default_center(mask, dx, dy)
+        center = _default_centre(mask, dx, dy)
     else:
-        center = (float(center_mm[0]), float(center_mm[1]))
-    key = (mkey, dx, dy, tuple(nm), normalization, center, radius_mm, allow_outside)
+        center = (float(centre_mm[0]), float(centre_mm[1]))
+    key = (mkey, dx, dy, tuple(orders), normalisation, center, r_norm_mm, allow_outside)
     if cache:
         g = _CACHE.get(key)
         if g is not None:
             return g, None
-    if radius_mm is None:
+    if r_norm_mm is None:
         if not mask.any():
             raise ApertureError("the aperture holds no valid pixels: nothing to fit")
         rows, cols = np.nonzero(mask)
@@ -327,8 +341,8 @@ def _geometry(mask: np.ndarray, dx: float, dy: float, nm: list[tuple[int, int]],
         if r == 0.0:  # a single pixel
             r = 0.5 * min(dx, dy)
     else:
-        r = float(radius_mm)
-    g = ZernikeGeometry(mask, dx, dy, nm, normalization, center, r, allow_outside,
+        r = float(r_norm_mm)
+    g = ZernikeGeometry(mask, dx, dy, orders, normalisation, center, r, allow_outside,
                         factorize=False)
     z = None
     if z_nm is not None:
@@ -351,14 +365,14 @@ class ZernikeFit:
         Coefficients in nm, in the order of ``indices``.
     indices : list of int
         Indices in ``scheme``.
-    nm : list of (n, m)
+    orders : list of (n, m)
     scheme : str
         "fringe", "noll" or "ansi".
-    normalization : str
+    normalisation : str
         "rms" (coefficient = RMS of the term over the unit disk) or "peak".
-    radius_mm : float
+    r_norm_mm : float
         R_norm used, mm.
-    center_mm : (float, float)
+    centre_mm : (float, float)
         Aperture centre used (x, y) in the map frame, mm.
     condition_number : float
         2-norm condition number of the sampled basis (sqrt of the Gram matrix's).
@@ -370,11 +384,11 @@ class ZernikeFit:
 
     coefficients_nm: np.ndarray
     indices: list[int]
-    nm: list[tuple[int, int]]
+    orders: list[tuple[int, int]]
     scheme: str
-    normalization: str
-    radius_mm: float
-    center_mm: tuple[float, float]
+    normalisation: str
+    r_norm_mm: float
+    centre_mm: tuple[float, float]
     condition_number: float
     n_pixels: int
     source: HeightMap = field(repr=False)
@@ -389,7 +403,7 @@ class ZernikeFit:
     def fitted(self) -> HeightMap:
         """The fitted surface at the fit's pixels (NaN elsewhere), nm."""
         return self.source.replace(self.geometry.scatter_sum(self.coefficients_nm), copy=False,
-                                   note=f"Zernike fit ({self.scheme}, {len(self.nm)} terms)")
+                                   note=f"Zernike fit ({self.scheme}, {len(self.orders)} terms)")
 
     @cached_property
     def residual(self) -> HeightMap:
@@ -397,7 +411,7 @@ class ZernikeFit:
         return self.source.replace(
             self.geometry.scatter_sum(self.coefficients_nm, subtract_from=self.source.z_nm),
             copy=False,
-            note=f"Zernike residual ({self.scheme}, {len(self.nm)} terms removed)")
+            note=f"Zernike residual ({self.scheme}, {len(self.orders)} terms removed)")
 
     @cached_property
     def residual_rms_nm(self) -> float:
@@ -415,7 +429,7 @@ class ZernikeFit:
     def coefficient_nm(self, n: int, m: int) -> float:
         """Coefficient (nm) of mode (n, m)."""
         try:
-            return float(self.coefficients_nm[self.nm.index((int(n), int(m)))])
+            return float(self.coefficients_nm[self.orders.index((int(n), int(m)))])
         except ValueError:
             raise ConventionError(f"mode (n={n}, m={m}) is not in this fit") from None
 
@@ -423,31 +437,49 @@ class ZernikeFit:
         """Magnitude (nm) and axis angle (degrees) of the (n, ±|m|) pair; see :func:`pair`."""
         return pair(self.coefficient_nm(n, abs(m)), self.coefficient_nm(n, -abs(m)), m)
 
+    def coefficients_as(self, normalisation: str) -> np.ndarray:
+        """The coefficients (nm) in ``normalisation``: ``c_peak = N c_rms`` (docs/conventions.md).
+
+        The fitted surface is the same; only the scale of each term changes.
+        """
+        target = _check_norm(normalisation)
+        if target == self.normalisation:
+            return self.coefficients_nm
+        f = np.array([normalisation_factor(n, m, "rms") for n, m in self.orders])
+        return self.coefficients_nm * f if target == "peak" else self.coefficients_nm / f
+
+    # deprecated spellings (docs/conventions.md, Vocabulary)
+    nm = alias_property("orders", "nm")
+    normalization = alias_property("normalisation", "normalization")
+    radius_mm = alias_property("r_norm_mm", "radius_mm")
+    center_mm = alias_property("centre_mm", "center_mm")
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready description with units and conventions."""
         return {
             "scheme": self.scheme,
-            "normalization": self.normalization,
-            "radius_mm": self.radius_mm,
-            "center_mm": list(self.center_mm),
+            "normalisation": self.normalisation,
+            "r_norm_mm": self.r_norm_mm,
+            "centre_mm": list(self.centre_mm),
             "basis": self.basis,
             "condition_number": self.condition_number,
             "n_pixels": self.n_pixels,
             "residual_rms_nm": self.residual_rms_nm,
             "terms": [
                 {"index": j, "n": n, "m": m, "name": zernike_name(n, m), "coefficient_nm": float(c)}
-                for j, (n, m), c in zip(self.indices, self.nm, self.coefficients_nm, strict=True)
+                for j, (n, m), c in zip(self.indices, self.orders, self.coefficients_nm,
+                                        strict=True)
             ],
         }
 
     def table(self) -> str:
         """Plain-text coefficient table."""
-        head = (f"Zernike fit: {self.scheme} scheme, {self.normalization} normalisation, "
-                f"R_norm = {self.radius_mm:.6g} mm, centre = ({self.center_mm[0]:.4g}, "
-                f"{self.center_mm[1]:.4g}) mm, {self.n_pixels} px, "
+        head = (f"Zernike fit: {self.scheme} scheme, {self.normalisation} normalisation, "
+                f"R_norm = {self.r_norm_mm:.6g} mm, centre = ({self.centre_mm[0]:.4g}, "
+                f"{self.centre_mm[1]:.4g}) mm, {self.n_pixels} px, "
                 f"cond = {self.condition_number:.3g}")
         lines = [head, f"{'j':>4} {'n':>3} {'m':>4}  {'coef [nm]':>12}  name"]
-        for j, (n, m), c in zip(self.indices, self.nm, self.coefficients_nm, strict=True):
+        for j, (n, m), c in zip(self.indices, self.orders, self.coefficients_nm, strict=True):
             lines.append(f"{j:>4} {n:>3} {m:>4}  {c:>12.5f}  {zernike_name(n, m)}")
         lines.append(f"residual RMS = {self.residual_rms_nm:.5f} nm")
         return "\n".join(lines)
@@ -476,6 +508,15 @@ def pair(c_cos: float, c_sin: float, m: int) -> tuple[float, float]:
     return float(math.hypot(c_cos, c_sin)), float(math.degrees(math.atan2(c_sin, c_cos) / am))
 
 
+def _aperture_centre(ap: Any) -> tuple[float, float] | None:
+    """The centre recorded in ``meta['aperture']`` (``centre_mm``; maps written before the
+    vocabulary change may say ``center_mm``), or ``None``."""
+    if not isinstance(ap, dict):
+        return None
+    c = ap.get("centre_mm", ap.get("center_mm"))
+    return None if c is None else (float(c[0]), float(c[1]))
+
+
 def _fit_mask(hm: HeightMap, mask: np.ndarray | None) -> np.ndarray:
     valid = hm.valid
     if mask is not None:
@@ -489,9 +530,10 @@ def _fit_mask(hm: HeightMap, mask: np.ndarray | None) -> np.ndarray:
     return valid
 
 
+@renamed_kwargs(normalization="normalisation", radius_mm="r_norm_mm", center_mm="centre_mm")
 def fit_zernike(hm: HeightMap, terms: int | Sequence[Any] = 37, scheme: str = "fringe",
-                normalization: str = "rms", radius_mm: float | None = None,
-                center_mm: tuple[float, float] | None = None, *,
+                normalisation: str = "rms", r_norm_mm: float | None = None,
+                centre_mm: tuple[float, float] | None = None, *,
                 mask: np.ndarray | None = None, allow_outside: bool = False,
                 cache: bool = True) -> ZernikeFit:
     """Least-squares Zernike fit over the valid pixels of a map.
@@ -504,13 +546,13 @@ def fit_zernike(hm: HeightMap, terms: int | Sequence[Any] = 37, scheme: str = "f
         A count (the first K terms of ``scheme``) or explicit indices of
         ``scheme`` (or group names such as ``"tilt"`` or (n, m) tuples).
     scheme : {"fringe", "noll", "ansi"}
-    normalization : {"rms", "peak"}
-    radius_mm : float, optional
+    normalisation : {"rms", "peak"}
+    r_norm_mm : float, optional
         R_norm in mm. Default: half the diameter of the map's clear aperture
         when it has one (``meta['aperture']``, set by
         :meth:`HeightMap.select_aperture`), else the radius of the circle
         circumscribing the valid pixels about the centre.
-    center_mm : (float, float), optional
+    centre_mm : (float, float), optional
         Aperture centre (x, y) in mm in the map frame. Default: the map's clear
         aperture centre when it has one, else the centre of the best-fit circle
         of the valid region (:func:`metrology.aperture.fit_circle`).
@@ -525,27 +567,28 @@ def fit_zernike(hm: HeightMap, terms: int | Sequence[Any] = 37, scheme: str = "f
     -------
     ZernikeFit
     """
-    idx, nm = resolve_terms(terms, scheme)
-    norm = _check_norm(normalization)
+    idx, orders = resolve_terms(terms, scheme)
+    norm = _check_norm(normalisation)
     fmask = _fit_mask(hm, mask)
     ap = hm.meta.get("aperture")
-    if isinstance(ap, dict) and "center_mm" in ap and "diameter_mm" in ap:
+    ap_centre = _aperture_centre(ap)
+    if ap_centre is not None and "diameter_mm" in ap:
         # the map carries its clear aperture: its centre and nominal radius are the defaults
-        if center_mm is None:
-            center_mm = (float(ap["center_mm"][0]), float(ap["center_mm"][1]))
-        if radius_mm is None:
-            radius_mm = 0.5 * float(ap["diameter_mm"])
-    geo, z = _geometry(fmask, hm.dx_mm, hm.dy_mm, nm, norm, center_mm, radius_mm,
+        if centre_mm is None:
+            centre_mm = ap_centre
+        if r_norm_mm is None:
+            r_norm_mm = 0.5 * float(ap["diameter_mm"])
+    geo, z = _geometry(fmask, hm.dx_mm, hm.dy_mm, orders, norm, centre_mm, r_norm_mm,
                        allow_outside, cache, hm.z_nm)
     coef = geo.solve(geo.gather(hm.z_nm) if z is None else z)
     return ZernikeFit(
         coefficients_nm=coef,
         indices=idx,
-        nm=nm,
+        orders=orders,
         scheme=str(scheme).lower(),
-        normalization=norm,
-        radius_mm=geo.radius_mm,
-        center_mm=geo.center_mm,
+        normalisation=norm,
+        r_norm_mm=geo.r_norm_mm,
+        centre_mm=geo.centre_mm,
         condition_number=geo.condition_number,
         n_pixels=geo.n_pixels,
         source=hm,
@@ -553,8 +596,9 @@ def fit_zernike(hm: HeightMap, terms: int | Sequence[Any] = 37, scheme: str = "f
     )
 
 
+@renamed_kwargs(center_mm="centre_mm", radius_mm="r_norm_mm")
 def remove(hm: HeightMap, terms: Sequence[Any] | str = ("piston", "tilt"), *,
-           center_mm: tuple[float, float] | None = None, radius_mm: float | None = None,
+           centre_mm: tuple[float, float] | None = None, r_norm_mm: float | None = None,
            mask: np.ndarray | None = None, scheme: str = "noll") -> HeightMap:
     """Remove Zernike terms by one joint least-squares fit over the valid pixels.
 
@@ -565,7 +609,7 @@ def remove(hm: HeightMap, terms: Sequence[Any] | str = ("piston", "tilt"), *,
         Group names (``"piston"``, ``"tilt"``, ``"power"``, ``"astigmatism"``,
         ``"coma"``, ``"spherical"``, ``"trefoil"``...), (n, m) tuples or indices
         of ``scheme``.
-    center_mm, radius_mm, mask
+    centre_mm, r_norm_mm, mask
         As in :func:`fit_zernike`; the default R_norm circumscribes the valid
         pixels, so every valid pixel takes part.
     scheme : str
@@ -577,21 +621,22 @@ def remove(hm: HeightMap, terms: Sequence[Any] | str = ("piston", "tilt"), *,
         ``hm`` minus the fitted terms on the fitted pixels; pixels outside
         ``mask`` become NaN. ``meta['removed']`` lists what was removed.
     """
-    fit = fit_zernike(hm, terms, scheme=scheme, normalization="rms", radius_mm=radius_mm,
-                      center_mm=center_mm, mask=mask,
-                      allow_outside=radius_mm is not None)
-    names = [zernike_name(n, m) for n, m in fit.nm]
+    fit = fit_zernike(hm, terms, scheme=scheme, normalisation="rms", r_norm_mm=r_norm_mm,
+                      centre_mm=centre_mm, mask=mask,
+                      allow_outside=r_norm_mm is not None)
+    names = [zernike_name(n, m) for n, m in fit.orders]
     meta = dict(hm.meta)
     meta["removed"] = [*meta.get("removed", []), *names]
     return fit.residual.replace(meta=meta)  # shares the residual's array
 
 
+@renamed_kwargs(normalization="normalisation", radius_mm="r_norm_mm", center_mm="centre_mm")
 def zernike_surface(coefficients_nm: Sequence[float] | np.ndarray,
                     like: HeightMap | None = None, *,
                     shape: tuple[int, int] | None = None, dx_mm: float | None = None,
                     dy_mm: float | None = None, scheme: str = "fringe",
-                    normalization: str = "rms", radius_mm: float | None = None,
-                    center_mm: tuple[float, float] = (0.0, 0.0),
+                    normalisation: str = "rms", r_norm_mm: float | None = None,
+                    centre_mm: tuple[float, float] = (0.0, 0.0),
                     indices: Sequence[int] | None = None,
                     outside: str = "nan") -> HeightMap:
     """Synthesise a height map from Zernike coefficients.
@@ -605,13 +650,13 @@ def zernike_surface(coefficients_nm: Sequence[float] | np.ndarray,
         Take the grid (shape, dx, dy, meta) from this map.
     shape, dx_mm, dy_mm
         The grid when ``like`` is not given (``dy_mm`` defaults to ``dx_mm``).
-    scheme, normalization
+    scheme, normalisation
         As in :func:`fit_zernike`.
-    radius_mm : float, optional
+    r_norm_mm : float, optional
         R_norm (mm). Default: half the smaller extent between edge pixel
         centres, i.e. the largest circle about the array centre that touches
         the edge pixels.
-    center_mm : (float, float)
+    centre_mm : (float, float)
         Centre of the polynomials (x, y) in mm.
     outside : {"nan", "evaluate"}
         Pixels with ρ > 1 become NaN (default) or are evaluated anyway.
@@ -635,21 +680,21 @@ def zernike_surface(coefficients_nm: Sequence[float] | np.ndarray,
         idx = [int(j) for j in indices]
         if len(idx) != coef.size:
             raise ValueError(f"{coef.size} coefficients for {len(idx)} indices")
-    nm = [zernike_nm(scheme, j) for j in idx]
-    norm = _check_norm(normalization)
+    orders = [zernike_order(scheme, j) for j in idx]
+    norm = _check_norm(normalisation)
     ny, nx = shape  # type: ignore[misc]
-    if radius_mm is None:
-        radius_mm = 0.5 * min((nx - 1) * dx, (ny - 1) * dy)
+    if r_norm_mm is None:
+        r_norm_mm = 0.5 * min((nx - 1) * dx, (ny - 1) * dy)
     if outside not in ("nan", "evaluate"):
         raise ValueError("outside must be 'nan' or 'evaluate'")
-    x = (np.arange(nx) - (nx - 1) / 2.0) * dx - center_mm[0]
-    y = (np.arange(ny) - (ny - 1) / 2.0) * dy - center_mm[1]
+    x = (np.arange(nx) - (nx - 1) / 2.0) * dx - centre_mm[0]
+    y = (np.arange(ny) - (ny - 1) / 2.0) * dy - centre_mm[1]
     r2 = x[None, :] ** 2 + y[:, None] ** 2
-    mask = np.ones((ny, nx), bool) if outside == "evaluate" else r2 <= radius_mm**2 * (1 + 1e-12)
-    geo = ZernikeGeometry(mask, dx, dy, nm, norm, center_mm, radius_mm,
+    mask = np.ones((ny, nx), bool) if outside == "evaluate" else r2 <= r_norm_mm**2 * (1 + 1e-12)
+    geo = ZernikeGeometry(mask, dx, dy, orders, norm, centre_mm, r_norm_mm,
                           allow_outside=True, factorize=False)
     meta = dict(like.meta) if like is not None else {}
     meta["synthetic"] = {"kind": "zernike", "scheme": str(scheme).lower(),
-                         "normalization": norm, "radius_mm": float(radius_mm),
-                         "center_mm": [float(center_mm[0]), float(center_mm[1])]}
+                         "normalisation": norm, "r_norm_mm": float(r_norm_mm),
+                         "centre_mm": [float(centre_mm[0]), float(centre_mm[1])]}
     return HeightMap._adopt(geo.scatter_sum(coef), dx, dy, meta)

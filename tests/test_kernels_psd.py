@@ -1,6 +1,6 @@
 """PSD kernels and FFT backends against plain-NumPy references (complex fft2, bincount).
 
-The references are written from the formulas of CONVENTIONS.md (PSD section),
+The references are written from the formulas of docs/conventions.md (PSD section),
 not from the kernels: full-plane complex FFT, ``np.bincount`` radial sums,
 boolean band masks, ``np.diff`` slopes, brute-force rectangles.
 """

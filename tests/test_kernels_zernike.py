@@ -12,11 +12,11 @@ def _modes(nmax):
     return [(n, m) for n in range(nmax + 1) for m in range(-n, n + 1, 2)]
 
 
-def _table(nm, normalization="rms"):
+def _table(nm, normalisation="rms"):
     n = np.array([a for a, _ in nm])
     m = np.array([b for _, b in nm])
     tab, jac, kmax = kz.mode_table(n, m)
-    scale = np.array([np.sqrt(2 * (a + 1) / (2 if b == 0 else 1)) if normalization == "rms"
+    scale = np.array([np.sqrt(2 * (a + 1) / (2 if b == 0 else 1)) if normalisation == "rms"
                       else 1.0 for a, b in nm])
     return tab, jac, kmax, scale
 
@@ -31,15 +31,15 @@ def points():
     return r, th, np.ascontiguousarray(r * np.cos(th)), np.ascontiguousarray(r * np.sin(th))
 
 
-@pytest.mark.parametrize("normalization", ["rms", "peak"])
-def test_basis_matches_factorial_reference_to_1e12(points, normalization):
+@pytest.mark.parametrize("normalisation", ["rms", "peak"])
+def test_basis_matches_factorial_reference_to_1e12(points, normalisation):
     r, th, x, y = points
     nm = _modes(14)
-    tab, jac, kmax, scale = _table(nm, normalization)
+    tab, jac, kmax, scale = _table(nm, normalisation)
     out = np.empty((len(nm), x.size))
     kz.zernike_basis(x, y, tab, jac, kmax, scale, out)
     for i, (n, m) in enumerate(nm):
-        ref = zernike_reference(n, m, r, th, normalization).astype(np.float64)
+        ref = zernike_reference(n, m, r, th, normalisation).astype(np.float64)
         peak = np.max(np.abs(ref))
         assert np.max(np.abs(out[i] - ref)) <= 1e-12 * peak, (n, m)
 

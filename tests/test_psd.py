@@ -2,7 +2,7 @@
 
 Expected values come from analytic ground truth (A/√2 for a sinusoid of
 amplitude A, σ² Δx Δy for white noise, RMS of the map for the full band) or
-from plain-NumPy references written here from CONVENTIONS.md.
+from plain-NumPy references written here from docs/conventions.md.
 """
 
 from __future__ import annotations

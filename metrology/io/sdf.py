@@ -55,6 +55,7 @@ from ..heightmap import HeightMap
 from . import _policy
 from ._policy import decimal_scaled, decimal_text, float_scaled
 from ._registry import Format, register
+from ._time import now_local
 
 __all__ = ["read_sdf", "write_sdf"]
 
@@ -306,7 +307,7 @@ def write_sdf(hm: HeightMap, path: str | Path, *, binary: bool = False,
     """
     ny, nx = hm.shape
     manuf = manufacturer[:10]
-    now = _dt.datetime.now().strftime("%d%m%Y%H%M")
+    now = now_local().strftime("%d%m%Y%H%M")
     z = hm.z_nm
     if binary:
         if nx > 65535 or ny > 65535:
