@@ -1,6 +1,6 @@
 """The :class:`HeightMap`: heights in nm on a regular grid in mm.
 
-Conventions (``CONVENTIONS.md``): ``z_nm[row, col]``, row along +y, col along
+Conventions (``docs/conventions.md``): ``z_nm[row, col]``, row along +y, col along
 +x, y up as seen from the front of the part; NaN marks invalid pixels; the
 coordinate origin is the array centre::
 
@@ -21,17 +21,24 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ApertureError, InsufficientDataError
+from .errors import ApertureError, HeightMapError, HeightMapTypeError, InsufficientDataError
 
 __all__ = ["HeightMap"]
 
 
 def _as_float64_2d(z: Any) -> np.ndarray:
-    arr = np.asarray(z)
+    try:
+        arr = np.asarray(z)
+    except (ValueError, TypeError) as exc:  # ragged nested lists, ...
+        raise HeightMapError(f"height data are not a rectangular array ({exc})") from exc
     if arr.ndim != 2:
-        raise ValueError(f"a height map must be 2-D, got shape {arr.shape}")
-    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-        raise TypeError(f"height data must be real numbers, got dtype {arr.dtype}")
+        raise HeightMapError(f"a height map must be 2-D, got shape {arr.shape}")
+    if arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise HeightMapError(f"a height map needs at least one row and one column, got shape "
+                             f"{arr.shape}")
+    if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.floating)
+                                     or np.issubdtype(arr.dtype, np.integer)):
+        raise HeightMapTypeError(f"height data must be real numbers, got dtype {arr.dtype}")
     out = np.array(arr, dtype=np.float64, order="C", copy=True)
     # +/-inf is never a height: treat as invalid like NaN
     inf = np.isinf(out)
@@ -41,9 +48,12 @@ def _as_float64_2d(z: Any) -> np.ndarray:
 
 
 def _check_spacing(name: str, value: float) -> float:
-    v = float(value)
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise HeightMapTypeError(f"{name} must be a number of mm, got {value!r}") from None
     if not math.isfinite(v) or v <= 0.0:
-        raise ValueError(f"{name} must be a positive finite spacing in mm, got {value!r}")
+        raise HeightMapError(f"{name} must be a positive finite spacing in mm, got {value!r}")
     return v
 
 
@@ -85,7 +95,7 @@ class HeightMap:
         copying it (anything but a writable C-contiguous 2-D float64 array is copied
         as usual); inf becomes NaN in place. Internal: readers and operations use it."""
         if not (isinstance(z_nm, np.ndarray) and z_nm.dtype == np.float64 and z_nm.ndim == 2
-                and z_nm.flags.c_contiguous and z_nm.flags.writeable):
+                and z_nm.flags.c_contiguous and z_nm.flags.writeable and z_nm.size > 0):
             return cls(z_nm, dx_mm, dy_mm, meta)
         inf = np.isinf(z_nm)
         if inf.any():
@@ -246,7 +256,7 @@ class HeightMap:
 
         An aperture object that can describe itself (``describe(hm)``) is recorded in
         ``meta['aperture']`` (kind, centre, diameters in mm); Zernike fits then use its
-        centre and nominal radius as defaults (CONVENTIONS.md: R_norm comes from the
+        centre and nominal radius as defaults (docs/conventions.md: R_norm comes from the
         clear aperture).
         """
         if hasattr(aperture, "mask"):
@@ -284,9 +294,9 @@ class HeightMap:
         m = dict(self._meta)
         px, py = m.get("crop_offset_mm", (0.0, 0.0))
         m["crop_offset_mm"] = (px + off_x, py + off_y)
-        if isinstance(m.get("aperture"), dict) and "center_mm" in m["aperture"]:
+        if isinstance(m.get("aperture"), dict) and "centre_mm" in m["aperture"]:
             ap = dict(m["aperture"])  # same physical aperture, new array centre
-            ap["center_mm"] = [ap["center_mm"][0] - off_x, ap["center_mm"][1] - off_y]
+            ap["centre_mm"] = [ap["centre_mm"][0] - off_x, ap["centre_mm"][1] - off_y]
             m["aperture"] = ap
         return self.replace(self._z[r0:r1, c0:c1], meta=m,
                             note=f"cropped to rows {r0}:{r1}, cols {c0}:{c1}")
@@ -295,9 +305,9 @@ class HeightMap:
         """Return the map mirrored top-to-bottom (rows reversed)."""
         m = dict(self._meta)
         m["rows_flipped"] = not bool(m.get("rows_flipped", False))
-        if isinstance(m.get("aperture"), dict) and "center_mm" in m["aperture"]:
+        if isinstance(m.get("aperture"), dict) and "centre_mm" in m["aperture"]:
             ap = dict(m["aperture"])
-            ap["center_mm"] = [ap["center_mm"][0], -ap["center_mm"][1]]
+            ap["centre_mm"] = [ap["centre_mm"][0], -ap["centre_mm"][1]]
             m["aperture"] = ap
         return self.replace(self._z[::-1], meta=m, note="rows flipped (y -> -y)")
 

@@ -60,8 +60,12 @@ __all__ = [
 ]
 
 
-class NotAHeightMapError(MetrologyError, TypeError):
-    """An areal operation was asked of a :class:`Profile` (1-D data)."""
+class NotAHeightMapError(MetrologyError, AttributeError, TypeError):
+    """An areal operation was asked of a :class:`Profile` (1-D data).
+
+    An ``AttributeError`` (so ``getattr(profile, "shape", None)`` and ``hasattr``
+    work as for any object without the attribute) and a ``TypeError`` (the
+    operation does not apply to this type)."""
 
 
 #: HeightMap attributes a Profile does not have; asking for one is an areal operation

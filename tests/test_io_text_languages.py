@@ -28,20 +28,30 @@ LANGUAGES = {
 def test_each_language_reads_like_english(tmp_path: Path, lang: str) -> None:
     ch, w, h, vu = LANGUAGES[lang]
     f = tmp_path / f"{lang}.txt"
-    f.write_text(f"# {ch} Topo\n# {w} 12.34 \u00b5m\n# {h} 5678.9 nm\n# {vu} nm\n"
+    f.write_text(f"# {ch} Topo\n# {w} 12.3 \u00b5m\n# {h} 16400 nm\n# {vu} nm\n"
                  "1 1.5 3\n-2 -3 -6\n0 0 0\n9 9 9\n", encoding="utf-8")
     hm = m.load(f)
     assert hm.shape == (4, 3)
-    assert hm.dx_mm == pytest.approx(0.01234 / 3) and hm.dy_mm == pytest.approx(0.0056789 / 4)
+    assert hm.dx_mm == pytest.approx(0.0041) and hm.dy_mm == pytest.approx(0.0041)
     assert hm.z_nm[-1].tolist() == [1.0, 1.5, 3.0]  # first line = top of the image
     assert hm.meta["z_unit_original"] == "nm"
 
 
 @pytest.mark.realdata
 def test_realdata_german_export(realdata) -> None:
-    hm = m.load(realdata("st_gwyddion-export-german.txt"))
+    # a test file: heights of 9 m (value units m) are beyond the plausibility limit, and
+    # non-square pixels from extents without point counts make the text reader ask for the
+    # grid to be confirmed (a copy cut at a line boundary looks the same)
+    f = realdata("st_gwyddion-export-german.txt")
+    with pytest.raises(m.FileFormatError, match="height_nm_max"):
+        m.load(f, rows=4)
+    with m.io.limits(height_nm_max=1e10):
+        with pytest.raises(m.FileFormatError, match="rows=4"):
+            m.load(f)
+        hm = m.load(f, rows=4)
     # ST: 3 x 4 [x, y], dx 0.00411333, dy 0.00141972, as the English export
     assert hm.shape == (4, 3)
     assert hm.dx_mm == pytest.approx(0.00411333, rel=1e-5)   # 12.34 um / 3
     assert hm.dy_mm == pytest.approx(0.00141972, rel=1e-5)   # 5678.9 nm / 4 = 1.419725 um
     assert hm.meta["text_header"]["width"] == "12.34 \u00b5m"
+    assert hm.z_nm[-1].tolist() == [1e9, 1.5e9, 3e9]  # first line = top, value units m

@@ -3,14 +3,13 @@
 Every read goes through :class:`BinFile`, which checks the requested range
 against the file size *before* reading or allocating, and turns every
 inconsistency into a :class:`~metrology.errors.FileFormatError` that names
-the file and the field. The plausibility limits below are the ones the
-format policy of the project uses (spacings 1e-9 .. 1e4 mm, heights within
-+-1e9 nm, a maximum number of points).
+the file and the field. The limits themselves (map size, spacing, heights)
+are the reader policy's (:class:`metrology.io._policy.ReaderLimits`, changed
+with :func:`metrology.io.limits`); this module only applies them.
 """
 
 from __future__ import annotations
 
-import math
 import struct
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -18,15 +17,9 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from ..errors import FileFormatError
+from . import _policy
 
-__all__ = ["BinFile", "MAX_POINTS", "check_spacing_mm", "check_heights_nm", "check_shape"]
-
-#: largest map read (points); 2**27 float64 values are 1 GiB
-MAX_POINTS = 1 << 27
-#: plausible lateral spacing, mm
-SPACING_MM = (1e-9, 1e4)
-#: plausible |height|, nm
-MAX_ABS_HEIGHT_NM = 1e9
+__all__ = ["BinFile", "check_spacing_mm", "check_heights_nm", "check_shape", "cstr"]
 
 
 class BinFile:
@@ -64,40 +57,42 @@ class BinFile:
         return s.unpack(self.read(offset, s.size, what))
 
     def array(self, offset: int, count: int, dtype: Any, what: str) -> np.ndarray:
-        """``count`` items of ``dtype`` at ``offset`` (a fresh, writable array)."""
+        """``count`` items of ``dtype`` at ``offset``: a fresh, writable array.
+
+        The count is checked against the map-size limit and the bytes the file
+        holds after ``offset`` (:func:`metrology.io._policy.check_map_size`)
+        before anything is allocated; the data are read straight into the array.
+        """
         dt = np.dtype(dtype)
-        if count < 0 or count > MAX_POINTS:
-            raise self.fail(f"{what}: {count} values is more than this reader accepts "
-                            f"({MAX_POINTS})")
-        buf = self.read(offset, count * dt.itemsize, what)
-        return np.frombuffer(buf, dtype=dt, count=count).copy()
+        _policy.check_map_size(self.path, what, (int(count),), dt.itemsize,
+                               stored=max(self.size - max(offset, 0), 0))
+        self.need(offset, count * dt.itemsize, what)
+        out = np.empty(count, dtype=dt)
+        self.fh.seek(offset)
+        if self.fh.readinto(memoryview(out.view(np.uint8))) != out.nbytes:
+            raise self.fail(f"file ended while reading {what} (truncated)")
+        return out
 
 
 def check_shape(bf: BinFile, nrows: int, ncols: int, what: str) -> None:
-    """Positive dimensions whose product is within :data:`MAX_POINTS`."""
+    """Positive dimensions whose product is within the ``max_pixels`` limit."""
     if nrows <= 0 or ncols <= 0:
         raise bf.fail(f"{what}: {nrows} rows x {ncols} columns must both be positive")
-    if nrows * ncols > MAX_POINTS:
-        raise bf.fail(f"{what}: {nrows} x {ncols} points is more than this reader accepts "
-                      f"({MAX_POINTS})")
+    lim = _policy.current_limits().max_pixels
+    if nrows * ncols > lim:
+        raise bf.fail(f"{what} declares {nrows} x {ncols} = {nrows * ncols} values, more than "
+                      f"the limit of {lim} (max_pixels; corrupt header, or raise it with "
+                      "metrology.io.limits(max_pixels=...))")
 
 
 def check_spacing_mm(bf: BinFile, value: float, what: str) -> float:
-    """A lateral spacing in mm within the plausible range."""
-    v = float(value)
-    lo, hi = SPACING_MM
-    if not (math.isfinite(v) and lo <= v <= hi):
-        raise bf.fail(f"{what} = {value!r} mm is not a plausible spacing ({lo:g} to {hi:g} "
-                      "mm); corrupt header?")
-    return v
+    """A lateral spacing in mm within the ``spacing_mm`` limit."""
+    return _policy.check_range("spacing_mm", value, bf.path, f"{what} (mm)")
 
 
 def check_heights_nm(bf: BinFile, z: np.ndarray, what: str) -> None:
-    """Valid heights within +-:data:`MAX_ABS_HEIGHT_NM`."""
-    v = z[np.isfinite(z)]
-    if v.size and float(np.max(np.abs(v))) > MAX_ABS_HEIGHT_NM:
-        raise bf.fail(f"{what}: heights up to {float(np.max(np.abs(v))):.3g} nm are not "
-                      f"plausible (limit {MAX_ABS_HEIGHT_NM:g} nm); corrupt scale or data?")
+    """Valid heights within the ``height_nm_max`` limit."""
+    _policy.check_heights(bf.path, z, f"{what}: heights")
 
 
 def cstr(b: bytes) -> str:

@@ -34,18 +34,12 @@ def instruments_of(name: str, own: tuple[str, ...]) -> list[str]:
     return list(own or INSTRUMENTS.get(name, ()))
 
 
-def format_table(rows: list[dict[str, Any]] | None = None) -> str:
-    """A plain-text table of the formats: name, read/write, extensions, instruments.
-
-    ``rows`` defaults to :func:`metrology.io.formats`; refused formats (read
-    by nothing, with the export to use) are listed after it.
-    """
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """A plain-text table of the formats ``rows`` (:func:`metrology.io.formats`): name,
+    read/write, extensions, instruments; then the refused formats (read by nothing)
+    with the export to use. :func:`metrology.io.format_table` passes the registry's."""
     from ._refused import REFUSED
 
-    if rows is None:
-        from ._registry import formats
-
-        rows = formats()
     lines = [f"{'format':<13} {'read':<5} {'write':<5} {'extensions':<19} instruments / source"]
     for r in rows:
         ext = " ".join(r["extensions"]) or "(by content)"

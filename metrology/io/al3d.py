@@ -12,7 +12,8 @@ Layout (public facts: Gwyddion's ``alicona.c``, SurfaceTopography's
   ``InvalidPixelValue`` (NaN or a number), ``NumberOfPlanes``,
   ``TextureImageOffset``, ``IconOffset``.
 * The depth image: ``Rows`` rows of ``Cols`` float32 heights in metres,
-  little-endian, each row padded to a multiple of 8 bytes. Invalid points
+  little-endian, each row (the last one too: the file must hold them all)
+  padded to a multiple of 8 bytes. Invalid points
   are NaN or equal (as float32) to ``InvalidPixelValue``.
 
 Orientation
@@ -131,8 +132,14 @@ def read_al3d(path: str | Path) -> HeightMap:
             raise bf.fail(f"DepthImageOffset {depth} lies inside the header (ends at byte "
                           f"{header_end}); corrupt")
         stride = (cols * 4 + 7) // 8 * 8
-        bf.need(depth, (rows - 1) * stride + cols * 4, "depth image")
+        bf.need(depth, rows * stride, "depth image (rows padded to 8 bytes)")
         buf = bf.read(depth, (rows - 1) * stride + cols * 4, "depth image")
+        texture = _int(bf, tags, "TextureImageOffset", 0)
+        planes = _int(bf, tags, "NumberOfPlanes", 0)
+        if texture and planes:  # texture planes of one byte per pixel, rows padded to 8
+            if planes > 64:
+                raise bf.fail(f"NumberOfPlanes = {planes} is not plausible (corrupt)")
+            bf.need(texture, planes * rows * ((cols + 7) // 8 * 8), "texture planes")
     raw = np.lib.stride_tricks.as_strided(
         np.frombuffer(buf, "<f4"), shape=(rows, cols), strides=(stride, 4),
         writeable=False) if stride != cols * 4 else np.frombuffer(buf, "<f4").reshape(rows,

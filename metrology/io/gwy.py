@@ -52,9 +52,10 @@ from typing import Any
 import numpy as np
 
 from ..heightmap import HeightMap
-from ._binread import MAX_POINTS, BinFile, check_heights_nm, check_shape, check_spacing_mm
+from . import _policy
+from ._binread import BinFile, check_heights_nm, check_shape, check_spacing_mm
+from ._policy import length_unit_exponent
 from ._registry import Format, register
-from .text import length_unit_exponent
 
 __all__ = ["read_gwy", "gwy_channels"]
 
@@ -62,7 +63,6 @@ _MAGIC = b"GWYP"
 _MAX_DEPTH = 32
 _MAX_STR = 1 << 16
 _MAX_COMPONENTS = 1 << 20
-_MAX_FILE = 16 * MAX_POINTS + (1 << 26)
 _ATOM = {"b": 1, "c": 1, "i": 4, "q": 8, "d": 8}
 _ARRAY = {"C": 1, "I": 4, "Q": 8, "D": 8}
 _CHANNEL_RE = re.compile(r"^/(\d+)/data$")
@@ -164,8 +164,10 @@ def _parse(p: Path) -> tuple[BinFile, bytes, tuple[str, dict[str, Any]]]:
                           "Gwyddion to get a GWYP file")
         if magic != _MAGIC:
             raise bf.fail("does not start with 'GWYP'; not a Gwyddion .gwy file")
-        if bf.size > _MAX_FILE:
-            raise bf.fail(f"{bf.size} bytes is larger than this reader accepts ({_MAX_FILE})")
+        max_file = 16 * _policy.current_limits().max_pixels + (1 << 26)  # two float64 maps
+        if bf.size > max_file:
+            raise bf.fail(f"{bf.size} bytes is larger than this reader accepts ({max_file}; "
+                          "max_pixels, raise it with metrology.io.limits(max_pixels=...))")
         buf = bf.read(0, bf.size, "file")
     top, _end = _Parser(bf, buf).obj(4, len(buf), 0)
     if top[0] != "GwyContainer":

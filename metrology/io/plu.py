@@ -55,8 +55,8 @@ import numpy as np
 from ..heightmap import HeightMap
 from ..profile import Profile
 from ._binread import BinFile, check_heights_nm, check_shape, check_spacing_mm, cstr
+from ._policy import float_scaled
 from ._registry import Format, register
-from .text import float_scaled
 
 __all__ = ["read_plu"]
 

@@ -56,8 +56,9 @@ import numpy as np
 from .._atomic import atomic_target
 from ..errors import FileFormatError
 from ..profile import Profile
+from ._headers import GWYDDION_KEYS
+from ._policy import check_range, current_limits, decimal_scaled, length_unit_exponent
 from ._registry import Format, register
-from .text import _GWYDDION_KEYS, decimal_scaled, length_unit_exponent
 
 __all__ = ["read_profile_text", "write_profile", "sniff_profile_text"]
 
@@ -65,8 +66,6 @@ _OWN_FORMAT = "metrology-profile-1"
 _END_LINE = "# end"
 _MATRIX_FORMAT = "metrology-text-1"
 _NAN_TOKENS = {"nan", "+nan", "-nan", "na", "n/a", "bad", "null", "none", ""}
-#: bound on the number of samples (a text profile of more than this is not a trace)
-MAX_POINTS = 50_000_000
 _DEKTAK_SECTIONS = ("Scan Parameters", "Analytical Results", "Scan Data")
 
 
@@ -217,7 +216,7 @@ def sniff_profile_text(head: bytes) -> bool:
             continue
         if s[0] in "#%":
             key = s.lstrip("#%").split(":", 1)[0].strip().lower()
-            if _GWYDDION_KEYS.get(key, key) in ("width", "height"):
+            if GWYDDION_KEYS.get(key, key) in ("width", "height"):
                 return False  # a Gwyddion image export (its extent), even if 2 pixels wide
             continue
         vals = _numeric(_split(s))
@@ -301,6 +300,7 @@ def read_profile_text(path: str | Path, *, dx_mm: float | None = None,
     zs: list[float] = []
     ncols = -1
     first = 0
+    max_points = current_limits().max_pixels
     for lineno, raw_line in enumerate(lines, start=1):
         s = raw_line.strip()
         if not s:
@@ -352,8 +352,9 @@ def read_profile_text(path: str | Path, *, dx_mm: float | None = None,
             if z is None:
                 raise FileFormatError(f"{p}: line {lineno}: non-numeric height {fields[0]!r}")
         zs.append(z)
-        if len(zs) > MAX_POINTS:
-            raise FileFormatError(f"{p}: more than {MAX_POINTS} samples; not a profile")
+        if len(zs) > max_points:
+            raise FileFormatError(f"{p}: more than {max_points} samples, the limit (max_pixels; "
+                                  "raise it with metrology.io.limits(max_pixels=...))")
     if ncols < 0:
         raise FileFormatError(f"{p}: no numeric data found")
     if own and (not lines or _END_LINE not in (ln.strip() for ln in lines[first:])):
@@ -468,8 +469,9 @@ def read_profile_text(path: str | Path, *, dx_mm: float | None = None,
         meta["x_step_fit_residual"] = resid
         meta["x_print_quantum"] = q
     assert dx is not None
-    if not (math.isfinite(dx) and 1e-12 < dx < 1e6):
-        raise FileFormatError(f"{p}: sampling interval {dx!r} mm is not plausible")
+    if not (math.isfinite(dx) and dx > 0):
+        raise FileFormatError(f"{p}: sampling interval {dx!r} mm is not positive")
+    check_range("spacing_mm", dx, p, "the sampling interval dx (mm)")
 
     if dektak:
         meta.update(_dektak_meta(dek, dx, n, p))
@@ -496,9 +498,18 @@ def _dektak_meta(dek: dict[str, str], dx_mm: float, n: int, p: Path) -> dict[str
     length = dek.get("Length")
     if length:
         m = re.match(r"\s*([-+0-9.eE]+)\s*([A-Za-zµμ]+)", length)
-        if m and length_unit_exponent(m.group(2)) is not None:
-            out["dektak_length_mm"] = float(
-                Decimal(m.group(1)).scaleb(length_unit_exponent(m.group(2)) + 3))
+        k = length_unit_exponent(m.group(2)) if m else None
+        if m and k is not None:
+            val = float(Decimal(m.group(1)).scaleb(k + 3))
+            q = float(Decimal(1).scaleb(Decimal(m.group(1)).as_tuple().exponent + k + 3))
+            # the scan length is n or n - 1 samples (to its printed precision): a copy cut
+            # at a line boundary has fewer samples than its header's Length
+            if not (n - 1) * dx_mm - 0.5 * q - 1e-9 * val <= val <= n * dx_mm + 0.5 * q \
+                    + 1e-9 * val:
+                raise FileFormatError(
+                    f"{p}: Dektak header Length {length!r} but the data hold {n} samples of "
+                    f"{dx_mm * 1e3:g} um ({n * dx_mm * 1e3:g} um): truncated or corrupt")
+            out["dektak_length_mm"] = val
     stylus = dek.get("Stylus", "")
     m = re.search(r"Radius:\s*([0-9.]+)\s*(\S+)", stylus)
     if m and length_unit_exponent(m.group(2).replace("\ufffd", "µ")) is not None:
