@@ -7,16 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from binbuild import build_al3d, check_truncations, read_flipped
-from hypothesis import given
-from hypothesis import strategies as st
+from fuzz.binbuild import build_al3d
 
 import metrology as m
 from metrology.errors import FileFormatError
 from metrology.io import detect
 from metrology.io.al3d import read_al3d
-
-from iohelpers import FLIP_SETTINGS
 
 
 @pytest.mark.parametrize("nx", [3, 4])  # 12 bytes per row: padded to 16; 16: no padding
@@ -68,23 +64,6 @@ def test_absurd_sizes_fail_fast(tmp_path: Path) -> None:
     assert time.perf_counter() - t0 < 1.0
 
 
-SMALL = build_al3d(np.arange(15, dtype=float).reshape(3, 5) * 1e-7)
-
-
-def test_truncated_copies(tmp_path: Path) -> None:
-    f = tmp_path / "full.al3d"
-    f.write_bytes(SMALL)
-    check_truncations(read_al3d, SMALL, tmp_path, ".al3d", read_al3d(f),
-                      offsets=range(0, len(SMALL)))
-
-
-@FLIP_SETTINGS
-@given(pos=st.integers(0, 10**6), xor=st.integers(1, 255))
-def test_flipped_bytes_raise_only_file_format_error(tmp_path: Path, pos: int, xor: int) -> None:
-    hm = read_flipped(read_al3d, SMALL, tmp_path, ".al3d", pos, xor)
-    assert hm is None or (hm.z_nm.ndim == 2 and np.isfinite(hm.dx_mm))
-
-
 @pytest.mark.realdata
 def test_realdata_al3d(realdata) -> None:
     hm = m.load(realdata("st_al3d-1.al3d"))
@@ -96,11 +75,3 @@ def test_realdata_al3d(realdata) -> None:
     assert hm.valid_fraction == 1.0
     assert hm.meta["software"] == "MeasureSuite 5.3.6"
 
-
-@pytest.mark.realdata
-@pytest.mark.parametrize("cut", [16, 500, 1100, 1261, 200_000])
-def test_realdata_truncated(realdata, tmp_path: Path, cut: int) -> None:
-    f = tmp_path / "cut.al3d"
-    f.write_bytes(realdata("st_al3d-1.al3d").read_bytes()[:cut])
-    with pytest.raises(FileFormatError):
-        read_al3d(f)

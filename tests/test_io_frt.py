@@ -8,16 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from binbuild import build_frt, check_truncations, read_flipped
-from hypothesis import given
-from hypothesis import strategies as st
+from fuzz.binbuild import build_frt
 
 import metrology as m
 from metrology.errors import FileFormatError
 from metrology.io import detect
 from metrology.io.frt import read_frt
-
-from iohelpers import FLIP_SETTINGS
 
 
 def _raw() -> np.ndarray:
@@ -83,23 +79,6 @@ def test_refusals_and_absurd_sizes(tmp_path: Path) -> None:
     assert time.perf_counter() - t0 < 1.0
 
 
-SMALL = build_frt(_raw())
-
-
-def test_truncated_copies(tmp_path: Path) -> None:
-    f = tmp_path / "full.frt"
-    f.write_bytes(SMALL)
-    check_truncations(read_frt, SMALL, tmp_path, ".frt", read_frt(f),
-                      offsets=range(0, len(SMALL)))
-
-
-@FLIP_SETTINGS
-@given(pos=st.integers(0, 10**6), xor=st.integers(1, 255))
-def test_flipped_bytes_raise_only_file_format_error(tmp_path: Path, pos: int, xor: int) -> None:
-    hm = read_flipped(read_frt, SMALL, tmp_path, ".frt", pos, xor)
-    assert hm is None or (hm.z_nm.ndim == 2 and np.isfinite(hm.dx_mm))
-
-
 # --------------------------------------------------------------------------- real data
 @pytest.mark.realdata
 def test_realdata_frt(realdata) -> None:
@@ -125,11 +104,3 @@ def test_realdata_frt_peer_figure_is_the_masked_ones_only(realdata) -> None:
     assert v.std() == pytest.approx(4915.8, rel=1e-3) and np.ptp(v) == pytest.approx(305210,
                                                                                       rel=1e-3)
 
-
-@pytest.mark.realdata
-@pytest.mark.parametrize("cut", [15, 60, 124, 300_000, 1_000_000, 1_504_300])
-def test_realdata_truncated(realdata, tmp_path: Path, cut: int) -> None:
-    f = tmp_path / "cut.frt"
-    f.write_bytes(realdata("st_frt-1.frt").read_bytes()[:cut])
-    with pytest.raises(FileFormatError):
-        read_frt(f)

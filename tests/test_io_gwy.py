@@ -10,16 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from binbuild import build_gwy, check_truncations, gwy_field, gwy_obj, gwy_unit, read_flipped
-from hypothesis import given
-from hypothesis import strategies as st
+from fuzz.binbuild import build_gwy, gwy_field, gwy_obj, gwy_unit
 
 import metrology as m
 from metrology.errors import FileFormatError
 from metrology.io import detect
 from metrology.io.gwy import gwy_channels, read_gwy
-
-from iohelpers import FLIP_SETTINGS
 
 
 def _rows() -> np.ndarray:
@@ -110,19 +106,3 @@ def test_absurd_counts_fail_fast(tmp_path: Path) -> None:
         read_gwy(_file(tmp_path, bytes(body)))
     assert time.perf_counter() - t0 < 1.0
 
-
-SMALL = build_gwy([(0, "H", gwy_field(_rows(), 4e-6, 3e-6))],
-                  masks={0: gwy_field(np.zeros((3, 4)), 4e-6, 3e-6)})
-
-
-def test_truncated_copies(tmp_path: Path) -> None:
-    f = _file(tmp_path, SMALL, "full.gwy")
-    check_truncations(read_gwy, SMALL, tmp_path, ".gwy", read_gwy(f),
-                      offsets=range(0, len(SMALL)))
-
-
-@FLIP_SETTINGS
-@given(pos=st.integers(0, 10**6), xor=st.integers(1, 255))
-def test_flipped_bytes_raise_only_file_format_error(tmp_path: Path, pos: int, xor: int) -> None:
-    hm = read_flipped(read_gwy, SMALL, tmp_path, ".gwy", pos, xor)
-    assert hm is None or (hm.z_nm.ndim == 2 and np.isfinite(hm.dx_mm))

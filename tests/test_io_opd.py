@@ -8,16 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from binbuild import build_opd, check_truncations, opd_entry, read_flipped
-from hypothesis import given
-from hypothesis import strategies as st
+from fuzz.binbuild import build_opd, opd_entry
 
 import metrology as m
 from metrology.errors import FileFormatError
 from metrology.io import detect
 from metrology.io.opd import read_opd
-
-from iohelpers import FLIP_SETTINGS
 
 
 def test_scale_spacing_and_the_bottom_first_columns(tmp_path: Path) -> None:
@@ -97,23 +93,6 @@ def test_declared_sizes_are_checked_before_reading(tmp_path: Path) -> None:
     assert opd_entry("x", 1, 0)[:1] == b"x"
 
 
-SMALL = build_opd(np.arange(12, dtype=np.float32).reshape(4, 3), mult=3)
-
-
-def test_truncated_copies(tmp_path: Path) -> None:
-    f = tmp_path / "full.opd"
-    f.write_bytes(SMALL)
-    check_truncations(read_opd, SMALL, tmp_path, ".opd", read_opd(f),
-                      offsets=range(0, len(SMALL)))
-
-
-@FLIP_SETTINGS
-@given(pos=st.integers(0, 10**6), xor=st.integers(1, 255))
-def test_flipped_bytes_raise_only_file_format_error(tmp_path: Path, pos: int, xor: int) -> None:
-    hm = read_flipped(read_opd, SMALL, tmp_path, ".opd", pos, xor)
-    assert hm is None or (hm.z_nm.ndim == 2 and np.isfinite(hm.dx_mm))
-
-
 # --------------------------------------------------------------------------- real data
 @pytest.mark.realdata
 def test_realdata_opd(realdata) -> None:
@@ -127,11 +106,3 @@ def test_realdata_opd(realdata) -> None:
     assert 1 - hm.valid_fraction == pytest.approx(0.0004, abs=5e-5)
     assert hm.meta["opd_channel"] == "Raw" and hm.meta["wavelength_nm"] == pytest.approx(577.295)
 
-
-@pytest.mark.realdata
-@pytest.mark.parametrize("cut", [5, 3000, 24_025, 1_000_000, 4_020_000])
-def test_realdata_truncated(realdata, tmp_path: Path, cut: int) -> None:
-    f = tmp_path / "cut.opd"
-    f.write_bytes(realdata("st_opd-1.opd").read_bytes()[:cut])
-    with pytest.raises(FileFormatError):
-        read_opd(f)

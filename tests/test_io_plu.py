@@ -8,17 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from binbuild import build_plu, check_truncations, read_flipped
-from hypothesis import given
-from hypothesis import strategies as st
+from fuzz.binbuild import build_plu
 
 import metrology as m
 from metrology.errors import FileFormatError
 from metrology.io import detect
 from metrology.io.plu import read_plu
 from metrology.profile import Profile
-
-from iohelpers import FLIP_SETTINGS
 
 
 def test_units_invalid_marker_and_top_first_rows(tmp_path: Path) -> None:
@@ -87,23 +83,6 @@ def test_absurd_sizes_fail_fast(tmp_path: Path) -> None:
     assert time.perf_counter() - t0 < 1.0
 
 
-SMALL = build_plu(np.arange(12, dtype=np.float32).reshape(3, 4), tail=b"RGB" * 12)
-
-
-def test_truncated_copies(tmp_path: Path) -> None:
-    f = tmp_path / "full.plu"
-    f.write_bytes(SMALL)
-    check_truncations(read_plu, SMALL, tmp_path, ".plu", read_plu(f),
-                      offsets=range(0, len(SMALL)))
-
-
-@FLIP_SETTINGS
-@given(pos=st.integers(0, 10**6), xor=st.integers(1, 255))
-def test_flipped_bytes_raise_only_file_format_error(tmp_path: Path, pos: int, xor: int) -> None:
-    hm = read_flipped(read_plu, SMALL, tmp_path, ".plu", pos, xor)
-    assert hm is None or (hm.z_nm.ndim in (1, 2) and np.isfinite(hm.dx_mm))
-
-
 # --------------------------------------------------------------------------- real data
 @pytest.mark.realdata
 def test_realdata_plu(realdata) -> None:
@@ -128,11 +107,3 @@ def test_realdata_plu_surfalize_offset_explains_its_pv(realdata) -> None:
     assert np.ptp(early) == pytest.approx(111230, rel=1e-4)  # surfalize's PV
     assert early.std() == pytest.approx(2843.4, rel=1e-4)    # and RMS
 
-
-@pytest.mark.realdata
-@pytest.mark.parametrize("cut", [20, 300, 499, 505, 1_000_000, 1_769_000])
-def test_realdata_truncated(realdata, tmp_path: Path, cut: int) -> None:
-    f = tmp_path / "cut.plu"
-    f.write_bytes(realdata("st_plu-1.plu").read_bytes()[:cut])
-    with pytest.raises(FileFormatError):
-        read_plu(f)

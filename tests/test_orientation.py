@@ -1,9 +1,10 @@
-"""Row order, one decision per format (docs/orientation.md), tested with a marked map.
+"""Row order, one decision per format (docs/conventions.md, "Row order of each format").
 
-For each read-only format a file is packed with the marked asymmetric map laid out as
-the format's description says its rows are stored (binbuild, independent of the
-readers); the reader must return the map in the y-up frame: the marker near the top
-left (high y, low x), the invalid block at the bottom right.
+The table must cover every registered format, and its ``reader`` column must agree with
+what the reader records (``meta['rows_flipped']``) on a file packed with the marked
+asymmetric map in the format's documented layout (``corpus.PACKERS``, built by
+``binbuild`` independently of the readers); the round trip in ``test_io_formats`` checks
+where the marker lands. SUR and the x3p ``<Origin>`` tag are tested here directly.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from binbuild import build_al3d, build_frt, build_gwy, build_opd, build_plu, gwy_field
+from fuzz import corpus
 
 import metrology as m
 from metrology.errors import FileFormatError
@@ -25,8 +26,21 @@ from metrology.io.x3p import read_x3p, write_x3p
 
 from iohelpers import marked_map
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "orientation.md"
+DOC = Path(__file__).resolve().parent.parent / "docs" / "conventions.md"
 Z = marked_map(7, 5)  # y-up: marker at row 5 (second from the top), column 1
+
+
+def _table() -> dict[str, str]:
+    """format name -> the table's ``reader`` column."""
+    text = DOC.read_text(encoding="utf-8")
+    section = text.split("### Row order of each format", 1)[1].split("\n## ", 1)[0]
+    out = {}
+    for ln in section.splitlines():
+        if ln.startswith("| `"):
+            cells = ln.split("|")
+            for n in re.findall(r"`([a-z0-9-]+)`", cells[1]):
+                out[n] = cells[3].strip()
+    return out
 
 
 def _read(tmp_path: Path, name: str, data: bytes) -> m.HeightMap:
@@ -42,48 +56,22 @@ def _check(hm: m.HeightMap, atol: float) -> None:
 
 
 def test_every_format_has_an_orientation_decision() -> None:
-    rows = [ln for ln in DOC.read_text(encoding="utf-8").splitlines() if ln.startswith("| `")]
-    names = {n for ln in rows for n in re.findall(r"`([a-z0-9-]+)`", ln.split("|")[1])}
+    names = set(_table())
     registered = {f["name"] for f in formats()}
     assert registered <= names, f"no orientation decision for {sorted(registered - names)}"
     assert names <= registered, f"documented but not registered: {sorted(names - registered)}"
 
 
-def test_opd_columns_first_value_at_the_bottom(tmp_path: Path) -> None:
-    cols = np.where(np.isnan(Z), 2e38, Z / 1000.0).T.astype(np.float32)  # column i, bottom up
-    hm = _read(tmp_path, "o.opd", build_opd(cols, wavelength=1000.0))
-    assert hm.meta["rows_flipped"] is False
-    _check(hm, 1e-4)
-
-
-def test_plu_rows_top_first(tmp_path: Path) -> None:
-    rows = np.where(np.isnan(Z), 1000001.0, Z / 1000.0)[::-1].astype(np.float32)
-    hm = _read(tmp_path, "p.plu", build_plu(rows))
-    assert hm.meta["rows_flipped"] is True
-    _check(hm, 1e-4)
-
-
-def test_al3d_rows_top_first(tmp_path: Path) -> None:
-    hm = _read(tmp_path, "a.al3d", build_al3d((Z * 1e-9)[::-1]))
-    assert hm.meta["rows_flipped"] is True
-    _check(hm, 1e-4)
-
-
-def test_frt_rows_bottom_first(tmp_path: Path) -> None:
-    counts = np.where(np.isnan(Z), 1, np.round((Z + 1000.0) * 10)).astype(np.uint16)
-    hm = _read(tmp_path, "f.frt", build_frt(counts, zscale=1e-10))  # 0.1 nm per count
-    assert hm.meta["rows_flipped"] is False
-    hm = hm.replace(hm.z_nm - 1000.0)
-    _check(hm, 0.06)
-
-
-def test_gwy_rows_top_first(tmp_path: Path) -> None:
-    mask = np.isnan(Z)[::-1].astype(float)
-    field = gwy_field(np.nan_to_num(Z * 1e-9)[::-1], 5e-6, 7e-6)
-    hm = _read(tmp_path, "g.gwy", build_gwy([(0, "H", field)], masks={0: gwy_field(
-        mask, 5e-6, 7e-6)}))
-    assert hm.meta["rows_flipped"] is True
-    _check(hm, 1e-9)
+@pytest.mark.parametrize("fmt", sorted(corpus.PACKERS))
+def test_packed_formats_flip_as_documented(tmp_path: Path, fmt: str) -> None:
+    data, held = corpus.PACKERS[fmt](Z, 0.02, 0.03)
+    hm = _read(tmp_path, f"o.{fmt}", data)
+    doc = _table()[fmt]
+    flips = doc.startswith("flips")
+    assert flips or "no flip" in doc, doc
+    assert hm.meta["rows_flipped"] is flips
+    np.testing.assert_allclose(hm.z_nm, held, rtol=2e-7, equal_nan=True)
+    _check(hm, 0.051)  # frt holds counts of 0.1 nm
 
 
 def test_sur_lines_top_first(tmp_path: Path) -> None:

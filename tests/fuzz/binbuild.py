@@ -1,16 +1,14 @@
-"""Byte-level builders of the block-structured formats, packed field by field from the
-formats' public descriptions (independently of the readers' code), and the shared
-truncation check."""
+"""Byte-level builders of the read-only block-structured formats (opd, plu, al3d, frt,
+gwy), packed field by field from the formats' public descriptions, independently of the
+readers' code. The fuzz corpus packs its marked map with them (``corpus.PACKERS``), and
+the per-format tests their special cases."""
 
 from __future__ import annotations
 
 import struct
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from metrology.errors import FileFormatError
 
 
 # --------------------------------------------------------------------------- OPD
@@ -185,38 +183,3 @@ def build_gwy(channels: list[tuple[int, str, bytes]], masks: dict[int, bytes] | 
         comps.append((f"/{n}/mask", "o", field))
     comps += extra or []
     return b"GWYP" + gwy_obj("GwyContainer", comps)
-
-
-# --------------------------------------------------------------------------- checks
-def check_truncations(read: Any, data: bytes, tmp_path: Path, suffix: str, full: Any,
-                      offsets: Any = None) -> None:
-    """Every cut copy raises FileFormatError, or (cut after everything the reader needs)
-    gives exactly the full reading."""
-    if offsets is None:
-        offsets = sorted(set(np.linspace(0, len(data) - 1, 60).astype(int).tolist()
-                             + [1, 2, 11, 17, 24, 100, 499, 500, 507, 508]))
-    f = tmp_path / f"cut{suffix}"
-    for cut in offsets:
-        if cut >= len(data):
-            continue
-        f.write_bytes(data[:cut])
-        try:
-            got = read(f)
-        except FileFormatError:
-            continue
-        assert got == full, f"a copy cut at byte {cut} read differently instead of failing"
-
-
-
-def read_flipped(read: Any, data: bytes, tmp_path: Path, suffix: str, pos: int,
-                 xor: int) -> Any:
-    """Read a copy of ``data`` with byte ``pos`` XOR ``xor``: the result, or None when the
-    reader raised FileFormatError (the only error it may raise)."""
-    b = bytearray(data)
-    b[pos % len(b)] ^= xor
-    f = tmp_path / f"flip{suffix}"
-    f.write_bytes(bytes(b))
-    try:
-        return read(f)
-    except FileFormatError:
-        return None
