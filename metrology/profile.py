@@ -30,13 +30,29 @@ Analyses (all over the valid points; nothing is filtered unless asked)
 
 Evaluation length and filters
 -----------------------------
-The evaluation length is the whole trace (``n * dx_mm``). The reference
-(mean) line is the least-squares straight line through the valid points
-(``remove="line"``, default; ``"mean"`` removes only the mean). No λs or λc
-(nesting index) filter is applied: strictly, ISO 21920-2 names the results
-of an unfiltered, form-removed trace P-parameters (Pa, Pq, Pz, ...); every
-result says so in its ``profile`` field. A roughness (R) profile needs a
-Gaussian λc filter (ISO 16610-21), which this module does not apply.
+The reference (mean) line is the least-squares straight line through the
+valid points (``remove="line"``, default; ``"mean"`` removes only the mean).
+Without cut-offs no λs or λc (nesting index) filter is applied and the
+evaluation length is the whole trace (``n * dx_mm``) in ``sections`` equal
+pieces: strictly, ISO 21920-2 names the results of such an unfiltered,
+form-removed trace P-parameters (Pa, Pq, Pz, ...), and every result says so
+in its ``profile`` field.
+
+With cut-offs (:meth:`Profile.roughness` ``lambda_c_mm=`` / ``lambda_s_mm=``)
+the filters are the ISO 16610-21 Gaussian filters (weighting function
+``s(x) = exp(-π (x / (α λ))²) / (α λ)``, α = sqrt(ln 2 / π), 50 % amplitude
+transmission at the cut-off; :func:`metrology.filters.gaussian_weighting_function`)
+applied in space over the valid points only (normalised convolution: a
+weighted mean of measured points, nothing filled in), :meth:`Profile.gaussian_lowpass`:
+
+* λs (S-filter): the profile is replaced by its Gaussian low-pass with
+  cut-off λs (shorter wavelengths removed); without λc, the evaluation length
+  is the trace less λs at each end (the S-filter's run-in and run-out);
+* λc (L-filter): the roughness profile is the profile minus its Gaussian
+  mean line with cut-off λc. The sampling length is λc and the evaluation
+  length ``sections`` x λc (ISO 21920-3 default 5), taken from the centre of
+  the trace, which must leave at least λc / 2 before and after it (the run-in
+  and run-out the mean line needs); a shorter trace is refused.
 """
 
 from __future__ import annotations
@@ -114,9 +130,14 @@ class Roughness:
       evaluation length.
 
     Sections: the evaluation length split into ``sections`` consecutive
-    pieces of ``points_per_section`` points each (ISO 21920-3 default 5;
-    the < ``sections`` points left over at the end take part in Ra, Rq and
-    Rt only).
+    pieces of ``points_per_section`` points each (ISO 21920-3 default 5).
+    Without λc the evaluation length is the whole trace (less λs at each end
+    with an S-filter) and the < ``sections`` points left over at its end take
+    part in Ra, Rq and Rt only; with λc each
+    section is one sampling length λc (module docstring). ``lambda_c_mm`` and
+    ``lambda_s_mm`` are the ISO 16610-21 Gaussian cut-offs applied (None: not
+    applied); ``profile`` says which profile the values are of, with their
+    ISO 21920-2 names.
     """
 
     ra_nm: float
@@ -132,6 +153,8 @@ class Roughness:
     reference_line: str
     profile: str
     n_valid: int
+    lambda_c_mm: float | None = None
+    lambda_s_mm: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-Python dict (JSON-ready)."""
@@ -393,15 +416,59 @@ class Profile:
                                     "f_hi", (lo, hi), c_lo, c_hi, cov == "full", reason,
                                p.window)
 
-    def roughness(self, sections: int = 5, remove: str = "line") -> Roughness:
+    def gaussian_lowpass(self, cutoff_mm: float) -> Profile:
+        """The ISO 16610-21 Gaussian low-pass (mean line) of the profile with cut-off
+        ``cutoff_mm`` (λc or λs), in space over the valid points.
+
+        At each point, the weighted mean of the valid points within ±λ (the
+        weighting function beyond is below 1e-6 of its peak) with weights
+        ``s(x_i - x)`` renormalised over the valid points present (normalised
+        convolution: no point is invented; near the ends and gaps the weights
+        are those of the points that exist). Points with no valid point within
+        ±λ are NaN; invalid points stay NaN.
+        """
+        from scipy.signal import fftconvolve
+
+        from .filters import gaussian_weighting_function
+
+        lc = float(cutoff_mm)
+        if not (math.isfinite(lc) and lc > 0):
+            raise ConventionError(f"a cut-off wavelength must be > 0 mm, got {cutoff_mm!r}")
+        half = min(int(math.ceil(lc / self._dx)), self._z.size)
+        w = gaussian_weighting_function(np.arange(-half, half + 1) * self._dx, lc)
+        ok = self.valid
+        num = fftconvolve(np.where(ok, self._z, 0.0), w, mode="same")
+        den = fftconvolve(ok.astype(np.float64), w, mode="same")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(den > 1e-9 * float(w.sum()), num / np.where(den > 0, den, 1.0),
+                            np.nan)
+        mean[~ok] = np.nan
+        return self.replace(mean, note=f"ISO 16610-21 Gaussian low-pass, cut-off {lc:g} mm")
+
+    def roughness(self, sections: int = 5, remove: str = "line", *,
+                  lambda_c_mm: float | None = None,
+                  lambda_s_mm: float | None = None) -> Roughness:
         """Ra, Rq, Rz, Rp, Rv, Rt (ISO 21920-2 definitions; see :class:`Roughness`).
 
         Parameters
         ----------
         sections : int
-            Number of sections for Rz, Rp, Rv (ISO 21920-3 default 5).
+            Number of sections (sampling lengths) for Rz, Rp, Rv (ISO 21920-3
+            default 5).
         remove : {"line", "mean"}
-            Reference line: least-squares line (default) or the mean.
+            Reference line removed first: least-squares line (default) or the mean.
+        lambda_c_mm, lambda_s_mm : float, optional
+            ISO 16610-21 Gaussian cut-offs in mm (module docstring); without
+            them nothing is filtered and the values are those of the primary
+            profile (ISO 21920-2: Pa, Pq, ...).
+
+        Raises
+        ------
+        InsufficientDataError
+            Too few valid points, a section without valid points, or a trace
+            shorter than ``sections`` x λc plus λc.
+        ConventionError
+            Bad ``sections``, ``remove`` or cut-offs (λs must be below λc).
         """
         if remove not in ("line", "mean"):
             raise ConventionError(f"remove must be 'line' or 'mean', got {remove!r}")
@@ -409,18 +476,48 @@ class Profile:
                 or sections < 1:
             raise ConventionError(f"sections must be a positive integer, got {sections!r}")
         sections = int(sections)
-        z = self.detrend(remove).z_nm
-        ok = np.isfinite(z)
-        v = z[ok]
+        for name, lam in (("lambda_c_mm", lambda_c_mm), ("lambda_s_mm", lambda_s_mm)):
+            if lam is not None and not (math.isfinite(float(lam)) and float(lam) > 0):
+                raise ConventionError(f"{name} must be > 0 mm, got {lam!r}")
+        if lambda_c_mm is not None and lambda_s_mm is not None and \
+                not float(lambda_s_mm) < float(lambda_c_mm):
+            raise ConventionError(f"lambda_s_mm ({lambda_s_mm!r}) must be below lambda_c_mm "
+                                  f"({lambda_c_mm!r})")
+        work = self.detrend(remove)
+        if lambda_s_mm is not None:
+            work = work.gaussian_lowpass(float(lambda_s_mm))
+        if lambda_c_mm is None:
+            z = work.z_nm
+            # with an S-filter only, its run-in and run-out (lambda_s at each end) are left out
+            trim = 0 if lambda_s_mm is None else int(math.ceil(float(lambda_s_mm) / self._dx))
+            n_eval = z.size - 2 * trim
+            per = n_eval // sections
+            if per < 2:
+                raise InsufficientDataError(
+                    f"{n_eval} points cannot be split into {sections} sections of >= 2 points")
+            cuts = [(trim + k * per, trim + (k + 1) * per) for k in range(sections)]
+            evaluated = z[trim:trim + n_eval]
+            length = n_eval * self._dx
+        else:
+            lc = float(lambda_c_mm)
+            per = int(round(lc / self._dx))
+            n_eval = sections * per
+            if per < 2 or n_eval + per > self._z.size:
+                raise InsufficientDataError(
+                    f"a {self.length_mm:g} mm trace is too short for {sections} sampling "
+                    f"lengths of lambda_c = {lc:g} mm plus lambda_c / 2 of run-in and "
+                    f"run-out (needs {(sections + 1) * lc:g} mm)")
+            z = work.z_nm - work.gaussian_lowpass(lc).z_nm
+            start = (self._z.size - n_eval) // 2
+            evaluated = z[start:start + n_eval]
+            cuts = [(start + k * per, start + (k + 1) * per) for k in range(sections)]
+            length = n_eval * self._dx
+        v = evaluated[np.isfinite(evaluated)]
         if v.size < 2:
             raise InsufficientDataError("roughness needs at least 2 valid points")
-        per = z.size // sections
-        if per < 2:
-            raise InsufficientDataError(
-                f"{z.size} points cannot be split into {sections} sections of >= 2 points")
         peaks, valleys = [], []
-        for k in range(sections):
-            s = z[k * per:(k + 1) * per]
+        for k, (a, b) in enumerate(cuts):
+            s = z[a:b]
             s = s[np.isfinite(s)]
             if s.size == 0:
                 raise InsufficientDataError(
@@ -431,15 +528,27 @@ class Profile:
         rp = float(np.mean(peaks))
         rv = float(np.mean(valleys))
         rz = float(np.mean(np.asarray(peaks) + np.asarray(valleys)))
-        prof = ("primary profile: reference line removed, no lambda_s / lambda_c filter "
-                "(ISO 21920-2 names these Pa, Pq, Pz, Pp, Pv, Pt)")
+        s_txt = (f"ISO 16610-21 Gaussian lambda_s = {float(lambda_s_mm):g} mm"
+                 if lambda_s_mm is not None else "no lambda_s filter")
+        if lambda_c_mm is None:
+            prof = (f"primary profile: reference line removed, {s_txt}, no lambda_c filter "
+                    "(ISO 21920-2 names these Pa, Pq, Pz, Pp, Pv, Pt)")
+            if lambda_s_mm is None:
+                prof = ("primary profile: reference line removed, no lambda_s / lambda_c "
+                        "filter (ISO 21920-2 names these Pa, Pq, Pz, Pp, Pv, Pt)")
+        else:
+            prof = (f"roughness profile: reference line removed, {s_txt}, ISO 16610-21 "
+                    f"Gaussian lambda_c = {float(lambda_c_mm):g} mm (ISO 21920-2 Ra, Rq, Rz, "
+                    "Rp, Rv, Rt)")
         return Roughness(
             ra_nm=float(np.mean(np.abs(v))), rq_nm=float(np.sqrt(np.mean(v * v))),
             rz_nm=rz, rp_nm=rp, rv_nm=rv, rt_nm=float(v.max() - v.min()),
-            evaluation_length_mm=self.length_mm, sections=sections, points_per_section=per,
+            evaluation_length_mm=length, sections=sections, points_per_section=per,
             section_length_mm=per * self._dx,
             reference_line="least-squares line" if remove == "line" else "mean",
-            profile=prof, n_valid=int(v.size))
+            profile=prof, n_valid=int(v.size),
+            lambda_c_mm=None if lambda_c_mm is None else float(lambda_c_mm),
+            lambda_s_mm=None if lambda_s_mm is None else float(lambda_s_mm))
 
     def __repr__(self) -> str:
         src = self._meta.get("source", "")

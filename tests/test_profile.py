@@ -197,3 +197,82 @@ def test_profile_is_exported_and_saved(tmp_path) -> None:
     assert isinstance(q, m.Profile) and q == p and q.dx_mm == 0.25
     with pytest.raises(m.FileFormatError, match="profile CSV"):
         m.save(p, tmp_path / "t.x3p")
+
+
+# --------------------------------------------------------------------------- ISO 16610-21 cut-offs
+def _direct_mean_line(z: np.ndarray, dx: float, lc: float) -> np.ndarray:
+    """Plain loop: at each point, the Gaussian-weighted mean of the valid points within
+    +-lc (ISO 16610-21 weighting function written here, not taken from the library)."""
+    a = math.sqrt(math.log(2) / math.pi) * lc
+    half = math.ceil(lc / dx)
+    out = np.full(z.size, np.nan)
+    for i in range(z.size):
+        if not np.isfinite(z[i]):
+            continue
+        j = np.arange(max(0, i - half), min(z.size, i + half + 1))
+        j = j[np.isfinite(z[j])]
+        w = np.exp(-math.pi * (((j - i) * dx) / a) ** 2)
+        out[i] = np.sum(w * z[j]) / np.sum(w)
+    return out
+
+
+def test_gaussian_mean_line_transmits_half_the_amplitude_at_its_cut_off() -> None:
+    lc, dx = 0.8, 0.004
+    for period, expect in ((lc, 0.5), (2 * lc, 2 ** -0.25), (lc / 2, 2.0 ** -4)):
+        p = sine(n=6000, dx=dx, amp=10.0, period_mm=period)
+        mean = p.gaussian_lowpass(lc).z_nm
+        mid = mean[1500:4500]  # away from the ends: H(f) = exp(-ln 2 (f lc)^2)
+        assert np.max(np.abs(mid)) == pytest.approx(10.0 * expect, rel=2e-3), period
+
+
+def test_gaussian_mean_line_matches_a_direct_weighted_mean_with_gaps() -> None:
+    rng = np.random.default_rng(3)
+    z = np.cumsum(rng.normal(0, 1, 700))
+    z[100:130] = np.nan  # a gap: only measured points are averaged, nothing filled in
+    z[650] = np.nan
+    p = Profile(z, 0.002)
+    got = p.gaussian_lowpass(0.25).z_nm
+    ref = _direct_mean_line(z, 0.002, 0.25)
+    np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-9)
+    assert np.isnan(got[110]) and np.isnan(got[650]) and np.isfinite(got[0])
+
+
+def test_roughness_with_lambda_c_removes_waviness_and_keeps_roughness() -> None:
+    """Roughness (period 0.08 mm) plus waviness (period 8 mm) under lambda_c = 0.8 mm: the
+    roughness amplitude passes by 1 - exp(-ln 2 (lc / 0.08)^2) ~ 1, the waviness by
+    1 - exp(-ln 2 (0.8 / 8)^2) = 0.0069: Ra ~ 2 A / pi of the roughness alone."""
+    dx, lc, amp = 0.001, 0.8, 5.0
+    x = np.arange(6000) * dx  # 6 mm >= (5 + 1) x lc
+    z = amp * np.sin(2 * np.pi * x / 0.08) + 400.0 * np.sin(2 * np.pi * x / 8.0) + 30 * x
+    r = Profile(z, dx).roughness(lambda_c_mm=lc)
+    t_w = 1 - math.exp(-math.log(2) * (lc / 8.0) ** 2)
+    assert r.lambda_c_mm == lc and r.sections == 5 and r.section_length_mm == pytest.approx(lc)
+    assert r.evaluation_length_mm == pytest.approx(5 * lc)
+    # the residual waviness (400 nm x 0.0069 = 2.8 nm amplitude) adds in quadrature to Rq
+    rq_expect = math.hypot(amp, 400.0 * t_w) / math.sqrt(2)
+    assert r.rq_nm == pytest.approx(rq_expect, rel=0.05)
+    unfiltered = Profile(z, dx).roughness()
+    assert unfiltered.rq_nm > 20 * r.rq_nm  # without lambda_c the waviness dominates
+    assert "Rq" in r.profile and "lambda_c = 0.8 mm" in r.profile
+    assert "Pq" in unfiltered.profile
+
+
+def test_roughness_with_cut_offs_refuses_short_traces_and_bad_cut_offs() -> None:
+    p = sine(n=4000, dx=0.001)  # 4 mm: less than (5 + 1) x 0.8 mm
+    with pytest.raises(InsufficientDataError, match="too short"):
+        p.roughness(lambda_c_mm=0.8)
+    assert p.roughness(lambda_c_mm=0.25).evaluation_length_mm == pytest.approx(1.25)
+    with pytest.raises(ConventionError, match="below"):
+        p.roughness(lambda_c_mm=0.25, lambda_s_mm=0.25)
+    with pytest.raises(ConventionError):
+        p.roughness(lambda_c_mm=-1.0)
+
+
+def test_lambda_s_removes_the_short_wavelengths() -> None:
+    """A period-0.01 mm ripple under lambda_s = 0.025 mm keeps exp(-ln2 (2.5)^2) = 1.3 %."""
+    dx = 0.0005
+    x = np.arange(20000) * dx
+    p = Profile(3.0 * np.sin(2 * np.pi * x / 0.01), dx)
+    r = p.roughness(lambda_s_mm=0.025)
+    expect = 3.0 * math.exp(-math.log(2) * 2.5 ** 2) / math.sqrt(2)
+    assert r.rq_nm == pytest.approx(expect, rel=0.02) and r.lambda_c_mm is None
