@@ -275,3 +275,26 @@ def test_json_report_of_a_profile_check_meets_the_schema(tmp_path: Path) -> None
     f = d["parts"][0]["files"][0]
     assert f["shape"] == [1, 5000] and f["profile"]["points"] == 5000
     assert f["aperture"] is None and f["analysis"]["psd"] is None
+
+
+def test_cli_info_analyze_and_formats(tmp_path: Path, capsys) -> None:
+    f = mt.save(_sine(10.0, 1 / 30), tmp_path / "a_trace.csv")  # 30 /mm, 150 periods
+    assert main(["info", str(f)]) == 0
+    out = capsys.readouterr().out
+    assert "5000 points along x" in out and "dx = 0.001 mm" in out
+    j = tmp_path / "a.json"
+    assert main(["analyze", str(f), "--json", str(j)]) == 0
+    out = capsys.readouterr().out
+    d = json.loads(j.read_text())
+    assert d["kind"] == "profile" and d["roughness"]["ra_nm"] == pytest.approx(20 / math.pi,
+                                                                               rel=2e-3)
+    assert f"Pa {d['roughness']['ra_nm']:.4g} nm" in out
+    assert "Height parameters (ISO 21920-2)" in out and "Pa, Pq" in out
+    band = next(b for b in d["psd"]["bands"] if b["f_lo_per_mm"] == 10.0)  # holds 30 /mm
+    assert band["coverage"] == "full" and band["rms_nm"] == pytest.approx(10 / math.sqrt(2),
+                                                                          rel=1e-2)
+    assert main(["formats"]) == 0
+    out = capsys.readouterr().out
+    for r in mt.io.formats():
+        assert r["name"] in out
+    assert ".mnt" in out and "export" in out and "Dektak" in out
