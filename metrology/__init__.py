@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from . import aperture
 from ._version import __version__
+from .decision import Decision, DecisionRule, decide
 from .errors import (
     ApertureError,
     ConventionError,
     FileFormatError,
+    GridMismatchError,
     InsufficientDataError,
     MetrologyError,
     NotMeasurableError,
@@ -19,6 +21,7 @@ from .errors import (
 )
 from .heightmap import HeightMap
 from .io import formats, load, save
+from .repeats import NoisePSD, RepeatAverage, average, noise_psd
 from .spec import Spec, SpecWarning, load_spec, parse_spec
 from .spectral import (
     PSD2D,
@@ -37,6 +40,13 @@ from .spectral import (
     slope_rms,
 )
 from .synth_psd import ABC, PowerLaw, fit_abc, fit_power_law, fit_power_law_segments, synthesize
+from .uncertainty import (
+    BandEstimate,
+    ZernikeEstimate,
+    band_estimate,
+    band_estimates,
+    zernike_estimates,
+)
 from .zernike import (
     ZernikeFit,
     ZernikeGeometry,
@@ -112,4 +122,17 @@ __all__ = [
     "FileFormatError",
     "SpecError",
     "NotMeasurableError",
+    "GridMismatchError",
+    "average",
+    "RepeatAverage",
+    "noise_psd",
+    "NoisePSD",
+    "band_estimates",
+    "band_estimate",
+    "BandEstimate",
+    "zernike_estimates",
+    "ZernikeEstimate",
+    "decide",
+    "Decision",
+    "DecisionRule",
 ]

@@ -314,3 +314,57 @@ class HeightMap:
                 and bool(np.array_equal(self._z, other._z, equal_nan=True)))
 
     __hash__ = None  # type: ignore[assignment]
+
+    # -- map arithmetic (implemented in metrology.arithmetic) -----------------
+    #: numpy scalars must defer to __rmul__ instead of broadcasting over the map
+    __array_ufunc__ = None
+
+    def __add__(self, other: object) -> HeightMap:
+        """``a + b`` on one grid (NaN where either is invalid); see :mod:`metrology.arithmetic`."""
+        if not isinstance(other, HeightMap):
+            return NotImplemented
+        from . import arithmetic
+        return arithmetic.add(self, other)
+
+    def __sub__(self, other: object) -> HeightMap:
+        """``a - b`` on one grid (NaN where either is invalid); see :mod:`metrology.arithmetic`."""
+        if not isinstance(other, HeightMap):
+            return NotImplemented
+        from . import arithmetic
+        return arithmetic.subtract(self, other)
+
+    def __mul__(self, k: object) -> HeightMap:
+        """``a * k`` for a real number ``k``."""
+        if isinstance(k, HeightMap):
+            return NotImplemented
+        from . import arithmetic
+        return arithmetic.scale(self, k)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, k: object) -> HeightMap:
+        """``a / k`` for a non-zero real number ``k``."""
+        if isinstance(k, HeightMap):
+            return NotImplemented
+        from . import arithmetic
+        v = arithmetic._scalar(k)
+        if v == 0.0:
+            raise ZeroDivisionError("a height map divided by zero")
+        return arithmetic.scale(self, 1.0 / v)
+
+    def __neg__(self) -> HeightMap:
+        """``-a``."""
+        from . import arithmetic
+        return arithmetic.negate(self)
+
+    def resample_like(self, like: HeightMap, method: str = "bilinear") -> HeightMap:
+        """This map resampled onto the grid of ``like``;
+        see :func:`metrology.arithmetic.resample_like`."""
+        from . import arithmetic
+        return arithmetic.resample_like(self, like, method)
+
+    def subtract(self, reference: HeightMap) -> HeightMap:
+        """Subtract a calibrated reference map (recorded in ``meta['references']``);
+        see :func:`metrology.arithmetic.subtract_reference`."""
+        from . import arithmetic
+        return arithmetic.subtract_reference(self, reference)
