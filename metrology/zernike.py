@@ -452,6 +452,23 @@ class ZernikeFit:
         lines.append(f"residual RMS = {self.residual_rms_nm:.5f} nm")
         return "\n".join(lines)
 
+    # -- conversions (implemented in metrology.zernike_transform) ---------------
+    def to(self, scheme: str | None = None, normalization: str | None = None,
+           radius_mm: float | None = None, *, terms: str = "closure") -> ZernikeFit:
+        """This fit in another scheme, normalisation and/or normalisation radius.
+
+        Scheme and normalisation are exact re-indexings and rescalings; a new
+        ``radius_mm`` uses the exact transform of the radial polynomials
+        (adding the lower-order modes it needs, ``terms="closure"``), or with
+        ``terms="same"`` and a term set that is not closed, a refit on the
+        source map. The result (a :class:`~metrology.zernike_transform.ConvertedZernikeFit`)
+        says which in ``method`` and ``note``; see
+        :func:`metrology.zernike_transform.convert_fit`.
+        """
+        from .zernike_transform import convert_fit
+
+        return convert_fit(self, scheme, normalization, radius_mm, terms=terms)
+
 
 def pair(c_cos: float, c_sin: float, m: int) -> tuple[float, float]:
     """Magnitude and axis angle of a Zernike pair.
