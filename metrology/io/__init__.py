@@ -7,6 +7,7 @@ with :mod:`metrology.io._registry` when imported here.
 from __future__ import annotations
 
 from . import (  # noqa: F401  (imported to register the formats)
+    codev,
     datx,
     fourd,
     metropro,
@@ -15,6 +16,7 @@ from . import (  # noqa: F401  (imported to register the formats)
     sur,
     text,
     x3p,
+    zemax,
 )
 from ._registry import Format, detect, formats, load, register, save
 
