@@ -21,6 +21,7 @@ from .errors import (
 )
 from .heightmap import HeightMap
 from .io import formats, load, save
+from .iso10110 import FormDeviation, FormTolerance, form_deviation, parse_form_tolerance
 from .repeats import NoisePSD, RepeatAverage, average, noise_psd
 from .spec import Spec, SpecWarning, load_spec, parse_spec
 from .spectral import (
@@ -47,6 +48,8 @@ from .uncertainty import (
     band_estimates,
     zernike_estimates,
 )
+from .units import display_unit, power_figures
+from .wavefront import surface_to_wavefront, surface_wavefront, wavefront_to_surface
 from .zernike import (
     ZernikeFit,
     ZernikeGeometry,
@@ -135,4 +138,13 @@ __all__ = [
     "decide",
     "Decision",
     "DecisionRule",
+    "form_deviation",
+    "FormDeviation",
+    "parse_form_tolerance",
+    "FormTolerance",
+    "surface_wavefront",
+    "surface_to_wavefront",
+    "wavefront_to_surface",
+    "display_unit",
+    "power_figures",
 ]
