@@ -60,24 +60,12 @@ def detrend(hm: HeightMap, remove: Any) -> np.ndarray:
     return out
 
 
-def _window_1d(name: str, n: int, alpha: float) -> np.ndarray:
-    x = (np.arange(n) + 0.5) / n
-    if name == "none":
-        return np.ones(n)
-    if name == "hann" or (name == "tukey" and alpha >= 1.0):
-        return np.sin(np.pi * x) ** 2
-    if alpha <= 0.0:
-        return np.ones(n)
-    w = np.ones(n)
-    lo = x < alpha / 2.0
-    hi = x > 1.0 - alpha / 2.0
-    w[lo] = 0.5 * (1.0 - np.cos(_TWO_PI * x[lo] / alpha))
-    w[hi] = 0.5 * (1.0 - np.cos(_TWO_PI * (1.0 - x[hi]) / alpha))
-    return w
-
-
 def window_array(hm: HeightMap, window: Any) -> tuple[np.ndarray, str]:
     """The window of :func:`metrology.spectral.psd` for ``hm``'s valid pixels, as an array.
+
+    The window names and 1-D shapes come from :mod:`metrology.spectral` itself
+    (its parser and its 1-D windows), so the two cannot drift apart; the tests
+    compare the resulting periodograms cell by cell.
 
     Returns
     -------
@@ -85,37 +73,17 @@ def window_array(hm: HeightMap, window: Any) -> tuple[np.ndarray, str]:
         0 outside the valid pixels.
     description : str
     """
+    from .spectral import _parse_window, _window_1d
+
     valid = hm.valid
-    if isinstance(window, np.ndarray):
-        w = np.asarray(window, dtype=np.float64)
+    spec = _parse_window(window)
+    if spec.name == "array":
+        w = np.asarray(spec.array, dtype=np.float64)
         if w.shape != hm.shape or not np.all(np.isfinite(w)) or np.any(w < 0):
             raise ConventionError("a window array must be finite, non-negative and of the "
                                   f"map's shape {hm.shape}")
         return np.where(valid, w, 0.0), "user array"
-    name, alpha = "none", 0.0
-    if window is None:
-        name = "none"
-    elif isinstance(window, tuple) and len(window) == 2 and str(window[0]).lower() == "tukey":
-        name, alpha = "tukey", float(window[1])
-    elif isinstance(window, str):
-        w = window.strip().lower().replace("_", "-")
-        if w in ("none", "rect", "rectangular", "boxcar"):
-            name = "none"
-        elif w in ("hann", "hanning"):
-            name = "hann"
-        elif w == "tukey":
-            name, alpha = "tukey", 0.5
-        elif w.startswith("tukey(") and w.endswith(")"):
-            name, alpha = "tukey", float(w[6:-1])
-        elif w in ("welch", "radial-hann", "radial-hanning"):
-            name = "radial-hann" if w.startswith("radial") else "welch"
-        else:
-            raise ConventionError(f"unknown window {window!r}")
-    else:
-        raise ConventionError(f"unknown window {window!r}")
-    if name == "tukey" and not 0.0 <= alpha <= 1.0:
-        raise ConventionError(f"Tukey alpha must be in [0, 1], got {alpha!r}")
-    if name in ("welch", "radial-hann"):
+    if spec.name in ("welch", "radial-hann"):
         from .aperture import fit_circle
 
         (cx, cy), _ = fit_circle(hm)
@@ -124,19 +92,18 @@ def window_array(hm: HeightMap, window: Any) -> tuple[np.ndarray, str]:
         r = np.sqrt(x[None, :] ** 2 + y[:, None] ** 2)
         rmax = float(r[valid].max()) + 0.5 * max(hm.dx_mm, hm.dy_mm)
         u = np.minimum(r / rmax, 1.0)
-        w2 = 1.0 - u * u if name == "welch" else np.cos(0.5 * np.pi * u) ** 2
-        return np.where(valid, w2, 0.0), f"{name} (explicit array)"
-    if name == "none":
+        w2 = 1.0 - u * u if spec.name == "welch" else np.cos(0.5 * np.pi * u) ** 2
+        return np.where(valid, w2, 0.0), f"{spec.description} (explicit array)"
+    if spec.name == "none":
         return valid.astype(np.float64), "none"
     rows = np.flatnonzero(valid.any(axis=1))
     cols = np.flatnonzero(valid.any(axis=0))
     r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
     wy = np.zeros(hm.shape[0])
     wx = np.zeros(hm.shape[1])
-    wy[r0:r1] = _window_1d(name, r1 - r0, alpha)
-    wx[c0:c1] = _window_1d(name, c1 - c0, alpha)
-    desc = "hann" if name == "hann" else f"tukey(alpha={alpha:g})"
-    return np.where(valid, np.outer(wy, wx), 0.0), f"{desc} over the bounding box (explicit array)"
+    wy[r0:r1] = _window_1d(spec.name, r1 - r0, spec.alpha)
+    wx[c0:c1] = _window_1d(spec.name, c1 - c0, spec.alpha)
+    return np.where(valid, np.outer(wy, wx), 0.0), f"{spec.description} (explicit array)"
 
 
 class Grid:

@@ -54,6 +54,9 @@ NDA_DEFAULT = 32767
 INT_MAX = 32766
 _TYPES = {"SUR": "surface", "WFR": "wavefront", "FIL": "intensity filter",
           "THV": "thickness variation", "BIR": "birefringence", "CAO": "crystal axis"}
+#: header keywords followed by one value: (name in the parsed header, type)
+_VALUED = {"WVL": ("wvl_um", float), "SSZ": ("ssz", float), "NDA": ("nda", int),
+           "XSC": ("xsc", float)}
 _META_RE = re.compile(r"!\s*metrology:.*?dx_mm=([^\s,]+).*?dy_mm=([^\s,]+)")
 
 
@@ -111,17 +114,9 @@ def _parse_keywords(tokens: list[str], p: Path) -> dict[str, Any]:
         elif key in _TYPES:
             out["type"] = key
             i += 1
-        elif key == "WVL":
-            out["wvl_um"] = value(i + 1, float)
-            i += 2
-        elif key == "SSZ":
-            out["ssz"] = value(i + 1, float)
-            i += 2
-        elif key == "NDA":
-            out["nda"] = value(i + 1, int)
-            i += 2
-        elif key == "XSC":
-            out["xsc"] = value(i + 1, float)
+        elif key in _VALUED:
+            name, kind = _VALUED[key]
+            out[name] = value(i + 1, kind)
             i += 2
         elif key == "NNB":
             out["nnb"] = True
