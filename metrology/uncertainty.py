@@ -26,15 +26,20 @@ Single map
     correlated over the window's kernel |ρ|²: ``Var V = 2 Σ_k Σ_l X_k X_l
     |ρ_{k-l}|²`` with X the smoothed periodogram over the band; V is taken
     as chi-square with ν = E[V]² / (Σ X X |ρ|²) degrees of freedom (2 per
-    independent cell: ν = 2 K_eff) and U(V) is the larger half-width of its
-    95.45 % interval. With a noise PSD from repeats (``noise=``) the noise
-    band variance is subtracted and its estimate's variance (N - 1 degrees
-    of freedom per cell) is added in quadrature.
+    independent cell: ν = 2 K_eff). U is the half-width u·σ̂ of the symmetric
+    interval σ̂ (1 ± u) that holds the true σ with probability 95.45 % under
+    that chi-square (``interval`` is the equal-tailed one). With a noise PSD
+    from repeats (``noise=``) the noise band variance is subtracted and its
+    estimate's variance (N - 1 degrees of freedom per cell) is added in
+    quadrature.
 
-For both, the uncertainty of the RMS σ = sqrt(V) is the larger half-width of
-the image of the interval [V - U_lo, V + U_hi] under the square root (so it
-stays finite when V is near 0). ω is 1 for heights and (2π f)² for slopes
-(µrad; 1 nm/mm = 1 µrad).
+Where a variance interval [V - U_lo, V + U_hi] is propagated to the RMS
+σ = sqrt(V) (repeats; single map with a noise PSD), U is the larger
+half-width of its image under the square root, so it stays finite when V is
+near 0. ω is 1 for heights and (2π f)² for slopes (µrad; 1 nm/mm = 1 µrad).
+The 3 x 3 smoothed spectra in the pair sums are bias-corrected (products of
+two smoothed estimates are correlated through the smoothing): see
+:meth:`metrology._spectra.Grid.kernel_hat`.
 
 Zernike terms: from repeats, the standard error of the mean of the N fits on
 the common mask (Type A, N - 1 degrees of freedom); for a single map with a
@@ -128,8 +133,8 @@ class BandEstimate:
     U : float
         Expanded uncertainty of ``value``, k = 2, same unit.
     interval : (float, float)
-        The k = 2 interval of the RMS (possibly asymmetric; U is its larger
-        half-width).
+        The k = 2 (95.45 %) interval of the RMS, possibly asymmetric (module
+        docstring: how U relates to it in each model).
     dof : float
         Effective degrees of freedom of the band variance (2 per independent
         cell for a single map).
