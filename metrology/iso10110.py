@@ -47,6 +47,7 @@ __all__ = [
     "FRINGE",
     "FormDeviation",
     "form_deviation",
+    "form_estimates",
     "FormTolerance",
     "FormCriterion",
     "parse_form_tolerance",
@@ -451,3 +452,40 @@ def parse_form_tolerance(text: str, *, unit: str | None = None,
                             "(λ = ... nm in the text, or wavelength_nm=)")
         fringe_nm(lam)
     return FormTolerance(a, b, c, tuple(rms), u, lam, text)
+
+
+def form_estimates(maps: Any, **kwargs: Any) -> tuple[FormDeviation, dict[str, float]]:
+    """Form deviation of the average of N >= 2 repeats and U (k = 2) of each item.
+
+    Model: Type A from the spread of the repeats. Each item (A, B, C, RMSt,
+    RMSi, RMSa) is evaluated on every repeat (on the repeats' common mask)
+    and U = 2 · s / sqrt(N), s the sample standard deviation (ddof = 1) of the
+    N values, N - 1 degrees of freedom. The values returned are those of the
+    average. PV items (B, C) are biased upward by noise, in the average less
+    than in one repeat; that bias is not removed (compare the average's value
+    with the mean of the repeats' to see its size).
+
+    Parameters
+    ----------
+    maps : sequence of HeightMap
+        Repeats on one grid, nm.
+    **kwargs
+        As :func:`form_deviation` (the same centre is used for every repeat).
+
+    Returns
+    -------
+    (FormDeviation, dict)
+        The average's form deviation and ``U_nm`` keyed A, B, C, RMSt, RMSi,
+        RMSa (for :meth:`FormTolerance.evaluate`).
+    """
+    from .repeats import average
+
+    avg = average(maps)
+    dev = form_deviation(avg.map, **kwargs)
+    kw = dict(kwargs)
+    kw["center_mm"] = dev.center_mm
+    mask = avg.map.valid
+    vals = [form_deviation(hm.apply_mask(mask), **kw).values_nm() for hm in maps]
+    n = len(vals)
+    u = {k: 2.0 * float(np.std([v[k] for v in vals], ddof=1)) / math.sqrt(n) for k in vals[0]}
+    return dev, u

@@ -20,7 +20,7 @@ import pytest
 
 import metrology as m
 from metrology.errors import SpecError
-from metrology.iso10110 import form_deviation, fringe_nm, parse_form_tolerance
+from metrology.iso10110 import form_deviation, form_estimates, fringe_nm, parse_form_tolerance
 
 LAM = 632.8
 R = 10.0
@@ -183,3 +183,18 @@ def test_evaluate_against_the_analytic_surface(disk) -> None:
     marginal = parse_form_tolerance("3/1.001(1)", wavelength_nm=LAM)
     res = marginal.evaluate(dev, rule="guarded", U_nm={"A": 5.0, "B": 5.0})
     assert res[0].verdict == "not-measurable"
+
+
+def test_form_estimates_from_repeats() -> None:
+    base = analytic(151)
+    rng = np.random.default_rng(4)
+    reps = [base.replace(base.z_nm + rng.normal(0, 0.5, base.shape)) for _ in range(5)]
+    dev, u = form_estimates(reps, center_mm=(0.0, 0.0))
+    singles = [form_deviation(r, center_mm=(0.0, 0.0)).values_nm() for r in reps]
+    for k in ("A", "B", "C", "RMSt", "RMSi", "RMSa"):
+        assert u[k] == pytest.approx(2 * np.std([s[k] for s in singles], ddof=1) / math.sqrt(5))
+    assert dev.sagitta_nm == pytest.approx(np.mean([s["A"] for s in singles]), rel=1e-9)
+    assert abs(dev.sagitta_nm - A_NM) < 3 * u["A"] + 1.0
+    tol = parse_form_tolerance("3/1(0.5)", wavelength_nm=LAM)
+    res = tol.evaluate(dev, rule="guarded", U_nm=u)
+    assert {c.name for c in res} == {"A", "B"}
