@@ -38,7 +38,7 @@ def make_map(n: int, seed: int = 0) -> mt.HeightMap:
     dx = 0.1
     coef = np.zeros(37)
     coef[3:12] = rng.normal(scale=2.0, size=9)
-    form = mt.zernike_surface(coef, shape=(n, n), dx_mm=dx, radius_mm=0.45 * n * dx)
+    form = mt.zernike_surface(coef, shape=(n, n), dx_mm=dx, r_norm_mm=0.45 * n * dx)
     msf = synthesize(PowerLaw(0.0025, 3.0, kind="areal"), (n, n), dx, seed)
     z = form.z_nm + msf.z_nm + rng.normal(scale=0.05, size=(n, n))
     return mt.HeightMap(z, dx, meta={"instrument": "synthetic Fizeau", "wavelength_nm": 632.8})
@@ -94,7 +94,7 @@ def _prysm(path: Path) -> list[str]:
     from prysm.interferogram import Interferogram, bandlimited_rms
     from prysm.io import read_zygo_datx
     from prysm.polynomials import lstsq, sum_of_2d_modes, zernike_nm_sequence
-    from prysm.polynomials.zernike import fringe_to_nm
+    from prysm.polynomials.zernike import fringe_to_nm  # prysm's name
 
     d = read_zygo_datx(path)
     dx = float(d["meta"]["Lateral Resolution"]) * 1e3  # m -> mm

@@ -5,21 +5,25 @@ synthetic surface (:class:`metrology.synth.Surface`), a full-aperture Fizeau
 map and microscope (CSI) maps at three sites, each written in a real
 instrument format with a ``<file>.truth.json`` sidecar, and a ``part.json``.
 
-The truth in the sidecars comes from the noise-free, dropout-free map of each
-file through :func:`metrology.synth.truth_values` (plain NumPy, independent of
-:mod:`metrology.check`), judged against the spec's limits. The expected
-verdicts never come from running the checker on the noisy files.
+The truth in the sidecars comes from the generator's parameters through
+:func:`metrology.synth.expected_values` (the form coefficients put in, the
+power laws of the random part, the tool marks' formulas, the set-ups' grids
+and masks), judged against the spec's limits. No map is analysed to make it:
+the expected verdicts never come from the checker, nor from a second engine.
 
-Determinism: fixed seeds (``numpy.random.SeedSequence``), fixed timestamps
-in the file metadata, zip entries with a fixed date, HDF5 without time
-stamps, no random GUIDs (see :func:`deterministic_writers`). The same
-software stack (NumPy, FFT backend) regenerates the same bytes.
+Determinism: fixed seeds (``numpy.random.SeedSequence``), fixed timestamps in
+the file metadata, and every file written with ``SOURCE_DATE_EPOCH`` set to its
+timestamp (the writers then date headers and zip entries with it and derive
+their identifiers from the content; .datx GUIDs from the file's name, through
+the writer's ``guid_key``). HDF5 is written without object time stamps. The
+same software stack (NumPy, FFT backend) regenerates the same bytes.
 
 Usage::
 
     python datasets/build.py            # all parts
     python datasets/build.py part-a-pass part-d-msf-toolmark
     python datasets/build.py --check    # rebuild into a temporary folder, compare bytes
+    python datasets/build.py --truth-only   # rewrite the sidecars, keep the data files
 """
 
 from __future__ import annotations
@@ -29,13 +33,10 @@ import contextlib
 import datetime as _dt
 import hashlib
 import json
-import math
+import os
 import shutil
 import sys
 import tempfile
-import types
-import uuid
-import zipfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -45,12 +46,14 @@ import numpy as np
 
 import metrology
 from metrology import synth as S
+from metrology._json import jsonable
 from metrology.heightmap import HeightMap
+from metrology.verdicts import Verdict, exit_code_for, worst
 
 ROOT = Path(__file__).resolve().parent
 SPEC_PATH = ROOT / "specs" / "caf2-wafer-inspection.toml"
 PARTS_DIR = ROOT / "parts"
-TRUTH_SCHEMA = "metrology.synthetic-truth/1"
+TRUTH_SCHEMA = "metrology.synthetic-truth/2"
 PART_SCHEMA = "metrology.synthetic-part/1"
 
 #: measurement name in the spec -> file-name tag that the spec's match rules assign
@@ -76,7 +79,7 @@ def _high_order(seed: int, scale_nm: float) -> dict[str, float]:
     rng = np.random.default_rng(seed)
     out = {}
     for j in range(12, S.N_FRINGE + 1):
-        n, _ = metrology.fringe_to_nm(j)
+        n, _ = metrology.fringe_to_order(j)
         out[f"Z{j}"] = round(float(rng.normal(0.0, scale_nm * 4.0 / n)), 4)
     return out
 
@@ -183,68 +186,23 @@ PARTS: tuple[Part, ...] = (
 # ---------------------------------------------------------------------------- determinism
 
 
-class _FixedClock(_dt.datetime):
-    """``datetime`` whose ``now()`` is a fixed instant (set by :func:`deterministic_writers`)."""
-
-    fixed: _dt.datetime = _dt.datetime(2025, 1, 1, tzinfo=_dt.UTC)
-
-    @classmethod
-    def now(cls, tz: _dt.tzinfo | None = None) -> _dt.datetime:  # type: ignore[override]
-        t = cls.fixed
-        return t.astimezone(tz) if tz is not None else t.replace(tzinfo=None)
-
-
 @contextlib.contextmanager
-def deterministic_writers(timestamp: str, key: str) -> Iterator[None]:
-    """Make the format writers produce the same bytes on every run.
+def source_date_epoch(timestamp: str) -> Iterator[None]:
+    """``SOURCE_DATE_EPOCH`` set to ``timestamp`` (ISO 8601) for the duration of the block.
 
-    The writers in :mod:`metrology.io` stamp the current time into some
-    headers (MetroPro, SDF) and draw random GUIDs for the .datx group names.
-    Here ``now()`` returns ``timestamp`` and the GUIDs are derived from
-    ``key`` (uuid5), for the duration of the block only. x3p zip entries get
-    their fixed date in :func:`_fix_zip_dates`. HDF5 files are written
-    without object time stamps by h5py's default (``track_times=False``).
+    The format writers of :mod:`metrology.io` then use that instant instead of
+    the current time and derive their identifiers from the content
+    (reproducible-builds.org convention); nothing of theirs is patched.
     """
-    from metrology.io import datx, metropro, sdf, x3p
-
-    _FixedClock.fixed = _dt.datetime.fromisoformat(timestamp)
-    shim = types.SimpleNamespace(datetime=_FixedClock, UTC=_dt.UTC, timezone=_dt.timezone,
-                                 timedelta=_dt.timedelta, date=_dt.date)
-    counter = iter(range(1_000_000))
-
-    def guid() -> str:
-        return "{" + str(uuid.uuid5(uuid.NAMESPACE_URL, f"{key}#{next(counter)}")).upper() + "}"
-
-    saved = [(m, "_dt", m._dt) for m in (metropro, sdf, x3p, datx) if hasattr(m, "_dt")]
-    saved_guid = getattr(datx, "_guid", None)
+    old = os.environ.get("SOURCE_DATE_EPOCH")
+    os.environ["SOURCE_DATE_EPOCH"] = str(int(_dt.datetime.fromisoformat(timestamp).timestamp()))
     try:
-        for m, name, _ in saved:
-            setattr(m, name, shim)
-        if saved_guid is not None:
-            datx._guid = guid
         yield
     finally:
-        for m, name, old in saved:
-            setattr(m, name, old)
-        if saved_guid is not None:
-            datx._guid = saved_guid
-
-
-def _fix_zip_dates(path: Path, timestamp: str) -> None:
-    """Rewrite a zip (x3p) with every entry dated ``timestamp`` (content unchanged)."""
-    t = _dt.datetime.fromisoformat(timestamp)
-    date_time = (t.year, t.month, t.day, t.hour, t.minute, t.second)
-    with zipfile.ZipFile(path) as zin:
-        entries = [(i, zin.read(i.filename)) for i in zin.infolist()]
-    tmp = path.with_name(path.name + ".tmp")
-    with zipfile.ZipFile(tmp, "w") as zout:
-        for info, data in entries:
-            zi = zipfile.ZipInfo(info.filename, date_time=date_time)
-            zi.compress_type = info.compress_type
-            zi.external_attr = 0o644 << 16
-            zi.create_system = 3
-            zout.writestr(zi, data)
-    tmp.replace(path)
+        if old is None:
+            os.environ.pop("SOURCE_DATE_EPOCH", None)
+        else:
+            os.environ["SOURCE_DATE_EPOCH"] = old
 
 
 # ---------------------------------------------------------------------------- one file
@@ -303,47 +261,32 @@ def jobs(part: Part) -> list[FileJob]:
 
 
 def write_data(job: FileJob, hm: HeightMap, folder: Path) -> Path:
-    """Write the measured map of ``job`` into ``folder`` deterministically."""
+    """Write the measured map of ``job`` into ``folder`` reproducibly."""
     path = folder / job.name
-    with deterministic_writers(job.timestamp, f"{job.part.name}/{job.name}"):
-        metrology.save(hm, path, format=job.fmt, **WRITE_KW.get(job.fmt, {}))
-    if job.fmt == "x3p":
-        _fix_zip_dates(path, job.timestamp)
+    kw = dict(WRITE_KW.get(job.fmt, {}))
+    if job.fmt == "datx":
+        kw["guid_key"] = f"{job.part.name}/{job.name}"
+    with source_date_epoch(job.timestamp):
+        metrology.save(hm, path, format=job.fmt, **kw)
     return path
 
 
 # ---------------------------------------------------------------------------- truth
 
 
-def _clean(obj: Any) -> Any:
-    """JSON-ready: NaN/inf -> None, NumPy scalars -> Python, tuples -> lists."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, float | np.floating):
-        v = float(obj)
-        return v if math.isfinite(v) else None
-    return obj
-
-
 def _worst(verdicts: list[str]) -> str:
-    rank = {"pass": 0, "not-measurable": 1, "fail": 2}
-    return max(verdicts, key=rank.__getitem__, default="pass")
+    return str(worst(verdicts))
 
 
 def truth_sidecar(job: FileJob, sm: S.SyntheticMeasurement, spec: Any, n_sites: int,
                   stored: HeightMap | None = None) -> dict[str, Any]:
-    """The ``.truth.json`` content of one file."""
-    tv = S.truth_values(spec, job.measurement, sm.truth, measured_valid=sm.measured.valid,
-                        n_sites=n_sites)
-    zinfo = tv.pop("_zernike")
-    crits = {cid: d for cid, d in tv.items()}
+    """The ``.truth.json`` content of one file: the truth from the generator's parameters."""
+    ev = S.expected_values(job.part.surface, job.setup(), spec, job.measurement,
+                           measured_valid=sm.measured.valid, n_sites=n_sites)
+    zinfo = ev.pop("_zernike")
+    crits = dict(ev)
     failing = [cid for cid, d in crits.items() if d["verdict"] == "fail"]
     nm = [cid for cid, d in crits.items() if d["verdict"] == "not-measurable"]
-    model = S.model_expectations(job.part.surface, spec, job.measurement)
     bands = {}
     for b in spec.bands:
         if b.measurement != job.measurement:
@@ -351,11 +294,9 @@ def truth_sidecar(job: FileJob, sm: S.SyntheticMeasurement, spec: Any, n_sites: 
         rid = f"{b.measurement}.band.{b.name}.rms"
         sid = f"{b.measurement}.band.{b.name}.slope"
         d = {"kind": b.kind, "f_lo_per_mm": b.f_lo_per_mm, "f_hi_per_mm": b.f_hi_per_mm,
-             "rms_nm": crits[rid]["value"] if rid in crits else None,
-             "model_rms_nm": model[b.name]["rms_nm"]}
+             "rms_nm": crits[rid]["value"] if rid in crits else None}
         if sid in crits:
             d["slope_urad"] = crits[sid]["value"]
-            d["model_slope_urad"] = model[b.name].get("slope_urad")
         if rid in crits and crits[rid]["reason"]:
             d["not_measurable_reason"] = crits[rid]["reason"]
         bands[b.name] = d
@@ -370,11 +311,13 @@ def truth_sidecar(job: FileJob, sm: S.SyntheticMeasurement, spec: Any, n_sites: 
         zern["input_nm"] = {f"Z{j + 1}": c for j, c in enumerate(coef)}
         zern["input_note"] = ("form of the surface plus the alignment piston/tilt of this "
                               "map (Z1-Z3)")
-        zern["fit_noise_free_nm"] = zinfo["fit_fringe_nm"]
-        zern["fit_note"] = ("joint least-squares fit of Z1..Z37 to the noise-free map over "
-                            "the clear aperture about the true centre: what the measurement "
-                            "should reproduce (differs from the input by the projection of "
-                            "the MSF structure and tool marks on the polynomials)")
+        zern["model_nm"] = zinfo["model_fringe_nm"]
+        zern["sigma_nm"] = zinfo["sigma_nm"]
+        zern["model_note"] = ("what a fit over the clear aperture about the true centre "
+                              "should give: the form put in plus what the tool marks project "
+                              "onto each term; sigma_nm is the RMS of what the random part "
+                              "projects there (Noll's Fourier transform of the terms), the "
+                              "scatter of a realisation about the model")
     else:
         zern["input_nm"] = {f"Z{j + 1}": c for j, c in enumerate(surf.zernike_fringe_nm)}
         zern["input_note"] = ("form of the whole surface; this measurement has no Zernike "
@@ -384,7 +327,7 @@ def truth_sidecar(job: FileJob, sm: S.SyntheticMeasurement, spec: Any, n_sites: 
     if stored is not None:
         both = stored.valid & sm.measured.valid
         quant = float(np.max(np.abs(stored.z_nm[both] - sm.measured.z_nm[both])))
-    return _clean({
+    return jsonable({
         "schema": TRUTH_SCHEMA,
         "file": job.name,
         "part": job.part.name,
@@ -405,11 +348,13 @@ def truth_sidecar(job: FileJob, sm: S.SyntheticMeasurement, spec: Any, n_sites: 
                       "setup": {"type": type(st).__name__, **asdict(st)},
                       "surface": surf.to_dict(), "realised": sm.stats,
                       "storage_max_abs_error_nm": quant},
-        "how": ("truth = metrology.synth.truth_values on the noise-free, dropout-free map "
-                "of this file (plain NumPy: clear aperture about the true centre, the "
-                "measurement's removed terms, joint Zernike fit, Hann-windowed periodogram "
-                "of the residual, cells summed per band); verdicts = truth against the spec "
-                "limits; model_* = analytic infinite-plane values of the surface model"),
+        "how": ("truth = metrology.synth.expected_values from the generator's parameters: "
+                "requirements from the set-up's grid and the file's mask; Zernike terms from "
+                "the coefficients put in plus the tool marks' projection; residual RMS from "
+                "the random part's variance on the grid less what the joint fit absorbs; "
+                "band RMS and slope from the power laws over the band plus the marks in it; "
+                "the PSD limit from the model profile PSD per log bin. No map is analysed. "
+                "Verdicts = truth against the spec limits."),
     })
 
 
@@ -422,15 +367,15 @@ def part_summary(part: Part, sidecars: list[dict[str, Any]], spec: Any) -> dict[
     crit_verdict = {cid: _worst(v) for cid, v in per_crit.items()}
     missing = [c.id for c in spec.criteria if c.id not in crit_verdict]
     for cid in missing:  # a measurement with no file: not measurable
-        crit_verdict[cid] = "not-measurable"
+        crit_verdict[cid] = Verdict.NOT_MEASURABLE.value
     verdict = _worst(list(crit_verdict.values()))
-    return _clean({
+    return jsonable({
         "schema": PART_SCHEMA,
         "part": part.name,
         "description": part.description,
         "spec": "../../specs/" + SPEC_PATH.name,
         "expected_verdict": verdict,
-        "expected_exit_code": {"pass": 0, "fail": 1, "not-measurable": 3}[verdict],
+        "expected_exit_code": int(exit_code_for(verdict)),
         "failing_criteria": [c for c, v in crit_verdict.items() if v == "fail"],
         "not_measurable_criteria": [c for c, v in crit_verdict.items()
                                     if v == "not-measurable"],
@@ -457,16 +402,31 @@ def build_file(job: FileJob, folder: Path, spec: Any, n_sites: int) -> dict[str,
     return sidecar
 
 
-def build_part(part: Part, out_root: Path = PARTS_DIR, spec: Any = None) -> Path:
-    """Write one part folder (data files, sidecars, part.json); returns the folder."""
+def build_part(part: Part, out_root: Path = PARTS_DIR, spec: Any = None, *,
+               truth_only: bool = False) -> Path:
+    """Write one part folder (data files, sidecars, part.json); returns the folder.
+
+    ``truth_only``: keep the data files there are and rewrite only the sidecars and
+    ``part.json`` (the data files are rebuilt in a temporary folder to measure their
+    storage error); for a change of the truth's definitions.
+    """
     spec = spec or metrology.load_spec(SPEC_PATH)
     folder = out_root / part.name
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
     js = jobs(part)
     n_sites = {m: sum(1 for j in js if j.measurement == m) for m in TAGS}
-    sidecars = [build_file(j, folder, spec, n_sites[j.measurement]) for j in js]
+    if truth_only:
+        missing = [j.name for j in js if not (folder / j.name).is_file()]
+        if missing:
+            raise FileNotFoundError(f"{folder}: no data file {missing[0]}; build it first")
+        with tempfile.TemporaryDirectory() as tmp:
+            sidecars = [build_file(j, Path(tmp), spec, n_sites[j.measurement]) for j in js]
+        for j, sc in zip(js, sidecars, strict=True):
+            _dump(sc, folder / (j.name + ".truth.json"))
+    else:
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        sidecars = [build_file(j, folder, spec, n_sites[j.measurement]) for j in js]
     _dump(part_summary(part, sidecars, spec), folder / "part.json")
     return folder
 
@@ -488,6 +448,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("parts", nargs="*", help="part names (default: all)")
     ap.add_argument("--check", action="store_true",
                     help="rebuild into a temporary folder and compare with datasets/parts")
+    ap.add_argument("--truth-only", action="store_true",
+                    help="rewrite only the .truth.json sidecars and part.json, keep the data "
+                    "files")
     args = ap.parse_args(argv)
     todo = [part_by_name(n) for n in args.parts] if args.parts else list(PARTS)
     spec = metrology.load_spec(SPEC_PATH)
@@ -502,12 +465,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{p.name}: {'identical' if not diff else 'DIFFERS: ' + ', '.join(diff)}")
                 bad += bool(diff)
             return 1 if bad else 0
-    if not args.parts:
+    if not args.parts and not args.truth_only:
         for stale in (PARTS_DIR.iterdir() if PARTS_DIR.exists() else ()):
             if stale.is_dir() and stale.name not in {p.name for p in PARTS}:
                 shutil.rmtree(stale)
     for p in todo:
-        folder = build_part(p, PARTS_DIR, spec)
+        folder = build_part(p, PARTS_DIR, spec, truth_only=args.truth_only)
         pj = json.loads((folder / "part.json").read_text())
         print(f"{p.name}: expected {pj['expected_verdict']}"
               + (f" (fail: {', '.join(pj['failing_criteria'])})" if pj["failing_criteria"]

@@ -16,8 +16,9 @@ Frequency tests compare squared frequencies: a cell's ``|f|²`` is
 against squared edges computed by the caller. A plain-NumPy reference that
 forms ``fx**2 + fy**2`` the same way assigns every cell to the same bin.
 
-None of these kernels uses the ``nnan`` flag (see :mod:`kernels._config`):
-``prepare_*`` tests every pixel with ``isfinite``.
+None of these kernels uses the ``nnan`` flag (see :mod:`kernels._config`).
+The FFT input (mean, fitted terms and window removed in one pass) is written by
+:func:`kernels.moments.poly_apply`.
 """
 
 from __future__ import annotations
@@ -29,102 +30,12 @@ import numpy as np
 from ._config import jit, pjit, prange
 
 __all__ = [
-    "masked_sum_count",
-    "prepare_separable",
-    "prepare_weighted",
     "spectrum_bins",
+    "band_query",
     "axis_sums",
     "fd_slope_moments",
     "largest_rectangle",
 ]
-
-
-@pjit
-def masked_sum_count(z):  # pragma: no cover - compiled
-    """Sum and count of the finite entries of ``z`` (2-D float64)."""
-    ny, nx = z.shape
-    rs = np.zeros(ny)
-    rn = np.zeros(ny, dtype=np.int64)
-    for i in prange(ny):
-        acc = 0.0
-        cnt = 0
-        for j in range(nx):
-            v = z[i, j]
-            if np.isfinite(v):
-                acc += v
-                cnt += 1
-        rs[i] = acc
-        rn[i] = cnt
-    return rs.sum(), rn.sum()
-
-
-@pjit
-def prepare_separable(z, wy, wx, mean, out):  # pragma: no cover - compiled
-    """``out[i, j] = (z[i, j] - mean) * wy[i] * wx[j]`` where z is finite, else 0.
-
-    ``out`` may be larger than ``z`` (zero padding): its extra rows and
-    columns are set to 0.
-
-    Parameters
-    ----------
-    z : float64 (ny, nx), NaN = invalid
-    wy : float64 (ny,)  ;  wx : float64 (nx,)
-    mean : float
-    out : float64 (NY >= ny, NX >= nx), written
-
-    Returns
-    -------
-    sum_w2 : float
-        Σ over finite pixels of (wy[i] wx[j])².
-    """
-    ny, nx = z.shape
-    NY, NX = out.shape
-    rs = np.zeros(NY)
-    for i in prange(NY):
-        if i < ny:
-            wyi = wy[i]
-            acc = 0.0
-            for j in range(nx):
-                v = z[i, j]
-                if np.isfinite(v):
-                    w = wyi * wx[j]
-                    out[i, j] = (v - mean) * w
-                    acc += w * w
-                else:
-                    out[i, j] = 0.0
-            for j in range(nx, NX):
-                out[i, j] = 0.0
-            rs[i] = acc
-        else:
-            for j in range(NX):
-                out[i, j] = 0.0
-    return rs.sum()
-
-
-@pjit
-def prepare_weighted(z, w, mean, out):  # pragma: no cover - compiled
-    """As :func:`prepare_separable` with a full 2-D window ``w`` (ny, nx)."""
-    ny, nx = z.shape
-    NY, NX = out.shape
-    rs = np.zeros(NY)
-    for i in prange(NY):
-        if i < ny:
-            acc = 0.0
-            for j in range(nx):
-                v = z[i, j]
-                if np.isfinite(v):
-                    wij = w[i, j]
-                    out[i, j] = (v - mean) * wij
-                    acc += wij * wij
-                else:
-                    out[i, j] = 0.0
-            for j in range(nx, NX):
-                out[i, j] = 0.0
-            rs[i] = acc
-        else:
-            for j in range(NX):
-                out[i, j] = 0.0
-    return rs.sum()
 
 
 @jit
@@ -143,7 +54,7 @@ def _first_at_least(fx2, fy2i, lim_sq):  # pragma: no cover - compiled
 
 @pjit
 def spectrum_bins(src, power_input, scale, fx2, fy2, hw, edges_sq, band_lo_sq, band_hi_sq,
-                  out_vals, store, nchunks):  # pragma: no cover - compiled
+                  out_vals, store, cum, store_cum, geom, nchunks):  # pragma: no cover
     """One pass over a half-plane spectrum: PSD values, radial histogram, band sums.
 
     Parameters
@@ -160,6 +71,14 @@ def spectrum_bins(src, power_input, scale, fx2, fy2, hw, edges_sq, band_lo_sq, b
     band_lo_sq, band_hi_sq : float64 (nband,)  squared band limits
     out_vals : float64 (ny, nh) written when ``store`` (else may be (0, 0))
     store : bool
+    cum : float64 (ny // 2 + 1, nh + 1) written when ``store_cum`` (else may be (0, 0)):
+        ``cum[i, j]`` = Σ_{j' < j} hw·p over rows i and ny - i (the rows of one |f_y|),
+        so that any band is two look-ups per row afterwards (:func:`band_query`)
+    store_cum : bool
+    geom : bool
+        Compute ``counts`` and ``fsum`` (they depend on the grid and the edges only: a
+        caller that has them from an earlier map of the same grid passes False and gets
+        zeros, saving a square root per cell)
     nchunks : int  row chunks (one private accumulator each)
 
     Returns
@@ -223,6 +142,13 @@ def spectrum_bins(src, power_input, scale, fx2, fy2, hw, edges_sq, band_lo_sq, b
                     row[j] += p * hw[j]
             for j in range(nh):
                 tot += row[j]
+            if store_cum:
+                crow = cum[i]
+                acc_c = 0.0
+                for j in range(nh):
+                    crow[j] = acc_c
+                    acc_c += row[j]
+                crow[nh] = acc_c
             if nb > 0:
                 # bin of column 0, then walk forward (|f| grows along the row):
                 # k = -1 below the first edge, nb above the last; sums are kept in
@@ -248,8 +174,9 @@ def spectrum_bins(src, power_input, scale, fx2, fy2, hw, edges_sq, band_lo_sq, b
                             break
                         nxt = edges_sq[k + 1]
                     acc_h += row[j]
-                    acc_c += hw[j]
-                    acc_f += hw[j] * math.sqrt(f2)
+                    if geom:
+                        acc_c += hw[j]
+                        acc_f += hw[j] * math.sqrt(f2)
                 if 0 <= k < nb:
                     hist_c[c, k] += acc_h
                     cnt_c[c, k] += acc_c * mult
@@ -257,9 +184,10 @@ def spectrum_bins(src, power_input, scale, fx2, fy2, hw, edges_sq, band_lo_sq, b
             for b in range(nband):
                 j0 = _first_at_least(fx2, fy2i, band_lo_sq[b])
                 j1 = _first_at_least(fx2, fy2i, band_hi_sq[b])
+                seg = row[j0:j1]  # 0-based: no wrap-around test per element
                 acc = 0.0
-                for j in range(j0, j1):
-                    acc += row[j]
+                for j in range(seg.shape[0]):
+                    acc += seg[j]
                 band_c[c, b] += acc
         tot_c[c] = tot
     hist = np.zeros(nb)
@@ -276,6 +204,68 @@ def spectrum_bins(src, power_input, scale, fx2, fy2, hw, edges_sq, band_lo_sq, b
         for b in range(nband):
             bands[b] += band_c[c, b]
     return hist, cnt, fsum, bands, total
+
+
+@pjit
+def band_query(cum, vals, fx2, fy2, hw, band_lo_sq, band_hi_sq, slopes):  # pragma: no cover
+    """Band sums of a stored spectrum from the row prefix sums of :func:`spectrum_bins`.
+
+    For each band: ``Σ hw·p`` over the half-plane cells with lo² <= fx² + fy² < hi²
+    (the full plane's cells), and with ``slopes`` also ``Σ hw·p·fx²`` and
+    ``Σ hw·p·fy²``. Per pair of rows (f_y, -f_y) the cells of a band are one
+    column range (found by binary search), so the power sum is
+    ``cum[i, j1] - cum[i, j0]``; where that difference would lose digits (the
+    row's power below the band exceeds 16 times the band's) it is summed
+    directly from ``vals``, as are the slope sums.
+
+    Parameters
+    ----------
+    cum : float64 (ny // 2 + 1, nh + 1)
+    vals : float64 (ny, nh)  PSD values of the half plane
+    fx2, fy2, hw : as for :func:`spectrum_bins`
+    band_lo_sq, band_hi_sq : float64 (nband,)
+    slopes : bool
+
+    Returns
+    -------
+    float64 (nband, 3) : Σ hw p, Σ hw p fx², Σ hw p fy² (the last two 0 unless ``slopes``)
+    """
+    npairs = cum.shape[0]
+    ny = vals.shape[0]
+    nband = band_lo_sq.shape[0]
+    part = np.zeros((npairs, nband, 3))
+    for i in prange(npairs):
+        i2 = (ny - i) % ny
+        paired = i2 != i
+        fy2i = fy2[i]
+        crow = cum[i]
+        for b in range(nband):
+            j0 = _first_at_least(fx2, fy2i, band_lo_sq[b])
+            j1 = _first_at_least(fx2, fy2i, band_hi_sq[b])
+            if j1 <= j0:
+                continue
+            s = crow[j1] - crow[j0]
+            if slopes or not (crow[j0] <= 16.0 * s):
+                v1 = vals[i, j0:j1]
+                v2 = vals[i2, j0:j1]
+                h = hw[j0:j1]
+                f = fx2[j0:j1]
+                s = 0.0
+                sx = 0.0
+                for j in range(j1 - j0):
+                    p = (v1[j] + v2[j]) * h[j] if paired else v1[j] * h[j]
+                    s += p
+                    sx += p * f[j]
+                if slopes:
+                    part[i, b, 1] = sx
+                    part[i, b, 2] = s * fy2i
+            part[i, b, 0] = s
+    out = np.zeros((nband, 3))
+    for i in range(npairs):
+        for b in range(nband):
+            for k in range(3):
+                out[b, k] += part[i, b, k]
+    return out
 
 
 @pjit

@@ -23,6 +23,13 @@ The recurrence coefficients are computed once per mode set by
 
 Kernels
 -------
+Fits and maps go through Legendre moments (:mod:`kernels.moments`); these
+per-pixel kernels evaluate the basis at given points: at the Gauss nodes of
+the moment path's boxes (:func:`zernike_basis`), at every pixel for
+ill-conditioned apertures (least squares on the sampled basis), and as the
+independent reference of the moment path's normal equations
+(:func:`zernike_normal_equations`, tests/test_kernels_moments.py).
+
 All kernels take C-contiguous float64 coordinates ``x, y`` of shape (P,) (the
 valid pixels only) and a *mode table* built by :func:`mode_table`:
 
@@ -196,134 +203,6 @@ def zernike_basis(x, y, tab, jac, kmax_m, scale, out):
             p0 = b * BLOCK
             p1 = min(p0 + BLOCK, npix)
             _block(x, y, p0, p1, tab, jac, kmax_m, scale, out, 0, scratch)
-
-
-@pjit
-def zernike_sum(x, y, tab, jac, kmax_m, scale, coef, out):
-    """``out[p] = Σ_i coef[i] · Z_i(x[p], y[p])`` without storing the basis.
-
-    Parameters
-    ----------
-    x, y : float64 (P,)
-    tab, jac, kmax_m, scale
-        Mode table; K = ``scale.size``.
-    coef : float64 (K,)
-        Coefficients (units of the result, e.g. nm).
-    out : float64 (P,)
-    """
-    npix = x.shape[0]
-    nmodes = scale.shape[0]
-    nblocks = (npix + BLOCK - 1) // BLOCK
-    nchunks = min(nblocks, 64)
-    per = (nblocks + nchunks - 1) // nchunks
-    for ch in prange(nchunks):
-        scratch = np.empty((6, BLOCK))
-        buf = np.empty((nmodes, BLOCK))
-        for b in range(ch * per, min((ch + 1) * per, nblocks)):
-            p0 = b * BLOCK
-            p1 = min(p0 + BLOCK, npix)
-            _block(x, y, p0, p1, tab, jac, kmax_m, scale, buf, p0, scratch)
-            for q in range(p1 - p0):
-                out[p0 + q] = 0.0
-            for i in range(nmodes):
-                c = coef[i]
-                for q in range(p1 - p0):
-                    out[p0 + q] += c * buf[i, q]
-
-
-@pjit
-def zernike_sum_scatter(x, y, index, tab, jac, kmax_m, scale, coef, base, subtract, out):
-    """Write ``Σ_i coef[i] Z_i`` (or ``base - Σ``) straight into a flat map.
-
-    ``out[index[p]] = Σ_i coef[i] Z_i(x[p], y[p])``, or, with ``subtract``,
-    ``out[index[p]] = base[index[p]] - Σ ...`` (a fit residual in one pass, no
-    gathered or scattered temporaries). Other elements of ``out`` are left as
-    they are (the caller fills them, e.g. with NaN).
-
-    Parameters
-    ----------
-    x, y : float64 (P,)
-    index : int64 (P,)
-        Flat indices into ``out`` (and ``base``).
-    tab, jac, kmax_m, scale
-        Mode table; K = ``scale.size``.
-    coef : float64 (K,)
-    base : float64 (N,)
-        The map the fit is subtracted from (read only when ``subtract``).
-    subtract : bool
-    out : float64 (N,)
-    """
-    npix = x.shape[0]
-    nmodes = scale.shape[0]
-    nblocks = (npix + BLOCK - 1) // BLOCK
-    nchunks = min(nblocks, 64)
-    per = (nblocks + nchunks - 1) // nchunks
-    for ch in prange(nchunks):
-        scratch = np.empty((6, BLOCK))
-        buf = np.empty((nmodes, BLOCK))
-        acc = np.empty(BLOCK)
-        for b in range(ch * per, min((ch + 1) * per, nblocks)):
-            p0 = b * BLOCK
-            p1 = min(p0 + BLOCK, npix)
-            nb = p1 - p0
-            _block(x, y, p0, p1, tab, jac, kmax_m, scale, buf, p0, scratch)
-            for q in range(nb):
-                acc[q] = 0.0
-            for i in range(nmodes):
-                c = coef[i]
-                for q in range(nb):
-                    acc[q] += c * buf[i, q]
-            if subtract:
-                for q in range(nb):
-                    j = index[p0 + q]
-                    out[j] = base[j] - acc[q]
-            else:
-                for q in range(nb):
-                    out[index[p0 + q]] = acc[q]
-
-
-@pjit
-def zernike_project(x, y, z, tab, jac, kmax_m, scale, nthreads):
-    """``Σ_p Z_i(x[p], y[p]) · z[p]`` for every mode i, without storing the basis.
-
-    Parameters
-    ----------
-    x, y : float64 (P,)
-    z : float64 (P,)
-        Values at the pixels (nm).
-    tab, jac, kmax_m, scale
-        Mode table; K = ``scale.size``.
-    nthreads : int
-        Number of partial sums (one per thread, summed at the end).
-
-    Returns
-    -------
-    float64 (K,)
-    """
-    npix = x.shape[0]
-    nmodes = scale.shape[0]
-    nblocks = (npix + BLOCK - 1) // BLOCK
-    part = np.zeros((nthreads, nmodes))
-    per = (nblocks + nthreads - 1) // nthreads
-    for th in prange(nthreads):
-        buf = np.empty((nmodes, BLOCK))
-        scratch = np.empty((6, BLOCK))
-        b0 = th * per
-        b1 = min(b0 + per, nblocks)
-        for b in range(b0, b1):
-            p0 = b * BLOCK
-            p1 = min(p0 + BLOCK, npix)
-            _block(x, y, p0, p1, tab, jac, kmax_m, scale, buf, p0, scratch)
-            for i in range(nmodes):
-                acc = 0.0
-                for q in range(p1 - p0):
-                    acc += buf[i, q] * z[p0 + q]
-                part[th, i] += acc
-    res = np.zeros(nmodes)
-    for th in range(nthreads):
-        for i in range(nmodes):
-            res[i] += part[th, i]
-    return res
 
 
 #: pixels per block in the fused normal-equation kernel (K x GBLOCK doubles stay in L1/L2)

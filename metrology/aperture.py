@@ -15,8 +15,12 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
+from kernels._config import threads_for_elements
+from kernels.regions import circle_region_counts, radius_mask
+
+from . import _caches
+from ._deprecate import alias_property, renamed_kwargs, warn_renamed
 from .errors import ApertureError, InsufficientDataError
 from .heightmap import HeightMap
 
@@ -33,11 +37,17 @@ __all__ = [
 ]
 
 
-def _r2(hm: HeightMap, center_mm: tuple[float, float]) -> np.ndarray:
-    cx, cy = (float(c) for c in center_mm)
-    x = hm.x_mm - cx
-    y = hm.y_mm - cy
-    return x[None, :] ** 2 + y[:, None] ** 2
+def _radius_mask(hm: HeightMap, centre_mm: tuple[float, float], r_lo: float | None,
+                 r_hi: float) -> np.ndarray:
+    """Pixels with r_lo² <= (x - cx)² + (y - cy)² <= r_hi² (no lower bound when r_lo is None),
+    in one pass without a float temporary (:func:`kernels.regions.radius_mask`)."""
+    cx, cy = (float(c) for c in centre_mm)
+    dx2 = np.ascontiguousarray((hm.x_mm - cx) ** 2)
+    dy2 = np.ascontiguousarray((hm.y_mm - cy) ** 2)
+    out = np.empty(hm.shape, dtype=bool)
+    with threads_for_elements(out.size, passes=0.5):
+        radius_mask(dx2, dy2, -1.0 if r_lo is None else r_lo * r_lo, r_hi * r_hi, out)
+    return out
 
 
 def _check_diameter(name: str, d: float) -> float:
@@ -47,28 +57,29 @@ def _check_diameter(name: str, d: float) -> float:
     return d
 
 
+@renamed_kwargs(center_mm="centre_mm")
 def circle(hm: HeightMap, diameter_mm: float,
-           center_mm: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
-    """Mask of a circle of ``diameter_mm`` centred at ``center_mm`` (x, y in mm).
+           centre_mm: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+    """Mask of a circle of ``diameter_mm`` centred at ``centre_mm`` (x, y in mm).
 
     Returns
     -------
     ndarray of bool, shape ``hm.shape``
     """
     d = _check_diameter("diameter_mm", diameter_mm)
-    return _r2(hm, center_mm) <= (d / 2.0) ** 2
+    return _radius_mask(hm, centre_mm, None, d / 2.0)
 
 
+@renamed_kwargs(center_mm="centre_mm")
 def annulus(hm: HeightMap, outer_diameter_mm: float, inner_diameter_mm: float,
-            center_mm: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+            centre_mm: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
     """Mask of an annulus: inner_diameter/2 <= r <= outer_diameter/2 (mm)."""
     do = _check_diameter("outer_diameter_mm", outer_diameter_mm)
     di = float(inner_diameter_mm)
     if not (0.0 <= di < do):
         raise ApertureError(
             f"inner diameter must satisfy 0 <= inner < outer ({do} mm), got {di!r}")
-    r2 = _r2(hm, center_mm)
-    return (r2 <= (do / 2.0) ** 2) & (r2 >= (di / 2.0) ** 2)
+    return _radius_mask(hm, centre_mm, di / 2.0, do / 2.0)
 
 
 def from_invalid(hm: HeightMap) -> np.ndarray:
@@ -93,6 +104,9 @@ def clear_circle_cache() -> None:
         _CIRCLES.clear()
 
 
+_caches.register("aperture.circles", clear_circle_cache)
+
+
 def fit_circle(hm: HeightMap) -> tuple[tuple[float, float], float]:
     """Centre and radius (mm) of the circle that best matches the valid region.
 
@@ -104,22 +118,24 @@ def fit_circle(hm: HeightMap) -> tuple[tuple[float, float], float]:
 
     Returns
     -------
-    center_mm : (float, float)
+    centre_mm : (float, float)
         (x, y) in mm, in the map's frame.
     radius_mm : float
+        Radius of the circle (not a Zernike R_norm).
     """
     return fit_circle_mask(hm.valid, hm.dx_mm, hm.dy_mm)
 
 
-def fit_circle_mask(valid: np.ndarray, dx_mm: float,
-                    dy_mm: float) -> tuple[tuple[float, float], float]:
+def fit_circle_mask(valid: np.ndarray, dx_mm: float, dy_mm: float, *,
+                    key: str | None = None) -> tuple[tuple[float, float], float]:
     """:func:`fit_circle` of a boolean mask on a grid of spacing (dx_mm, dy_mm).
 
-    Results are cached per mask (maps of one aperture label it once).
+    Results are cached per mask (maps of one aperture label it once);
+    ``key`` is the mask's :func:`mask_key` when the caller has it already.
     """
     if not valid.any():
         raise InsufficientDataError("cannot fit a circle: the map has no valid pixels")
-    key = (mask_key(valid), float(dx_mm), float(dy_mm))
+    key = (mask_key(valid) if key is None else key, float(dx_mm), float(dy_mm))
     with _CIRCLES_LOCK:
         if key in _CIRCLES:
             return _CIRCLES[key]
@@ -133,45 +149,13 @@ def fit_circle_mask(valid: np.ndarray, dx_mm: float,
 
 def _fit_circle(valid: np.ndarray, dx: float, dy: float) -> tuple[tuple[float, float], float]:
     # Connected components are found on a grid of b x b blocks ("any valid") so that
-    # the labelling stays ~512² whatever the map size; b = 1 below 1024 px.
+    # cracks narrower than a block do not split the part and the work stays ~512²
+    # blocks whatever the map size; b = 1 below 1024 px. Blocks inside the filled
+    # region count whole, blocks on its edge count their valid pixels
+    # (kernels.regions.circle_region_counts: runs and union-find, no label image).
     ny, nx = valid.shape
     b = max(1, min(ny, nx) // 512)
-    if b > 1:
-        my, mx = -(-ny // b), -(-nx // b)
-        padded = np.zeros((my * b, mx * b), dtype=bool)
-        padded[:ny, :nx] = valid
-        # rows of blocks first, then columns (two contiguous reductions: 4x faster)
-        small = padded.reshape(my, b, mx * b).any(axis=1).reshape(my, mx, b).any(axis=2)
-    else:
-        small = valid
-    labels, n = ndimage.label(small, structure=np.ones((3, 3), bool))
-    if n > 1:
-        sizes = np.bincount(labels.ravel())
-        sizes[0] = 0
-        main = labels == int(np.argmax(sizes))
-    else:
-        main = small
-    # fill holes: components of the complement that do not touch the border
-    # (several times faster than ndimage.binary_fill_holes on large maps)
-    inv, n_inv = ndimage.label(~main)
-    filled = main
-    if n_inv:
-        keep = np.ones(n_inv + 1, dtype=bool)
-        keep[0] = False
-        keep[np.unique(np.concatenate((inv[0], inv[-1], inv[:, 0], inv[:, -1])))] = False
-        filled = main | keep[inv]
-    if b == 1:
-        region = filled
-    else:
-        # blocks inside the part count whole; blocks on its edge count their valid pixels
-        interior = ndimage.binary_erosion(filled, structure=np.ones((3, 3), bool))
-
-        def up(m: np.ndarray) -> np.ndarray:
-            return np.repeat(np.repeat(m, b, axis=0), b, axis=1)[:ny, :nx]
-
-        region = up(interior) | (up(filled) & valid)
-    col_count = np.count_nonzero(region, axis=0)
-    row_count = np.count_nonzero(region, axis=1)
+    row_count, col_count = circle_region_counts(np.ascontiguousarray(valid, dtype=bool), b)
     npx = int(col_count.sum())
     cx = float(col_count @ ((np.arange(nx) - (nx - 1) / 2.0) * dx)) / npx
     cy = float(row_count @ ((np.arange(ny) - (ny - 1) / 2.0) * dy)) / npx
@@ -179,9 +163,10 @@ def _fit_circle(valid: np.ndarray, dx: float, dy: float) -> tuple[tuple[float, f
     return (cx, cy), math.sqrt(area / math.pi)
 
 
+@renamed_kwargs(center_mm="centre_mm")
 def clear_aperture(hm: HeightMap, diameter_mm: float | None = None, *,
                    fraction: float | None = None,
-                   center_mm: tuple[float, float] | None = None) -> np.ndarray:
+                   centre_mm: tuple[float, float] | None = None) -> np.ndarray:
     """Mask of a circular clear aperture.
 
     Parameters
@@ -192,7 +177,7 @@ def clear_aperture(hm: HeightMap, diameter_mm: float | None = None, *,
     fraction : float, optional
         Instead of a diameter: this fraction (0 < f <= 1) of the diameter of
         the best-fit circle of the valid region (:func:`fit_circle`).
-    center_mm : (float, float), optional
+    centre_mm : (float, float), optional
         Centre (x, y) in mm. Default: the centre of the best-fit circle of the
         valid region.
 
@@ -204,58 +189,86 @@ def clear_aperture(hm: HeightMap, diameter_mm: float | None = None, *,
     """
     if (diameter_mm is None) == (fraction is None):
         raise ApertureError("give exactly one of diameter_mm or fraction")
-    if center_mm is None or fraction is not None:
+    if centre_mm is None or fraction is not None:
         c_fit, r_fit = fit_circle(hm)
-        center = c_fit if center_mm is None else center_mm
+        centre = c_fit if centre_mm is None else centre_mm
     else:
-        center = center_mm
+        centre = centre_mm
     if fraction is not None:
         f = float(fraction)
         if not (0.0 < f <= 1.0):
             raise ApertureError(f"fraction must be in (0, 1], got {fraction!r}")
         diameter_mm = 2.0 * r_fit * f
-    return circle(hm, diameter_mm, center)  # type: ignore[arg-type]
+    return circle(hm, diameter_mm, centre)  # type: ignore[arg-type]
 
 
-@dataclass(frozen=True)
+def _take_centre(cls: type, centre_mm: tuple[float, float] | None,
+                 kwargs: dict[str, object]) -> tuple[float, float] | None:
+    """``centre_mm``, or the deprecated ``center_mm=`` keyword of an aperture class."""
+    if "center_mm" in kwargs:
+        if centre_mm is not None:
+            raise TypeError(f"{cls.__name__}() got both center_mm= (deprecated) and centre_mm=")
+        warn_renamed(f"{cls.__name__}(center_mm=...)", "centre_mm=", stacklevel=4)
+        centre_mm = kwargs.pop("center_mm")  # type: ignore[assignment]
+    if kwargs:
+        raise TypeError(f"{cls.__name__}() got unexpected keyword(s) {', '.join(kwargs)}")
+    return centre_mm
+
+
+@dataclass(frozen=True, init=False)
 class Circle:
-    """A circular aperture; ``center_mm=None`` means the best-fit centre of the data."""
+    """A circular aperture; ``centre_mm=None`` means the best-fit centre of the data."""
 
     diameter_mm: float
-    center_mm: tuple[float, float] | None = None
+    centre_mm: tuple[float, float] | None = None
 
-    def _center(self, hm: HeightMap) -> tuple[float, float]:
-        return self.center_mm if self.center_mm is not None else fit_circle(hm)[0]
+    def __init__(self, diameter_mm: float, centre_mm: tuple[float, float] | None = None,
+                 **kwargs: object) -> None:
+        object.__setattr__(self, "diameter_mm", diameter_mm)
+        object.__setattr__(self, "centre_mm", _take_centre(type(self), centre_mm, kwargs))
+
+    center_mm = alias_property("centre_mm", "center_mm")
+
+    def _centre(self, hm: HeightMap) -> tuple[float, float]:
+        return self.centre_mm if self.centre_mm is not None else fit_circle(hm)[0]
 
     def mask(self, hm: HeightMap) -> np.ndarray:
         """Boolean mask on ``hm``'s grid."""
-        return circle(hm, self.diameter_mm, self._center(hm))
+        return circle(hm, self.diameter_mm, self._centre(hm))
 
     def describe(self, hm: HeightMap) -> dict:
         """Kind, centre (mm, map frame) and diameter (mm) of this aperture on ``hm``."""
-        c = self._center(hm)
-        return {"kind": "circle", "center_mm": [float(c[0]), float(c[1])],
+        c = self._centre(hm)
+        return {"kind": "circle", "centre_mm": [float(c[0]), float(c[1])],
                 "diameter_mm": float(self.diameter_mm)}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Annulus:
-    """An annular aperture (diameters in mm); ``center_mm=None``: best-fit centre."""
+    """An annular aperture (diameters in mm); ``centre_mm=None``: best-fit centre."""
 
     outer_diameter_mm: float
     inner_diameter_mm: float
-    center_mm: tuple[float, float] | None = None
+    centre_mm: tuple[float, float] | None = None
 
-    def _center(self, hm: HeightMap) -> tuple[float, float]:
-        return self.center_mm if self.center_mm is not None else fit_circle(hm)[0]
+    def __init__(self, outer_diameter_mm: float, inner_diameter_mm: float,
+                 centre_mm: tuple[float, float] | None = None, **kwargs: object) -> None:
+        object.__setattr__(self, "outer_diameter_mm", outer_diameter_mm)
+        object.__setattr__(self, "inner_diameter_mm", inner_diameter_mm)
+        object.__setattr__(self, "centre_mm", _take_centre(type(self), centre_mm, kwargs))
+
+    center_mm = alias_property("centre_mm", "center_mm")
+
+    def _centre(self, hm: HeightMap) -> tuple[float, float]:
+        return self.centre_mm if self.centre_mm is not None else fit_circle(hm)[0]
 
     def mask(self, hm: HeightMap) -> np.ndarray:
         """Boolean mask on ``hm``'s grid."""
-        return annulus(hm, self.outer_diameter_mm, self.inner_diameter_mm, self._center(hm))
+        return annulus(hm, self.outer_diameter_mm, self.inner_diameter_mm, self._centre(hm))
 
     def describe(self, hm: HeightMap) -> dict:
         """Kind, centre (mm, map frame) and diameters (mm) of this aperture on ``hm``."""
-        c = self._center(hm)
-        return {"kind": "annulus", "center_mm": [float(c[0]), float(c[1])],
+        c = self._centre(hm)
+        return {"kind": "annulus", "centre_mm": [float(c[0]), float(c[1])],
                 "diameter_mm": float(self.outer_diameter_mm),
                 "inner_diameter_mm": float(self.inner_diameter_mm)}

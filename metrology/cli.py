@@ -1,12 +1,16 @@
 """The ``metrology`` command line. It only parses arguments and formats output.
 
-Exit codes (all subcommands):
+Exit codes (all subcommands) are :class:`metrology.verdicts.ExitCode`:
 
 * 0: success; for ``check``: every checked criterion passes
 * 1: ``check``: at least one criterion fails
 * 2: usage or input error (bad arguments, unreadable file, invalid spec)
 * 3: ``check``: nothing failed, but something was not measurable or a
   measurement of the part is missing
+
+Start-up is cheap: this module imports only the standard library and
+:mod:`metrology.errors` / :mod:`metrology.verdicts`; each subcommand imports
+what it computes with, so ``--help`` and ``--version`` load no NumPy or Numba.
 """
 
 from __future__ import annotations
@@ -21,18 +25,12 @@ from pathlib import Path
 
 from ._version import __version__
 from .errors import MetrologyError
+from .verdicts import ExitCode, exit_codes_help, exit_codes_summary
 
-EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_NOT_MEASURABLE = 0, 1, 2, 3
+EXIT_PASS, EXIT_FAIL = ExitCode.PASS, ExitCode.FAIL
+EXIT_USAGE, EXIT_NOT_MEASURABLE = ExitCode.USAGE, ExitCode.NOT_MEASURABLE
 
-_EXIT_EPILOG = """exit codes:
-  0  every checked criterion passes (other commands: success)
-  1  at least one criterion fails
-  2  usage or input error: bad arguments, unreadable or unassignable file,
-     invalid spec (the message names the key path and line)
-  3  nothing failed, but something was not measurable (a band beyond a
-     file's Nyquist frequency, an aperture larger than the valid data, too
-     few valid pixels...) or a measurement of the part has no file
-not-measurable and not-checked criteria are never counted as passes."""
+_EXIT_EPILOG = exit_codes_help()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -121,16 +119,16 @@ def _cmd_check(args: argparse.Namespace) -> int:
         if path:
             reports.write_report(report, path, kind)
             print(f"wrote {kind} report {path}", file=sys.stderr)
-    return exit_code(report)
+    return int(exit_code(report))
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
     from ._atomic import atomic_write_text
-    from .io import load
-    from .reports import render_summary, summarize_map
+    from .pipeline import load_file, summarize_map
+    from .reports import render_summary
 
     _guard_outputs({"--json": args.json}, [args.file])
-    hm = load(args.file)
+    hm = load_file(args.file)
     summary = summarize_map(hm, terms=args.terms, scheme=args.scheme, path=args.file)
     _emit(render_summary(summary))
     if args.json:
@@ -206,8 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="metrology",
         description="Optical surface metrology: load interferometer maps, fit Zernikes, "
         "compute PSDs and band RMS, check lenses against specs.",
-        epilog="Exit codes: 0 pass/success, 1 a criterion fails, 2 usage or input error, "
-        "3 nothing failed but something was not measurable (or a measurement is missing).",
+        epilog=exit_codes_summary(),
     )
     p.add_argument("--version", action="version", version=f"metrology {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -241,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the loose files are the whole part: a measurement with no file "
                    "makes the part not-measurable (exit 3)")
     c.add_argument("--json", metavar="PATH", help="write the JSON report "
-                   "(schema metrology.check-report/1)")
+                   "(schema metrology.check-report/2)")
     c.add_argument("--junit", metavar="PATH", help="write JUnit XML (one testcase per "
                    "criterion; not-measurable as skipped)")
     c.add_argument("--markdown", metavar="PATH", help="write a Markdown summary")

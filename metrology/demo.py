@@ -6,7 +6,7 @@ import numpy as np
 
 from .heightmap import HeightMap
 from .zernike import fit_zernike, zernike_surface
-from .zernike_schemes import zernike_name, zernike_nm
+from .zernike_schemes import zernike_name, zernike_order
 
 
 def run_demo(size: int = 256, seed: int = 1) -> str:
@@ -18,22 +18,22 @@ def run_demo(size: int = 256, seed: int = 1) -> str:
     true = np.zeros(37)
     true[[3, 4, 5, 6, 8, 36]] = [12.0, 3.0, -1.5, 0.8, 0.5, 0.1]  # Z4 Z5 Z6 Z7 Z9 Z37
     dx = 25.0 / (size - 1)
-    surf = zernike_surface(true, shape=(size, size), dx_mm=dx, radius_mm=12.5)
+    surf = zernike_surface(true, shape=(size, size), dx_mm=dx, r_norm_mm=12.5)
     noise_nm = 0.2
     z = surf.z_nm + rng.normal(scale=noise_nm, size=surf.shape)
     hm = HeightMap(z, dx, meta={"source": "synthetic demo", "instrument": "none"})
-    fit = fit_zernike(hm, terms=37, scheme="fringe", normalization="rms", radius_mm=12.5,
-                      center_mm=(0.0, 0.0))
+    fit = fit_zernike(hm, terms=37, scheme="fringe", normalisation="rms", r_norm_mm=12.5,
+                      centre_mm=(0.0, 0.0))
     lines = [
         f"metrology demo: {size}x{size} map, Ø25 mm, white noise {noise_nm} nm RMS",
-        f"fit: Fringe Z1-Z37, rms normalisation, R_norm = {fit.radius_mm} mm, "
+        f"fit: Fringe Z1-Z37, rms normalisation, R_norm = {fit.r_norm_mm} mm, "
         f"{fit.n_pixels} px, condition number {fit.condition_number:.3f}",
         f"{'term':>5}  {'(n, m)':>8}  {'true nm':>8}  {'fit nm':>8}  name",
     ]
     for j in range(1, 38):
         c_true, c_fit = true[j - 1], fit.coefficients_nm[j - 1]
         if c_true != 0 or abs(c_fit) > 0.05:
-            n, m = zernike_nm("fringe", j)
+            n, m = zernike_order("fringe", j)
             lines.append(f"  Z{j:<3} {f'({n}, {m})':>8}  {c_true:8.3f}  {c_fit:8.3f}  "
                          f"{zernike_name(n, m)}")
     expect = noise_nm / np.sqrt(fit.n_pixels)

@@ -1,6 +1,6 @@
 """The :class:`HeightMap`: heights in nm on a regular grid in mm.
 
-Conventions (``CONVENTIONS.md``): ``z_nm[row, col]``, row along +y, col along
+Conventions (``docs/conventions.md``): ``z_nm[row, col]``, row along +y, col along
 +x, y up as seen from the front of the part; NaN marks invalid pixels; the
 coordinate origin is the array centre::
 
@@ -246,7 +246,7 @@ class HeightMap:
 
         An aperture object that can describe itself (``describe(hm)``) is recorded in
         ``meta['aperture']`` (kind, centre, diameters in mm); Zernike fits then use its
-        centre and nominal radius as defaults (CONVENTIONS.md: R_norm comes from the
+        centre and nominal radius as defaults (docs/conventions.md: R_norm comes from the
         clear aperture).
         """
         if hasattr(aperture, "mask"):
@@ -284,9 +284,9 @@ class HeightMap:
         m = dict(self._meta)
         px, py = m.get("crop_offset_mm", (0.0, 0.0))
         m["crop_offset_mm"] = (px + off_x, py + off_y)
-        if isinstance(m.get("aperture"), dict) and "center_mm" in m["aperture"]:
+        if isinstance(m.get("aperture"), dict) and "centre_mm" in m["aperture"]:
             ap = dict(m["aperture"])  # same physical aperture, new array centre
-            ap["center_mm"] = [ap["center_mm"][0] - off_x, ap["center_mm"][1] - off_y]
+            ap["centre_mm"] = [ap["centre_mm"][0] - off_x, ap["centre_mm"][1] - off_y]
             m["aperture"] = ap
         return self.replace(self._z[r0:r1, c0:c1], meta=m,
                             note=f"cropped to rows {r0}:{r1}, cols {c0}:{c1}")
@@ -295,9 +295,9 @@ class HeightMap:
         """Return the map mirrored top-to-bottom (rows reversed)."""
         m = dict(self._meta)
         m["rows_flipped"] = not bool(m.get("rows_flipped", False))
-        if isinstance(m.get("aperture"), dict) and "center_mm" in m["aperture"]:
+        if isinstance(m.get("aperture"), dict) and "centre_mm" in m["aperture"]:
             ap = dict(m["aperture"])
-            ap["center_mm"] = [ap["center_mm"][0], -ap["center_mm"][1]]
+            ap["centre_mm"] = [ap["centre_mm"][0], -ap["centre_mm"][1]]
             m["aperture"] = ap
         return self.replace(self._z[::-1], meta=m, note="rows flipped (y -> -y)")
 

@@ -1,6 +1,6 @@
 """Power spectral densities, band-limited RMS, slope RMS and PVr.
 
-Formulas (``CONVENTIONS.md``, section PSD). With h the heights (nm) over the
+Formulas (``docs/conventions.md``, section PSD). With h the heights (nm) over the
 valid mask M, the mean and the requested terms removed, 0 outside M, a window
 w that is 0 outside M, spacings Δx, Δy (mm) and the FFT size N_x, N_y:
 
@@ -60,18 +60,18 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numba
 import numpy as np
 
 from kernels import fft as _fft
 from kernels import psd as _kp
-from kernels._config import num_threads
+from kernels._config import num_threads, threads_for_elements
 
+from . import _caches
+from ._deprecate import alias_property, renamed_kwargs
 from .errors import ConventionError, InsufficientDataError
 from .heightmap import HeightMap
 
@@ -98,14 +98,6 @@ __all__ = [
 COVERAGE_RTOL = 1e-9
 
 _TWO_PI = 2.0 * math.pi
-
-#: below this many array elements the kernels and the FFT run on one thread:
-#: the work does not repay waking a second one, and on a busy machine a
-#: parallel region can stall for a scheduler time slice (measured: 256² maps
-#: took 0.7 ms serial and up to 65 ms with 2 threads while another process
-#: kept one core busy)
-PARALLEL_MIN_ELEMENTS = 1 << 18
-
 
 #: scratch arrays (windowed input, FFT output) of up to this many elements are
 #: kept between calls, per thread: a fresh 32 MB array costs ~5 ms of page
@@ -135,18 +127,14 @@ def clear_workspace() -> None:
     _workspace.arrays = {}
 
 
-@contextmanager
-def _threads_for(n_elements: int) -> Iterator[None]:
-    """Run the enclosed kernels serially when the work is small (see PARALLEL_MIN_ELEMENTS)."""
-    old = numba.get_num_threads()
-    if n_elements >= PARALLEL_MIN_ELEMENTS or old == 1:
-        yield
-        return
-    numba.set_num_threads(1)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(old)
+_caches.register("spectral.workspace", clear_workspace)
+
+
+def _threads_for(n_elements: int, passes: float = 1.0):
+    """Run the enclosed kernels and FFTs on one thread when the work is small in time
+    (:func:`kernels._config.threads_for`: on a busy machine a parallel region can wait a
+    scheduler time slice for a worker)."""
+    return threads_for_elements(n_elements, passes)
 
 
 # ---------------------------------------------------------------------------
@@ -220,6 +208,49 @@ def _parse_window(window: Any) -> _WindowSpec:
         "'welch', 'radial-hann' or an array of the map's shape")
 
 
+class _Detrend:
+    """What is subtracted from a map before its transform: a joint least-squares fit of
+    piston (the mean) and terms whose fitted surface does not depend on the centre and
+    radius of the polynomials (tilt, and power together with both tilts), from
+    Legendre moments (:class:`metrology.zernike.ZernikeGeometry`) about the centre of
+    the valid pixels' bounding box: no circle fit, no residual map.
+
+    Attributes
+    ----------
+    geo : ZernikeGeometry over ``hm.valid``
+    coef : ndarray, the fitted coefficients (nm)
+    mean : float, mean of the residual over the valid pixels from the moments (~0)
+    bbox : (r0, r1, c0, c1) of the valid pixels
+    """
+
+    def __init__(self, hm: HeightMap, nm: Sequence[tuple[int, int]] = ((0, 0),)) -> None:
+        from .zernike import ZernikeGeometry, _circumscribed_radius, _row_extents
+
+        valid = hm.valid
+        first, last = _row_extents(valid)
+        rows = np.flatnonzero(first >= 0)
+        if rows.size == 0:
+            raise InsufficientDataError("the map has no valid pixels")
+        r0, r1 = int(rows[0]), int(rows[-1]) + 1
+        c0, c1 = int(first[rows].min()), int(last[rows].max()) + 1
+        self.bbox = (r0, r1, c0, c1)
+        ny, nx = hm.shape
+        centre = ((0.5 * (c0 + c1 - 1) - 0.5 * (nx - 1)) * hm.dx_mm,
+                  (0.5 * (r0 + r1 - 1) - 0.5 * (ny - 1)) * hm.dy_mm)
+        radius = _circumscribed_radius(first, last, hm.shape, hm.dx_mm, hm.dy_mm, centre)
+        self.geo = ZernikeGeometry(valid, hm.dx_mm, hm.dy_mm, list(nm), "rms", centre, radius,
+                                   allow_outside=True, factorize=False,
+                                   _extents=(first, last), _copy_mask=False)
+        self.geo._factorize(hm.z_nm)
+        self.coef, self.mean = self.geo._solve(hm.z_nm)
+
+    def residual(self, hm: HeightMap) -> np.ndarray:
+        """``z - fit`` on the valid pixels, NaN elsewhere (the mean is not removed)."""
+        out = np.empty(hm.shape)
+        self.geo._apply(self.coef, hm.z_nm, out)
+        return out
+
+
 def _bbox(valid: np.ndarray) -> tuple[int, int, int, int]:
     rows = np.flatnonzero(valid.any(axis=1))
     cols = np.flatnonzero(valid.any(axis=0))
@@ -227,25 +258,28 @@ def _bbox(valid: np.ndarray) -> tuple[int, int, int, int]:
 
 
 def _prepare(hm: HeightMap, spec: _WindowSpec, fft_shape: tuple[int, int],
-             mean: float) -> tuple[np.ndarray, float]:
-    """Windowed, mean-removed, zero-filled buffer of ``fft_shape`` and Σ_M w²."""
+             det: _Detrend) -> tuple[np.ndarray, float]:
+    """Detrended, mean-removed, windowed, zero-filled buffer of ``fft_shape`` and Σ_M w²,
+    in one pass (:func:`kernels.moments.poly_apply`)."""
     z = hm.z_nm
     ny, nx = z.shape
     out = _scratch("windowed", fft_shape, np.float64)
+    wy = wx = w2d = None
     if spec.name in ("none", "hann", "tukey"):
         if spec.name == "none":
             wy = np.ones(ny)
             wx = np.ones(nx)
         else:
-            r0, r1, c0, c1 = _bbox(hm.valid)
+            r0, r1, c0, c1 = det.bbox
             wy = np.zeros(ny)
             wx = np.zeros(nx)
             wy[r0:r1] = _window_1d(spec.name, r1 - r0, spec.alpha)
             wx[c0:c1] = _window_1d(spec.name, c1 - c0, spec.alpha)
-        s = _kp.prepare_separable(z, wy, wx, mean, out)
     else:
         if spec.name == "array":
             w = np.ascontiguousarray(spec.array, dtype=np.float64)
+            if not w.flags.writeable:  # one kernel signature
+                w = w.copy()
             if w.shape != z.shape:
                 raise ConventionError(
                     f"a window array must have the map's shape {z.shape}, got {w.shape}")
@@ -262,7 +296,9 @@ def _prepare(hm: HeightMap, spec: _WindowSpec, fft_shape: tuple[int, int],
             u = np.minimum(r / rmax, 1.0)
             w = 1.0 - u * u if spec.name == "welch" else np.cos(0.5 * np.pi * u) ** 2
             w = np.ascontiguousarray(w)
-        s = _kp.prepare_weighted(z, w, mean, out)
+        w2d = w
+    s, _, _ = det.geo._apply(det.coef, z, out, mean=det.mean, center=True, fill=0.0,
+                             wy=wy, wx=wx, w2d=w2d)
     return out, float(s)
 
 
@@ -302,19 +338,70 @@ def _normalise_terms(remove: Any) -> tuple[Any, ...]:
     return tuple(remove)
 
 
+#: terms whose joint fit with piston gives a residual independent of the centre and
+#: radius of the polynomials (span{1, x, y, x² + y²} is closed under shifts and scaling)
+_INVARIANT_TERMS = frozenset({(0, 0), (1, 1), (1, -1), (2, 0)})
+
+
+def _invariant_fit(terms: Sequence[Any]) -> list[tuple[int, int]] | None:
+    """The (n, m) of piston + ``terms`` when their fitted surface needs no centre, else None."""
+    from .zernike_schemes import resolve_terms
+
+    _, nm = resolve_terms(list(terms), "noll")
+    got = set(nm)
+    if not got <= _INVARIANT_TERMS:
+        return None
+    if (2, 0) in got and not {(1, 1), (1, -1)} <= got:
+        return None  # power about an unknown centre brings tilt with it
+    return [(0, 0), *[t for t in nm if t != (0, 0)]]
+
+
+def _names(terms: Sequence[Any]) -> tuple[str, ...]:
+    names = tuple(str(t) for t in terms)
+    if "piston" not in [n.lower() for n in names]:
+        names = ("piston", *names)
+    return names
+
+
+def _plan(hm: HeightMap, remove: Any) -> tuple[HeightMap, _Detrend, tuple[str, ...]]:
+    """The map to transform, what to subtract from it, and the names of what is removed.
+
+    Piston, tilt and power (with both tilts) are fitted jointly with the mean from
+    moments, without a circle fit and without a residual map (piston is always part
+    of the fit: the mean is removed anyway). Other terms are removed first by
+    :func:`metrology.zernike.remove` (about the best-fit circle of the valid region).
+    """
+    terms = _normalise_terms(remove)
+    rest = [t for t in terms if not (isinstance(t, str) and t.lower() == "piston")]
+    if not rest:
+        return hm, _Detrend(hm), ("piston",)
+    nm = _invariant_fit(terms)
+    if nm is not None:
+        return hm, _Detrend(hm, nm), _names(terms)
+    from .zernike import remove as _zremove  # lazy: zernike is optional for mean-only work
+
+    out = _zremove(hm, terms)
+    return out, _Detrend(out), _names(terms)
+
+
 def _detrend(hm: HeightMap, remove: Any) -> tuple[HeightMap, tuple[str, ...]]:
-    """Remove the requested Zernike terms (joint least squares); the mean is removed later."""
+    """The map with the requested terms removed (joint least squares; the mean is not)."""
     terms = _normalise_terms(remove)
     rest = [t for t in terms if not (isinstance(t, str) and t.lower() == "piston")]
     if not rest:
         return hm, ("piston",)
-    from .zernike import remove as _zremove  # lazy: zernike is optional for mean-only work
+    nm = _invariant_fit(terms)
+    if nm is None:
+        from .zernike import remove as _zremove
 
-    out = _zremove(hm, terms)
-    names = tuple(str(t) for t in terms)
-    if "piston" not in [n.lower() for n in names]:
-        names = ("piston", *names)
-    return out, names
+        return _zremove(hm, terms), _names(terms)
+    from .zernike_schemes import zernike_name
+
+    det = _Detrend(hm, nm)
+    meta = dict(hm.meta)
+    meta["removed"] = [*meta.get("removed", []), *(zernike_name(n, m) for n, m in nm)]
+    note = f"joint least-squares fit removed ({', '.join(meta['removed'][-len(nm):])})"
+    return hm.replace(det.residual(hm), meta=meta, note=note, copy=False), _names(terms)
 
 
 def _pad_shape(shape: tuple[int, int], pad: Any) -> tuple[int, int]:
@@ -342,13 +429,6 @@ def _half_weights(nx: int) -> np.ndarray:
     if nx % 2 == 0:
         hw[-1] = 1.0
     return hw
-
-
-def _mean(hm: HeightMap) -> float:
-    s, n = _kp.masked_sum_count(hm.z_nm)
-    if n == 0:
-        raise InsufficientDataError("the map has no valid pixels")
-    return s / n
 
 
 # ---------------------------------------------------------------------------
@@ -561,7 +641,9 @@ class PVr:
     rms_residual_nm: float
     terms: int
     scheme: str
-    radius_mm: float
+    r_norm_mm: float
+
+    radius_mm = alias_property("r_norm_mm", "radius_mm")
 
 
 # ---------------------------------------------------------------------------
@@ -701,7 +783,33 @@ class PSD2D:
         with _threads_for(self.half_values.size):
             return _kp.spectrum_bins(self.half_values, True, 1.0, fx2, fy2, self.half_weights,
                                      edges_sq, lo, hi, np.empty((0, 0)), False,
-                                     _nchunks(ny))
+                                     np.empty((0, 0)), False, True, _nchunks(ny))
+
+    def _cum(self) -> np.ndarray:
+        """Row prefix sums of the weighted power per pair of rows (f_y, -f_y), from the
+        transform's pass (or one pass now for a PSD built otherwise)."""
+        c = self._cache.get("cum")
+        if c is None:
+            ny, nh = self.half_values.shape
+            c = np.empty((ny // 2 + 1, nh + 1))
+            with _threads_for(self.half_values.size):
+                _kp.spectrum_bins(self.half_values, True, 1.0, self.fx_half_per_mm ** 2,
+                                  self.fy_fft_per_mm ** 2, self.half_weights, np.zeros(0),
+                                  np.zeros(0), np.zeros(0), np.empty((0, 0)), False, c, True,
+                                  False, _nchunks(ny))
+            self._cache["cum"] = c
+        return c
+
+    def _band_sums(self, bands: Sequence[tuple[float, float]], slopes: bool) -> np.ndarray:
+        """(nband, 3): Σ hw p, Σ hw p fx², Σ hw p fy² per band (:func:`kernels.psd.band_query`:
+        two look-ups per row in the prefix sums; no pass over the plane)."""
+        lo = np.array([b[0] for b in bands], dtype=np.float64) ** 2
+        hi = np.array([b[1] for b in bands], dtype=np.float64) ** 2
+        cum = self._cum()
+        with _threads_for(cum.shape[0] * (len(bands) * 64 + (self.half_values.shape[1]
+                                                              if slopes else 0))):
+            return _kp.band_query(cum, self.half_values, self.fx_half_per_mm ** 2,
+                                  self.fy_fft_per_mm ** 2, self.half_weights, lo, hi, slopes)
 
     @property
     def cell_area(self) -> float:
@@ -731,7 +839,7 @@ class PSD2D:
         cache = self._cache.setdefault("bands", {})
         todo = [b for b in dict.fromkeys(bands) if b not in cache]
         if todo:
-            res = self._reduce(None, todo)[3] * self.cell_area
+            res = self._band_sums(todo, False)[:, 0] * self.cell_area
             for b, v in zip(todo, res, strict=True):
                 cache[b] = float(v)
         return np.array([cache[b] for b in bands])
@@ -828,15 +936,9 @@ class PSD2D:
     def slope_variances_urad2(self, f_lo_per_mm: float,
                               f_hi_per_mm: float) -> tuple[float, float]:
         """Σ (2π f_x)² PSD2 Δf_x Δf_y and Σ (2π f_y)² PSD2 Δf_x Δf_y over lo <= |f| < hi, µrad²."""
-        fx2 = self.fx_half_per_mm ** 2
-        fy2 = self.fy_fft_per_mm ** 2
-        f2 = fx2[None, :] + fy2[:, None]
-        inband = (f2 >= float(f_lo_per_mm) ** 2) & (f2 < float(f_hi_per_mm) ** 2)
-        p = np.where(inband, self.half_values, 0.0) * self.half_weights[None, :]
+        r = self._band_sums([(float(f_lo_per_mm), float(f_hi_per_mm))], True)[0]
         c = _TWO_PI ** 2 * self.cell_area
-        sx = float(np.sum(p @ fx2)) * c
-        sy = float(np.sum(p.sum(axis=1) * fy2)) * c
-        return sx, sy
+        return float(r[1]) * c, float(r[2]) * c
 
 
 def _nchunks(ny: int) -> int:
@@ -922,17 +1024,31 @@ def psd(hm: HeightMap, window: Any = "hann", remove: Any = ("piston", "tilt"),
     if spec.name == "array" and str(region).lower() != "mask":
         raise ConventionError("a window array can only be used with region='mask'")
     work, region_desc = _region(hm, region)
-    work, removed = _detrend(work, remove)
     fft_shape = _pad_shape(work.shape, pad)
-    with _threads_for(fft_shape[0] * fft_shape[1]):
-        return _psd_core(work, spec, fft_shape, removed, region_desc, bins, bands, backend)
+    with _threads_for(fft_shape[0] * fft_shape[1], passes=6.0):
+        work, det, removed = _plan(work, remove)
+        return _psd_core(work, det, spec, fft_shape, removed, region_desc, bins, bands,
+                         backend)
 
 
-def _psd_core(work: HeightMap, spec: _WindowSpec, fft_shape: tuple[int, int],
+#: cell counts and Σ|f| per radial bin depend on the grid and the bins only: kept for the
+#: next map of the same grid, (fft_shape, dx, dy, edges) -> (counts, fsum)
+_BIN_GEOMETRY: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+_BIN_LOCK = threading.Lock()
+
+
+def _clear_bin_geometry() -> None:
+    with _BIN_LOCK:
+        _BIN_GEOMETRY.clear()
+
+
+_caches.register("spectral.bin_geometry", _clear_bin_geometry)
+
+
+def _psd_core(work: HeightMap, det: _Detrend, spec: _WindowSpec, fft_shape: tuple[int, int],
               removed: tuple[str, ...], region_desc: str, bins: Any,
               bands: Sequence[tuple[float, float]], backend: str | None) -> PSD2D:
-    mean = _mean(work)
-    buf, sum_w2 = _prepare(work, spec, fft_shape, mean)
+    buf, sum_w2 = _prepare(work, spec, fft_shape, det)
     if not sum_w2 > 0.0:
         raise InsufficientDataError("the window is zero on every valid pixel")
     ny, nx = fft_shape
@@ -940,9 +1056,10 @@ def _psd_core(work: HeightMap, spec: _WindowSpec, fft_shape: tuple[int, int],
     spec_half = _fft.rfft2(buf, backend=backend,
                            out=_scratch("spectrum", (ny, nh), np.complex128))
     scale = work.dx_mm * work.dy_mm / sum_w2
-    r0, r1, c0, c1 = _bbox(work.valid)
+    r0, r1, c0, c1 = det.bbox
     extent = ((c1 - c0) * work.dx_mm, (r1 - r0) * work.dy_mm)
     out_vals = np.empty((ny, nh))
+    cum = np.empty((ny // 2 + 1, nh + 1))
     p = PSD2D(out_vals, work.dx_mm, work.dy_mm, (ny, nx), work.shape, spec.description,
               removed, region_desc, sum_w2, work.n_valid, extent,
               backend or _fft.BACKEND)
@@ -952,10 +1069,22 @@ def _psd_core(work: HeightMap, spec: _WindowSpec, fft_shape: tuple[int, int],
     edges_sq = np.zeros(0) if b is None else b.edges ** 2
     lo = np.array([x[0] for x in bands], dtype=np.float64) ** 2
     hi = np.array([x[1] for x in bands], dtype=np.float64) ** 2
+    gkey = None if b is None else (fft_shape, work.dx_mm, work.dy_mm, b.key)
+    geom = _BIN_GEOMETRY.get(gkey) if gkey is not None else None
     hist, cnt, fsum, bsum, total = _kp.spectrum_bins(
         spec_half, False, scale, p.fx_half_per_mm ** 2, p.fy_fft_per_mm ** 2,
-        p.half_weights, edges_sq, lo, hi, out_vals, True, _nchunks(ny))
+        p.half_weights, edges_sq, lo, hi, out_vals, True, cum, True, geom is None,
+        _nchunks(ny))
+    if gkey is not None:
+        if geom is None:
+            with _BIN_LOCK:
+                _BIN_GEOMETRY[gkey] = (cnt, fsum)
+                while len(_BIN_GEOMETRY) > 16:
+                    _BIN_GEOMETRY.pop(next(iter(_BIN_GEOMETRY)))
+        else:
+            cnt, fsum = geom
     ca = p.cell_area
+    p._cache["cum"] = cum
     p._cache["total"] = float(total) * ca
     if b is not None:
         p._cache["radial"] = {b.key: (hist * ca, cnt, fsum)}
@@ -978,7 +1107,6 @@ def profile_psd(hm: HeightMap, axis: str = "x", window: Any = "hann",
     hm = _check_hm(hm)
     spec = _parse_window(window)
     work, _ = _region(hm, region)
-    work, _ = _detrend(work, remove)
     ny, nx = work.shape
     if pad is None:
         n_ax = nx if ax == "x" else ny
@@ -988,17 +1116,18 @@ def profile_psd(hm: HeightMap, axis: str = "x", window: Any = "hann",
         raise ConventionError(
             f"pad of a profile PSD must be None or an integer factor, got {pad!r}")
     shape = (ny, n_ax) if ax == "x" else (n_ax, nx)
-    with _threads_for(shape[0] * shape[1]):
-        return _profile_core(work, spec, ax, shape, one_sided, backend)
+    with _threads_for(shape[0] * shape[1], passes=5.0):
+        work, det, _ = _plan(work, remove)
+        return _profile_core(work, det, spec, ax, shape, one_sided, backend)
 
 
-def _profile_core(work: HeightMap, spec: _WindowSpec, ax: str, shape: tuple[int, int],
-                  one_sided: bool, backend: str | None) -> ProfilePSD:
+def _profile_core(work: HeightMap, det: _Detrend, spec: _WindowSpec, ax: str,
+                  shape: tuple[int, int], one_sided: bool, backend: str | None) -> ProfilePSD:
     n_ax = shape[1] if ax == "x" else shape[0]
-    buf, sum_w2 = _prepare(work, spec, shape, _mean(work))
+    buf, sum_w2 = _prepare(work, spec, shape, det)
     if not sum_w2 > 0.0:
         raise InsufficientDataError("the window is zero on every valid pixel")
-    r0, r1, c0, c1 = _bbox(work.valid)
+    r0, r1, c0, c1 = det.bbox
     if ax == "x":
         g = _fft.rfft_axis(buf, 1, backend=backend)  # (ny, n//2+1)
         colsum, _, _ = _kp.axis_sums(g, False, np.ones(g.shape[1]), _nchunks(g.shape[0]))
@@ -1181,11 +1310,10 @@ def bandpass(hm: HeightMap, f_lo_per_mm: float, f_hi_per_mm: float, *,
     """
     hm = _check_hm(hm)
     lo, hi = _band_limits(f_lo_per_mm, f_hi_per_mm, None)
-    work, _ = _detrend(hm, remove)
-    ny, nx = work.shape
-    with _threads_for(ny * nx):
-        mean = _mean(work)
-        buf, _ = _prepare(work, _WindowSpec("none"), work.shape, mean)
+    ny, nx = hm.shape
+    with _threads_for(ny * nx, passes=6.0):
+        work, det, _ = _plan(hm, remove)
+        buf, _ = _prepare(work, _WindowSpec("none"), work.shape, det)
         spec_half = _fft.rfft2(buf, backend=backend)
         fx2 = np.fft.rfftfreq(nx, work.dx_mm) ** 2
         fy2 = np.fft.fftfreq(ny, work.dy_mm) ** 2
@@ -1193,7 +1321,14 @@ def bandpass(hm: HeightMap, f_lo_per_mm: float, f_hi_per_mm: float, *,
         spec_half[~((f2 >= lo * lo) & (f2 < hi * hi))] = 0.0
         z = _fft.irfft2(spec_half, (ny, nx), backend=backend)
     z[~work.valid] = np.nan
-    return work.replace(z, note=f"brick-wall band-pass [{lo:g}, {hi:g}) cycles/mm")
+    meta = dict(work.meta)
+    if work is hm and _normalise_terms(remove):
+        from .zernike_schemes import zernike_name
+
+        meta["removed"] = [*meta.get("removed", []),
+                           *(zernike_name(n, m) for n, m in det.geo.orders)]
+    return work.replace(z, meta=meta, copy=False,
+                        note=f"brick-wall band-pass [{lo:g}, {hi:g}) cycles/mm")
 
 
 def slope_rms(hm: HeightMap | PSD2D, band: tuple[float, float] | None = None, *,
@@ -1256,9 +1391,10 @@ def slope_rms(hm: HeightMap | PSD2D, band: tuple[float, float] | None = None, *,
                     (lo, hi), c_lo, c_hi, cov == "full", reason, p.window)
 
 
+@renamed_kwargs(radius_mm="r_norm_mm", center_mm="centre_mm")
 def pvr(hm: HeightMap, terms: int = 36, *, scheme: str = "fringe",
-        radius_mm: float | None = None,
-        center_mm: tuple[float, float] | None = None) -> PVr:
+        r_norm_mm: float | None = None,
+        centre_mm: tuple[float, float] | None = None) -> PVr:
     """Robust PV (C. Evans, Opt. Eng. 2009): PV of a Zernike fit + 3 · RMS of the residual.
 
     Parameters
@@ -1268,7 +1404,7 @@ def pvr(hm: HeightMap, terms: int = 36, *, scheme: str = "fringe",
         PV of the fit includes whatever the map holds).
     terms : {36, 37}
         Number of Fringe Zernike terms (Evans used 36: through 10th order).
-    radius_mm, center_mm : optional
+    r_norm_mm, centre_mm : optional
         Normalisation radius and centre for :func:`metrology.zernike.fit_zernike`.
 
     Returns
@@ -1281,9 +1417,9 @@ def pvr(hm: HeightMap, terms: int = 36, *, scheme: str = "fringe",
         raise ConventionError(f"PVr uses 36 or 37 Fringe Zernike terms, got {terms!r}")
     from .zernike import fit_zernike  # lazy: optional dependency between modules
 
-    fit = fit_zernike(_check_hm(hm), terms=terms, scheme=scheme, normalization="rms",
-                      radius_mm=radius_mm, center_mm=center_mm)
+    fit = fit_zernike(_check_hm(hm), terms=terms, scheme=scheme, normalisation="rms",
+                      r_norm_mm=r_norm_mm, centre_mm=centre_mm)
     pv_fit = fit.fitted.pv_nm
     rms_res = fit.residual.rms_nm
     return PVr(pv_fit + 3.0 * rms_res, pv_fit, rms_res, int(terms), scheme,
-               float(fit.radius_mm))
+               float(fit.r_norm_mm))

@@ -25,11 +25,12 @@ surface. Form and tool marks are evaluated at the true part coordinates.
 Each measurement returns the noise-free, dropout-free map (``truth``) and the
 measured one (instrument white noise, dropouts, invalid edge pixels).
 
-:func:`truth_values` is an independent plain-NumPy evaluation of a spec's
-criteria on a noise-free map (its own Zernike basis, its own full-plane FFT, its
-own profile PSD and log bins), following the definitions of ``CONVENTIONS.md``
-and the spec schema; it does not call :mod:`metrology.check`,
-:mod:`metrology.spectral` or :func:`metrology.fit_zernike`.
+:func:`expected_values` gives the truth of a spec's criteria from the
+generator's parameters alone (the coefficients put in, the power laws of the
+random part, the tool marks' formulas, the grids and masks of the set-ups);
+it analyses no map, so it is not a second check engine. The tests compare the
+checker with it, and with a plain-NumPy reference of the definitions
+(``tests/reference_check.py``) on the noise-free maps.
 """
 
 from __future__ import annotations
@@ -45,7 +46,6 @@ from .errors import ConventionError
 from .heightmap import HeightMap
 from .synth_psd import PowerLaw, synthesize
 from .zernike import zernike_surface
-from .zernike_schemes import fringe_to_nm
 
 __all__ = [
     "RandomComponent",
@@ -58,8 +58,10 @@ __all__ = [
     "measure_fizeau",
     "measure_microscope",
     "synthesize_random",
-    "zernike_basis",
-    "truth_values",
+    "expected_values",
+    "random_variance_nm2",
+    "zernike_sigma_nm",
+    "mark_zernike_nm",
     "model_expectations",
     "N_FRINGE",
 ]
@@ -450,7 +452,7 @@ def measure_fizeau(surface: Surface, setup: FizeauSetup, seed: int | Sequence[in
     coef = np.array(surface.zernike_fringe_nm, dtype=np.float64)
     coef[:3] += np.asarray(setup.alignment_nm, dtype=np.float64)
     form = zernike_surface(coef, shape=setup.shape, dx_mm=setup.dx_mm, scheme="fringe",
-                           normalization="rms", radius_mm=surface.r_norm_mm,
+                           normalisation="rms", r_norm_mm=surface.r_norm_mm,
                            outside="evaluate").z_nm
     rand = synthesize_random(surface, setup.shape, setup.dx_mm, r[_STREAM_SURFACE], setup.pad)
     z = form + rand + surface.marks_nm(X, Y)
@@ -486,8 +488,8 @@ def measure_microscope(surface: Surface, setup: MicroscopeSetup, seed: int | Seq
     X, Y = Xl + x0, Yl + y0
     form = zernike_surface(np.asarray(surface.zernike_fringe_nm, dtype=np.float64),
                            shape=setup.shape, dx_mm=setup.dx_mm, scheme="fringe",
-                           normalization="rms", radius_mm=surface.r_norm_mm,
-                           center_mm=(-x0, -y0), outside="evaluate").z_nm
+                           normalisation="rms", r_norm_mm=surface.r_norm_mm,
+                           centre_mm=(-x0, -y0), outside="evaluate").z_nm
     rand = synthesize_random(surface, setup.shape, setup.dx_mm, r[_STREAM_SURFACE], setup.pad)
     R = surface.base_radius_mm
     rho2 = Xl ** 2 + Yl ** 2
@@ -509,102 +511,174 @@ def measure_microscope(surface: Surface, setup: MicroscopeSetup, seed: int | Seq
 
 
 # ---------------------------------------------------------------------------
-# independent truth: plain NumPy evaluation of a spec's criteria on a noise-free map
+# the truth, from the generator's parameters
 # ---------------------------------------------------------------------------
+#
+# What a perfect instrument with the spec's processing would report, computed
+# from what the generator put in: the form coefficients, the power laws of the
+# random components (integrated analytically or numerically over the spectrum
+# the measurement's grid holds), the tool marks' formulas, and the masks and
+# grids of the set-ups. Nothing here analyses a synthesised map: the random
+# part enters only through its known spectrum, so the values are expectations;
+# where the realisation scatters about them the scatter is given too
+# (``sigma_nm`` of the Zernike terms).
 
-def _radial_poly(n: int, m: int, rho: np.ndarray) -> np.ndarray:
-    """R_n^|m|(ρ) by the explicit factorial sum."""
-    am = abs(m)
-    out = np.zeros_like(rho)
-    for s in range((n - am) // 2 + 1):
-        c = ((-1) ** s * math.factorial(n - s)
-             / (math.factorial(s) * math.factorial((n + am) // 2 - s)
-                * math.factorial((n - am) // 2 - s)))
-        out = out + c * rho ** (n - 2 * s)
+#: radius of the disk the Zernike projections of the tool marks are integrated over
+_PROJECTION_STEP_MM = 0.05
+_F_STEPS = 20001
+
+
+def _spectrum_grid(shape: tuple[int, int], dx_mm: float) -> np.ndarray:
+    ny, nx = shape
+    return np.hypot(np.fft.fftfreq(nx, dx_mm)[None, :], np.fft.fftfreq(ny, dx_mm)[:, None])
+
+
+def random_variance_nm2(surface: Surface, shape: tuple[int, int], dx_mm: float,
+                        pad: int = 1) -> float:
+    """Expected variance (nm²) of the random part as :func:`synthesize_random` makes it:
+    the sum of PSD2 Δf_x Δf_y over the cells of the (``pad`` times larger) periodic grid."""
+    big = (pad * shape[0], pad * shape[1])
+    f = _spectrum_grid(big, dx_mm)
+    return float(surface.psd2d(f).sum()) / (big[0] * dx_mm * big[1] * dx_mm)
+
+
+def zernike_sigma_nm(surface: Surface, n: int, r_norm_mm: float, f_max_per_mm: float) -> float:
+    """RMS (over realisations) of the coefficient of one Zernike term of radial order ``n``
+    (rms normalisation, unit disk of radius ``r_norm_mm``) that the random part puts there:
+
+        Var(c) = ∫ PSD2(f) (n + 1) [J_{n+1}(2π R f) / (π R f)]² 2π f df
+
+    (Noll 1976: the Fourier transform of a Zernike term on the unit disk).
+    """
+    from scipy.special import jv
+
+    total = 0.0
+    for comp in surface.random:
+        lo, hi = comp.f_lo_per_mm, min(comp.f_hi_per_mm, f_max_per_mm)
+        if hi <= lo:
+            continue
+        f = np.geomspace(lo, hi, _F_STEPS)
+        x = 2.0 * math.pi * r_norm_mm * f
+        g = comp.psd2d(f) * (n + 1) * (jv(n + 1, x) / (math.pi * r_norm_mm * f)) ** 2 \
+            * 2.0 * math.pi * f
+        total += float(np.sum((g[1:] + g[:-1]) * np.diff(f)) / 2.0)
+    return math.sqrt(total)
+
+
+def mark_zernike_nm(surface: Surface, r_norm_mm: float, n_terms: int = N_FRINGE
+                    ) -> tuple[np.ndarray, float]:
+    """What the tool marks put on Fringe Z1..Z``n_terms`` (rms normalisation, unit disk of
+    ``r_norm_mm`` about the part centre) and their mean square over that disk (nm²).
+
+    The inner products ``<mark, Z_j> / <Z_j, Z_j>`` are sums over a fine grid
+    (:data:`_PROJECTION_STEP_MM`) of the disk, with the marks from their formulas
+    and the terms from :func:`metrology.zernike_surface` (the generator's own form).
+    """
+    if not surface.tool_marks:
+        return np.zeros(n_terms), 0.0
+    step = _PROJECTION_STEP_MM
+    n = 2 * int(math.ceil(r_norm_mm / step)) + 1
+    X, Y = _grid((n, n), step)
+    disk = np.hypot(X, Y) <= r_norm_mm
+    mark = surface.marks_nm(X, Y)[disk]
+    out = np.zeros(n_terms)
+    for j in range(n_terms):
+        e = np.zeros(n_terms)
+        e[j] = 1.0
+        zj = zernike_surface(e, shape=(n, n), dx_mm=step, scheme="fringe", normalisation="rms",
+                             r_norm_mm=r_norm_mm, outside="evaluate").z_nm[disk]
+        out[j] = float(mark @ zj / (zj @ zj))
+    return out, float(np.mean(mark ** 2))
+
+
+def _local_marks(surface: Surface, setup: FizeauSetup | MicroscopeSetup
+                 ) -> list[tuple[str, float, float, float]]:
+    """Each tool mark as the measurement sees it: ``("ring", f0, 0, A)`` for the turning
+    rings in a full-aperture map, else a straight ripple ``("line", f0, angle, A)`` (the
+    rings are straight across a small site far from their centre)."""
+    out = []
+    for mk in surface.tool_marks:
+        f0, a = mk.frequency_per_mm, abs(mk.amplitude_nm)
+        if isinstance(mk, RasterRipple):
+            out.append(("line", f0, math.radians(mk.angle_deg), a))
+        elif isinstance(setup, FizeauSetup):
+            out.append(("ring", f0, 0.0, a))
+        else:
+            x0, y0 = setup.site_mm[0] - mk.centre_mm[0], setup.site_mm[1] - mk.centre_mm[1]
+            out.append(("line", f0, math.atan2(y0, x0), a))
     return out
 
 
-def zernike_basis(x_mm: np.ndarray, y_mm: np.ndarray, indices: Sequence[int],
-                  r_norm_mm: float, centre_mm: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
-    """Fringe Zernike terms, rms normalisation, at points (x, y) in mm: shape (len(indices), n).
+def _profile_x_model(surface: Surface, marks: list[tuple[str, float, float, float]],
+                     e0: float, e1: float, nyquist_y: float) -> float:
+    """Mean of the one-sided profile PSD along x (nm² mm) over ``[e0, e1)``: the random part
+    ``4 ∫_0^{Ny} PSD2(sqrt(fx² + fy²)) dfy`` averaged over the bin, plus the marks' power
+    in the bin divided by its width."""
+    fx = np.linspace(e0, e1, 33)[:-1] + (e1 - e0) / 64.0
+    fy = np.concatenate(([0.0], np.geomspace(1e-4 * max(e0, 1e-3), nyquist_y, 600)))
+    f = np.hypot(fx[:, None], fy[None, :])
+    g = surface.psd2d(f)
+    p1 = 4.0 * np.sum((g[:, 1:] + g[:, :-1]) * np.diff(fy)[None, :], axis=1) / 2.0
+    out = float(p1.mean())
+    width = e1 - e0
+    for kind, f0, ang, a in marks:
+        if kind == "line":
+            fxm = f0 * abs(math.cos(ang))
+            if e0 <= fxm < e1 and fxm > 0:
+                out += a * a / 2.0 / width
+        else:  # rings: one-sided P1 = A² / (π sqrt(f0² - fx²)) for fx < f0
+            lo, hi = min(e0, f0), min(e1, f0)
+            if hi > lo:
+                out += a * a / math.pi * (math.asin(hi / f0) - math.asin(lo / f0)) / width
+    return out
 
-    Plain NumPy (explicit radial sums), independent of :mod:`kernels.zernike`.
-    """
-    x = np.ravel(x_mm) - centre_mm[0]
-    y = np.ravel(y_mm) - centre_mm[1]
-    rho = np.hypot(x, y) / r_norm_mm
-    th = np.arctan2(y, x)
-    rows = []
-    for j in indices:
-        n, m = fringe_to_nm(int(j))
-        norm = math.sqrt(2.0 * (n + 1)) if m != 0 else math.sqrt(n + 1.0)
-        ang = np.cos(m * th) if m > 0 else (np.sin(-m * th) if m < 0 else 1.0)
-        rows.append(norm * _radial_poly(n, m, rho) * ang)
-    return np.array(rows)
+
+def _line_mean(line: Any, e0: float, e1: float) -> float:
+    fx = np.linspace(e0, e1, 33)[:-1] + (e1 - e0) / 64.0
+    v = np.full(fx.shape, np.nan)
+    for s in line.segments:
+        sel = (fx >= s.f_lo_per_mm) & (fx < s.f_hi_per_mm)
+        v[sel] = s.a_nm2_mm * fx[sel] ** (-s.b)
+    return float(np.nanmean(v))
 
 
-def _hann(n: int) -> np.ndarray:
-    return np.sin(np.pi * (np.arange(n) + 0.5) / n) ** 2
-
-
-class _Spectrum:
-    """Full-plane periodogram of a masked map with a separable Hann window over the valid bbox."""
-
-    def __init__(self, z: np.ndarray, valid: np.ndarray, dx: float, dy: float) -> None:
-        rows = np.flatnonzero(valid.any(axis=1))
-        cols = np.flatnonzero(valid.any(axis=0))
-        r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-        w = np.zeros(z.shape)
-        w[r0:r1, c0:c1] = np.outer(_hann(r1 - r0), _hann(c1 - c0))
-        w[~valid] = 0.0
-        h = np.where(valid, z - z[valid].mean(), 0.0)
-        ny, nx = z.shape
-        self.psd2 = dx * dy * np.abs(np.fft.fft2(w * h)) ** 2 / np.sum(w[valid] ** 2)
-        self.fx = np.fft.fftfreq(nx, dx)
-        self.fy = np.fft.fftfreq(ny, dy)
-        self.dfx, self.dfy = 1.0 / (nx * dx), 1.0 / (ny * dy)
-        self.extent_mm = ((c1 - c0) * dx, (r1 - r0) * dy)
-        self.nyquist = (0.5 / dx, 0.5 / dy)
-        self.f = np.hypot(self.fx[None, :], self.fy[:, None])
-
-    @property
-    def f_range(self) -> tuple[float, float]:
-        return 2.0 / min(self.extent_mm), min(self.nyquist)
-
-    def band_variance(self, lo: float, hi: float) -> float:
-        sel = (self.f >= lo) & (self.f < hi)
-        return float(self.psd2[sel].sum()) * self.dfx * self.dfy
-
-    def slope_variance(self, lo: float, hi: float) -> tuple[float, float]:
-        sel = (self.f >= lo) & (self.f < hi)
-        p = np.where(sel, self.psd2, 0.0)
-        c = (2.0 * math.pi) ** 2 * self.dfx * self.dfy
-        return (float((p * self.fx[None, :] ** 2).sum()) * c,
-                float((p * self.fy[:, None] ** 2).sum()) * c)
-
-    def profile_one_sided(self, axis: str) -> tuple[np.ndarray, np.ndarray, float, float]:
-        """(f >= 0, P1+ [nm² mm], f_min = 2/extent along axis, Nyquist along axis)."""
-        if axis == "x":
-            p1 = self.psd2.sum(axis=0) * self.dfy  # two-sided P1(f_x), FFT order
-            f = self.fx
-            fmin, fmax = 2.0 / self.extent_mm[0], self.nyquist[0]
+def _band_model(surface: Surface, marks: list[tuple[str, float, float, float]], b: Any
+                ) -> tuple[float, float]:
+    """(variance nm², slope variance µrad²) of band ``b`` on an infinite plane."""
+    lo, hi = b.f_lo_per_mm, b.f_hi_per_mm
+    var = sum(c.band_variance_nm2(lo, hi, kind=b.kind) for c in surface.random)
+    slope = sum(c.slope_variance_urad2(lo, hi) for c in surface.random)
+    for kind, f0, ang, a in marks:
+        if b.kind == "areal":
+            if lo <= f0 < hi:
+                var += a * a / 2.0
+                slope += (2.0 * math.pi * a * f0) ** 2 / 2.0
+        elif kind == "line":
+            fa = f0 * abs(math.cos(ang if (b.direction or "x") == "x" else ang - math.pi / 2))
+            if lo <= fa < hi:
+                var += a * a / 2.0
+                slope += (2.0 * math.pi * a * fa) ** 2 / 2.0
         else:
-            p1 = self.psd2.sum(axis=1) * self.dfx
-            f = self.fy
-            fmin, fmax = 2.0 / self.extent_mm[1], self.nyquist[1]
-        fpos = np.unique(np.abs(f))
-        vals = np.array([p1[np.abs(f) == v].sum() for v in fpos])
-        return fpos, vals, fmin, fmax
+            l0, h0 = min(lo, f0), min(hi, f0)
+            var += a * a / math.pi * (math.asin(h0 / f0) - math.asin(l0 / f0))
+            slope = math.nan  # the rings' profile slope is not modelled
+    return var, slope
 
 
-def _lstsq_remove(z: np.ndarray, basis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    coef, *_ = np.linalg.lstsq(basis.T, z, rcond=None)
-    return coef, z - basis.T @ coef
-
-
-_GROUP_NM = {"piston": [(0, 0)], "tilt": [(1, 1), (1, -1)], "power": [(2, 0)],
-             "astigmatism": [(2, 2), (2, -2)]}
-_NM_FRINGE = {fringe_to_nm(j): j for j in range(1, N_FRINGE + 1)}
+def _band_rel_sigma(surface: Surface, shape: tuple[int, int], dx_mm: float, b: Any,
+                    slope: bool, deterministic: float) -> float:
+    """Relative scatter (1 sigma) of a band's RMS (or slope) over realisations, from the
+    cells of the field's own DFT grid inside the band: each cell's periodogram value is
+    exponentially distributed about the model, so Var(Σp)/(Σp)² = 2 Σp² / (Σp)² over
+    the full plane; ``deterministic`` (tool marks) adds power without scatter."""
+    f = _spectrum_grid(shape, dx_mm)
+    sel = (f >= b.f_lo_per_mm) & (f < b.f_hi_per_mm)
+    p = surface.psd2d(f[sel]) * ((2.0 * math.pi * f[sel]) ** 2 if slope else 1.0)
+    total = float(p.sum())
+    if total <= 0:
+        return 0.0
+    cell = 1.0 / (shape[0] * dx_mm * shape[1] * dx_mm)
+    return 0.5 * math.sqrt(2.0 * float((p ** 2).sum())) / (total + deterministic / cell)
 
 
 def _verdict(c: Any, value: float | None) -> str:
@@ -614,189 +688,189 @@ def _verdict(c: Any, value: float | None) -> str:
     return "pass" if ok else "fail"
 
 
-def truth_values(spec: Any, measurement: str, truth: HeightMap, *,
-                 measured_valid: np.ndarray | None = None,
-                 centre_mm: tuple[float, float] = (0.0, 0.0),
-                 n_sites: int | None = None) -> dict[str, dict[str, Any]]:
-    """Every criterion of ``measurement`` evaluated on a noise-free map, in plain NumPy.
-
-    Definitions (``CONVENTIONS.md`` and the spec schema): the clear aperture
-    (a circle about ``centre_mm``, the true part centre) or the whole field;
-    the measurement's ``preprocessing.remove`` terms and, when the spec has
-    Zernike criteria on this measurement, the joint least-squares fit of
-    ``joint_fit_terms`` (Fringe, rms, R_norm of the spec) over the aperture; the
-    residual's mean-removed, separable-Hann-windowed (over the bounding box of
-    the valid pixels, samples at (k + 0.5)/n) periodogram ``Δx Δy |DFT(w h)|²
-    / Σ w²``; areal band variance = Σ PSD2 Δf_x Δf_y over f_lo <= |f| < f_hi;
-    slope = Σ (2π f)² PSD2 ΔfΔf; the PSD limit = the largest ratio of mean
-    one-sided profile PSD to mean line over the spec's log bins. A band or line
-    range outside [2 / L, Nyquist] of the map is ``not-measurable``.
+def expected_values(surface: Surface, setup: FizeauSetup | MicroscopeSetup, spec: Any,
+                    measurement: str, *, measured_valid: np.ndarray,
+                    n_sites: int) -> dict[str, dict[str, Any]]:
+    """Every criterion of ``measurement`` as the generator's parameters give it.
 
     Parameters
     ----------
+    surface, setup
+        What was synthesised, and how it was measured.
     spec : metrology.Spec
     measurement : str
-    truth : HeightMap
-        Noise-free, dropout-free map.
-    measured_valid : ndarray of bool, optional
-        Valid mask of the measured file (for the valid-fraction requirement;
-        default: ``truth.valid``).
-    centre_mm : (x, y)
-        True aperture centre in the map frame.
-    n_sites : int, optional
-        Number of files of this measurement in the part (for ``sites``).
+    measured_valid : ndarray of bool
+        The valid mask the generator gave the measured file (dropouts, edge).
+    n_sites : int
+        Files of this measurement in the part.
 
     Returns
     -------
     dict
-        criterion id -> {"value", "verdict", "limit", "bound", "unit", "reason"}
-        plus, under the key ``"_zernike"``, the joint fit's coefficients.
+        criterion id -> {"value", "verdict", "limit", "bound", "unit", "reason",
+        "how"} (``value`` ``None`` = not measurable; Zernike criteria add ``sigma_nm``,
+        the realisation scatter, band criteria ``rel_sigma``, the relative scatter
+        of the band's periodogram sum), plus ``"_zernike"``: the
+        model coefficients (Fringe, nm, rms: the form put in plus what the tool
+        marks project onto the terms), the RMS of what the random part projects
+        onto each (``sigma_nm``), and the model residual RMS.
+
+    Definitions (``docs/conventions.md``): requirements from the set-up's grid
+    and mask; Zernike terms from the model coefficients; the residual RMS from
+    the random part's variance on the measurement's grid less what the joint
+    fit absorbs (Σ sigma²), plus the marks' residual; PVr from the PV of the
+    model form on the aperture pixels plus 3 x that residual; band RMS and
+    slope from the power laws integrated over the band (infinite plane) plus
+    the marks in the band; the PSD limit from the model's one-sided profile PSD
+    along the line's direction (the random part integrated over the grid's
+    f_y range, the marks as lines or rings) averaged per log bin against the
+    line. A band or line range outside ``[2 / L, Nyquist]`` of the grid is
+    not measurable.
     """
-    from .spec import (
-        BandCriterion,
-        BandSlopeCriterion,
-        FormResidualCriterion,
-        PsdLimitCriterion,
-        PVrCriterion,
-        RequirementCriterion,
-        ZernikeOtherTermsCriterion,
-        ZernikeTermCriterion,
-    )
+    from .zernike_schemes import normalisation_factor, order_to_fringe, zernike_order
 
     m = spec.measurements[measurement]
     crits = spec.criteria_for(measurement)
-    dx, dy = truth.dx_mm, truth.dy_mm
-    ny, nx = truth.shape
-    X, Y = _grid((ny, nx), dx) if dx == dy else np.meshgrid(
-        (np.arange(nx) - (nx - 1) / 2.0) * dx, (np.arange(ny) - (ny - 1) / 2.0) * dy)
-    mvalid = truth.valid if measured_valid is None else np.asarray(measured_valid, bool)
+    dx = setup.dx_mm
+    ny, nx = setup.shape
+    marks = _local_marks(surface, setup)
+    is_fizeau = isinstance(setup, FizeauSetup)
+    X, Y = _grid(setup.shape, dx)
+    mvalid = np.asarray(measured_valid, bool)
     if m.aperture is not None:
         a = m.aperture
-        region = np.hypot(X - centre_mm[0], Y - centre_mm[1]) <= a.diameter_mm / 2.0
+        region = np.hypot(X, Y) <= a.diameter_mm / 2.0
         vf = float(np.count_nonzero(region & mvalid)) / (
-            math.pi * (a.diameter_mm / 2.0) ** 2 / (dx * dy))
-        across = a.diameter_mm / max(dx, dy)
+            math.pi * (a.diameter_mm / 2.0) ** 2 / (dx * dx))
+        across = a.diameter_mm / dx
+        extent = (a.diameter_mm, a.diameter_mm)
     else:
-        region = np.ones((ny, nx), bool)
+        region = np.ones(setup.shape, bool)
         vf = float(np.count_nonzero(mvalid)) / mvalid.size
-        across = min(ny * dy, nx * dx) / max(dx, dy)
-    valid = region & truth.valid
-    z = truth.z_nm[valid]
-    xs, ys = X[valid], Y[valid]
+        across = float(min(ny, nx))
+        extent = (nx * dx, ny * dx)
+    nyquist = 0.5 / dx
+    f_min = 2.0 / min(extent)
 
-    # preprocessing: remove the listed terms (their span does not depend on centre/radius
-    # for piston, tilt, power, astigmatism)
-    pre_nm = [nm for t in m.preprocessing.remove for nm in _GROUP_NM[t]]
-    zernike_crits = [c for c in crits if isinstance(
-        c, ZernikeTermCriterion | ZernikeOtherTermsCriterion | FormResidualCriterion
-        | PVrCriterion)]
-    fit: dict[int, float] = {}
-    fit_basis = None
+    # Zernike model: the form put in plus the marks' projection; the random part's scatter
+    zern = [c for c in crits if c.TYPE in ("power", "zernike_term", "zernike_other",
+                                           "form_residual", "pvr")]
+    model = np.zeros(N_FRINGE)
+    sigma = np.zeros(N_FRINGE)
+    resid_rms = math.nan
     form_pv = math.nan
-    if zernike_crits:
-        c0 = zernike_crits[0]
-        terms = list(c0.joint_fit_terms)
-        fit_basis = zernike_basis(xs, ys, terms, c0.r_norm_mm, centre_mm)
-        coef, resid = _lstsq_remove(z, fit_basis)
-        fit = {j: float(v) for j, v in zip(terms, coef, strict=True)}
-        form_terms = next((set(c.fit_terms) for c in zernike_crits
-                           if isinstance(c, PVrCriterion | FormResidualCriterion)), set())
-        keep = np.array([j in form_terms for j in terms])
-        form = fit_basis.T @ np.where(keep, coef, 0.0)
-        form_pv = float(form.max() - form.min()) if keep.any() else math.nan
-    elif pre_nm:
-        r_circ = float(np.hypot(xs - xs.mean(), ys - ys.mean()).max())
-        basis = zernike_basis(xs, ys, [_NM_FRINGE[nm] for nm in pre_nm], r_circ,
-                              (float(xs.mean()), float(ys.mean())))
-        _, resid = _lstsq_remove(z, basis)
-    else:
-        resid = z - z.mean()
-    res_map = np.full((ny, nx), np.nan)
-    res_map[valid] = resid
-    spec2 = _Spectrum(res_map, valid, dx, dy)
-    f_min, f_max = spec2.f_range
-    res_rms = float(np.sqrt(np.mean((resid - resid.mean()) ** 2)))
+    if zern:
+        r_norm = zern[0].r_norm_mm
+        if not math.isclose(r_norm, surface.r_norm_mm) or m.aperture is None:
+            raise ConventionError(f"the model coefficients are for R_norm "
+                                  f"{surface.r_norm_mm:g} mm about the part centre; the spec "
+                                  f"fits with {r_norm:g} mm")
+        mark_c, mark_ms = mark_zernike_nm(surface, r_norm)
+        model = np.asarray(surface.zernike_fringe_nm, dtype=np.float64) + mark_c
+        f_top = nyquist * math.sqrt(2.0)
+        sigma = np.array([zernike_sigma_nm(surface, zernike_order("fringe", j)[0], r_norm,
+                                           f_top) for j in range(1, N_FRINGE + 1)])
+        joint = [j for j in zern[0].joint_fit_terms if 1 <= j <= N_FRINGE]
+        var_rand = random_variance_nm2(surface, setup.shape, dx, getattr(setup, "pad", 1))
+        var = (var_rand - float(sum(sigma[j - 1] ** 2 for j in joint))
+               + mark_ms - float(sum(mark_c[j - 1] ** 2 for j in joint)))
+        resid_rms = math.sqrt(max(var, 0.0))
+        fit_terms = next((c.fit_terms for c in zern if hasattr(c, "fit_terms")), ())
+        if fit_terms:
+            keep = np.array([model[j - 1] if j in fit_terms else 0.0
+                             for j in range(1, N_FRINGE + 1)])
+            form = zernike_surface(keep, shape=setup.shape, dx_mm=dx, scheme="fringe",
+                                   normalisation="rms", r_norm_mm=r_norm,
+                                   outside="evaluate").z_nm[region & mvalid]
+            form_pv = float(form.max() - form.min())
+
+    def coef(c: Any, j: int) -> tuple[float, float]:
+        n_, m_ = zernike_order(c.scheme, j)
+        k = order_to_fringe(n_, m_) - 1
+        f = normalisation_factor(n_, m_, "rms") if c.normalisation == "peak" else 1.0
+        return model[k] * f, sigma[k] * f
 
     out: dict[str, dict[str, Any]] = {}
     for c in crits:
-        reason = ""
+        t = c.TYPE
         value: float | None
-        if isinstance(c, RequirementCriterion):
+        reason, how, sig, rel_sig = "", "", None, None
+        if t == "requirement":
             value = {"valid_fraction": vf, "pixels_across": across,
-                     "sites": float(n_sites) if n_sites is not None else math.nan}[c.quantity]
-        elif isinstance(c, ZernikeTermCriterion):
-            value = math.sqrt(sum(fit[j] ** 2 for j in c.terms))
-        elif isinstance(c, ZernikeOtherTermsCriterion):
-            value = max(math.sqrt(sum(fit[j] ** 2 for j in g)) for g in c.groups)
-        elif isinstance(c, FormResidualCriterion):
-            value = res_rms if c.statistic == "rms" else float(resid.max() - resid.min())
-        elif isinstance(c, PVrCriterion):
-            value = form_pv + 3.0 * res_rms
-        elif isinstance(c, BandCriterion | BandSlopeCriterion):
+                     "sites": float(n_sites)}[c.quantity]
+            how = "counted on the set-up's grid and the measured file's mask"
+        elif t in ("power", "zernike_term"):
+            cs = [coef(c, j) for j in c.terms]
+            value = math.sqrt(sum(v * v for v, _ in cs))
+            sig = math.sqrt(sum(s * s for _, s in cs))
+            how = "model coefficients (form put in + tool-mark projection)"
+        elif t == "zernike_other":
+            mags = [(math.sqrt(sum(coef(c, j)[0] ** 2 for j in g)),
+                     math.sqrt(sum(coef(c, j)[1] ** 2 for j in g))) for g in c.groups]
+            value, sig = max(mags)
+            how = "largest model group magnitude"
+        elif t == "form_residual":
+            if c.statistic != "rms":
+                raise ConventionError("the generator models the residual RMS only")
+            value = resid_rms
+            how = "random variance on the grid - what the joint fit absorbs + marks"
+        elif t == "pvr":
+            value = form_pv + 3.0 * resid_rms
+            how = "PV of the model form on the aperture pixels + 3 x model residual RMS"
+        elif t in ("band_rms", "band_slope"):
             b = c.band
-            lo, hi = b.f_lo_per_mm, b.f_hi_per_mm
-            if b.kind == "areal":
-                rng_lo, rng_hi = f_min, f_max
-            else:
-                _, _, rng_lo, rng_hi = spec2.profile_one_sided(b.direction or "x")
-            if lo < rng_lo * (1 - 1e-9) or hi > rng_hi * (1 + 1e-9):
+            lo_ok, hi_ok = (f_min, nyquist) if b.kind == "areal" else (
+                2.0 / (extent[0] if (b.direction or "x") == "x" else extent[1]), nyquist)
+            if b.f_lo_per_mm < lo_ok * (1 - 1e-9) or b.f_hi_per_mm > hi_ok * (1 + 1e-9):
                 value = None
-                reason = (f"band {lo:g}-{hi:g} /mm outside the resolved range "
-                          f"{rng_lo:.4g}-{rng_hi:.4g} /mm of this map")
-            elif isinstance(c, BandCriterion):
-                if b.kind == "areal":
-                    value = math.sqrt(spec2.band_variance(lo, hi))
-                else:
-                    f, p, _, _ = spec2.profile_one_sided(b.direction or "x")
-                    sel = (f >= lo) & (f < hi)
-                    df = spec2.dfx if (b.direction or "x") == "x" else spec2.dfy
-                    value = math.sqrt(float(p[sel].sum()) * df)
+                reason = (f"band {b.f_lo_per_mm:g}-{b.f_hi_per_mm:g} /mm outside the "
+                          f"resolved range {lo_ok:.4g}-{hi_ok:.4g} /mm of this grid")
             else:
-                sx, sy = spec2.slope_variance(lo, hi)
-                value = (math.sqrt(sx + sy) if b.kind == "areal" else
-                         math.sqrt(sx if (b.direction or "x") == "x" else sy))
-        elif isinstance(c, PsdLimitCriterion):
-            value, reason = _psd_limit(spec2, c)
-        else:  # pragma: no cover - a new criterion type needs a truth definition
-            raise ConventionError(f"no truth definition for criterion {c.id}")
-        out[c.id] = {"value": value, "verdict": _verdict(c, value), "limit": c.limit,
-                     "bound": c.bound, "unit": c.unit, "reason": reason}
-    out["_zernike"] = {"fit_fringe_nm": {f"Z{j}": v for j, v in fit.items()},
-                       "residual_rms_nm": res_rms, "form_pv_nm": form_pv,
-                       "resolved_range_per_mm": [f_min, f_max]}
+                var, slope = _band_model(surface, marks, b)
+                value = math.sqrt(var) if t == "band_rms" else math.sqrt(slope)
+                rand_var, rand_slope = _band_model(surface, [], b)
+                det = (var - rand_var) if t == "band_rms" else (slope - rand_slope)
+                rel_sig = _band_rel_sigma(surface, setup.shape, dx, b, t == "band_slope", det)
+            how = "power laws integrated over the band (infinite plane) + marks in the band"
+        elif t == "psd_limit":
+            line = c.line
+            if line.kind != "profile" or line.sidedness != "one-sided":
+                raise ConventionError("the generator models one-sided profile PSD lines only")
+            axis_extent = extent[0] if (line.direction or "x") == "x" else extent[1]
+            lo_ok, hi_ok = 2.0 / axis_extent, nyquist
+            value = -math.inf
+            bpd = line.bins_per_decade
+            for lo, hi in c.f_ranges_per_mm:
+                if lo < lo_ok * (1 - 1e-9) or hi > hi_ok * (1 + 1e-9):
+                    value = None
+                    reason = (f"PSD limit range {lo:g}-{hi:g} /mm outside the resolved "
+                              f"range {lo_ok:.4g}-{hi_ok:.4g} /mm of this grid")
+                    break
+                k0 = math.floor(math.log10(lo) * bpd + 1e-9)
+                k1 = math.ceil(math.log10(hi) * bpd - 1e-9)
+                edges = 10.0 ** (np.arange(k0, k1 + 1) / bpd)
+                edges[0], edges[-1] = lo, hi
+                for e0, e1 in zip(edges[:-1], edges[1:], strict=True):
+                    ratio = _profile_x_model(surface, marks, float(e0), float(e1),
+                                             nyquist) / _line_mean(line, float(e0), float(e1))
+                    value = max(value, ratio)
+            how = "model profile PSD (one-sided, along the line's direction) per log bin"
+        else:
+            raise ConventionError(f"the generator has no model of criterion type {t!r} "
+                                  f"({c.id})")
+        d = {"value": value, "verdict": _verdict(c, value), "limit": c.limit,
+             "bound": c.bound, "unit": c.unit, "reason": reason, "how": how}
+        if sig is not None:
+            d["sigma_nm"] = sig
+        if rel_sig is not None:
+            d["rel_sigma"] = rel_sig
+        out[c.id] = d
+    out["_zernike"] = {"model_fringe_nm": {f"Z{j + 1}": float(v) for j, v in enumerate(model)},
+                       "sigma_nm": {f"Z{j + 1}": float(v) for j, v in enumerate(sigma)},
+                       "residual_rms_nm": resid_rms, "form_pv_nm": form_pv,
+                       "resolved_range_per_mm": [f_min, nyquist],
+                       "is_fizeau": is_fizeau}
     return out
-
-
-def _line_value(line: Any, f: np.ndarray) -> np.ndarray:
-    out = np.full(f.shape, np.nan)
-    for s in line.segments:
-        sel = (f >= s.f_lo_per_mm) & (f < s.f_hi_per_mm)
-        out[sel] = s.a_nm2_mm * f[sel] ** (-s.b)
-    return out
-
-
-def _psd_limit(sp: _Spectrum, c: Any) -> tuple[float | None, str]:
-    line = c.line
-    if line.kind != "profile" or line.sidedness != "one-sided":
-        raise ConventionError("truth_values supports one-sided profile PSD limit lines only")
-    f, p, fmin, fmax = sp.profile_one_sided(line.direction or "x")
-    worst = -math.inf
-    bpd = line.bins_per_decade
-    for lo, hi in c.f_ranges_per_mm:
-        if lo < fmin * (1 - 1e-9) or hi > fmax * (1 + 1e-9):
-            return None, (f"PSD limit range {lo:g}-{hi:g} /mm outside the resolved range "
-                          f"{fmin:.4g}-{fmax:.4g} /mm of this map")
-        k0 = math.floor(math.log10(lo) * bpd + 1e-9)
-        k1 = math.ceil(math.log10(hi) * bpd - 1e-9)
-        edges = 10.0 ** (np.arange(k0, k1 + 1) / bpd)
-        edges[0], edges[-1] = lo, hi
-        for e0, e1 in zip(edges[:-1], edges[1:], strict=True):
-            sel = (f >= e0) & (f < e1) & (f > 0)
-            if sel.any():
-                worst = max(worst, float(p[sel].mean() / _line_value(line, f[sel]).mean()))
-    if worst == -math.inf:
-        return None, "no PSD sample in the line's range"
-    return worst, ""
 
 
 def model_expectations(surface: Surface, spec: Any, measurement: str) -> dict[str, Any]:
@@ -804,24 +878,20 @@ def model_expectations(surface: Surface, spec: Any, measurement: str) -> dict[st
 
     Infinite-plane values: the random components' power laws integrated over
     the band (:meth:`RandomComponent.band_variance_nm2`) plus each tool mark
-    whose frequency lies in the band (variance A²/2, slope (2π A / P)² / 2).
-    No window, no aperture, no Zernike removal: the per-file truth differs
-    from these by the effects of the finite field (leakage, terms removed).
+    whose frequency lies in the band (variance A²/2, slope (2π A f)² / 2), the
+    marks seen over the full aperture. No window, no aperture, no Zernike
+    removal.
     """
+    marks = _local_marks(surface, FizeauSetup())
     out: dict[str, Any] = {}
     for b in spec.bands:
         if b.measurement != measurement:
             continue
-        lo, hi = b.f_lo_per_mm, b.f_hi_per_mm
-        var = sum(c.band_variance_nm2(lo, hi, kind=b.kind) for c in surface.random)
-        slope = sum(c.slope_variance_urad2(lo, hi) for c in surface.random)
-        for mk in surface.tool_marks:
-            if lo <= mk.frequency_per_mm < hi:
-                var += mk.rms_nm ** 2 if b.kind == "areal" else math.nan
-                slope += mk.slope_rms_urad ** 2
+        var, slope = _band_model(surface, marks, b)
         d: dict[str, Any] = {"rms_nm": math.sqrt(var) if math.isfinite(var) else None,
-                             "kind": b.kind, "f_lo_per_mm": lo, "f_hi_per_mm": hi}
-        if b.slope_urad_max is not None:
-            d["slope_urad"] = math.sqrt(slope) if b.kind == "areal" else None
+                             "kind": b.kind, "f_lo_per_mm": b.f_lo_per_mm,
+                             "f_hi_per_mm": b.f_hi_per_mm}
+        if any(c.id == f"{b.measurement}.band.{b.name}.slope" for c in spec.criteria):
+            d["slope_urad"] = math.sqrt(slope) if math.isfinite(slope) else None
         out[b.name] = d
     return out

@@ -3,8 +3,9 @@
 The first use of each kernel compiles it (tens of seconds in all); the
 result goes to Numba's on-disk cache, so later processes load it in well
 under a second. ``metrology warmup`` (or :func:`warm_up`) runs a small
-synthetic analysis that touches every kernel, e.g. while building a CI image
-or right after installation.
+synthetic analysis that touches every kernel the pipeline uses, e.g. while
+building a CI image or right after installation
+(``tests/test_policies.py`` checks that a whole check compiles nothing more).
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ def warm_up() -> float:
     for _ in range(3):  # fresh geometry, reuse, basis kept
         fit = fit_zernike(hm, 37)
     _ = fit.residual, fit.fitted, fit.residual_rms_nm
+    clear_geometry_cache()
+    fresh = fit_zernike(hm, 37)  # a geometry without a stored basis: the summing kernel
+    fresh.geometry.evaluate(fresh.coefficients_nm)  # (PVr evaluates the form this way)
     clear_geometry_cache()
     aperture.fit_circle(hm)
     filled, _ = fill_dropouts(fit.residual, aperture.circle(hm, 8.0))

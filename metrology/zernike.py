@@ -1,19 +1,27 @@
 """Zernike fitting, synthesis and term removal on height maps.
 
-Conventions (CONVENTIONS.md): ``Z = N R_n^|m|(ρ) cos(mθ)`` (m >= 0) or
+Conventions (docs/conventions.md): ``Z = N R_n^|m|(ρ) cos(mθ)`` (m >= 0) or
 ``sin(|m|θ)`` (m < 0), θ counter-clockwise from +x, ρ = r / R_norm, r measured
-from the aperture centre in the map frame (mm). ``normalization="rms"``: each
+from the aperture centre in the map frame (mm). ``normalisation="rms"``: each
 coefficient is that term's RMS over the unit disk (orthonormal);
 ``"peak"``: the coefficient is the edge amplitude. Fits on non-circular
 apertures are plain least squares of the circle polynomials (the result says
 so in ``basis``).
 
-Speed: the basis is evaluated by the Numba kernels of :mod:`kernels.zernike`
-in one parallel pass; the normal equations ``G c = Bᵀ z`` are accumulated with
-BLAS (``B Bᵀ``) in pixel chunks of bounded memory and solved by Cholesky. The
-*geometry* (pixel coordinates, basis, Gram matrix and its factorisation) only
-depends on the mask, the grid, the terms, the normalisation, the centre and
-R_norm, so it is cached: fitting many maps with the same mask builds it once.
+Speed: every term of degree <= n is a polynomial of degree <= n in x and y,
+so the normal equations ``G c = Bᵀ z`` need only Legendre moments of the mask
+(up to degree 2n) and of the data (up to degree n), gathered in one pass over
+the map, strip by strip, each strip with its own well-conditioned box
+(:mod:`kernels.moments`); ``G = Σ_strips C T Cᵀ`` and ``Bᵀ z = Σ C d`` are
+small dense products. No basis is evaluated per pixel and none is stored:
+the fitted surface and the residual map are the same polynomial form
+evaluated strip by strip (n + 1 multiply-adds per pixel). The per-pixel
+kernels of :mod:`kernels.zernike` remain for ill-conditioned apertures
+(least squares on the sampled basis) and as the test reference.
+
+A *geometry* (mask, grid, terms, normalisation, centre, R_norm: row extents,
+strips, coefficients C and the factorised Gram matrix) is a few hundred kB
+at most; fits of maps with the same mask reuse it from a small LRU cache.
 """
 
 from __future__ import annotations
@@ -28,21 +36,23 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
-import scipy.linalg
 
+from kernels import moments as _km
 from kernels import zernike as _kz
-from kernels._config import num_threads
+from kernels._config import blas_single_threaded, threads_for_elements
 
+from . import _caches
+from ._deprecate import alias_property, renamed_kwargs
 from .aperture import mask_key
 from .errors import ApertureError, ConventionError, InsufficientDataError
 from .heightmap import HeightMap
 from .zernike_schemes import (
-    NORMALIZATIONS,
+    NORMALISATIONS,
     first_index,
-    normalization_factor,
+    normalisation_factor,
     resolve_terms,
     zernike_name,
-    zernike_nm,
+    zernike_order,
 )
 
 __all__ = [
@@ -55,26 +65,55 @@ __all__ = [
     "clear_geometry_cache",
 ]
 
-#: keep the full basis in memory for cached geometries up to this size (bytes)
-BASIS_BUDGET_BYTES = 1 * 2**30
-#: and all cached geometries together keep at most this much basis (older ones drop theirs)
-CACHE_BASIS_BUDGET_BYTES = 2 * 2**30
 #: above this basis condition number the normal equations are not trusted
 _COND_NORMAL_EQ = 1e6
+#: dummy 2-D array for kernel arguments that are not used (one signature)
+_NO_2D = np.zeros((1, 1))
 
 
-def _check_norm(normalization: str) -> str:
-    n = str(normalization).lower()
-    if n not in NORMALIZATIONS:
+def _check_norm(normalisation: str) -> str:
+    n = str(normalisation).lower()
+    if n not in NORMALISATIONS:
         raise ConventionError(
-            f"unknown normalization {normalization!r}; use one of {', '.join(NORMALIZATIONS)}")
+            f"unknown normalisation {normalisation!r}; use one of {', '.join(NORMALISATIONS)}")
     return n
 
 
-def _default_center(mask: np.ndarray, dx: float, dy: float) -> tuple[float, float]:
+def _default_centre(mask: np.ndarray, dx: float, dy: float,
+                    key: str | None = None) -> tuple[float, float]:
     from .aperture import fit_circle_mask
 
-    return fit_circle_mask(mask, dx, dy)[0]  # cached per mask
+    return fit_circle_mask(mask, dx, dy, key=key)[0]  # cached per mask
+
+
+def _grid_offsets(shape: tuple[int, int], dx: float, dy: float, center: tuple[float, float],
+                  radius: float) -> tuple[float, float, float, float]:
+    """(x0, sx, y0, sy): normalised ``x = x0 + col sx``, ``y = y0 + row sy``."""
+    ny, nx = shape
+    inv_r = 1.0 / radius
+    return ((-(nx - 1) / 2.0 * dx - center[0]) * inv_r, dx * inv_r,
+            (-(ny - 1) / 2.0 * dy - center[1]) * inv_r, dy * inv_r)
+
+
+def _row_extents(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First and last pixel of every row (:func:`kernels.moments.row_extents`)."""
+    with threads_for_elements(mask.size, passes=0.25):
+        return _km.row_extents(mask)
+
+
+def _circumscribed_radius(first: np.ndarray, last: np.ndarray, shape: tuple[int, int],
+                          dx: float, dy: float, center: tuple[float, float]) -> float:
+    """Largest distance (mm) of a mask pixel centre from ``center`` (from the row extents:
+    in each row the farthest pixel is its first or its last)."""
+    ny, nx = shape
+    rows = np.flatnonzero(first >= 0)
+    if rows.size == 0:
+        raise ApertureError("the aperture holds no valid pixels: nothing to fit")
+    xa = (first[rows] - (nx - 1) / 2.0) * dx - center[0]
+    xb = (last[rows] - (nx - 1) / 2.0) * dx - center[0]
+    y = (rows - (ny - 1) / 2.0) * dy - center[1]
+    r = float(np.sqrt(np.max(np.maximum(xa * xa, xb * xb) + y * y)))
+    return r if r > 0.0 else 0.5 * min(dx, dy)  # a single pixel at the centre
 
 
 class ZernikeGeometry:
@@ -83,170 +122,299 @@ class ZernikeGeometry:
     Parameters
     ----------
     mask : ndarray of bool, shape (nrows, ncols)
-        Pixels that take part in the fit.
+        Pixels that take part in the fit (copied).
     dx_mm, dy_mm : float
         Pixel spacing (mm).
-    nm : sequence of (n, m)
+    orders : sequence of (n, m)
         The modes, in output order.
-    normalization : {"rms", "peak"}
-    center_mm : (float, float)
+    normalisation : {"rms", "peak"}
+    centre_mm : (float, float)
         Aperture centre (x, y) in the map frame, mm.
-    radius_mm : float
+    r_norm_mm : float
         R_norm, mm.
     allow_outside : bool
         Accept valid pixels with ρ > 1 (the polynomials are then evaluated
         outside the unit disk, where they are not orthogonal).
-
-    z_first : ndarray (P,), optional
-        Values of the first fit: ``Bᵀ z`` is accumulated in the same pass as
+    keep_basis : bool
+        Ignored (kept for compatibility): no per-pixel basis is ever stored.
+    factorize : bool
+        Build the Gram matrix now (False: only synthesis, :meth:`scatter_sum`).
+    z_first : ndarray, optional
+        Heights of the first fit, a map of the mask's shape (or the values at
+        the mask pixels, row-major): ``Bᵀ z`` is gathered in the same pass as
         the Gram matrix.
 
     Notes
     -----
-    The Gram matrix ``B Bᵀ`` is accumulated block by block in cache by one
-    fused kernel (:func:`kernels.zernike.zernike_normal_equations`); the basis
-    itself is not stored for a first fit. When the geometry is reused (a
-    second projection) and ``K x P`` doubles fit in
-    :data:`BASIS_BUDGET_BYTES`, the basis is materialised once so that later
-    fits are one matrix-vector product; otherwise every fit recomputes it in
-    the projection kernel (no memory traffic, compute-bound).
+    The Gram matrix and ``Bᵀ z`` come from Legendre moments per horizontal
+    strip (:mod:`kernels.moments`); they agree with the per-pixel sums of
+    :func:`kernels.zernike.zernike_normal_equations` to ~1e-14 relative
+    (tests/test_kernels_moments.py).
     """
 
+    @renamed_kwargs(nm="orders", normalization="normalisation", center_mm="centre_mm",
+                    radius_mm="r_norm_mm")
     def __init__(self, mask: np.ndarray, dx_mm: float, dy_mm: float,
-                 nm: Sequence[tuple[int, int]], normalization: str,
-                 center_mm: tuple[float, float], radius_mm: float,
+                 orders: Sequence[tuple[int, int]], normalisation: str,
+                 centre_mm: tuple[float, float], r_norm_mm: float,
                  allow_outside: bool = False, keep_basis: bool = True,
-                 factorize: bool = True, z_first: np.ndarray | None = None) -> None:
-        mask = np.asarray(mask, dtype=bool)
+                 factorize: bool = True, z_first: np.ndarray | None = None,
+                 *, _extents: tuple[np.ndarray, np.ndarray] | None = None,
+                 _copy_mask: bool = True) -> None:
+        # a private copy (or the caller's fresh array / a map's valid mask), never written;
+        # not flagged read-only: a read-only array would be another kernel signature
+        mask = (np.array(mask, dtype=bool, order="C") if _copy_mask
+                else np.ascontiguousarray(mask, dtype=bool))
+        self.mask = mask
         self.shape = mask.shape
         self.dx_mm, self.dy_mm = float(dx_mm), float(dy_mm)
-        self.nm = [tuple(map(int, t)) for t in nm]
-        self.normalization = _check_norm(normalization)
-        self.center_mm = (float(center_mm[0]), float(center_mm[1]))
-        self.radius_mm = float(radius_mm)
-        if not math.isfinite(self.radius_mm) or self.radius_mm <= 0:
-            raise ApertureError(f"R_norm must be a positive radius in mm, got {radius_mm!r}")
-        ny, nx = self.shape
-        inv_r = 1.0 / self.radius_mm
-        self.index, self.x, self.y, rho2_max = _kz.masked_coordinates(
-            np.ascontiguousarray(mask),
-            (-(nx - 1) / 2.0 * self.dx_mm - self.center_mm[0]) * inv_r, self.dx_mm * inv_r,
-            (-(ny - 1) / 2.0 * self.dy_mm - self.center_mm[1]) * inv_r, self.dy_mm * inv_r)
-        p = self.index.size
-        if p == 0:
+        self.orders = [tuple(map(int, t)) for t in orders]
+        self.normalisation = _check_norm(normalisation)
+        self.centre_mm = (float(centre_mm[0]), float(centre_mm[1]))
+        self.r_norm_mm = float(r_norm_mm)
+        if not math.isfinite(self.r_norm_mm) or self.r_norm_mm <= 0:
+            raise ApertureError(f"R_norm must be a positive radius in mm, got {r_norm_mm!r}")
+        if not self.orders:
+            raise ConventionError("no Zernike terms to fit")
+        self._first, self._last = _extents if _extents is not None else _row_extents(mask)
+        self._n_pixels = int(np.count_nonzero(mask))
+        if self._n_pixels == 0:
             raise ApertureError("the aperture holds no valid pixels: nothing to fit")
-        rho_max = float(np.sqrt(rho2_max))
-        self.rho_max = rho_max
+        x0, sx, y0, sy = _grid_offsets(self.shape, self.dx_mm, self.dy_mm, self.centre_mm,
+                                       self.r_norm_mm)
+        self._offsets = (x0, sx, y0, sy)
+        n_arr = np.array([t[0] for t in self.orders], dtype=np.int64)
+        m_arr = np.array([t[1] for t in self.orders], dtype=np.int64)
+        self._tab, self._jac, self._kmax = _kz.mode_table(n_arr, m_arr)
+        self._scale = np.array([normalisation_factor(n, m, self.normalisation)
+                                for n, m in self.orders])
+        self.degree = int(n_arr.max())
+        # at least 8 strips (work for every thread of a small machine); fixed, not taken from
+        # the thread count, so that the numbers do not depend on the machine
+        span = int(np.count_nonzero(self._first >= 0))
+        max_rows = max(1, -(-span // 8))
+        self._strips, self._boxes, rho2_max = _km.plan_strips(
+            self._first, self._last, x0, sx, y0, sy, self.degree, _km.LOG_GROWTH, max_rows)
+        self.rho_max = float(math.sqrt(rho2_max))
         # a pixel centre may sit up to half a pixel outside a circle drawn about a centre
         # that was estimated slightly differently: tolerated, not extrapolated further
-        tol = 0.5 * max(self.dx_mm, self.dy_mm) / self.radius_mm
-        if rho_max > 1.0 + tol + 1e-9 and not allow_outside:
+        tol = 0.5 * max(self.dx_mm, self.dy_mm) / self.r_norm_mm
+        if self.rho_max > 1.0 + tol + 1e-9 and not allow_outside:
             raise ApertureError(
-                f"valid pixels reach ρ = {rho_max:.4f} > 1 with R_norm = {self.radius_mm:g} mm: "
-                "pass a larger radius_mm, restrict the map to the aperture "
-                "(HeightMap.select_aperture), or allow_outside=True")
-        n_arr = np.array([t[0] for t in self.nm], dtype=np.int64)
-        m_arr = np.array([t[1] for t in self.nm], dtype=np.int64)
-        self._tab, self._jac, self._kmax = _kz.mode_table(n_arr, m_arr)
-        self._scale = np.array([normalization_factor(n, m, self.normalization)
-                                for n, m in self.nm])
-        self.basis: np.ndarray | None = None
-        self._keep_basis = keep_basis
-        self._n_projections = 0
-        self._first: tuple[np.ndarray, np.ndarray] | None = None
+                f"valid pixels reach ρ = {self.rho_max:.4f} > 1 with R_norm = "
+                f"{self.r_norm_mm:g} mm: pass a larger r_norm_mm, restrict the map to the "
+                "aperture (HeightMap.select_aperture), or allow_outside=True")
+        # C[k, s, m]: term k on strip s's box in the Legendre products L_I[m](u) L_J[m](v),
+        # from the (exact) Gauss-Legendre analysis of the term's values at the box's nodes
+        xs, ys = _km.node_coordinates(self._boxes, self.degree)
+        vals = np.empty((self.n_terms, xs.size))
+        with threads_for_elements(xs.size * self.n_terms, passes=8.0):
+            _kz.zernike_basis(xs, ys, self._tab, self._jac, self._kmax, self._scale, vals)
+        with blas_single_threaded():
+            self._coef = _km.coefficients_from_nodes(vals, self.degree)
         self.gram = np.zeros((0, 0))
         self.condition_number = math.nan
-        self._cho = None
+        self._ones = np.zeros(0)  # Bᵀ 1
+        self._first_fit: tuple[Any, np.ndarray, float] | None = None
+        self._xy: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         if factorize:
             self._factorize(z_first)
 
+    # -- moments -----------------------------------------------------------------
+    def _as_map(self, z: np.ndarray) -> np.ndarray:
+        z = np.asarray(z, dtype=np.float64)
+        if z.shape == self.shape:
+            return _kernel_array(z)
+        if z.ndim == 1 and z.size == self.n_pixels:
+            out = np.zeros(self.shape)
+            out[self.mask] = z
+            return out
+        raise ValueError(f"values must be a map of shape {self.shape} or {self.n_pixels} "
+                         f"values at the mask pixels, got shape {z.shape}")
+
+    def _moments(self, zmap: np.ndarray | None, with_mask: bool
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        n = self.degree
+        with threads_for_elements(self.mask.size, passes=2.0 if zmap is not None else 0.5):
+            return _km.strip_moments(self.mask, _NO_2D if zmap is None else zmap, self._first,
+                                     self._last, self._strips, self._boxes,
+                                     2 * n if with_mask else -1, -1 if zmap is None else n)
+
     def _factorize(self, z_first: np.ndarray | None) -> None:
-        """Gram matrix (and ``Bᵀ z_first``) in one fused pass; Cholesky factor if sound."""
+        """Gram matrix (and ``Bᵀ z_first``) from one pass over the map."""
         if self.n_pixels < self.n_terms:
             raise InsufficientDataError(
                 f"{self.n_pixels} valid pixels cannot determine {self.n_terms} Zernike terms; "
                 "fit fewer terms or use a larger aperture")
-        z = np.zeros(self.n_pixels) if z_first is None else z_first
-        gram, rhs = _kz.zernike_normal_equations(self.x, self.y, z, self._tab, self._jac,
-                                                 self._kmax, self._scale, num_threads())
-        if z_first is not None:
-            self._first = (z_first, rhs)
+        zmap = None if z_first is None else self._as_map(z_first)
+        mu, d = self._moments(zmap, True)
+        n = self.degree
+        ii, jj = _km.total_degree_index(n)
+        with threads_for_elements(mu.shape[0] * ii.size * ii.size, passes=4.0):
+            t = _km.moment_gram(mu, _km.linearization(n), ii, jj)
+        c = self._coef  # (K, S, M)
+        k, ns, m = c.shape
+        flat = c.reshape(k, ns * m)
+        with blas_single_threaded():
+            # G = Σ_s C_s T_s C_sᵀ: C T per strip written in (K, S, M) order, then one product
+            ct = np.empty_like(c)
+            np.matmul(c.transpose(1, 0, 2), t, out=ct.transpose(1, 0, 2))
+            gram = ct.reshape(k, ns * m) @ flat.T
+            gram = 0.5 * (gram + gram.T)
+            self._ones = flat @ mu[:, ii, jj].ravel()
+            if zmap is not None:
+                rhs = flat @ d[:, ii, jj].ravel()
+                self._first_fit = (z_first, rhs, float(d[:, 0, 0].sum()))
+            w = np.linalg.eigvalsh(gram)
         self.gram = gram
-        w = np.linalg.eigvalsh(gram)
         self.condition_number = float(math.sqrt(w[-1] / w[0])) if w[0] > 0 else math.inf
-        if self.condition_number < _COND_NORMAL_EQ:
-            self._cho = scipy.linalg.cho_factor(gram, lower=False, check_finite=False)
-
-    def _materialize(self) -> np.ndarray:
-        b = np.empty((self.n_terms, self.n_pixels))
-        _kz.zernike_basis(self.x, self.y, self._tab, self._jac, self._kmax, self._scale, b)
-        return b
 
     @property
     def n_pixels(self) -> int:
         """Number of pixels in the fit."""
-        return int(self.index.size)
+        return self._n_pixels
 
     @property
     def n_terms(self) -> int:
-        return len(self.nm)
+        return len(self.orders)
+
+    # deprecated spellings (docs/conventions.md, Vocabulary)
+    nm = alias_property("orders", "nm")
+    normalization = alias_property("normalisation", "normalization")
+    center_mm = alias_property("centre_mm", "center_mm")
+    radius_mm = alias_property("r_norm_mm", "radius_mm")
+
+    @property
+    def n_strips(self) -> int:
+        """Number of strips the moments are gathered over."""
+        return int(self._strips.shape[0])
+
+    def _project(self, z: np.ndarray) -> tuple[np.ndarray, float]:
+        """``Bᵀ z`` and ``Σ z`` over the mask pixels."""
+        ff = self._first_fit
+        if ff is not None and ff[0] is z:
+            self._first_fit = None  # used once: do not keep the first map alive
+            return ff[1], ff[2]  # gathered with the Gram matrix
+        _, d = self._moments(self._as_map(z), False)
+        ii, jj = _km.total_degree_index(self.degree)
+        k = self.n_terms
+        return (self._coef.reshape(k, -1) @ d[:, ii, jj].ravel(), float(d[:, 0, 0].sum()))
 
     def project(self, z: np.ndarray) -> np.ndarray:
-        """``Bᵀ z`` for values ``z`` (P,) at the geometry's pixels."""
-        if self._first is not None and self._first[0] is z:
-            return self._first[1]  # computed with the Gram matrix
-        self._n_projections += 1
-        if (self.basis is None and self._keep_basis and self._n_projections >= 2
-                and self.n_terms * self.n_pixels * 8 <= BASIS_BUDGET_BYTES):
-            # the geometry is being reused: keep the basis, later projections are one gemv
-            _CACHE.make_room(self.n_terms * self.n_pixels * 8, keep=self)
-            self.basis = self._materialize()
-        if self.basis is not None:
-            return self.basis @ z
-        return _kz.zernike_project(self.x, self.y, z, self._tab, self._jac, self._kmax,
-                                   self._scale, num_threads())
+        """``Bᵀ z`` for heights ``z``: a map of the mask's shape, or the values at the
+        mask pixels (row-major), nm."""
+        return self._project(z)[0]
 
-    def evaluate(self, coef: np.ndarray) -> np.ndarray:
-        """``Σ c_i Z_i`` at the geometry's pixels, shape (P,)."""
-        coef = np.ascontiguousarray(coef, dtype=np.float64)
-        if self.basis is not None:
-            return coef @ self.basis
-        out = np.empty(self.n_pixels)
-        _kz.zernike_sum(self.x, self.y, self._tab, self._jac, self._kmax, self._scale, coef, out)
-        return out
+    def _solve(self, z: np.ndarray) -> tuple[np.ndarray, float]:
+        """Coefficients and the mean of ``z - B c`` over the mask pixels."""
+        if self.gram.size == 0:
+            self._factorize(None)
+        rhs, sum_z = self._project(z)
+        if self.condition_number < _COND_NORMAL_EQ:
+            with blas_single_threaded():
+                coef = np.linalg.solve(self.gram, rhs)
+        else:
+            warnings.warn(
+                f"the Zernike basis is ill-conditioned on this aperture (condition number "
+                f"{self.condition_number:.3g}); solving by SVD least squares. "
+                "Consider fewer terms.", stacklevel=3)
+            b = self._sampled_basis()
+            coef = np.linalg.lstsq(b.T, self.gather(self._as_map(z)), rcond=None)[0]
+        return coef, (sum_z - float(coef @ self._ones)) / self.n_pixels
 
     def solve(self, z: np.ndarray) -> np.ndarray:
-        """Least-squares coefficients for values ``z`` (P,), same units as z."""
-        if self._cho is not None:
-            return scipy.linalg.cho_solve(self._cho, self.project(z), check_finite=False)
-        warnings.warn(
-            f"the Zernike basis is ill-conditioned on this aperture (condition number "
-            f"{self.condition_number:.3g}); solving by SVD least squares. Consider fewer terms.",
-            stacklevel=3)
-        b = self.basis if self.basis is not None else self._materialize()
-        return np.linalg.lstsq(b.T, z, rcond=None)[0]
+        """Least-squares coefficients for heights ``z`` (a map or the values at the mask
+        pixels), same units as z."""
+        return self._solve(z)[0]
+
+    # -- per-pixel fallback and compatibility ------------------------------------
+    def _coordinates(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self._xy is None:
+            x0, sx, y0, sy = self._offsets
+            idx, x, y, _ = _kz.masked_coordinates(self.mask, x0, sx, y0, sy)
+            self._xy = (idx, x, y)
+        return self._xy
+
+    @property
+    def index(self) -> np.ndarray:
+        """Row-major flat indices of the mask pixels (P,)."""
+        return self._coordinates()[0]
+
+    def _sampled_basis(self) -> np.ndarray:
+        """The basis at every mask pixel, (K, P) (the per-pixel path)."""
+        _, x, y = self._coordinates()
+        b = np.empty((self.n_terms, self.n_pixels))
+        _kz.zernike_basis(x, y, self._tab, self._jac, self._kmax, self._scale, b)
+        return b
+
+    # -- evaluation ----------------------------------------------------------------
+    def _strip_coefficients(self, coef: np.ndarray) -> np.ndarray:
+        """Per-strip Legendre coefficients of ``Σ c_k Z_k``, shape (S, n+1, n+1)."""
+        coef = np.ascontiguousarray(coef, dtype=np.float64)
+        if coef.shape != (self.n_terms,):
+            raise ValueError(f"expected {self.n_terms} coefficients, got shape {coef.shape}")
+        n = self.degree
+        ii, jj = _km.total_degree_index(n)
+        e = np.zeros((self.n_strips, n + 1, n + 1))
+        e[:, ii, jj] = (coef @ self._coef.reshape(self.n_terms, -1)).reshape(self.n_strips, -1)
+        return e
+
+    def _apply(self, coef: np.ndarray, z: np.ndarray | None, out: np.ndarray, *,
+               mean: float = 0.0, center: bool = False, fill: float = math.nan,
+               wy: np.ndarray | None = None, wx: np.ndarray | None = None,
+               w2d: np.ndarray | None = None) -> tuple[float, float, float]:
+        """Write ``z - Σ c Z`` (or ``Σ c Z`` when z is None) at the mask pixels of ``out``
+        (:func:`kernels.moments.poly_apply`); returns (Σ w², Σ (r - mean), Σ (r - mean)²)."""
+        ny, nx = self.shape
+        e = self._strip_coefficients(coef)
+        zz = _zeros_like_shape(self.shape) if z is None else _kernel_array(z)
+        if z is not None and zz.shape != self.shape:
+            raise ValueError(f"map shape {zz.shape} differs from the geometry's {self.shape}")
+        wy = np.ones(ny) if wy is None else wy
+        wx = np.ones(nx) if wx is None else wx
+        with threads_for_elements(out.size, passes=2.0 + 0.1 * self.degree):
+            return _km.poly_apply(zz, self.mask, self._first, self._last, self._strips,
+                                  self._boxes, e, float(mean), z is not None, center,
+                                  float(fill), wy, wx, _NO_2D if w2d is None else w2d,
+                                  w2d is not None, out)
+
+    def evaluate(self, coef: np.ndarray) -> np.ndarray:
+        """``Σ c_i Z_i`` at the geometry's pixels, shape (P,) (row-major order)."""
+        return self.scatter_sum(coef)[self.mask]
 
     def scatter_sum(self, coef: np.ndarray, subtract_from: np.ndarray | None = None
                     ) -> np.ndarray:
         """A NaN map holding ``Σ c_i Z_i`` (or ``subtract_from - Σ``) at the pixels."""
-        coef = np.ascontiguousarray(coef, dtype=np.float64)
-        out = np.full(self.shape[0] * self.shape[1], np.nan)
-        if self.basis is not None:
-            vals = coef @ self.basis
-            if subtract_from is not None:
-                vals = self.gather(subtract_from) - vals
-            out[self.index] = vals
-        else:
-            base = out if subtract_from is None else np.ascontiguousarray(
-                subtract_from, dtype=np.float64).ravel()
-            _kz.zernike_sum_scatter(self.x, self.y, self.index, self._tab, self._jac,
-                                    self._kmax, self._scale, coef, base,
-                                    subtract_from is not None, out)
-        return out.reshape(self.shape)
+        out = np.empty(self.shape)
+        self._apply(coef, subtract_from, out)
+        return out
 
     def gather(self, z_nm: np.ndarray) -> np.ndarray:
-        """Values of a map at the geometry's pixels (P,)."""
-        return np.ascontiguousarray(z_nm.ravel()[self.index])
+        """Values of a map at the geometry's pixels (P,), row-major."""
+        return np.ascontiguousarray(np.asarray(z_nm).reshape(self.shape)[self.mask])
+
+
+def _kernel_array(a: np.ndarray) -> np.ndarray:
+    """C-contiguous, writable float64 (a read-only array is another kernel signature: a
+    compile on first use instead of a cache load)."""
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    return a if a.flags.writeable else a.copy()
+
+
+_ZEROS: dict[tuple[int, int], np.ndarray] = {}
+_caches.register("zernike.zero_maps", _ZEROS.clear)
+
+
+def _zeros_like_shape(shape: tuple[int, int]) -> np.ndarray:
+    """A zero map for the z argument of a synthesis (never read nor written; kept writable
+    so that the kernel has one signature)."""
+    z = _ZEROS.get(shape)
+    if z is None:
+        if len(_ZEROS) > 4:
+            _ZEROS.clear()
+        z = np.zeros(shape)
+        _ZEROS[shape] = z
+    return z
 
 
 class _GeometryCache:
@@ -275,70 +443,50 @@ class _GeometryCache:
         with self._lock:
             self._geo.clear()
 
-    def make_room(self, nbytes: int, keep: ZernikeGeometry) -> None:
-        """Drop the stored bases of the least recently used geometries (not ``keep``)
-        until ``nbytes`` more fit in :data:`CACHE_BASIS_BUDGET_BYTES`."""
-        with self._lock:
-            held = [g for g in self._geo.values() if g.basis is not None and g is not keep]
-            total = sum(g.basis.nbytes for g in held)
-            for g in held:  # oldest first
-                if total + nbytes <= CACHE_BASIS_BUDGET_BYTES:
-                    break
-                total -= g.basis.nbytes
-                g.basis = None
-
 
 _CACHE = _GeometryCache()
+_caches.register("zernike.geometries", _CACHE.clear)
 
 
 def clear_geometry_cache() -> None:
-    """Forget every cached Zernike geometry and aperture circle (e.g. to time a fresh fit)."""
+    """Forget every cached Zernike geometry and aperture circle (e.g. to time a fresh fit).
+
+    :func:`metrology.clear_caches` empties every cache of the toolkit.
+    """
     from .aperture import clear_circle_cache
 
     _CACHE.clear()
     clear_circle_cache()
 
 
-def _geometry(mask: np.ndarray, dx: float, dy: float, nm: list[tuple[int, int]],
-              normalization: str, center_mm: tuple[float, float] | None,
-              radius_mm: float | None, allow_outside: bool, cache: bool,
+def _geometry(mask: np.ndarray, dx: float, dy: float, orders: list[tuple[int, int]],
+              normalisation: str, centre_mm: tuple[float, float] | None,
+              r_norm_mm: float | None, allow_outside: bool, cache: bool,
               z_nm: np.ndarray | None = None) -> tuple[ZernikeGeometry, np.ndarray | None]:
-    """The (cached) geometry; for a new one built from ``z_nm``, also the gathered values."""
-    mkey = mask_key(mask)
-    if center_mm is None:
+    """The (cached) geometry; for a new one built from the map ``z_nm``, also that map
+    (its ``Bᵀ z`` was gathered with the Gram matrix). ``mask`` must be a fresh array:
+    a new geometry keeps it."""
+    mkey = mask_key(mask) if (cache or centre_mm is None) else None
+    if centre_mm is None:
         if not mask.any():
             raise ApertureError("the aperture holds no valid pixels: nothing to fit")
-        center = _default_center(mask, dx, dy)
+        center = _default_centre(mask, dx, dy, mkey)
     else:
-        center = (float(center_mm[0]), float(center_mm[1]))
-    key = (mkey, dx, dy, tuple(nm), normalization, center, radius_mm, allow_outside)
+        center = (float(centre_mm[0]), float(centre_mm[1]))
+    key = (mkey, dx, dy, tuple(orders), normalisation, center, r_norm_mm, allow_outside)
     if cache:
         g = _CACHE.get(key)
         if g is not None:
             return g, None
-    if radius_mm is None:
-        if not mask.any():
-            raise ApertureError("the aperture holds no valid pixels: nothing to fit")
-        rows, cols = np.nonzero(mask)
-        ny, nx = mask.shape
-        xs = (cols - (nx - 1) / 2.0) * dx - center[0]
-        ys = (rows - (ny - 1) / 2.0) * dy - center[1]
-        r = float(np.sqrt(np.max(xs * xs + ys * ys)))
-        if r == 0.0:  # a single pixel
-            r = 0.5 * min(dx, dy)
-    else:
-        r = float(radius_mm)
-    g = ZernikeGeometry(mask, dx, dy, nm, normalization, center, r, allow_outside,
-                        factorize=False)
-    z = None
-    if z_nm is not None:
-        z = g.gather(z_nm)
-        g._factorize(z)
-    else:
-        g._factorize(None)
+    extents = _row_extents(mask)
+    r = (_circumscribed_radius(*extents, mask.shape, dx, dy, center) if r_norm_mm is None
+         else float(r_norm_mm))
+    g = ZernikeGeometry(mask, dx, dy, orders, normalisation, center, r, allow_outside,
+                        factorize=False, _extents=extents, _copy_mask=False)
+    g._factorize(z_nm)
     if cache:
         _CACHE.put(key, g)
-    return g, z
+    return g, z_nm
 
 
 @dataclass(frozen=True, eq=False)
@@ -351,14 +499,14 @@ class ZernikeFit:
         Coefficients in nm, in the order of ``indices``.
     indices : list of int
         Indices in ``scheme``.
-    nm : list of (n, m)
+    orders : list of (n, m)
     scheme : str
         "fringe", "noll" or "ansi".
-    normalization : str
+    normalisation : str
         "rms" (coefficient = RMS of the term over the unit disk) or "peak".
-    radius_mm : float
+    r_norm_mm : float
         R_norm used, mm.
-    center_mm : (float, float)
+    centre_mm : (float, float)
         Aperture centre used (x, y) in the map frame, mm.
     condition_number : float
         2-norm condition number of the sampled basis (sqrt of the Gram matrix's).
@@ -370,40 +518,49 @@ class ZernikeFit:
 
     coefficients_nm: np.ndarray
     indices: list[int]
-    nm: list[tuple[int, int]]
+    orders: list[tuple[int, int]]
     scheme: str
-    normalization: str
-    radius_mm: float
-    center_mm: tuple[float, float]
+    normalisation: str
+    r_norm_mm: float
+    centre_mm: tuple[float, float]
     condition_number: float
     n_pixels: int
     source: HeightMap = field(repr=False)
     geometry: ZernikeGeometry = field(repr=False)
     basis: str = "circle polynomials, plain least squares over the valid pixels"
 
-    @cached_property
-    def _fitted_values(self) -> np.ndarray:
-        return self.geometry.evaluate(self.coefficients_nm)
+    #: mean of the residual over the fit's pixels from the moments (a shift for its RMS)
+    _residual_mean_nm: float = field(default=0.0, repr=False)
 
     @cached_property
     def fitted(self) -> HeightMap:
         """The fitted surface at the fit's pixels (NaN elsewhere), nm."""
         return self.source.replace(self.geometry.scatter_sum(self.coefficients_nm), copy=False,
-                                   note=f"Zernike fit ({self.scheme}, {len(self.nm)} terms)")
+                                   note=f"Zernike fit ({self.scheme}, {len(self.orders)} terms)")
 
     @cached_property
+    def _residual_and_rms(self) -> tuple[HeightMap, float]:
+        geo = self.geometry
+        out = np.empty(geo.shape)
+        mean = self._residual_mean_nm
+        _, s1, s2 = geo._apply(self.coefficients_nm, self.source.z_nm, out, mean=mean)
+        # Σ (r - m) and Σ (r - m)² about the moments' estimate m of the mean: no cancellation
+        n = geo.n_pixels
+        rms = math.sqrt(max(s2 / n - (s1 / n) ** 2, 0.0))
+        hm = self.source.replace(
+            out, copy=False,
+            note=f"Zernike residual ({self.scheme}, {len(self.orders)} terms removed)")
+        return hm, rms
+
+    @property
     def residual(self) -> HeightMap:
         """Map minus fit at the fit's pixels (NaN elsewhere), nm."""
-        return self.source.replace(
-            self.geometry.scatter_sum(self.coefficients_nm, subtract_from=self.source.z_nm),
-            copy=False,
-            note=f"Zernike residual ({self.scheme}, {len(self.nm)} terms removed)")
+        return self._residual_and_rms[0]
 
-    @cached_property
+    @property
     def residual_rms_nm(self) -> float:
         """RMS of the residual about its mean over the fit's pixels, nm."""
-        r = self.geometry.gather(self.source.z_nm) - self._fitted_values
-        return float(np.sqrt(np.mean((r - r.mean()) ** 2)))
+        return self._residual_and_rms[1]
 
     def coefficient(self, j: int) -> float:
         """Coefficient (nm) of index ``j`` of the fit's scheme."""
@@ -415,7 +572,7 @@ class ZernikeFit:
     def coefficient_nm(self, n: int, m: int) -> float:
         """Coefficient (nm) of mode (n, m)."""
         try:
-            return float(self.coefficients_nm[self.nm.index((int(n), int(m)))])
+            return float(self.coefficients_nm[self.orders.index((int(n), int(m)))])
         except ValueError:
             raise ConventionError(f"mode (n={n}, m={m}) is not in this fit") from None
 
@@ -423,31 +580,49 @@ class ZernikeFit:
         """Magnitude (nm) and axis angle (degrees) of the (n, ±|m|) pair; see :func:`pair`."""
         return pair(self.coefficient_nm(n, abs(m)), self.coefficient_nm(n, -abs(m)), m)
 
+    def coefficients_as(self, normalisation: str) -> np.ndarray:
+        """The coefficients (nm) in ``normalisation``: ``c_peak = N c_rms`` (docs/conventions.md).
+
+        The fitted surface is the same; only the scale of each term changes.
+        """
+        target = _check_norm(normalisation)
+        if target == self.normalisation:
+            return self.coefficients_nm
+        f = np.array([normalisation_factor(n, m, "rms") for n, m in self.orders])
+        return self.coefficients_nm * f if target == "peak" else self.coefficients_nm / f
+
+    # deprecated spellings (docs/conventions.md, Vocabulary)
+    nm = alias_property("orders", "nm")
+    normalization = alias_property("normalisation", "normalization")
+    radius_mm = alias_property("r_norm_mm", "radius_mm")
+    center_mm = alias_property("centre_mm", "center_mm")
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready description with units and conventions."""
         return {
             "scheme": self.scheme,
-            "normalization": self.normalization,
-            "radius_mm": self.radius_mm,
-            "center_mm": list(self.center_mm),
+            "normalisation": self.normalisation,
+            "r_norm_mm": self.r_norm_mm,
+            "centre_mm": list(self.centre_mm),
             "basis": self.basis,
             "condition_number": self.condition_number,
             "n_pixels": self.n_pixels,
             "residual_rms_nm": self.residual_rms_nm,
             "terms": [
                 {"index": j, "n": n, "m": m, "name": zernike_name(n, m), "coefficient_nm": float(c)}
-                for j, (n, m), c in zip(self.indices, self.nm, self.coefficients_nm, strict=True)
+                for j, (n, m), c in zip(self.indices, self.orders, self.coefficients_nm,
+                                        strict=True)
             ],
         }
 
     def table(self) -> str:
         """Plain-text coefficient table."""
-        head = (f"Zernike fit: {self.scheme} scheme, {self.normalization} normalisation, "
-                f"R_norm = {self.radius_mm:.6g} mm, centre = ({self.center_mm[0]:.4g}, "
-                f"{self.center_mm[1]:.4g}) mm, {self.n_pixels} px, "
+        head = (f"Zernike fit: {self.scheme} scheme, {self.normalisation} normalisation, "
+                f"R_norm = {self.r_norm_mm:.6g} mm, centre = ({self.centre_mm[0]:.4g}, "
+                f"{self.centre_mm[1]:.4g}) mm, {self.n_pixels} px, "
                 f"cond = {self.condition_number:.3g}")
         lines = [head, f"{'j':>4} {'n':>3} {'m':>4}  {'coef [nm]':>12}  name"]
-        for j, (n, m), c in zip(self.indices, self.nm, self.coefficients_nm, strict=True):
+        for j, (n, m), c in zip(self.indices, self.orders, self.coefficients_nm, strict=True):
             lines.append(f"{j:>4} {n:>3} {m:>4}  {c:>12.5f}  {zernike_name(n, m)}")
         lines.append(f"residual RMS = {self.residual_rms_nm:.5f} nm")
         return "\n".join(lines)
@@ -493,22 +668,34 @@ def pair(c_cos: float, c_sin: float, m: int) -> tuple[float, float]:
     return float(math.hypot(c_cos, c_sin)), float(math.degrees(math.atan2(c_sin, c_cos) / am))
 
 
+def _aperture_centre(ap: Any) -> tuple[float, float] | None:
+    """The centre recorded in ``meta['aperture']`` (``centre_mm``; maps written before the
+    vocabulary change may say ``center_mm``), or ``None``."""
+    if not isinstance(ap, dict):
+        return None
+    c = ap.get("centre_mm", ap.get("center_mm"))
+    return None if c is None else (float(c[0]), float(c[1]))
+
+
 def _fit_mask(hm: HeightMap, mask: np.ndarray | None) -> np.ndarray:
-    valid = hm.valid
-    if mask is not None:
+    """The fit's pixels: a fresh array (the geometry keeps it)."""
+    if mask is None:
+        valid = hm.valid.copy()
+    else:
         mask = np.asarray(mask)
         if mask.shape != hm.shape or mask.dtype != bool:
             raise ApertureError(f"mask must be boolean with shape {hm.shape}")
-        valid = valid & mask
+        valid = hm.valid & mask
     if not valid.any():
         raise ApertureError("the aperture holds no valid pixels: nothing to fit "
                             "(all NaN, or the mask misses the data)")
     return valid
 
 
+@renamed_kwargs(normalization="normalisation", radius_mm="r_norm_mm", center_mm="centre_mm")
 def fit_zernike(hm: HeightMap, terms: int | Sequence[Any] = 37, scheme: str = "fringe",
-                normalization: str = "rms", radius_mm: float | None = None,
-                center_mm: tuple[float, float] | None = None, *,
+                normalisation: str = "rms", r_norm_mm: float | None = None,
+                centre_mm: tuple[float, float] | None = None, *,
                 mask: np.ndarray | None = None, allow_outside: bool = False,
                 cache: bool = True) -> ZernikeFit:
     """Least-squares Zernike fit over the valid pixels of a map.
@@ -521,13 +708,13 @@ def fit_zernike(hm: HeightMap, terms: int | Sequence[Any] = 37, scheme: str = "f
         A count (the first K terms of ``scheme``) or explicit indices of
         ``scheme`` (or group names such as ``"tilt"`` or (n, m) tuples).
     scheme : {"fringe", "noll", "ansi"}
-    normalization : {"rms", "peak"}
-    radius_mm : float, optional
+    normalisation : {"rms", "peak"}
+    r_norm_mm : float, optional
         R_norm in mm. Default: half the diameter of the map's clear aperture
         when it has one (``meta['aperture']``, set by
         :meth:`HeightMap.select_aperture`), else the radius of the circle
         circumscribing the valid pixels about the centre.
-    center_mm : (float, float), optional
+    centre_mm : (float, float), optional
         Aperture centre (x, y) in mm in the map frame. Default: the map's clear
         aperture centre when it has one, else the centre of the best-fit circle
         of the valid region (:func:`metrology.aperture.fit_circle`).
@@ -542,36 +729,39 @@ def fit_zernike(hm: HeightMap, terms: int | Sequence[Any] = 37, scheme: str = "f
     -------
     ZernikeFit
     """
-    idx, nm = resolve_terms(terms, scheme)
-    norm = _check_norm(normalization)
+    idx, orders = resolve_terms(terms, scheme)
+    norm = _check_norm(normalisation)
     fmask = _fit_mask(hm, mask)
     ap = hm.meta.get("aperture")
-    if isinstance(ap, dict) and "center_mm" in ap and "diameter_mm" in ap:
+    ap_centre = _aperture_centre(ap)
+    if ap_centre is not None and "diameter_mm" in ap:
         # the map carries its clear aperture: its centre and nominal radius are the defaults
-        if center_mm is None:
-            center_mm = (float(ap["center_mm"][0]), float(ap["center_mm"][1]))
-        if radius_mm is None:
-            radius_mm = 0.5 * float(ap["diameter_mm"])
-    geo, z = _geometry(fmask, hm.dx_mm, hm.dy_mm, nm, norm, center_mm, radius_mm,
+        if centre_mm is None:
+            centre_mm = ap_centre
+        if r_norm_mm is None:
+            r_norm_mm = 0.5 * float(ap["diameter_mm"])
+    geo, _ = _geometry(fmask, hm.dx_mm, hm.dy_mm, orders, norm, centre_mm, r_norm_mm,
                        allow_outside, cache, hm.z_nm)
-    coef = geo.solve(geo.gather(hm.z_nm) if z is None else z)
+    coef, mean = geo._solve(hm.z_nm)
     return ZernikeFit(
         coefficients_nm=coef,
         indices=idx,
-        nm=nm,
+        orders=orders,
         scheme=str(scheme).lower(),
-        normalization=norm,
-        radius_mm=geo.radius_mm,
-        center_mm=geo.center_mm,
+        normalisation=norm,
+        r_norm_mm=geo.r_norm_mm,
+        centre_mm=geo.centre_mm,
         condition_number=geo.condition_number,
         n_pixels=geo.n_pixels,
         source=hm,
         geometry=geo,
+        _residual_mean_nm=mean,
     )
 
 
+@renamed_kwargs(center_mm="centre_mm", radius_mm="r_norm_mm")
 def remove(hm: HeightMap, terms: Sequence[Any] | str = ("piston", "tilt"), *,
-           center_mm: tuple[float, float] | None = None, radius_mm: float | None = None,
+           centre_mm: tuple[float, float] | None = None, r_norm_mm: float | None = None,
            mask: np.ndarray | None = None, scheme: str = "noll") -> HeightMap:
     """Remove Zernike terms by one joint least-squares fit over the valid pixels.
 
@@ -582,7 +772,7 @@ def remove(hm: HeightMap, terms: Sequence[Any] | str = ("piston", "tilt"), *,
         Group names (``"piston"``, ``"tilt"``, ``"power"``, ``"astigmatism"``,
         ``"coma"``, ``"spherical"``, ``"trefoil"``...), (n, m) tuples or indices
         of ``scheme``.
-    center_mm, radius_mm, mask
+    centre_mm, r_norm_mm, mask
         As in :func:`fit_zernike`; the default R_norm circumscribes the valid
         pixels, so every valid pixel takes part.
     scheme : str
@@ -594,21 +784,22 @@ def remove(hm: HeightMap, terms: Sequence[Any] | str = ("piston", "tilt"), *,
         ``hm`` minus the fitted terms on the fitted pixels; pixels outside
         ``mask`` become NaN. ``meta['removed']`` lists what was removed.
     """
-    fit = fit_zernike(hm, terms, scheme=scheme, normalization="rms", radius_mm=radius_mm,
-                      center_mm=center_mm, mask=mask,
-                      allow_outside=radius_mm is not None)
-    names = [zernike_name(n, m) for n, m in fit.nm]
+    fit = fit_zernike(hm, terms, scheme=scheme, normalisation="rms", r_norm_mm=r_norm_mm,
+                      centre_mm=centre_mm, mask=mask,
+                      allow_outside=r_norm_mm is not None)
+    names = [zernike_name(n, m) for n, m in fit.orders]
     meta = dict(hm.meta)
     meta["removed"] = [*meta.get("removed", []), *names]
     return fit.residual.replace(meta=meta)  # shares the residual's array
 
 
+@renamed_kwargs(normalization="normalisation", radius_mm="r_norm_mm", center_mm="centre_mm")
 def zernike_surface(coefficients_nm: Sequence[float] | np.ndarray,
                     like: HeightMap | None = None, *,
                     shape: tuple[int, int] | None = None, dx_mm: float | None = None,
                     dy_mm: float | None = None, scheme: str = "fringe",
-                    normalization: str = "rms", radius_mm: float | None = None,
-                    center_mm: tuple[float, float] = (0.0, 0.0),
+                    normalisation: str = "rms", r_norm_mm: float | None = None,
+                    centre_mm: tuple[float, float] = (0.0, 0.0),
                     indices: Sequence[int] | None = None,
                     outside: str = "nan") -> HeightMap:
     """Synthesise a height map from Zernike coefficients.
@@ -622,13 +813,13 @@ def zernike_surface(coefficients_nm: Sequence[float] | np.ndarray,
         Take the grid (shape, dx, dy, meta) from this map.
     shape, dx_mm, dy_mm
         The grid when ``like`` is not given (``dy_mm`` defaults to ``dx_mm``).
-    scheme, normalization
+    scheme, normalisation
         As in :func:`fit_zernike`.
-    radius_mm : float, optional
+    r_norm_mm : float, optional
         R_norm (mm). Default: half the smaller extent between edge pixel
         centres, i.e. the largest circle about the array centre that touches
         the edge pixels.
-    center_mm : (float, float)
+    centre_mm : (float, float)
         Centre of the polynomials (x, y) in mm.
     outside : {"nan", "evaluate"}
         Pixels with ρ > 1 become NaN (default) or are evaluated anyway.
@@ -652,21 +843,21 @@ def zernike_surface(coefficients_nm: Sequence[float] | np.ndarray,
         idx = [int(j) for j in indices]
         if len(idx) != coef.size:
             raise ValueError(f"{coef.size} coefficients for {len(idx)} indices")
-    nm = [zernike_nm(scheme, j) for j in idx]
-    norm = _check_norm(normalization)
+    orders = [zernike_order(scheme, j) for j in idx]
+    norm = _check_norm(normalisation)
     ny, nx = shape  # type: ignore[misc]
-    if radius_mm is None:
-        radius_mm = 0.5 * min((nx - 1) * dx, (ny - 1) * dy)
+    if r_norm_mm is None:
+        r_norm_mm = 0.5 * min((nx - 1) * dx, (ny - 1) * dy)
     if outside not in ("nan", "evaluate"):
         raise ValueError("outside must be 'nan' or 'evaluate'")
-    x = (np.arange(nx) - (nx - 1) / 2.0) * dx - center_mm[0]
-    y = (np.arange(ny) - (ny - 1) / 2.0) * dy - center_mm[1]
+    x = (np.arange(nx) - (nx - 1) / 2.0) * dx - centre_mm[0]
+    y = (np.arange(ny) - (ny - 1) / 2.0) * dy - centre_mm[1]
     r2 = x[None, :] ** 2 + y[:, None] ** 2
-    mask = np.ones((ny, nx), bool) if outside == "evaluate" else r2 <= radius_mm**2 * (1 + 1e-12)
-    geo = ZernikeGeometry(mask, dx, dy, nm, norm, center_mm, radius_mm,
-                          allow_outside=True, factorize=False)
+    mask = np.ones((ny, nx), bool) if outside == "evaluate" else r2 <= r_norm_mm**2 * (1 + 1e-12)
+    geo = ZernikeGeometry(mask, dx, dy, orders, norm, centre_mm, r_norm_mm,
+                          allow_outside=True, factorize=False, _copy_mask=False)
     meta = dict(like.meta) if like is not None else {}
     meta["synthetic"] = {"kind": "zernike", "scheme": str(scheme).lower(),
-                         "normalization": norm, "radius_mm": float(radius_mm),
-                         "center_mm": [float(center_mm[0]), float(center_mm[1])]}
+                         "normalisation": norm, "r_norm_mm": float(r_norm_mm),
+                         "centre_mm": [float(centre_mm[0]), float(centre_mm[1])]}
     return HeightMap._adopt(geo.scatter_sum(coef), dx, dy, meta)

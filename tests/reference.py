@@ -11,60 +11,73 @@ from math import factorial
 import numpy as np
 
 
+def radial_coefficients(n: int, m: int) -> list[tuple[int, int]]:
+    """R_n^|m|(ρ) = Σ c ρ^p as exact integer (c, p) pairs, from the factorial formula
+    c_s = (-1)^s (n - s)! / (s! ((n + |m|)/2 - s)! ((n - |m|)/2 - s)!), p = n - 2s.
+
+    The one place the textbook formula is written; the references below and the
+    NumPy baseline of ``benchmarks/bench_zernike.py`` evaluate it.
+    """
+    m = abs(m)
+    return [((-1) ** s * factorial(n - s) // (
+        factorial(s) * factorial((n + m) // 2 - s) * factorial((n - m) // 2 - s)), n - 2 * s)
+        for s in range((n - m) // 2 + 1)]
+
+
+def normalisation_reference(n: int, m: int, normalisation: str = "rms") -> np.longdouble:
+    """N = sqrt(2(n+1)/(1+δ_m0)) for "rms" (orthonormal), 1 for "peak"."""
+    if normalisation == "rms":
+        return np.sqrt(np.longdouble(2 * (n + 1)) / (2 if m == 0 else 1))
+    return np.longdouble(1)
+
+
 def radial_factorial(n: int, m: int, rho: np.ndarray) -> np.ndarray:
     """R_n^|m|(ρ) by the factorial sum, in extended precision (np.longdouble).
 
     The sum cancels large alternating terms; long double (64-bit mantissa on
     x86) keeps the reference ~1000x more accurate than float64 at n = 14.
     """
-    m = abs(m)
     rho = np.asarray(rho, dtype=np.longdouble)
     out = np.zeros_like(rho)
-    for s in range((n - m) // 2 + 1):
-        c = (-1) ** s * factorial(n - s) // (
-            factorial(s) * factorial((n + m) // 2 - s) * factorial((n - m) // 2 - s))
-        out += np.longdouble(c) * rho ** (n - 2 * s)
+    for c, p in radial_coefficients(n, m):
+        out += np.longdouble(c) * rho ** p
     return out
 
 
 def zernike_reference(n: int, m: int, rho: np.ndarray, theta: np.ndarray,
-                      normalization: str = "rms") -> np.ndarray:
+                      normalisation: str = "rms") -> np.ndarray:
     """Z(n, m) = N R cos(mθ) (m >= 0) or N R sin(|m|θ) (m < 0), in long double."""
     th = np.asarray(theta, dtype=np.longdouble)
     ang = np.cos(m * th) if m >= 0 else np.sin(-m * th)
-    norm = np.sqrt(np.longdouble(2 * (n + 1)) / (2 if m == 0 else 1)) if normalization == "rms" \
-        else np.longdouble(1)
-    return norm * radial_factorial(n, m, rho) * ang
+    return normalisation_reference(n, m, normalisation) * radial_factorial(n, m, rho) * ang
 
 
-def basis_reference(nm, x_mm, y_mm, center_mm, radius_mm, normalization="rms"):
+def basis_reference(orders, x_mm, y_mm, centre_mm, r_norm_mm, normalisation="rms",
+                    dtype=np.longdouble):
     """Basis matrix (P, K) in float64 at points (x_mm, y_mm) (1-D arrays).
 
     Same formulas as :func:`zernike_reference`, with the powers of ρ and the
-    angular factors computed once per point set (long double throughout).
+    angular factors computed once per point set, in ``dtype`` (long double by
+    default; float64 where a test needs speed more than the last digits).
     """
-    dx = np.asarray(x_mm, np.longdouble) - center_mm[0]
-    dy = np.asarray(y_mm, np.longdouble) - center_mm[1]
-    rho = np.sqrt(dx * dx + dy * dy) / np.longdouble(radius_mm)
+    dx = np.asarray(x_mm, dtype) - centre_mm[0]
+    dy = np.asarray(y_mm, dtype) - centre_mm[1]
+    rho = np.sqrt(dx * dx + dy * dy) / dtype(r_norm_mm)
     th = np.arctan2(dy, dx)
-    nmax = max(n for n, _ in nm)
+    nmax = max(n for n, _ in orders)
     powers = [np.ones_like(rho)]
     for _ in range(nmax):
         powers.append(powers[-1] * rho)
     ang = {}
-    out = np.empty((rho.size, len(nm)))
-    for i, (n, m) in enumerate(nm):
+    out = np.empty((rho.size, len(orders)))
+    for i, (n, m) in enumerate(orders):
         if m not in ang:
             ang[m] = np.cos(m * th) if m >= 0 else np.sin(-m * th)
-        am = abs(m)
         r = np.zeros_like(rho)
-        for s in range((n - am) // 2 + 1):
-            c = (-1) ** s * factorial(n - s) // (
-                factorial(s) * factorial((n + am) // 2 - s) * factorial((n - am) // 2 - s))
-            r += np.longdouble(c) * powers[n - 2 * s]
-        norm = np.sqrt(np.longdouble(2 * (n + 1)) / (2 if m == 0 else 1)) \
-            if normalization == "rms" else np.longdouble(1)
-        out[:, i] = (norm * r * ang[m]).astype(np.float64)
+        for c, p in radial_coefficients(n, m):
+            r += dtype(c) * powers[p]
+        out[:, i] = (dtype(normalisation_reference(n, m, normalisation)) * r * ang[m]).astype(
+            np.float64)
     return out
 
 
@@ -76,10 +89,10 @@ def grid_mm(shape, dx, dy):
     return np.meshgrid(x, y)
 
 
-def lstsq_fit(z, mask, nm, center_mm, radius_mm, dx, dy, normalization="rms"):
+def lstsq_fit(z, mask, orders, centre_mm, r_norm_mm, dx, dy, normalisation="rms"):
     """Least-squares coefficients by numpy.linalg.lstsq on the reference basis."""
     X, Y = grid_mm(z.shape, dx, dy)
-    B = basis_reference(nm, X[mask], Y[mask], center_mm, radius_mm, normalization)
+    B = basis_reference(orders, X[mask], Y[mask], centre_mm, r_norm_mm, normalisation)
     return np.linalg.lstsq(B, z[mask], rcond=None)[0]
 
 
@@ -94,3 +107,45 @@ FRINGE_1_37 = [(0, 0), (1, 1), (1, -1), (2, 0), (2, 2), (2, -2), (3, 1), (3, -1)
                (6, 4), (6, -4), (7, 3), (7, -3), (8, 2), (8, -2), (9, 1), (9, -1), (10, 0),
                (12, 0)]
 ANSI_0_9 = [(0, 0), (1, -1), (1, 1), (2, -2), (2, 0), (2, 2), (3, -3), (3, -1), (3, 1), (3, 3)]
+
+
+def fit_circle_reference(valid, dx, dy):
+    """Centre (mm) and equal-area radius of the filled main region, with scipy.ndimage.
+
+    The largest 8-connected component of the b x b block grid ("any valid"), its holes
+    (4-connected components of the rest not touching the border) filled; blocks whose
+    3 x 3 neighbourhood is inside count whole, edge blocks count their valid pixels.
+    """
+    import math
+
+    from scipy import ndimage
+
+    ny, nx = valid.shape
+    b = max(1, min(ny, nx) // 512)
+    if b > 1:
+        my, mx = -(-ny // b), -(-nx // b)
+        padded = np.zeros((my * b, mx * b), dtype=bool)
+        padded[:ny, :nx] = valid
+        small = padded.reshape(my, b, mx, b).any(axis=(1, 3))
+    else:
+        small = valid
+    labels, n = ndimage.label(small, structure=np.ones((3, 3), bool))
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    main = labels == int(np.argmax(sizes))
+    inv, n_inv = ndimage.label(~main)
+    border = np.unique(np.concatenate((inv[0], inv[-1], inv[:, 0], inv[:, -1])))
+    holes = np.isin(inv, np.setdiff1d(np.arange(1, n_inv + 1), border))
+    filled = main | holes
+    if b == 1:
+        region = filled
+    else:
+        interior = ndimage.binary_erosion(filled, structure=np.ones((3, 3), bool))
+        up = lambda m: np.kron(m, np.ones((b, b), bool))[:ny, :nx]  # noqa: E731
+        region = up(interior) | (up(filled) & valid)
+    cols = np.count_nonzero(region, axis=0)
+    rows = np.count_nonzero(region, axis=1)
+    npx = int(cols.sum())
+    cx = float(cols @ ((np.arange(nx) - (nx - 1) / 2.0) * dx)) / npx
+    cy = float(rows @ ((np.arange(ny) - (ny - 1) / 2.0) * dy)) / npx
+    return (cx, cy), math.sqrt(npx * dx * dy / math.pi)

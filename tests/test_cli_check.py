@@ -264,7 +264,7 @@ def test_analyze_zernike_table(tmp_path: Path, capsys) -> None:
     d = json.loads(js.read_text())
     zf = d["zernike"]
     assert zf["scheme"] == "fringe" and len(zf["terms"]) == 37
-    r = zf["radius_mm"]
+    r = zf["r_norm_mm"]
     assert 9.5 < r <= 10.0 + hm.dx_mm
     # the same surface in another R_norm: c' = c (R'/R)^2 for a rho^2 term
     coef = {t["index"]: t["coefficient_nm"] for t in zf["terms"]}

@@ -1,11 +1,23 @@
 """The shipped sample parts (datasets/parts) against their ground truth.
 
-Every part folder is checked once per session with the example spec; the
-verdicts of every file and part, the failing and not-measurable criterion ids,
-and the measured band values are compared with the ``.truth.json`` sidecars
-and ``part.json`` that ``datasets/build.py`` wrote from the noise-free
-surfaces (independently of the checker). Nothing here is skipped: a missing
-part folder is a failure.
+Every part folder is checked once per session with the example spec. The
+truth each file carries (``.truth.json``, ``part.json``) was written by
+``datasets/build.py`` from the generator's parameters alone
+(:func:`metrology.synth.expected_values`: the coefficients put in, the power
+laws of the random part, the tool marks, the set-ups' grids and masks), not by
+analysing any map. The tests ask three things of the checker on the stored,
+noisy files:
+
+* the verdict of every criterion of every file and part is the truth's;
+* its numbers agree with the model within the model's own scatter (the RMS of
+  what the random part projects onto each Zernike term; the periodogram
+  scatter of each band plus a stated allowance for finite-field effects the
+  infinite-plane model leaves out);
+* its numbers agree, to 3-5 %, with a plain-NumPy reference of the definitions
+  (``tests/reference_check.py``) evaluated on the noise-free map of each file,
+  regenerated from the same seeds.
+
+Nothing here is skipped: a missing part folder is a failure.
 """
 
 from __future__ import annotations
@@ -23,16 +35,24 @@ import metrology as mt
 from metrology import synth as S
 from metrology.check import FAIL, NOT_MEASURABLE, PASS, check, exit_code
 
+from reference_check import _fringe_basis, reference_values
+
 REPO = Path(__file__).resolve().parent.parent
 DATASETS = REPO / "datasets"
 PARTS = DATASETS / "parts"
 SPEC_PATH = DATASETS / "specs" / "caf2-wafer-inspection.toml"
 _RANK = {PASS: 0, NOT_MEASURABLE: 1, FAIL: 2}
 
-#: relative agreement of the measured (noisy, dropouts, stored) band RMS with the truth
-BAND_RTOL = 0.03
-#: band slope and the PSD-limit ratio (a maximum over log bins) get a little more room
-SLOPE_PSD_RTOL = 0.05
+#: agreement with the reference on the noise-free map: band RMS, residual RMS, PVr ...
+REF_RTOL = 0.03
+#: ... band slope and the PSD-limit ratio (a maximum over log bins) get a little more room
+REF_SLOPE_PSD_RTOL = 0.05
+#: Zernike terms against the reference: noise 0.05 nm over ~2e5 pixels is ~1e-4 nm
+REF_ZERNIKE_ABS_NM = 0.01
+#: what the infinite-plane band model leaves out (Hann leakage of the steep spectrum below
+#: a band edge near 2/L of a 2.8 mm field, the terms removed, a tool mark just below the
+#: band), on top of 4 x the band's periodogram scatter
+BAND_MODEL_ALLOWANCE = 0.15
 
 
 def _load_build():
@@ -176,7 +196,7 @@ def test_report_exit_code(report):
 # ----------------------------------------------------------------------------- values
 
 def _site_pairs(results, kind: str):
-    """(file, criterion id, measured, truth) for every site value of criteria of a kind."""
+    """(file, criterion id, measured, truth dict) for every site value of a criterion type."""
     out = []
     for name in PART_NAMES:
         for c in results[name].criteria:
@@ -184,56 +204,95 @@ def _site_pairs(results, kind: str):
                 continue
             for s in c.sites:
                 sc = _sidecar(PARTS / name / Path(s.file).name)
-                out.append((Path(s.file).name, c.id, s.value, sc["criteria"][c.id]["value"]))
+                out.append((Path(s.file).name, c.id, s.value, sc["criteria"][c.id]))
     return out
 
 
-def test_band_rms_matches_truth(results):
-    pairs = _site_pairs(results, "band_rms")
-    assert len(pairs) == 7 * 7  # 1 Fizeau band + 3 x MSF2 + 3 x HSF per part
+@pytest.mark.parametrize("kind", ["band_rms", "band_slope"])
+def test_band_values_match_the_model(results, kind):
+    pairs = _site_pairs(results, kind)
+    assert len(pairs) == (7 * 7 if kind == "band_rms" else 7)  # 1 Fizeau + 3 x MSF2 + 3 x HSF
     bad = []
     for f, cid, got, want in pairs:
-        if want is None or got is None:
-            if not (want is None and got is None):
-                bad.append((f, cid, got, want))
-        elif abs(got / want - 1.0) > BAND_RTOL:
-            bad.append((f, cid, got, want))
-    assert not bad, f"band RMS off the truth by more than {BAND_RTOL:.0%}: {bad}"
-    measured = [p for p in pairs if p[3] is not None]
-    assert len(measured) == 7 * 7 - 3  # the three undersampled 50x maps have no value
-
-
-@pytest.mark.parametrize("kind", ["band_slope", "psd_limit"])
-def test_slope_and_psd_ratio_match_truth(results, kind):
-    pairs = _site_pairs(results, kind)
-    assert pairs
-    bad = [(f, cid, got, want) for f, cid, got, want in pairs
-           if (got is None) != (want is None)
-           or (want is not None and abs(got / want - 1.0) > SLOPE_PSD_RTOL)]
+        if (got is None) != (want["value"] is None):
+            bad.append((f, cid, got, want["value"]))
+        elif got is not None:
+            tol = 4.0 * want["rel_sigma"] + BAND_MODEL_ALLOWANCE
+            if abs(got / want["value"] - 1.0) > tol:
+                bad.append((f, cid, got, want["value"], tol))
     assert not bad, bad
+    if kind == "band_rms":
+        assert sum(p[3]["value"] is not None for p in pairs) == 7 * 7 - 3  # 3 undersampled
 
 
-def test_zernike_terms_match_truth(results):
+def test_zernike_terms_match_the_model_within_its_scatter(results):
+    """|measured - model| <= 4 sigma, sigma the RMS of what the random part projects onto
+    the terms (from its spectrum, Noll's transform), plus the noise (~1e-4 nm)."""
     n = 0
     for name in PART_NAMES:
         for c in results[name].criteria:
             if c.type not in ("zernike_term", "power", "zernike_other"):
                 continue
             (s,) = c.sites
-            want = _sidecar(PARTS / name / Path(s.file).name)["criteria"][c.id]["value"]
-            # noise 0.05 nm over ~2e5 pixels: coefficient noise ~1e-4 nm
-            assert s.value == pytest.approx(want, abs=0.01), (name, c.id)
+            want = _sidecar(PARTS / name / Path(s.file).name)["criteria"][c.id]
+            assert abs(s.value - want["value"]) <= 4 * want["sigma_nm"] + 0.002, (name, c.id)
             n += 1
     assert n == 7 * 6
 
 
-def test_fizeau_fit_reproduces_the_noise_free_coefficients(report):
-    fa = next(f for f in report.parts[0].files if f.measurement == "fizeau")
-    fit = next(v for v in fa.fits.values() if not isinstance(v, Exception))
-    want = _sidecar(fa.path)["zernike"]["fit_noise_free_nm"]
-    # Z1..Z3 were removed by the preprocessing before the joint fit: compare Z4..Z37
-    for j in range(4, 38):
-        assert fit.coefficient(j) == pytest.approx(want[f"Z{j}"], abs=0.01), j
+def test_fizeau_fits_scatter_about_the_model_as_predicted(report):
+    """The fitted Z4..Z37 of the seven Fizeau maps deviate from the model coefficients by
+    the predicted scatter: normalised deviations have an RMS near 1 (not 0.1: the model
+    sigma is not inflated; not 3: it is not too small) and none beyond 4."""
+    z = []
+    for part in report.parts:
+        fa = next(f for f in part.files if f.measurement == "fizeau")
+        fit = next(r.fit for r in fa.fits if r.fit is not None)
+        zern = _sidecar(fa.path)["zernike"]
+        for j in range(4, 38):
+            z.append((fit.coefficient(j) - zern["model_nm"][f"Z{j}"]) / zern["sigma_nm"][f"Z{j}"])
+    z = np.array(z)
+    assert len(z) == 7 * 34
+    assert 0.6 < float(np.sqrt(np.mean(z ** 2))) < 1.5 and float(np.abs(z).max()) < 4.0
+
+
+@pytest.fixture(scope="module")
+def reference(spec):
+    """Reference values on the noise-free map of every shipped file (regenerated)."""
+    out = {}
+    for p in build.PARTS:
+        js = build.jobs(p)
+        for job in js:
+            sm = job.synthesize()
+            n = sum(1 for j in js if j.measurement == job.measurement)
+            out[(p.name, job.name)] = reference_values(spec, job.measurement, sm.truth,
+                                                       n_sites=n)
+    return out
+
+
+@pytest.mark.parametrize("kinds,rtol,atol", [
+    (("band_rms", "form_residual", "pvr"), REF_RTOL, 0.0),
+    (("band_slope", "psd_limit"), REF_SLOPE_PSD_RTOL, 0.0),
+    (("zernike_term", "power", "zernike_other"), 0.0, REF_ZERNIKE_ABS_NM),
+])
+def test_checker_matches_the_reference_on_the_noise_free_maps(results, reference, kinds, rtol,
+                                                              atol):
+    """The checker on the stored noisy files (dropouts interpolated, centre found from the
+    data) against the plain-NumPy reference on the noise-free maps (true centre)."""
+    bad, n = [], 0
+    for name in PART_NAMES:
+        for c in results[name].criteria:
+            if c.type not in kinds:
+                continue
+            for s in c.sites:
+                want = reference[(name, Path(s.file).name)][c.id]
+                n += 1
+                if (s.value is None) != (want is None):
+                    bad.append((s.file, c.id, s.value, want))
+                elif want is not None and not math.isclose(s.value, want, rel_tol=rtol,
+                                                           abs_tol=atol):
+                    bad.append((Path(s.file).name, c.id, s.value, want))
+    assert n >= 7 and not bad, bad
 
 
 # ----------------------------------------------------------------------------- generator
@@ -273,29 +332,44 @@ def test_generator_is_deterministic(tmp_path, spec, fmt):
     _close(sc, _sidecar(shipped))
 
 
-def test_truth_basis_agrees_with_zernike_surface():
-    """The plain-NumPy basis of the truth and metrology.zernike_surface are one set of
-    polynomials (two implementations)."""
+def test_reference_basis_agrees_with_zernike_surface():
+    """The reference's Fringe basis (tests/reference.py, factorial formula) and
+    metrology.zernike_surface (the generator's form) are one set of polynomials."""
     rng = np.random.default_rng(3)
     coef = rng.normal(size=37)
-    hm = mt.zernike_surface(coef, shape=(61, 67), dx_mm=1.0, radius_mm=27.0,
-                            center_mm=(1.5, -2.0), outside="evaluate")
+    hm = mt.zernike_surface(coef, shape=(61, 67), dx_mm=1.0, r_norm_mm=27.0,
+                            centre_mm=(1.5, -2.0), outside="evaluate")
     x = (np.arange(67) - 33.0)[None, :] * np.ones((61, 1))
     y = (np.arange(61) - 30.0)[:, None] * np.ones((1, 67))
-    basis = S.zernike_basis(x, y, range(1, 38), 27.0, (1.5, -2.0))
+    basis = _fringe_basis(x.ravel(), y.ravel(), range(1, 38), 27.0, (1.5, -2.0))
     np.testing.assert_allclose(coef @ basis, hm.z_nm.ravel(), atol=1e-9)
 
 
 def test_truth_of_a_pure_ripple_is_its_rms(spec):
-    """A straight ripple of amplitude A in a microscope field: band RMS A/sqrt(2)."""
+    """A straight ripple of amplitude A in a microscope field: band RMS A/sqrt(2), from the
+    model (exactly) and from the reference on the synthesised map (to 1 %)."""
     ripple = S.RasterRipple(period_mm=0.2, angle_deg=20.0, amplitude_nm=0.3)
     surf = S.Surface(build.form(), random=(), tool_marks=(ripple,), base_radius_mm=1e9)
-    sm = S.measure_microscope(surf, S.MicroscopeSetup("5x", (200, 200), 0.014, (5.0, 3.0),
-                                                      noise_rms_nm=0.0, level_tilt_nm=0.0),
-                              seed=1)
-    tv = S.truth_values(spec, "csi-5x", sm.truth, n_sites=3)
+    setup = S.MicroscopeSetup("5x", (200, 200), 0.014, (5.0, 3.0), noise_rms_nm=0.0,
+                              level_tilt_nm=0.0)
+    sm = S.measure_microscope(surf, setup, seed=1)
+    ev = S.expected_values(surf, setup, spec, "csi-5x", measured_valid=sm.measured.valid,
+                           n_sites=3)
+    assert ev["csi-5x.band.MSF2.rms"]["value"] == pytest.approx(0.3 / math.sqrt(2), rel=1e-12)
+    ref = reference_values(spec, "csi-5x", sm.truth, n_sites=3)
     # Hann leakage of a 14-period ripple outside 1-20 /mm is far below 1 %
-    assert tv["csi-5x.band.MSF2.rms"]["value"] == pytest.approx(0.3 / math.sqrt(2), rel=0.01)
+    assert ref["csi-5x.band.MSF2.rms"] == pytest.approx(0.3 / math.sqrt(2), rel=0.01)
+
+
+def test_zernike_scatter_formula_against_white_noise():
+    """Noll's transform gives Var(c) = S / (pi R^2) for white noise of areal PSD S (every
+    orthonormal term sees the mean-square of white noise over the disk area): a check of
+    zernike_sigma_nm independent of the datasets."""
+    s = 0.01
+    surf = S.Surface(build.form(), random=(S.RandomComponent(s, 0.0, 1e-4, 1e3),))
+    for n in (0, 2, 6):
+        got = S.zernike_sigma_nm(surf, n, 10.0, 1e3)
+        assert got == pytest.approx(math.sqrt(s / (math.pi * 100.0)), rel=0.01), n
 
 
 def test_model_slope_variance_matches_numerical_integral():

@@ -72,10 +72,10 @@ def test_bad_inputs_raise_clear_errors():
 
 def test_circle_and_annulus_areas():
     hm = mt.HeightMap(np.zeros((801, 1001)), 0.01, 0.02)
-    m = ap.circle(hm, 6.0, center_mm=(1.0, -2.0))
+    m = ap.circle(hm, 6.0, centre_mm=(1.0, -2.0))
     area = m.sum() * 0.01 * 0.02
     assert area == pytest.approx(math.pi * 9, rel=2e-3)
-    a = ap.annulus(hm, 6.0, 2.0, center_mm=(1.0, -2.0))
+    a = ap.annulus(hm, 6.0, 2.0, centre_mm=(1.0, -2.0))
     assert a.sum() * 0.0002 == pytest.approx(math.pi * 8, rel=3e-3)
     with pytest.raises(mt.ApertureError):
         ap.annulus(hm, 2.0, 3.0)
@@ -86,7 +86,7 @@ def test_circle_and_annulus_areas():
 def test_fit_circle_off_centre_with_dropouts():
     rng = np.random.default_rng(0)
     hm0 = mt.HeightMap(np.zeros((400, 500)), 0.05)
-    disk = ap.circle(hm0, 14.0, center_mm=(3.1, -1.2))
+    disk = ap.circle(hm0, 14.0, centre_mm=(3.1, -1.2))
     z = np.where(disk, 0.0, np.nan)
     z[rng.random(z.shape) < 0.3] = np.nan  # 30 % dropouts
     z[5, 5] = 1.0  # a stray valid pixel far outside
@@ -97,7 +97,7 @@ def test_fit_circle_off_centre_with_dropouts():
 
 def test_clear_aperture_diameter_and_fraction():
     hm0 = mt.HeightMap(np.zeros((300, 300)), 0.1)
-    hm = hm0.apply_mask(ap.circle(hm0, 20.0, center_mm=(2.0, 1.0)))
+    hm = hm0.apply_mask(ap.circle(hm0, 20.0, centre_mm=(2.0, 1.0)))
     ca = ap.clear_aperture(hm, 10.0)
     assert ca.sum() * 0.01 == pytest.approx(math.pi * 25, rel=1e-2)
     yy, xx = np.nonzero(ca)
@@ -112,13 +112,13 @@ def test_clear_aperture_diameter_and_fraction():
     sel = hm.select_aperture(ap.Circle(10.0))
     assert sel.n_valid == int((ca & hm.valid).sum())
     with pytest.raises(mt.ApertureError):
-        hm.select_aperture(ap.Circle(1.0, center_mm=(-14.0, -14.0)))
+        hm.select_aperture(ap.Circle(1.0, centre_mm=(-14.0, -14.0)))
 
 
 def test_fit_circle_on_a_large_map_uses_blocks_and_stays_accurate():
     rng = np.random.default_rng(1)
     hm0 = mt.HeightMap(np.zeros((1100, 1200)), 0.02)
-    disk = ap.circle(hm0, 19.0, center_mm=(-1.3, 0.7))
+    disk = ap.circle(hm0, 19.0, centre_mm=(-1.3, 0.7))
     z = np.where(disk, 0.0, np.nan)
     z[rng.random(z.shape) < 0.3] = np.nan  # 30 % dropouts
     z[500:540, 600:650] = np.nan  # a large interior hole

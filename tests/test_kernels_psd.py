@@ -1,6 +1,6 @@
 """PSD kernels and FFT backends against plain-NumPy references (complex fft2, bincount).
 
-The references are written from the formulas of CONVENTIONS.md (PSD section),
+The references are written from the formulas of docs/conventions.md (PSD section),
 not from the kernels: full-plane complex FFT, ``np.bincount`` radial sums,
 boolean band masks, ``np.diff`` slopes, brute-force rectangles.
 """
@@ -26,40 +26,6 @@ def _masked_field(shape, seed, hole=True):
         disk &= (xx - nx / 2) ** 2 + (yy - ny / 2) ** 2 > 4
     z[~disk] = np.nan
     return z
-
-
-def _ref_window_apply(z, wy, wx, mean, shape):
-    out = np.zeros(shape)
-    ny, nx = z.shape
-    w = np.outer(wy, wx)
-    ok = np.isfinite(z)
-    out[:ny, :nx] = np.where(ok, (np.nan_to_num(z) - mean) * w, 0.0)
-    return out, float(np.sum(np.where(ok, w, 0.0) ** 2))
-
-
-def test_masked_sum_count():
-    z = _masked_field((37, 53), 0)
-    s, n = kp.masked_sum_count(z)
-    ok = np.isfinite(z)
-    assert n == ok.sum()
-    assert s == pytest.approx(z[ok].sum(), rel=RTOL)
-
-
-@pytest.mark.parametrize("pad", [(0, 0), (5, 11)])
-def test_prepare_separable_and_weighted(pad):
-    z = _masked_field((31, 46), 1)
-    rng = np.random.default_rng(2)
-    wy, wx = rng.random(31), rng.random(46)
-    shape = (31 + pad[0], 46 + pad[1])
-    ref, s_ref = _ref_window_apply(z, wy, wx, 7.0, shape)
-    out = np.full(shape, 99.0)
-    s = kp.prepare_separable(z, wy, wx, 7.0, out)
-    np.testing.assert_allclose(out, ref, rtol=RTOL, atol=1e-13)
-    assert s == pytest.approx(s_ref, rel=RTOL)
-    out2 = np.full(shape, -5.0)
-    s2 = kp.prepare_weighted(z, np.ascontiguousarray(np.outer(wy, wx)), 7.0, out2)
-    np.testing.assert_allclose(out2, ref, rtol=RTOL, atol=1e-13)
-    assert s2 == pytest.approx(s_ref, rel=RTOL)
 
 
 def _ref_bins(power_full, f2_full, edges_sq, bands_sq):
@@ -105,18 +71,34 @@ def test_spectrum_bins_against_fft2_bincount(shape, dx, dy):
     lo_sq = np.array([b[0] for b in bands_sq])
     hi_sq = np.array([b[1] for b in bands_sq])
     out = np.empty((ny, nh))
+    cum = np.empty((ny // 2 + 1, nh + 1))
     for nchunks in (1, 3, 8):
         hist, cnt, fsum, bsum, total = kp.spectrum_bins(
-            spec, False, scale, fx2, fy2, hw, edges ** 2, lo_sq, hi_sq, out, True, nchunks)
+            spec, False, scale, fx2, fy2, hw, edges ** 2, lo_sq, hi_sq, out, True, cum, True,
+            True, nchunks)
         np.testing.assert_allclose(out, full[:, :nh], rtol=RTOL, atol=0)
+        # prefix sums per pair of rows (f_y, -f_y) of the weighted half-plane power
+        rows = np.arange(ny // 2 + 1)
+        pair = out[rows] * hw + np.where((rows != (ny - rows) % ny)[:, None],
+                                         out[(ny - rows) % ny] * hw, 0.0)
+        ref_cum = np.concatenate((np.zeros((rows.size, 1)), np.cumsum(pair, axis=1)), axis=1)
+        np.testing.assert_allclose(cum, ref_cum, rtol=RTOL, atol=RTOL * ref[4])
         np.testing.assert_allclose(hist, ref[0], rtol=RTOL, atol=RTOL * ref[4])
         np.testing.assert_array_equal(cnt, ref[1])
         np.testing.assert_allclose(fsum, ref[2], rtol=RTOL)
         np.testing.assert_allclose(bsum, ref[3], rtol=RTOL, atol=RTOL * ref[4])
         assert total == pytest.approx(ref[4], rel=RTOL)
+    # without the grid's counts and mean frequencies (taken from an earlier map)
+    hist3, cnt3, fsum3, bsum3, total3 = kp.spectrum_bins(
+        spec, False, scale, fx2, fy2, hw, edges ** 2, lo_sq, hi_sq, out, True, cum, True,
+        False, 3)
+    np.testing.assert_allclose(hist3, ref[0], rtol=RTOL, atol=RTOL * ref[4])
+    np.testing.assert_allclose(bsum3, ref[3], rtol=RTOL, atol=RTOL * ref[4])
+    assert not cnt3.any() and not fsum3.any()
     # power input (stored PSD values) gives the same sums
     hist2, cnt2, fsum2, bsum2, total2 = kp.spectrum_bins(
-        out, True, 1.0, fx2, fy2, hw, edges ** 2, lo_sq, hi_sq, np.empty((0, 0)), False, 4)
+        out, True, 1.0, fx2, fy2, hw, edges ** 2, lo_sq, hi_sq, np.empty((0, 0)), False,
+        np.empty((0, 0)), False, True, 4)
     np.testing.assert_allclose(hist2, ref[0], rtol=RTOL, atol=RTOL * ref[4])
     np.testing.assert_array_equal(cnt2, ref[1])
     np.testing.assert_allclose(bsum2, ref[3], rtol=RTOL, atol=RTOL * ref[4])
@@ -138,10 +120,62 @@ def test_spectrum_bins_ties_on_cell_radii_match_reference():
     hw[0] = hw[-1] = 1.0
     hist, cnt, _, bsum, _ = kp.spectrum_bins(
         np.fft.rfft2(a), False, 1.0, fx2h, fx ** 2, hw, edges ** 2, np.array([(3 * df) ** 2]),
-        np.array([(7 * df) ** 2]), np.empty((0, 0)), False, 2)
+        np.array([(7 * df) ** 2]), np.empty((0, 0)), False, np.empty((0, 0)), False, True, 2)
     np.testing.assert_array_equal(cnt, ref[1])
     np.testing.assert_allclose(hist, ref[0], rtol=RTOL)
     assert bsum[0] == pytest.approx(ref[3][0], rel=RTOL)
+
+
+def _half_plane(shape, dx, dy, steep):
+    """A stored half-plane PSD and its full plane; ``steep``: power ∝ |f|^-6 (14 decades)."""
+    rng = np.random.default_rng(9)
+    ny, nx = shape
+    fx = np.fft.fftfreq(nx, dx)
+    fy = np.fft.fftfreq(ny, dy)
+    f2 = fx[None, :] ** 2 + fy[:, None] ** 2
+    full = rng.random(shape) + 0.5
+    if steep:
+        full = full / np.maximum(f2, f2[f2 > 0].min()) ** 3
+    full = 0.5 * (full + full[(-np.arange(ny)) % ny][:, (-np.arange(nx)) % nx])  # f -> -f
+    nh = nx // 2 + 1
+    hw = np.full(nh, 2.0)
+    hw[0] = 1.0
+    if nx % 2 == 0:
+        hw[-1] = 1.0
+    return full, f2, np.ascontiguousarray(full[:, :nh]), np.fft.rfftfreq(nx, dx) ** 2, fy ** 2, hw
+
+
+@pytest.mark.parametrize("steep", [False, True])
+@pytest.mark.parametrize("shape", [(48, 64), (45, 71)])
+def test_band_query_from_prefix_sums_against_masked_sums(shape, steep):
+    dx, dy = 0.1, 0.07
+    full, f2, half, fx2, fy2, hw = _half_plane(shape, dx, dy, steep)
+    ny, nh = half.shape
+    cum = np.empty((ny // 2 + 1, nh + 1))
+    kp.spectrum_bins(half, True, 1.0, fx2, fy2, hw, np.zeros(0), np.zeros(0), np.zeros(0),
+                     np.empty((0, 0)), False, cum, True, False, 3)
+    fmax = np.sqrt(f2.max())
+    nyq = 0.5 / dx
+    # high bands that share rows with the lowest frequencies (where prefix sums cancel)
+    bands = [(0.0, np.inf), (0.0, 0.05 * fmax), (0.6 * fmax, 0.8 * fmax),
+             (0.93 * fmax, np.inf), (0.3 * fmax, 0.3 * fmax + 1e-9), (2 * fmax, 3 * fmax),
+             (0.5 * nyq, 0.6 * nyq), (0.9 * nyq, nyq)]
+    lo = np.array([b[0] for b in bands]) ** 2
+    hi = np.array([b[1] for b in bands]) ** 2
+    fxf = np.fft.fftfreq(shape[1], dx)[None, :] ** 2 + 0 * f2
+    fyf = np.fft.fftfreq(shape[0], dy)[:, None] ** 2 + 0 * f2
+    for slopes in (False, True):
+        got = kp.band_query(cum, half, fx2, fy2, hw, lo, hi, slopes)
+        for k, (a, b) in enumerate(zip(lo, hi, strict=True)):
+            sel = (f2 >= a) & (f2 < b)
+            ref = full[sel].sum()
+            # relative to the band itself (not to the total): the guard must keep the digits
+            assert got[k, 0] == pytest.approx(ref, rel=1e-12, abs=1e-300)
+            if slopes:
+                assert got[k, 1] == pytest.approx((full * fxf)[sel].sum(), rel=1e-12, abs=1e-300)
+                assert got[k, 2] == pytest.approx((full * fyf)[sel].sum(), rel=1e-12, abs=1e-300)
+            else:
+                assert got[k, 1] == 0.0 and got[k, 2] == 0.0
 
 
 def test_axis_sums():

@@ -2,7 +2,7 @@
 
 Expected values come from analytic ground truth (A/√2 for a sinusoid of
 amplitude A, σ² Δx Δy for white noise, RMS of the map for the full band) or
-from plain-NumPy references written here from CONVENTIONS.md.
+from plain-NumPy references written here from docs/conventions.md.
 """
 
 from __future__ import annotations
@@ -459,6 +459,22 @@ def test_real_zygo_map_parseval_and_partition(realdata):
     # f_min = 2 / L (L ~ 50 mm, the valid region) ~ 0.04 /mm: a band from 0.01 /mm is not covered
     b = mp.band_rms(ph, 0.01, 1.0)
     assert b.coverage == "partial" and b.covered_lo_per_mm == pytest.approx(ph.f_min_per_mm)
+
+
+def test_radial_counts_reused_for_the_next_map_of_the_grid():
+    # counts and mean |f| per bin come from the first map of a grid, the power from each map
+    a = _noise_map((48, 60), 0.1, seed=1, masked=True)
+    b = _noise_map((48, 60), 0.1, seed=2, masked=False)
+    mp._BIN_GEOMETRY.clear()
+    ra = mp.psd(a, window="none").radial()
+    rb = mp.psd(b, window="none").radial()
+    fresh = mp.psd(b, window="none")
+    fresh._cache.pop("radial")
+    rc = fresh.radial()  # recomputed from the stored values, counts included
+    assert np.array_equal(ra.counts, rc.counts) and np.array_equal(rb.counts, rc.counts)
+    np.testing.assert_allclose(rb.f_mean_per_mm, rc.f_mean_per_mm, rtol=1e-12)
+    np.testing.assert_allclose(rb.variance_nm2, rc.variance_nm2, rtol=1e-12, atol=1e-15)
+    assert not np.allclose(ra.variance_nm2, rb.variance_nm2)
 
 
 def test_scratch_reuse_does_not_leak_between_calls():

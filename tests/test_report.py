@@ -313,19 +313,19 @@ def test_json_validates_and_carries_units_and_conventions(mixed, loose) -> None:
         json.dumps(d, allow_nan=False)              # standard JSON, no NaN
         errors = sorted(v.iter_errors(d), key=str)
         assert not errors, errors[0]
-        assert d["schema"] == "metrology.check-report/1"
+        assert d["schema"] == "metrology.check-report/2"
         assert d["tool"]["version"] == mt.__version__
         assert d["spec"]["sha256"] == sha256_file(spec_path)
     c = by_id(reports.to_json(mixed[1]))
     z = c["fiz.form.term.astigmatism"]
-    assert (z["unit"], z["convention"]["scheme"], z["convention"]["normalization"],
+    assert (z["unit"], z["convention"]["scheme"], z["convention"]["normalisation"],
             z["convention"]["r_norm_mm"]) == ("nm", "fringe", "rms", 10.0)
     assert z["value"] == pytest.approx(0.41, abs=1e-6)   # the analytic coefficient
     b = c["fiz.band.MSF.rms"]
     assert b["convention"]["window"] and "areal" in b["convention"]["sidedness"]
     assert c["csi.band.HSF.rms"]["value"] is None
     fits = reports.to_json(mixed[1])["parts"][0]["files"][0]["analysis"]["zernike_fits"]
-    assert fits[0]["radius_mm"] == 10.0 and fits[0]["unit"] == "nm"
+    assert fits[0]["r_norm_mm"] == 10.0 and fits[0]["unit"] == "nm"
 
 
 @pytest.mark.parametrize("mutate", [
@@ -437,3 +437,56 @@ def test_file_that_cannot_be_analysed(tmp_path: Path) -> None:
     page = reports.to_html(report)
     assert page.count('src="data:image/png;base64,') == 2    # the map, the band bars
     assert "Not analysed:" in page
+
+
+# ----------------------------------------------------------------------------- evidence
+
+def _site(report, cid: str, name: str):
+    c = next(c for p in report.parts for c in p.criteria if c.id == cid)
+    return next(s for s in c.sites if Path(s.file).name == name)
+
+
+def test_radial_psd_limit_is_judged_and_shown_as_radial(tmp_path: Path) -> None:
+    """With a radial PSD limit the engine judges the radial PSD in log bins; the evidence
+    carries those bins and that curve, and the HTML figure and caption show the radial PSD
+    (version 1 drew and described the profile PSD, which was not what was judged)."""
+    text = SPEC_TOML_PSD.replace('kind = "profile"\nsidedness = "one-sided"\ndirection = "x"\n',
+                                 'kind = "radial"\n')
+    assert 'kind = "radial"' in text
+    spec_path = write_spec(tmp_path, text)
+    files = write_files(tmp_path / "p", {"fiz.x3p": fiz_map(0.39, 0.27)})
+    report = check(mt.load_spec(spec_path), files)
+    ev = _site(report, "fiz.psd", "fiz.x3p").evidence
+    assert ev.psd_kind == "radial" and ev.axis is None and len(ev.bins) >= 5
+    # the judged curve holds one point per bin with samples, inside the bins' edges
+    assert len(ev.curve_f_per_mm) == len(ev.bins)
+    assert all(lo <= f < hi for f, (lo, hi, _) in zip(ev.curve_f_per_mm, ev.bins, strict=True))
+    assert _site(report, "fiz.psd", "fiz.x3p").value == pytest.approx(
+        max(r for _, _, r in ev.bins))
+    js = by_id(reports.to_json(report))["fiz.psd"]["sites"][0]["evidence"]
+    assert js["psd_kind"] == "radial" and len(js["bins"]) == len(ev.bins)
+    assert "curve_f_per_mm" not in js                    # figure arrays stay out of the JSON
+    pytest.importorskip("matplotlib")
+    page = reports.to_html(report)
+    caps = re.findall(r"<figcaption>([^<]*PSD[^<]*)</figcaption>", page)
+    assert caps and "radial PSD" in caps[0] and "profile PSD" not in caps[0]
+
+
+def test_peak_form_normalisation_one_fit_and_recorded(tmp_path: Path) -> None:
+    """[form] normalisation = "peak": one joint fit per file (version 1 made two), the
+    residual criterion records "peak" (version 1 said "rms"), and the astigmatism value
+    is the peak coefficient sqrt(6) x the rms one of the synthetic map."""
+    text = SPEC_TOML.replace('measurement = "fiz"\nfit_first_term = 4',
+                             'measurement = "fiz"\nnormalisation = "peak"\nfit_first_term = 4')
+    assert 'normalisation = "peak"' in text
+    spec_path = write_spec(tmp_path, text)
+    files = write_files(tmp_path / "p", {"fiz.x3p": fiz_map(0.39, 0.27)})
+    report = check(mt.load_spec(spec_path), files)
+    fa = report.parts[0].files[0]
+    assert [r.normalisation for r in fa.fits] == ["peak"]
+    d = by_id(reports.to_json(report))
+    for cid in ("fiz.form.term.astigmatism", "fiz.form.term.other", "fiz.form.residual_rms"):
+        assert d[cid]["convention"]["normalisation"] == "peak", cid
+        assert d[cid]["sites"][0]["evidence"]["fit"] == 0
+    assert d["fiz.form.term.astigmatism"]["value"] == pytest.approx(0.39 * math.sqrt(6),
+                                                                     abs=1e-5)

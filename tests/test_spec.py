@@ -26,11 +26,11 @@ from metrology.spec import (
     SpecWarning,
     ZernikeOtherTermsCriterion,
     ZernikeTermCriterion,
-    _zernike_index,
-    _zernike_order,
     load_spec,
     parse_spec,
 )
+from metrology.spec.zernike_terms import spec_index as _zernike_index
+from metrology.spec.zernike_terms import spec_order as _zernike_order
 
 SPECS = Path(__file__).resolve().parent.parent / "datasets" / "specs"
 CAF2 = SPECS / "caf2-wafer-inspection.toml"
@@ -468,7 +468,7 @@ def test_profile_band_defaults_to_x_and_areal_refuses_direction():
 
 
 def test_zernike_index_tables():
-    # Fringe (CONVENTIONS.md): Z4 power, Z9 (4,0), Z16 (6,0), Z25 (8,0), Z36 (10,0), Z37 (12,0)
+    # Fringe (docs/conventions.md): Z4 power, Z9 (4,0), Z16 (6,0), Z25 (8,0), Z36 (10,0), Z37 (12,0)
     fringe = {1: (0, 0), 2: (1, 1), 3: (1, -1), 4: (2, 0), 5: (2, 2), 6: (2, -2), 7: (3, 1),
               8: (3, -1), 9: (4, 0), 10: (3, 3), 11: (3, -3), 12: (4, 2), 16: (6, 0),
               17: (4, 4), 25: (8, 0), 26: (5, 5), 35: (9, -1), 36: (10, 0), 37: (12, 0)}
@@ -598,11 +598,11 @@ def test_terms_left_below_the_form_fit_warn():
 def test_locator_finds_every_key_of_the_shipped_specs(path):
     import tomllib
 
-    from metrology.spec import _locate
+    from metrology.spec.locate import locate
 
     text = path.read_text()
     lines = text.splitlines()
-    found = _locate(text)
+    found = locate(text)
 
     def leaves(obj, prefix=()):
         if isinstance(obj, dict):
@@ -621,3 +621,70 @@ def test_locator_finds_every_key_of_the_shipped_specs(path):
         assert key in lines[found[p] - 1].split("#")[0], (p, found[p])
         n += 1
     assert n > 20
+
+
+# --------------------------------------------------------------------------- vocabulary
+
+def test_deprecated_spellings_are_accepted_with_a_warning():
+    """One spelling per concept (docs/conventions.md, Vocabulary): centre, centre_mm,
+    normalisation. The other spelling is read as the same key, with a SpecWarning that
+    names the key as written and its line."""
+    text = _sub(MINI, "diameter_mm = 20.0", 'diameter_mm = 20.0\ncenter_mm = [1.5, -2.0]')
+    text = _sub(text, '[form]\nmeasurement = "m"', '[form]\nmeasurement = "m"\n'
+                                                  'normalization = "peak"')
+    with pytest.warns(SpecWarning) as rec:
+        s = parse_spec(text, "t.toml")
+    said = [str(w.message) for w in rec]
+    line = _line_of(text, "center_mm")
+    assert any(f"t.toml:{line}: measurements.m.aperture.center_mm: 'center_mm' is a "
+               "deprecated spelling; write 'centre_mm'" in m for m in said), said
+    assert any("form.normalization" in m and "'normalisation'" in m for m in said), said
+    ap = s.measurements["m"].aperture
+    assert ap.centre == "given" and ap.centre_mm == (1.5, -2.0)
+    assert s.form.normalisation == "peak"
+    canonical = _sub(_sub(text, "center_mm", "centre_mm"), "normalization", "normalisation")
+    assert _parse(canonical).criteria == s.criteria
+
+
+def test_both_spellings_at_once_is_one_error():
+    text = _sub(MINI, "diameter_mm = 20.0",
+                'diameter_mm = 20.0\ncentre = "data"\ncenter = "data"')
+    e = _err(text)
+    assert len(e.problems) == 1 and e.path == "measurements.m.aperture.center"
+    assert "also given" in str(e) and e.line == _line_of(text, 'center = "data"')
+
+
+# --------------------------------------------------------------------------- hostile values
+
+@pytest.mark.parametrize("nest", ["x = {a}{b}", "{k} = 1"])
+def test_deep_nesting_is_a_spec_error_not_a_traceback(nest):
+    deep = 1000
+    body = nest.format(a="[" * deep, b="]" * deep, k=".".join(["a"] * deep))
+    e = _err('schema = "metrology.spec/1"\n' + body + "\n")
+    assert "nest" in str(e)
+    e = _err('schema = "metrology.spec/1"\nx = ' + "[" * 20 + "]" * 20 + "\n")
+    assert e.path.startswith("x[0][0]") and "16 levels" in str(e)
+
+
+@pytest.mark.parametrize("old,new,path,word", [
+    ("b = 1.5", "b = 1e308", "psd.segments[1].b", "<= 10"),           # line 0 everywhere
+    ("a_nm2_mm = 0.028\nb = 1.5", "a_nm2_mm = 1e-200\nb = 1.5", "psd.segments[1].b",
+     "not a PSD limit"),
+    ("bins_per_decade = 10", "bins_per_decade = 1000000000", "psd.bins_per_decade", "<= 1000"),
+    ("factor_max = 2.0", "factor_max = 1e300", "psd.factor_max", "<= 1e+06"),
+    ("coef_nm_max = 3.0", "coef_nm_max = 1e308", "power.coef_nm_max", "plausible"),
+    ("diameter_mm = 54.0", "diameter_mm = 1e300", "measurements.fizeau.aperture.diameter_mm",
+     "<= 100000"),
+    ("f_hi_per_mm = 500.0", "f_hi_per_mm = 1e300", "bands[2].f_hi_per_mm", "plausible"),
+    ("spherical = 0.30", "Z99999999999999 = 0.30", "form.term_limits_nm.Z99999999999999",
+     "radial order 40"),
+    ("min_sites = 3", "min_sites = 1000000000000", "measurements.csi-5x.requirements.min_sites",
+     "<="),
+])
+def test_nonsense_values_are_spec_errors_with_their_key_path(old, new, path, word):
+    """Values a parser accepts but no lens spec means (an infinite PSD line that always
+    passes, a billion bins per decade, a term index that takes hours to look up) are
+    refused, naming the key."""
+    text = _sub(CAF2.read_text(), old, new)
+    e = _err(text)
+    assert any(p["path"] == path and word in p["message"] for p in e.problems), e.problems

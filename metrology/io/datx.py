@@ -56,6 +56,7 @@ largest-float64 no-data value and the converters), so that this reader and
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import uuid
@@ -71,7 +72,7 @@ from ..errors import FileFormatError
 from ..heightmap import HeightMap
 from . import _hdf5
 from ._registry import Format, register
-from ._time import unix_seconds
+from ._time import source_date_epoch, unix_seconds
 
 __all__ = ["read_datx", "read_intensity", "write_datx", "UNIT_TO_NM"]
 
@@ -406,12 +407,20 @@ def _read_intensity(p: Path) -> np.ndarray:
 
 # -- writer ------------------------------------------------------------------------------------
 
-def _guid() -> str:
-    return "{" + str(uuid.uuid4()).upper() + "}"
+def _guids(z: np.ndarray, key: str | None) -> list[str]:
+    """The three group GUIDs of a file: random, or reproducible when ``key`` is given or
+    ``SOURCE_DATE_EPOCH`` is set (then derived from the epoch and the heights)."""
+    if key is None:
+        epoch = source_date_epoch()
+        if epoch is None:
+            return ["{" + str(uuid.uuid4()).upper() + "}" for _ in range(3)]
+        key = f"metrology-datx:{epoch}:{hashlib.sha256(z.tobytes()).hexdigest()}"
+    return ["{" + str(uuid.uuid5(uuid.NAMESPACE_URL, f"{key}#{k}")).upper() + "}"
+            for k in range(3)]
 
 
 def write_datx(hm: HeightMap, path: str | os.PathLike[str],
-               wavelength_nm: float | None = None) -> None:
+               wavelength_nm: float | None = None, guid_key: str | None = None) -> None:
     """Write ``hm`` as a Zygo-layout ``.datx`` file (heights in NanoMeters, float64).
 
     Parameters
@@ -422,6 +431,9 @@ def write_datx(hm: HeightMap, path: str | os.PathLike[str],
     wavelength_nm : float, optional
         Recorded as the measurement wavelength; default ``hm.meta['wavelength_nm']``,
         else 0 (= unknown; the heights do not depend on it in NanoMeters).
+    guid_key : str, optional
+        Derive the group GUIDs from this text (reproducible files); default:
+        random, or from the heights when ``SOURCE_DATE_EPOCH`` is set.
 
     Notes
     -----
@@ -463,7 +475,7 @@ def write_datx(hm: HeightMap, path: str | os.PathLike[str],
     def sarr(text: str) -> np.ndarray:
         return np.array([text], dtype=s_t)
 
-    meas, attr_id, surf = _guid(), _guid(), _guid()
+    meas, attr_id, surf = _guids(z, guid_key)
     attr_path = f"/Attributes/{attr_id}"
     surf_path = f"/Data/Surface/{surf}"
     ts = unix_seconds(hm.meta.get("timestamp"))

@@ -51,7 +51,6 @@ MetroPro stores one lateral resolution: maps with ``dx_mm != dy_mm`` are refused
 
 from __future__ import annotations
 
-import datetime as _dt
 import math
 import os
 import struct
@@ -65,7 +64,7 @@ from ..errors import FileFormatError
 from ..heightmap import HeightMap
 from . import _hdf5
 from ._registry import Format, register
-from ._time import unix_seconds
+from ._time import now_utc, unix_seconds
 
 __all__ = ["read_metropro", "read_intensity", "write_metropro", "read_header",
            "PHASE_RES_R", "INVALID_COUNTS"]
@@ -403,7 +402,7 @@ def write_metropro(hm: HeightMap, path: str | os.PathLike[str],
     put(">h", 4, 1)
     put(">i", 6, 834)
     put(">h", 10, 1)
-    put("30s", 12, _dt.datetime.now(_dt.UTC).strftime("%a %b %d %H:%M:%S %Y").encode())
+    put("30s", 12, now_utc().strftime("%a %b %d %H:%M:%S %Y").encode())
     put(">H", 68, ncols)
     put(">H", 70, nrows)
     put(">I", 72, 4 * nrows * ncols)

@@ -52,6 +52,7 @@ import numpy as np
 from ..errors import FileFormatError
 from ..heightmap import HeightMap
 from ._registry import Format, register
+from ._time import now_local
 from .text import decimal_scaled, decimal_text, float_scaled
 
 __all__ = ["read_sdf", "write_sdf"]
@@ -285,7 +286,7 @@ def write_sdf(hm: HeightMap, path: str | Path, *, binary: bool = False,
     """
     ny, nx = hm.shape
     manuf = manufacturer[:10]
-    now = _dt.datetime.now().strftime("%d%m%Y%H%M")
+    now = now_local().strftime("%d%m%Y%H%M")
     z = hm.z_nm
     if binary:
         if nx > 65535 or ny > 65535:

@@ -78,6 +78,7 @@ import numpy as np
 from ..errors import FileFormatError
 from ..heightmap import HeightMap
 from ._registry import Format, register
+from ._time import now_utc, source_date_epoch
 from .text import decimal_scaled, decimal_text
 
 __all__ = ["read_x3p", "write_x3p"]
@@ -466,7 +467,7 @@ def write_x3p(hm: HeightMap, path: str | Path, *, dtype: str = "D",
     ny, nx = hm.shape
     meta = hm.meta
     inst = str(meta.get("instrument") or "unknown")
-    now = _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
+    now = now_utc().replace(microsecond=0).isoformat()
     ts = meta.get("timestamp") or now
     cal = meta.get("x3p_calibration_date")  # never invent a calibration date
     cal_xml = f"    <CalibrationDate>{_esc(cal)}</CalibrationDate>\n" if cal else ""
@@ -536,12 +537,27 @@ def write_x3p(hm: HeightMap, path: str | Path, *, dtype: str = "D",
 </p:ISO5436_2>
 """
     xml_bytes = xml.encode("utf-8")
+    epoch = source_date_epoch()
+
+    def entry(name: str) -> str | zipfile.ZipInfo:
+        if epoch is None:
+            return name
+        # reproducible output: every entry dated SOURCE_DATE_EPOCH, ordinary permissions
+        t = _dt.datetime.fromtimestamp(max(epoch, 315532800), _dt.UTC)  # zip dates >= 1980
+        zi = zipfile.ZipInfo(name, date_time=(t.year, t.month, t.day, t.hour, t.minute,
+                                              t.second))
+        zi.compress_type = zipfile.ZIP_DEFLATED
+        zi.external_attr = 0o644 << 16
+        zi.create_system = 3
+        return zi
+
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("main.xml", xml_bytes)
-        zf.writestr("md5checksum.hex", f"{hashlib.md5(xml_bytes).hexdigest()} *main.xml\n")
-        zf.writestr("bindata/data.bin", data_bytes)
+        zf.writestr(entry("main.xml"), xml_bytes)
+        zf.writestr(entry("md5checksum.hex"),
+                    f"{hashlib.md5(xml_bytes).hexdigest()} *main.xml\n")
+        zf.writestr(entry("bindata/data.bin"), data_bytes)
         if has_invalid:
-            zf.writestr("bindata/valid.bin", vbytes)
+            zf.writestr(entry("bindata/valid.bin"), vbytes)
 
 
 register(Format(

@@ -1,12 +1,14 @@
 """Reports of a spec check: terminal table, JSON, JUnit XML, Markdown and HTML.
 
-All of them are drawn from one :class:`metrology.check.CheckReport`:
+All of them are drawn from one :class:`metrology.check.CheckReport` and read
+only what the engine recorded (verdicts, values, each site's evidence, each
+file's analysis records); none of them recomputes or re-infers a number:
 
 * :func:`render_terminal` -- a table, one line per criterion, for people at a
   terminal (colour only on a TTY, never with ``NO_COLOR``);
 * :func:`to_json` -- every number with its unit and convention, versioned
-  ``"schema": "metrology.check-report/1"``, valid against the JSON Schema
-  :func:`report_schema` (``metrology/schemas/check-report-1.json``);
+  ``"schema": "metrology.check-report/2"``, valid against the JSON Schema
+  :func:`report_schema` (``metrology/schemas/check-report-2.json``);
 * :func:`to_junit` -- JUnit XML for CI test views: failures as ``<failure>``,
   ``not-measurable`` and ``not-checked`` as ``<skipped>`` marked "not a pass";
 * :func:`to_markdown` -- a summary for CI job pages;

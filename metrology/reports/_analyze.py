@@ -1,102 +1,15 @@
-"""``metrology analyze``: what one map holds, without a spec."""
+"""``metrology analyze``: the text of what one map holds, without a spec.
+
+The numbers come from :func:`metrology.pipeline.summarize_map`; this module
+only formats them.
+"""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from .._version import __version__
-from ..errors import MetrologyError
-from ..heightmap import HeightMap
-from ._ci import _finite
+from ..pipeline import ANALYZE_SCHEMA_ID, decade_bands, summarize_map
 from ._common import fmt_coord
-
-ANALYZE_SCHEMA_ID = "metrology.analyze/1"
-
-
-def decade_bands(f_min_per_mm: float, f_max_per_mm: float) -> list[tuple[float, float]]:
-    """Whole decades [10^k, 10^(k+1)) that overlap [f_min, f_max] (cycles/mm)."""
-    if not (f_min_per_mm > 0 and f_max_per_mm > f_min_per_mm):
-        return []
-    k0 = math.floor(math.log10(f_min_per_mm) + 1e-12)
-    k1 = math.ceil(math.log10(f_max_per_mm) - 1e-12)
-    return [(10.0 ** k, 10.0 ** (k + 1)) for k in range(k0, max(k1, k0 + 1))]
-
-
-def summarize_map(hm: HeightMap, *, terms: int = 37, scheme: str = "fringe",
-                  path: str | None = None) -> dict[str, Any]:
-    """Statistics, a Zernike fit and decade band RMS of one map (no spec).
-
-    Parameters
-    ----------
-    hm : HeightMap
-    terms : int
-        Number of Zernike terms of ``scheme`` fitted (default: Fringe Z1..Z37).
-    scheme : {"fringe", "noll", "ansi"}
-    path : str, optional
-        Shown as the file name.
-
-    Returns
-    -------
-    dict
-        JSON-ready (``schema = "metrology.analyze/1"``): ``stats`` (shape,
-        spacing in mm, valid fraction, mean / RMS / PV in nm as stored, nothing
-        removed); ``zernike`` (:meth:`ZernikeFit.to_dict`: rms normalisation,
-        R_norm circumscribing the valid pixels about the best-fit centre,
-        nothing removed before the fit; or ``error``); ``psd`` (Hann window,
-        piston and tilt removed, the frequency range the map resolves, and the
-        areal RMS in whole decades of spatial frequency with their coverage).
-    """
-    from ..spectral import bands_rms, psd
-    from ..zernike import fit_zernike
-
-    out: dict[str, Any] = {
-        "schema": ANALYZE_SCHEMA_ID,
-        "tool": {"name": "metrology", "version": __version__},
-        "file": path,
-        "format": hm.meta.get("format"),
-        "instrument": None if hm.meta.get("instrument") is None
-        else str(hm.meta.get("instrument")),
-        "units": {"height": "nm", "length": "mm", "frequency": "cycles/mm"},
-    }
-    nv = hm.n_valid
-    out["stats"] = {
-        "shape": list(hm.shape), "dx_mm": hm.dx_mm, "dy_mm": hm.dy_mm,
-        "extent_mm": list(hm.extent_mm), "valid_fraction": hm.valid_fraction,
-        "n_valid": nv,
-        "mean_nm": hm.mean_nm if nv else None, "rms_nm": hm.rms_nm if nv else None,
-        "pv_nm": hm.pv_nm if nv else None,
-        "note": "as stored: nothing removed (RMS about the mean)",
-    }
-    try:
-        fit = fit_zernike(hm, terms, scheme=scheme, normalization="rms")
-        z = fit.to_dict()
-        z["removed_before_fit"] = []
-        z["radius_note"] = ("R_norm circumscribes the valid pixels about the best-fit centre "
-                            "(no nominal aperture given)")
-        out["zernike"] = z
-    except MetrologyError as exc:
-        out["zernike"] = {"error": str(exc), "scheme": scheme, "terms": terms}
-    try:
-        p = psd(hm)
-        bands = decade_bands(p.f_min_per_mm, p.f_max_per_mm)
-        res = bands_rms(p, bands, kind="areal") if bands else []
-        out["psd"] = {
-            "kind": "areal band RMS: 2-D periodogram cells with f_lo <= |f| < f_hi",
-            "window": p.window, "removed": ["mean", *p.removed],
-            "f_min_per_mm": p.f_min_per_mm, "f_max_per_mm": p.f_max_per_mm,
-            "nyquist_x_per_mm": p.nyquist_x_per_mm, "nyquist_y_per_mm": p.nyquist_y_per_mm,
-            "total_rms_nm": p.rms_nm,
-            "bands": [{"f_lo_per_mm": r.f_lo_per_mm, "f_hi_per_mm": r.f_hi_per_mm,
-                       "period_max_mm": 1.0 / r.f_lo_per_mm,
-                       "period_min_mm": 1.0 / r.f_hi_per_mm, "rms_nm": r.rms_nm,
-                       "coverage": r.coverage, "covered_lo_per_mm": r.covered_lo_per_mm,
-                       "covered_hi_per_mm": r.covered_hi_per_mm, "reason": r.reason}
-                      for r in res],
-        }
-    except MetrologyError as exc:
-        out["psd"] = {"error": str(exc)}
-    return _finite(out)
 
 
 def _g(x: Any, fmt: str = ".4g") -> str:
@@ -119,9 +32,9 @@ def render_summary(summary: dict[str, Any]) -> str:
     if "error" in z:
         lines.append(f"Zernike fit not possible: {z['error']}")
     else:
-        lines.append(f"Zernike fit: {z['scheme']} scheme, {z['normalization']} normalisation "
-                     f"(coefficient = RMS of the term), R_norm = {z['radius_mm']:.6g} mm about "
-                     f"({fmt_coord(z['center_mm'][0])}, {fmt_coord(z['center_mm'][1])}) mm "
+        lines.append(f"Zernike fit: {z['scheme']} scheme, {z['normalisation']} normalisation "
+                     f"(coefficient = RMS of the term), R_norm = {z['r_norm_mm']:.6g} mm about "
+                     f"({fmt_coord(z['centre_mm'][0])}, {fmt_coord(z['centre_mm'][1])}) mm "
                      "(circumscribing the valid pixels), "
                      f"{z['n_pixels']} px; nothing removed before the fit")
         lines.append(f"  basis: {z['basis']}")

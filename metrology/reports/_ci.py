@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import xml.etree.ElementTree as ET
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from ..check import FAIL, NOT_CHECKED, NOT_MEASURABLE, PASS, CheckReport, FileAnalysis
+from .._json import jsonable
+from ..check import REPORT_SCHEMA, CheckReport
 from ..errors import MetrologyError
+from ..verdicts import EXIT_CODE_MEANING, VERDICT_MEANING, Verdict
 from ._common import (
     BOUND_ASCII,
-    EXIT_CODE_MEANING,
     clean_text,
     fmt_margin,
     fmt_value_limit,
@@ -25,10 +23,11 @@ from ._common import (
 )
 
 #: the ``schema`` value of the JSON report and the file describing it
-SCHEMA_ID = "metrology.check-report/1"
-SCHEMA_FILE = "check-report-1.json"
+SCHEMA_ID = REPORT_SCHEMA
+SCHEMA_FILE = "check-report-2.json"
 
-_BAND_TYPES = ("band_rms", "band_slope")
+PASS, FAIL = Verdict.PASS, Verdict.FAIL
+NOT_MEASURABLE, NOT_CHECKED = Verdict.NOT_MEASURABLE, Verdict.NOT_CHECKED
 
 
 def report_schema() -> dict[str, Any]:
@@ -42,92 +41,21 @@ def report_schema() -> dict[str, Any]:
     return json.loads(text)
 
 
-def _finite(obj: Any) -> Any:
-    """A JSON-ready copy: NaN / inf -> None, numpy scalars -> Python, tuples -> lists."""
-    if isinstance(obj, dict):
-        return {str(k): _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_finite(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return [_finite(v) for v in obj.tolist()]
-    if isinstance(obj, bool | np.bool_):
-        return bool(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, float | np.floating):
-        f = float(obj)
-        return f if math.isfinite(f) else None
-    return obj
-
-
-def _fit_summary(key: tuple, fit: Any) -> dict[str, Any]:
-    scheme, norm, r_norm, terms = key
-    if isinstance(fit, Exception):
-        return {"scheme": scheme, "normalization": norm, "radius_mm": r_norm,
-                "joint_fit_terms": list(terms), "error": str(fit)}
-    d = fit.to_dict()
-    d["joint_fit_terms"] = list(terms)
-    d["unit"] = "nm"
-    return d
-
-
-def _psd_summary(fa: FileAnalysis) -> dict[str, Any] | None:
-    p = fa.psd
-    if p is None:
-        return None
-    if isinstance(p, Exception):
-        return {"error": str(p)}
-    out: dict[str, Any] = {
-        "quantity": "2-D periodogram of the form residual, density-normalised by sum of w^2",
-        "unit": "nm^2 mm^2",
-        "window": p.window,
-        "removed": ["mean", *p.removed],
-        "input": "form residual (surface minus the joint Zernike fit of the measurement)"
-                 + (f", {fa.filled_pixels} dropout pixels inside the aperture interpolated"
-                    if getattr(fa, "filled_pixels", 0) else ""),
-        "region": p.region,
-        "fft_shape": list(p.fft_shape),
-        "f_min_per_mm": p.f_min_per_mm,
-        "f_max_per_mm": p.f_max_per_mm,
-        "nyquist_x_per_mm": p.nyquist_x_per_mm,
-        "nyquist_y_per_mm": p.nyquist_y_per_mm,
-        "rms_nm": p.rms_nm,
-        "backend": p.backend,
-    }
-    pr = fa.profile
-    if pr is not None:
-        out["profile"] = {"axis": pr.axis, "sidedness": pr.sidedness, "unit": pr.unit,
-                          "window": pr.window, "df_per_mm": pr.df_per_mm,
-                          "f_min_per_mm": pr.f_min_per_mm, "f_max_per_mm": pr.f_max_per_mm}
-    return out
-
-
-def _band_sidedness(conv: dict[str, Any]) -> str:
-    if conv.get("kind") == "areal":
-        return "areal: full-plane 2-D PSD cells, f_lo <= |f| < f_hi"
-    return f"one-sided profile PSD along {conv.get('direction') or 'x'}"
-
-
 def to_json(report: CheckReport) -> dict[str, Any]:
-    """The report as a JSON-ready dict following ``metrology/schemas/check-report-1.json``.
+    """The report as a JSON-ready dict following ``metrology/schemas/check-report-2.json``.
 
     Based on :meth:`CheckReport.to_dict` (spec source and SHA-256, tool
     version, every criterion with value, limit, bound, margin, unit, reason
-    and convention, per-site values), extended with the meaning of the exit
-    codes, each band criterion's PSD sidedness and, per file, what was
-    computed: the Zernike fits (scheme, normalisation, R_norm, centre,
-    coefficients in nm) and the PSD (window, frequency range resolved,
-    sidedness). Non-finite numbers become ``null``.
+    and convention, per-site values with their evidence), extended with the
+    meaning of the exit codes and verdicts and, per file, what was computed:
+    the Zernike fits (scheme, normalisation, R_norm, centre, coefficients in
+    nm) and the PSD (window, frequency range resolved, sidedness). Non-finite
+    numbers become ``null``. Everything comes from the engine's records; nothing
+    is recomputed here.
     """
     d = copy.deepcopy(report.to_dict())
     d["exit_code_meaning"] = {str(k): v for k, v in EXIT_CODE_MEANING.items()}
-    d["verdict_meaning"] = {
-        PASS: "measured within the limit",
-        FAIL: "measured outside the limit",
-        NOT_MEASURABLE: "the data cannot resolve the criterion; never counts as a pass",
-        NOT_CHECKED: "no file for this measurement was given (not a part check); "
-                     "not a pass",
-    }
+    d["verdict_meaning"] = {v.value: m for v, m in VERDICT_MEANING.items()}
     for pd, part in zip(d["parts"], report.parts, strict=True):
         for fd, fa in zip(pd["files"], part.files, strict=True):
             inst = fd.get("instrument")
@@ -139,15 +67,8 @@ def to_json(report: CheckReport) -> dict[str, Any]:
                     fd["wavelength_nm"] = float(wl)
                 except (TypeError, ValueError):
                     fd["wavelength_nm"] = None
-            fd["analysis"] = {
-                "blocked_reason": fa.blocked_reason or None,
-                "zernike_fits": [_fit_summary(k, f) for k, f in fa.fits.items()],
-                "psd": _psd_summary(fa),
-            }
-        for cd in pd["criteria"]:
-            if cd["type"] in _BAND_TYPES:
-                cd["convention"].setdefault("sidedness", _band_sidedness(cd["convention"]))
-    return _finite(d)
+            fd["analysis"] = fa.analysis_dict()
+    return jsonable(d)
 
 
 def to_json_text(report: CheckReport) -> str:
@@ -174,7 +95,7 @@ def _details(c: Any) -> str:
     if c.reason:
         lines.append(f"reason: {c.reason}")
     if c.convention:
-        lines.append("convention: " + json.dumps(_finite(c.convention), ensure_ascii=False))
+        lines.append("convention: " + json.dumps(jsonable(c.convention), ensure_ascii=False))
     for s in c.sites:
         v = "n/a" if s.value is None else f"{s.value:.6g}"
         lines.append(f"site {Path(s.file).name}: {s.verdict}, value {v} {unit_text(c.unit)}"

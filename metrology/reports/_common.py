@@ -6,19 +6,12 @@ import math
 import re
 from pathlib import Path
 
-from ..check import FAIL, NOT_CHECKED, NOT_MEASURABLE, PASS, CheckReport, CriterionResult
+from ..check import CheckReport, CriterionResult
+from ..verdicts import EXIT_CODE_MEANING, Verdict
 
-#: what each exit code of ``metrology check`` means (README, ``--help``, reports)
-EXIT_CODE_MEANING: dict[int, str] = {
-    0: "every checked criterion passes",
-    1: "at least one criterion fails",
-    2: "usage or input error (bad arguments, unreadable file, invalid spec)",
-    3: "nothing failed, but something was not measurable or a measurement of the part "
-       "is missing",
-}
-
-#: display order of verdicts, most urgent first
-SEVERITY = {FAIL: 0, NOT_MEASURABLE: 1, NOT_CHECKED: 2, PASS: 3}
+__all__ = ["EXIT_CODE_MEANING", "exit_code_of", "by_severity", "note", "fmt_num",
+           "fmt_value_limit", "fmt_margin", "unit_text", "short_hash", "assigned_text",
+           "clean_text", "fmt_coord", "site_of"]
 
 BOUND_UNICODE = {"max": "\u2264", "min": "\u2265"}
 BOUND_ASCII = {"max": "<=", "min": ">="}
@@ -31,10 +24,10 @@ DASH = "\u2014"
 
 
 def exit_code_of(report: CheckReport) -> int:
-    """0 pass, 1 fail, 3 not measurable (same rule as :func:`metrology.check.exit_code`)."""
+    """The report's exit code (:func:`metrology.check.exit_code`)."""
     from ..check import exit_code
 
-    return exit_code(report)
+    return int(exit_code(report))
 
 
 def short_hash(sha256: str, n: int = 12) -> str:
@@ -80,12 +73,20 @@ def unit_text(unit: str) -> str:
 
 def by_severity(criteria: list[CriterionResult]) -> list[CriterionResult]:
     """Fail first, then not-measurable, not-checked, pass; spec order within each."""
-    return sorted(criteria, key=lambda c: SEVERITY.get(c.verdict, 9))
+    return sorted(criteria, key=lambda c: -Verdict(c.verdict).severity)
+
+
+def site_of(c: CriterionResult, path: str) -> object | None:
+    """The site result of criterion ``c`` for the file ``path`` (``None`` if it has none)."""
+    for s in c.sites:
+        if s.file == path:
+            return s
+    return None
 
 
 def note(c: CriterionResult) -> str:
     """What a reader needs beside the number: the reason, or which site was worst."""
-    if c.verdict in (NOT_MEASURABLE, NOT_CHECKED):
+    if c.verdict in (Verdict.NOT_MEASURABLE, Verdict.NOT_CHECKED):
         return c.reason
     parts = []
     if len(c.sites) > 1 and c.file:

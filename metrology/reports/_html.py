@@ -11,18 +11,14 @@ from typing import Any
 
 import numpy as np
 
-from ..check import (
-    FAIL,
-    NOT_CHECKED,
-    NOT_MEASURABLE,
-    PASS,
-    CheckReport,
-    CriterionResult,
-    FileAnalysis,
-    PartResult,
-)
-from ..errors import MetrologyError, SpecError
+from ..check import CheckReport, PartResult
+from ..criteria._band import BandEvidence
+from ..criteria._zernike import ZernikeEvidence
+from ..criteria.psd_limit import PsdLimitEvidence
+from ..errors import MetrologyError
 from ..heightmap import HeightMap
+from ..pipeline import FileAnalysis, FitRecord
+from ..verdicts import Verdict
 from ._common import (
     BOUND_UNICODE,
     EXIT_CODE_MEANING,
@@ -32,15 +28,18 @@ from ._common import (
     fmt_margin,
     fmt_value_limit,
     note,
+    site_of,
     unit_text,
 )
+
+PASS, FAIL = Verdict.PASS, Verdict.FAIL
+NOT_MEASURABLE, NOT_CHECKED = Verdict.NOT_MEASURABLE, Verdict.NOT_CHECKED
 
 #: resolution of the embedded figures (dots per inch)
 DPI = 80
 #: maps larger than this (pixels along either side) are shown at every k-th pixel
 MAX_DISPLAY_PX = 512
 
-_ZERNIKE_TYPES = ("zernike_term", "power", "zernike_other")
 _COLOURS = {PASS: "#2e7d32", FAIL: "#c62828", NOT_MEASURABLE: "#ef8f00",
             NOT_CHECKED: "#9e9e9e", None: "#78909c"}
 
@@ -166,59 +165,59 @@ def _map_figure(fa: FileAnalysis) -> tuple[str, str] | None:
     return _png(fig), cap
 
 
-def _fit_matches(conv: dict[str, Any], key: tuple) -> bool:
-    scheme, norm, r_norm, terms = key
-    return (conv.get("scheme") == scheme and conv.get("normalization", "rms") == norm
-            and math.isclose(float(conv.get("r_norm_mm", -1)), r_norm)
-            and tuple(conv.get("joint_fit_terms", ())) == tuple(terms))
-
-
-def _zernike_limits(report: CheckReport, part: PartResult, fa: FileAnalysis, key: tuple,
-                    fit: Any) -> dict[tuple[int, int], tuple[float, str, tuple[int, ...]]]:
-    """(n, |m|) -> (limit nm, criterion id, indices) for the criteria judged on this fit."""
-    out: dict[tuple[int, int], tuple[float, str, tuple[int, ...]]] = {}
+def _site_evidence(part: PartResult, fa: FileAnalysis, kind: type) -> list[tuple[Any, Any]]:
+    """(criterion result, site) of this file whose evidence is of ``kind``, in spec order."""
+    out = []
     for c in part.criteria:
-        if c.measurement != fa.measurement or c.type not in _ZERNIKE_TYPES:
+        if c.measurement != fa.measurement:
             continue
-        if not _fit_matches(c.convention, key):
-            continue
-        if c.type == "zernike_other":
-            try:
-                groups = report.spec.criterion(c.id).groups  # type: ignore[attr-defined]
-            except (SpecError, AttributeError):
-                continue
-            for g in groups:
-                n, m = fit.nm[fit.indices.index(g[0])] if g[0] in fit.indices else (None, 0)
-                if n is not None:
-                    out.setdefault((n, abs(m)), (c.limit, c.id, tuple(g)))
-        else:
-            terms = tuple(c.convention.get("terms", ()))
-            orders = c.convention.get("orders", ())
-            if terms and orders:
-                n, m = orders[0]
-                out[(n, abs(m))] = (c.limit, c.id, terms)
+        s = site_of(c, fa.path)
+        if s is not None and isinstance(s.evidence, kind):
+            out.append((c, s))
     return out
 
 
-def _zernike_figure(report: CheckReport, part: PartResult, fa: FileAnalysis, key: tuple,
-                    fit: Any) -> tuple[str, str]:
+def _zernike_limits(part: PartResult, fa: FileAnalysis, fit_index: int
+                    ) -> dict[tuple[int, ...], tuple[float, float, str, str]]:
+    """indices of a group -> (limit nm, value nm, verdict, normalisation) for the criteria
+    whose evidence says they read fit ``fit_index`` of this file."""
+    out: dict[tuple[int, ...], tuple[float, float, str, str]] = {}
+    for c, s in _site_evidence(part, fa, ZernikeEvidence):
+        ev = s.evidence
+        if ev.fit != fit_index:
+            continue
+        if ev.groups:
+            for g, mag, within in ev.groups:
+                out.setdefault(tuple(g), (c.limit, mag, PASS if within else FAIL,
+                                          ev.normalisation))
+        elif ev.terms:
+            out[tuple(ev.terms)] = (c.limit, s.value, s.verdict, ev.normalisation)
+    return out
+
+
+def _zernike_figure(part: PartResult, fa: FileAnalysis, rec: FitRecord) -> tuple[str, str]:
     Figure, _ = _matplotlib()
-    limits = _zernike_limits(report, part, fa, key, fit)
-    groups: dict[tuple[int, int], list[int]] = {}
-    for j, (n, m) in zip(fit.indices, fit.nm, strict=True):
-        groups.setdefault((n, abs(m)), []).append(j)
+    fit = rec.fit
+    assert fit is not None
+    limits = _zernike_limits(part, fa, fa.fit_index(rec))
+    by_first = {g[0]: g for g in limits}
     labels, mags, lims, cols = [], [], [], []
-    for (n, am), idx in groups.items():
-        if n <= 1 and (n, am) not in limits:
+    norms = {rec.normalisation}
+    for n, _am, idx, mag in rec.groups():
+        lim = limits.get(by_first.get(idx[0], ()))
+        if n <= 1 and lim is None:
             continue                       # piston and tilt: removed, not toleranced
-        lim = limits.get((n, am))
-        use = lim[2] if lim else tuple(idx)
-        mag = math.sqrt(sum(fit.coefficient(j) ** 2 for j in use if j in fit.indices))
+        use = by_first.get(idx[0], idx) if lim else idx
         labels.append("Z" + "/".join(str(j) for j in use))
-        mags.append(mag)
-        lims.append(lim[0] if lim else math.nan)
-        cols.append(_COLOURS[None] if lim is None else
-                    _COLOURS[PASS] if mag <= lim[0] else _COLOURS[FAIL])
+        if lim is None:
+            mags.append(mag)
+            lims.append(math.nan)
+            cols.append(_COLOURS[None])
+        else:
+            mags.append(lim[1] if lim[1] is not None else math.nan)
+            lims.append(lim[0])
+            cols.append(_COLOURS.get(lim[2], _COLOURS[None]))
+            norms.add(lim[3])
     fig = Figure(figsize=(max(4.0, 0.28 * len(labels) + 1.5), 3.2))
     ax = fig.add_subplot()
     x = np.arange(len(labels))
@@ -230,106 +229,104 @@ def _zernike_figure(report: CheckReport, part: PartResult, fa: FileAnalysis, key
         ax.legend(fontsize=7, loc="upper right")
     ax.set_xticks(x)
     ax.set_xticklabels(labels, rotation=90, fontsize=7)
-    ax.set_ylabel(f"|c| [nm, {fit.normalization}]")
-    ax.set_title(f"Zernike {fit.scheme}, {fit.normalization} normalisation, "
-                 f"R_norm {fit.radius_mm:g} mm", fontsize=8)
+    norm_txt = "/".join(sorted(norms))
+    ax.set_ylabel(f"|c| [nm, {norm_txt}]")
+    ax.set_title(f"Zernike {fit.scheme}, {norm_txt} normalisation, "
+                 f"R_norm {fit.r_norm_mm:g} mm", fontsize=8)
     fig.tight_layout()
+    mixed = (f" Toleranced terms are shown in their criterion's normalisation, the others in "
+             f"the fit's ({rec.normalisation})." if len(norms) > 1 else "")
     cap = (f"Magnitude of each term or cos/sin pair (sqrt(c_cos\u00b2 + c_sin\u00b2)), nm, "
-           f"{fit.scheme} indices, {fit.normalization} normalisation, R_norm = "
-           f"{fit.radius_mm:g} mm about ({fmt_coord(fit.center_mm[0])}, "
-           f"{fmt_coord(fit.center_mm[1])}) mm; "
+           f"{fit.scheme} indices, {norm_txt} normalisation, R_norm = "
+           f"{fit.r_norm_mm:g} mm about ({fmt_coord(fit.centre_mm[0])}, "
+           f"{fmt_coord(fit.centre_mm[1])}) mm; "
            f"joint least-squares fit of {len(fit.indices)} terms, residual RMS "
            f"{fit.residual_rms_nm:.4g} nm. Black bars: limits; green within, red outside, "
-           "grey not toleranced on its own. Piston and tilt are not shown.")
+           "grey not toleranced on its own. Piston and tilt are not shown." + mixed)
     return _png(fig), cap
 
 
-def _psd_figure(report: CheckReport, part: PartResult, fa: FileAnalysis) -> tuple[str, str]:
+def _psd_figure(part: PartResult, fa: FileAnalysis) -> tuple[str, str] | None:
+    """The PSD that was judged (the PSD-limit criterion's evidence), or, without one,
+    the file's one-sided profile PSD; the bands of the file's band criteria shaded."""
     Figure, _ = _matplotlib()
-    prof = fa.profile
-    spec = report.spec
-    f = np.asarray(prof.f_per_mm)
-    v = np.asarray(prof.values)
+    spectrum = fa.spectrum
+    judged = _site_evidence(part, fa, PsdLimitEvidence)
+    ev: PsdLimitEvidence | None = judged[0][1].evidence if judged else None
+    if ev is not None and ev.curve_f_per_mm is not None:
+        f, v = np.asarray(ev.curve_f_per_mm), np.asarray(ev.curve_nm2_mm)
+        kind, side, axis = ev.psd_kind, ev.sidedness, ev.axis
+        f_lo_res, f_hi_res = ev.f_resolved_per_mm
+        window = ev.window
+    elif spectrum is not None and spectrum.profile is not None:
+        prof = spectrum.profile
+        f, v = np.asarray(prof.f_per_mm), np.asarray(prof.values)
+        kind, side, axis = "profile", prof.sidedness, prof.axis
+        f_lo_res, f_hi_res = prof.f_min_per_mm, prof.f_max_per_mm
+        window = prof.window
+    else:
+        return None
+    what = (f"{side} profile PSD along {axis}" if kind == "profile" else
+            f"{side} radial PSD (annulus sums / width) in log bins")
     sel = (f > 0) & (v > 0) & np.isfinite(v)
     fig = Figure(figsize=(5.6, 3.6))
     ax = fig.add_subplot()
-    ax.loglog(f[sel], v[sel], lw=0.8, color="C0",
-              label=f"measured, {prof.sidedness} profile along {prof.axis}")
+    ax.loglog(f[sel], v[sel], lw=0.8, color="C0", marker="." if kind == "radial" else None,
+              label=f"measured, {what}")
     if sel.any():
         x0, x1 = float(f[sel].min()) / 1.3, float(f[sel].max()) * 1.3
     else:
-        x0, x1 = prof.f_min_per_mm / 2, prof.f_max_per_mm * 2
+        x0, x1 = f_lo_res / 2, f_hi_res * 2
     ax.set_xlim(x0, x1)
-    ax.axvspan(x0, prof.f_min_per_mm, color="0.88", lw=0, label="not resolved")
-    if prof.f_max_per_mm < x1:
-        ax.axvspan(prof.f_max_per_mm, x1, color="0.88", lw=0)
-    shown = False
-    for b in spec.bands:
-        if b.measurement != fa.measurement:
+    ax.axvspan(x0, f_lo_res, color="0.88", lw=0, label="not resolved")
+    if f_hi_res < x1:
+        ax.axvspan(f_hi_res, x1, color="0.88", lw=0)
+    shown: set[str] = set()
+    for _, s in _site_evidence(part, fa, BandEvidence):
+        b = s.evidence
+        if b.band in shown:
             continue
         lo, hi = max(b.f_lo_per_mm, x0), min(b.f_hi_per_mm, x1)
         if hi <= lo:
             continue
         ax.axvspan(lo, hi, color="C1", alpha=0.15, lw=0,
                    label=None if shown else "bands of this measurement")
-        shown = True
-        ax.text(math.sqrt(lo * hi), 0.97, b.name, transform=ax.get_xaxis_transform(),
+        shown.add(b.band)
+        ax.text(math.sqrt(lo * hi), 0.97, b.band, transform=ax.get_xaxis_transform(),
                 ha="center", va="top", fontsize=7)
     cap_extra = ""
-    line = spec.psd
-    if line is not None:
-        judged = [c for c in part.criteria
-                  if c.type == "psd_limit" and c.measurement == fa.measurement]
-        ranges = judged[0].convention.get("f_ranges_per_mm", []) if judged else []
+    if ev is not None:
         first = True
-        for s in line.segments:
-            lo, hi = max(s.f_lo_per_mm, x0), min(s.f_hi_per_mm, x1)
+        for seg in ev.segments:
+            lo, hi = max(seg["f_lo_per_mm"], x0), min(seg["f_hi_per_mm"], x1)
             if hi <= lo:
                 continue
             ff = np.geomspace(lo, hi, 40)
-            ax.loglog(ff, s.value_nm2_mm(ff), color="k", lw=0.8, ls=":",
-                      label="spec limit line" if first else None)
+            line = seg["a_nm2_mm"] * ff ** (-seg["b"])
+            ax.loglog(ff, line, color="k", lw=1.4, label="limit line, judged range"
+                      if first else None)
+            ax.loglog(ff, ev.factor_max * line, color="C3", lw=1.0, ls="--",
+                      label=f"{ev.factor_max:g} x line (pass level)" if first else None)
             first = False
-        firstj = True
-        for lo_r, hi_r in ranges:
-            for s in line.segments:
-                lo, hi = max(s.f_lo_per_mm, lo_r, x0), min(s.f_hi_per_mm, hi_r, x1)
-                if hi <= lo:
-                    continue
-                ff = np.geomspace(lo, hi, 40)
-                ax.loglog(ff, s.value_nm2_mm(ff), color="k", lw=1.4,
-                          label="limit line, judged range" if firstj else None)
-                ax.loglog(ff, line.factor_max * s.value_nm2_mm(ff), color="C3", lw=1.0,
-                          ls="--",
-                          label=f"{line.factor_max:g} x line (pass level)" if firstj else None)
-                firstj = False
-        cap_extra = (f" Spec line: {line.sidedness} {line.kind} PSD"
-                     + (f" along {line.direction}" if line.direction else "")
-                     + f"; judged in {line.bins_per_decade} log bins per decade, a bin passes "
-                       f"at <= {line.factor_max:g} x the line.")
-        if line.kind != "profile" or line.sidedness != prof.sidedness:
-            cap_extra += (f" NOTE: the spec's line is a {line.sidedness} {line.kind} PSD; the "
-                          f"curve shown (and judged) is the {prof.sidedness} profile PSD.")
+        worst_bin = max(ev.bins, key=lambda b: b[2]) if ev.bins else None
+        cap_extra = (f" Judged against the spec's line ({what}) in {ev.bins_per_decade} log "
+                     f"bins per decade, a bin passes at <= {ev.factor_max:g} x the line"
+                     + (f"; largest ratio {worst_bin[2]:.3g} in {worst_bin[0]:.4g}-"
+                        f"{worst_bin[1]:.4g} /mm." if worst_bin else "."))
     ax.set_xlabel("spatial frequency [cycles/mm]")
     ax.set_ylabel("PSD [nm\u00b2 mm]")
-    ax.set_title(f"{prof.sidedness} profile PSD along {prof.axis}", fontsize=8)
+    ax.set_title(what, fontsize=8)
     ax.legend(fontsize=6, loc="lower left")
     _log_axes(ax)
     fig.subplots_adjust(left=0.14, right=0.97, bottom=0.13, top=0.92)
-    cap = (f"{prof.sidedness.capitalize()} profile PSD along {prof.axis} of the form "
-           f"residual, nm\u00b2\u00b7mm, window: {prof.window}. Grey: outside the range this "
-           f"file resolves ({prof.f_min_per_mm:.4g} to {prof.f_max_per_mm:.4g} cycles/mm)."
-           + (f" {fa.filled_pixels} dropout pixels inside the aperture were interpolated "
-              "before the PSD." if getattr(fa, "filled_pixels", 0) else "")
+    filled = spectrum.filled_pixels if spectrum is not None else 0
+    cap = (f"{what[0].upper()}{what[1:]} of the form residual, nm\u00b2\u00b7mm, window: "
+           f"{window}. Grey: outside the range this file resolves ({f_lo_res:.4g} to "
+           f"{f_hi_res:.4g} cycles/mm)."
+           + (f" {filled} dropout pixels inside the aperture were interpolated before the "
+              "PSD." if filled else "")
            + cap_extra)
     return _png(fig), cap
-
-
-def _site_of(c: CriterionResult, fa: FileAnalysis) -> Any:
-    for s in c.sites:
-        if s.file == fa.path:
-            return s
-    return None
 
 
 def _band_figure(part: PartResult, fa: FileAnalysis) -> tuple[str, str] | None:
@@ -345,8 +342,12 @@ def _band_figure(part: PartResult, fa: FileAnalysis) -> tuple[str, str] | None:
         ax = fig.add_subplot(1, len(kinds), i + 1)
         cs = [c for c in crits if c.type == kind]
         x = np.arange(len(cs))
+        names = []
         for k, c in enumerate(cs):
-            s = _site_of(c, fa)
+            s = site_of(c, fa.path)
+            ev = s.evidence if s is not None else None
+            names.append(ev.band if isinstance(ev, BandEvidence) else
+                         c.convention.get("band", c.id))
             if s is None or s.value is None:
                 ax.text(k, 0.02, "not\nmeasurable", ha="center", va="bottom", fontsize=6,
                         color=_COLOURS[NOT_MEASURABLE], transform=ax.get_xaxis_transform())
@@ -355,7 +356,7 @@ def _band_figure(part: PartResult, fa: FileAnalysis) -> tuple[str, str] | None:
                 ax.bar(k, s.value, color=_COLOURS.get(s.verdict, _COLOURS[None]), width=0.6)
             ax.hlines(c.limit, k - 0.4, k + 0.4, colors="k", lw=1.5)
         ax.set_xticks(x)
-        ax.set_xticklabels([c.convention.get("band", c.id) for c in cs], fontsize=7)
+        ax.set_xticklabels(names, fontsize=7)
         ax.set_xlim(-0.6, len(cs) - 0.4)
         ax.set_ylabel("RMS height [nm]" if kind == "band_rms" else "RMS slope [\u00b5rad]")
         ax.set_title("band RMS" if kind == "band_rms" else "band slope", fontsize=8)
@@ -461,7 +462,7 @@ def to_html(report: CheckReport) -> str:
                           if p.part_check and p.measurements_missing else "") + "</p>")
             out.append(_criteria_table(p))
             for fa in p.files:
-                out.append(_file_section(report, p, fa))
+                out.append(_file_section(p, fa))
     out.append('<p class="meta">Verdicts: pass = within the limit; fail = outside it; '
                "not-measurable = the data cannot resolve the criterion (never a pass); "
                "not-checked = no file for that measurement was given. Units: heights nm, "
@@ -471,7 +472,7 @@ def to_html(report: CheckReport) -> str:
     return "\n".join(out) + "\n"
 
 
-def _file_section(report: CheckReport, p: PartResult, fa: FileAnalysis) -> str:
+def _file_section(p: PartResult, fa: FileAnalysis) -> str:
     e = html.escape
     m = fa.meta
     bits = [f"{e(str(m.get('format', '?')))}, {fa.shape[0]} x {fa.shape[1]} px, "
@@ -491,15 +492,15 @@ def _file_section(report: CheckReport, p: PartResult, fa: FileAnalysis) -> str:
     if fa.blocked_reason:
         parts.append(f"<p><b>Not analysed:</b> {e(fa.blocked_reason)}</p>")
     parts.append(_fig_html(_map_figure(fa)))
-    for key, fit in fa.fits.items():
-        if isinstance(fit, Exception):
-            parts.append(f"<p>Zernike fit not possible: {e(str(fit))}</p>")
+    for rec in fa.fits:
+        if rec.fit is None:
+            parts.append(f"<p>Zernike fit not possible: {e(str(rec.error))}</p>")
         else:
-            parts.append(_fig_html(_zernike_figure(report, p, fa, key, fit)))
-    if isinstance(fa.psd, Exception):
-        parts.append(f"<p>PSD not possible: {e(str(fa.psd))}</p>")
-    elif fa.profile is not None:
-        parts.append(_fig_html(_psd_figure(report, p, fa)))
+            parts.append(_fig_html(_zernike_figure(p, fa, rec)))
+    if fa.spectrum is not None and fa.spectrum.psd is None:
+        parts.append(f"<p>PSD not possible: {e(str(fa.spectrum.error))}</p>")
+    elif fa.spectrum is not None:
+        parts.append(_fig_html(_psd_figure(p, fa)))
     parts.append(_fig_html(_band_figure(p, fa)))
     return "\n".join(x for x in parts if x)
 

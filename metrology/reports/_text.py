@@ -6,16 +6,9 @@ import os
 import sys
 from pathlib import Path
 
-from ..check import (
-    FAIL,
-    NOT_CHECKED,
-    NOT_MEASURABLE,
-    PASS,
-    CheckReport,
-    CriterionResult,
-    FileAnalysis,
-    PartResult,
-)
+from ..check import CheckReport, CriterionResult, PartResult
+from ..pipeline import FileAnalysis
+from ..verdicts import Verdict
 from ._common import (
     BOUND_ASCII,
     BOUND_UNICODE,
@@ -32,6 +25,9 @@ from ._common import (
     short_hash,
     unit_text,
 )
+
+PASS, FAIL = Verdict.PASS, Verdict.FAIL
+NOT_MEASURABLE, NOT_CHECKED = Verdict.NOT_MEASURABLE, Verdict.NOT_CHECKED
 
 _ANSI = {PASS: "\x1b[32m", FAIL: "\x1b[1;31m", NOT_MEASURABLE: "\x1b[1;33m",
          NOT_CHECKED: "\x1b[2m"}

@@ -1,0 +1,267 @@
+"""Connected regions of boolean masks by runs: the pixel counts of a part's filled outline.
+
+:func:`circle_region_counts` does what :func:`metrology.aperture.fit_circle`
+needs, without SciPy and without a label image: the mask is reduced to a
+grid of b x b blocks ("any pixel set"), the blocks' runs along rows are
+joined into 8-connected components (union-find over runs, not pixels), the
+largest component is kept, its holes (4-connected components of the rest
+that do not touch the border) are filled, and the pixels of the region are
+counted per row and per column of the full-resolution map: blocks whose
+3 x 3 neighbourhood lies inside the filled region count whole, blocks on its
+edge count their set pixels.
+
+A component's rank for ties is the raster order of its first pixel, as a
+raster-scan labelling numbers components.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._config import jit, pjit, prange
+
+__all__ = ["circle_region_counts", "radius_mask"]
+
+
+@jit
+def _find(parent, a):  # pragma: no cover - compiled
+    root = a
+    while parent[root] != root:
+        root = parent[root]
+    while parent[a] != root:  # path compression
+        nxt = parent[a]
+        parent[a] = root
+        a = nxt
+    return root
+
+
+@jit
+def _union(parent, a, b):  # pragma: no cover - compiled
+    ra = _find(parent, a)
+    rb = _find(parent, b)
+    if ra != rb:
+        if ra < rb:  # the smaller index (earlier in raster order) stays the root
+            parent[rb] = ra
+        else:
+            parent[ra] = rb
+
+
+@jit
+def _runs(grid):  # pragma: no cover - compiled
+    """Runs of True per row: (row_ptr (ny+1,), start (R,), end (R,), inclusive ends)."""
+    ny, nx = grid.shape
+    count = 0
+    for i in range(ny):
+        row = grid[i]
+        prev = False
+        for j in range(nx):
+            v = row[j]
+            if v and not prev:
+                count += 1
+            prev = v
+    ptr = np.zeros(ny + 1, dtype=np.int64)
+    start = np.empty(count, dtype=np.int64)
+    end = np.empty(count, dtype=np.int64)
+    r = 0
+    for i in range(ny):
+        row = grid[i]
+        j = 0
+        while j < nx:
+            if row[j]:
+                s = j
+                while j < nx and row[j]:
+                    j += 1
+                start[r] = s
+                end[r] = j - 1
+                r += 1
+            else:
+                j += 1
+        ptr[i + 1] = r
+    return ptr, start, end
+
+
+@jit
+def _join_rows(ptr, start, end, parent, reach):  # pragma: no cover - compiled
+    """Union runs of adjacent rows that touch: overlap extended by ``reach`` (1: 8-conn, 0: 4)."""
+    ny = ptr.shape[0] - 1
+    for i in range(1, ny):
+        a = ptr[i - 1]
+        a_end = ptr[i]
+        b = ptr[i]
+        b_end = ptr[i + 1]
+        while a < a_end and b < b_end:
+            if start[a] <= end[b] + reach and start[b] <= end[a] + reach:
+                _union(parent, a, b)
+            # advance the run that ends first
+            if end[a] < end[b]:
+                a += 1
+            else:
+                b += 1
+
+
+@jit
+def circle_region_counts(valid, b):  # pragma: no cover - compiled
+    """Per-row and per-column pixel counts of the filled main region of ``valid``.
+
+    Parameters
+    ----------
+    valid : bool (ny, nx)
+    b : int
+        Block size (>= 1); components are found on the grid of b x b blocks.
+
+    Returns
+    -------
+    row_count : int64 (ny,)
+    col_count : int64 (nx,)
+        Zero everywhere when ``valid`` has no pixel.
+    """
+    ny, nx = valid.shape
+    my = (ny + b - 1) // b
+    mx = (nx + b - 1) // b
+    bcol = np.empty(nx, dtype=np.int64)  # block column of each column (no division per pixel)
+    for j in range(nx):
+        bcol[j] = j // b
+    if b > 1:
+        small = np.zeros((my, mx), dtype=np.bool_)
+        acc = np.zeros(nx, dtype=np.uint8)
+        for bi in range(my):
+            acc[:] = 0
+            for i in range(bi * b, min(ny, (bi + 1) * b)):
+                row = valid[i]
+                for j in range(nx):
+                    acc[j] |= row[j]
+            srow = small[bi]
+            for bj in range(mx):
+                j0 = bj * b
+                any_set = 0
+                for t in range(min(b, nx - j0)):
+                    any_set |= acc[j0 + t]
+                srow[bj] = any_set != 0
+    else:
+        small = valid
+    ptr, start, end = _runs(small)
+    nr = start.shape[0]
+    row_count = np.zeros(ny, dtype=np.int64)
+    col_count = np.zeros(nx, dtype=np.int64)
+    if nr == 0:
+        return row_count, col_count
+    parent = np.arange(nr)
+    _join_rows(ptr, start, end, parent, 1)
+    size = np.zeros(nr, dtype=np.int64)
+    for r in range(nr):
+        size[_find(parent, r)] += end[r] - start[r] + 1
+    main = 0
+    for r in range(nr):  # roots are the first run of their component: raster order
+        if parent[r] == r and size[r] > size[main]:
+            main = r
+    in_main = np.zeros(nr, dtype=np.bool_)
+    n_main = 0
+    for r in range(nr):
+        if _find(parent, r) == main:
+            in_main[r] = True
+            n_main += 1
+    # gaps of the main component in each row (runs of its complement), 4-connected
+    gptr = np.zeros(my + 1, dtype=np.int64)
+    gs = np.empty(n_main + my, dtype=np.int64)
+    ge = np.empty(n_main + my, dtype=np.int64)
+    g = 0
+    for i in range(my):
+        col = 0
+        for r in range(ptr[i], ptr[i + 1]):
+            if in_main[r]:
+                if start[r] > col:
+                    gs[g] = col
+                    ge[g] = start[r] - 1
+                    g += 1
+                col = end[r] + 1
+        if col < mx:
+            gs[g] = col
+            ge[g] = mx - 1
+            g += 1
+        gptr[i + 1] = g
+    gparent = np.arange(g)
+    _join_rows(gptr, gs, ge, gparent, 0)
+    border = np.zeros(g, dtype=np.bool_)
+    for i in range(my):
+        for r in range(gptr[i], gptr[i + 1]):
+            if i == 0 or i == my - 1 or gs[r] == 0 or ge[r] == mx - 1:
+                border[_find(gparent, r)] = True
+    filled = np.zeros((my, mx), dtype=np.bool_)
+    for i in range(my):
+        for r in range(ptr[i], ptr[i + 1]):
+            if in_main[r]:
+                for j in range(start[r], end[r] + 1):
+                    filled[i, j] = True
+        for r in range(gptr[i], gptr[i + 1]):
+            if not border[_find(gparent, r)]:  # a hole
+                for j in range(gs[r], ge[r] + 1):
+                    filled[i, j] = True
+    if b == 1:
+        for i in range(ny):
+            frow = filled[i]
+            c = 0
+            for j in range(nx):
+                if frow[j]:
+                    c += 1
+                    col_count[j] += 1
+            row_count[i] = c
+        return row_count, col_count
+    # blocks inside the filled region (3 x 3 erosion, outside the grid counts as empty):
+    # state 2 inside, 1 on the region's edge (count the valid pixels), 0 outside
+    horiz = np.zeros((my, mx), dtype=np.uint8)
+    for i in range(my):
+        f = filled[i]
+        h = horiz[i]
+        for j in range(mx - 2):
+            h[j + 1] = f[j] & f[j + 1] & f[j + 2]
+    # per block row: inner blocks count whole (no pixel visited), edge blocks pixel by pixel
+    inner_rows = np.zeros(mx, dtype=np.int64)  # full-resolution rows counted whole, per block col
+    edge = np.empty(mx, dtype=np.int64)
+    for bi in range(my):
+        f = filled[bi]
+        r0 = bi * b
+        r1 = min(ny, r0 + b)
+        n_inner = 0
+        ne = 0
+        for bj in range(mx):
+            inner = 0
+            if 0 < bi < my - 1:
+                inner = horiz[bi - 1, bj] & horiz[bi, bj] & horiz[bi + 1, bj]
+            if inner:
+                n_inner += min(nx, (bj + 1) * b) - bj * b
+                inner_rows[bj] += r1 - r0
+            elif f[bj]:
+                edge[ne] = bj
+                ne += 1
+        for i in range(r0, r1):
+            row = valid[i]
+            c = n_inner
+            for e in range(ne):
+                j0 = edge[e] * b
+                for t in range(min(b, nx - j0)):
+                    if row[j0 + t]:
+                        c += 1
+                        col_count[j0 + t] += 1
+            row_count[i] = c
+    for j in range(nx):
+        col_count[j] += inner_rows[bcol[j]]
+    return row_count, col_count
+
+
+@pjit
+def radius_mask(dx2, dy2, lo2, hi2, out):  # pragma: no cover - compiled
+    """``out[i, j] = lo2 <= dx2[j] + dy2[i] <= hi2``: a disk (lo2 < 0) or an annulus.
+
+    ``dx2``, ``dy2`` are the squared offsets of the columns and rows from the centre
+    (float64 (nx,), (ny,)); one addition and two comparisons per pixel, so the result
+    is the one of NumPy's ``dx2[None, :] + dy2[:, None]`` exactly, without its
+    float temporary. ``out`` : bool (ny, nx), written.
+    """
+    ny = dy2.shape[0]
+    nx = dx2.shape[0]
+    for i in prange(ny):
+        d = dy2[i]
+        row = out[i]
+        for j in range(nx):
+            r2 = dx2[j] + d
+            row[j] = (r2 <= hi2) & (r2 >= lo2)

@@ -1,0 +1,553 @@
+"""The analysis pipeline: one file, from bytes to everything its criteria need.
+
+Stages, in order, each recorded in the typed :class:`FileAnalysis` so that
+criteria, reports and later features (batch, composite PSDs) read what was
+done instead of guessing it:
+
+1. **load** (:func:`load_file`): any readable format -> :class:`HeightMap`;
+2. **assign** (:func:`assign_measurement`): the file is a measurement of the
+   spec (``--as``, then the spec's metadata / file-name rules);
+3. **aperture** (:class:`ApertureRecord`): the clear aperture, selected with
+   :meth:`HeightMap.select_aperture` (centre given or found from the data),
+   its valid fraction and pixel count, and whether the file can be judged;
+4. **preprocessing** (:class:`PreprocessingRecord`): the measurement's terms
+   removed by one joint least-squares fit;
+5. **fits** (:class:`FitRecord`): each joint Zernike fit the criteria ask for,
+   once per file and key, in one normalisation;
+6. **spectra** (:class:`SpectrumRecord`): the 2-D PSD of the form residual
+   (dropouts inside the aperture interpolated first) when a criterion needs it;
+7. **criteria**: the engine (:mod:`metrology.check`) hands the whole
+   :class:`FileAnalysis` to each criterion's ``evaluate``.
+
+:func:`summarize_map` is the same pipeline without a spec (``metrology analyze``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ._json import jsonable
+from ._version import __version__
+from .criteria._base import PSD, PSD_WINDOW, FitRequest
+from .errors import ApertureError, MetrologyError, SpecError
+from .heightmap import HeightMap
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .criteria import Criterion
+    from .spec import Spec
+    from .spectral import PSD2D, ProfilePSD
+    from .zernike import ZernikeFit
+
+__all__ = [
+    "PSD_WINDOW",
+    "ANALYZE_SCHEMA_ID",
+    "ApertureRecord",
+    "PreprocessingRecord",
+    "FitRecord",
+    "SpectrumRecord",
+    "FileAnalysis",
+    "load_file",
+    "assign_measurement",
+    "analyze_file",
+    "summarize_map",
+    "decade_bands",
+]
+
+#: ``schema`` of :func:`summarize_map`'s result (``metrology analyze --json``)
+ANALYZE_SCHEMA_ID = "metrology.analyze/2"
+
+
+# ----------------------------------------------------------------------------- records
+
+@dataclass(frozen=True)
+class ApertureRecord:
+    """The clear aperture of one file (stage 3).
+
+    ``centre_mm`` is where it was placed (map frame, mm), ``centre_from`` whether
+    that centre was ``"given"`` by the spec or found from the ``"data"``;
+    ``inside_array`` whether the circle lies on the measured array.
+    """
+
+    diameter_mm: float
+    r_norm_mm: float
+    centre_mm: tuple[float, float]
+    centre_from: str
+    inside_array: bool
+    pixels_in_aperture: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"diameter_mm": self.diameter_mm, "r_norm_mm": self.r_norm_mm,
+                "centre_mm": [float(self.centre_mm[0]), float(self.centre_mm[1])],
+                "centre_from": self.centre_from}
+
+
+@dataclass(frozen=True)
+class PreprocessingRecord:
+    """What was removed before every criterion (stage 4) and the map that resulted.
+
+    ``removed`` are term names of :data:`metrology.zernike_schemes.TERMS`, removed
+    by one joint least-squares fit over the valid pixels of ``map``.
+    """
+
+    removed: tuple[str, ...]
+    map: HeightMap = field(repr=False)
+
+
+@dataclass(frozen=True)
+class FitRecord:
+    """One joint Zernike fit of the preprocessed map (stage 5), or why it failed.
+
+    ``key`` = (scheme, R_norm in mm, joint terms); the coefficients are in
+    ``normalisation``. Every criterion whose :class:`FitRequest` has this key
+    reads this one fit.
+    """
+
+    key: tuple[str, float, tuple[int, ...]]
+    normalisation: str
+    centre_mm: tuple[float, float] | None
+    fit: ZernikeFit | None = field(default=None, repr=False)
+    error: str | None = None
+
+    @property
+    def scheme(self) -> str:
+        return self.key[0]
+
+    @property
+    def r_norm_mm(self) -> float:
+        return self.key[1]
+
+    @property
+    def joint_fit_terms(self) -> tuple[int, ...]:
+        return self.key[2]
+
+    def groups(self) -> list[tuple[int, int, tuple[int, ...], float]]:
+        """Terms of the fit as (n, |m|, indices, magnitude in nm): a cos/sin pair is one
+        group with magnitude sqrt(c_cos² + c_sin²), in the fit's normalisation."""
+        if self.fit is None:
+            return []
+        groups: dict[tuple[int, int], list[int]] = {}
+        for j, (n, m) in zip(self.fit.indices, self.fit.orders, strict=True):
+            groups.setdefault((n, abs(m)), []).append(j)
+        return [(n, am, tuple(idx), math.sqrt(sum(self.fit.coefficient(j) ** 2 for j in idx)))
+                for (n, am), idx in groups.items()]
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.fit is None:
+            return {"scheme": self.scheme, "normalisation": self.normalisation,
+                    "r_norm_mm": self.r_norm_mm, "joint_fit_terms": list(self.joint_fit_terms),
+                    "error": self.error}
+        d = self.fit.to_dict()
+        d["joint_fit_terms"] = list(self.joint_fit_terms)
+        d["unit"] = "nm"
+        return d
+
+
+@dataclass(frozen=True)
+class SpectrumRecord:
+    """The 2-D PSD of one file's form residual (stage 6), or why there is none.
+
+    ``filled_pixels`` dropout pixels inside the aperture were interpolated
+    before it (:func:`metrology.fill.fill_dropouts`); ``profile`` is the
+    one-sided profile PSD along ``profile_axis`` that the figures show when no
+    criterion says otherwise.
+    """
+
+    window: str
+    filled_pixels: int
+    psd: PSD2D | None = field(default=None, repr=False)
+    profile: ProfilePSD | None = field(default=None, repr=False)
+    profile_axis: str = "x"
+    error: str | None = None
+
+    @property
+    def input(self) -> str:
+        """The data the PSD was computed on, in words."""
+        return ("form residual (surface minus the joint Zernike fit of the measurement)"
+                + (f", {self.filled_pixels} dropout pixels inside the aperture interpolated"
+                   if self.filled_pixels else ""))
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.psd is None:
+            return {"error": self.error or "not computed"}
+        p = self.psd
+        out: dict[str, Any] = {
+            "quantity": "2-D periodogram of the form residual, density-normalised by sum of w^2",
+            "unit": "nm^2 mm^2",
+            "window": p.window,
+            "removed": ["mean", *p.removed],
+            "input": self.input,
+            "region": p.region,
+            "fft_shape": list(p.fft_shape),
+            "f_min_per_mm": p.f_min_per_mm,
+            "f_max_per_mm": p.f_max_per_mm,
+            "nyquist_x_per_mm": p.nyquist_x_per_mm,
+            "nyquist_y_per_mm": p.nyquist_y_per_mm,
+            "rms_nm": p.rms_nm,
+            "backend": p.backend,
+        }
+        pr = self.profile
+        if pr is not None:
+            out["profile"] = {"axis": pr.axis, "sidedness": pr.sidedness, "unit": pr.unit,
+                              "window": pr.window, "df_per_mm": pr.df_per_mm,
+                              "f_min_per_mm": pr.f_min_per_mm, "f_max_per_mm": pr.f_max_per_mm}
+        return out
+
+
+@dataclass
+class FileAnalysis:
+    """Everything the pipeline did with one file for its measurement.
+
+    Criteria read it in ``evaluate``; the reports draw the file's figures from
+    it. ``blocked_reason`` is set when the file cannot be judged at all (then
+    only data-quality criteria are evaluated).
+    """
+
+    path: str
+    measurement: str
+    assigned_by: str
+    meta: dict[str, Any]
+    shape: tuple[int, int]
+    dx_mm: float
+    dy_mm: float
+    valid_fraction: float
+    rms_nm: float | None
+    pv_nm: float | None
+    aperture_record: ApertureRecord | None
+    valid_fraction_in_aperture: float
+    pixels_across: float
+    hm: HeightMap | None = field(default=None, repr=False)
+    preprocessing: PreprocessingRecord | None = None
+    fits: list[FitRecord] = field(default_factory=list)
+    spectrum: SpectrumRecord | None = None
+    blocked_reason: str = ""
+
+    # -- convenience views ---------------------------------------------------------------
+    @property
+    def aperture(self) -> dict[str, Any] | None:
+        """The clear aperture as the JSON report writes it (``None`` without one)."""
+        return None if self.aperture_record is None else self.aperture_record.to_dict()
+
+    @property
+    def preprocessed(self) -> HeightMap | None:
+        """The map after the aperture and the preprocessing (``None`` if not reached)."""
+        return None if self.preprocessing is None else self.preprocessing.map
+
+    @property
+    def removed(self) -> tuple[str, ...]:
+        return () if self.preprocessing is None else self.preprocessing.removed
+
+    @property
+    def residual(self) -> HeightMap | None:
+        """The form residual: the preprocessed map minus the last joint fit made."""
+        for rec in reversed(self.fits):
+            if rec.fit is not None:
+                return rec.fit.residual
+        return self.preprocessed
+
+    @property
+    def filled_pixels(self) -> int:
+        return 0 if self.spectrum is None else self.spectrum.filled_pixels
+
+    def fit_for(self, request: FitRequest) -> FitRecord | None:
+        """The fit made for ``request`` (same key), if any."""
+        for rec in self.fits:
+            if rec.key == request.key:
+                return rec
+        return None
+
+    def fit_index(self, record: FitRecord) -> int:
+        """Position of ``record`` in :attr:`fits` (evidence names its fit by it)."""
+        return next(i for i, r in enumerate(self.fits) if r is record)
+
+    def to_dict(self) -> dict[str, Any]:
+        m = self.meta
+        return jsonable({
+            "path": self.path,
+            "measurement": self.measurement,
+            "assigned_by": self.assigned_by,
+            "format": m.get("format"),
+            "instrument": m.get("instrument"),
+            "wavelength_nm": m.get("wavelength_nm"),
+            "shape": list(self.shape),
+            "dx_mm": self.dx_mm,
+            "dy_mm": self.dy_mm,
+            "valid_fraction": self.valid_fraction,
+            "rms_nm": self.rms_nm,
+            "pv_nm": self.pv_nm,
+            "aperture": self.aperture,
+            "valid_fraction_in_aperture": self.valid_fraction_in_aperture,
+            "pixels_across": self.pixels_across,
+            "removed": list(self.removed),
+            "dropouts_interpolated_px": self.filled_pixels,
+        })
+
+    def analysis_dict(self) -> dict[str, Any]:
+        """What was computed (the JSON report's ``analysis`` of the file)."""
+        return {"blocked_reason": self.blocked_reason or None,
+                "zernike_fits": [r.to_dict() for r in self.fits],
+                "psd": None if self.spectrum is None else self.spectrum.to_dict()}
+
+
+# ----------------------------------------------------------------------------- stages 1-2
+
+def load_file(path: str | os.PathLike[str]) -> HeightMap:
+    """Stage 1: read any format :func:`metrology.load` knows."""
+    from .io import load
+
+    return load(path)
+
+
+def assign_measurement(spec: Spec, path: str | os.PathLike[str], meta: Mapping[str, Any],
+                       as_name: str | None = None) -> tuple[str, str]:
+    """Stage 2: (measurement name, how it was assigned) for a file; :class:`SpecError`
+    when ``--as`` names no measurement or the rules match none or several."""
+    if as_name is not None:
+        if as_name not in spec.measurements:
+            raise SpecError(f"--as {as_name!r}: the spec declares no such measurement; "
+                            f"declared: {', '.join(spec.measurements)}")
+        return as_name, "--as"
+    names = spec.matching_measurements(Path(path).name, meta)
+    if len(names) == 1:
+        m = spec.measurements[names[0]]
+        by_meta = bool(m.match.meta) and m.match.matches(None, meta)
+        return names[0], "metadata" if by_meta else "filename"
+    if not names:
+        raise SpecError(f"{path}: matches no measurement of the spec (declared: "
+                        f"{', '.join(spec.measurements)}); rename the file, fix the spec's "
+                        "match rules, or pass --as NAME")
+    raise SpecError(f"{path}: matches several measurements ({', '.join(names)}); "
+                    "pass --as NAME")
+
+
+# ----------------------------------------------------------------------------- stages 3-6
+
+def _aperture_stage(spec: Spec, measurement: str, hm: HeightMap
+                    ) -> tuple[ApertureRecord | None, HeightMap, float, float, str,
+                               np.ndarray | None]:
+    """Stage 3: (record, selected map, valid fraction, pixels across, blocked reason,
+    aperture mask)."""
+    from . import aperture as _ap
+
+    m = spec.measurements[measurement]
+    if hm.n_valid == 0:
+        blocked = "the map has no valid pixels"
+    else:
+        blocked = ""
+    if m.aperture is None or blocked:
+        across = float(min(hm.shape)) if hm.dx_mm == hm.dy_mm else round(
+            min(hm.shape[0] * hm.dy_mm, hm.shape[1] * hm.dx_mm) / max(hm.dx_mm, hm.dy_mm), 6)
+        return None, hm, hm.valid_fraction, across, blocked, None
+    a = m.aperture
+    centre = a.centre_mm if a.centre == "given" and a.centre_mm else _ap.fit_circle(hm)[0]
+    circle = _ap.Circle(a.diameter_mm, (float(centre[0]), float(centre[1])))
+    mask = circle.mask(hm)
+    area_px = math.pi * (a.diameter_mm / 2) ** 2 / (hm.dx_mm * hm.dy_mm)
+    n_in = int(np.count_nonzero(mask & hm.valid))
+    across = round(a.diameter_mm / max(hm.dx_mm, hm.dy_mm), 6)  # no 199.99999999999997
+    # the CA must lie inside the measured array; else nothing about it can be judged
+    x0, y0 = centre
+    r = a.diameter_mm / 2
+    ex, ey = hm.extent_mm
+    inside_array = (abs(x0) + r <= ex / 2 + hm.dx_mm and abs(y0) + r <= ey / 2 + hm.dy_mm)
+    # pixels of the CA: counted on the grid when it lies on the array, else its area
+    n_ca = int(np.count_nonzero(mask)) if inside_array else max(area_px, 1.0)
+    vf = n_in / n_ca if n_ca else 0.0
+    min_vf = m.requirements.min_valid_fraction
+    if not inside_array:
+        blocked = (f"clear aperture Ø{a.diameter_mm:g} mm at ({x0:.3g}, {y0:.3g}) mm is "
+                   f"larger than the measured field ({ex:.3g} x {ey:.3g} mm)")
+    elif min_vf is not None and vf < min_vf:
+        blocked = (f"clear aperture larger than the valid data: only {vf:.1%} of the "
+                   f"Ø{a.diameter_mm:g} mm aperture is valid (need {min_vf:.0%})")
+    elif n_in == 0:
+        blocked = "no valid pixel inside the clear aperture"
+    rec = ApertureRecord(diameter_mm=a.diameter_mm, r_norm_mm=a.r_norm_mm,
+                         centre_mm=(float(centre[0]), float(centre[1])), centre_from=a.centre,
+                         inside_array=inside_array, pixels_in_aperture=float(n_ca))
+    if n_in == 0:
+        return rec, hm.apply_mask(mask, note=f"clear aperture Ø{a.diameter_mm:g} mm"), vf, \
+            across, blocked, mask
+    try:
+        work = hm.select_aperture(circle)
+    except ApertureError as exc:  # pragma: no cover - n_in > 0 leaves valid pixels
+        return rec, hm, vf, across, blocked or str(exc), mask
+    return rec, work, vf, across, blocked, mask
+
+
+def _preprocessing_stage(work: HeightMap, remove_terms: Sequence[str]) -> PreprocessingRecord:
+    """Stage 4: remove the measurement's terms by one joint least-squares fit."""
+    from .zernike import remove
+
+    pre = remove(work, list(remove_terms)) if remove_terms else work
+    return PreprocessingRecord(removed=tuple(remove_terms), map=pre)
+
+
+def _fit_requests(criteria: Sequence[Criterion]) -> list[FitRequest]:
+    """One request per fit key, in criteria order; the normalisation of a preferring
+    request (the ``[form]`` section's) wins."""
+    out: dict[tuple, FitRequest] = {}
+    for c in criteria:
+        for r in c.requests():
+            if not isinstance(r, FitRequest):
+                continue
+            have = out.get(r.key)
+            if have is None or (r.prefer and not have.prefer):
+                out[r.key] = r
+    return list(out.values())
+
+
+def _fit_stage(pre: HeightMap, requests: Sequence[FitRequest],
+               centre_mm: tuple[float, float] | None) -> list[FitRecord]:
+    """Stage 5: each joint fit once."""
+    from .zernike import fit_zernike
+
+    out = []
+    for r in requests:
+        try:
+            fit = fit_zernike(pre, list(r.joint_fit_terms), scheme=r.scheme,
+                              normalisation=r.normalisation, r_norm_mm=r.r_norm_mm,
+                              centre_mm=centre_mm, allow_outside=True)
+        except MetrologyError as exc:
+            out.append(FitRecord(r.key, r.normalisation, centre_mm, None, str(exc)))
+            continue
+        out.append(FitRecord(r.key, r.normalisation, centre_mm, fit))
+    return out
+
+
+def _spectrum_stage(residual: HeightMap, region: np.ndarray | None,
+                    profile_axis: str) -> SpectrumRecord:
+    """Stage 6: fill the dropouts inside the aperture, then the 2-D PSD of the residual."""
+    from .fill import fill_dropouts
+    from .spectral import psd as _psd
+
+    try:
+        # dropouts inside the aperture would bias band powers low: interpolate them
+        filled, n_filled = fill_dropouts(residual, region)
+        p = _psd(filled, window=PSD_WINDOW, remove=())
+        prof = p.profile(profile_axis, one_sided=True)  # for the figures
+    except MetrologyError as exc:
+        return SpectrumRecord(window=PSD_WINDOW, filled_pixels=0, error=str(exc),
+                              profile_axis=profile_axis)
+    return SpectrumRecord(window=PSD_WINDOW, filled_pixels=n_filled, psd=p, profile=prof,
+                          profile_axis=profile_axis)
+
+
+def analyze_file(spec: Spec, measurement: str, hm: HeightMap, path: str,
+                 assigned_by: str = "--as") -> FileAnalysis:
+    """Stages 3-6 for one loaded file assigned to ``measurement`` of ``spec``."""
+    m = spec.measurements[measurement]
+    criteria = spec.criteria_for(measurement)
+    rec, work, vf, across, blocked, region = _aperture_stage(spec, measurement, hm)
+    fa = FileAnalysis(
+        path=str(path), measurement=measurement, assigned_by=assigned_by, meta=dict(hm.meta),
+        shape=hm.shape, dx_mm=hm.dx_mm, dy_mm=hm.dy_mm, valid_fraction=hm.valid_fraction,
+        rms_nm=hm.rms_nm if hm.n_valid else None, pv_nm=hm.pv_nm if hm.n_valid else None,
+        aperture_record=rec, valid_fraction_in_aperture=vf, pixels_across=across, hm=hm,
+        blocked_reason=blocked)
+    if blocked:
+        return fa
+    try:
+        fa.preprocessing = _preprocessing_stage(work, m.preprocessing.remove)
+    except MetrologyError as exc:
+        fa.blocked_reason = f"preprocessing failed: {exc}"
+        return fa
+    centre = rec.centre_mm if rec is not None else None
+    fa.fits = _fit_stage(fa.preprocessing.map, _fit_requests(criteria), centre)
+    if any(PSD in c.requests() for c in criteria):
+        axis = (spec.psd.direction if spec.psd is not None else None) or "x"
+        fa.spectrum = _spectrum_stage(fa.residual, region, axis)  # type: ignore[arg-type]
+    return fa
+
+
+# ----------------------------------------------------------------------------- no spec
+
+def decade_bands(f_min_per_mm: float, f_max_per_mm: float) -> list[tuple[float, float]]:
+    """Whole decades [10^k, 10^(k+1)) that overlap [f_min, f_max] (cycles/mm)."""
+    if not (f_min_per_mm > 0 and f_max_per_mm > f_min_per_mm):
+        return []
+    k0 = math.floor(math.log10(f_min_per_mm) + 1e-12)
+    k1 = math.ceil(math.log10(f_max_per_mm) - 1e-12)
+    return [(10.0 ** k, 10.0 ** (k + 1)) for k in range(k0, max(k1, k0 + 1))]
+
+
+def summarize_map(hm: HeightMap, *, terms: int = 37, scheme: str = "fringe",
+                  path: str | None = None) -> dict[str, Any]:
+    """Statistics, a Zernike fit and decade band RMS of one map (no spec).
+
+    Parameters
+    ----------
+    hm : HeightMap
+    terms : int
+        Number of Zernike terms of ``scheme`` fitted (default: Fringe Z1..Z37).
+    scheme : {"fringe", "noll", "ansi"}
+    path : str, optional
+        Shown as the file name.
+
+    Returns
+    -------
+    dict
+        JSON-ready (``schema = "metrology.analyze/2"``): ``stats`` (shape,
+        spacing in mm, valid fraction, mean / RMS / PV in nm as stored, nothing
+        removed); ``zernike`` (:meth:`ZernikeFit.to_dict`: rms normalisation,
+        R_norm circumscribing the valid pixels about the best-fit centre,
+        nothing removed before the fit; or ``error``); ``psd`` (Hann window,
+        piston and tilt removed, the frequency range the map resolves, and the
+        areal RMS in whole decades of spatial frequency with their coverage).
+    """
+    from .spectral import bands_rms, psd
+    from .zernike import fit_zernike
+
+    out: dict[str, Any] = {
+        "schema": ANALYZE_SCHEMA_ID,
+        "tool": {"name": "metrology", "version": __version__},
+        "file": path,
+        "format": hm.meta.get("format"),
+        "instrument": None if hm.meta.get("instrument") is None
+        else str(hm.meta.get("instrument")),
+        "units": {"height": "nm", "length": "mm", "frequency": "cycles/mm"},
+    }
+    nv = hm.n_valid
+    out["stats"] = {
+        "shape": list(hm.shape), "dx_mm": hm.dx_mm, "dy_mm": hm.dy_mm,
+        "extent_mm": list(hm.extent_mm), "valid_fraction": hm.valid_fraction,
+        "n_valid": nv,
+        "mean_nm": hm.mean_nm if nv else None, "rms_nm": hm.rms_nm if nv else None,
+        "pv_nm": hm.pv_nm if nv else None,
+        "note": "as stored: nothing removed (RMS about the mean)",
+    }
+    try:
+        fit = fit_zernike(hm, terms, scheme=scheme, normalisation="rms")
+        z = fit.to_dict()
+        z["removed_before_fit"] = []
+        z["r_norm_note"] = ("R_norm circumscribes the valid pixels about the best-fit centre "
+                            "(no nominal aperture given)")
+        out["zernike"] = z
+    except MetrologyError as exc:
+        out["zernike"] = {"error": str(exc), "scheme": scheme, "terms": terms}
+    try:
+        p = psd(hm)
+        bands = decade_bands(p.f_min_per_mm, p.f_max_per_mm)
+        res = bands_rms(p, bands, kind="areal") if bands else []
+        out["psd"] = {
+            "kind": "areal band RMS: 2-D periodogram cells with f_lo <= |f| < f_hi",
+            "window": p.window, "removed": ["mean", *p.removed],
+            "f_min_per_mm": p.f_min_per_mm, "f_max_per_mm": p.f_max_per_mm,
+            "nyquist_x_per_mm": p.nyquist_x_per_mm, "nyquist_y_per_mm": p.nyquist_y_per_mm,
+            "total_rms_nm": p.rms_nm,
+            "bands": [{"f_lo_per_mm": r.f_lo_per_mm, "f_hi_per_mm": r.f_hi_per_mm,
+                       "period_max_mm": 1.0 / r.f_lo_per_mm,
+                       "period_min_mm": 1.0 / r.f_hi_per_mm, "rms_nm": r.rms_nm,
+                       "coverage": r.coverage, "covered_lo_per_mm": r.covered_lo_per_mm,
+                       "covered_hi_per_mm": r.covered_hi_per_mm, "reason": r.reason}
+                      for r in res],
+        }
+    except MetrologyError as exc:
+        out["psd"] = {"error": str(exc)}
+    return jsonable(out)
