@@ -628,12 +628,12 @@ class ZernikeFit:
         return "\n".join(lines)
 
     # -- conversions (implemented in metrology.zernike_transform) ---------------
-    def to(self, scheme: str | None = None, normalization: str | None = None,
-           radius_mm: float | None = None, *, terms: str = "closure") -> ZernikeFit:
+    def to(self, scheme: str | None = None, normalisation: str | None = None,
+           r_norm_mm: float | None = None, *, terms: str = "closure") -> ZernikeFit:
         """This fit in another scheme, normalisation and/or normalisation radius.
 
         Scheme and normalisation are exact re-indexings and rescalings; a new
-        ``radius_mm`` uses the exact transform of the radial polynomials
+        ``r_norm_mm`` (mm, same centre) uses the exact transform of the radial polynomials
         (adding the lower-order modes it needs, ``terms="closure"``), or with
         ``terms="same"`` and a term set that is not closed, a refit on the
         source map. The result (a :class:`~metrology.zernike_transform.ConvertedZernikeFit`)
@@ -642,7 +642,7 @@ class ZernikeFit:
         """
         from .zernike_transform import convert_fit
 
-        return convert_fit(self, scheme, normalization, radius_mm, terms=terms)
+        return convert_fit(self, scheme, normalisation, r_norm_mm, terms=terms)
 
 
 def pair(c_cos: float, c_sin: float, m: int) -> tuple[float, float]:

@@ -2,7 +2,7 @@
 
 Scheme and normalisation
 ------------------------
-All schemes index the same functions Z(n, m) (``CONVENTIONS.md``), so a change
+All schemes index the same functions Z(n, m) (``docs/conventions.md``), so a change
 of scheme is a re-indexing of the (n, m) modes; Fringe stops at Z37 and refuses
 modes it has no index for. A change of normalisation multiplies each
 coefficient: ``c_peak = N(n, m) · c_rms`` with ``N = sqrt(2 (n + 1) / (1 + δ_m0))``.
@@ -49,7 +49,7 @@ import numpy as np
 
 from .errors import ConventionError
 from .zernike import ZernikeFit, ZernikeGeometry, fit_zernike
-from .zernike_schemes import SCHEMES, normalization_factor, zernike_index
+from .zernike_schemes import NORMALISATIONS, SCHEMES, normalisation_factor, zernike_index
 
 __all__ = [
     "ConvertedZernikeFit",
@@ -126,10 +126,10 @@ def scaling_matrix(m: int, nmax: int, s: float) -> np.ndarray:
     return (c * np.array([s ** p for p in orders])[None, :]) @ inv
 
 
-def closure(nm: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """``nm`` plus every (n', m) with |m| <= n' < n, same parity, of each (n, m) in it."""
-    out = set(nm)
-    for n, m in nm:
+def closure(orders: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``orders`` plus every (n', m) with |m| <= n' < n, same parity, of each (n, m) in it."""
+    out = set(orders)
+    for n, m in orders:
         for n2 in range(abs(m), n, 2):
             out.add((n2, m))
     return sorted(out, key=lambda t: (t[0], abs(t[1]), t[1] < 0))
@@ -160,15 +160,16 @@ def _check_scheme(scheme: str) -> str:
 
 def _check_norm(norm: str) -> str:
     s = str(norm).lower()
-    if s not in ("rms", "peak"):
-        raise ConventionError(f"unknown normalization {norm!r}; use 'rms' or 'peak'")
+    if s not in NORMALISATIONS:
+        raise ConventionError(
+            f"unknown normalisation {norm!r}; use one of {', '.join(NORMALISATIONS)}")
     return s
 
 
-def _order(nm: list[tuple[int, int]], scheme: str) -> list[tuple[int, tuple[int, int]]]:
+def _order(orders: list[tuple[int, int]], scheme: str) -> list[tuple[int, tuple[int, int]]]:
     idx = []
     missing = []
-    for t in nm:
+    for t in orders:
         try:
             idx.append((zernike_index(scheme, *t), t))
         except ConventionError:
@@ -180,35 +181,46 @@ def _order(nm: list[tuple[int, int]], scheme: str) -> list[tuple[int, tuple[int,
     return sorted(idx)
 
 
-def convert_coefficients(coefficients_nm: Any, nm: list[tuple[int, int]], *,
-                         normalization: str, to_normalization: str | None = None,
-                         radius_mm: float | None = None, to_radius_mm: float | None = None
+def convert_coefficients(coefficients_nm: Any, orders: list[tuple[int, int]], *,
+                         normalisation: str, to_normalisation: str | None = None,
+                         r_norm_mm: float | None = None, to_r_norm_mm: float | None = None
                          ) -> tuple[list[tuple[int, int]], np.ndarray]:
-    """Convert coefficients (nm) of modes ``nm`` between normalisations and radii.
+    """Convert coefficients (nm) of modes ``orders`` between normalisations and R_norm.
+
+    Parameters
+    ----------
+    coefficients_nm : array_like (K,)
+        Coefficients in nm, in the order of ``orders``.
+    orders : list of (n, m)
+    normalisation, to_normalisation : {"rms", "peak"}
+        Source and target normalisation (target default: the source's).
+    r_norm_mm, to_r_norm_mm : float, optional
+        Source and target R_norm in mm (same centre); no change of radius
+        unless both are given and differ.
 
     Returns
     -------
-    nm_out : list of (n, m)
-        The modes (the closure of ``nm`` when the radius changes).
+    orders_out : list of (n, m)
+        The modes (the closure of ``orders`` when the radius changes).
     coefficients_nm : ndarray
-        In the order of ``nm_out``, ``to_normalization``.
+        In the order of ``orders_out``, ``to_normalisation``.
     """
-    src_norm = _check_norm(normalization)
-    dst_norm = src_norm if to_normalization is None else _check_norm(to_normalization)
+    src_norm = _check_norm(normalisation)
+    dst_norm = src_norm if to_normalisation is None else _check_norm(to_normalisation)
     c = np.asarray(coefficients_nm, dtype=np.float64).ravel()
-    if c.size != len(nm):
-        raise ConventionError(f"{c.size} coefficients for {len(nm)} modes")
-    peak = {t: float(v) * normalization_factor(t[0], t[1], src_norm)
-            for t, v in zip(nm, c, strict=True)}
-    if to_radius_mm is not None and radius_mm is not None and to_radius_mm != radius_mm:
-        r0, r1 = float(radius_mm), float(to_radius_mm)
+    if c.size != len(orders):
+        raise ConventionError(f"{c.size} coefficients for {len(orders)} modes")
+    peak = {t: float(v) * normalisation_factor(t[0], t[1], src_norm)
+            for t, v in zip(orders, c, strict=True)}
+    if to_r_norm_mm is not None and r_norm_mm is not None and to_r_norm_mm != r_norm_mm:
+        r0, r1 = float(r_norm_mm), float(to_r_norm_mm)
         if not (r0 > 0 and r1 > 0 and math.isfinite(r0) and math.isfinite(r1)):
-            raise ConventionError(f"radii must be positive mm, got {radius_mm!r}, "
-                                  f"{to_radius_mm!r}")
+            raise ConventionError(f"R_norm must be positive mm, got {r_norm_mm!r}, "
+                                  f"{to_r_norm_mm!r}")
         peak = rescale_coefficients(peak, r1 / r0)
-    out_nm = list(peak)
-    vals = np.array([peak[t] / normalization_factor(t[0], t[1], dst_norm) for t in out_nm])
-    return out_nm, vals
+    out_orders = list(peak)
+    vals = np.array([peak[t] / normalisation_factor(t[0], t[1], dst_norm) for t in out_orders])
+    return out_orders, vals
 
 
 @dataclass(frozen=True, eq=False)
@@ -239,10 +251,8 @@ class ConvertedZernikeFit(ZernikeFit):
 
 
 def _fit_mask(fit: ZernikeFit) -> np.ndarray:
-    shape = fit.geometry.shape
-    mask = np.zeros(shape[0] * shape[1], dtype=bool)
-    mask[fit.geometry.index] = True
-    return mask.reshape(shape)
+    """The fit's pixels (a fresh array: a new geometry keeps its mask)."""
+    return fit.geometry.mask.copy()
 
 
 def _wrap(base: ZernikeFit, **extra: Any) -> ConvertedZernikeFit:
@@ -251,8 +261,8 @@ def _wrap(base: ZernikeFit, **extra: Any) -> ConvertedZernikeFit:
     return ConvertedZernikeFit(**kw)
 
 
-def convert_fit(fit: ZernikeFit, scheme: str | None = None, normalization: str | None = None,
-                radius_mm: float | None = None, *, terms: str = "closure"
+def convert_fit(fit: ZernikeFit, scheme: str | None = None, normalisation: str | None = None,
+                r_norm_mm: float | None = None, *, terms: str = "closure"
                 ) -> ConvertedZernikeFit:
     """``fit`` in another scheme, normalisation and/or normalisation radius (module docstring).
 
@@ -261,9 +271,9 @@ def convert_fit(fit: ZernikeFit, scheme: str | None = None, normalization: str |
     fit : ZernikeFit
     scheme : {"fringe", "noll", "ansi"}, optional
         Default: the fit's.
-    normalization : {"rms", "peak"}, optional
+    normalisation : {"rms", "peak"}, optional
         Default: the fit's.
-    radius_mm : float, optional
+    r_norm_mm : float, optional
         New R_norm in mm (same centre). Default: the fit's.
     terms : {"closure", "same"}
         When the radius changes and the term set is not closed (module
@@ -279,41 +289,41 @@ def convert_fit(fit: ZernikeFit, scheme: str | None = None, normalization: str |
         ``note`` say what was done.
     """
     dst_scheme = fit.scheme if scheme is None else _check_scheme(scheme)
-    dst_norm = fit.normalization if normalization is None else _check_norm(normalization)
-    r_old = float(fit.radius_mm)
-    r_new = r_old if radius_mm is None else float(radius_mm)
+    dst_norm = fit.normalisation if normalisation is None else _check_norm(normalisation)
+    r_old = float(fit.r_norm_mm)
+    r_new = r_old if r_norm_mm is None else float(r_norm_mm)
     if not (r_new > 0 and math.isfinite(r_new)):
-        raise ConventionError(f"radius_mm must be a positive radius in mm, got {radius_mm!r}")
+        raise ConventionError(f"r_norm_mm must be a positive radius in mm, got {r_norm_mm!r}")
     if terms not in ("closure", "same"):
         raise ConventionError(f"terms must be 'closure' or 'same', got {terms!r}")
-    origin = {"scheme": fit.scheme, "normalization": fit.normalization, "radius_mm": r_old,
-              "n_terms": len(fit.nm)}
+    origin = {"scheme": fit.scheme, "normalisation": fit.normalisation, "r_norm_mm": r_old,
+              "n_terms": len(fit.orders)}
     radius_changes = not math.isclose(r_new, r_old, rel_tol=1e-15, abs_tol=0.0)
-    closed = closure(list(fit.nm))
+    closed = closure(list(fit.orders))
     note_parts = []
-    if radius_changes and terms == "same" and len(closed) != len(fit.nm):
-        missing = sorted(set(closed) - set(fit.nm))
+    if radius_changes and terms == "same" and len(closed) != len(fit.orders):
+        missing = sorted(set(closed) - set(fit.orders))
         mask = _fit_mask(fit)
         if r_new < r_old:
             x = (np.arange(mask.shape[1]) - (mask.shape[1] - 1) / 2.0) * fit.source.dx_mm
             y = (np.arange(mask.shape[0]) - (mask.shape[0] - 1) / 2.0) * fit.source.dy_mm
-            r2 = (x[None, :] - fit.center_mm[0]) ** 2 + (y[:, None] - fit.center_mm[1]) ** 2
+            r2 = (x[None, :] - fit.centre_mm[0]) ** 2 + (y[:, None] - fit.centre_mm[1]) ** 2
             mask = mask & (r2 <= r_new * r_new * (1 + 1e-12))
             where = f"the {int(mask.sum())} pixels of the fit inside the new radius"
         else:
             where = "the same pixels"
-        ordered = _order(list(fit.nm), dst_scheme)
+        ordered = _order(list(fit.orders), dst_scheme)
         new = fit_zernike(fit.source, [t for _, t in ordered], dst_scheme, dst_norm, r_new,
-                          fit.center_mm, mask=mask, allow_outside=True)
+                          fit.centre_mm, mask=mask, allow_outside=True)
         note = (f"refitted on {where} of the source map with R_norm = {r_new:g} mm: the term "
                 f"set is not closed under a change of radius (missing {missing})")
         return _wrap(new, method="refit", note=note, converted_from=origin)
-    nm_out, vals = convert_coefficients(fit.coefficients_nm, list(fit.nm),
-                                        normalization=fit.normalization,
-                                        to_normalization=dst_norm, radius_mm=r_old,
-                                        to_radius_mm=r_new if radius_changes else None)
+    orders_out, vals = convert_coefficients(fit.coefficients_nm, list(fit.orders),
+                                            normalisation=fit.normalisation,
+                                            to_normalisation=dst_norm, r_norm_mm=r_old,
+                                            to_r_norm_mm=r_new if radius_changes else None)
     if radius_changes:
-        added = sorted(set(nm_out) - set(fit.nm))
+        added = sorted(set(orders_out) - set(fit.orders))
         note_parts.append(f"R_norm {r_old:g} -> {r_new:g} mm by the exact transform "
                           f"(s = {r_new / r_old:.12g})")
         if added:
@@ -323,16 +333,16 @@ def convert_fit(fit: ZernikeFit, scheme: str | None = None, normalization: str |
                               "polynomial is evaluated there")
     if dst_scheme != fit.scheme:
         note_parts.append(f"re-indexed {fit.scheme} -> {dst_scheme}")
-    if dst_norm != fit.normalization:
-        note_parts.append(f"normalisation {fit.normalization} -> {dst_norm}")
-    value = dict(zip(nm_out, vals, strict=True))
-    ordered = _order(nm_out, dst_scheme)
-    nm_sorted = [t for _, t in ordered]
-    coefs = np.array([value[t] for t in nm_sorted])
-    geo = ZernikeGeometry(_fit_mask(fit), fit.source.dx_mm, fit.source.dy_mm, nm_sorted,
-                          dst_norm, fit.center_mm, r_new, allow_outside=True)
-    return _wrap(fit, coefficients_nm=coefs, indices=[j for j, _ in ordered], nm=nm_sorted,
-                 scheme=dst_scheme, normalization=dst_norm, radius_mm=r_new,
+    if dst_norm != fit.normalisation:
+        note_parts.append(f"normalisation {fit.normalisation} -> {dst_norm}")
+    value = dict(zip(orders_out, vals, strict=True))
+    ordered = _order(orders_out, dst_scheme)
+    orders_sorted = [t for _, t in ordered]
+    coefs = np.array([value[t] for t in orders_sorted])
+    geo = ZernikeGeometry(_fit_mask(fit), fit.source.dx_mm, fit.source.dy_mm, orders_sorted,
+                          dst_norm, fit.centre_mm, r_new, allow_outside=True)
+    return _wrap(fit, coefficients_nm=coefs, indices=[j for j, _ in ordered],
+                 orders=orders_sorted, scheme=dst_scheme, normalisation=dst_norm, r_norm_mm=r_new,
                  condition_number=geo.condition_number, geometry=geo,
                  method="exact" if radius_changes else "reindex",
                  note="; ".join(note_parts) or "unchanged", converted_from=origin)

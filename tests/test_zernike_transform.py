@@ -15,7 +15,7 @@ import pytest
 
 import metrology as m
 from metrology.errors import ConventionError
-from metrology.zernike_schemes import normalization_factor
+from metrology.zernike_schemes import normalisation_factor
 from metrology.zernike_transform import ConvertedZernikeFit, closure, scaling_matrix
 
 from reference import radial_factorial
@@ -26,7 +26,7 @@ R = 10.0
 def polynomial_surface(k: int = 16, seed: int = 0, scheme: str = "fringe") -> m.HeightMap:
     coefs = np.random.default_rng(seed).normal(0, 5.0, k)
     return m.zernike_surface(coefs, shape=(121, 121), dx_mm=2 * R / 120, scheme=scheme,
-                             normalization="rms", radius_mm=R)
+                             normalisation="rms", r_norm_mm=R)
 
 
 def within(hm: m.HeightMap, radius: float) -> m.HeightMap:
@@ -36,20 +36,20 @@ def within(hm: m.HeightMap, radius: float) -> m.HeightMap:
 
 def test_scheme_and_normalisation_match_a_refit_in_the_target_convention() -> None:
     hm = polynomial_surface(37)
-    fit = m.fit_zernike(hm, 37, "fringe", "rms", radius_mm=R, center_mm=(0, 0))
+    fit = m.fit_zernike(hm, 37, "fringe", "rms", r_norm_mm=R, centre_mm=(0, 0))
     for scheme in ("noll", "ansi", "fringe"):
         for norm in ("peak", "rms"):
             out = fit.to(scheme, norm)
             assert isinstance(out, ConvertedZernikeFit) and out.method == "reindex"
-            ref = m.fit_zernike(hm, list(out.nm), scheme, norm, radius_mm=R, center_mm=(0, 0))
+            ref = m.fit_zernike(hm, list(out.orders), scheme, norm, r_norm_mm=R, centre_mm=(0, 0))
             np.testing.assert_allclose(out.coefficients_nm, ref.coefficients_nm, atol=1e-9)
             assert out.indices == sorted(out.indices)  # ordered by the target index
-            assert out.scheme == scheme and out.normalization == norm
+            assert out.scheme == scheme and out.normalisation == norm
             np.testing.assert_allclose(out.fitted.z_nm, fit.fitted.z_nm, atol=1e-9,
                                        equal_nan=True)
     # explicit factor: c_peak = N c_rms
-    pk = fit.to(normalization="peak")
-    for (n, mm), c_rms, c_pk in zip(fit.nm, fit.coefficients_nm, pk.coefficients_nm,
+    pk = fit.to(normalisation="peak")
+    for (n, mm), c_rms, c_pk in zip(fit.orders, fit.coefficients_nm, pk.coefficients_nm,
                                     strict=True):
         assert c_pk == pytest.approx(c_rms * math.sqrt((2 * n + 2) / (2 if mm == 0 else 1)))
     assert fit.to("ansi").indices[0] == 0
@@ -57,13 +57,13 @@ def test_scheme_and_normalisation_match_a_refit_in_the_target_convention() -> No
 
 def test_fringe_refuses_modes_it_cannot_index() -> None:
     hm = polynomial_surface(45, scheme="noll")
-    fit = m.fit_zernike(hm, 45, "noll", radius_mm=R, center_mm=(0, 0))
+    fit = m.fit_zernike(hm, 45, "noll", r_norm_mm=R, centre_mm=(0, 0))
     with pytest.raises(ConventionError, match="Fringe stops at Z37"):
         fit.to("fringe")
     with pytest.raises(ConventionError):
         fit.to("zemax")
     with pytest.raises(ConventionError):
-        fit.to(radius_mm=-1.0)
+        fit.to(r_norm_mm=-1.0)
 
 
 def test_power_by_hand() -> None:
@@ -89,10 +89,10 @@ def test_scaling_matrix_reproduces_the_scaled_polynomial(m_: int, nmax: int) -> 
 @pytest.mark.parametrize("new_r", [6.5, 8.0])
 def test_smaller_radius_equals_a_refit_of_the_inner_data(new_r: float) -> None:
     hm = polynomial_surface(36)
-    fit = m.fit_zernike(hm, 36, radius_mm=R, center_mm=(0, 0))
-    out = fit.to(radius_mm=new_r)
-    assert out.method == "exact" and out.radius_mm == new_r
-    ref = m.fit_zernike(within(hm, new_r), list(out.nm), radius_mm=new_r, center_mm=(0, 0))
+    fit = m.fit_zernike(hm, 36, r_norm_mm=R, centre_mm=(0, 0))
+    out = fit.to(r_norm_mm=new_r)
+    assert out.method == "exact" and out.r_norm_mm == new_r
+    ref = m.fit_zernike(within(hm, new_r), list(out.orders), r_norm_mm=new_r, centre_mm=(0, 0))
     np.testing.assert_allclose(out.coefficients_nm, ref.coefficients_nm, atol=1e-7)
     # the same polynomial: fitted map and residual unchanged on the fit's pixels
     np.testing.assert_allclose(out.fitted.z_nm, fit.fitted.z_nm, atol=1e-8, equal_nan=True)
@@ -102,11 +102,11 @@ def test_smaller_radius_equals_a_refit_of_the_inner_data(new_r: float) -> None:
 
 def test_larger_radius_equals_a_refit_of_the_same_pixels() -> None:
     hm = polynomial_surface(28, seed=3)
-    fit = m.fit_zernike(hm, 28, "noll", "peak", radius_mm=R, center_mm=(0, 0))
-    out = fit.to(radius_mm=13.0)
-    ref = m.fit_zernike(hm, list(out.nm), "noll", "peak", radius_mm=13.0, center_mm=(0, 0))
+    fit = m.fit_zernike(hm, 28, "noll", "peak", r_norm_mm=R, centre_mm=(0, 0))
+    out = fit.to(r_norm_mm=13.0)
+    ref = m.fit_zernike(hm, list(out.orders), "noll", "peak", r_norm_mm=13.0, centre_mm=(0, 0))
     np.testing.assert_allclose(out.coefficients_nm, ref.coefficients_nm, atol=1e-7)
-    back = out.to(radius_mm=R)
+    back = out.to(r_norm_mm=R)
     np.testing.assert_allclose(back.coefficients_nm, fit.coefficients_nm, atol=1e-8)
 
 
@@ -114,22 +114,22 @@ def test_open_term_set_closure_or_refit() -> None:
     # power and spherical only: the closure needs piston
     coefs = {(2, 0): 30.0, (4, 0): -12.0}
     hm = m.zernike_surface(list(coefs.values()), shape=(121, 121), dx_mm=2 * R / 120,
-                           normalization="peak", radius_mm=R, indices=[4, 9])
-    fit = m.fit_zernike(hm, [4, 9], normalization="peak", radius_mm=R, center_mm=(0, 0))
-    exact = fit.to(radius_mm=7.0)
-    assert (0, 0) in exact.nm and "added the lower-order modes [(0, 0)]" in exact.note
+                           normalisation="peak", r_norm_mm=R, indices=[4, 9])
+    fit = m.fit_zernike(hm, [4, 9], normalisation="peak", r_norm_mm=R, centre_mm=(0, 0))
+    exact = fit.to(r_norm_mm=7.0)
+    assert (0, 0) in exact.orders and "added the lower-order modes [(0, 0)]" in exact.note
     # by hand for the power term: power -> s² · 30 plus the spherical's share
     s2 = 0.49
     t4 = scaling_matrix(0, 4, 0.7)
     assert exact.coefficient_nm(2, 0) == pytest.approx(30.0 * s2 + (-12.0) * t4[2, 1], rel=1e-9)
-    same = fit.to(radius_mm=7.0, terms="same")
+    same = fit.to(r_norm_mm=7.0, terms="same")
     assert same.method == "refit" and "not closed" in same.note
-    assert same.nm == [(2, 0), (4, 0)]
-    ref = m.fit_zernike(within(hm, 7.0), [4, 9], normalization="peak", radius_mm=7.0,
-                        center_mm=(0, 0))
+    assert same.orders == [(2, 0), (4, 0)]
+    ref = m.fit_zernike(within(hm, 7.0), [4, 9], normalisation="peak", r_norm_mm=7.0,
+                        centre_mm=(0, 0))
     np.testing.assert_allclose(same.coefficients_nm, ref.coefficients_nm, atol=1e-9)
     assert same.to_dict()["conversion"]["method"] == "refit"
-    assert same.to_dict()["conversion"]["from"]["radius_mm"] == pytest.approx(R)
+    assert same.to_dict()["conversion"]["from"]["r_norm_mm"] == pytest.approx(R)
 
 
 def test_closure_and_count_based_sets_are_closed() -> None:
@@ -137,10 +137,10 @@ def test_closure_and_count_based_sets_are_closed() -> None:
     from metrology.zernike_schemes import resolve_terms
 
     for scheme, k in (("fringe", 37), ("noll", 45), ("ansi", 28)):
-        nm = resolve_terms(k, scheme)[1]
-        assert len(closure(nm)) == len(nm)
+        orders = resolve_terms(k, scheme)[1]
+        assert len(closure(orders)) == len(orders)
 
 
-def test_normalization_factor_used_is_the_convention() -> None:
-    assert normalization_factor(4, 0, "rms") == pytest.approx(math.sqrt(5))
-    assert normalization_factor(3, 1, "rms") == pytest.approx(math.sqrt(8))
+def test_normalisation_factor_used_is_the_convention() -> None:
+    assert normalisation_factor(4, 0, "rms") == pytest.approx(math.sqrt(5))
+    assert normalisation_factor(3, 1, "rms") == pytest.approx(math.sqrt(8))
