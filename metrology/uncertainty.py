@@ -459,9 +459,9 @@ class ZernikeEstimate:
 
 
 def zernike_estimates(data: HeightMap | Sequence[HeightMap], terms: Any = 37,
-                      scheme: str = "fringe", normalization: str = "rms",
-                      radius_mm: float | None = None,
-                      center_mm: tuple[float, float] | None = None, *,
+                      scheme: str = "fringe", normalisation: str = "rms",
+                      r_norm_mm: float | None = None,
+                      centre_mm: tuple[float, float] | None = None, *,
                       noise: NoisePSD | None = None) -> ZernikeEstimate:
     """Zernike fit with U (k = 2) on every coefficient (module docstring: models).
 
@@ -469,7 +469,7 @@ def zernike_estimates(data: HeightMap | Sequence[HeightMap], terms: Any = 37,
     ----------
     data : HeightMap or sequence of HeightMap
         One map, or N >= 2 repeats on one grid (fitted on their common mask).
-    terms, scheme, normalization, radius_mm, center_mm
+    terms, scheme, normalisation, r_norm_mm, centre_mm
         As in :func:`metrology.zernike.fit_zernike`. For repeats the centre
         and R_norm are those of the fit of the average, used for every repeat.
     noise : NoisePSD, optional
@@ -481,8 +481,8 @@ def zernike_estimates(data: HeightMap | Sequence[HeightMap], terms: Any = 37,
     ZernikeEstimate
     """
     if isinstance(data, HeightMap):
-        fit = fit_zernike(data, terms, scheme, normalization, radius_mm, center_mm)
-        kk = len(fit.nm)
+        fit = fit_zernike(data, terms, scheme, normalisation, r_norm_mm, centre_mm)
+        kk = len(fit.orders)
         if noise is None:
             nan = np.full(kk, math.nan)
             return ZernikeEstimate(fit, nan, nan.copy(), K_COVERAGE, math.nan, 1,
@@ -497,9 +497,9 @@ def zernike_estimates(data: HeightMap | Sequence[HeightMap], terms: Any = 37,
     ms = check_repeats(data)
     avg = average(ms)
     mask = avg.map.valid
-    fit = fit_zernike(avg.map, terms, scheme, normalization, radius_mm, center_mm)
+    fit = fit_zernike(avg.map, terms, scheme, normalisation, r_norm_mm, centre_mm)
     coefs = np.array([
-        fit_zernike(hm, fit.indices, scheme, normalization, fit.radius_mm, fit.center_mm,
+        fit_zernike(hm, fit.indices, scheme, normalisation, fit.r_norm_mm, fit.centre_mm,
                     mask=mask).coefficients_nm for hm in ms])
     n = len(ms)
     u = coefs.std(axis=0, ddof=1) / math.sqrt(n)
@@ -509,14 +509,12 @@ def zernike_estimates(data: HeightMap | Sequence[HeightMap], terms: Any = 37,
 
 
 def _propagate_noise(fit: ZernikeFit, hm: HeightMap, noise: NoisePSD) -> np.ndarray:
-    mask = np.zeros(hm.shape[0] * hm.shape[1], dtype=bool)
-    mask[fit.geometry.index] = True
-    mask = mask.reshape(hm.shape)
+    mask = fit.geometry.mask  # the fit's pixels (read only here)
     rows = []
     for j in fit.indices:
         zs = zernike_surface([1.0], like=hm, scheme=fit.scheme,
-                             normalization=fit.normalization, radius_mm=fit.radius_mm,
-                             center_mm=fit.center_mm, indices=[j], outside="evaluate")
+                             normalisation=fit.normalisation, r_norm_mm=fit.r_norm_mm,
+                             centre_mm=fit.centre_mm, indices=[j], outside="evaluate")
         rows.append(zs.z_nm[mask])
     b = np.array(rows)
     beta = np.linalg.solve(b @ b.T, b)

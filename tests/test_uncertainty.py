@@ -192,11 +192,11 @@ def test_zernike_repeats_standard_error_of_the_mean() -> None:
     mask = circle(s, 20.0)
     rng = np.random.default_rng(8)
     reps = noisy(s, 5, 0.5, rng, mask)
-    est = zernike_estimates(reps, terms=15, scheme="fringe", normalization="rms")
+    est = zernike_estimates(reps, terms=15, scheme="fringe", normalisation="rms")
     # independent: plain least squares of the long-double reference basis, per repeat
     fit = est.fit
     x, y = grid_mm(s.shape, DX, DX)
-    basis = basis_reference(fit.nm, x[mask], y[mask], fit.center_mm, fit.radius_mm, "rms")
+    basis = basis_reference(fit.orders, x[mask], y[mask], fit.centre_mm, fit.r_norm_mm, "rms")
     coefs = np.array([np.linalg.lstsq(basis, r.z_nm[mask], rcond=None)[0] for r in reps])
     np.testing.assert_allclose(fit.coefficients_nm, coefs.mean(axis=0), atol=1e-9)
     np.testing.assert_allclose(est.u_nm, coefs.std(axis=0, ddof=1) / math.sqrt(5), atol=1e-9)
@@ -219,7 +219,7 @@ def test_zernike_single_map_with_white_noise_psd() -> None:
     est = zernike_estimates(single, terms=11, noise=nz)
     fit = est.fit
     x, y = grid_mm(single.shape, DX, DX)
-    b = basis_reference(fit.nm, x[mask], y[mask], fit.center_mm, fit.radius_mm, "rms")
+    b = basis_reference(fit.orders, x[mask], y[mask], fit.centre_mm, fit.r_norm_mm, "rms")
     expected = sigma * np.sqrt(np.diag(np.linalg.inv(b.T @ b)))
     # piston and tilt are removed from the noise estimate: compare from power (Z4) on
     np.testing.assert_allclose(est.u_nm[3:], expected[3:], rtol=0.15)
