@@ -1,6 +1,6 @@
 """Display units of the optics shop: nm, µm, waves and fringes at a test wavelength; power.
 
-Everything inside the library is in nm (``CONVENTIONS.md``); these helpers
+Everything inside the library is in nm (``docs/conventions.md``); these helpers
 convert for display and say how, in one sentence a report can print:
 
 * ``waves``: value / λ (a surface height in waves of the test wavelength, or
@@ -139,7 +139,7 @@ class PowerFigures:
     Attributes
     ----------
     z4_coefficient_nm : float
-        Fringe Z4 coefficient in the fit's normalisation (``normalization``).
+        Fringe Z4 coefficient in the fit's normalisation (``normalisation``).
     z4_peak_nm : float
         Peak-normalised Z4 coefficient c₄ (edge amplitude of c₄ (2ρ² - 1)).
     pv_nm : float
@@ -150,24 +150,38 @@ class PowerFigures:
         the source and its status).
     seidel_focus_nm : float or None
         ``2 c₄ - 6 c₉`` (peak-normalised), None when Z9 was not fitted.
-    radius_mm : float
-        R_norm of the fit.
+    normalisation : {"rms", "peak"}
+        The fit's normalisation (that of ``z4_coefficient_nm``).
+    r_norm_mm : float
+        R_norm of the fit, mm.
+    rho2_range : (float, float)
+        Smallest and largest ρ² = (r / R_norm)² over the fit's pixels.
     statements : dict of str
         One sentence per figure, for reports.
     """
 
     z4_coefficient_nm: float
-    normalization: str
+    normalisation: str
     z4_peak_nm: float
     pv_nm: float
     metropro_power_nm: float
     seidel_focus_nm: float | None
-    radius_mm: float
+    r_norm_mm: float
     rho2_range: tuple[float, float]
     statements: dict
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def _rho2_range(geo: Any) -> tuple[float, float]:
+    """Smallest and largest ρ² over the pixels of a :class:`~metrology.zernike.ZernikeGeometry`
+    (pixel centres in the map frame, ``docs/conventions.md``)."""
+    ny, nx = geo.shape
+    x = ((np.arange(nx) - (nx - 1) / 2.0) * geo.dx_mm - geo.centre_mm[0]) / geo.r_norm_mm
+    y = ((np.arange(ny) - (ny - 1) / 2.0) * geo.dy_mm - geo.centre_mm[1]) / geo.r_norm_mm
+    rho2 = (x[None, :] ** 2 + y[:, None] ** 2)[geo.mask]
+    return float(rho2.min()), float(rho2.max())
 
 
 def power_figures(fit: Any) -> PowerFigures:
@@ -176,25 +190,23 @@ def power_figures(fit: Any) -> PowerFigures:
     The fit must contain the power mode (n, m) = (2, 0); Seidel focus needs
     (4, 0) too.
     """
-    from .zernike_schemes import normalization_factor
+    from .zernike_schemes import normalisation_factor
 
     try:
         c4 = fit.coefficient_nm(2, 0)
     except ConventionError:
         raise ConventionError("the fit has no power term (Fringe Z4 = (2, 0))") from None
-    c4p = c4 * normalization_factor(2, 0, fit.normalization)
+    c4p = c4 * normalisation_factor(2, 0, fit.normalisation)
     try:
-        c9p = fit.coefficient_nm(4, 0) * normalization_factor(4, 0, fit.normalization)
+        c9p = fit.coefficient_nm(4, 0) * normalisation_factor(4, 0, fit.normalisation)
         seidel = 2.0 * c4p - 6.0 * c9p
     except ConventionError:
         seidel = None
-    g = fit.geometry
-    rho2 = g.x * g.x + g.y * g.y
-    r2min, r2max = float(rho2.min()), float(rho2.max())
+    r2min, r2max = _rho2_range(fit.geometry)
     pv = 2.0 * c4p * (r2max - r2min)
     st = {
-        "z4": f"Fringe Z4 (2, 0) coefficient = {c4:.6g} nm ({fit.normalization} normalisation, "
-              f"R_norm = {fit.radius_mm:g} mm)",
+        "z4": f"Fringe Z4 (2, 0) coefficient = {c4:.6g} nm ({fit.normalisation} normalisation, "
+              f"R_norm = {fit.r_norm_mm:g} mm)",
         "pv": f"PV of the Z4 term over the data = 2 c4_peak (rho^2 from {r2min:.4g} to "
               f"{r2max:.4g}) = {pv:.6g} nm",
         "metropro": "MetroPro 'Power' = PV of the Zernike power term over the data aperture "
@@ -202,5 +214,5 @@ def power_figures(fit: Any) -> PowerFigures:
     }
     if seidel is not None:
         st["seidel"] = f"Seidel focus = 2 c4 - 6 c9 (peak-normalised) = {seidel:.6g} nm"
-    return PowerFigures(c4, fit.normalization, c4p, pv, pv, seidel, float(fit.radius_mm),
+    return PowerFigures(c4, fit.normalisation, c4p, pv, pv, seidel, float(fit.r_norm_mm),
                         (r2min, r2max), st)
