@@ -42,6 +42,7 @@ import numpy as np
 from .decision import Decision, decide
 from .errors import ConventionError, InsufficientDataError, SpecError
 from .heightmap import HeightMap
+from .verdicts import Verdict
 
 __all__ = [
     "FRINGE",
@@ -83,7 +84,8 @@ class FormDeviation:
         RMSt, RMSi, RMSa, nm.
     sphere_nm_per_mm2 : float
         a of the approximating sphere term ``a r²``, nm/mm².
-    center_mm : (float, float)
+    centre_mm : (float, float)
+        Centre of the test region (x, y) in the map frame, mm.
     r_min_mm, r_max_mm : float
         Radial extent of the test region about the centre.
     n_pixels : int
@@ -101,7 +103,7 @@ class FormDeviation:
     rms_i_nm: float
     rms_a_nm: float
     sphere_nm_per_mm2: float
-    center_mm: tuple[float, float]
+    centre_mm: tuple[float, float]
     r_min_mm: float
     r_max_mm: float
     n_pixels: int
@@ -123,7 +125,7 @@ class FormDeviation:
         return {
             "values_nm": self.values_nm(),
             "sphere_nm_per_mm2": self.sphere_nm_per_mm2,
-            "center_mm": list(self.center_mm), "r_min_mm": self.r_min_mm,
+            "centre_mm": list(self.centre_mm), "r_min_mm": self.r_min_mm,
             "r_max_mm": self.r_max_mm, "n_pixels": self.n_pixels,
             "rotational_method": self.rotational_method,
             "definitions": "ISO 10110-5 / ISO 14999-4 as in docs/iso10110.md: A = PV of the "
@@ -134,12 +136,14 @@ class FormDeviation:
         }
 
 
-def _center(hm: HeightMap, center_mm: tuple[float, float] | None) -> tuple[float, float]:
-    if center_mm is not None:
-        return float(center_mm[0]), float(center_mm[1])
-    ap = hm.meta.get("aperture")
-    if isinstance(ap, dict) and "center_mm" in ap:
-        return float(ap["center_mm"][0]), float(ap["center_mm"][1])
+def _centre(hm: HeightMap, centre_mm: tuple[float, float] | None) -> tuple[float, float]:
+    if centre_mm is not None:
+        return float(centre_mm[0]), float(centre_mm[1])
+    from .zernike import _aperture_centre
+
+    c = _aperture_centre(hm.meta.get("aperture"))
+    if c is not None:
+        return c
     from .aperture import fit_circle
 
     return fit_circle(hm)[0]
@@ -149,9 +153,9 @@ def _rms(v: np.ndarray) -> float:
     return float(np.sqrt(np.mean((v - v.mean()) ** 2)))
 
 
-def form_deviation(hm: HeightMap, *, center_mm: tuple[float, float] | None = None,
+def form_deviation(hm: HeightMap, *, centre_mm: tuple[float, float] | None = None,
                    rotational: str = "azimuthal", bin_width_mm: float | None = None,
-                   zernike_order: int = 12, min_bin_pixels: int = 4) -> FormDeviation:
+                   max_radial_order: int = 12, min_bin_pixels: int = 4) -> FormDeviation:
     """A, B, C, RMSt, RMSi and RMSa of a surface form deviation map (module docstring).
 
     Parameters
@@ -159,7 +163,7 @@ def form_deviation(hm: HeightMap, *, center_mm: tuple[float, float] | None = Non
     hm : HeightMap
         Surface form deviation in nm; its valid pixels are the test region
         (restrict it to the clear aperture first).
-    center_mm : (x, y), optional
+    centre_mm : (x, y), optional
         Centre of the test region in the map frame, mm. Default: the clear
         aperture's (``meta['aperture']``), else the best-fit circle of the
         valid region's boundary.
@@ -167,8 +171,8 @@ def form_deviation(hm: HeightMap, *, center_mm: tuple[float, float] | None = Non
         How the rotationally invariant part is found.
     bin_width_mm : float, optional
         Ring width for ``"azimuthal"`` (default: the larger pixel spacing).
-    zernike_order : int
-        Highest radial order of the m = 0 terms for ``"zernike"`` (even).
+    max_radial_order : int
+        Highest radial order n of the m = 0 terms for ``"zernike"`` (even).
     min_bin_pixels : int
         Rings with fewer pixels take part in e_rot but not in the PV C.
 
@@ -180,7 +184,7 @@ def form_deviation(hm: HeightMap, *, center_mm: tuple[float, float] | None = Non
     npx = int(np.count_nonzero(valid))
     if npx < 8:
         raise InsufficientDataError(f"a form deviation needs at least 8 valid pixels, got {npx}")
-    cx, cy = _center(hm, center_mm)
+    cx, cy = _centre(hm, centre_mm)
     x, y = hm.grid_mm()
     xs = x[valid] - cx
     ys = y[valid] - cy
@@ -215,10 +219,10 @@ def form_deviation(hm: HeightMap, *, center_mm: tuple[float, float] | None = Non
         c_pv = float(np.nanmax(means[ok]) - np.nanmin(means[ok]))
         desc = f"azimuthal mean in rings of {bw:g} mm about the centre"
     elif method == "zernike":
-        order = int(zernike_order)
+        order = int(max_radial_order)
         if order < 2 or order % 2:
             raise ConventionError(
-                f"zernike_order must be an even order >= 2, got {zernike_order!r}")
+                f"max_radial_order must be an even order >= 2, got {max_radial_order!r}")
         from .zernike_transform import radial_monomials
 
         rho = r / scale
@@ -238,7 +242,7 @@ def form_deviation(hm: HeightMap, *, center_mm: tuple[float, float] | None = Non
     return FormDeviation(
         sagitta_nm=sagitta, irregularity_nm=float(e.max() - e.min()), rotational_nm=c_pv,
         rms_t_nm=_rms(z_pt), rms_i_nm=_rms(e), rms_a_nm=_rms(e - e_rot),
-        sphere_nm_per_mm2=a, center_mm=(cx, cy), r_min_mm=float(r.min()),
+        sphere_nm_per_mm2=a, centre_mm=(cx, cy), r_min_mm=float(r.min()),
         r_max_mm=float(r.max()), n_pixels=npx, rotational_method=desc,
         irregularity=hm.replace(full_e, copy=False,
                                 note="ISO 10110-5 irregularity (approximating sphere removed)"),
@@ -261,7 +265,8 @@ class FormCriterion:
     decision: Decision
 
     @property
-    def verdict(self) -> str:
+    def verdict(self) -> Verdict:
+        """The decision's verdict (:class:`metrology.verdicts.Verdict`)."""
         return self.decision.verdict
 
 
@@ -483,7 +488,7 @@ def form_estimates(maps: Any, **kwargs: Any) -> tuple[FormDeviation, dict[str, f
     avg = average(maps)
     dev = form_deviation(avg.map, **kwargs)
     kw = dict(kwargs)
-    kw["center_mm"] = dev.center_mm
+    kw["centre_mm"] = dev.centre_mm
     mask = avg.map.valid
     vals = [form_deviation(hm.apply_mask(mask), **kw).values_nm() for hm in maps]
     n = len(vals)
