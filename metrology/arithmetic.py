@@ -2,7 +2,7 @@
 
 Maps are combined pixel by pixel only when they sit on the same grid: the same
 shape, the same spacing (relative tolerance :data:`GRID_RTOL`) and the same
-physical origin. The origin of a map is its array centre (``CONVENTIONS.md``)
+physical origin. The origin of a map is its array centre (``docs/conventions.md``)
 shifted by ``meta['crop_offset_mm']`` when the map was cropped
 (:meth:`HeightMap.crop_to_valid`), so the physical coordinates of a pixel are::
 
@@ -232,10 +232,12 @@ def resample_like(src: HeightMap, like: HeightMap, method: str = "bilinear") -> 
         "from_crop_offset_mm": [sx, sy],
     }
     ap = meta.get("aperture")
-    if isinstance(ap, dict) and "center_mm" in ap:
+    if isinstance(ap, dict) and ("centre_mm" in ap or "center_mm" in ap):
         ap = dict(ap)
-        ap["center_mm"] = [float(ap["center_mm"][0]) + sx - lx,
-                           float(ap["center_mm"][1]) + sy - ly]
+        # maps written before the vocabulary change say center_mm: moved, canonical key
+        c = ap["centre_mm"] if "centre_mm" in ap else ap["center_mm"]
+        ap.pop("center_mm", None)
+        ap["centre_mm"] = [float(c[0]) + sx - lx, float(c[1]) + sy - ly]
         meta["aperture"] = ap
     out_hm = HeightMap._adopt(out, like.dx_mm, like.dy_mm, meta)
     return out_hm.replace(

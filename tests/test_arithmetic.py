@@ -145,6 +145,26 @@ def test_resample_uses_the_crop_offset_and_keeps_orientation() -> None:
     assert np.nanmax(np.abs((back.resample_like(crop) - crop).z_nm)) == 0.0
 
 
+def test_resample_moves_the_recorded_aperture_to_the_same_physical_place() -> None:
+    from metrology.aperture import Circle
+
+    z = np.add.outer(np.arange(41.0), np.arange(51.0))
+    full = m.HeightMap(z, 0.25, 0.2).select_aperture(Circle(5.0, centre_mm=(1.5, -0.6)))
+    crop = full.crop_to_valid()  # moves the array centre (main's own bookkeeping)
+    assert crop.meta["crop_offset_mm"] != (0.0, 0.0)
+    moved = full.resample_like(crop)
+    np.testing.assert_allclose(moved.meta["aperture"]["centre_mm"],
+                               crop.meta["aperture"]["centre_mm"], atol=1e-12)
+    back = crop.resample_like(full)
+    np.testing.assert_allclose(back.meta["aperture"]["centre_mm"], [1.5, -0.6], atol=1e-12)
+    # a map written before the vocabulary change says center_mm: moved, canonical key
+    old_ap = {k: v for k, v in full.meta["aperture"].items() if k != "centre_mm"}
+    old = full.replace(meta={**full.meta, "aperture": {**old_ap, "center_mm": [1.5, -0.6]}})
+    ap = old.resample_like(crop).meta["aperture"]
+    assert "center_mm" not in ap
+    np.testing.assert_allclose(ap["centre_mm"], crop.meta["aperture"]["centre_mm"], atol=1e-12)
+
+
 def test_unknown_resampling_method() -> None:
     with pytest.raises(ConventionError):
         ramp().resample_like(ramp(), method="cubic")
