@@ -142,9 +142,9 @@ def fit() -> m.ZernikeFit:
     # known Fringe peak coefficients on a disk of radius 10 mm
     coefs = np.zeros(11)
     coefs[3], coefs[4], coefs[8], coefs[10] = 60.0, -20.0, 15.0, 5.0  # Z4, Z5, Z9, Z11
-    hm = m.zernike_surface(coefs, shape=(101, 101), dx_mm=0.2, normalization="peak",
-                           radius_mm=10.0)
-    return m.fit_zernike(hm, 11, normalization="rms", radius_mm=10.0, center_mm=(0, 0))
+    hm = m.zernike_surface(coefs, shape=(101, 101), dx_mm=0.2, normalisation="peak",
+                           r_norm_mm=10.0)
+    return m.fit_zernike(hm, 11, normalisation="rms", r_norm_mm=10.0, centre_mm=(0, 0))
 
 
 def test_zfr_hand_file_and_round_trip(tmp_path: Path, fit) -> None:
@@ -153,7 +153,7 @@ def test_zfr_hand_file_and_round_trip(tmp_path: Path, fit) -> None:
     z = read_codev_zfr(p)
     assert z["coefficients_waves"] == [0.0, 0.25, -0.5, 1.5]
     assert z["coefficients_nm"] == [0.0, 125.0, -250.0, 750.0]
-    assert z["scheme"] == "fringe" and z["normalization"] == "peak"
+    assert z["scheme"] == "fringe" and z["normalisation"] == "peak"
     q = tmp_path / "fit.int"
     write_codev_zfr(fit, q, wavelength_nm=LAM)
     back = read_codev_zfr(q)
@@ -175,8 +175,9 @@ def test_zfr_hand_file_and_round_trip(tmp_path: Path, fit) -> None:
 ])
 def test_tables_in_tool_conventions(tmp_path: Path, fit, convention, scheme, norm, unit) -> None:
     t = zernike_table(fit, convention=convention, wavelength_nm=LAM)
-    assert (t["scheme"], t["normalization"], t["unit"]) == (scheme, norm, unit)
-    assert t["radius_mm"] == pytest.approx(10.0) and t["wavelength_nm"] == LAM
+    assert (t["scheme"], t["normalisation"], t["unit"]) == (scheme, norm, unit)
+    assert t["r_norm_mm"] == pytest.approx(10.0) and t["wavelength_nm"] == LAM
+    assert t["centre_mm"] == [0.0, 0.0] and t["normalisation"] == norm
     per = LAM if unit == "waves" else 1e6
     power = next(r for r in t["terms"] if (r["n"], r["m"]) == (2, 0))
     n_factor = 1.0 if norm == "peak" else math.sqrt(3.0)
@@ -187,15 +188,16 @@ def test_tables_in_tool_conventions(tmp_path: Path, fit, convention, scheme, nor
         writer(fit, p, convention=convention, wavelength_nm=LAM)
         back = read_zernike_table(p)
         assert back["scheme"] == scheme and back["unit"] == unit
-        assert back["radius_mm"] == pytest.approx(10.0)
+        assert back["r_norm_mm"] == pytest.approx(10.0) and back["centre_mm"] == [0.0, 0.0]
+        assert back["normalisation"] == norm
         np.testing.assert_allclose([r["coefficient"] for r in back["terms"]],
                                    [r["coefficient"] for r in t["terms"]], rtol=1e-15)
     assert json.loads((tmp_path / "t.json").read_text())["note"].startswith("coefficient in")
 
 
 def test_table_gaps_and_errors(fit) -> None:
-    sub = m.fit_zernike(fit.source, [1, 4, 9], normalization="peak", radius_mm=10.0,
-                        center_mm=(0, 0))
+    sub = m.fit_zernike(fit.source, [1, 4, 9], normalisation="peak", r_norm_mm=10.0,
+                        centre_mm=(0, 0))
     t = zernike_table(sub, unit="nm")
     assert len(t["terms"]) == 9 and [r["fitted"] for r in t["terms"]].count(True) == 3
     assert t["terms"][1]["coefficient"] == 0.0 and not t["terms"][1]["fitted"]

@@ -20,7 +20,7 @@ prysm's readers, which agree on it)
 * The data: nx · ny integers (grid) or n numbers (Zernike), free format.
   Grid values run row by row from the top row (+y) down, each row from -x to
   +x (image order): this reader flips them into the y-up frame of
-  ``CONVENTIONS.md`` (``meta['rows_flipped']`` True) and the writer flips back.
+  ``docs/conventions.md`` (``meta['rows_flipped']`` True) and the writer flips back.
 
 The grid carries no pixel spacing (CODE V maps it onto the surface's
 aperture). The writer records the map's spacing in a comment line
@@ -282,7 +282,7 @@ def read_codev_zfr(path: str | Path) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``scheme`` "fringe", ``normalization`` "peak", ``kind`` (SUR/WFR),
+        ``scheme`` "fringe", ``normalisation`` "peak", ``kind`` (SUR/WFR),
         ``wavelength_nm``, ``indices`` (1..n), ``coefficients_waves`` and
         ``coefficients_nm`` (lists), ``title``.
     """
@@ -302,7 +302,7 @@ def read_codev_zfr(path: str | Path) -> dict[str, Any]:
     except ValueError:
         raise FileFormatError(f"{p}: coefficients must be numbers") from None
     lam_nm = h["wvl_um"] * 1000.0
-    return {"scheme": "fringe", "normalization": "peak", "kind": h["type"],
+    return {"scheme": "fringe", "normalisation": "peak", "kind": h["type"],
             "wavelength_nm": lam_nm, "indices": list(range(1, n + 1)),
             "coefficients_waves": waves, "coefficients_nm": [c * lam_nm for c in waves],
             "title": title, "comments": comments}
@@ -335,8 +335,8 @@ def write_codev_zfr(fit: Any, path: str | Path, *, wavelength_nm: float, kind: s
         coef[j - 1] = c / lam
     ttl = (title or "metrology Zernike export").replace("\n", " ")[:80]
     lines = [
-        f"! metrology: Fringe Zernike, peak normalised, R_norm = {f.radius_mm!r} mm, centre "
-        f"= ({f.center_mm[0]!r}, {f.center_mm[1]!r}) mm",
+        f"! metrology: Fringe Zernike, peak normalised, R_norm = {f.r_norm_mm!r} mm, centre "
+        f"= ({f.centre_mm[0]!r}, {f.centre_mm[1]!r}) mm",
         ttl, f"ZFR {n} {k} WVL {lam / 1000.0:.12g} SSZ 1",
         *[repr(float(c)) for c in coef],
     ]

@@ -14,7 +14,7 @@ Layout (OpticStudio help, "Grid Sag", section "Importing grid data")
 * Order: the first data line is the upper-left corner of the grid, the
   (-x, +y) corner; points run left to right along a row, then the next row
   down: rows go from +y to -y. This reader flips them into the y-up frame of
-  ``CONVENTIONS.md`` (``meta['rows_flipped']`` True) and the writer flips back.
+  ``docs/conventions.md`` (``meta['rows_flipped']`` True) and the writer flips back.
 * If every derivative is zero OpticStudio estimates them by finite
   differences; the writer writes zeros (it does not invent derivatives at
   the edge of the valid data).

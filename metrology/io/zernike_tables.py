@@ -10,7 +10,7 @@ Presets (``convention=``):
 * ``"codev-zfr"``: CODE V ZFR: Fringe, peak normalised, waves at the stated
   wavelength (the same numbers as :func:`metrology.io.codev.write_codev_zfr`).
 
-Or give ``scheme``, ``normalization`` and ``unit`` ("waves", "mm", "um",
+Or give ``scheme``, ``normalisation`` and ``unit`` ("waves", "mm", "um",
 "nm") yourself. Every table states scheme, normalisation, unit, wavelength,
 R_norm, centre and how the coefficients were converted; the terms run without
 gaps from the scheme's first index to the highest fitted one (terms not
@@ -28,37 +28,37 @@ from typing import Any
 
 from .._atomic import atomic_write_text
 from ..errors import ConventionError, FileFormatError
-from ..zernike_schemes import first_index, zernike_name, zernike_nm
+from ..zernike_schemes import first_index, zernike_name, zernike_order
 
 __all__ = ["CONVENTIONS", "zernike_table", "write_zernike_csv", "write_zernike_json",
            "read_zernike_table"]
 
 CONVENTIONS: dict[str, dict[str, str]] = {
-    "zemax-fringe-sag": {"scheme": "fringe", "normalization": "peak", "unit": "mm"},
-    "zemax-standard-sag": {"scheme": "noll", "normalization": "rms", "unit": "mm"},
-    "codev-zfr": {"scheme": "fringe", "normalization": "peak", "unit": "waves"},
+    "zemax-fringe-sag": {"scheme": "fringe", "normalisation": "peak", "unit": "mm"},
+    "zemax-standard-sag": {"scheme": "noll", "normalisation": "rms", "unit": "mm"},
+    "codev-zfr": {"scheme": "fringe", "normalisation": "peak", "unit": "waves"},
 }
 _UNITS = {"nm": 1.0, "um": 1e3, "mm": 1e6}
 
 
 def zernike_table(fit: Any, *, convention: str | None = None, scheme: str = "fringe",
-                  normalization: str = "peak", unit: str = "waves",
+                  normalisation: str = "peak", unit: str = "waves",
                   wavelength_nm: float | None = None,
-                  radius_mm: float | None = None) -> dict[str, Any]:
+                  r_norm_mm: float | None = None) -> dict[str, Any]:
     """A Zernike fit as a table in a design tool's convention (module docstring).
 
     Parameters
     ----------
     fit : ZernikeFit
     convention : str, optional
-        One of :data:`CONVENTIONS` (overrides scheme, normalization, unit).
-    scheme, normalization : str
+        One of :data:`CONVENTIONS` (overrides scheme, normalisation, unit).
+    scheme, normalisation : str
         Target convention (converted exactly, :meth:`ZernikeFit.to`).
     unit : {"waves", "mm", "um", "nm"}
     wavelength_nm : float, optional
         Required for waves; recorded otherwise when given.
-    radius_mm : float, optional
-        Normalisation radius of the table (exact transform; default: the fit's).
+    r_norm_mm : float, optional
+        R_norm of the table, mm (exact transform; default: the fit's).
 
     Returns
     -------
@@ -72,30 +72,30 @@ def zernike_table(fit: Any, *, convention: str | None = None, scheme: str = "fri
         except KeyError:
             raise ConventionError(f"unknown convention {convention!r}; use one of "
                                   f"{', '.join(CONVENTIONS)}") from None
-        scheme, normalization, unit = preset["scheme"], preset["normalization"], preset["unit"]
+        scheme, normalisation, unit = preset["scheme"], preset["normalisation"], preset["unit"]
     u = str(unit).lower().replace("µ", "u")
     if u not in (*_UNITS, "waves"):
         raise ConventionError(f"unknown unit {unit!r}; use waves, mm, um or nm")
     lam = None if wavelength_nm is None else float(wavelength_nm)
     if u == "waves" and not (lam is not None and lam > 0 and math.isfinite(lam)):
         raise ConventionError("coefficients in waves need wavelength_nm=")
-    f = fit.to(scheme, normalization, radius_mm)
+    f = fit.to(scheme, normalisation, r_norm_mm)
     per = lam if u == "waves" else _UNITS[u]
     value = dict(zip(f.indices, f.coefficients_nm, strict=True))
     start = first_index(f.scheme)
     terms = []
     for j in range(start, max(f.indices) + 1):
-        n, m = zernike_nm(f.scheme, j)
+        n, m = zernike_order(f.scheme, j)
         terms.append({"index": j, "n": n, "m": m, "name": zernike_name(n, m),
                       "coefficient": float(value.get(j, 0.0)) / per, "fitted": j in value})
     return {
-        "convention": convention, "scheme": f.scheme, "normalization": f.normalization,
-        "unit": u, "wavelength_nm": lam, "radius_mm": float(f.radius_mm),
-        "center_mm": [float(c) for c in f.center_mm],
+        "convention": convention, "scheme": f.scheme, "normalisation": f.normalisation,
+        "unit": u, "wavelength_nm": lam, "r_norm_mm": float(f.r_norm_mm),
+        "centre_mm": [float(c) for c in f.centre_mm],
         "conversion": getattr(f, "note", ""),
         "note": (f"coefficient in {u}" + (f" at {lam:g} nm" if u == "waves" else "")
-                 + f"; {f.scheme} order, {f.normalization} normalisation, R_norm = "
-                 f"{float(f.radius_mm):g} mm"),
+                 + f"; {f.scheme} order, {f.normalisation} normalisation, R_norm = "
+                 f"{float(f.r_norm_mm):g} mm"),
         "terms": terms,
     }
 
@@ -105,8 +105,8 @@ def write_zernike_json(fit: Any, path: str | Path, **kwargs: Any) -> Path:
     return atomic_write_text(path, json.dumps(zernike_table(fit, **kwargs), indent=2) + "\n")
 
 
-_CSV_KEYS = ("convention", "scheme", "normalization", "unit", "wavelength_nm", "radius_mm",
-             "center_mm", "note")
+_CSV_KEYS = ("convention", "scheme", "normalisation", "unit", "wavelength_nm", "r_norm_mm",
+             "centre_mm", "note")
 
 
 def write_zernike_csv(fit: Any, path: str | Path, **kwargs: Any) -> Path:
@@ -151,10 +151,10 @@ def read_zernike_table(path: str | Path) -> dict[str, Any]:
         for r in reader:
             rows.append({"index": int(r[0]), "n": int(r[1]), "m": int(r[2]), "name": r[3],
                          "coefficient": float(r[4]), "fitted": bool(int(r[5]))})
-        for k in ("wavelength_nm", "radius_mm"):
+        for k in ("wavelength_nm", "r_norm_mm"):
             meta[k] = None if meta.get(k) in (None, "None") else float(meta[k])
-        if "center_mm" in meta:
-            meta["center_mm"] = json.loads(meta["center_mm"])
+        if "centre_mm" in meta:
+            meta["centre_mm"] = json.loads(meta["centre_mm"])
     except (ValueError, IndexError, json.JSONDecodeError) as exc:
         raise FileFormatError(f"{p}: corrupt Zernike table ({exc})") from exc
     meta["terms"] = rows
