@@ -19,8 +19,9 @@ Guide 98-4):
     neither proven nor disproven at that uncertainty. A value without an
     uncertainty cannot be judged by this rule (``not-measurable``).
 
-A NaN value is always ``not-measurable``. Verdict names are those of
-``CONVENTIONS.md`` (``pass``, ``fail``, ``not-measurable``).
+A NaN value is always ``not-measurable``. Verdicts are
+:class:`metrology.verdicts.Verdict` members (``pass``, ``fail``,
+``not-measurable``; ``docs/conventions.md``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ConventionError
+from .verdicts import Verdict
 
 __all__ = ["RULES", "BOUNDS", "Decision", "DecisionRule", "decide", "REASON_WITHIN_U"]
 
@@ -53,7 +55,9 @@ class Decision:
 
     Attributes
     ----------
-    verdict : {"pass", "fail", "not-measurable"}
+    verdict : Verdict
+        ``Verdict.PASS``, ``Verdict.FAIL`` or ``Verdict.NOT_MEASURABLE`` (a ``str``:
+        ``Verdict.PASS == "pass"``).
     rule : {"simple", "guarded"}
     bound : {"upper", "lower"}
     value, limit : float
@@ -66,7 +70,7 @@ class Decision:
         Why the verdict is not a plain pass/fail ("" otherwise).
     """
 
-    verdict: str
+    verdict: Verdict
     rule: str
     bound: str
     value: float
@@ -77,10 +81,12 @@ class Decision:
 
     @property
     def passed(self) -> bool:
-        return self.verdict == "pass"
+        return self.verdict is Verdict.PASS
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        d["verdict"] = self.verdict.value
+        return d
 
 
 def _check(rule: str, bound: str) -> tuple[str, str]:
@@ -127,24 +133,24 @@ def decide(value: float, limit: float, *, U: float | None = None, rule: str = "s
     sign = 1.0 if b == "upper" else -1.0
     margin = sign * (lim - v)
     if math.isnan(v):
-        return Decision("not-measurable", r, b, v, lim, u, margin, "no measured value")
+        return Decision(Verdict.NOT_MEASURABLE, r, b, v, lim, u, margin, "no measured value")
     if r == "simple":
         ok = v <= lim if b == "upper" else v >= lim
-        return Decision("pass" if ok else "fail", r, b, v, lim, u, margin, "")
+        return Decision(Verdict.PASS if ok else Verdict.FAIL, r, b, v, lim, u, margin, "")
     if u is None or math.isinf(u):
-        return Decision("not-measurable", r, b, v, lim, u, margin,
+        return Decision(Verdict.NOT_MEASURABLE, r, b, v, lim, u, margin,
                         "no uncertainty for this value: the guarded rule cannot decide")
     if b == "upper":
         if v + u <= lim:
-            return Decision("pass", r, b, v, lim, u, margin, "")
+            return Decision(Verdict.PASS, r, b, v, lim, u, margin, "")
         if v - u > lim:
-            return Decision("fail", r, b, v, lim, u, margin, "")
+            return Decision(Verdict.FAIL, r, b, v, lim, u, margin, "")
     else:
         if v - u >= lim:
-            return Decision("pass", r, b, v, lim, u, margin, "")
+            return Decision(Verdict.PASS, r, b, v, lim, u, margin, "")
         if v + u < lim:
-            return Decision("fail", r, b, v, lim, u, margin, "")
-    return Decision("not-measurable", r, b, v, lim, u, margin, REASON_WITHIN_U)
+            return Decision(Verdict.FAIL, r, b, v, lim, u, margin, "")
+    return Decision(Verdict.NOT_MEASURABLE, r, b, v, lim, u, margin, REASON_WITHIN_U)
 
 
 @dataclass(frozen=True)

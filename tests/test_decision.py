@@ -81,3 +81,17 @@ def test_rule_object_describes_itself() -> None:
     assert g.decide(0.95, 1.0, U=0.1).to_dict()["reason"] == REASON_WITHIN_U
     with pytest.raises(ConventionError):
         DecisionRule("lenient")
+
+
+def test_verdicts_are_the_project_enum() -> None:
+    import json
+
+    from metrology.verdicts import Verdict, worst
+
+    ds = [decide(0.5, 1.0, U=0.2, rule="guarded"), decide(0.9, 1.0, U=0.2, rule="guarded"),
+          decide(1.5, 1.0, U=0.2, rule="guarded")]
+    assert [d.verdict for d in ds] == [Verdict.PASS, Verdict.NOT_MEASURABLE, Verdict.FAIL]
+    assert all(type(d.verdict) is Verdict for d in ds)
+    assert ds[0].passed and not ds[1].passed
+    assert worst(d.verdict for d in ds[:2]) is Verdict.NOT_MEASURABLE
+    assert json.loads(json.dumps(ds[1].to_dict()))["verdict"] == "not-measurable"
