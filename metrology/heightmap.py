@@ -21,17 +21,24 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ApertureError, InsufficientDataError
+from .errors import ApertureError, HeightMapError, HeightMapTypeError, InsufficientDataError
 
 __all__ = ["HeightMap"]
 
 
 def _as_float64_2d(z: Any) -> np.ndarray:
-    arr = np.asarray(z)
+    try:
+        arr = np.asarray(z)
+    except (ValueError, TypeError) as exc:  # ragged nested lists, ...
+        raise HeightMapError(f"height data are not a rectangular array ({exc})") from exc
     if arr.ndim != 2:
-        raise ValueError(f"a height map must be 2-D, got shape {arr.shape}")
-    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-        raise TypeError(f"height data must be real numbers, got dtype {arr.dtype}")
+        raise HeightMapError(f"a height map must be 2-D, got shape {arr.shape}")
+    if arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise HeightMapError(f"a height map needs at least one row and one column, got shape "
+                             f"{arr.shape}")
+    if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.floating)
+                                     or np.issubdtype(arr.dtype, np.integer)):
+        raise HeightMapTypeError(f"height data must be real numbers, got dtype {arr.dtype}")
     out = np.array(arr, dtype=np.float64, order="C", copy=True)
     # +/-inf is never a height: treat as invalid like NaN
     inf = np.isinf(out)
@@ -41,9 +48,12 @@ def _as_float64_2d(z: Any) -> np.ndarray:
 
 
 def _check_spacing(name: str, value: float) -> float:
-    v = float(value)
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise HeightMapTypeError(f"{name} must be a number of mm, got {value!r}") from None
     if not math.isfinite(v) or v <= 0.0:
-        raise ValueError(f"{name} must be a positive finite spacing in mm, got {value!r}")
+        raise HeightMapError(f"{name} must be a positive finite spacing in mm, got {value!r}")
     return v
 
 
@@ -85,7 +95,7 @@ class HeightMap:
         copying it (anything but a writable C-contiguous 2-D float64 array is copied
         as usual); inf becomes NaN in place. Internal: readers and operations use it."""
         if not (isinstance(z_nm, np.ndarray) and z_nm.dtype == np.float64 and z_nm.ndim == 2
-                and z_nm.flags.c_contiguous and z_nm.flags.writeable):
+                and z_nm.flags.c_contiguous and z_nm.flags.writeable and z_nm.size > 0):
             return cls(z_nm, dx_mm, dy_mm, meta)
         inf = np.isinf(z_nm)
         if inf.any():

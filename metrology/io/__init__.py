@@ -18,6 +18,8 @@ from . import (  # noqa: F401  (imported to register the formats)
     x3p,
     zemax,
 )
+from ._policy import ReaderLimits, current_limits, limits
 from ._registry import Format, detect, formats, load, register, save
 
-__all__ = ["load", "save", "formats", "detect", "register", "Format"]
+__all__ = ["load", "save", "formats", "detect", "register", "Format", "limits",
+           "current_limits", "ReaderLimits"]
