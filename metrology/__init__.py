@@ -40,7 +40,7 @@ _SUBMODULES = frozenset({
     "zernike_schemes",
     # uncertainty, repeats, decision rules, ISO 10110-5, wavefront, display units
     "arithmetic", "decision", "iso10110", "repeats", "uncertainty", "units", "wavefront",
-    "zernike_transform",
+    "zernike_tables", "zernike_transform",
 })
 
 #: public name -> the submodule that defines it

@@ -15,7 +15,7 @@ import metrology as m
 from metrology.errors import ConventionError, FileFormatError
 from metrology.io import detect
 from metrology.io.codev import read_codev_int, read_codev_zfr, write_codev_int, write_codev_zfr
-from metrology.io.zernike_tables import (
+from metrology.zernike_tables import (
     read_zernike_table,
     write_zernike_csv,
     write_zernike_json,

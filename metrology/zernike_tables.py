@@ -15,6 +15,9 @@ Or give ``scheme``, ``normalisation`` and ``unit`` ("waves", "mm", "um",
 R_norm, centre and how the coefficients were converted; the terms run without
 gaps from the scheme's first index to the highest fitted one (terms not
 fitted are 0 with ``"fitted": false``), as the tools read them by position.
+
+An export of an analysis result (a fit), not a height-map format: it lives
+outside :mod:`metrology.io`, whose readers import no analysis.
 """
 
 from __future__ import annotations
@@ -26,9 +29,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-from .._atomic import atomic_write_text
-from ..errors import ConventionError, FileFormatError
-from ..zernike_schemes import first_index, zernike_name, zernike_order
+from ._atomic import atomic_write_text
+from .errors import ConventionError, FileFormatError
+from .zernike_schemes import first_index, zernike_name, zernike_order
 
 __all__ = ["CONVENTIONS", "zernike_table", "write_zernike_csv", "write_zernike_json",
            "read_zernike_table"]
