@@ -8,8 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 import metrology as m
 from metrology.errors import ConventionError, FileFormatError
@@ -22,7 +20,7 @@ from metrology.zernike_tables import (
     zernike_table,
 )
 
-from iohelpers import FLIP_SETTINGS, marked_map
+from iohelpers import marked_map
 
 LAM = 632.8
 
@@ -93,7 +91,11 @@ def test_round_trip_quantisation_and_layout(tmp_path: Path) -> None:
     ("title\nGRD 2 2 SUR WVL 0.6 SSZ 1 FOO 3\n1 2 3 4\n", "FOO"),
     ("title\nGRD 2 2 SUR WVL -1 SSZ 1\n1 2 3 4\n", "WVL"),
     ("title\nGRD 2 2 SUR WVL 0.6 SSZ 0\n1 2 3 4\n", "SSZ"),
-    ("title\nGRD 5000 5000 SUR WVL 0.6 SSZ 1\n1 2 3 4\n", "more than"),
+    ("title\nGRD 5000 5000 SUR WVL 0.6 SSZ 1\n1 2 3 4\n", "truncated or corrupt"),
+    ("title\nGRD 2 2 SUR WVL 0.6 SSZ 1\n1 2 3 4", "does not end with a line break"),
+    ("title\nGRD 2 2 SUR WVL 1e-6 SSZ 1\n1 2 3 4\n", "WVL .nm. .* plausible range"),
+    ("title\nGRD 2 2 SUR WVL 0.6 SSZ 1e30\n1 2 3 4\n", "WVL / SSZ"),
+    ("title\nGRD 2 2 SUR WVL 0.6 SSZ 1 XSC 1e9\n1 2 3 4\n", "XSC"),
     ("title\nZFR 4 SUR WVL 0.6 SSZ 1\n1\n2\n3\n4\n", "ZFR"),
     ("only a title\n", "lacks GRD"),
     ("", "truncated"),
@@ -108,32 +110,43 @@ def test_bad_files(tmp_path: Path, text: str, msg: str) -> None:
 def test_spacing_is_required(tmp_path: Path) -> None:
     p = tmp_path / "n.int"
     p.write_text("title\nGRD 2 2 SUR WVL 0.6 SSZ 1\n1 2 3 4\n")
-    with pytest.raises(FileFormatError, match="dx_mm"):
+    with pytest.raises(FileFormatError, match="no lateral calibration.*dx_mm"):
         m.load(p)
+    q = tmp_path / "c.int"
+    q.write_text("! metrology: dx_mm=nan dy_mm=0.2\ntitle\nGRD 2 2 SUR WVL 0.6 SSZ 1\n1 2 3 4\n")
+    with pytest.raises(FileFormatError, match="not a finite number"):
+        m.load(q)
     with pytest.raises(FileFormatError, match="wavelength"):
         write_codev_int(m.HeightMap(np.zeros((3, 3)), 0.1), tmp_path / "w.int")
 
 
-@pytest.fixture(scope="module")
-def int_bytes(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    p = tmp_path_factory.mktemp("codev") / "m.int"
-    write_codev_int(m.HeightMap(marked_map(), 0.1), p, wavelength_nm=LAM)
-    return p.read_bytes()
+def test_the_callers_spacing_overrides_the_comment_and_is_recorded(tmp_path: Path) -> None:
+    p = tmp_path / "o.int"
+    p.write_text("! metrology: dx_mm=0.125 dy_mm=0.2\ntitle\nGRD 2 2 SUR WVL 0.6 SSZ 1\n"
+                 "1 2 3 4\n")
+    hm = m.load(p)
+    assert (hm.dx_mm, hm.dy_mm) == (0.125, 0.2) and hm.meta["lateral_source"] == "file"
+    hm = m.load(p, dx_mm=0.5)  # no XSC: square pixels, the policy's default
+    assert (hm.dx_mm, hm.dy_mm) == (0.5, 0.5) and hm.meta["lateral_source"] == "caller"
+    assert (hm.meta["file_dx_mm"], hm.meta["file_dy_mm"]) == (0.125, 0.2)
 
 
-@FLIP_SETTINGS
-@given(frac=st.floats(0.0, 1.0, exclude_max=True), xor=st.integers(1, 255))
-def test_byte_flips_raise_only_file_format_error(frac: float, xor: int, int_bytes: bytes,
-                                                 tmp_path: Path) -> None:
-    b = bytearray(int_bytes)
-    b[int(frac * len(b))] ^= xor
-    p = tmp_path / "flip.int"
-    p.write_bytes(bytes(b))
-    try:
-        back = m.load(p, format="codev")
-    except FileFormatError:
-        return
-    assert isinstance(back, m.HeightMap)
+def test_grid_size_limit_applies_before_reading(tmp_path: Path) -> None:
+    p = tmp_path / "big.int"
+    p.write_text("title\nGRD 3 3 SUR WVL 0.6 SSZ 1\n" + "1 " * 9 + "\n")
+    assert m.load(p, dx_mm=0.1).shape == (3, 3)
+    with m.io.limits(max_pixels=8), pytest.raises(FileFormatError, match="max_pixels"):
+        m.load(p, dx_mm=0.1)
+
+
+def test_zfr_cut_or_non_finite_is_refused(tmp_path: Path) -> None:
+    p = tmp_path / "z.int"
+    p.write_text("title\nZFR 2 SUR WVL 0.5 SSZ 1\n0.25\n0.125")  # cut inside the last value
+    with pytest.raises(FileFormatError, match="line break"):
+        read_codev_zfr(p)
+    p.write_text("title\nZFR 2 SUR WVL 0.5 SSZ 1\n0.25\nnan\n")
+    with pytest.raises(FileFormatError, match="finite"):
+        read_codev_zfr(p)
 
 
 # --------------------------------------------------------------------------- Zernike forms

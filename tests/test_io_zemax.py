@@ -6,15 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 import metrology as m
 from metrology.errors import FileFormatError
 from metrology.io import detect
 from metrology.io.zemax import read_zemax_grid_sag, write_zemax_grid_sag
 
-from iohelpers import FLIP_SETTINGS, marked_map
+from iohelpers import marked_map
 
 
 def hand_file(values_top_first: list[list[str]], header: str, extra: str = "") -> str:
@@ -102,7 +100,11 @@ def test_writer_refuses_grids_below_5x5(tmp_path: Path) -> None:
     ("5 5 0.1 0.1 0 0 0\n" + "x 0 0 0\n" * 25, "numeric"),
     ("5 5 0.1 0.1 0 0 0\n" + "nan 0 0 0\n" * 25, "non-finite"),
     ("100000 100000 0.1 0.1 0 0 0\n0 0 0 0\n", "more than"),
-    ("5 5 0 0.1 0 0 0\n" + "0 0 0 0\n" * 25, "non-zero"),
+    ("5 5 0 0.1 0 0 0\n" + "0 0 0 0\n" * 25, "no lateral calibration.*dx_mm"),
+    ("5 5 0.1 0 0 0 0\n" + "0 0 0 0\n" * 25, "dely = 0 is no spacing"),
+    ("5 5 0.1 0.1 0 nan 0\n" + "0 0 0 0\n" * 25, "decentres"),
+    ("5 5 0.1 0.1 0 0 0\n" + "0 0 0 0 0\n" * 24 + "0 0 0 0 3\n", "no-data flag"),
+    ("5 5 0.1 0.1 0 0 0\n" + "0 0 0 0 0\n" * 24 + "0 0 0 0 ", "line break"),
 ])
 def test_bad_files(tmp_path: Path, text: str, msg: str) -> None:
     p = tmp_path / "bad.dat"
@@ -111,23 +113,21 @@ def test_bad_files(tmp_path: Path, text: str, msg: str) -> None:
         read_zemax_grid_sag(p)
 
 
-@pytest.fixture(scope="module")
-def dat_bytes(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    p = tmp_path_factory.mktemp("zemax") / "m.dat"
-    write_zemax_grid_sag(m.HeightMap(marked_map(), 0.1), p)
-    return p.read_bytes()
+def test_spacing_from_the_caller_and_exact_unit_conversion(tmp_path: Path) -> None:
+    rows = [["1.0 0 0 0 0"] * 5 for _ in range(5)]
+    p = tmp_path / "s.dat"
+    p.write_text(hand_file(rows, "5 5 0 0 0 0 0"))
+    hm = m.load(p, dx_mm=0.3)  # a zero spacing: the caller's, square by default
+    assert (hm.dx_mm, hm.dy_mm) == (0.3, 0.3) and hm.meta["lateral_source"] == "caller"
+    p.write_text(hand_file(rows, "5 5 0.01 0.03 2 0 0"))  # inches: 0.254 mm exactly
+    hm = m.load(p)
+    assert (hm.dx_mm, hm.dy_mm) == (0.254, 0.762) and hm.meta["lateral_source"] == "file"
+    hm = m.load(p, dx_mm=0.5, dy_mm=0.25)
+    assert (hm.dx_mm, hm.dy_mm) == (0.5, 0.25) and hm.meta["file_dx_mm"] == 0.254
 
 
-@FLIP_SETTINGS
-@given(frac=st.floats(0.0, 1.0, exclude_max=True), xor=st.integers(1, 255))
-def test_byte_flips_raise_only_file_format_error(frac: float, xor: int, dat_bytes: bytes,
-                                                 tmp_path: Path) -> None:
-    b = bytearray(dat_bytes)
-    b[int(frac * len(b))] ^= xor
-    p = tmp_path / "flip.dat"
-    p.write_bytes(bytes(b))
-    try:
-        back = m.load(p)
-    except FileFormatError:
-        return
-    assert isinstance(back, m.HeightMap)
+def test_grid_size_limit_applies_before_reading(tmp_path: Path) -> None:
+    p = tmp_path / "l.dat"
+    p.write_text(hand_file([["1.0 0 0 0 0"] * 5 for _ in range(5)], "5 5 0.1 0.1 0 0 0"))
+    with m.io.limits(max_pixels=24), pytest.raises(FileFormatError, match="max_pixels"):
+        m.load(p)

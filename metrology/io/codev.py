@@ -24,8 +24,16 @@ prysm's readers, which agree on it)
 
 The grid carries no pixel spacing (CODE V maps it onto the surface's
 aperture). The writer records the map's spacing in a comment line
-(``! metrology: dx_mm=... dy_mm=...``) that this reader uses; for other files
-pass ``dx_mm=`` (and ``dy_mm=``, else it follows from XSC).
+(``! metrology: dx_mm=... dy_mm=...``) that this reader takes as the file's
+calibration; for other files pass ``dx_mm=`` (``dy_mm=`` then follows from
+XSC, else equals ``dx_mm``). A caller's spacing overrides the comment's
+(the one rule of every reader, :func:`metrology.io._policy.resolve_spacing`).
+
+Truncation and limits: the header declares the number of values, so the data
+must hold exactly that many and the file must end with a line break (a copy
+cut inside its last number is refused, as for the text reader); the grid
+size, WVL, the height step WVL/SSZ and XSC must lie within the reader limits
+(:func:`metrology.io.limits`) before anything is allocated.
 
 Writing the grid form: heights in waves at the test wavelength times SSZ,
 rounded to integers within ±32766 (SSZ chosen from the map's largest
@@ -46,6 +54,7 @@ import numpy as np
 from .._atomic import atomic_write_text
 from ..errors import FileFormatError
 from ..heightmap import HeightMap
+from . import _policy
 from ._registry import Format, register
 
 __all__ = ["read_codev_int", "write_codev_int", "read_codev_zfr", "write_codev_zfr"]
@@ -132,7 +141,32 @@ def _parse_keywords(tokens: list[str], p: Path) -> dict[str, Any]:
         raise FileFormatError(f"{p}: WVL {out['wvl_um']!r} must be a positive wavelength in µm")
     if not (out["ssz"] != 0 and math.isfinite(out["ssz"])):
         raise FileFormatError(f"{p}: SSZ {out['ssz']!r} must be a non-zero scale")
+    lam_nm = out["wvl_um"] * 1000.0
+    _policy.check_range("wavelength_nm", lam_nm, p, "WVL (nm)")
+    _policy.check_range("z_scale_nm", lam_nm / out["ssz"], p, "WVL / SSZ (nm per count)",
+                        absolute=True)
+    if "xsc" in out:
+        _policy.check_range("factor", out["xsc"], p, "XSC (x/y aspect of the grid)")
     return out
+
+
+def _check_terminated(text: str, p: Path) -> None:
+    """The header declares the number of values: a file not ending with a line break was cut
+    inside its last number (which would still parse)."""
+    if not text.endswith(("\n", "\r")):
+        raise FileFormatError(f"{p}: the header declares the number of values but the file "
+                              "does not end with a line break: it was cut inside its last "
+                              "line (truncated)")
+
+
+def _comment_spacing(comments: list[str], p: Path) -> tuple[float | None, float | None]:
+    """The spacing this module's writer records in a ``! metrology:`` comment, mm."""
+    for c in comments:
+        mt = _META_RE.search(c)
+        if mt:
+            return (_policy.decimal_scaled(mt.group(1), 0, what=f"{p}: comment dx_mm"),
+                    _policy.decimal_scaled(mt.group(2), 0, what=f"{p}: comment dy_mm"))
+    return None, None
 
 
 def read_codev_int(path: str | Path, *, dx_mm: float | None = None,
@@ -162,7 +196,8 @@ def read_codev_int(path: str | Path, *, dx_mm: float | None = None,
     """
     p = Path(path)
     size = p.stat().st_size
-    comments, title, tokens, rest = _split_header(p.read_bytes().decode("latin-1"), p)
+    text = p.read_bytes().decode("latin-1")
+    comments, title, tokens, rest = _split_header(text, p)
     h = _parse_keywords(tokens, p)
     if h["form"] != "GRD":
         raise FileFormatError(f"{p}: holds Zernike coefficients (ZFR), not a grid; use "
@@ -173,9 +208,10 @@ def read_codev_int(path: str | Path, *, dx_mm: float | None = None,
     nx, ny = h["nx"], h["ny"]
     if nx < 1 or ny < 1:
         raise FileFormatError(f"{p}: GRD {nx} {ny}: the grid must have positive sizes")
-    if nx * ny > size // 2 + 1:
-        raise FileFormatError(f"{p}: header declares {nx} x {ny} values, more than a "
-                              f"{size}-byte file can hold (truncated or corrupt)")
+    # a value takes at least 2 bytes (a digit and a separator; the last one a line break)
+    _policy.check_map_size(p, f"GRD {nx} {ny}", (ny, nx), 2, stored=size)
+    _check_terminated(text, p)
+    del text
     toks = rest.split()
     if len(toks) != nx * ny:
         raise FileFormatError(f"{p}: {len(toks)} data values, header declares {nx} x {ny} = "
@@ -188,27 +224,18 @@ def read_codev_int(path: str | Path, *, dx_mm: float | None = None,
     lam_nm = h["wvl_um"] * 1000.0
     z = raw.astype(np.float64) * (lam_nm / h["ssz"])
     z[raw == nda] = np.nan
-    z = np.ascontiguousarray(z.reshape(ny, nx)[::-1])
-    if dx_mm is None:
-        for c in comments:
-            mt = _META_RE.search(c)
-            if mt:
-                dx_mm, dy_mm = (float(mt.group(1)) if dx_mm is None else dx_mm,
-                                float(mt.group(2)) if dy_mm is None else dy_mm)
-                break
-    if dx_mm is None:
-        raise FileFormatError(f"{p}: CODE V INT files do not store the pixel spacing; pass "
-                              "dx_mm= (and dy_mm=)")
-    if dy_mm is None:
-        dy_mm = float(dx_mm) * nx / (ny * h.get("xsc", nx / ny)) if "xsc" in h else dx_mm
-    meta: dict[str, Any] = {
-        "format": "codev", "quantity": _TYPES[h["type"]], "wavelength_nm": lam_nm,
-        "z_unit_original": f"waves/{h['ssz']:g} at {lam_nm:g} nm",
-        "z_scale_to_nm": lam_nm / h["ssz"], "quantisation_nm": abs(lam_nm / h["ssz"]),
-        "rows_flipped": True, "codev_title": title, "codev_comments": comments,
-        "codev_header": {k: v for k, v in h.items() if k not in ("form",)},
-    }
-    return HeightMap(z, float(dx_mm), float(dy_mm), meta)
+    z, flipped = _policy.to_y_up(z.reshape(ny, nx), top_first=True)
+    z = np.ascontiguousarray(z)
+    if dx_mm is not None and dy_mm is None and "xsc" in h:
+        dy_mm = float(dx_mm) * nx / (ny * h["xsc"])  # XSC = (nx dx) / (ny dy)
+    dx, dy, lateral = _policy.resolve_spacing(p, *_comment_spacing(comments, p), dx_mm, dy_mm,
+                                              what="the CODE V INT file (no spacing comment)")
+    meta = _policy.base_meta(
+        "codev", wavelength_nm=lam_nm, z_unit_original=f"waves/{h['ssz']:g} at {lam_nm:g} nm",
+        z_scale_to_nm=lam_nm / h["ssz"], rows_flipped=flipped, quantity=_TYPES[h["type"]],
+        quantisation_nm=abs(lam_nm / h["ssz"]), codev_title=title, codev_comments=comments,
+        codev_header={k: v for k, v in h.items() if k not in ("form",)}, **lateral)
+    return HeightMap._adopt(z, dx, dy, meta)
 
 
 def _data_lines(values: list[str]) -> list[str]:
@@ -287,13 +314,15 @@ def read_codev_zfr(path: str | Path) -> dict[str, Any]:
         ``coefficients_nm`` (lists), ``title``.
     """
     p = Path(path)
-    comments, title, tokens, rest = _split_header(p.read_bytes().decode("latin-1"), p)
+    text = p.read_bytes().decode("latin-1")
+    comments, title, tokens, rest = _split_header(text, p)
     h = _parse_keywords(tokens, p)
     if h["form"] != "ZFR":
         raise FileFormatError(f"{p}: a grid (GRD) file, not Zernike coefficients")
     n = h["n"]
     if not 1 <= n <= 37:
         raise FileFormatError(f"{p}: ZFR {n}: Fringe Zernike files hold 1 to 37 terms")
+    _check_terminated(text, p)
     toks = rest.split()
     if len(toks) != n:
         raise FileFormatError(f"{p}: {len(toks)} coefficients, header declares {n}")
@@ -301,6 +330,8 @@ def read_codev_zfr(path: str | Path) -> dict[str, Any]:
         waves = [float(t) / h["ssz"] for t in toks]
     except ValueError:
         raise FileFormatError(f"{p}: coefficients must be numbers") from None
+    if not all(math.isfinite(w) for w in waves):
+        raise FileFormatError(f"{p}: a coefficient is not a finite number")
     lam_nm = h["wvl_um"] * 1000.0
     return {"scheme": "fringe", "normalisation": "peak", "kind": h["type"],
             "wavelength_nm": lam_nm, "indices": list(range(1, n + 1)),

@@ -28,25 +28,37 @@ skipped on reading (comments some tools write); the writer writes none.
 
 The extension ``.dat`` is shared with Zygo MetroPro: reading detects Grid
 Sag files by their text header; writing needs ``format="zemax"``.
+
+Reader policy (:mod:`metrology.io._policy`): the spacings are converted from
+the unit flag in decimal arithmetic (``0.01`` in is exactly 0.254 mm); a zero
+spacing is no calibration, so the caller must pass ``dx_mm=`` (which also
+overrides the file's, :func:`~metrology.io._policy.resolve_spacing`); the
+header declares the number of points, so the file must hold exactly that
+many lines and end with a line break (a copy cut inside its last line, e.g.
+losing a no-data flag, is refused); the grid size is checked against the
+reader limits before anything is allocated.
 """
 
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from ..errors import FileFormatError
 from ..heightmap import HeightMap
+from . import _policy
 from ._registry import Format, register
 
 __all__ = ["read_zemax_grid_sag", "write_zemax_grid_sag", "UNIT_FLAGS"]
 
-#: unit flag -> mm per unit
-UNIT_FLAGS = {0: 1.0, 1: 10.0, 2: 25.4, 3: 1000.0}
 _UNIT_NAMES = {0: "mm", 1: "cm", 2: "in", 3: "m"}
+#: unit flag -> mm per unit, exact (from the one unit table of the reader policy)
+_UNIT_MM: dict[int, Decimal] = {k: _policy.unit_factor(u, "mm") for k, u in _UNIT_NAMES.items()}
+#: unit flag -> mm per unit
+UNIT_FLAGS = {k: float(v) for k, v in _UNIT_MM.items()}
 
 
 def _is_int(tok: str) -> bool:
@@ -88,8 +100,16 @@ def _sniff(head: bytes) -> bool:
     return len(d) in (4, 5) and all(_is_float(v) for v in d[:4])
 
 
-def read_zemax_grid_sag(path: str | Path) -> HeightMap:
+def read_zemax_grid_sag(path: str | Path, *, dx_mm: float | None = None,
+                        dy_mm: float | None = None) -> HeightMap:
     """Read an OpticStudio Grid Sag ``.dat`` file.
+
+    Parameters
+    ----------
+    path : path-like
+    dx_mm, dy_mm : float, optional
+        Pixel spacing in mm, overriding the file's (needed when the file's is
+        zero); ``dy_mm`` defaults to ``dx_mm``.
 
     Returns
     -------
@@ -102,7 +122,8 @@ def read_zemax_grid_sag(path: str | Path) -> HeightMap:
     ------
     FileFormatError
         Header not of seven values, unknown unit flag, point count different
-        from nx · ny, non-numeric values.
+        from nx · ny, a file not ending with a line break, non-numeric values,
+        no usable spacing, sizes beyond the reader limits.
     """
     p = Path(path)
     size = p.stat().st_size
@@ -115,21 +136,30 @@ def read_zemax_grid_sag(path: str | Path) -> HeightMap:
         raise FileFormatError(f"{p}: first line {lines[0][:60]!r} is not 'nx ny delx dely "
                               "unitflag xdec ydec'")
     nx, ny, flag = int(t[0]), int(t[1]), int(t[4])
-    dx_u, dy_u, xdec, ydec = (float(v) for v in (t[2], t[3], t[5], t[6]))
+    xdec, ydec = float(t[5]), float(t[6])
+    if not (math.isfinite(xdec) and math.isfinite(ydec)):
+        raise FileFormatError(f"{p}: decentres xdec = {t[5]}, ydec = {t[6]} must be finite")
     if nx < 1 or ny < 1:
         raise FileFormatError(f"{p}: nx = {nx}, ny = {ny} must be positive")
     if flag not in UNIT_FLAGS:
         raise FileFormatError(f"{p}: unit flag {flag} is not 0 (mm), 1 (cm), 2 (in) or 3 (m)")
     n = nx * ny
-    if n > size // 8 + 1:  # a data line holds at least four values and separators
-        raise FileFormatError(f"{p}: header declares {nx} x {ny} points, more than a "
-                              f"{size}-byte file can hold (truncated or corrupt)")
+    # a data line holds at least four values and their separators: 8 bytes
+    _policy.check_map_size(p, f"a grid of {nx} x {ny} points", (ny, nx), 8, stored=size)
     if len(lines) - 1 != n:
         raise FileFormatError(f"{p}: {len(lines) - 1} data lines, header declares "
                               f"{nx} x {ny} = {n} (truncated or corrupt)")
+    if not text.endswith(("\n", "\r")):
+        raise FileFormatError(f"{p}: the header declares {n} points but the file does not end "
+                              "with a line break: it was cut inside its last line (truncated)")
+    del text
     mm = UNIT_FLAGS[flag]
-    if not (math.isfinite(dx_u) and math.isfinite(dy_u) and dx_u != 0 and dy_u != 0):
-        raise FileFormatError(f"{p}: spacings delx = {t[2]}, dely = {t[3]} must be non-zero")
+    fdx = abs(_policy.decimal_scaled(t[2], _UNIT_MM[flag], what=f"{p}: delx"))
+    fdy = abs(_policy.decimal_scaled(t[3], _UNIT_MM[flag], what=f"{p}: dely"))
+    if dx_mm is None and fdx > 0 and fdy == 0:  # not a square pixel by default: a guess
+        raise FileFormatError(f"{p}: dely = {t[3]} is no spacing; pass dx_mm= and dy_mm=")
+    dx, dy, lateral = _policy.resolve_spacing(p, fdx, fdy, dx_mm, dy_mm,
+                                              what="the Grid Sag file (delx = 0)")
     z = np.empty(n)
     bad = np.zeros(n, dtype=bool)
     deriv = False
@@ -145,19 +175,20 @@ def read_zemax_grid_sag(path: str | Path) -> HeightMap:
             raise FileFormatError(f"{p}: data line {k + 2} {ln[:60]!r} is not numeric") from None
         if not all(math.isfinite(v) for v in vals):
             raise FileFormatError(f"{p}: data line {k + 2} holds a non-finite value")
+        if flag_nd not in (0, 1):  # anything else would make a no-data point a height
+            raise FileFormatError(f"{p}: data line {k + 2}: no-data flag {parts[4]!r} is "
+                                  "not 0 or 1")
         z[k] = vals[0]
         bad[k] = flag_nd == 1
         deriv = deriv or any(v != 0.0 for v in vals[1:])
     z = z * (mm * 1e6)
     z[bad] = np.nan
-    z = z.reshape(ny, nx)[::-1]  # file rows run from +y down
-    meta: dict[str, Any] = {
-        "format": "zemax", "z_unit_original": _UNIT_NAMES[flag], "z_scale_to_nm": mm * 1e6,
-        "rows_flipped": True, "quantity": "surface",
-        "zemax_unitflag": flag, "zemax_decenter_mm": [xdec * mm, ydec * mm],
-        "zemax_derivatives": deriv,
-    }
-    return HeightMap(np.ascontiguousarray(z), abs(dx_u) * mm, abs(dy_u) * mm, meta)
+    z, flipped = _policy.to_y_up(z.reshape(ny, nx), top_first=True)  # rows run from +y down
+    meta = _policy.base_meta(
+        "zemax", z_unit_original=_UNIT_NAMES[flag], z_scale_to_nm=mm * 1e6,
+        rows_flipped=flipped, quantity="surface", zemax_unitflag=flag,
+        zemax_decenter_mm=[xdec * mm, ydec * mm], zemax_derivatives=deriv, **lateral)
+    return HeightMap._adopt(np.ascontiguousarray(z), dx, dy, meta)
 
 
 def write_zemax_grid_sag(hm: HeightMap, path: str | Path, *,

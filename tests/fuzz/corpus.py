@@ -97,6 +97,11 @@ HINTS: dict[str, WriterHints] = {
     "npz": WriterHints(variants=({"compress": False}, {"compress": True})),
     "npy": WriterHints(load_kwargs={"dx_mm": 0.02, "dy_mm": 0.03}, spacing_kept=False),
     "text": WriterHints(variants=({"delimiter": ","}, {"delimiter": "\t"})),
+    # integer counts of lambda / SSZ: within half a step
+    "codev": WriterHints(meta={"wavelength_nm": 632.8},
+                         atol=lambda hm: hm.meta["quantisation_nm"] / 2 * 1.0001, rtol=0.0),
+    # sag written in mm with 17 significant digits, read back times 1e6
+    "zemax": WriterHints(rtol=1e-15),
 }
 #: round-trip tolerance per variant where it differs (x3p float32 keeps 24 bits)
 VARIANT_RTOL = {("x3p", "dtype=F"): 1e-7}
