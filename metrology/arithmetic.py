@@ -232,11 +232,9 @@ def resample_like(src: HeightMap, like: HeightMap, method: str = "bilinear") -> 
         "from_crop_offset_mm": [sx, sy],
     }
     ap = meta.get("aperture")
-    if isinstance(ap, dict) and ("centre_mm" in ap or "center_mm" in ap):
+    if isinstance(ap, dict) and "centre_mm" in ap:
         ap = dict(ap)
-        # maps written before the vocabulary change say center_mm: moved, canonical key
-        c = ap["centre_mm"] if "centre_mm" in ap else ap["center_mm"]
-        ap.pop("center_mm", None)
+        c = ap["centre_mm"]
         ap["centre_mm"] = [float(c[0]) + sx - lx, float(c[1]) + sy - ly]
         meta["aperture"] = ap
     out_hm = HeightMap._adopt(out, like.dx_mm, like.dy_mm, meta)

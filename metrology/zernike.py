@@ -669,11 +669,11 @@ def pair(c_cos: float, c_sin: float, m: int) -> tuple[float, float]:
 
 
 def _aperture_centre(ap: Any) -> tuple[float, float] | None:
-    """The centre recorded in ``meta['aperture']`` (``centre_mm``; maps written before the
-    vocabulary change may say ``center_mm``), or ``None``."""
+    """The centre recorded in ``meta['aperture']['centre_mm']`` (HeightMap renames the
+    pre-vocabulary ``center_mm`` on construction), or ``None``."""
     if not isinstance(ap, dict):
         return None
-    c = ap.get("centre_mm", ap.get("center_mm"))
+    c = ap.get("centre_mm")
     return None if c is None else (float(c[0]), float(c[1]))
 
 
