@@ -43,3 +43,7 @@ class SpecError(MetrologyError, ValueError):
 
 class NotMeasurableError(MetrologyError, ValueError):
     """The data cannot resolve the requested quantity (band beyond Nyquist, ...)."""
+
+
+class GridMismatchError(MetrologyError, ValueError):
+    """Two maps on different grids (shape, spacing or origin) combined pixel by pixel."""

@@ -57,6 +57,18 @@ def _check_spacing(name: str, value: float) -> float:
     return v
 
 
+def _own_meta(meta: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A deep copy of ``meta`` in the current vocabulary: an aperture recorded before the
+    vocabulary change (``center_mm``) is renamed ``centre_mm`` here, once, so that every
+    operation that moves the centre (crops, flips, resampling) finds it."""
+    out = _copy.deepcopy(dict(meta)) if meta else {}
+    ap = out.get("aperture")
+    if isinstance(ap, dict) and "center_mm" in ap:
+        old = ap.pop("center_mm")
+        ap.setdefault("centre_mm", old)
+    return out
+
+
 class HeightMap:
     """A surface height map.
 
@@ -85,7 +97,7 @@ class HeightMap:
         self._z = _as_float64_2d(z_nm)
         self._dx = _check_spacing("dx_mm", dx_mm)
         self._dy = _check_spacing("dy_mm", dx_mm if dy_mm is None else dy_mm)
-        self._meta = _copy.deepcopy(dict(meta)) if meta else {}
+        self._meta = _own_meta(meta)
         self._valid: np.ndarray | None = None
 
     @classmethod
@@ -105,7 +117,7 @@ class HeightMap:
         out._valid = None
         out._dx = _check_spacing("dx_mm", dx_mm)
         out._dy = _check_spacing("dy_mm", dy_mm)
-        out._meta = _copy.deepcopy(dict(meta)) if meta else {}
+        out._meta = _own_meta(meta)
         return out
 
     # -- basic data ---------------------------------------------------------
@@ -228,7 +240,7 @@ class HeightMap:
             out._valid = self._valid
             out._dx = self._dx if dx_mm is None else _check_spacing("dx_mm", dx_mm)
             out._dy = self._dy if dy_mm is None else _check_spacing("dy_mm", dy_mm)
-            out._meta = _copy.deepcopy(m)
+            out._meta = _own_meta(m)
             return out
         if not copy:
             return HeightMap._adopt(z_nm, self._dx if dx_mm is None else dx_mm,
@@ -324,3 +336,57 @@ class HeightMap:
                 and bool(np.array_equal(self._z, other._z, equal_nan=True)))
 
     __hash__ = None  # type: ignore[assignment]
+
+    # -- map arithmetic (implemented in metrology.arithmetic) -----------------
+    #: numpy scalars must defer to __rmul__ instead of broadcasting over the map
+    __array_ufunc__ = None
+
+    def __add__(self, other: object) -> HeightMap:
+        """``a + b`` on one grid (NaN where either is invalid); see :mod:`metrology.arithmetic`."""
+        if not isinstance(other, HeightMap):
+            return NotImplemented
+        from . import arithmetic
+        return arithmetic.add(self, other)
+
+    def __sub__(self, other: object) -> HeightMap:
+        """``a - b`` on one grid (NaN where either is invalid); see :mod:`metrology.arithmetic`."""
+        if not isinstance(other, HeightMap):
+            return NotImplemented
+        from . import arithmetic
+        return arithmetic.subtract(self, other)
+
+    def __mul__(self, k: object) -> HeightMap:
+        """``a * k`` for a real number ``k``."""
+        if isinstance(k, HeightMap):
+            return NotImplemented
+        from . import arithmetic
+        return arithmetic.scale(self, k)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, k: object) -> HeightMap:
+        """``a / k`` for a non-zero real number ``k``."""
+        if isinstance(k, HeightMap):
+            return NotImplemented
+        from . import arithmetic
+        v = arithmetic._scalar(k)
+        if v == 0.0:
+            raise ZeroDivisionError("a height map divided by zero")
+        return arithmetic.scale(self, 1.0 / v)
+
+    def __neg__(self) -> HeightMap:
+        """``-a``."""
+        from . import arithmetic
+        return arithmetic.negate(self)
+
+    def resample_like(self, like: HeightMap, method: str = "bilinear") -> HeightMap:
+        """This map resampled onto the grid of ``like``;
+        see :func:`metrology.arithmetic.resample_like`."""
+        from . import arithmetic
+        return arithmetic.resample_like(self, like, method)
+
+    def subtract(self, reference: HeightMap) -> HeightMap:
+        """Subtract a calibrated reference map (recorded in ``meta['references']``);
+        see :func:`metrology.arithmetic.subtract_reference`."""
+        from . import arithmetic
+        return arithmetic.subtract_reference(self, reference)

@@ -143,3 +143,20 @@ def test_fit_circle_on_a_large_map_uses_blocks_and_stays_accurate():
     (cx, cy), r = ap.fit_circle(mt.HeightMap(z, 0.02))
     assert (cx, cy) == pytest.approx((-1.3, 0.7), abs=0.01)
     assert r == pytest.approx(9.5, abs=0.02)  # one pixel
+
+
+def test_pre_vocabulary_aperture_centre_moves_with_crops_and_flips():
+    # meta written before the vocabulary change (an old .npz) says center_mm; the centre
+    # must still follow the map through crop_to_valid and flip_y (independent truth: the
+    # same map built with the current key)
+    import metrology as m
+    from metrology.aperture import Circle
+
+    hm = m.HeightMap(np.zeros((101, 121)), 0.1).select_aperture(Circle(6.0, centre_mm=(1.0, 0.5)))
+    ap = dict(hm.meta["aperture"])
+    ap["center_mm"] = ap.pop("centre_mm")
+    old = hm.replace(meta={**hm.meta, "aperture": ap})
+    assert "center_mm" not in old.meta["aperture"]
+    for op in (lambda h: h.crop_to_valid(), lambda h: h.flip_y()):
+        assert op(old).meta["aperture"]["centre_mm"] == op(hm).meta["aperture"]["centre_mm"]
+    assert hm.flip_y().meta["aperture"]["centre_mm"][1] == -0.5

@@ -9,6 +9,7 @@ from __future__ import annotations
 from . import (  # noqa: F401  (imported to register the formats)
     _catalog,
     al3d,
+    codev,
     datx,
     fourd,
     frt,
@@ -22,6 +23,7 @@ from . import (  # noqa: F401  (imported to register the formats)
     sur,
     text,
     x3p,
+    zemax,
 )
 from ._policy import ReaderLimits, current_limits, limits
 from ._registry import Format, detect, formats, load, register, save

@@ -26,6 +26,8 @@ INSTRUMENTS: dict[str, tuple[str, ...]] = {
     "text": ("CSV / matrix exports of any instrument; Gwyddion ASCII export",),
     "npy": ("NumPy .npy array (spacing given on reading)",),
     "npz": ("this toolkit's lossless NumPy archive",),
+    "zemax": ("Zemax OpticStudio Grid Sag surface data (to and from optical design)",),
+    "codev": ("CODE V interferogram files (grid form; to and from optical design)",),
 }
 
 

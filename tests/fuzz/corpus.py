@@ -129,6 +129,11 @@ HINTS: dict[str, WriterHints] = {
     "al3d": WriterHints(rtol=1.2e-7),
     "frt": WriterHints(rtol=1e-15, spacing_rtol=1e-15),
     "gwy": WriterHints(rtol=1e-15, spacing_rtol=1e-15),
+    # integer counts of lambda / SSZ: within half a step
+    "codev": WriterHints(meta={"wavelength_nm": 632.8},
+                         atol=lambda hm: hm.meta["quantisation_nm"] / 2 * 1.0001, rtol=0.0),
+    # sag written in mm with 17 significant digits, read back times 1e6
+    "zemax": WriterHints(rtol=1e-15),
 }
 #: formats whose files end in data the format does not declare (so a cut there cannot be
 #: seen): a cut copy must be refused or read exactly as the whole file
