@@ -505,6 +505,15 @@ def decade_bands(f_min_per_mm: float, f_max_per_mm: float) -> list[tuple[float, 
     return [(10.0 ** k, 10.0 ** (k + 1)) for k in range(k0, max(k1, k0 + 1))]
 
 
+def _band_rows(res: Sequence[Any]) -> list[dict[str, Any]]:
+    """Decade band results (:class:`metrology.spectral.BandRMS`) as ``analyze`` writes them."""
+    return [{"f_lo_per_mm": r.f_lo_per_mm, "f_hi_per_mm": r.f_hi_per_mm,
+             "period_max_mm": 1.0 / r.f_lo_per_mm, "period_min_mm": 1.0 / r.f_hi_per_mm,
+             "rms_nm": r.rms_nm, "coverage": r.coverage,
+             "covered_lo_per_mm": r.covered_lo_per_mm,
+             "covered_hi_per_mm": r.covered_hi_per_mm, "reason": r.reason} for r in res]
+
+
 def summarize_map(hm: HeightMap, *, terms: int = 37, scheme: str = "fringe",
                   path: str | None = None) -> dict[str, Any]:
     """Statistics, a Zernike fit and decade band RMS of one map (no spec).
@@ -569,12 +578,7 @@ def summarize_map(hm: HeightMap, *, terms: int = 37, scheme: str = "fringe",
             "f_min_per_mm": p.f_min_per_mm, "f_max_per_mm": p.f_max_per_mm,
             "nyquist_x_per_mm": p.nyquist_x_per_mm, "nyquist_y_per_mm": p.nyquist_y_per_mm,
             "total_rms_nm": p.rms_nm,
-            "bands": [{"f_lo_per_mm": r.f_lo_per_mm, "f_hi_per_mm": r.f_hi_per_mm,
-                       "period_max_mm": 1.0 / r.f_lo_per_mm,
-                       "period_min_mm": 1.0 / r.f_hi_per_mm, "rms_nm": r.rms_nm,
-                       "coverage": r.coverage, "covered_lo_per_mm": r.covered_lo_per_mm,
-                       "covered_hi_per_mm": r.covered_hi_per_mm, "reason": r.reason}
-                      for r in res],
+            "bands": _band_rows(res),
         }
     except MetrologyError as exc:
         out["psd"] = {"error": str(exc)}
@@ -688,12 +692,7 @@ def summarize_profile(prof: Profile, *, path: str | None = None) -> dict[str, An
             "f_min_per_mm": p.f_min_per_mm, "f_max_per_mm": p.f_max_per_mm,
             "total_rms_nm": float(np.sqrt(np.sum(p.values) * p.df_per_mm)),
             "slope_rms_urad": slope.slope_urad, "slope_method": slope.method,
-            "bands": [{"f_lo_per_mm": r.f_lo_per_mm, "f_hi_per_mm": r.f_hi_per_mm,
-                       "period_max_mm": 1.0 / r.f_lo_per_mm,
-                       "period_min_mm": 1.0 / r.f_hi_per_mm, "rms_nm": r.rms_nm,
-                       "coverage": r.coverage, "covered_lo_per_mm": r.covered_lo_per_mm,
-                       "covered_hi_per_mm": r.covered_hi_per_mm, "reason": r.reason}
-                      for r in res],
+            "bands": _band_rows(res),
         }
     except MetrologyError as exc:
         out["psd"] = {"error": str(exc)}
