@@ -45,9 +45,11 @@ metrology-profile-1`` and end with ``# end``, so a cut copy is caught; their
 
 from __future__ import annotations
 
+import io
 import math
 import re
-from decimal import Decimal, InvalidOperation
+from array import array
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -150,15 +152,16 @@ def _minimax_line(i: np.ndarray, x: np.ndarray) -> tuple[float, float, float]:
     return s_best, float((r.max() + r.min()) / 2.0), best / 2.0
 
 
-def _quantum(tok: str) -> float:
-    """Size of one unit in the last printed digit of a number token (0.1 for '1499.8')."""
+def _last_digit_exponent(tok: str) -> int:
+    """Decimal exponent of the last printed digit of a number token (-1 for '1499.8',
+    -5 for '1.5e-4', 2 for '3e2')."""
+    mant, _, exp = tok.strip().lower().partition("e")
     try:
-        d = Decimal(tok.strip())
-    except InvalidOperation:
-        return 0.0
-    if not d.is_finite():
-        return 0.0
-    return float(Decimal(1).scaleb(d.as_tuple().exponent))
+        k = int(exp) if exp else 0
+    except ValueError:
+        return -(10**9)
+    _, dot, frac = mant.partition(".")
+    return k - (len(frac) if dot else 0)
 
 
 _UNIT_PATTERNS = (
@@ -288,20 +291,23 @@ def read_profile_text(path: str | Path, *, dx_mm: float | None = None,
             raise FileFormatError("give x_unit or xy_unit, not both")
         x_unit = xy_unit
     text = _decode(p.read_bytes(), p)
-    lines = text.splitlines()
-    own = bool(lines) and lines[0].lstrip("\ufeff").strip() == f"# format: {_OWN_FORMAT}"
-    dektak = bool(lines) and (lines[0].strip() == "Scan Parameters"
-                              or any(ln.strip() == "Scan Data" for ln in lines[:400]))
+    head = text[:65536].splitlines()[:400]
+    own = bool(head) and head[0].lstrip("\ufeff").strip() == f"# format: {_OWN_FORMAT}"
+    dektak = bool(head) and (head[0].strip() == "Scan Parameters"
+                             or any(ln.strip() == "Scan Data" for ln in head))
+    del head
     header: dict[str, str] = {}
     dek: dict[str, str] = {}
     colnames: list[str] | None = None
     section = None
-    xs_tok: list[str] = []
-    zs: list[float] = []
+    xs = array("d")  # the numbers only: 8 bytes a sample, not a Python object
+    zs = array("d")
+    x_exp = -(10**9)  # decimal exponent of the coarsest printed x digit
     ncols = -1
-    first = 0
+    ended = False
     max_points = current_limits().max_pixels
-    for lineno, raw_line in enumerate(lines, start=1):
+    # universal newlines, one line at a time (no list of every line)
+    for lineno, raw_line in enumerate(io.StringIO(text, newline=None), start=1):
         s = raw_line.strip()
         if not s:
             continue
@@ -330,9 +336,9 @@ def read_profile_text(path: str | Path, *, dx_mm: float | None = None,
                     f"{p}: line {lineno} holds {len(vals)} columns; a text profile has one (z) "
                     "or two (x, z). Read maps with format='text'")
             ncols = len(vals)
-            first = lineno
         elif s[0] in "#%":
             if s == _END_LINE:
+                ended = True
                 break
             continue
         fields = _split(s)
@@ -346,7 +352,8 @@ def read_profile_text(path: str | Path, *, dx_mm: float | None = None,
             z = _number(fields[1])
             if z is None:
                 raise FileFormatError(f"{p}: line {lineno}: non-numeric height {fields[1]!r}")
-            xs_tok.append(fields[0])
+            xs.append(x)
+            x_exp = max(x_exp, _last_digit_exponent(fields[0]))
         else:
             z = _number(fields[0])
             if z is None:
@@ -357,7 +364,8 @@ def read_profile_text(path: str | Path, *, dx_mm: float | None = None,
                                   "raise it with metrology.io.limits(max_pixels=...))")
     if ncols < 0:
         raise FileFormatError(f"{p}: no numeric data found")
-    if own and (not lines or _END_LINE not in (ln.strip() for ln in lines[first:])):
+    del text
+    if own and not ended:
         raise FileFormatError(f"{p}: a {_OWN_FORMAT} file must end with {_END_LINE!r}; this "
                               "copy is truncated")
     n = len(zs)
@@ -408,7 +416,8 @@ def read_profile_text(path: str | Path, *, dx_mm: float | None = None,
         raise FileFormatError(f"{p}: the file does not give the height unit (pass z_unit= "
                               "'nm', 'um', 'mm' or 'm')")
     z_scale = float(_unit_scale(zu, -9, "height", p))
-    z = np.asarray(zs, dtype=np.float64) * z_scale
+    z = np.frombuffer(zs, dtype=np.float64) * z_scale
+    del zs
     meta["z_unit_original"] = zu
     meta["z_scale_to_nm"] = z_scale
 
@@ -422,15 +431,15 @@ def read_profile_text(path: str | Path, *, dx_mm: float | None = None,
                                   "pass dx_mm= (the sampling interval in mm)")
         meta["x_start_mm"] = 0.0
     else:
-        xv = np.array([float(t) for t in xs_tok])
+        xv = np.frombuffer(xs, dtype=np.float64).copy()
+        del xs
         if xv[-1] < xv[0]:
             xv, z = xv[::-1].copy(), z[::-1].copy()
-            xs_tok = xs_tok[::-1]
             meta["x_reversed"] = True
         idx = np.arange(n, dtype=np.float64)
         if not np.all(np.diff(xv) > 0):
             raise FileFormatError(f"{p}: the x column is not strictly monotonic; not a profile")
-        q = max(_quantum(t) for t in xs_tok)
+        q = 10.0 ** x_exp
         span = float(xv[-1] - xv[0])
         _s, _a, resid = _minimax_line(idx, xv)
         ic = idx - idx.mean()  # the spacing itself: least squares (smallest variance)
