@@ -23,6 +23,9 @@ from .errors import (
     ApertureError,
     ConventionError,
     FileFormatError,
+    GridMismatchError,
+    HeightMapError,
+    HeightMapTypeError,
     InsufficientDataError,
     MetrologyError,
     NotMeasurableError,
@@ -32,14 +35,18 @@ from .errors import (
 #: submodules reachable as attributes (``mt.check``, ``mt.aperture``, ...)
 _SUBMODULES = frozenset({
     "aperture", "check", "cli", "composite", "coverage", "criteria", "demo", "fill", "filters",
-    "heightmap", "io", "materials", "pipeline", "psdlimit", "scatter", "synth_composite",
+    "heightmap", "io", "materials", "pipeline", "profile", "psdlimit", "scatter", "synth_composite",
     "reports", "spec", "spectral", "synth", "synth_psd", "verdicts", "warmup", "zernike",
     "zernike_schemes",
+    # uncertainty, repeats, decision rules, ISO 10110-5, wavefront, display units
+    "arithmetic", "decision", "iso10110", "repeats", "uncertainty", "units", "wavefront",
+    "zernike_tables", "zernike_transform",
 })
 
 #: public name -> the submodule that defines it
 _ATTRS: dict[str, str] = {
     "HeightMap": "heightmap",
+    "Profile": "profile",
     "load": "io", "save": "io", "formats": "io",
     "Spec": "spec", "SpecWarning": "spec", "load_spec": "spec", "parse_spec": "spec",
     "PSD2D": "spectral", "AzimuthalAverage": "spectral", "BandRMS": "spectral",
@@ -72,11 +79,26 @@ _ATTRS: dict[str, str] = {
     "iso10110_psd_limit": "psdlimit", "PSDLimit": "psdlimit", "PiecewiseLimit": "psdlimit",
     "brdf": "scatter", "tis": "scatter",
     "refractive_index": "materials",
+    # repeats, uncertainty and decision rules
+    "average": "repeats", "RepeatAverage": "repeats", "noise_psd": "repeats",
+    "NoisePSD": "repeats",
+    "band_estimates": "uncertainty", "band_estimate": "uncertainty",
+    "BandEstimate": "uncertainty", "zernike_estimates": "uncertainty",
+    "ZernikeEstimate": "uncertainty",
+    "decide": "decision", "Decision": "decision", "DecisionRule": "decision",
+    # ISO 10110-5 form deviation
+    "form_deviation": "iso10110", "FormDeviation": "iso10110",
+    "parse_form_tolerance": "iso10110", "FormTolerance": "iso10110",
+    # surface <-> wavefront and display units
+    "surface_wavefront": "wavefront", "surface_to_wavefront": "wavefront",
+    "wavefront_to_surface": "wavefront",
+    "display_unit": "units", "power_figures": "units",
 }
 
 __all__ = [
     "__version__",
     "HeightMap",
+    "Profile",
     "aperture",
     "check",
     "reports",
@@ -133,11 +155,20 @@ __all__ = [
     "InsufficientDataError",
     "ApertureError",
     "FileFormatError",
+    "HeightMapError",
+    "HeightMapTypeError",
     "SpecError",
     "NotMeasurableError",
     "composite_psd", "CompositePSD", "Contribution", "resolved_range", "ITF",
     "FrequencyCoverage", "filtered_band_rms", "iso10110_psd_limit", "PSDLimit",
     "PiecewiseLimit", "brdf", "tis", "refractive_index",
+    "GridMismatchError",
+    "average", "RepeatAverage", "noise_psd", "NoisePSD",
+    "band_estimates", "band_estimate", "BandEstimate", "zernike_estimates", "ZernikeEstimate",
+    "decide", "Decision", "DecisionRule",
+    "form_deviation", "FormDeviation", "parse_form_tolerance", "FormTolerance",
+    "surface_wavefront", "surface_to_wavefront", "wavefront_to_surface",
+    "display_unit", "power_figures",
 ]
 
 

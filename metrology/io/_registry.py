@@ -5,16 +5,23 @@ import time with a :class:`Format`. :func:`load` and :func:`save` are the only
 entry points users need; they guarantee that
 
 * every failure is a :class:`~metrology.errors.FileFormatError` naming the
-  file (a reader's stray ``struct.error``, ``KeyError``, ``OSError``... is
-  wrapped, never leaked);
+  file (a reader's stray ``struct.error``, ``KeyError``, ``RecursionError``,
+  ``MemoryError``, any ``OSError`` such as a name too long... is wrapped,
+  never leaked);
+* every map returned meets the plausibility limits (spacing, heights) of
+  :mod:`metrology.io._policy`, whatever reader made it, and ``dx_mm=`` /
+  ``dy_mm=`` follow the one spacing-override rule for every format;
 * the input file is opened read-only and never modified;
-* outputs are written atomically (temporary file in the same folder, then
-  ``os.replace``).
+* outputs are written atomically (temporary file in the same folder, its
+  name within NAME_MAX, then ``os.replace``).
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +30,8 @@ from typing import Any
 from .._atomic import atomic_target
 from ..errors import FileFormatError, MetrologyError
 from ..heightmap import HeightMap
+from ..profile import Profile, as_profile
+from . import _policy
 
 __all__ = ["Format", "register", "load", "save", "formats", "detect", "SNIFF_BYTES"]
 
@@ -49,9 +58,11 @@ class Format:
         True when the first :data:`SNIFF_BYTES` bytes identify this format.
         Formats without a reliable magic number leave it ``None`` and are
         chosen by extension only.
-    read : callable(path: Path, **kw) -> HeightMap, optional
+    read : callable(path: Path, **kw) -> HeightMap or Profile, optional
     write : callable(hm: HeightMap, path: Path, **kw) -> None, optional
         Writes to exactly ``path`` (the registry handles atomicity).
+    instruments : tuple of str
+        Instruments and software that write the format (for :func:`formats`).
     """
 
     name: str
@@ -61,6 +72,7 @@ class Format:
     read: Reader | None = None
     write: Writer | None = None
     priority: int = field(default=0)
+    instruments: tuple[str, ...] = ()
 
 
 _FORMATS: dict[str, Format] = {}
@@ -73,7 +85,9 @@ def register(fmt: Format) -> Format:
 
 
 def formats() -> list[dict[str, Any]]:
-    """List the known formats: name, extensions, description, can read/write."""
+    """List the known formats: name, extensions, description, can read/write, instruments."""
+    from ._catalog import instruments_of
+
     return [
         {
             "name": f.name,
@@ -81,6 +95,7 @@ def formats() -> list[dict[str, Any]]:
             "description": f.description,
             "read": f.read is not None,
             "write": f.write is not None,
+            "instruments": instruments_of(f.name, f.instruments),
         }
         for f in sorted(_FORMATS.values(), key=lambda f: f.name)
     ]
@@ -111,14 +126,21 @@ def detect(path: str | os.PathLike[str], head: bytes | None = None) -> Format:
     for f in _FORMATS.values():
         if ext in f.extensions and f.read is not None:
             return f
+    from ._refused import refusal  # formats we know of and do not read: say what to do
+
+    why = refusal(p, head)
+    if why:
+        raise FileFormatError(f"{p}: {why}")
     raise FileFormatError(
         f"{p}: unrecognised file format (no known magic bytes, extension {ext or '(none)'!r}); "
         f"pass format= one of: {', '.join(sorted(k for k, f in _FORMATS.items() if f.read))}"
+        " (most instrument software can also export ISO 5436-2 .x3p, which is read here)"
     )
 
 
-def load(path: str | os.PathLike[str], format: str | None = None, **kwargs: Any) -> HeightMap:
-    """Read a height map from ``path``.
+def load(path: str | os.PathLike[str], format: str | None = None,
+         **kwargs: Any) -> HeightMap | Profile:
+    """Read a height map (or, for 1-D data, a profile) from ``path``.
 
     Parameters
     ----------
@@ -127,56 +149,116 @@ def load(path: str | os.PathLike[str], format: str | None = None, **kwargs: Any)
         Force a format by name (see :func:`formats`); default: detect.
     **kwargs
         Passed to the reader (e.g. ``dx_mm=`` for text files without spacing).
+        ``dx_mm=`` / ``dy_mm=`` work with every format: a file without a lateral
+        calibration needs them, and they override a file's spacing (``meta``
+        records both; :func:`metrology.io._policy.resolve_spacing`).
 
     Returns
     -------
-    HeightMap
+    HeightMap or Profile
         Heights in nm, spacing in mm, oriented as in CONVENTIONS.md, with
-        ``meta['format']`` and ``meta['source']`` set.
+        ``meta['format']`` and ``meta['source']`` set. 1-D data (a 1 x n or
+        n x 1 map, a profile file) come back as a
+        :class:`~metrology.profile.Profile` (:func:`metrology.profile.as_profile`).
 
     Raises
     ------
     FileFormatError
-        Missing, truncated, corrupt or unsupported file.
+        Missing or unreadable file (any OS error, naming the path), truncated,
+        corrupt or unsupported content, values outside the plausibility limits
+        (spacing, heights: :func:`metrology.io.limits`).
     """
     p = Path(path)
-    if not p.is_file():
-        raise FileFormatError(f"{p}: no such file")
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        raise FileFormatError(f"{p}: no such file") from None
+    except (OSError, ValueError) as exc:  # too long a name, no permission, NUL in the path ...
+        raise FileFormatError(f"{p}: cannot read: {getattr(exc, 'strerror', None) or exc}") \
+            from None
+    if not stat.S_ISREG(st.st_mode):
+        raise FileFormatError(f"{p}: not a regular file")
     try:
         fmt = _get(format) if format else detect(p)
     except OSError as exc:
-        raise FileFormatError(f"{p}: cannot read: {exc}") from exc
+        raise FileFormatError(f"{p}: cannot read: {exc.strerror or exc}") from exc
     if fmt.read is None:
         raise FileFormatError(f"{p}: format {fmt.name!r} can be written but not read")
+    spacing: dict[str, Any] = {}
+    if not _takes_spacing(fmt.read):  # the one override rule, for readers without dx_mm=
+        spacing = {k: kwargs.pop(k) for k in ("dx_mm", "dy_mm") if k in kwargs}
     try:
         hm = fmt.read(p, **kwargs)
-    except MetrologyError as exc:
-        if isinstance(exc, FileFormatError) and str(p) not in str(exc):
+        if spacing:
+            hm = _policy.override_spacing(hm, p, spacing.get("dx_mm"), spacing.get("dy_mm"))
+        _policy.check_result(p, hm)
+    except FileFormatError as exc:
+        if str(p) not in str(exc):
             raise FileFormatError(f"{p}: {exc}") from exc
         raise
+    except MetrologyError as exc:  # e.g. a reader's HeightMapError: still a bad file
+        raise FileFormatError(f"{p}: corrupt or unsupported {fmt.name} file ({exc})") from exc
     except TypeError as exc:
         if "unexpected keyword" in str(exc):
             raise FileFormatError(f"{p}: the {fmt.name} reader does not take: {exc}") from exc
         raise FileFormatError(f"{p}: corrupt or unsupported {fmt.name} file ({exc})") from exc
-    except (MemoryError, KeyboardInterrupt):
+    except MemoryError as exc:
+        raise FileFormatError(f"{p}: not enough memory to read this {fmt.name} file "
+                              f"({st.st_size} bytes)") from exc
+    except KeyboardInterrupt:
         raise
-    except Exception as exc:  # noqa: BLE001 - wrap struct.error, KeyError, OSError, ...
+    except OSError as exc:
+        raise FileFormatError(f"{p}: cannot read: {exc.strerror or exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - wrap struct.error, KeyError, RecursionError, ...
         raise FileFormatError(
             f"{p}: corrupt or unsupported {fmt.name} file ({type(exc).__name__}: {exc})"
         ) from exc
+    hm = _one_dimensional(hm, fmt, p)
     meta = dict(hm.meta)
     meta.setdefault("format", fmt.name)
     meta["source"] = str(p)
     return hm.replace(meta=meta)
 
 
+def _one_dimensional(hm: Any, fmt: Format, p: Path) -> Any:
+    """1-D data as a Profile; a foreign two-column text matrix is refused (its first
+    column is almost always x, and a 2-pixel-wide map is no use)."""
+    header = hm.meta.get("text_header", {}) if isinstance(hm, HeightMap) else {}
+    if (isinstance(hm, HeightMap) and fmt.name == "text" and hm.shape[1] == 2
+            and hm.meta.get("text_layout") == "matrix"
+            and header.get("format") != "metrology-text-1"
+            and not ({"width", "height"} & set(header))):  # a Gwyddion export is an image
+        raise FileFormatError(
+            f"{p}: two columns of numbers are an (x, z) profile, not a 2-pixel-wide height "
+            "map; read it with format='profile' (it is chosen automatically when the data "
+            "start within the first 4 KB)")
+    return as_profile(hm)
+
+
+@functools.lru_cache(maxsize=64)
+def _takes_spacing(read: Reader) -> bool:
+    try:
+        params = inspect.signature(read).parameters
+    except (TypeError, ValueError):
+        return True
+    return "dx_mm" in params or any(v.kind is v.VAR_KEYWORD for v in params.values())
+
+
 def save(hm: HeightMap, path: str | os.PathLike[str], format: str | None = None,
          **kwargs: Any) -> Path:
     """Write ``hm`` to ``path`` atomically; the format comes from ``format`` or the extension.
 
-    Returns the path written.
+    Returns the path written. A :class:`~metrology.profile.Profile` is written
+    as a profile CSV (:func:`metrology.io.profile_text.write_profile`).
     """
     p = Path(path)
+    if isinstance(hm, Profile):
+        if format not in (None, "profile") or (format is None
+                                                and p.suffix.lower() not in (".csv", ".txt")):
+            raise FileFormatError(f"{p}: a Profile is written as a profile CSV (format "
+                                  "'profile', extension .csv or .txt); the other writers "
+                                  "take height maps")
+        format = "profile"
     if format:
         fmt = _get(format)
     else:
@@ -189,6 +271,9 @@ def save(hm: HeightMap, path: str | os.PathLike[str], format: str | None = None,
         fmt = cands[0]
     if fmt.write is None:
         raise FileFormatError(f"format {fmt.name!r} can be read but not written")
-    with atomic_target(p, suffix=p.suffix) as tmp:
-        fmt.write(hm, tmp, **kwargs)
+    try:
+        with atomic_target(p, suffix=p.suffix) as tmp:
+            fmt.write(hm, tmp, **kwargs)
+    except OSError as exc:
+        raise FileFormatError(f"{p}: cannot write: {exc.strerror or exc}") from exc
     return p

@@ -43,7 +43,9 @@ offset type    field
   ``z min - 2`` marks a point that was not measured; it becomes NaN.
 * Compressed files (``DSCOMPRESSED``): after the zones, a uint32 stream
   count, then (raw length, compressed length) uint32 pairs, then the zlib
-  streams, whose concatenation is the point array.
+  streams, each inflated on its own; the concatenation is the point array.
+  The header's compressed data size (offset 324), when set, must equal the
+  size of that whole block (4 + 8 x count + the compressed lengths).
 * The *inversion* field (1, 2, 3: z inverted, flipped, flopped) is
   ambiguous (whether the stored data are already inverted is not
   documented), so such files are refused unless the caller says
@@ -52,16 +54,23 @@ offset type    field
 
 Orientation
 -----------
-Line j of the file lies at y = y offset + j * y spacing (the header's
-offset/spacing model): y grows with the line index, so stored rows are taken
-as y-up and nothing is flipped (``meta['rows_flipped'] = False``). Note that
-Gwyddion displays the first line at the top of its image; this reader
-follows the header's coordinate model instead, and says so in
-``meta['sur_row_order']``.
+The first stored line is the *top* of the image: Gwyddion (whose SUR reader
+and writer keep line 0 as its top row, so that files round-trip with
+MountainsMap as displayed there), SurfaceTopography and surfalize all show
+line 0 at the top, and no Digital Surf text defines the direction of y. The
+header's coordinate model (line j at y offset + j * y spacing) fixes the
+spacing, not whether y points up or down on the part. So the reader treats
+line 0 as the highest y, like the other camera-order formats (Zygo,
+Sensofar, Alicona, Gwyddion), and reverses the lines into the y-up frame
+of CONVENTIONS.md (``meta['rows_flipped'] = True``, ``meta['sur_row_order']``
+says so). :meth:`HeightMap.flip_y` restores the file order. A one-line
+profile (studiable type 1 with one line) comes back from
+:func:`metrology.io.load` as a :class:`~metrology.profile.Profile`.
 
-Every size is checked against the file size before allocating; compressed
-streams are checked against their declared lengths and against the 1:1032
-expansion limit of deflate.
+Every size is checked against the file size and the reader limits before
+allocating (:func:`metrology.io._policy.check_map_size`); compressed streams
+are checked against their declared lengths and the expansion limit of
+deflate, and decoded straight into the point array.
 """
 
 from __future__ import annotations
@@ -77,8 +86,9 @@ import numpy as np
 
 from ..errors import FileFormatError
 from ..heightmap import HeightMap
+from . import _policy
+from ._policy import float_scaled, unit_factor
 from ._registry import Format, register
-from .text import float_scaled, length_unit_exponent
 
 __all__ = ["read_sur"]
 
@@ -109,7 +119,6 @@ _OBJECT_TYPES = {
     18: "series of RGB images", 20: "spectrum", 21: "hyperspectral cube",
 }
 _MAX_STREAMS = 4096
-_MAX_DEFLATE_RATIO = 1100
 
 
 def _sniff(head: bytes) -> bool:
@@ -124,8 +133,8 @@ def _str(b: bytes) -> str:
     return b.split(b"\x00", 1)[0].decode("latin-1").strip()
 
 
-def _unit_exp(unit: str, what: str, path: Path) -> int:
-    k = length_unit_exponent(unit)
+def _unit_exp(unit: str, what: str, path: Path, to: str) -> Any:
+    k = unit_factor(unit, to)
     if k is None:
         raise _fail(path, f"{what} unit {unit!r} is not a length unit; cannot convert to "
                     "nm / mm")
@@ -145,8 +154,9 @@ def read_sur(path: str | Path, *, inversion: str = "refuse") -> HeightMap:
     Returns
     -------
     HeightMap
-        Heights in nm, shape (lines, points per line), spacing in mm, rows as
-        stored (y-up, no flip). ``meta`` adds ``sur_*`` header fields.
+        Heights in nm, shape (lines, points per line), spacing in mm, lines
+        reversed into the y-up frame (line 0 = top). ``meta`` adds ``sur_*``
+        header fields.
 
     Raises
     ------
@@ -193,20 +203,17 @@ def read_sur(path: str | Path, *, inversion: str = "refuse") -> HeightMap:
         if offset > size:
             raise _fail(p, f"comment and private zones end at byte {offset}, past the end of "
                         f"the {size}-byte file (truncated or corrupt)")
-        comment = fh.read(h["comment_size"]).decode("latin-1").strip("\x00 \r\n")
+        comment = fh.read(min(h["comment_size"], 4096)).decode("latin-1").strip("\x00 \r\n")
         fh.seek(offset)
+        raw = np.empty((ny, nx), dtype=dtype)
         if not compressed:
-            if offset + nbytes > size:
-                raise _fail(p, f"header declares {ny} x {nx} points of {dtype.itemsize} "
-                            f"bytes ({nbytes} bytes) but only {size - offset} bytes follow "
-                            "the header (truncated or corrupt)")
-            buf = fh.read(nbytes)
+            _policy.check_map_size(p, "the points", (ny, nx), dtype.itemsize,
+                                   stored=size - offset)
+            if fh.readinto(memoryview(raw).cast("B")) != nbytes:
+                raise _fail(p, "file ended while reading the points (truncated)")
         else:
-            buf = _read_compressed(fh, p, size - offset, nbytes)
-        if len(buf) != nbytes:
-            raise _fail(p, "file ended while reading the points (truncated)")
-
-    raw = np.frombuffer(buf, dtype=dtype).reshape(ny, nx)
+            _read_compressed(fh, p, size - offset, raw, h["compressed_size"])
+    raw = raw[::-1]  # line 0 is the top of the image (module docstring)
     invalid = None
     if h["special_points"] == 1:
         marker = int(h["zmin"]) - 2
@@ -217,15 +224,16 @@ def read_sur(path: str | Path, *, inversion: str = "refuse") -> HeightMap:
     dz_unit = _str(h["dz_unit"]) or _str(h["z_length_unit"])
     dx_unit = _str(h["dx_unit"]) or _str(h["x_length_unit"])
     dy_unit = _str(h["dy_unit"]) or _str(h["y_length_unit"]) or dx_unit
-    kz = _unit_exp(dz_unit, "z step", p)
-    kx = _unit_exp(dx_unit, "x step", p)
-    ky = _unit_exp(dy_unit, "y step", p)
-    z_scale = float_scaled(h["dz"], kz + 9, single=True)
-    z_off_nm = float_scaled(h["z_offset"], kz + 9, single=True)
-    dx_mm = float_scaled(h["dx"], kx + 3, single=True)
-    dy_mm = float_scaled(h["dy"], ky + 3, single=True)
+    kz = _unit_exp(dz_unit, "z step", p, "nm")
+    kx = _unit_exp(dx_unit, "x step", p, "mm")
+    ky = _unit_exp(dy_unit, "y step", p, "mm")
+    z_scale = float_scaled(h["dz"], kz, single=True)
+    z_off_nm = float_scaled(h["z_offset"], kz, single=True)
+    dx_mm = float_scaled(h["dx"], kx, single=True)
+    dy_mm = float_scaled(h["dy"], ky, single=True)
     if not (math.isfinite(z_scale) and z_scale != 0):
         raise _fail(p, f"z spacing {h['dz']!r} must be non-zero and finite")
+    _policy.check_range("z_scale_nm", z_scale, p, f"z spacing ({dz_unit} -> nm)", absolute=True)
     if not math.isfinite(z_off_nm):
         raise _fail(p, f"z offset {h['z_offset']!r} is not finite")
     if not (math.isfinite(dx_mm) and dx_mm > 0):
@@ -236,9 +244,13 @@ def read_sur(path: str | Path, *, inversion: str = "refuse") -> HeightMap:
         else:
             raise _fail(p, f"y spacing {h['dy']!r} {dy_unit} must be positive")
 
-    z = raw.astype(np.float64) * z_scale + z_off_nm
+    z = raw.astype(np.float64, order="C")
+    del raw
+    z *= z_scale
+    z += z_off_nm
     if invalid is not None:
         z[invalid] = np.nan
+        del invalid
 
     inv = h["inversion"]
     if inv not in (0, 1, 2, 3):
@@ -249,7 +261,7 @@ def read_sur(path: str | Path, *, inversion: str = "refuse") -> HeightMap:
                     "documented. Pass inversion='apply' or inversion='ignore'")
     if inv and inversion == "apply":
         z = -z
-        if inv == 2:
+        if inv == 2:  # flip in the file's frame = mirror the lines
             z = z[::-1]
         elif inv == 3:
             z = z[:, ::-1]
@@ -270,8 +282,8 @@ def read_sur(path: str | Path, *, inversion: str = "refuse") -> HeightMap:
         "timestamp": ts,
         "z_unit_original": dz_unit,
         "z_scale_to_nm": z_scale,
-        "rows_flipped": False,
-        "sur_row_order": "line j at y = y_offset + j * dy (as stored, no flip)",
+        "rows_flipped": True,
+        "sur_row_order": "line 0 = top of the image; lines reversed to y-up",
         "sur_compressed": compressed,
         "sur_version": h["version"],
         "sur_n_objects": h["n_objects"],
@@ -297,10 +309,11 @@ def read_sur(path: str | Path, *, inversion: str = "refuse") -> HeightMap:
         "sur_absolute": h["absolute"],
         "sur_comment": comment[:4096] or None,
     }
-    return HeightMap(z, dx_mm, dy_mm, meta)
+    return HeightMap._adopt(np.ascontiguousarray(z), dx_mm, dy_mm, meta)
 
 
-def _read_compressed(fh: Any, p: Path, available: int, nbytes: int) -> bytes:
+def _read_compressed(fh: Any, p: Path, available: int, out: np.ndarray,
+                     declared: int) -> None:
     head = fh.read(4)
     if len(head) != 4:
         raise _fail(p, "compressed data directory truncated")
@@ -313,29 +326,35 @@ def _read_compressed(fh: Any, p: Path, available: int, nbytes: int) -> bytes:
     pairs = [struct.unpack_from("<II", table, 8 * i) for i in range(count)]
     raw_total = sum(r for r, _ in pairs)
     zip_total = sum(c for _, c in pairs)
+    nbytes = out.nbytes
     if raw_total != nbytes:
         raise _fail(p, f"compressed streams hold {raw_total} bytes, the header declares "
                     f"{nbytes} (corrupt)")
+    if declared and declared != 4 + 8 * count + zip_total:
+        raise _fail(p, f"the header's compressed data size is {declared} bytes, the "
+                    f"{count} stream(s) make {4 + 8 * count + zip_total} (corrupt)")
     if 4 + 8 * count + zip_total > available:
         raise _fail(p, f"compressed streams need {zip_total} bytes, only "
                     f"{available - 4 - 8 * count} follow (truncated)")
-    out = bytearray()
+    _policy.check_map_size(p, "the compressed point data", out.shape, out.itemsize,
+                           stored=zip_total, codec="deflate")
+    view = memoryview(out).cast("B")
+    pos = 0
     for k, (rlen, clen) in enumerate(pairs):
-        if rlen > _MAX_DEFLATE_RATIO * clen + 64:
-            raise _fail(p, f"stream {k} claims {rlen} bytes from {clen} compressed (corrupt)")
         chunk = fh.read(clen)
         d = zlib.decompressobj()
         try:
             data = d.decompress(chunk, rlen)
             if not d.eof and not d.unconsumed_tail:
-                data += d.flush()
+                data += d.flush(rlen - len(data) + 1)
         except zlib.error as exc:
             raise _fail(p, f"compressed stream {k} is corrupt ({exc})") from exc
         if len(data) != rlen or not d.eof:
             raise _fail(p, f"compressed stream {k} gives {len(data)} bytes, {rlen} declared "
                         "(corrupt or truncated)")
-        out += data
-    return bytes(out)
+        view[pos:pos + rlen] = data
+        pos += rlen
+        del data
 
 
 register(Format(
