@@ -291,6 +291,29 @@ def radius_mask(dx2, dy2, lo2, hi2, out):  # pragma: no cover - compiled
 
 
 @jit
+def _column_ends(valid, ptr, start, end, in_main, b, out, from_top):  # pragma: no cover
+    """First (``from_top``) or last valid pixel of every column within the main runs'
+    blocks, written into ``out`` (-1 stays where a column has none)."""
+    ny, nx = valid.shape
+    my = ptr.shape[0] - 1
+    for k in range(my):
+        bi = k if from_top else my - 1 - k
+        r0 = bi * b
+        r1 = min(ny, r0 + b)
+        for r in range(ptr[bi], ptr[bi + 1]):
+            if not in_main[r]:
+                continue
+            for j in range(start[r] * b, min(nx, (end[r] + 1) * b)):
+                if out[j] >= 0:
+                    continue
+                for t in range(r1 - r0):
+                    i = r0 + t if from_top else r1 - 1 - t
+                    if valid[i, j]:
+                        out[j] = i
+                        break
+
+
+@jit
 def main_region_outline(valid, b):  # pragma: no cover - compiled
     """Outermost pixels of the main region of ``valid``, row by row and column by column.
 
@@ -348,32 +371,8 @@ def main_region_outline(valid, b):  # pragma: no cover - compiled
                     row_last[i] = j
     # columns: top-down for the first pixel, bottom-up for the last (each column is
     # scanned only until it is found)
-    for bi in range(my):
-        r0 = bi * b
-        r1 = min(ny, r0 + b)
-        for r in range(ptr[bi], ptr[bi + 1]):
-            if not in_main[r]:
-                continue
-            for j in range(start[r] * b, min(nx, (end[r] + 1) * b)):
-                if col_first[j] >= 0:
-                    continue
-                for i in range(r0, r1):
-                    if valid[i, j]:
-                        col_first[j] = i
-                        break
-    for bi in range(my - 1, -1, -1):
-        r0 = bi * b
-        r1 = min(ny, r0 + b)
-        for r in range(ptr[bi], ptr[bi + 1]):
-            if not in_main[r]:
-                continue
-            for j in range(start[r] * b, min(nx, (end[r] + 1) * b)):
-                if col_last[j] >= 0:
-                    continue
-                for i in range(r1 - 1, r0 - 1, -1):
-                    if valid[i, j]:
-                        col_last[j] = i
-                        break
+    _column_ends(valid, ptr, start, end, in_main, b, col_first, True)
+    _column_ends(valid, ptr, start, end, in_main, b, col_last, False)
     return row_first, row_last, col_first, col_last
 
 

@@ -570,15 +570,17 @@ def _fit_requests(criteria: Sequence[Criterion]) -> list[FitRequest]:
 
 def _fit_stage(pre: HeightMap, requests: Sequence[FitRequest],
                centre_mm: tuple[float, float] | None) -> list[FitRecord]:
-    """Stage 5: each joint fit once."""
-    from .zernike import fit_zernike
+    """Stage 5: each joint fit once. An ill-conditioned basis is not refused here: the
+    residual does not depend on it, and the fit's flags (condition number > 1e3) make the
+    Zernike criteria on it not measurable."""
+    from .zernike import _fit
 
     out = []
     for r in requests:
         try:
-            fit = fit_zernike(pre, list(r.joint_fit_terms), scheme=r.scheme,
-                              normalisation=r.normalisation, r_norm_mm=r.r_norm_mm,
-                              centre_mm=centre_mm, allow_outside=True)
+            fit = _fit(pre, list(r.joint_fit_terms), r.scheme, r.normalisation, r.r_norm_mm,
+                       centre_mm, mask=None, allow_outside=True, cache=True, basis="circle",
+                       refuse=False)
         except MetrologyError as exc:
             out.append(FitRecord(r.key, r.normalisation, centre_mm, None, str(exc),
                                  form_residual=r.form_residual))
