@@ -165,6 +165,8 @@ class SpectrumRecord:
     profile: ProfilePSD | None = field(default=None, repr=False)
     profile_axis: str = "x"
     error: str | None = None
+    #: valid mask of the map the PSD was computed on (after the fill), for the composite
+    valid: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def input(self) -> str:
@@ -436,7 +438,7 @@ def _spectrum_stage(residual: HeightMap, region: np.ndarray | None,
         return SpectrumRecord(window=PSD_WINDOW, filled_pixels=0, error=str(exc),
                               profile_axis=profile_axis)
     return SpectrumRecord(window=PSD_WINDOW, filled_pixels=n_filled, psd=p, profile=prof,
-                          profile_axis=profile_axis)
+                          profile_axis=profile_axis, valid=filled.valid)
 
 
 def analyze_file(spec: Spec, measurement: str, hm: HeightMap, path: str,
@@ -460,7 +462,7 @@ def analyze_file(spec: Spec, measurement: str, hm: HeightMap, path: str,
         return fa
     centre = rec.centre_mm if rec is not None else None
     fa.fits = _fit_stage(fa.preprocessing.map, _fit_requests(criteria), centre)
-    if any(PSD in c.requests() for c in criteria):
+    if any(PSD in c.requests() for c in criteria) or spec.feeds_composite(measurement):
         axis = (spec.psd.direction if spec.psd is not None else None) or "x"
         fa.spectrum = _spectrum_stage(fa.residual, region, axis)  # type: ignore[arg-type]
     return fa
