@@ -321,7 +321,7 @@ class CompositeBandEvidence(CompositeEvidenceMixin):
     """A band judged on the composite: which instrument(s) served each range, gaps, flags."""
 
     band: str
-    kind: str
+    band_kind: str                    # "areal" or "profile" (``kind`` is the evidence's)
     direction: str | None
     f_lo_per_mm: float
     f_hi_per_mm: float
@@ -378,7 +378,7 @@ class CompositeBandCriterionBase(CompositeCriterionBase):
             value, err = r.rms_nm, r.stderr_nm
         ev = CompositeBandEvidence(
             data=data_text(build), **composite_fields(build, self.line_display), band=b.name,
-            kind=b.kind,
+            band_kind=b.kind,
             direction=b.direction, f_lo_per_mm=b.f_lo_per_mm, f_hi_per_mm=b.f_hi_per_mm,
             filter=r.filter, support_per_mm=(r.support_lo_per_mm, r.support_hi_per_mm),
             quantity="slope" if self.SLOPE else "height",
