@@ -220,6 +220,7 @@ def line_display(draft: SpecDraft, kind: str) -> dict[str, Any] | None:
 
 def served_text(served: Sequence[tuple[float, float, str]]) -> str:
     """``fizeau 0.6-2.1, fizeau+csi-5x 2.1-2.5 /mm``: which instrument(s) served what."""
+    served = [(a, b, s) for a, b, s in served if b > a * (1 + 1e-6)]   # no rounding slivers
     if not served:
         return "no instrument"
     return ", ".join(f"{s} {a:.4g}-{b:.4g}" for a, b, s in served) + " /mm"

@@ -75,6 +75,27 @@ class CompositePsdLimitEvidence(CompositeEvidenceMixin):
     KIND: ClassVar[str] = "composite_psd_limit"
 
 
+def _unserved_text(c: Any, lo: float, hi: float, cmp: Any) -> str:
+    """Why the line cannot be judged: the parts of its range no measurement serves."""
+    parts = []
+    f0, f1 = c.f_min_per_mm, c.f_max_per_mm
+    if not (math.isfinite(f0) and math.isfinite(f1)):
+        return cmp.reason or "the composite serves nothing"
+    if lo < f0 * (1 - 1e-9):
+        parts.append((lo, min(f0, hi)))
+    parts += [(a, b) for a, b in c.gaps if a < hi and b > lo]
+    if hi > f1 * (1 + 1e-9):
+        parts.append((max(f1, lo), hi))
+    if not parts:
+        return cmp.reason
+    why = (f"the line's range {lo:g}-{hi:g} /mm needs frequencies no measurement serves: "
+           + ", ".join(f"{a:.4g}-{b:.4g} /mm" for a, b in parts)
+           + f" (the composite serves {f0:.4g}-{f1:.4g} /mm)")
+    if not c.measurable:
+        why = f"{c.reason}; {why}"
+    return why
+
+
 @dataclass(frozen=True, kw_only=True)
 class CompositePsdLimitCriterion(CompositeCriterionBase):
     """The composite PSD against ``line`` over the line's range: value = the largest ratio
@@ -124,7 +145,8 @@ class CompositePsdLimitCriterion(CompositeCriterionBase):
             ratio=np.asarray(cmp.ratio))
         txt = "served by " + served_text(served)
         if not cmp.measurable:
-            return [self.judge(build.label, None, f"{cmp.reason} ({txt})", ev)]
+            return [self.judge(build.label, None, f"{_unserved_text(c, lo, hi, cmp)} ({txt})",
+                               ev)]
         flags = flags_text(c, lo, hi)
         where = f"largest at {cmp.f_at_max_per_mm:.4g} /mm"
         return [self.judge(build.label, cmp.max_ratio,

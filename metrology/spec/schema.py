@@ -638,15 +638,18 @@ def _parse_psd(ctx: SpecContext, doc: Mapping[str, Any]) -> PsdLimitLine | None:
     order = sorted(range(len(segs)), key=lambda k: segs[k][1].f_lo_per_mm)
     segs = [segs[k] for k in order]
     given = [given[k] for k in order]
+    overlap = False
     for (_, s0), (i1, s1) in zip(segs, segs[1:], strict=False):
         if s1.f_lo_per_mm < s0.f_hi_per_mm * (1 - REL_TOL):
             ctx.error((*p, "segments", i1, "f_lo_per_mm"),
                       f"segment overlaps the one ending at {s0.f_hi_per_mm:g} /mm: the line "
                       "would be ambiguous")
+            overlap = True
         elif s1.f_lo_per_mm > s0.f_hi_per_mm * (1 + REL_TOL):
             ctx.warn((*p, "segments", i1), f"PSD limit line has no segment on "
                      f"{s0.f_hi_per_mm:g}-{s1.f_lo_per_mm:g} /mm")
-    if kind is None or side is None or bpd is None or fac is None or len(segs) != len(raw):
+    if (kind is None or side is None or bpd is None or fac is None or len(segs) != len(raw)
+            or overlap):
         return None
     notation = ""
     if kind == "areal":
