@@ -698,6 +698,12 @@ class CompositePSD:
         """:meth:`band_rms` of each (f_lo, f_hi)."""
         return [self.band_rms(lo, hi, filter=filter, tail=tail) for lo, hi in bands]
 
+    def served_ranges(self, f_lo_per_mm: float, f_hi_per_mm: float
+                      ) -> tuple[tuple[float, float, str], ...]:
+        """Which instrument(s) serve which part of [f_lo, f_hi]: consecutive served bins
+        with one source, clipped to the range, as (f_lo, f_hi, source)."""
+        return self._segments(float(f_lo_per_mm), float(f_hi_per_mm))
+
     def _segments(self, s_lo: float, s_hi: float) -> tuple[tuple[float, float, str], ...]:
         """Consecutive served bins with one source label, clipped to [s_lo, s_hi]."""
         e = self.edges_per_mm

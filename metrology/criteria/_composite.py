@@ -228,7 +228,7 @@ def served_text(served: Sequence[tuple[float, float, str]]) -> str:
 
 def segments_of(c: CompositePSD, lo: float, hi: float) -> tuple[tuple[float, float, str], ...]:
     """Consecutive bins with one source over [lo, hi] (which instrument served what)."""
-    return tuple(c.band_rms(lo, hi).served) if hi > lo else ()
+    return c.served_ranges(lo, hi) if hi > lo else ()
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)

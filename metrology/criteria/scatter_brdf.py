@@ -204,7 +204,7 @@ class ScatterBRDFCriterion(CompositeCriterionBase):
                    + (f"; gaps {', '.join(f'{a:.4g}-{b:.4g}' for a, b in c.gaps)} /mm"
                       if c.gaps else "") + ")") if bad.any() else r.reason
             return [self.judge(build.label, None, why, ev)]
-        served = c.band_rms(float(f.min()), float(f.max())).served
+        served = c.served_ranges(float(f.min()), float(f.max()))
         return [self.judge(build.label, float(ratio[k]),
                            f"largest at {th[k]:.3g} deg ({f[k]:.4g} /mm); angles map to "
                            f"{f.min():.4g}-{f.max():.4g} /mm, served by "
