@@ -173,6 +173,10 @@ def _build(recipe: CompositeRecipe, analyses: Sequence[FileAnalysis]) -> Composi
             continue
         name = Path(fa.path).name
         sp = fa.spectrum
+        if getattr(fa, "data_kind", "map") == "profile":
+            excluded.append((name, "a profile (1-D trace): the composite is built from areal "
+                                   "maps"))
+            continue
         if fa.blocked_reason:
             excluded.append((name, fa.blocked_reason))
             continue
