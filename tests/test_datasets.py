@@ -534,6 +534,9 @@ def test_coarse_file_alone_cannot_judge_the_high_frequency_band(fullband_spec, f
     assert "needs data up to 400/mm" in hi.reason and "ends at 2.5/mm" in hi.reason
     low = next(c for c in pr.criteria if c.id == "composite.band.C-low.rms")
     assert low.verdict == PASS                 # what the Fizeau serves is still judged
+    line = next(c for c in pr.criteria if c.id == "composite.psd")
+    assert line.verdict == NOT_MEASURABLE
+    assert "needs frequencies no measurement serves: 2.5-400 /mm" in line.reason
     full = next(c for c in fullband_h[0].criteria if c.id == "composite.band.C-high.rms")
     assert full.verdict in (PASS, FAIL) and full.value is not None
 
