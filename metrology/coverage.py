@@ -73,6 +73,7 @@ __all__ = [
     "FrequencyCoverage",
     "connected_regions",
     "resolved_range",
+    "raise_f_min",
     "split_regions",
 ]
 
@@ -391,6 +392,22 @@ class FrequencyCoverage:
             "n_regions": len(self.regions), "n_valid": self.n_valid,
             "fragment_fraction": self.fragment_fraction, "fragmented": self.fragmented,
         }
+
+
+def raise_f_min(cov: FrequencyCoverage, f_min_per_mm: float | None, reason: str, *,
+                length_mm: float | None = None) -> FrequencyCoverage:
+    """``cov`` with its lowest frequency raised to ``f_min_per_mm`` (cycles/mm) for
+    ``reason`` (what the caller knows and the mask does not: the largest circle inscribed in
+    the data around holes left unfilled, the form removed before the PSD); ``cov`` itself
+    when that is not higher. ``length_mm``: the L that limit stands for, if any."""
+    if f_min_per_mm is None or not f_min_per_mm > cov.f_min_per_mm * (1 + COVERAGE_RTOL):
+        return cov
+    import dataclasses
+
+    kw: dict[str, Any] = {"f_min_per_mm": float(f_min_per_mm), "low_reason": reason}
+    if length_mm is not None:
+        kw["length_mm"] = float(length_mm)
+    return dataclasses.replace(cov, **kw)
 
 
 def _check_kind_axis(kind: str, axis: str) -> tuple[str, str | None]:

@@ -205,10 +205,16 @@ class SpectrumRecord:
     :func:`metrology.fill.fill_dropouts`); larger holes (``holes_left``) are left
     as holes (the masked periodogram, normalised by the valid pixels), and at
     the edges of those wider than the longest period judged the window falls to
-    zero over that period (``taper_mm``). Nothing is invented inside a large hole. With
-    holes left, the lowest frequency resolved is also capped by the largest
-    circle inscribed in the data (``inscribed_mm``, its diameter): a ring or a
-    crescent around a hole resolves no more than its width. ``profile`` is the
+    zero over that period (``taper_mm``). Nothing is invented inside a large hole.
+    The periods judged are those of the measurement's own PSD criteria and of the
+    composite criteria inside the range the file serves
+    (:func:`_composite_ranges`). With holes wider than the longest period left,
+    the lowest frequency resolved is also capped by the largest circle inscribed
+    in the data around them (``inscribed_mm``, its diameter): a ring or a
+    crescent around such a hole resolves no more than its width. Holes narrower
+    than the longest period do not cap it (the data on either side of them span
+    the period; a few dropout clusters just too wide to fill must not make a
+    band unmeasurable). ``profile`` is the
     one-sided profile PSD along ``profile_axis`` that the figures show when no
     criterion says otherwise.
     """
@@ -224,6 +230,9 @@ class SpectrumRecord:
     shortest_period_mm: float | None = None
     taper_mm: float | None = None
     inscribed_mm: float | None = None
+    #: valid mask of the map the PSD was computed on (small holes filled, large ones left),
+    #: for the composite
+    valid: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def fill_rule(self) -> str:
@@ -257,21 +266,23 @@ class SpectrumRecord:
         """The frequencies the PSD resolves for a band of ``kind`` (:meth:`PSD2D.coverage`:
         f_min = k / L, L from the connected valid regions, k = 2 by default), with f_min
         raised to k / ``inscribed_mm`` when holes were left in the data."""
-        import dataclasses as _dc
-
+        from .coverage import raise_f_min
         from .spectral import K_CONVENTION
 
         assert self.psd is not None
         kk = K_CONVENTION if k is None else float(k)
-        cov = self.psd.coverage(kind, axis, kk)
-        if self.inscribed_mm is not None and kk / self.inscribed_mm > cov.f_min_per_mm:
-            big = self.holes_left[0]
-            cov = _dc.replace(
-                cov, f_min_per_mm=kk / self.inscribed_mm, length_mm=self.inscribed_mm,
-                low_reason=(f"k / L = {kk:g} / {self.inscribed_mm:.4g} mm, L the diameter of "
-                            "the largest circle inscribed in the data left around the "
-                            f"unfilled hole(s) ({big.describe()})"))
-        return cov
+        return raise_f_min(self.psd.coverage(kind, axis, kk), *self.hole_floor(kk),
+                           length_mm=self.inscribed_mm)
+
+    def hole_floor(self, k: float) -> tuple[float | None, str]:
+        """(k / ``inscribed_mm``, why) with holes left unfilled, else (None, ""): the lowest
+        frequency a ring or crescent of data around a large hole resolves (cycles/mm)."""
+        if self.inscribed_mm is None or not self.holes_left:
+            return None, ""
+        big = max(self.holes_left, key=lambda h: h.fill_distance_mm)
+        return k / self.inscribed_mm, (
+            f"k / L = {k:g} / {self.inscribed_mm:.4g} mm, L the diameter of the largest "
+            f"circle inscribed in the data left around the unfilled hole(s) ({big.describe()})")
 
     def to_dict(self) -> dict[str, Any]:
         if self.psd is None:
@@ -590,13 +601,16 @@ def _fit_stage(pre: HeightMap, requests: Sequence[FitRequest],
     return out
 
 
-def _spectral_periods(criteria: Sequence[Criterion], hm: HeightMap
-                      ) -> tuple[float, float]:
+def _spectral_periods(criteria: Sequence[Criterion], hm: HeightMap,
+                      extra: Sequence[tuple[float, float]] = ()) -> tuple[float, float]:
     """(shortest, longest) period (mm) the measurement's PSD criteria judge: 1 / the highest
-    f_hi and 1 / the lowest f_lo of their :meth:`~metrology.criteria.Criterion.spectral_range`.
-    A criterion that does not say counts as the whole resolved range (2 pixels to a
-    quarter of the field)."""
-    ranges = [c.spectral_range() for c in criteria if PSD in c.requests()]
+    f_hi and 1 / the lowest f_lo of their :meth:`~metrology.criteria.Criterion.spectral_range`
+    and of the ``extra`` ranges (the composite criteria this file serves,
+    :func:`_composite_ranges`). A criterion that does not say counts as the whole resolved
+    range (2 pixels to a quarter of the field), as does a file with no range at all."""
+    ranges: list[tuple[float, float] | None] = [c.spectral_range() for c in criteria
+                                                if PSD in c.requests()]
+    ranges += list(extra)
     d = max(hm.dx_mm, hm.dy_mm)
     lo = [r[0] for r in ranges if r is not None and r[0] > 0]
     hi = [r[1] for r in ranges if r is not None and math.isfinite(r[1])]
@@ -605,6 +619,43 @@ def _spectral_periods(criteria: Sequence[Criterion], hm: HeightMap
     if len(hi) < len(ranges) or not hi:
         hi.append(0.5 / d)
     return 1.0 / max(hi), 1.0 / min(lo)
+
+
+def _composite_ranges(spec: Spec, measurement: str, hm: HeightMap
+                      ) -> list[tuple[float, float] | None]:
+    """The frequencies of the composite criteria (bands, PSD line, scatter) that a file of
+    ``measurement`` can serve: each criterion's :meth:`~metrology.criteria.Criterion.
+    spectral_range` clipped to the most this file could serve the composite, from
+    ``f_min_k / L`` (L the field's shorter side for a radial composite, its extent along the
+    axis for a profile one: no region of the file is longer) up to its Nyquist frequency
+    lowered by the measurement's ITF cut-off or tabulated ITF. A criterion the file cannot
+    serve at all does not count; one that does not state its range counts as the whole
+    resolved range (``None``). With these the fill rule of the file's PSD (one PSD serves its
+    own criteria and the composite) fills only holes small against the shortest period
+    judged on the composite within the file's served range."""
+    m = spec.measurements[measurement]
+    f_max = 0.5 / min(hm.dx_mm, hm.dy_mm)
+    if m.itf_cutoff_per_mm is not None:
+        f_max = min(f_max, float(m.itf_cutoff_per_mm))
+    if m.itf is not None:
+        f_max = min(f_max, float(m.itf.to_itf().f_max_per_mm))
+    out: list[tuple[float, float] | None] = []
+    for c in spec.part_criteria:
+        recipe = getattr(c, "recipe", None)
+        if recipe is None or measurement not in recipe.measurements:
+            continue
+        r = c.spectral_range()
+        if r is None:
+            out.append(None)
+            continue
+        if recipe.kind == "profile":
+            length = hm.extent_mm[0] if (recipe.axis or "x") == "x" else hm.extent_mm[1]
+        else:
+            length = min(hm.extent_mm)
+        lo, hi = max(r[0], recipe.f_min_k / length), min(r[1], f_max)
+        if lo < hi:
+            out.append((lo, hi))
+    return out
 
 
 def _spectrum_stage(residual: HeightMap, region: np.ndarray | None,
@@ -631,13 +682,15 @@ def _spectrum_stage(residual: HeightMap, region: np.ndarray | None,
             # mask scales them by the valid fraction): interpolate them
             work, n_filled = fill_dropouts(residual, residual.valid | holes.small)
         taper = inscribed = None
-        if holes.any_large:
-            dist = ndimage.distance_transform_edt(work.valid, sampling=(work.dy_mm, work.dx_mm))
-            inscribed = 2.0 * float(dist.max())
         if holes.huge.any():
             # a hole wider than the longest period: the window falls to 0 over that period
-            # at its edges (a step there would leak the low frequencies into the band)
+            # at its edges (a step there would leak the low frequencies into the band), and
+            # the data around it resolve no more than the largest circle they hold (the
+            # narrower holes left do not break a period: counted as data for the circle)
             taper = p_long
+            dist = ndimage.distance_transform_edt(work.valid | (holes.large & ~holes.huge),
+                                                  sampling=(work.dy_mm, work.dx_mm))
+            inscribed = 2.0 * float(dist.max())
         p = _psd(work, window=PSD_WINDOW, remove=(),
                  hole_taper=None if taper is None else (holes.huge, taper))
         prof = p.profile(profile_axis, one_sided=True)  # for the figures
@@ -649,7 +702,7 @@ def _spectrum_stage(residual: HeightMap, region: np.ndarray | None,
                           profile_axis=profile_axis, holes_filled=holes.n_small,
                           holes_left=holes.large_holes,
                           shortest_period_mm=p_short if any_hole else None,
-                          taper_mm=taper, inscribed_mm=inscribed)
+                          taper_mm=taper, inscribed_mm=inscribed, valid=work.valid)
 
 
 def analyze_file(spec: Spec, measurement: str, hm: HeightMap | Profile, path: str,
@@ -676,7 +729,7 @@ def analyze_file(spec: Spec, measurement: str, hm: HeightMap | Profile, path: st
         return fa
     centre = rec.centre_mm if rec is not None else None
     fa.fits = _fit_stage(fa.preprocessing.map, _fit_requests(criteria), centre)
-    if any(PSD in c.requests() for c in criteria):
+    if any(PSD in c.requests() for c in criteria) or spec.feeds_composite(measurement):
         axis = (spec.psd.direction if spec.psd is not None else None) or "x"
         res = fa.residual
         if res is None:
@@ -685,7 +738,10 @@ def analyze_file(spec: Spec, measurement: str, hm: HeightMap | Profile, path: st
                                          error="no form residual: the joint Zernike fit "
                                                f"failed ({rf.error if rf else '?'})")
         else:
-            fa.spectrum = _spectrum_stage(res, region, axis, _spectral_periods(criteria, res))
+            extra = (_composite_ranges(spec, measurement, res)
+                     if spec.feeds_composite(measurement) else [])
+            fa.spectrum = _spectrum_stage(res, region, axis,
+                                          _spectral_periods(criteria, res, extra))
     return fa
 
 

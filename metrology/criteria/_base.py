@@ -193,6 +193,33 @@ class Removal:
             return None
         return form_frequency_per_mm(self.n_max_before_psd, self.radius_mm)
 
+    def below_form_served(self, f_lo_per_mm: float, f_hi_per_mm: float, k: float,
+                          f_max_per_mm: float, what: str) -> str | None:
+        """The spec error for a criterion on the composite PSD judging [f_lo, f_hi) that a
+        file of this measurement would serve below :meth:`form_frequency_per_mm`, or
+        ``None``. A file serves the composite from ``k / L`` (L at most the aperture's
+        diameter) up to ``f_max_per_mm`` (its ITF cut-off; inf without one): the conflict
+        is the part of [f_lo, f_hi) in [k / 2R, min(f_form, f_max)). Without an aperture
+        there is none: such a measurement removes at most radial order 2 (``[form]``
+        needs an aperture), whose ``3 / (2 pi (L / 2))`` lies below the ``k / L`` (k >= 1)
+        the composite takes a field of size L from."""
+        f = self.form_frequency_per_mm()
+        if f is None:
+            return None
+        assert self.radius_mm is not None
+        lo = max(float(f_lo_per_mm), float(k) / (2.0 * self.radius_mm))
+        hi = min(float(f_hi_per_mm), f, float(f_max_per_mm))
+        if not lo < hi * (1 - 1e-9):
+            return None
+        return (f"{what} judges {lo:.4g}-{hi:.4g} /mm on the composite PSD, where "
+                f"{self.measurement!r} serves it (from f_min_k / CA = {k:g} / "
+                f"{2.0 * self.radius_mm:g} mm) but its data lie below (n+1) / (2 pi R) = "
+                f"{f:.4g} /mm for the terms up to radial order n = {self.n_max_before_psd} it "
+                f"removes before the PSD (R = {self.radius_mm:g} mm): those terms take the "
+                f"power there. Start the criterion's range at or above {f:.4g} /mm, fit fewer "
+                f"form terms, or raise [composite] f_min_k above "
+                f"{2.0 * self.radius_mm * f:.4g}")
+
     def below_form(self, f_lo_per_mm: float, what: str) -> str | None:
         """The spec error for a band or range starting at ``f_lo_per_mm``, or ``None``."""
         f = self.form_frequency_per_mm()
@@ -297,7 +324,14 @@ class Criterion:
         """Why this criterion cannot be judged on its measurement's preprocessed data
         (its quantity is removed or changed by what is removed before it), or ``None``.
 
-        Called once per criterion when the spec is read; a message becomes a
+        Called when the spec is read, once per measurement of
+        :meth:`conflict_measurements`; a message becomes a
         :class:`metrology.SpecError` at the criterion's key path (exit 2), never
         a pass. The default: no conflict."""
         return None
+
+    def conflict_measurements(self) -> tuple[str, ...]:
+        """The measurements whose :class:`Removal` :meth:`preprocessing_conflict` is asked
+        about: the criterion's own; a criterion on the composite PSD, every measurement
+        whose files feed it."""
+        return (self.measurement,)

@@ -43,6 +43,8 @@ class BandSlopeCriterion(BandCriterionBase):
         from ..spectral import slope_rms
 
         b = self.band
+        if b.filter != "sharp":
+            return self.filtered_value(analysis, slope=True)
         cov, why = self.judge_band(analysis)
         # a profile band's slope from the profile PSD along its direction (as its height):
         # an areal cell with |f| in the band but f_x outside it is not in a profile band
