@@ -68,11 +68,16 @@ from .zernike import ZernikeFit, fit_zernike, zernike_surface
 __all__ = [
     "K_COVERAGE",
     "BandEstimate",
+    "BandAnalysis",
     "band_estimates",
     "band_estimate",
     "ZernikeEstimate",
     "zernike_estimates",
     "rms_interval",
+    "MODEL_LINEAR_SINGLE",
+    "residual_psd",
+    "linear_u",
+    "FitNoiseModel",
 ]
 
 #: coverage factor of every expanded uncertainty U
@@ -239,6 +244,47 @@ class _Analysis:
         if self.repeats is None or self.noise_single is None:
             return None
         return noise_from_grid(self.noise_single, self.n, self.grid)
+
+
+class BandAnalysis:
+    """The spectra of one map (or of N repeats) kept for several band estimates.
+
+    :func:`band_estimates` builds one per call; a caller that needs estimates of
+    several kinds, axes and quantities on the same data (the check pipeline:
+    every band criterion of a file) builds it once and asks :meth:`estimate`.
+    Parameters as :func:`band_estimates`.
+    """
+
+    def __init__(self, data: HeightMap | Sequence[HeightMap], *, window: Any = "hann",
+                 remove: Any = ("piston", "tilt"), noise: NoisePSD | None = None) -> None:
+        self._an = _Analysis(data, window, remove, noise)
+
+    @property
+    def n_repeats(self) -> int:
+        """N (1 for a single map)."""
+        return self._an.n
+
+    @property
+    def map(self) -> HeightMap:
+        """The analysed map (the average of the repeats, or the single map)."""
+        return self._an.map
+
+    def noise_psd(self) -> NoisePSD | None:
+        """The noise PSD of one measurement estimated from the repeats (None for one map)."""
+        return self._an.noise_psd()
+
+    def estimate(self, f_lo_per_mm: float, f_hi_per_mm: float, *, kind: str = "areal",
+                 axis: str = "x", quantity: str = "height",
+                 valid_range_per_mm: tuple[float, float] | None = None) -> BandEstimate:
+        """One :class:`BandEstimate` (as :func:`band_estimates`)."""
+        k = str(kind).lower()
+        if k not in ("areal", "profile"):
+            raise ConventionError(f"kind must be 'areal' or 'profile', got {kind!r}")
+        ax = str(axis).lower()
+        if ax not in ("x", "y"):
+            raise ConventionError(f"axis must be 'x' or 'y', got {axis!r}")
+        return _estimate(self._an, float(f_lo_per_mm), float(f_hi_per_mm), k, ax,
+                         _quantity(quantity, k, ax), valid_range_per_mm)
 
 
 def band_estimates(data: HeightMap | Sequence[HeightMap],
@@ -527,3 +573,80 @@ def _propagate_noise(fit: ZernikeFit, hm: HeightMap, noise: NoisePSD) -> np.ndar
         out[i] = float(np.sum((f.real ** 2 + f.imag ** 2) * noise.values)) / (
             ny * nx * hm.dx_mm * hm.dy_mm)
     return np.sqrt(out)
+
+
+# ---------------------------------------------------------------------------
+# single map: linear functions of a least-squares fit (the check's wiring)
+# ---------------------------------------------------------------------------
+
+MODEL_LINEAR_SINGLE = (
+    "single map: the fit's residual taken as a stationary Gaussian random field, its 3 x 3 "
+    "smoothed periodogram (no window, over the fit's pixels) propagated through the linear "
+    "least-squares fit, Var(g.c) = sum_k |DFT(beta_g)_k|^2 S_k / (N dx dy) with beta_g the "
+    "pixel weights of g.c; the measurand is the form of the surface, the map's random "
+    "structure one realisation; k = 2")
+
+
+def residual_psd(residual: HeightMap) -> np.ndarray:
+    """3 x 3 smoothed periodogram of a fit residual, no window, full plane in FFT order.
+
+    ``S_k = smooth(Δx Δy |DFT(r - mean)_k|² / M)`` [nm² mm²] with r the residual on its
+    M valid pixels (0 elsewhere): for a stationary field of PSD S, E[S_k] ≈ S(f_k).
+    """
+    v = residual.valid
+    m = int(np.count_nonzero(v))
+    if m < 4:
+        raise ConventionError(f"a residual PSD needs at least 4 valid pixels, got {m}")
+    z = residual.z_nm
+    r0 = np.where(v, z - float(np.mean(z[v])), 0.0)
+    f = scipy.fft.fft2(r0)
+    p = residual.dx_mm * residual.dy_mm * (f.real ** 2 + f.imag ** 2) / m
+    return _spectra.smooth(p)
+
+
+def linear_u(beta: np.ndarray, psd_nm2_mm2: np.ndarray, dx_mm: float, dy_mm: float) -> float:
+    """Standard uncertainty of ``Σ_pixels β z`` when z is a stationary field of PSD ``S``.
+
+    ``Var = Σ_k |DFT(β)_k|² S_k / (N Δx Δy)`` (N pixels of the grid; β 0 off the data,
+    NaN treated as 0); for white noise of variance σ² (S = σ² Δx Δy) this is
+    σ² Σ β² exactly.
+    """
+    b = np.nan_to_num(np.asarray(beta, dtype=np.float64))
+    if b.shape != psd_nm2_mm2.shape:
+        raise ConventionError(f"pixel weights of shape {b.shape} on a PSD of shape "
+                              f"{psd_nm2_mm2.shape}")
+    f = scipy.fft.fft2(b)
+    var = float(np.sum((f.real ** 2 + f.imag ** 2) * psd_nm2_mm2)) / (b.size * dx_mm * dy_mm)
+    return math.sqrt(max(var, 0.0))
+
+
+class FitNoiseModel:
+    """Single-map uncertainty of linear functions ``g · c`` of a Zernike fit's coefficients.
+
+    Model (:data:`MODEL_LINEAR_SINGLE`): the residual of ``fit`` as a stationary
+    Gaussian field with the PSD :func:`residual_psd`, propagated through the fit:
+    the pixel weights of ``g · c`` are ``β_g = Σ_j w_j Z_j`` with ``w = G⁻¹ g`` (G the
+    Gram matrix of the fit's basis over its pixels), and :func:`linear_u` gives the
+    standard uncertainty. ``g`` is in the fit's normalisation and index order.
+    What the fit absorbed of the random structure (the lowest frequencies) is not
+    in the residual, so terms of the lowest orders are underestimated when the
+    surface's random structure reaches below the fit's range.
+    """
+
+    model = MODEL_LINEAR_SINGLE
+
+    def __init__(self, fit: ZernikeFit) -> None:
+        self.fit = fit
+        self.psd = residual_psd(fit.residual)
+
+    def u(self, g: Any) -> float:
+        """Standard uncertainty (nm) of ``g · c`` (``g``: one weight per fitted term)."""
+        geo = self.fit.geometry
+        gv = np.asarray(g, dtype=np.float64)
+        if gv.shape != (len(self.fit.indices),):
+            raise ConventionError(f"expected {len(self.fit.indices)} weights, got {gv.shape}")
+        if geo.gram.size == 0:  # pragma: no cover - a solved fit has its Gram matrix
+            geo._factorize(None)
+        w = np.linalg.solve(geo.gram, gv)
+        beta = geo.scatter_sum(w)
+        return linear_u(beta, self.psd, geo.dx_mm, geo.dy_mm)
