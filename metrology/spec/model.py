@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..criteria import Criterion
 
 __all__ = ["Part", "Match", "Aperture", "Preprocessing", "Requirements", "Measurement",
+           "Wavefront",
            "Band", "PsdSegment", "PsdLimitLine", "Form", "Power", "Spec",
            "DEFAULT_REMOVE", "DEFAULT_BINS_PER_DECADE", "DEFAULT_FACTOR_MAX", "REL_TOL",
            "merge_ranges"]
@@ -141,8 +142,35 @@ class Requirements:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Wavefront:
+    """The files of a measurement hold a wavefront (``[measurements.NAME.wavefront]``).
+
+    The pipeline converts it to surface heights before any criterion with
+    :func:`metrology.wavefront.surface_wavefront` (``mode``, ``passes``,
+    ``angle_deg``; transmission with the part's ``material`` at its
+    ``test_wavelength_nm``). ``description`` is the conversion in words.
+    """
+
+    mode: Literal["reflection", "transmission"]
+    passes: int
+    angle_deg: float
+    material: str | None
+    wavelength_nm: float | None
+    factor: float
+    description: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class Measurement:
-    """One declared measurement of the surface (``[measurements.NAME]``)."""
+    """One declared measurement of the surface (``[measurements.NAME]``).
+
+    ``repeats``: files of this measurement named ``<stem>_rep<k>.<ext>`` with the
+    same stem and extension are repeats of one measurement (one site, averaged;
+    ``docs/spec-schema.md``). ``reference``: the file-name rules of a calibrated
+    reference map in a part folder, subtracted from every file of the
+    measurement (``None``: no reference). ``wavefront``: the files hold a
+    wavefront, converted to surface heights (``None``: they hold surface heights).
+    """
 
     name: str
     instrument: str
@@ -151,6 +179,9 @@ class Measurement:
     aperture: Aperture | None
     preprocessing: Preprocessing
     requirements: Requirements
+    repeats: bool = False
+    reference: Match | None = None
+    wavefront: Wavefront | None = None
 
     @property
     def min_sites(self) -> int:
@@ -295,6 +326,12 @@ class Spec:
     criteria: tuple[Criterion, ...]
     warnings: tuple[str, ...] = ()
     power: Power | None = None
+    #: ISO 14253-1 decision rule of every criterion: "simple" or "guarded" (docs/uncertainty.md)
+    decision_rule: str = "simple"
+    #: band values judged noise-corrected (sqrt(V - V_noise)) when a noise floor is known
+    noise_correction: bool = False
+    #: units every report also shows heights in ("nm", "um", "waves", "fringes")
+    display_units: tuple[str, ...] = ()
 
     def criteria_for(self, measurement: str) -> tuple[Criterion, ...]:
         """The criteria judged on ``measurement``, in spec order."""
