@@ -53,7 +53,7 @@ def render_summary(summary: dict[str, Any]) -> str:
                      f"{ps['f_max_per_mm']:.4g} cycles/mm (2/L to Nyquist); total RMS "
                      f"{_g(ps['total_rms_nm'])} nm")
         lines.append(f"  {'band [cycles/mm]':>20}  {'periods [mm]':>18}  {'RMS [nm]':>9}  "
-                     "coverage")
+                     f"{'U [nm]':>8}  coverage")
         for b in ps["bands"]:
             cov = b["coverage"]
             if cov == "partial":
@@ -63,7 +63,9 @@ def render_summary(summary: dict[str, Any]) -> str:
                 cov = "none (not measurable)"
             lines.append(f"  {b['f_lo_per_mm']:>9g} - {b['f_hi_per_mm']:<8g}  "
                          f"{b['period_max_mm']:>8.4g} - {b['period_min_mm']:<7.4g}  "
-                         f"{_g(b['rms_nm']):>9}  {cov}")
+                         f"{_g(b['rms_nm']):>9}  {_g(b.get('U_nm'), '.2g'):>8}  {cov}")
+        lines.append(f"  U: expanded uncertainty, k = 2; {ps.get('uncertainty_model', '')}")
+        lines.append(f"  noise floor: {ps.get('noise_floor', 'unknown')}")
     return "\n".join(lines)
 
 
