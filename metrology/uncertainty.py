@@ -580,28 +580,80 @@ def _propagate_noise(fit: ZernikeFit, hm: HeightMap, noise: NoisePSD) -> np.ndar
 # ---------------------------------------------------------------------------
 
 MODEL_LINEAR_SINGLE = (
-    "single map: the fit's residual taken as a stationary Gaussian random field, its 3 x 3 "
-    "smoothed periodogram (no window, over the fit's pixels) propagated through the linear "
-    "least-squares fit, Var(g.c) = sum_k |DFT(beta_g)_k|^2 S_k / (N dx dy) with beta_g the "
-    "pixel weights of g.c; the measurand is the form of the surface, the map's random "
-    "structure one realisation; k = 2")
+    "single map: the fit's residual taken as a stationary Gaussian random field, its "
+    "locally smoothed periodogram (no window, over the fit's pixels, corrected for what the "
+    "fit took from each cell and extrapolated into the fit's range as locally flat) "
+    "propagated through the linear least-squares fit, Var(g.c) = sum_k |DFT(beta_g)_k|^2 "
+    "S_k / (N dx dy) with beta_g the pixel weights of g.c; the measurand is the form of the "
+    "surface, the map's random structure one realisation; k = 2")
 
 
-def residual_psd(residual: HeightMap) -> np.ndarray:
-    """3 x 3 smoothed periodogram of a fit residual, no window, full plane in FFT order.
+def residual_psd(residual: HeightMap, removed: np.ndarray | None = None,
+                 window: np.ndarray | None = None) -> np.ndarray:
+    """Locally smoothed periodogram of a fit residual, no window, full plane in FFT order.
 
-    ``S_k = smooth(Δx Δy |DFT(r - mean)_k|² / M)`` [nm² mm²] with r the residual on its
-    M valid pixels (0 elsewhere): for a stationary field of PSD S, E[S_k] ≈ S(f_k).
+    ``S_k = Σ_{l near k} Δx Δy |DFT(r - mean)_l|² / Σ_{l near k} (M - q_l)`` [nm² mm²]
+    with r the residual on its M valid pixels (0 elsewhere) and q_l the share of cell l
+    the fit took out (``removed``: ``Σ_j |DFT(φ_j)_l|²`` over an orthonormal basis φ of
+    the fitted functions and the mean; 0 when not given). For white noise of PSD S,
+    ``E|DFT(r)_l|² = (S / Δx Δy)(M - q_l)`` exactly, so the ratio estimates S; for a
+    locally flat spectrum approximately. The neighbourhood is the 3 x 3 cells about k,
+    widened (5, 9, 17, 33 cells square) where the fit took much, until it holds as much
+    residual as 9 untouched cells (Σ (M - q) >= 9 M).
     """
+    from scipy.ndimage import uniform_filter
+
     v = residual.valid
     m = int(np.count_nonzero(v))
     if m < 4:
         raise ConventionError(f"a residual PSD needs at least 4 valid pixels, got {m}")
     z = residual.z_nm
+    w = v.astype(np.float64) if window is None else np.where(v, window, 0.0)
     r0 = np.where(v, z - float(np.mean(z[v])), 0.0)
-    f = scipy.fft.fft2(r0)
-    p = residual.dx_mm * residual.dy_mm * (f.real ** 2 + f.imag ** 2) / m
-    return _spectra.smooth(p)
+    f = scipy.fft.fft2(w * r0)
+    p = residual.dx_mm * residual.dy_mm * (f.real ** 2 + f.imag ** 2)
+    m = float(np.sum(w * w))
+    room = np.full(p.shape, m) if removed is None else np.maximum(m - removed, 0.0)
+    out = np.full(p.shape, np.nan)
+    for size in (3, 5, 9, 17, 33):
+        num = uniform_filter(p, size=size, mode="wrap")
+        den = uniform_filter(room, size=size, mode="wrap")
+        ok = np.isnan(out) & (den * size * size >= 9.0 * m - 1e-6 * m)
+        out[ok] = num[ok] / den[ok]
+        if not np.isnan(out).any():
+            break
+    rest = np.isnan(out)
+    if rest.any():  # a fit that took (almost) everything: the residual's mean level
+        out[rest] = float(p.sum()) / max(float(room.sum()), 1.0)
+    return out
+
+
+def _removed_share(fit: ZernikeFit, window: np.ndarray | None = None) -> np.ndarray:
+    """q_k = Σ_j |DFT(φ_j)_k|² for an orthonormal basis φ (over the fit's pixels) of the
+    fitted terms and the mean (the residual's mean is removed too)."""
+    geo = fit.geometry
+    g = np.asarray(geo.gram, dtype=np.float64)
+    has_piston = (0, 0) in [tuple(o) for o in fit.orders]
+    if not has_piston:  # augment with the constant: its Gram column is Bᵀ1, its norm M
+        ones = np.asarray(geo._ones, dtype=np.float64)
+        k = g.shape[0]
+        aug = np.empty((k + 1, k + 1))
+        aug[:k, :k], aug[:k, k], aug[k, :k], aug[k, k] = g, ones, ones, geo.n_pixels
+        g = aug
+    w, vec = np.linalg.eigh(g)
+    keep = w > w.max() * 1e-12
+    t = vec[:, keep] / np.sqrt(w[keep])  # φ = [Z, 1] t is orthonormal over the pixels
+    q = np.zeros(geo.shape)
+    for col in t.T:
+        phi = geo.scatter_sum(col[:len(fit.indices)])
+        phi = np.nan_to_num(phi)
+        if not has_piston:
+            phi = np.where(geo.mask, phi + col[-1], 0.0)
+        if window is not None:
+            phi = phi * window
+        f = scipy.fft.fft2(phi)
+        q += f.real ** 2 + f.imag ** 2
+    return q
 
 
 def linear_u(beta: np.ndarray, psd_nm2_mm2: np.ndarray, dx_mm: float, dy_mm: float) -> float:
@@ -620,6 +672,10 @@ def linear_u(beta: np.ndarray, psd_nm2_mm2: np.ndarray, dx_mm: float, dy_mm: flo
     return math.sqrt(max(var, 0.0))
 
 
+#: window of the residual periodogram (none: every pixel of the fit weighs the same)
+WINDOW = "none"
+
+
 class FitNoiseModel:
     """Single-map uncertainty of linear functions ``g · c`` of a Zernike fit's coefficients.
 
@@ -628,16 +684,20 @@ class FitNoiseModel:
     the pixel weights of ``g · c`` are ``β_g = Σ_j w_j Z_j`` with ``w = G⁻¹ g`` (G the
     Gram matrix of the fit's basis over its pixels), and :func:`linear_u` gives the
     standard uncertainty. ``g`` is in the fit's normalisation and index order.
-    What the fit absorbed of the random structure (the lowest frequencies) is not
-    in the residual, so terms of the lowest orders are underestimated when the
-    surface's random structure reaches below the fit's range.
+    The residual lacks what the fit took out of each cell; :func:`residual_psd` puts it
+    back for a locally flat spectrum (exact for white noise). Random structure of the
+    surface below the fit's frequency range cannot be told from form in one map: there
+    the model knows only what the residual shows.
     """
 
     model = MODEL_LINEAR_SINGLE
 
     def __init__(self, fit: ZernikeFit) -> None:
         self.fit = fit
-        self.psd = residual_psd(fit.residual)
+        if fit.geometry.gram.size == 0:  # pragma: no cover - a solved fit has its Gram matrix
+            fit.geometry._factorize(None)
+        w, _ = _spectra.window_array(fit.residual, WINDOW)
+        self.psd = residual_psd(fit.residual, _removed_share(fit, w), w)
 
     def u(self, g: Any) -> float:
         """Standard uncertainty (nm) of ``g · c`` (``g``: one weight per fitted term)."""
@@ -645,8 +705,6 @@ class FitNoiseModel:
         gv = np.asarray(g, dtype=np.float64)
         if gv.shape != (len(self.fit.indices),):
             raise ConventionError(f"expected {len(self.fit.indices)} weights, got {gv.shape}")
-        if geo.gram.size == 0:  # pragma: no cover - a solved fit has its Gram matrix
-            geo._factorize(None)
         w = np.linalg.solve(geo.gram, gv)
         beta = geo.scatter_sum(w)
         return linear_u(beta, self.psd, geo.dx_mm, geo.dy_mm)

@@ -196,31 +196,40 @@ class PsdLimitCriterion(Criterion):
 
     def _bin_uncertainty(self, fa: FileAnalysis, bins: list[tuple[float, float, float]],
                          worst: float, axis: str | None) -> tuple[float, Uncertainty]:
-        """U of the largest ratio: the band estimate of its bin (a profile strip, or an
-        areal annulus for a radial line) scaled from RMS to variance; noise-corrected
-        like a band value when the spec asks and the noise is known."""
+        """The judged ratio and its U: each bin's ratio is proportional to the band variance
+        of its bin (a profile strip, or an areal annulus for a radial line), so its U is
+        ratio x ((1 + U_rms/rms)^2 - 1) from the bin's band estimate (noise-corrected like
+        a band value when the spec asks and the noise is known). The value is the largest
+        ratio; U is chosen so that value + U is the largest ratio + U of any bin (a bin of
+        few samples can reach the limit first)."""
         ba = fa.spectrum.bands if fa.spectrum is not None else None
-        e0, e1, _ = max(bins, key=lambda b: b[2])
         if ba is None:
             return worst, unknown("the spectra of the uncertainty model could not be "
                                   "computed")
-        try:
-            est = ba.estimate(e0, e1, kind="areal" if axis is None else "profile",
-                              axis=axis or "x", valid_range_per_mm=(0.0, math.inf))
-        except MetrologyError as exc:
-            return worst, unknown(str(exc))
-        m = float(est.measured)
-        rms, unc = band_judged(m, est, self.noise_correction)
-        if unc.U is None or not m > 0:
-            return worst, unc
-        value = worst * (rms / m) ** 2
-        u = scaled_variance_u(value, rms, unc.U) if rms > 0 else scaled_variance_u(
-            worst, m, unc.U)
+        judged: list[tuple[float, float, float, float, Uncertainty]] = []
+        for e0, e1, ratio in bins:
+            try:
+                est = ba.estimate(e0, e1, kind="areal" if axis is None else "profile",
+                                  axis=axis or "x", valid_range_per_mm=(0.0, math.inf))
+            except MetrologyError as exc:
+                return worst, unknown(str(exc))
+            m = float(est.measured)
+            rms, unc = band_judged(m, est, self.noise_correction)
+            if unc.U is None or not m > 0:
+                return worst, unc
+            r = ratio * (rms / m) ** 2
+            u = scaled_variance_u(r, rms, unc.U) if rms > 0 else scaled_variance_u(
+                ratio, m, unc.U)
+            judged.append((e0, e1, r, u, unc))
+        value = max(j[2] for j in judged)
+        top = max(judged, key=lambda j: j[2] + j[3])
+        unc = top[4]
         return value, Uncertainty(
-            u, unc.model + "; a PSD-limit ratio is proportional to the band variance of its "
-            "bin: U = ratio x ((1 + U_rms/rms)^2 - 1), U_rms of the bin with the largest "
-            "ratio", detail="; ".join(x for x in (f"bin {e0:.4g}-{e1:.4g} /mm", unc.detail)
-                                      if x),
+            top[2] + top[3] - value, unc.model + "; a PSD-limit ratio is proportional to the "
+            "band variance of its bin: U_bin = ratio x ((1 + U_rms/rms)^2 - 1); U = the "
+            "largest ratio + U_bin of any bin minus the largest ratio",
+            detail="; ".join(x for x in (f"reached by the bin {top[0]:.4g}-{top[1]:.4g} /mm "
+                                         f"(ratio {top[2]:.3g})", unc.detail) if x),
             noise=None, measured=worst, corrected=unc.corrected, dof=unc.dof,
             n_repeats=unc.n_repeats)
 
