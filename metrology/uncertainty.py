@@ -277,14 +277,20 @@ class BandAnalysis:
                  axis: str = "x", quantity: str = "height",
                  valid_range_per_mm: tuple[float, float] | None = None) -> BandEstimate:
         """One :class:`BandEstimate` (as :func:`band_estimates`)."""
-        k = str(kind).lower()
-        if k not in ("areal", "profile"):
-            raise ConventionError(f"kind must be 'areal' or 'profile', got {kind!r}")
-        ax = str(axis).lower()
-        if ax not in ("x", "y"):
-            raise ConventionError(f"axis must be 'x' or 'y', got {axis!r}")
-        return _estimate(self._an, float(f_lo_per_mm), float(f_hi_per_mm), k, ax,
-                         _quantity(quantity, k, ax), valid_range_per_mm)
+        k, ax, q = _check_kind(kind, axis, quantity)
+        return _estimate(self._an, float(f_lo_per_mm), float(f_hi_per_mm), k, ax, q,
+                         valid_range_per_mm)
+
+
+def _check_kind(kind: str, axis: str, quantity: str) -> tuple[str, str, str]:
+    """(kind, axis, quantity) normalised, or a ConventionError naming the bad one."""
+    k = str(kind).lower()
+    if k not in ("areal", "profile"):
+        raise ConventionError(f"kind must be 'areal' or 'profile', got {kind!r}")
+    ax = str(axis).lower()
+    if ax not in ("x", "y"):
+        raise ConventionError(f"axis must be 'x' or 'y', got {axis!r}")
+    return k, ax, _quantity(quantity, k, ax)
 
 
 def band_estimates(data: HeightMap | Sequence[HeightMap],
@@ -327,16 +333,10 @@ def band_estimates(data: HeightMap | Sequence[HeightMap],
     list of BandEstimate
         One per band, in order.
     """
-    k = str(kind).lower()
-    if k not in ("areal", "profile"):
-        raise ConventionError(f"kind must be 'areal' or 'profile', got {kind!r}")
-    ax = str(axis).lower()
-    if ax not in ("x", "y"):
-        raise ConventionError(f"axis must be 'x' or 'y', got {axis!r}")
-    q = _quantity(quantity, k, ax)
-    an = _Analysis(data, window, remove, noise)
-    return [_estimate(an, float(lo), float(hi), k, ax, q, valid_range_per_mm)
-            for lo, hi in bands]
+    _check_kind(kind, axis, quantity)
+    ba = BandAnalysis(data, window=window, remove=remove, noise=noise)
+    return [ba.estimate(lo, hi, kind=kind, axis=axis, quantity=quantity,
+                        valid_range_per_mm=valid_range_per_mm) for lo, hi in bands]
 
 
 def band_estimate(data: HeightMap | Sequence[HeightMap], f_lo_per_mm: float,
