@@ -35,7 +35,7 @@ from .errors import (
 #: submodules reachable as attributes (``mt.check``, ``mt.aperture``, ...)
 _SUBMODULES = frozenset({
     "aperture", "check", "cli", "composite", "coverage", "criteria", "demo", "fill", "filters",
-    "heightmap", "io", "materials", "pipeline", "psdlimit", "scatter", "synth_composite",
+    "heightmap", "io", "materials", "pipeline", "profile", "psdlimit", "scatter", "synth_composite",
     "reports", "spec", "spectral", "synth", "synth_psd", "verdicts", "warmup", "zernike",
     "zernike_schemes",
     # uncertainty, repeats, decision rules, ISO 10110-5, wavefront, display units
@@ -46,6 +46,7 @@ _SUBMODULES = frozenset({
 #: public name -> the submodule that defines it
 _ATTRS: dict[str, str] = {
     "HeightMap": "heightmap",
+    "Profile": "profile",
     "load": "io", "save": "io", "formats": "io",
     "Spec": "spec", "SpecWarning": "spec", "load_spec": "spec", "parse_spec": "spec",
     "PSD2D": "spectral", "AzimuthalAverage": "spectral", "BandRMS": "spectral",
@@ -97,6 +98,7 @@ _ATTRS: dict[str, str] = {
 __all__ = [
     "__version__",
     "HeightMap",
+    "Profile",
     "aperture",
     "check",
     "reports",

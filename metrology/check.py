@@ -216,9 +216,19 @@ def exit_code(report: CheckReport) -> ExitCode:
 
 # ----------------------------------------------------------------------------- evaluation
 
+#: why a criterion cannot judge the file's kind of data (``Criterion.DATA``)
+_DATA_REASON = {
+    "profile": "{} needs an areal height map; this file is a profile (a 1-D trace)",
+    "map": "{} judges a profile (a 1-D trace such as a stylus profilometer file); this file "
+           "is an areal height map",
+}
+
 def evaluate(c: Criterion, fa: FileAnalysis) -> SiteValue:
     """One criterion on one analysed file: what the pipeline could not provide is
     ``not-measurable`` with the reason; otherwise the criterion's own ``evaluate``."""
+    if fa.data_kind not in c.DATA:  # a profile criterion on a map, or an areal one on a trace
+        return SiteValue(fa.path, None, NOT_MEASURABLE, _DATA_REASON[fa.data_kind].format(
+            c.TYPE))
     if fa.blocked_reason and not c.EVALUATE_WHEN_BLOCKED:
         return SiteValue(fa.path, None, NOT_MEASURABLE, fa.blocked_reason)
     for req in c.requests():

@@ -26,6 +26,14 @@ done instead of guessing it:
    :class:`FileAnalysis` to each criterion's ``evaluate``.
 
 :func:`summarize_map` is the same pipeline without a spec (``metrology analyze``).
+
+**Profiles.** A file that loads as a :class:`~metrology.Profile` (a 1-D trace)
+takes its own short branch (:func:`analyze_profile`, :func:`summarize_profile`):
+no aperture, no Zernike fit, no 2-D PSD; its :class:`ProfileRecord` holds the
+trace, which the profile criteria (``profile_roughness``, ``profile_band``)
+evaluate about its least-squares line. Criteria that judge areal maps are
+``not-measurable`` on a profile, with that reason; a measurement with a clear
+aperture (or removing more than piston and tilt) refuses a profile file.
 """
 
 from __future__ import annotations
@@ -45,6 +53,7 @@ from ._version import __version__
 from .criteria._base import PSD, PSD_WINDOW, FitRequest
 from .errors import ApertureError, MetrologyError, SpecError
 from .heightmap import HeightMap
+from .profile import Profile
 
 if TYPE_CHECKING:  # pragma: no cover
     from .criteria import Criterion
@@ -63,11 +72,14 @@ __all__ = [
     "FitRecord",
     "SpectrumRecord",
     "FileAnalysis",
+    "ProfileRecord",
     "load_file",
     "assign_measurement",
     "analyze_file",
     "summarize_map",
     "decade_bands",
+    "analyze_profile",
+    "summarize_profile",
 ]
 
 #: ``schema`` of :func:`summarize_map`'s result (``metrology analyze --json``)
@@ -315,8 +327,19 @@ class FileAnalysis:
     #: what criteria derive from the file and share (one ISO 10110 decomposition for
     #: all its items, ...): name -> value, filled by the criteria themselves
     shared: dict[str, Any] = field(default_factory=dict, repr=False)
+    profile_record: ProfileRecord | None = None
 
     # -- convenience views ---------------------------------------------------------------
+    @property
+    def profile(self) -> Profile | None:
+        """The trace, when the file is a profile (1-D); ``None`` for a height map."""
+        return None if self.profile_record is None else self.profile_record.profile
+
+    @property
+    def data_kind(self) -> str:
+        """``"profile"`` (a 1-D trace) or ``"map"`` (an areal height map)."""
+        return "map" if self.profile_record is None else "profile"
+
     @property
     def aperture(self) -> dict[str, Any] | None:
         """The clear aperture as the JSON report writes it (``None`` without one)."""
@@ -366,6 +389,7 @@ class FileAnalysis:
 
     def to_dict(self) -> dict[str, Any]:
         m = self.meta
+        extra = {} if self.profile_record is None else {"profile": self.profile_record.to_dict()}
         return jsonable({
             "path": self.path,
             "measurement": self.measurement,
@@ -385,6 +409,7 @@ class FileAnalysis:
             "removed": list(self.removed),
             "dropouts_interpolated_px": self.filled_pixels,
             "source": None if self.source is None else self.source.to_dict(),
+            **extra,
         })
 
     def analysis_dict(self) -> dict[str, Any]:
@@ -396,8 +421,8 @@ class FileAnalysis:
 
 # ----------------------------------------------------------------------------- stages 1-2
 
-def load_file(path: str | os.PathLike[str]) -> HeightMap:
-    """Stage 1: read any format :func:`metrology.load` knows."""
+def load_file(path: str | os.PathLike[str]) -> HeightMap | Profile:
+    """Stage 1: read any format :func:`metrology.load` knows (1-D data as a Profile)."""
     from .io import load
 
     return load(path)
@@ -575,10 +600,11 @@ def _band_uncertainty_stage(filled: HeightMap, region: np.ndarray | None, profil
     return ba, noise, prof
 
 
-def analyze_file(spec: Spec, measurement: str, hm: HeightMap, path: str,
+def analyze_file(spec: Spec, measurement: str, hm: HeightMap | Profile, path: str,
                  assigned_by: str = "--as", *, repeats: Sequence[HeightMap] = (),
                  source: SourceRecord | None = None, blocked: str = "") -> FileAnalysis:
-    """Stages 3-6 for one loaded file assigned to ``measurement`` of ``spec``.
+    """Stages 3-6 for one loaded file assigned to ``measurement`` of ``spec`` (a profile:
+    :func:`analyze_profile`).
 
     ``repeats``: for an average of repeats (``hm``), the repeats themselves on the
     same grid (each goes through the stages with the average: preprocessing by its
@@ -586,6 +612,10 @@ def analyze_file(spec: Spec, measurement: str, hm: HeightMap, path: str,
     floor); ``source`` what the map is made of (stage 2b); ``blocked`` a reason
     the file cannot be judged that stage 2b found.
     """
+    if isinstance(hm, Profile):
+        fa = analyze_profile(spec, measurement, hm, path, assigned_by)
+        fa.source = source
+        return fa
     m = spec.measurements[measurement]
     criteria = spec.criteria_for(measurement)
     rec, work, vf, across, blocked_ap, region = _aperture_stage(spec, measurement, hm)
@@ -633,6 +663,21 @@ def decade_bands(f_min_per_mm: float, f_max_per_mm: float) -> list[tuple[float, 
     k0 = math.floor(math.log10(f_min_per_mm) + 1e-12)
     k1 = math.ceil(math.log10(f_max_per_mm) - 1e-12)
     return [(10.0 ** k, 10.0 ** (k + 1)) for k in range(k0, max(k1, k0 + 1))]
+
+
+def _band_rows(res: Sequence[Any], ests: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    """Decade band results (:class:`metrology.spectral.BandRMS`) as ``analyze`` writes them;
+    with ``ests`` (:class:`metrology.uncertainty.BandEstimate`, one per band) each row
+    carries its U (k = 2) and noise floor."""
+    rows = [{"f_lo_per_mm": r.f_lo_per_mm, "f_hi_per_mm": r.f_hi_per_mm,
+             "period_max_mm": 1.0 / r.f_lo_per_mm, "period_min_mm": 1.0 / r.f_hi_per_mm,
+             "rms_nm": r.rms_nm, "coverage": r.coverage,
+             "covered_lo_per_mm": r.covered_lo_per_mm,
+             "covered_hi_per_mm": r.covered_hi_per_mm, "reason": r.reason} for r in res]
+    if ests:
+        for row, e in zip(rows, ests, strict=True):
+            row.update(U_nm=e.U, k=2.0, noise_floor_nm=e.noise)
+    return rows
 
 
 def summarize_map(hm: HeightMap, *, terms: int = 37, scheme: str = "fringe",
@@ -702,14 +747,7 @@ def summarize_map(hm: HeightMap, *, terms: int = 37, scheme: str = "fringe",
             "f_min_per_mm": p.f_min_per_mm, "f_max_per_mm": p.f_max_per_mm,
             "nyquist_x_per_mm": p.nyquist_x_per_mm, "nyquist_y_per_mm": p.nyquist_y_per_mm,
             "total_rms_nm": p.rms_nm,
-            "bands": [{"f_lo_per_mm": r.f_lo_per_mm, "f_hi_per_mm": r.f_hi_per_mm,
-                       "period_max_mm": 1.0 / r.f_lo_per_mm,
-                       "period_min_mm": 1.0 / r.f_hi_per_mm, "rms_nm": r.rms_nm,
-                       "coverage": r.coverage, "covered_lo_per_mm": r.covered_lo_per_mm,
-                       "covered_hi_per_mm": r.covered_hi_per_mm, "reason": r.reason,
-                       "U_nm": None if e is None else e.U, "k": 2.0,
-                       "noise_floor_nm": None if e is None else e.noise}
-                      for r, e in zip(res, ests or [None] * len(res), strict=True)],
+            "bands": _band_rows(res, ests),
             "uncertainty_model": (ests[0].model if ests else
                                   "unknown: the spectra of the uncertainty model could not "
                                   "be computed"),
@@ -718,3 +756,118 @@ def summarize_map(hm: HeightMap, *, terms: int = 37, scheme: str = "fringe",
     except MetrologyError as exc:
         out["psd"] = {"error": str(exc)}
     return jsonable(out)
+
+
+# ----------------------------------------------------------------------------- profiles
+
+#: what a profile criterion removes before it judges: the least-squares line
+PROFILE_REFERENCE = "least-squares line"
+#: preprocessing terms a trace honours (its least-squares line removes both)
+_PROFILE_TERMS = frozenset({"piston", "tilt"})
+
+
+@dataclass(frozen=True)
+class ProfileRecord:
+    """A profile file (1-D trace) in the pipeline: no aperture, no Zernike fit, no 2-D PSD.
+
+    ``profile`` is the trace as read; the profile criteria evaluate it about its
+    least-squares reference line (:data:`PROFILE_REFERENCE`), which is what the
+    measurement's ``piston``, ``tilt`` preprocessing means on a trace.
+    """
+
+    profile: Profile = field(repr=False)
+    reference_line: str = PROFILE_REFERENCE
+
+    def to_dict(self) -> dict[str, Any]:
+        p = self.profile
+        return {"points": p.n_points, "dx_mm": p.dx_mm, "length_mm": p.length_mm,
+                "reference_line": self.reference_line,
+                "note": "a 1-D trace, written as one row: shape [1, points], dy_mm = dx_mm"}
+
+
+def analyze_profile(spec: Spec, measurement: str, prof: Profile, path: str,
+                    assigned_by: str = "--as") -> FileAnalysis:
+    """The pipeline for a profile file assigned to ``measurement``.
+
+    Raises
+    ------
+    SpecError
+        The measurement is areal (it has a clear aperture, or removes more than
+        piston and tilt): a 1-D trace cannot be judged for it.
+    """
+    m = spec.measurements[measurement]
+    n = prof.n_points
+    what = f"{path} is a profile (a 1-D trace of {n} points), but measurement {measurement!r}"
+    if m.aperture is not None:
+        raise SpecError(f"{what} is areal (a Ø{m.aperture.diameter_mm:g} mm clear aperture): "
+                        "apertures, Zernike fits and areal PSDs need a height map. Assign the "
+                        "file to a profile measurement (--as, or the spec's match rules)")
+    extra = [t for t in m.preprocessing.remove if t not in _PROFILE_TERMS]
+    if extra:
+        raise SpecError(f"{what} removes {', '.join(extra)}, which is defined on areal maps; "
+                        "a profile is judged about its least-squares line (piston and tilt)")
+    nv = prof.n_valid
+    return FileAnalysis(
+        path=str(path), measurement=measurement, assigned_by=assigned_by,
+        meta=dict(prof.meta), shape=(1, n), dx_mm=prof.dx_mm, dy_mm=prof.dx_mm,
+        valid_fraction=prof.valid_fraction, rms_nm=prof.rms_nm if nv else None,
+        pv_nm=prof.pv_nm if nv else None, aperture_record=None,
+        valid_fraction_in_aperture=prof.valid_fraction, pixels_across=float(n), hm=None,
+        preprocessing=None, blocked_reason="" if nv else "the profile has no valid points",
+        profile_record=ProfileRecord(prof))
+
+
+def summarize_profile(prof: Profile, *, path: str | None = None) -> dict[str, Any]:
+    """Statistics, profile PSD decade bands and roughness parameters of one trace (no spec).
+
+    Returns
+    -------
+    dict
+        JSON-ready (``schema = "metrology.analyze/2"``, ``kind = "profile"``):
+        ``stats`` (points, spacing and length in mm, valid fraction, mean /
+        RMS / PV in nm as stored); ``roughness`` (:class:`metrology.profile.
+        Roughness` of the primary profile about the least-squares line, 5
+        sections, no filter: ISO 21920-2 P-parameters); ``psd`` (one-sided
+        profile PSD, Hann window, least-squares line removed; RMS in whole
+        decades of spatial frequency with their coverage, and the RMS slope).
+    """
+    from .spectral import bands_rms
+
+    out: dict[str, Any] = {
+        "schema": ANALYZE_SCHEMA_ID, "kind": "profile",
+        "tool": {"name": "metrology", "version": __version__},
+        "file": path, "format": prof.meta.get("format"),
+        "instrument": None if prof.meta.get("instrument") is None
+        else str(prof.meta.get("instrument")),
+        "units": {"height": "nm", "length": "mm", "frequency": "cycles/mm", "slope": "urad"},
+    }
+    nv = prof.n_valid
+    out["stats"] = {
+        "points": prof.n_points, "dx_mm": prof.dx_mm, "length_mm": prof.length_mm,
+        "valid_fraction": prof.valid_fraction, "n_valid": nv,
+        "mean_nm": prof.mean_nm if nv else None, "rms_nm": prof.rms_nm if nv else None,
+        "pv_nm": prof.pv_nm if nv else None,
+        "note": "as stored: nothing removed (RMS about the mean)",
+    }
+    try:
+        out["roughness"] = prof.roughness().to_dict()
+    except MetrologyError as exc:
+        out["roughness"] = {"error": str(exc)}
+    try:
+        p = prof.psd(PSD_WINDOW, "line", one_sided=True)
+        bands = decade_bands(p.f_min_per_mm, p.f_max_per_mm)
+        res = bands_rms(p, bands, kind="profile") if bands else []
+        slope = prof.slope_rms()
+        out["psd"] = {
+            "kind": "profile band RMS: one-sided profile PSD summed over f_lo <= f < f_hi",
+            "window": p.window, "sidedness": p.sidedness,
+            "removed": ["mean", PROFILE_REFERENCE],
+            "f_min_per_mm": p.f_min_per_mm, "f_max_per_mm": p.f_max_per_mm,
+            "total_rms_nm": float(np.sqrt(np.sum(p.values) * p.df_per_mm)),
+            "slope_rms_urad": slope.slope_urad, "slope_method": slope.method,
+            "bands": _band_rows(res),
+        }
+    except MetrologyError as exc:
+        out["psd"] = {"error": str(exc)}
+    return jsonable(out)
+

@@ -73,7 +73,7 @@ class Site:
     paths: tuple[str, ...]
     measurement: str
     assigned_by: str
-    maps: list[HeightMap] = field(repr=False)
+    maps: list[HeightMap] = field(repr=False)  # or one Profile
     repeats_by: str | None = None
     reference: str | None = None
     reference_from: str | None = None
@@ -232,6 +232,12 @@ def analyze_site(spec: Spec, site: Site) -> FileAnalysis:
 
     meas = spec.measurements[site.measurement]
     maps = list(site.maps)
+    if any(not isinstance(m, HeightMap) for m in maps):  # a profile (1-D trace)
+        if len(maps) > 1 or site.reference is not None or meas.wavefront is not None:
+            raise SpecError(f"{site.paths[0]} is a profile (a 1-D trace): repeats, a reference "
+                            "and a wavefront conversion apply to height maps only")
+        return analyze_file(spec, site.measurement, maps[0], site.label, site.assigned_by,
+                            source=SourceRecord(files=site.paths))
     blocked = ""
     ref_sha = None
     if site.reference is not None:

@@ -521,7 +521,9 @@ def _file_section(p: PartResult, fa: FileAnalysis) -> str:
     e = html.escape
     m = fa.meta
     bits = [f"{e(str(m.get('format', '?')))}, {fa.shape[0]} x {fa.shape[1]} px, "
-            f"dx {fa.dx_mm:.4g} mm, dy {fa.dy_mm:.4g} mm",
+            f"dx {fa.dx_mm:.4g} mm, dy {fa.dy_mm:.4g} mm" if fa.profile is None else
+            f"{e(str(m.get('format', '?')))}, profile of {fa.shape[1]} points, "
+            f"dx {fa.dx_mm:.4g} mm",
             f"{e(assigned_text(fa.assigned_by))}"]
     if m.get("instrument"):
         bits.append(f"instrument {e(str(m.get('instrument')))}")

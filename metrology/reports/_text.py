@@ -63,7 +63,8 @@ def to_ascii(text: str) -> str:
 def _file_line(fa: FileAnalysis) -> str:
     m = fa.meta
     bits = [f"{Path(fa.path).name} \u2192 {fa.measurement} ({assigned_text(fa.assigned_by)})",
-            f"{m.get('format', '?')}, {fa.shape[0]} x {fa.shape[1]} px",
+            f"{m.get('format', '?')}, " + (f"{fa.shape[0]} x {fa.shape[1]} px" if fa.profile is
+                                           None else f"profile of {fa.shape[1]} points"),
             f"dx {fa.dx_mm:.4g} mm" + (f", dy {fa.dy_mm:.4g} mm" if fa.dy_mm != fa.dx_mm else "")]
     if fa.aperture:
         a = fa.aperture
@@ -73,7 +74,8 @@ def _file_line(fa: FileAnalysis) -> str:
                     f"R_norm {a['r_norm_mm']:g} mm, {fa.valid_fraction_in_aperture:.1%} valid "
                     "in CA")
     else:
-        bits.append(f"{fa.valid_fraction:.1%} valid (whole field)")
+        bits.append(f"{fa.valid_fraction:.1%} valid (whole "
+                    f"{'field' if fa.profile is None else 'trace'})")
     if fa.removed:
         bits.append("removed " + ", ".join(fa.removed))
     src = source_text(fa)
