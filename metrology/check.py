@@ -281,7 +281,7 @@ def _aggregate_sites(c: Criterion, sites: list[SiteValue]) -> CriterionResult:
 
 def check_part(spec: Spec, files: Sequence[str | os.PathLike[str]], *,
                as_name: str | None = None, part_check: bool = False,
-               name: str | None = None, part_folder: bool = False,
+               name: str | None = None,
                repeats: Sequence[str | os.PathLike[str]] = (),
                reference: str | os.PathLike[str] | None = None) -> PartResult:
     """Check one part: every file against its measurement's criteria.
@@ -290,7 +290,9 @@ def check_part(spec: Spec, files: Sequence[str | os.PathLike[str]], *,
     ----------
     spec : Spec
     files : sequence of path
-        Measurement files (any format :func:`metrology.load` reads).
+        Measurement files (any format :func:`metrology.load` reads); reference files
+        and repeats among them are recognised by the spec's rules
+        (:func:`metrology.sites.plan_sites`).
     as_name : str, optional
         Assign every file to this measurement.
     part_check : bool
@@ -298,9 +300,6 @@ def check_part(spec: Spec, files: Sequence[str | os.PathLike[str]], *,
         part ``not-measurable``.
     name : str, optional
         Name of the part in reports (default: the common folder).
-    part_folder : bool
-        ``files`` are a part folder's data files: reference files and repeats are
-        recognised by the spec's rules (:func:`metrology.sites.plan_sites`).
     repeats : sequence of path
         Repeats of one measurement of one surface (one more site, averaged).
     reference : path, optional
@@ -312,8 +311,7 @@ def check_part(spec: Spec, files: Sequence[str | os.PathLike[str]], *,
         A file cannot be read or assigned (exit code 2 on the command line).
     """
     analyses = [analyze_site(spec, site) for site in plan_sites(
-        spec, files, as_name=as_name, part_folder=part_folder, repeats=repeats,
-        reference=reference)]
+        spec, files, as_name=as_name, repeats=repeats, reference=reference)]
     by_meas: dict[str, list[FileAnalysis]] = {}
     for fa in analyses:
         by_meas.setdefault(fa.measurement, []).append(fa)
@@ -371,7 +369,7 @@ def check(spec: Spec, paths: Sequence[str | os.PathLike[str]], *, as_name: str |
             if not files:
                 raise SpecError(f"{p}: the folder holds no measurement file")
             parts.append(check_part(spec, files, as_name=as_name, part_check=True,
-                                    name=p.name, part_folder=True))
+                                    name=p.name))
         else:
             loose.append(p)
     if loose or repeats:

@@ -274,7 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="no ANSI colours (also off when stdout is not a terminal or NO_COLOR "
                    "is set)")
     c.add_argument("--repeats", nargs="+", metavar="FILE",
-                   help="repeats of one measurement of one surface (>= 2 files on one grid): "
+                   help="repeats of one measurement of one surface (>= 2 files on one grid; "
+                   "give FILE_OR_DIR before --repeats, which takes the rest of the line): "
                    "averaged pixel by pixel on their common mask into one site; their "
                    "pairwise differences give the noise PSD, the noise floor of every band "
                    "and the repeats' uncertainty (docs/uncertainty.md)")

@@ -10,7 +10,7 @@ to a measurement and analysing it. A **site** is the unit a criterion judges:
   are kept and go through every stage with the average, which gives the noise
   floor (:func:`metrology.noise_psd`) and the repeats' uncertainty models.
   Repeats are given on the command line (``metrology check --repeats a b c``)
-  or recognised in a part folder when the measurement says ``repeats = true``:
+  or recognised by name when the measurement says ``repeats = true``:
   files named ``<stem>_rep<k>.<ext>`` with the same stem and extension are one
   site (``docs/spec-schema.md``).
 
@@ -93,7 +93,7 @@ def _is_reference(spec: Spec, name: str) -> list[str]:
 
 
 def plan_sites(spec: Spec, files: Sequence[str | os.PathLike[str]], *,
-               as_name: str | None = None, part_folder: bool = False,
+               as_name: str | None = None,
                repeats: Sequence[str | os.PathLike[str]] = (),
                reference: str | os.PathLike[str] | None = None) -> list[Site]:
     """The sites of one part: each file loaded and assigned, repeats grouped, references
@@ -103,13 +103,12 @@ def plan_sites(spec: Spec, files: Sequence[str | os.PathLike[str]], *,
     ----------
     spec : Spec
     files : sequence of path
-        Measurement files (in a part folder: every data file of it).
+        Measurement files (a part folder: every data file of it). A file matching a
+        measurement's reference rules is that measurement's reference; with
+        ``repeats = true`` files of the measurement named ``<stem>_rep<k>`` are
+        grouped into one site.
     as_name : str, optional
         ``--as``: every file (and the repeats) is this measurement.
-    part_folder : bool
-        ``files`` are a part folder's: files matching a measurement's reference rules
-        are that measurement's reference, and with ``repeats = true`` files named
-        ``<stem>_rep<k>`` are grouped into one site.
     repeats : sequence of path
         ``--repeats``: N >= 2 repeats of one measurement (one site).
     reference : path, optional
@@ -129,7 +128,7 @@ def plan_sites(spec: Spec, files: Sequence[str | os.PathLike[str]], *,
     refs: dict[str, tuple[str, str]] = {}
     plain: list[str] = []
     for f in map(str, files):
-        hits = _is_reference(spec, Path(f).name) if part_folder else []
+        hits = _is_reference(spec, Path(f).name)
         if len(hits) > 1:
             raise SpecError(f"{f}: matches the reference rules of several measurements "
                             f"({', '.join(hits)})")
@@ -146,7 +145,7 @@ def plan_sites(spec: Spec, files: Sequence[str | os.PathLike[str]], *,
     for f in plain:
         hm = load_file(f)
         meas, by = assign_measurement(spec, f, hm.meta, as_name)
-        key = repeat_key(f) if part_folder and spec.measurements[meas].repeats else None
+        key = repeat_key(f) if spec.measurements[meas].repeats else None
         if key is None:
             sites.append(Site((f,), meas, by, [hm]))
         else:
