@@ -45,6 +45,7 @@ from .pipeline import (
 )
 from .sites import analyze_site, plan_sites
 from .spec import Spec
+from .spec.model import COMPOSITE
 from .verdicts import ExitCode, Verdict, exit_code_for, worst
 
 __all__ = [
@@ -319,7 +320,8 @@ def check_part(spec: Spec, files: Sequence[str | os.PathLike[str]], *,
     missing = [m for m in spec.measurements if m not in by_meas]
     results: list[CriterionResult] = []
     for c in spec.criteria:
-        fas = by_meas.get(c.measurement, [])
+        # criteria on the composite PSD see every file of the part (criteria/_composite.py)
+        fas = analyses if c.measurement == COMPOSITE else by_meas.get(c.measurement, [])
         if not fas and not part_check:
             r = _aggregate(c, [], spec)
             r.verdict = NOT_CHECKED

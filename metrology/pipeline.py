@@ -252,6 +252,8 @@ class SpectrumRecord:
     #: the noise of the analysed average along ``profile_axis`` (for the figures)
     noise: NoisePSD | None = field(default=None, repr=False)
     noise_profile: ProfilePSD | None = field(default=None, repr=False)
+    #: valid mask of the map the PSD was computed on (after the fill), for the composite
+    valid: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def input(self) -> str:
@@ -573,7 +575,7 @@ def _spectrum_stage(residual: HeightMap, region: np.ndarray | None,
     bands, noise, noise_prof = _band_uncertainty_stage(filled, region, profile_axis, repeats)
     return SpectrumRecord(window=PSD_WINDOW, filled_pixels=n_filled, psd=p, profile=prof,
                           profile_axis=profile_axis, bands=bands, noise=noise,
-                          noise_profile=noise_prof)
+                          noise_profile=noise_prof, valid=filled.valid)
 
 
 def _band_uncertainty_stage(filled: HeightMap, region: np.ndarray | None, profile_axis: str,
@@ -635,7 +637,7 @@ def analyze_file(spec: Spec, measurement: str, hm: HeightMap | Profile, path: st
     centre = rec.centre_mm if rec is not None else None
     fa.fits = _fit_stage(fa.preprocessing.map, _fit_requests(criteria), centre,
                          fa.preprocessing.repeats)
-    if any(PSD in c.requests() for c in criteria):
+    if any(PSD in c.requests() for c in criteria) or spec.feeds_composite(measurement):
         axis = (spec.psd.direction if spec.psd is not None else None) or "x"
         fa.spectrum = _spectrum_stage(fa.residual, region, axis,  # type: ignore[arg-type]
                                       fa.repeat_residuals())

@@ -142,9 +142,10 @@ def test_part_folder_layout(name):
         assert sc["expected_verdict"] == _worst(c["verdict"] for c in sc["criteria"].values())
 
 
-def test_dataset_size_under_20_mb():
+def test_dataset_size_under_22_mb():
+    """20 MB for seven parts; the eighth (part h, all float32 x3p: 1.8 MB) raised it to 22."""
     total = sum(p.stat().st_size for p in DATASETS.rglob("*") if p.is_file())
-    assert total < 20e6, f"datasets/ holds {total / 1e6:.1f} MB"
+    assert total < 22e6, f"datasets/ holds {total / 1e6:.1f} MB"
 
 
 def test_required_kinds_of_parts_exist():
@@ -183,6 +184,8 @@ def test_file_verdicts_match_sidecars(results, name):
     pr = results[name]
     per_file: dict[str, dict[str, str]] = {}
     for c in pr.criteria:
+        if c.measurement == "composite":  # judged once per part: part.json (test above)
+            continue
         for s in c.sites:
             if c.id.endswith(".sites"):  # one value for all files of the measurement
                 for fa in pr.files:
@@ -227,7 +230,7 @@ def _site_pairs(results, kind: str):
 @pytest.mark.parametrize("kind", ["band_rms", "band_slope"])
 def test_band_values_match_the_model(results, kind):
     pairs = _site_pairs(results, kind)
-    # 1 Fizeau + 3 x MSF2 + 3 x HSF per part
+    # per part 1 Fizeau + 3 x MSF2 + 3 x HSF band values, 1 Fizeau slope
     assert len(pairs) == (N_PARTS * 7 if kind == "band_rms" else N_PARTS)
     bad = []
     for f, cid, got, want in pairs:
@@ -258,7 +261,7 @@ def test_zernike_terms_match_the_model_within_its_scatter(results):
 
 
 def test_fizeau_fits_scatter_about_the_model_as_predicted(report):
-    """The fitted Z4..Z37 of the seven Fizeau maps deviate from the model coefficients by
+    """The fitted Z4..Z37 of the Fizeau maps deviate from the model coefficients by
     the predicted scatter: normalised deviations have an RMS near 1 (not 0.1: the model
     sigma is not inflated; not 3: it is not too small) and none beyond 4."""
     z = []
@@ -404,7 +407,7 @@ def test_model_slope_variance_matches_numerical_integral():
 # ----------------------------------------------------------------------------- command line
 
 @pytest.mark.parametrize("name", ["part-a-pass", "part-c-astigmatism", "part-f-hsf-undersampled",
-                                  "part-h-repeats"])
+                                  "part-i-repeats"])
 def test_command_line_exit_code(name, capsys):
     """`metrology check --spec <spec> <part>` exits with the part's expected code."""
     from metrology.cli import main
@@ -416,9 +419,189 @@ def test_command_line_exit_code(name, capsys):
     assert name in out
 
 
+# ----------------------------------------------------------------------------- full band
+
+#: the dropout fill (part g: 30 % of the Fizeau aperture interpolated) attenuates the Fizeau
+#: map's PSD towards its Nyquist frequency: the bridge band (Fizeau up to 2.5 /mm) reads
+#: 7 % low in RMS and 11 % in slope there, a bias the infinite-plane model leaves out
+FILL_ALLOWANCE = {"part-g-fizeau-dropouts": 0.12}
+#: tolerance of each composite value against the model truth: band RMS 5 % (the issue's
+#: target); slopes weigh (2 pi f)^2 and so the instruments' white noise near their upper
+#: ends (+2 to +6 %), plus 2 standard errors; TIS 5 %; the BTDF ratio is a maximum over 51
+#: scattered angles
+COMPOSITE_RTOL = {"composite_band_rms": 0.05, "composite_band_slope": 0.05,
+                  "scatter_tis": 0.05, "scatter_brdf": 0.15}
+
+
+def test_composite_values_match_the_model(results):
+    """Every criterion judged on the part's composite PSD (MSF-bridge RMS and slope, the
+    266 nm TIS and BTDF) against the generator's truth in part.json: the verdict (also in
+    test_part_verdict_matches_part_json) and the value."""
+    bad, n = [], 0
+    for name in PART_NAMES:
+        truth = json.loads((PARTS / name / "part.json").read_text())["part_criteria"]
+        for c in results[name].criteria:
+            if c.measurement != "composite":
+                continue
+            want = truth[c.id]
+            n += 1
+            assert c.verdict == want["verdict"], (name, c.id)
+            if want["value"] is None:
+                assert c.value is None and c.reason, (name, c.id)
+                continue
+            tol = COMPOSITE_RTOL[c.type] + FILL_ALLOWANCE.get(name, 0.0)
+            if c.type == "composite_band_slope":
+                tol += 2.0 * c.evidence.stderr / c.value
+            if abs(c.value / want["value"] - 1.0) > tol:
+                bad.append((name, c.id, c.value, want["value"], tol))
+    assert n == N_PARTS * 4 and not bad, bad
+
+
+def test_composite_part_fails_only_on_the_composite(results):
+    """Part h: every single-instrument criterion passes; the composite band that no single
+    instrument resolves (0.6-3 /mm: the Fizeau serves up to 2.5 /mm, the 5x from 2.1 /mm)
+    fails in RMS and slope, and the report says which instrument served which range."""
+    pr = results["part-h-msf-bridge"]
+    failing = sorted(c.id for c in pr.criteria if c.verdict == FAIL)
+    assert failing == ["composite.band.MSF-bridge.rms", "composite.band.MSF-bridge.slope"]
+    c = next(c for c in pr.criteria if c.id == "composite.band.MSF-bridge.rms")
+    served = {s for _, _, s in c.evidence.served}
+    assert {"fizeau", "csi-5x"} <= {x for s in served for x in s.split("+")}
+    assert "served by fizeau 0.6-" in c.reason and "csi-5x 2.5-3 /mm" in c.reason
+
+
+def _fullband_spec_text() -> str:
+    """The example spec's measurements and single-file criteria, with composite bands that
+    tile 0.2-400 /mm (one per instrument, two straddling two instruments, the whole range,
+    a Gaussian and a profile band) and the PSD line judged on the composite."""
+    s = SPEC_PATH.read_text(encoding="utf-8")
+    s = s[:s.index("# ---------------------------------------------------------------- PSD limit")]
+    bands = [("C-low", 0.2, 0.6, "areal", "sharp"), ("C-bridge", 0.6, 3.0, "areal", "sharp"),
+             ("C-mid", 3.0, 30.0, "areal", "sharp"), ("C-bridge2", 25.0, 45.0, "areal", "sharp"),
+             ("C-high", 50.0, 400.0, "areal", "sharp"), ("C-all", 0.2, 400.0, "areal", "sharp"),
+             ("C-gauss", 0.6, 3.0, "areal", "gaussian"), ("C-prof", 3.0, 30.0, "profile", "sharp")]
+    out = [s, "[composite]\nstrict_overlap = true\n"]
+    for name, lo, hi, kind, flt in bands:
+        out.append(f'[[bands]]\nname = "{name}"\nmeasurement = "composite"\nf_lo_per_mm = {lo}\n'
+                   f'f_hi_per_mm = {hi}\nkind = "{kind}"\nfilter = "{flt}"\nrms_nm_max = 1.0\n'
+                   + ("slope_urad_max = 10.0\n" if name in ("C-bridge", "C-prof") else ""))
+    out.append('[psd]\nmeasurement = "composite"\nkind = "profile"\nfactor_max = 2.0\n'
+               '[[psd.segments]]\na_nm2_mm = 0.028\nb = 1.5\nf_lo_per_mm = 0.2\n'
+               'f_hi_per_mm = 400.0\n')
+    return "\n".join(out)
+
+
+@pytest.fixture(scope="module")
+def fullband_spec():
+    return mt.parse_spec(_fullband_spec_text(), "fullband-test.toml")
+
+
+def _part_h_files():
+    return sorted(p for p in (PARTS / "part-h-msf-bridge").iterdir()
+                  if p.is_file() and not p.name.endswith(".json"))
+
+
+@pytest.fixture(scope="module")
+def fullband_h(fullband_spec):
+    from metrology.check import check_part
+
+    part = build.part_by_name("part-h-msf-bridge")
+    return (check_part(fullband_spec, _part_h_files(), part_check=True),
+            build.part_truth(part, fullband_spec))
+
+
+def test_composite_band_rms_within_five_percent_of_truth_in_every_band(fullband_h):
+    """The composite part against its generator's truth, in bands served by one instrument,
+    straddling two (0.6-3: Fizeau + 5x; 25-45: 5x + 50x), over the whole range, under the
+    Gaussian filter and along a profile: RMS within 5 %; slopes within 10 % (the 5x's
+    white noise near its Nyquist frequency weighs (2 pi f)^2); the PSD line's largest ratio
+    (a maximum over scattered bins) within -20 / +50 %."""
+    pr, truth = fullband_h
+    got = {c.id: c for c in pr.criteria if c.measurement == "composite"}
+    assert len(got) == 11
+    for cid, c in got.items():
+        want = truth[cid]["value"]
+        assert c.verdict == truth[cid]["verdict"] == PASS, cid
+        r = c.value / want - 1.0
+        if c.type == "composite_band_rms":
+            assert abs(r) <= 0.05, (cid, c.value, want)
+        elif c.type == "composite_band_slope":
+            assert abs(r) <= 0.10, (cid, c.value, want)
+        else:
+            assert -0.2 <= r <= 0.5, (cid, c.value, want)
+    straddle = got["composite.band.C-bridge2.rms"].evidence.served
+    assert {s for _, _, s in straddle} >= {"csi-5x", "csi-50x"}
+    # the Gaussian band reads lower than the sharp one (its weights are < 1 inside the band)
+    # and needs data over its support, 0.39 f_lo to 1.82 f_hi
+    g = got["composite.band.C-gauss.rms"]
+    assert g.value < got["composite.band.C-bridge.rms"].value
+    assert g.evidence.support_per_mm == pytest.approx((0.2339, 5.4678), rel=1e-3)
+    assert g.convention["filter"] == "gaussian" and "16610-61" in g.convention[
+        "filter_standard"]
+
+
+def test_coarse_file_alone_cannot_judge_the_high_frequency_band(fullband_spec, fullband_h):
+    """The Fizeau map alone: the high-frequency composite band is not measurable, naming
+    the range the composite lacks; the full set of files gives it a verdict."""
+    from metrology.check import check_part
+
+    fiz = [p for p in _part_h_files() if "fizeau" in p.name]
+    pr = check_part(fullband_spec, fiz)
+    hi = next(c for c in pr.criteria if c.id == "composite.band.C-high.rms")
+    assert hi.verdict == NOT_MEASURABLE
+    assert "needs data up to 400/mm" in hi.reason and "ends at 2.5/mm" in hi.reason
+    low = next(c for c in pr.criteria if c.id == "composite.band.C-low.rms")
+    assert low.verdict == PASS                 # what the Fizeau serves is still judged
+    line = next(c for c in pr.criteria if c.id == "composite.psd")
+    assert line.verdict == NOT_MEASURABLE
+    assert "needs frequencies no measurement serves: 2.5-400 /mm" in line.reason
+    full = next(c for c in fullband_h[0].criteria if c.id == "composite.band.C-high.rms")
+    assert full.verdict in (PASS, FAIL) and full.value is not None
+
+
+@pytest.fixture(scope="module")
+def mis_scaled_part(tmp_path_factory):
+    """Part h with its 5x heights scaled by 2 (a calibration error)."""
+    folder = tmp_path_factory.mktemp("mis-scaled")
+    for p in _part_h_files():
+        hm = mt.load(p)
+        if "csi5x" in p.name:
+            hm = hm.replace(2.0 * hm.z_nm)
+        mt.save(hm, folder / p.name, format="x3p")
+    return sorted(folder.iterdir())
+
+
+def test_mis_scaled_microscope_is_flagged(spec, mis_scaled_part):
+    """A 5x with heights 2x too large disagrees with both neighbours by ~4x in PSD: both
+    overlaps are flagged, and with the example spec's strict_overlap every composite
+    criterion is not measurable, saying why."""
+    from metrology.check import check_part
+
+    pr = check_part(spec, mis_scaled_part, part_check=True)
+    comp = [c for c in pr.criteria if c.measurement == "composite"]
+    assert comp and all(c.verdict == NOT_MEASURABLE for c in comp)
+    assert all("strict_overlap" in c.reason and "DISAGREE" in c.reason for c in comp)
+    flags = comp[0].evidence.overlap_flags
+    assert len(flags) == 2 and all("csi-5x" in f for f in flags)
+    # without strict_overlap the verdict stands and the flag is in the result
+    relaxed = mt.parse_spec(SPEC_PATH.read_text().replace("strict_overlap = true",
+                                                          "strict_overlap = false"))
+    pr = check_part(relaxed, mis_scaled_part, part_check=True)
+    c = next(c for c in pr.criteria if c.id == "composite.band.MSF-bridge.rms")
+    assert c.verdict in (PASS, FAIL) and "overlap disagreement flagged" in c.reason
+
+
+def test_calibrated_instruments_agree_in_every_shipped_part(results):
+    """No shipped part (all calibrated) has a flagged overlap: strict_overlap does not turn
+    a good part not-measurable."""
+    for name in PART_NAMES:
+        c = next(c for c in results[name].criteria if c.id == "composite.band.MSF-bridge.rms")
+        assert c.evidence.overlaps and not c.evidence.overlap_flags, name
+
+
 # ----------------------------------------------------------------------------- repeats part
 
-REPEATS_PART = "part-h-repeats"
+REPEATS_PART = "part-i-repeats"
 
 
 def _repeats_site(pr, cid: str):
@@ -513,10 +696,12 @@ def test_guarded_rule_turns_marginal_passes_into_not_measurable(results, guarded
         simple = {c.id: c for c in results[name].criteria}
         for c in guarded[name].criteria:
             if simple[c.id].verdict == PASS and c.verdict == NOT_MEASURABLE:
-                turned.append((name, c.id))
-                assert REASON_WITHIN_U in c.reason
-                assert c.value is not None and c.U is not None
-                assert abs(c.value - c.limit) <= c.U  # a marginal pass: within U of it
+                assert c.value is not None
+                if REASON_WITHIN_U in c.reason:
+                    turned.append((name, c.id))
+                    assert c.U is not None and abs(c.value - c.limit) <= c.U  # marginal
+                else:  # a value without an uncertainty model: the rule cannot decide
+                    assert c.U is None and "cannot decide" in c.reason, (name, c.id)
     assert turned, "no marginal pass in the shipped parts"
 
 
@@ -528,8 +713,8 @@ def test_guarded_rule_keeps_clear_fails(guarded):
     for name in PART_NAMES:
         for c in guarded[name].criteria:
             for s in c.sites:
-                if c.id.endswith(".sites"):
-                    continue
+                if c.id.endswith(".sites") or c.measurement == "composite":
+                    continue  # one value of the part (composite truth: part.json)
                 t = _sidecar(PARTS / name / _site_name(s.file))["criteria"][c.id]
                 sigma = t.get("sigma_nm") or (t.get("rel_sigma") or 0.0) * (t["value"] or 0)
                 if t["verdict"] == FAIL and sigma and t["value"] - t["limit"] > 4 * sigma:
@@ -555,7 +740,7 @@ def _u_pairs(results, types):
     out = []
     for name in PART_NAMES:
         for c in results[name].criteria:
-            if c.type not in types:
+            if c.type not in types or c.measurement == "composite":
                 continue
             for s in c.sites:
                 t = _sidecar(PARTS / name / _site_name(s.file))["criteria"][c.id]
@@ -586,3 +771,23 @@ def test_band_u_covers_the_model(results):
     pairs = _u_pairs(results, ("band_rms", "band_slope"))
     hits = [abs(v - t["value"]) <= u for _, v, u, t in pairs]
     assert len(pairs) >= N_PARTS * 7 - 3 and sum(hits) >= 0.9 * len(pairs)
+
+
+def test_composite_u_covers_the_part_truth(results):
+    """The composite criteria (band RMS and slope, TIS, BRDF) with U from the composite's
+    standard errors against the part-level truth of the generator (part.json
+    part_criteria), except part g, whose dropout fill biases the composite by 7-11 %
+    (datasets/README.md, limitations): covered in >= 80 % (27 of 30 when written)."""
+    hits = n = 0
+    for name in PART_NAMES:
+        if name == "part-g-fizeau-dropouts":
+            continue
+        truth = json.loads((PARTS / name / "part.json").read_text())["part_criteria"]
+        for c in results[name].criteria:
+            if c.measurement != "composite" or c.value is None:
+                continue
+            t = truth[c.id]["value"]
+            assert c.U is not None and c.U > 0, c.id
+            n += 1
+            hits += abs(c.value - t) <= c.U
+    assert n >= 3 * (N_PARTS - 1) and hits >= 0.8 * n, (hits, n)

@@ -114,3 +114,31 @@ def scaled_variance_u(value: float, measured: float, U: float) -> float:
     if not (measured > 0 and math.isfinite(U)):
         return math.inf
     return value * ((1.0 + U / measured) ** 2 - 1.0)
+
+
+MODEL_COMPOSITE = ("composite PSD: the standard errors of its bins (the spread of the "
+                   "periodogram and of the pieces averaged into each bin, bins taken as "
+                   "independent: docs/composite.md) carried to the value; U = 2 x the "
+                   "standard error; k = 2")
+
+
+def from_stderr(stderr: float | None, what: str = "") -> Uncertainty:
+    """U = 2 x a standard error of the composite PSD's value (``what``: the detail)."""
+    if stderr is None or not math.isfinite(stderr):
+        return unknown("the composite PSD gives no standard error for this value")
+    return Uncertainty(K * float(stderr), MODEL_COMPOSITE, detail=what)
+
+
+def bins_u(ratios: np.ndarray, rel_err: np.ndarray, what: str = "") -> Uncertainty:
+    """U of the largest of per-bin ratios with relative standard errors ``rel_err``: such
+    that value + U is the largest ratio x (1 + 2 rel_err) of any bin."""
+    r = np.asarray(ratios, dtype=np.float64)
+    e = np.asarray(rel_err, dtype=np.float64)
+    ok = np.isfinite(r)
+    if not ok.any() or not np.all(np.isfinite(e[ok])):
+        return unknown("the composite PSD gives no standard error for these bins")
+    value = float(np.max(r[ok]))
+    top = float(np.max(r[ok] * (1.0 + K * e[ok])))
+    return Uncertainty(top - value, MODEL_COMPOSITE + "; the largest of the bins' ratios: U "
+                       "such that value + U is the largest ratio x (1 + 2 relative standard "
+                       "error) of any bin", detail=what)

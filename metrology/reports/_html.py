@@ -19,6 +19,7 @@ from ..errors import MetrologyError
 from ..heightmap import HeightMap
 from ..pipeline import FileAnalysis, FitRecord
 from ..verdicts import Verdict
+from . import _fullband
 from ._common import (
     BOUND_UNICODE,
     EXIT_CODE_MEANING,
@@ -502,6 +503,7 @@ def to_html(report: CheckReport) -> str:
                           f"{e(', '.join(p.measurements_missing))}</b>."
                           if p.part_check and p.measurements_missing else "") + "</p>")
             out.append(_criteria_table(p, models, display))
+            out.append(_fullband.html_section(p))   # composite PSD, scatter (if any)
             for fa in p.files:
                 out.append(_file_section(p, fa))
     if models:
