@@ -419,9 +419,10 @@ def _chi2_interval(rms: float, dof: float) -> tuple[float, float]:
     """Equal-tailed 95.45 % interval of the true RMS when ``rms² = V_true χ²_ν / ν``."""
     if not (dof > 0 and math.isfinite(dof)) or not rms > 0:
         return rms, rms
-    from scipy.stats import chi2
+    from scipy.special import gammaincinv
 
-    q_lo, q_hi = chi2.ppf([_P_LO, _P_HI], dof)
+    # chi-square quantile: 2 P⁻¹(ν/2, p), P the regularised lower incomplete gamma
+    q_lo, q_hi = (2.0 * gammaincinv(0.5 * dof, p) for p in (_P_LO, _P_HI))
     return rms * math.sqrt(dof / q_hi), rms * math.sqrt(dof / q_lo)
 
 
@@ -434,13 +435,14 @@ def _chi2_symmetric_u(dof: float) -> float:
     if not math.isfinite(dof):
         return 0.0
     from scipy.optimize import brentq
-    from scipy.stats import chi2
+    from scipy.special import gammainc
 
     target = _P_HI - _P_LO
+    a = 0.5 * dof  # chi-square cdf: P(ν/2, x/2)
 
     def cover(u: float) -> float:
-        hi = chi2.cdf(dof / (1.0 - u) ** 2, dof) if u < 1.0 else 1.0
-        return hi - chi2.cdf(dof / (1.0 + u) ** 2, dof) - target
+        hi = float(gammainc(a, 0.5 * dof / (1.0 - u) ** 2)) if u < 1.0 else 1.0
+        return hi - float(gammainc(a, 0.5 * dof / (1.0 + u) ** 2)) - target
 
     top = 1.0
     while cover(top) < 0:
@@ -456,8 +458,7 @@ def _cross_term_variance(an: _Analysis, w: np.ndarray, s_noise: np.ndarray) -> f
     g = an.grid
     gx = scipy.fft.ifft2(an.spec * w).real
     qx = g.project_out(g.W * gx)
-    qk = scipy.fft.fft2(qx)
-    tot = float(np.sum((qk.real ** 2 + qk.imag ** 2) * s_noise))
+    tot = _spectra.power_sum(qx, _spectra.even_half(s_noise))
     return 4.0 * g.c * g.c * g.cell * g.cell * g.n_tot * tot / (g.dx * g.dy)
 
 
@@ -566,12 +567,11 @@ def _propagate_noise(fit: ZernikeFit, hm: HeightMap, noise: NoisePSD) -> np.ndar
     beta = np.linalg.solve(b @ b.T, b)
     ny, nx = hm.shape
     out = np.empty(len(rows))
+    s_half = _spectra.even_half(noise.values)
     for i, bj in enumerate(beta):
         m = np.zeros(hm.shape)
         m[mask] = bj
-        f = scipy.fft.fft2(m)
-        out[i] = float(np.sum((f.real ** 2 + f.imag ** 2) * noise.values)) / (
-            ny * nx * hm.dx_mm * hm.dy_mm)
+        out[i] = _spectra.power_sum(m, s_half) / (ny * nx * hm.dx_mm * hm.dy_mm)
     return np.sqrt(out)
 
 
@@ -610,8 +610,7 @@ def residual_psd(residual: HeightMap, removed: np.ndarray | None = None,
     z = residual.z_nm
     w = v.astype(np.float64) if window is None else np.where(v, window, 0.0)
     r0 = np.where(v, z - float(np.mean(z[v])), 0.0)
-    f = scipy.fft.fft2(w * r0)
-    p = residual.dx_mm * residual.dy_mm * (f.real ** 2 + f.imag ** 2)
+    p = residual.dx_mm * residual.dy_mm * _spectra.full_power(w * r0)
     m = float(np.sum(w * w))
     room = np.full(p.shape, m) if removed is None else np.maximum(m - removed, 0.0)
     out = np.full(p.shape, np.nan)
@@ -643,7 +642,7 @@ def _removed_share(fit: ZernikeFit, window: np.ndarray | None = None) -> np.ndar
     w, vec = np.linalg.eigh(g)
     keep = w > w.max() * 1e-12
     t = vec[:, keep] / np.sqrt(w[keep])  # φ = [Z, 1] t is orthonormal over the pixels
-    q = np.zeros(geo.shape)
+    q = np.zeros((geo.shape[0], geo.shape[1] // 2 + 1))  # on the real FFT's columns
     for col in t.T:
         phi = geo.scatter_sum(col[:len(fit.indices)])
         phi = np.nan_to_num(phi)
@@ -651,9 +650,8 @@ def _removed_share(fit: ZernikeFit, window: np.ndarray | None = None) -> np.ndar
             phi = np.where(geo.mask, phi + col[-1], 0.0)
         if window is not None:
             phi = phi * window
-        f = scipy.fft.fft2(phi)
-        q += f.real ** 2 + f.imag ** 2
-    return q
+        q += _spectra.half_power(phi)
+    return _spectra.expand_half(q, geo.shape[1])
 
 
 def linear_u(beta: np.ndarray, psd_nm2_mm2: np.ndarray, dx_mm: float, dy_mm: float) -> float:
@@ -667,8 +665,7 @@ def linear_u(beta: np.ndarray, psd_nm2_mm2: np.ndarray, dx_mm: float, dy_mm: flo
     if b.shape != psd_nm2_mm2.shape:
         raise ConventionError(f"pixel weights of shape {b.shape} on a PSD of shape "
                               f"{psd_nm2_mm2.shape}")
-    f = scipy.fft.fft2(b)
-    var = float(np.sum((f.real ** 2 + f.imag ** 2) * psd_nm2_mm2)) / (b.size * dx_mm * dy_mm)
+    var = _spectra.power_sum(b, _spectra.even_half(psd_nm2_mm2)) / (b.size * dx_mm * dy_mm)
     return math.sqrt(max(var, 0.0))
 
 
@@ -698,6 +695,7 @@ class FitNoiseModel:
             fit.geometry._factorize(None)
         w, _ = _spectra.window_array(fit.residual, WINDOW)
         self.psd = residual_psd(fit.residual, _removed_share(fit, w), w)
+        self._psd_half: np.ndarray | None = None
 
     def u(self, g: Any) -> float:
         """Standard uncertainty (nm) of ``g · c`` (``g``: one weight per fitted term)."""
@@ -706,5 +704,8 @@ class FitNoiseModel:
         if gv.shape != (len(self.fit.indices),):
             raise ConventionError(f"expected {len(self.fit.indices)} weights, got {gv.shape}")
         w = np.linalg.solve(geo.gram, gv)
-        beta = geo.scatter_sum(w)
-        return linear_u(beta, self.psd, geo.dx_mm, geo.dy_mm)
+        beta = np.nan_to_num(geo.scatter_sum(w))
+        if self._psd_half is None:
+            self._psd_half = _spectra.even_half(self.psd)
+        var = _spectra.power_sum(beta, self._psd_half) / (beta.size * geo.dx_mm * geo.dy_mm)
+        return math.sqrt(max(var, 0.0))  # as linear_u, the PSD's half plane kept
