@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ..errors import MetrologyError
 from ..spec.context import number
 from ..spec.model import COMPOSITE, Band
 from ._base import PSD, PSD_WINDOW, Criterion, Evidence, SiteValue
+from ._uncertainty import band_judged
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Iterator, Sequence
@@ -16,6 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..pipeline import FileAnalysis
     from ..spec.model import PsdLimitLine
     from ..spec.schema import BandEntry, SpecDraft
+    from ..uncertainty import BandEstimate
     from ._base import Removal
 
 __all__ = ["BandEvidence", "BandCriterionBase", "removed_reason", "line_implied_rms",
@@ -188,7 +191,7 @@ class BandCriterionBase(Criterion):
             f_min_reason="" if cov is None else cov.low_reason,
             holes_left=len(spec.holes_left), fill_rule=spec.fill_rule, filter=b.filter, **kw)
 
-    def judge_band(self, fa: FileAnalysis) -> tuple[FrequencyCoverage, str]:
+    def band_coverage(self, fa: FileAnalysis) -> tuple[FrequencyCoverage, str]:
         """The band's coverage on ``fa`` and why it cannot be judged ("" when it can): the
         part the data do not resolve, or the terms removed before the PSD."""
         cov = self.coverage(fa)
@@ -198,6 +201,26 @@ class BandCriterionBase(Criterion):
         if rem:
             reasons.append(rem)
         return cov, "; ".join(reasons)
+
+    def estimate(self, fa: FileAnalysis, quantity: str) -> BandEstimate | None:
+        """The band's :class:`~metrology.uncertainty.BandEstimate` of ``quantity``
+        ("height" or "slope") on the file's spectra (single-map or repeats model)."""
+        ba = fa.spectrum.bands if fa.spectrum is not None else None
+        if ba is None:
+            return None
+        b = self.band
+        try:
+            return ba.estimate(b.f_lo_per_mm, b.f_hi_per_mm, kind=b.kind,
+                               axis=b.direction or "x", quantity=quantity)
+        except MetrologyError:
+            return None
+
+    def judge_band(self, fa: FileAnalysis, measured: float, quantity: str,
+                   ev: BandEvidence) -> SiteValue:
+        """Judge a fully covered band value with its U (and, with ``noise_correction``
+        and repeats, noise-corrected)."""
+        value, unc = band_judged(measured, self.estimate(fa, quantity), self.noise_correction)
+        return self.judge(fa.path, value, "", ev, unc)
 
     def convention(self) -> dict[str, Any]:
         b = self.band
@@ -217,6 +240,10 @@ class BandCriterionBase(Criterion):
                 "sidedness": ("areal: full-plane 2-D PSD cells, f_lo <= |f| < f_hi"
                               if b.kind == "areal" else
                               f"one-sided profile PSD along {b.direction or 'x'}"),
+                "uncertainty": "U (k = 2): repeats model when the site is an average of "
+                               "repeats, else the single-map periodogram model "
+                               "(docs/uncertainty.md)",
+                "noise_correction": self.noise_correction,
                 **filter_convention(b, self.line_rms)}
 
 

@@ -44,11 +44,11 @@ class BandCriterion(BandCriterionBase):
             return self.filtered_value(analysis, slope=False)
         p = analysis.spectrum.psd  # type: ignore[union-attr]
         axis = b.direction or "x"
-        cov, why = self.judge_band(analysis)
+        cov, why = self.band_coverage(analysis)
         r = band_rms(p, b.f_lo_per_mm, b.f_hi_per_mm, kind=b.kind, axis=axis,
                      valid_range_per_mm=(cov.f_min_per_mm, cov.f_max_per_mm))
         ev = self.band_evidence(analysis, (r.covered_lo_per_mm, r.covered_hi_per_mm),
                                 r.fully_covered and not why, cov)
         if why:
             return self.judge(analysis.path, None, why, ev)
-        return self.judge(analysis.path, r.rms_nm, "", ev)
+        return self.judge_band(analysis, r.rms_nm, "height", ev)

@@ -45,7 +45,7 @@ class BandSlopeCriterion(BandCriterionBase):
         b = self.band
         if b.filter != "sharp":
             return self.filtered_value(analysis, slope=True)
-        cov, why = self.judge_band(analysis)
+        cov, why = self.band_coverage(analysis)
         # a profile band's slope from the profile PSD along its direction (as its height):
         # an areal cell with |f| in the band but f_x outside it is not in a profile band
         s = slope_rms(analysis.spectrum.psd,  # type: ignore[union-attr]
@@ -57,4 +57,4 @@ class BandSlopeCriterion(BandCriterionBase):
                                 components_urad=(s.x_urad, s.y_urad))
         if why:
             return self.judge(analysis.path, None, why, ev)
-        return self.judge(analysis.path, s.magnitude_urad, "", ev)
+        return self.judge_band(analysis, s.magnitude_urad, "slope", ev)
