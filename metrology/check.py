@@ -4,39 +4,55 @@ Flow for one part (:func:`check_part`):
 
 1. every file goes through the analysis pipeline (:mod:`metrology.pipeline`):
    loaded, assigned to a measurement of the spec (``--as``, then the spec's
-   metadata / filename rules; none or several is an input error), and analysed
-   once for its measurement (clear aperture, preprocessing, the joint Zernike
-   fits and the PSD its criteria ask for);
+   metadata / filename rules), and analysed once for its measurement (clear
+   aperture, preprocessing, the joint Zernike fits and the PSD its criteria
+   ask for);
 2. every criterion of the measurement evaluates, per file (site), a value and
    a verdict ``pass`` / ``fail`` / ``not-measurable`` with the reason and one
    evidence record; the criterion's verdict is the worst site's;
 3. measurements with no file: in a part check their criteria are
-   ``not-measurable`` ("no file for measurement X"); otherwise they are listed
-   as ``not-checked`` (shown, never counted as a pass).
+   ``not-measurable`` ("no file for measurement X"); otherwise they are
+   ``not-checked`` (shown, never counted as a pass). Criteria of measurements
+   the user left out on purpose (``only=``, ``--only``) are ``not-checked``
+   too, but do not count: the check was restricted.
+
+Files that cannot be judged (``docs/batch.md``, "Files of a part"):
+
+* a file of a part folder that is assigned to a measurement (by ``--as`` or by
+  its name) but cannot be read, or whose map holds no surface (no valid pixel,
+  or every valid pixel at the same height), makes every criterion of its
+  measurement ``not-measurable`` with the reason; every other criterion is
+  still judged;
+* a file of a part folder that is not a measurement of the spec (not a height
+  map, an unknown format, matching no measurement) is *ignored*: listed with
+  the reason, never judged;
+* a file named on its own (not found in a folder) that cannot be read or
+  assigned is an *input error* (:attr:`PartResult.errors`, exit code 2);
+* an unexpected exception while analysing or judging a file is an input error
+  naming the file (never a traceback, never exit code 1).
 
 Verdicts and their order are :class:`metrology.verdicts.Verdict`; a criterion
-is never skipped and ``not-measurable`` never counts as a pass
-(``docs/conventions.md``). Exit codes are :class:`metrology.verdicts.ExitCode`
-(:func:`exit_code`): 0 every checked criterion passes, 1 a criterion fails,
-3 nothing fails but something is not measurable or a measurement of the part
-is missing, 2 usage or input errors (raised as exceptions before a report
-exists).
+is never skipped and neither ``not-measurable`` nor ``not-checked`` counts as
+a pass (``docs/conventions.md``). Exit codes are
+:class:`metrology.verdicts.ExitCode` (:func:`exit_code`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import math
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ._json import jsonable
 from ._version import __version__
 from .criteria import PSD, Criterion, Evidence, FitRequest, SiteValue
-from .errors import SpecError
+from .errors import MetrologyError, SpecError
 from .pipeline import (
     PSD_WINDOW,
     FileAnalysis,
@@ -45,7 +61,7 @@ from .pipeline import (
     load_file,
 )
 from .spec import Spec
-from .verdicts import ExitCode, Verdict, exit_code_for, worst
+from .verdicts import ExitCode, Verdict, exit_code_for, worst, worst_exit
 
 __all__ = [
     "PASS",
@@ -55,8 +71,11 @@ __all__ = [
     "SiteValue",
     "CriterionResult",
     "FileAnalysis",
+    "FileSummary",
+    "FileIssue",
     "PartResult",
     "CheckReport",
+    "CheckError",
     "REPORT_SCHEMA",
     "assign_measurement",
     "analyze_file",
@@ -64,17 +83,106 @@ __all__ = [
     "check_part",
     "check",
     "exit_code",
+    "unjudgeable_reason",
     "PSD_WINDOW",
 ]
 
 PASS, FAIL = Verdict.PASS, Verdict.FAIL
 NOT_MEASURABLE, NOT_CHECKED = Verdict.NOT_MEASURABLE, Verdict.NOT_CHECKED
 
-#: the ``schema`` of :meth:`CheckReport.to_dict` (``metrology/schemas/check-report-2.json``)
-REPORT_SCHEMA = "metrology.check-report/2"
+#: the ``schema`` of :meth:`CheckReport.to_dict` (``metrology/schemas/check-report-3.json``)
+REPORT_SCHEMA = "metrology.check-report/3"
 
-#: data-file extensions looked at when a directory is given
-_SKIP_SUFFIXES = {".json", ".md", ".toml", ".html", ".xml", ".png"}
+
+class CheckError(MetrologyError):
+    """An input error found while checking (unreadable or unassignable file named on
+    its own, an unexpected failure while analysing a file); the message names the file."""
+
+
+# ----------------------------------------------------------------------------- results
+
+@dataclass(frozen=True)
+class FileIssue:
+    """A file of a part that was not judged as a measurement, and why.
+
+    ``kind``: ``"ignored"`` (not a measurement of the spec: listed, never
+    judged), ``"error"`` (an input error: exit code 2).
+    """
+
+    path: str
+    reason: str
+    kind: Literal["ignored", "error"] = "ignored"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "reason": self.reason, "kind": self.kind}
+
+
+@dataclass
+class FileSummary(FileAnalysis):
+    """A file's analysis without its arrays (a batch result), or a file of a part that
+    could not be judged.
+
+    ``status``: ``"analysed"`` (a :class:`FileAnalysis` whose maps, fits and PSD
+    were dropped once the criteria and figures had them: what the reports
+    need is kept in ``removed_terms``, ``dropouts_filled`` and ``analysis``),
+    ``"unreadable"`` (assigned to ``measurement`` but could not be read) or
+    ``"unjudgeable"`` (read, but holds no surface: no valid pixel, or every
+    valid pixel at one height). The reason of the last two is
+    ``blocked_reason``; every criterion of the measurement is
+    ``not-measurable`` on such a file, data-quality ones included.
+    """
+
+    status: str = "analysed"
+    removed_terms: tuple[str, ...] = ()
+    dropouts_filled: int = 0
+    analysis: dict[str, Any] | None = None
+
+    @property
+    def removed(self) -> tuple[str, ...]:
+        return self.removed_terms
+
+    @property
+    def filled_pixels(self) -> int:
+        return self.dropouts_filled
+
+    def analysis_dict(self) -> dict[str, Any]:
+        if self.analysis is not None:
+            return self.analysis
+        return {"blocked_reason": self.blocked_reason or None, "zernike_fits": [],
+                "psd": None}
+
+    @classmethod
+    def of(cls, fa: FileAnalysis) -> FileSummary:
+        """The summary of an analysed file (drops every array)."""
+        if isinstance(fa, FileSummary):
+            return fa
+        base = {f.name: getattr(fa, f.name) for f in dataclasses.fields(FileAnalysis)}
+        base.update(hm=None, preprocessing=None, fits=[], spectrum=None)
+        return cls(**base, status="analysed", removed_terms=tuple(fa.removed),
+                   dropouts_filled=int(fa.filled_pixels), analysis=fa.analysis_dict())
+
+    @classmethod
+    def unusable(cls, path: str, measurement: str, assigned_by: str, status: str,
+                 reason: str, hm: Any = None) -> FileSummary:
+        """A file of ``measurement`` that cannot be judged (``status`` unreadable or
+        unjudgeable), with what is known of it."""
+        meta: dict[str, Any] = {} if hm is None else dict(hm.meta)
+        if hm is None:
+            return cls(path=str(path), measurement=measurement, assigned_by=assigned_by,
+                       meta=meta, shape=(0, 0), dx_mm=math.nan, dy_mm=math.nan,
+                       valid_fraction=0.0, rms_nm=None, pv_nm=None, aperture_record=None,
+                       valid_fraction_in_aperture=0.0, pixels_across=0.0,
+                       blocked_reason=reason, status=status)
+        return cls(path=str(path), measurement=measurement, assigned_by=assigned_by,
+                   meta=meta, shape=hm.shape, dx_mm=hm.dx_mm, dy_mm=hm.dy_mm,
+                   valid_fraction=hm.valid_fraction, rms_nm=None, pv_nm=None,
+                   aperture_record=None, valid_fraction_in_aperture=0.0,
+                   pixels_across=0.0, blocked_reason=reason, status=status)
+
+
+def file_status(fa: FileAnalysis) -> str:
+    """``analysed``, ``unreadable`` or ``unjudgeable``."""
+    return getattr(fa, "status", "analysed")
 
 
 @dataclass
@@ -111,7 +219,17 @@ class CriterionResult:
 
 @dataclass
 class PartResult:
-    """Verdicts of one part (a set of files checked together)."""
+    """Verdicts of one part (a set of files checked together).
+
+    ``restricted_to``: the measurements the user asked for (``--only``); the
+    ``not-checked`` criteria of the others do not count. ``ignored`` files were
+    not measurements of the spec; ``errors`` are input errors (a file named
+    on its own that cannot be read or assigned, an unexpected failure): the
+    part's exit code is then 2. ``figures`` holds the HTML of each file's
+    figures when they were drawn where the arrays were (a batch worker);
+    ``content_sha256``, ``file_sha256`` and ``timings_s`` are filled by the
+    batch runner (:mod:`metrology.batch`).
+    """
 
     name: str
     part_check: bool
@@ -119,24 +237,63 @@ class PartResult:
     criteria: list[CriterionResult]
     measurements_checked: list[str]
     measurements_missing: list[str]
+    path: str | None = None
+    restricted_to: tuple[str, ...] | None = None
+    ignored: list[FileIssue] = field(default_factory=list)
+    errors: list[FileIssue] = field(default_factory=list)
+    figures: dict[str, str] | None = None
+    figures_note: str = ""
+    content_sha256: str | None = None
+    file_sha256: dict[str, str] = field(default_factory=dict)
+    timings_s: dict[str, float] = field(default_factory=dict)
+    source: str = "checked"
+
+    def counts_towards_verdict(self, c: CriterionResult) -> bool:
+        """False for the ``not-checked`` criteria of measurements ``--only`` left out."""
+        return not (c.verdict is NOT_CHECKED and self.restricted_to is not None
+                    and c.measurement not in self.restricted_to)
 
     @property
     def verdict(self) -> Verdict:
-        """fail > not-measurable > pass over the checked criteria."""
-        v = worst(c.verdict for c in self.criteria if c.verdict is not NOT_CHECKED)
+        """The worst verdict of the criteria that count: fail > not-measurable >
+        not-checked > pass; a missing measurement of a part check is not-measurable."""
+        v = worst(c.verdict for c in self.criteria if self.counts_towards_verdict(c))
         if self.part_check and self.measurements_missing:
+            v = worst((v, NOT_MEASURABLE))
+        if not self.criteria and self.errors:
             v = worst((v, NOT_MEASURABLE))
         return v
 
     @property
+    def exit_code(self) -> ExitCode:
+        """2 with an input error, else the code of :attr:`verdict`."""
+        return ExitCode.USAGE if self.errors else exit_code_for(self.verdict)
+
+    @property
+    def outcome(self) -> str:
+        """``"error"`` with an input error, else the verdict word."""
+        return "error" if self.errors else self.verdict.value
+
+    @property
     def scope(self) -> str:
         """Which part of the spec was checked, in words."""
+        only = (f"restricted to {', '.join(self.restricted_to)} (--only); "
+                if self.restricted_to is not None else "")
         if self.part_check:
-            return "whole part (every measurement of the spec)"
-        if self.measurements_missing:
-            return (f"measurements {', '.join(self.measurements_checked) or '(none)'} only; "
-                    f"not checked: {', '.join(self.measurements_missing)}")
-        return "every measurement of the spec"
+            return only + ("whole part" if not only else "part check") + \
+                (" (every measurement of the spec)" if not only else "")
+        missing = [m for m in self.measurements_missing
+                   if self.restricted_to is None or m in self.restricted_to]
+        if missing:
+            return only + (f"measurements {', '.join(self.measurements_checked) or '(none)'} "
+                           f"only; not checked: {', '.join(missing)}")
+        return only or "every measurement of the spec"
+
+    @property
+    def not_checked(self) -> list[CriterionResult]:
+        """The ``not-checked`` criteria that count (they make the exit code 3)."""
+        return [c for c in self.criteria
+                if c.verdict is NOT_CHECKED and self.counts_towards_verdict(c)]
 
     def counts(self) -> dict[str, int]:
         out = {v.value: 0 for v in (PASS, FAIL, NOT_MEASURABLE, NOT_CHECKED)}
@@ -144,36 +301,105 @@ class PartResult:
             out[c.verdict] += 1
         return out
 
+    def worst_criterion(self) -> CriterionResult | None:
+        """The criterion that decides the part: the worst verdict, then the smallest
+        margin relative to the limit (``None`` without criteria). Of a part that passes,
+        the surface criterion closest to its limit (data-quality requirements, met
+        exactly by design, only when there is nothing else)."""
+        cands = [c for c in self.criteria if self.counts_towards_verdict(c)]
+        if not cands:
+            return None
+        if all(c.verdict is PASS for c in cands):
+            cands = [c for c in cands if c.type != "requirement"] or cands
+
+        def key(c: CriterionResult) -> tuple[int, float]:
+            rel = (c.margin / c.limit if c.margin is not None and c.limit
+                   else c.margin if c.margin is not None else math.inf)
+            return (-Verdict(c.verdict).severity, rel)
+
+        return min(cands, key=key)
+
+    def file_verdict(self, path: str) -> Verdict | None:
+        """The worst verdict of the sites of ``path`` (``None`` if it has none)."""
+        vs = [s.verdict for c in self.criteria for s in c.sites if s.file == path]
+        return worst(vs) if vs else None
+
+    def slim(self) -> PartResult:
+        """This result without arrays (maps, fits, PSDs, figure curves of the evidence):
+        what reports need once the figures are drawn (a batch keeps only this)."""
+        files = [FileSummary.of(fa) for fa in self.files]
+        criteria = []
+        for c in self.criteria:
+            sites = [dataclasses.replace(s, evidence=_strip_figures(s.evidence))
+                     for s in c.sites]
+            ev = _strip_figures(c.evidence)
+            criteria.append(dataclasses.replace(c, sites=sites, evidence=ev))
+        return dataclasses.replace(self, files=files, criteria=criteria)
+
     def to_dict(self) -> dict[str, Any]:
+        files = []
+        for fa in self.files:
+            d = fa.to_dict()
+            d["status"] = file_status(fa)
+            d["sha256"] = self.file_sha256.get(fa.path)
+            v = self.file_verdict(fa.path)
+            d["verdict"] = None if v is None else v.value
+            files.append(d)
         return {
             "name": self.name,
+            "path": self.path,
             "part_check": self.part_check,
             "verdict": self.verdict,
+            "outcome": self.outcome,
+            "exit_code": int(self.exit_code),
             "scope": self.scope,
+            "restricted_to": None if self.restricted_to is None else list(self.restricted_to),
             "counts": self.counts(),
             "measurements_checked": self.measurements_checked,
             "measurements_missing": self.measurements_missing,
-            "files": [f.to_dict() for f in self.files],
+            "files": files,
+            "ignored": [i.to_dict() for i in self.ignored],
+            "errors": [i.to_dict() for i in self.errors],
             "criteria": [c.to_dict() for c in self.criteria],
         }
 
 
+def _strip_figures(ev: Evidence | None) -> Evidence | None:
+    if ev is None:
+        return None
+    drop = {f.name: None for f in dataclasses.fields(ev) if f.metadata.get("figure")}
+    return dataclasses.replace(ev, **drop) if drop else ev
+
+
 @dataclass
 class CheckReport:
-    """Everything a report shows: the spec, the parts, the verdicts."""
+    """Everything a report shows: the spec, the parts, the verdicts.
+
+    ``ignored`` lists files found under the folders given that belong to no
+    part (a notes file beside part folders, ...).
+    """
 
     spec: Spec
     parts: list[PartResult]
     created: str = field(default_factory=lambda: _dt.datetime.now(_dt.UTC).isoformat(
         timespec="seconds"))
     tool_version: str = __version__
+    ignored: list[FileIssue] = field(default_factory=list)
 
     @property
     def verdict(self) -> Verdict:
         return worst(p.verdict for p in self.parts)
 
+    @property
+    def exit_code(self) -> ExitCode:
+        return worst_exit(p.exit_code for p in self.parts)
+
+    @property
+    def outcome(self) -> str:
+        return "error" if any(p.errors for p in self.parts) else self.verdict.value
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict following ``metrology/schemas/check-report-2.json``."""
+        """JSON-ready dict following ``metrology/schemas/check-report-3.json``."""
         s = self.spec
         return {
             "schema": REPORT_SCHEMA,
@@ -185,23 +411,31 @@ class CheckReport:
                               "test_wavelength_nm": s.part.test_wavelength_nm},
                      "warnings": list(s.warnings)},
             "verdict": self.verdict,
-            "exit_code": exit_code(self),
+            "outcome": self.outcome,
+            "exit_code": int(exit_code(self)),
             "units": {"height": "nm", "length": "mm", "frequency": "cycles/mm",
                       "slope": "urad", "psd_1d": "nm^2 mm", "psd_2d": "nm^2 mm^2"},
+            "ignored": [i.to_dict() for i in self.ignored],
             "parts": [p.to_dict() for p in self.parts],
         }
 
 
 def exit_code(report: CheckReport) -> ExitCode:
-    """0 pass, 1 any fail, 3 not measurable / missing measurement (no fail)."""
-    return exit_code_for(report.verdict)
+    """0 every counted criterion passes, 1 any fail, 3 not measurable / missing
+    measurement / not checked (no fail), 2 an input error in any part; the worst
+    part's (2 > 1 > 3 > 0)."""
+    return report.exit_code
 
 
 # ----------------------------------------------------------------------------- evaluation
 
 def evaluate(c: Criterion, fa: FileAnalysis) -> SiteValue:
     """One criterion on one analysed file: what the pipeline could not provide is
-    ``not-measurable`` with the reason; otherwise the criterion's own ``evaluate``."""
+    ``not-measurable`` with the reason; otherwise the criterion's own ``evaluate``.
+    A file that could not be read or holds no surface is ``not-measurable`` for every
+    criterion, data-quality ones included."""
+    if file_status(fa) != "analysed":
+        return SiteValue(fa.path, None, NOT_MEASURABLE, fa.blocked_reason)
     if fa.blocked_reason and not c.EVALUATE_WHEN_BLOCKED:
         return SiteValue(fa.path, None, NOT_MEASURABLE, fa.blocked_reason)
     for req in c.requests():
@@ -240,9 +474,37 @@ def _aggregate(c: Criterion, sites: list[SiteValue]) -> CriterionResult:
                            sites=sites, evidence=deciding.evidence)
 
 
+def unjudgeable_reason(hm: Any) -> str:
+    """Why a map holds no surface to judge (``""`` when it does): no valid pixel, or
+    every valid pixel at the same height (unwritten storage reads as its fill value;
+    a placeholder file)."""
+    import numpy as np
+
+    if hm.n_valid == 0:
+        return "the map has no valid pixel (every height is invalid): nothing to judge"
+    z = hm.z_nm
+    with np.errstate(invalid="ignore"):
+        lo, hi = float(np.nanmin(z)), float(np.nanmax(z))
+    if lo == hi:
+        return (f"every valid pixel has the same height ({lo:g} nm): the file holds no "
+                "surface data (unwritten storage or a placeholder), not judged")
+    return ""
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+_ErrorPolicy = Literal["raise", "record"]
+
+
 def check_part(spec: Spec, files: Sequence[str | os.PathLike[str]], *,
                as_name: str | None = None, part_check: bool = False,
-               name: str | None = None) -> PartResult:
+               name: str | None = None, only: Sequence[str] | None = None,
+               explicit: bool | Iterable[str | os.PathLike[str]] = True,
+               on_error: _ErrorPolicy = "raise", path: str | None = None,
+               between_files: Callable[[], None] | None = None) -> PartResult:
     """Check one part: every file against its measurement's criteria.
 
     Parameters
@@ -257,25 +519,118 @@ def check_part(spec: Spec, files: Sequence[str | os.PathLike[str]], *,
         part ``not-measurable``.
     name : str, optional
         Name of the part in reports (default: the common folder).
+    only : sequence of str, optional
+        Check only these measurements (``--only``): files of the others are
+        ignored, their criteria are ``not-checked`` and do not count.
+    explicit : bool or iterable of path
+        Which files were named on their own (all: ``True``, none: ``False``):
+        such a file that cannot be read or assigned is an input error; a file
+        found in a folder is ignored (not assigned) or makes its measurement
+        not-measurable (assigned by ``--as`` or its name) instead.
+    on_error : {"raise", "record"}
+        Input errors raise :class:`CheckError` (default) or are recorded in
+        :attr:`PartResult.errors` (batch runs: the other files and parts go on).
+    path : str, optional
+        The part's folder (reports and batch records).
+    between_files : callable, optional
+        Called before each file (an interrupt raises there, never inside a
+        kernel: :class:`metrology.batch.Interrupt`).
 
     Raises
     ------
     MetrologyError
-        A file cannot be read or assigned (exit code 2 on the command line).
+        With ``on_error="raise"``: a file named on its own cannot be read or
+        assigned, ``only`` names no measurement, or a file's analysis failed
+        unexpectedly (exit code 2 on the command line).
     """
+    if only is not None:
+        only = tuple(dict.fromkeys(only))
+        unknown = [m for m in only if m not in spec.measurements]
+        if unknown:
+            raise SpecError(f"--only {', '.join(unknown)}: the spec declares no such "
+                            f"measurement; declared: {', '.join(spec.measurements)}")
+    named = ({str(f) for f in files} if explicit is True else set() if explicit is False
+             else {str(f) for f in explicit})
+    errors: list[FileIssue] = []
+    ignored: list[FileIssue] = []
+
+    def input_error(f: str, reason: str) -> None:
+        if on_error == "raise":
+            raise CheckError(reason if f in reason else f"{f}: {reason}")
+        errors.append(FileIssue(f, reason if f in reason else f"{f}: {reason}", "error"))
+
     analyses: list[FileAnalysis] = []
-    for f in files:
-        hm = load_file(f)
-        meas, by = assign_measurement(spec, f, hm.meta, as_name)
-        analyses.append(analyze_file(spec, meas, hm, str(f), by))
+    timings: dict[str, dict[str, float]] = {}
+    for f in map(str, files):
+        if between_files is not None:
+            between_files()
+        t0 = time.perf_counter()
+        timings[f] = tf = {}
+        try:
+            hm = load_file(f)
+            tf["load"] = time.perf_counter() - t0
+        except MetrologyError as exc:
+            if f in named:
+                input_error(f, str(exc))
+                continue
+            names = ((as_name,) if as_name in spec.measurements
+                     else spec.matching_measurements(Path(f).name, None))
+            if only is not None:
+                names = tuple(n for n in names if n in only)
+            if len(names) == 1:
+                analyses.append(FileSummary.unusable(
+                    f, names[0], "--as" if as_name else "filename", "unreadable",
+                    f"the file could not be read: {exc}"))
+            else:
+                ignored.append(FileIssue(f, f"not a measurement file: {exc}"))
+            continue
+        except MemoryError:
+            input_error(f, "out of memory while reading the file")
+            continue
+        try:
+            meas, by = assign_measurement(spec, f, hm.meta, as_name)
+        except SpecError as exc:
+            if f in named or (as_name is not None and as_name not in spec.measurements):
+                input_error(f, str(exc))
+            else:
+                ignored.append(FileIssue(f, str(exc)))
+            continue
+        if only is not None and meas not in only:
+            ignored.append(FileIssue(f, f"measurement {meas!r} not requested (--only "
+                                        f"{', '.join(only)})"))
+            continue
+        why = unjudgeable_reason(hm)
+        if why:
+            analyses.append(FileSummary.unusable(f, meas, by, "unjudgeable", why, hm))
+            continue
+        t1 = time.perf_counter()
+        try:
+            analyses.append(analyze_file(spec, meas, hm, f, by))
+            tf["analysis"] = time.perf_counter() - t1
+        except MetrologyError as exc:
+            analyses.append(FileSummary.unusable(f, meas, by, "unjudgeable",
+                                                 f"the analysis failed: {exc}", hm))
+        except Exception as exc:  # noqa: BLE001 - any bug or hostile value: exit 2, one line
+            input_error(f, f"unexpected error while analysing the file ({_one_line(exc)})")
+            analyses.append(FileSummary.unusable(f, meas, by, "unjudgeable",
+                                                 f"unexpected error ({_one_line(exc)})", hm))
+        del hm
     by_meas: dict[str, list[FileAnalysis]] = {}
     for fa in analyses:
         by_meas.setdefault(fa.measurement, []).append(fa)
-    checked = [m for m in spec.measurements if m in by_meas]
+    wanted = [m for m in spec.measurements if only is None or m in only]
+    checked = [m for m in wanted if m in by_meas]
     missing = [m for m in spec.measurements if m not in by_meas]
     results: list[CriterionResult] = []
+    t_crit = time.perf_counter()
     for c in spec.criteria:
         fas = by_meas.get(c.measurement, [])
+        if only is not None and c.measurement not in only:
+            r = _aggregate(c, [])
+            r.verdict = NOT_CHECKED
+            r.reason = f"measurement {c.measurement!r} not requested (--only {', '.join(only)})"
+            results.append(r)
+            continue
         if not fas and not part_check:
             r = _aggregate(c, [])
             r.verdict = NOT_CHECKED
@@ -283,47 +638,84 @@ def check_part(spec: Spec, files: Sequence[str | os.PathLike[str]], *,
                         "(not a part check)")
             results.append(r)
             continue
-        sites = c.evaluate_part(fas)
-        if sites is None:
-            sites = [evaluate(c, fa) for fa in fas]
+        try:
+            sites = c.evaluate_part(fas)
+            if sites is None:
+                sites = []
+                for fa in fas:
+                    try:
+                        sites.append(evaluate(c, fa))
+                    except Exception as exc:  # noqa: BLE001 - exit 2, one line, the file
+                        input_error(fa.path, f"unexpected error in criterion {c.id} "
+                                             f"({_one_line(exc)})")
+                        sites.append(SiteValue(fa.path, None, NOT_MEASURABLE,
+                                               f"unexpected error ({_one_line(exc)})"))
+        except MetrologyError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            where = ", ".join(fa.path for fa in fas) or "(no file)"
+            input_error(where, f"unexpected error in criterion {c.id} ({_one_line(exc)})")
+            sites = [SiteValue(fa.path, None, NOT_MEASURABLE,
+                               f"unexpected error ({_one_line(exc)})") for fa in fas]
         results.append(_aggregate(c, sites))
     if name is None:
         parents = {str(Path(f).resolve().parent) for f in files}
         name = Path(parents.pop()).name if len(parents) == 1 else "files"
     return PartResult(name=name, part_check=part_check, files=analyses, criteria=results,
-                      measurements_checked=checked, measurements_missing=missing)
+                      measurements_checked=checked,
+                      measurements_missing=[m for m in missing if m in wanted],
+                      path=path, restricted_to=only, ignored=ignored, errors=errors,
+                      timings_s={"criteria": time.perf_counter() - t_crit,
+                                 "files": timings})
 
 
 def _data_files(folder: Path) -> list[Path]:
-    out = []
-    for p in sorted(folder.iterdir()):
-        if not p.is_file() or p.name.startswith("."):
-            continue
-        if p.name.endswith(".truth.json") or p.suffix.lower() in _SKIP_SUFFIXES:
-            continue
-        out.append(p)
-    return out
+    """The files of ``folder`` (not its sub-folders) that may be measurements: every
+    regular, non-hidden file but the part's companions (``part.json``,
+    ``*.truth.json``) and the reports metrology writes (recognised by name and by
+    content, so a report written into a part folder is never read as a measurement)."""
+    from .batch import candidate_files
+
+    return [Path(p) for p in candidate_files(folder)[0]]
 
 
 def check(spec: Spec, paths: Sequence[str | os.PathLike[str]], *, as_name: str | None = None,
-          part_check: bool = False) -> CheckReport:
-    """Check files and/or part folders against ``spec``.
+          part_check: bool = False, only: Sequence[str] | None = None,
+          per_file: bool = False) -> CheckReport:
+    """Check files and/or part folders against ``spec``, in this process.
 
-    Each folder in ``paths`` is one part (a part check over its data files);
-    the plain files in ``paths`` form one more part, a part check only when
-    ``part_check`` is set.
+    Every folder under ``paths`` that holds measurement files is one part (a
+    part check over its files; folders of part folders are searched
+    recursively, see :func:`metrology.batch.discover`); the plain files in
+    ``paths`` form one more part, a part check only when ``part_check`` is set;
+    ``per_file``: every file is a part of its own. ``only``: check only these
+    measurements. The results keep every array (maps, fits, PSDs) for the
+    reports; :func:`metrology.check_many` runs the same parts on all cores
+    and keeps none.
+
+    Raises
+    ------
+    MetrologyError
+        A path that does not exist, a folder without measurement files, or a
+        file named on its own that cannot be read or assigned (:class:`CheckError`,
+        after every part was checked).
     """
+    from .batch import discover
+    from .batch._run import RunOptions, run_task
+
+    found = discover(paths, per_file=per_file, part_check=part_check)
+    opts = RunOptions(as_name=as_name, only=None if only is None else tuple(only),
+                      keep_arrays=True)
     parts: list[PartResult] = []
-    loose: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            files = _data_files(p)
-            if not files:
-                raise SpecError(f"{p}: the folder holds no measurement file")
-            parts.append(check_part(spec, files, as_name=as_name, part_check=True,
-                                    name=p.name))
-        else:
-            loose.append(p)
-    if loose:
-        parts.append(check_part(spec, loose, as_name=as_name, part_check=part_check))
-    return CheckReport(spec=spec, parts=parts)
+    ignored = list(found.ignored)
+    for task in found.tasks:
+        out = run_task(spec, task, opts)
+        if out.part is None:
+            ignored += out.ignored
+            continue
+        parts.append(out.part)
+    errors = [e for p in parts for e in p.errors]
+    if errors:
+        raise CheckError(errors[0].reason + (f" (and {len(errors) - 1} more input errors)"
+                                             if len(errors) > 1 else ""))
+    return CheckReport(spec=spec, parts=parts, ignored=ignored)
