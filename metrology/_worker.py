@@ -45,14 +45,19 @@ def _parent_death_signal() -> None:
         pass
 
 
-def task(spec: Any, part_task: Any, options: Any, attempt: int) -> Any:
-    """Run one part in a pool worker (:func:`metrology.batch._run.run_task`)."""
+def mark_started(part_task: Any) -> None:
+    """Note which part this worker runs (the parent reads it when a worker dies)."""
     if _STATE:
         try:
             with open(os.path.join(_STATE, str(os.getpid())), "w") as fh:
                 fh.write(str(part_task.index))
         except OSError:
             pass
+
+
+def task(spec: Any, part_task: Any, options: Any, attempt: int) -> Any:
+    """Run one part in a pool worker (:func:`metrology.batch._run.run_task`)."""
+    mark_started(part_task)
     from .batch._run import run_task
 
     return run_task(spec, part_task, options, _DONE, attempt)

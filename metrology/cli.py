@@ -209,7 +209,7 @@ def _run_batch(b: object, args: argparse.Namespace, color: bool | None, intr: ob
             prog.write(render_part(part, color, blank) + ("\n" if blank else ""))
             for e in part.errors:
                 print(f"metrology check: error: {e.reason}", file=sys.stderr)
-            prog.update(len(part.files) + len(part.ignored), skipped=part.source == "resumed")
+            prog.update(b.last_files, skipped=part.source == "resumed")
     finally:
         prog.close()
     intr.check()

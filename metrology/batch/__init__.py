@@ -136,6 +136,8 @@ class Batch:
         self.parts: dict[int, PartResult] = {}
         self.ignored: list[FileIssue] = list(self.discovery.ignored)
         self.skipped = 0
+        #: files of the part :meth:`run` yielded last (for progress counts)
+        self.last_files = 0
         self.created = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
         self._spool: Any = None
 
@@ -197,6 +199,7 @@ class Batch:
                     self.log.write_part(self._records(out))
                 self._keep_figures(part)
             self.parts[out.index] = part
+            self.last_files = len(self.tasks[out.index].files)
             yield part
 
     def report(self) -> CheckReport:

@@ -110,7 +110,9 @@ def part_records(part: PartResult, *, key: str, spec_sha256: str, spec_source: s
             "part_path": part.path, "path": fa.path,
             "sha256": part.file_sha256.get(fa.path), "spec_sha256": spec_sha256,
             "tool_version": tool_version, "status": status,
-            "reason": fa.blocked_reason or None, "verdict": None if v is None else v.value,
+            "reason": fa.blocked_reason or None,
+            "error": fa.blocked_reason if status != "analysed" else None,
+            "verdict": None if v is None else v.value,
             **{k: d[k] for k in ("measurement", "assigned_by", "format", "instrument",
                                  "wavelength_nm", "shape", "dx_mm", "dy_mm",
                                  "valid_fraction", "rms_nm", "pv_nm", "aperture",
@@ -125,6 +127,7 @@ def part_records(part: PartResult, *, key: str, spec_sha256: str, spec_source: s
             "part_path": part.path, "path": issue.path,
             "sha256": part.file_sha256.get(issue.path), "spec_sha256": spec_sha256,
             "tool_version": tool_version, "status": issue.kind, "reason": issue.reason,
+            "error": issue.reason if issue.kind == "error" else None,
             "verdict": None, "criteria": [],
             "timings_s": timings.get("files", {}).get(issue.path, {}),
         }))

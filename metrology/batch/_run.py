@@ -160,9 +160,9 @@ def run_task(spec: Any, task: PartTask, options: RunOptions,
     from ..check import check_part
     from ._records import part_key
 
-    t0 = time.perf_counter()
     worker = f"{socket.gethostname()}:{os.getpid()}"
     _set_threads(options.threads)
+    t0 = time.perf_counter()
     file_sha, content = _hashes(task)
     t_hash = time.perf_counter() - t0
     from .._version import __version__
@@ -222,8 +222,8 @@ def _crashed(task: PartTask, why: str, attempt: int) -> PartOutcome:
 
 
 def _iter_pool(spec: Any, tasks: Sequence[PartTask], options: RunOptions,
-               workers: int, done: frozenset[str], interrupt: Interrupt | None
-               ) -> Iterator[PartOutcome]:
+               workers: int, done: frozenset[str], interrupt: Interrupt | None,
+               task_fn: Callable[..., PartOutcome] | None = None) -> Iterator[PartOutcome]:
     import multiprocessing as mp
     import tempfile
     from concurrent.futures.process import BrokenProcessPool
@@ -250,7 +250,8 @@ def _iter_pool(spec: Any, tasks: Sequence[PartTask], options: RunOptions,
                 while queue and len(running) < max_in_flight:
                     t = queue.pop()
                     with sigint_blocked():
-                        fut = ex.submit(_worker.task, spec, t, opts, attempts[t.index])
+                        fut = ex.submit(task_fn or _worker.task, spec, t, opts,
+                                        attempts[t.index])
                     running[fut] = t
                 finished, _ = wait(list(running), timeout=0.25, return_when=FIRST_COMPLETED)
                 broken = False
