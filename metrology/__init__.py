@@ -33,7 +33,8 @@ from .errors import (
 
 #: submodules reachable as attributes (``mt.check``, ``mt.aperture``, ...)
 _SUBMODULES = frozenset({
-    "aperture", "batch", "check", "cli", "composite", "coverage", "criteria", "demo", "fill", "filters",
+    "aperture", "batch", "check", "cli", "composite", "coverage", "criteria", "demo", "fill",
+    "filters",
     "heightmap", "io", "materials", "pipeline", "psdlimit", "scatter", "synth_composite",
     "reports", "spec", "spectral", "synth", "synth_psd", "verdicts", "warmup", "zernike",
     "zernike_schemes",

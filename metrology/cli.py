@@ -16,6 +16,7 @@ what it computes with, so ``--help`` and ``--version`` load no NumPy or Numba.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -157,7 +158,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
     exclude = [p for p in outputs.values() if p]
     color = False if args.no_color else None
     client = cluster = None
-    with Interrupt() as intr:
+    given = getattr(args, "interrupt", None)
+    with contextlib.nullcontext(given) if given is not None else Interrupt() as intr:
         try:
             if args.dask or args.scheduler:
                 try:
@@ -464,10 +466,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
-    if args.command in _COMPUTING_COMMANDS:
-        _first_run_notice()
+    intr = None
     try:
-        return int(args.func(args))
+        if args.command == "check":
+            # Ctrl-C / SIGTERM from here on only set a flag; the check stops at the next
+            # safe point with exit code 130 (metrology/_signals.py)
+            from ._signals import Interrupt
+
+            intr = Interrupt().__enter__()
+            args.interrupt = intr
+        if args.command in _COMPUTING_COMMANDS:
+            _first_run_notice()
+        code = int(args.func(args))
+        if intr is not None and intr.requested:
+            print(f"metrology {args.command}: interrupted", file=sys.stderr)
+            return int(ExitCode.INTERRUPTED)
+        return code
     except _UsageError as exc:
         print(f"metrology {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -487,7 +501,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"metrology {args.command}: internal error: {type(exc).__name__}: {text} "
               "(set METROLOGY_TRACEBACK=1 to see where)", file=sys.stderr)
         return EXIT_USAGE
+    finally:
+        if intr is not None:
+            intr.__exit__(None, None, None)
+
+
+def console() -> int:
+    """The ``metrology`` command: :func:`main`, then Ctrl-C ignored while the process
+    exits (a late interrupt must not turn a finished run into a traceback or exit -2)."""
+    import signal
+
+    code = main()
+    for s in (signal.SIGINT, signal.SIGTERM):
+        try:
+            signal.signal(s, signal.SIG_IGN)
+        except (ValueError, OSError):  # pragma: no cover - not the main thread
+            pass
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    sys.exit(console())

@@ -21,6 +21,7 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from .._signals import EXIT_INTERRUPTED, Interrupt, Interrupted
 from ..check import CheckReport, FileIssue, PartResult
 from ._discover import (
     Discovery,
@@ -39,7 +40,6 @@ from ._records import (
     part_records,
 )
 from ._run import PartOutcome, RunOptions, default_workers, iter_outcomes, threads_per_worker
-from ._signals import EXIT_INTERRUPTED, Interrupt, Interrupted
 
 __all__ = ["check_many", "Batch", "discover", "candidate_files", "probe", "is_own_output",
            "Discovery", "PartTask", "ResultsLog", "RECORD_SCHEMA", "part_records",
@@ -276,7 +276,7 @@ def local_cluster(workers: int | None = None) -> Any:
         from ..errors import MetrologyError
 
         raise MetrologyError("Dask is not installed: pip install 'metrology[dask]'") from exc
-    from ._signals import sigint_blocked
+    from .._signals import sigint_blocked
 
     n = default_workers() if workers is None else max(1, int(workers))
     t = threads_per_worker(n)

@@ -36,9 +36,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import _worker
+from .._signals import Interrupt, sigint_blocked
 from ..check import FileIssue, PartResult
 from ._discover import PartTask
-from ._signals import Interrupt, sigint_blocked
 
 __all__ = ["RunOptions", "PartOutcome", "run_task", "iter_outcomes",
            "default_workers", "threads_per_worker"]
