@@ -582,3 +582,13 @@ def test_discovery_rules(tmp_path):
     with pytest.raises(mt.MetrologyError, match="matches"):
         discover([str(tmp_path / "zz*")])
     assert [t.name for t in discover([str(tmp_path / "*")]).tasks] == ["a"]
+
+
+def test_exit_code_rules():
+    from metrology.verdicts import ExitCode, Verdict, exit_code_for, worst_exit
+
+    assert exit_code_for(Verdict.NOT_CHECKED) == 3          # issue 9 item 9: not a pass
+    assert exit_code_for(Verdict.PASS) == 0
+    assert worst_exit([0, 3, 1]) == 1 and worst_exit([1, 2, 3]) == 2
+    assert worst_exit([0, 3]) == 3 and worst_exit([]) == 0
+    assert worst_exit([2, 130]) == ExitCode.INTERRUPTED

@@ -160,6 +160,19 @@ class Batch:
                             run=self.run_id, worker=out.worker, attempt=out.attempt,
                             finished=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
 
+    def _identify(self, out: PartOutcome) -> None:
+        """Key and hashes of a part whose worker could not say them (it died)."""
+        from .._version import __version__
+        from ._records import part_key
+        from ._run import _hashes
+
+        task = self.tasks[out.index]
+        file_sha, content = _hashes(task)
+        out.key = part_key(content, self.spec.sha256, __version__,
+                           self.options.options_for(task))
+        assert out.part is not None
+        out.part.content_sha256, out.part.file_sha256 = content, file_sha
+
     def _keep_figures(self, part: PartResult) -> None:
         if not part.figures:
             return
@@ -195,7 +208,9 @@ class Batch:
             else:
                 part = out.part
                 assert part is not None
-                if self.log is not None and out.key:
+                if not out.key:              # the worker died: hash here, record it too
+                    self._identify(out)
+                if self.log is not None:
                     self.log.write_part(self._records(out))
                 self._keep_figures(part)
             self.parts[out.index] = part

@@ -155,8 +155,25 @@ def run_task(spec: Any, task: PartTask, options: RunOptions,
 
     Returns its :class:`PartOutcome`; never raises for a problem of the part's
     files (they become ignored files, not-measurable measurements or input
-    errors of the part).
+    errors of the part), nor for an unexpected failure (an input error of the
+    part naming its files). An interrupt (:class:`Interrupted` raised by
+    ``between_files``) and spec errors (``only`` naming no measurement) pass.
     """
+    from .._signals import Interrupted
+    from ..errors import SpecError
+
+    try:
+        return _run_task(spec, task, options, done, attempt, between_files)
+    except (Interrupted, SpecError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # noqa: BLE001 - one line naming the part, exit code 2
+        return _crashed(task, f"{type(exc).__name__}: {' '.join(str(exc).split())}", attempt,
+                        died=False)
+
+
+def _run_task(spec: Any, task: PartTask, options: RunOptions,
+              done: frozenset[str] | set[str] | None, attempt: int,
+              between_files: Callable[[], None] | None) -> PartOutcome:
     from ..check import check_part
     from ._records import part_key
 
@@ -208,12 +225,14 @@ def run_task(spec: Any, task: PartTask, options: RunOptions,
 
 # ----------------------------------------------------------------------------- pool
 
-def _crashed(task: PartTask, why: str, attempt: int) -> PartOutcome:
+def _crashed(task: PartTask, why: str, attempt: int, died: bool = True) -> PartOutcome:
     from ..check import PartResult
 
-    issue = FileIssue(task.path or ", ".join(task.files),
-                      f"the worker checking this part died twice ({why}); the part was not "
-                      "checked", "error")
+    where = task.path or ", ".join(task.files)
+    text = (f"{where}: the worker checking this part died twice ({why}); the part was not "
+            "checked" if died else
+            f"{where}: unexpected error while checking the part ({why}); not checked")
+    issue = FileIssue(where, text, "error")
     part = PartResult(name=task.name, part_check=task.part_check, files=[], criteria=[],
                       measurements_checked=[], measurements_missing=[], path=task.path,
                       errors=[issue])
@@ -263,7 +282,8 @@ def _iter_pool(spec: Any, tasks: Sequence[PartTask], options: RunOptions,
                         running[fut] = t
                         broken = True
                     except Exception as exc:  # noqa: BLE001 - e.g. unpicklable result
-                        yield _crashed(t, f"{type(exc).__name__}: {exc}", attempts[t.index])
+                        yield _crashed(t, f"{type(exc).__name__}: {exc}", attempts[t.index],
+                                       died=False)
                 if broken:
                     culprits = _dead_tasks(ex, state, running)
                     retry = list(running.values())
@@ -343,12 +363,9 @@ def _iter_dask(client: Any, spec: Any, tasks: Sequence[PartTask],
                ) -> Iterator[PartOutcome]:
     from distributed import as_completed
 
-    try:
-        info = client.scheduler_info()
-        n_threads = sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()) or 1
-    except Exception:  # noqa: BLE001
-        n_threads = 1
-    opts = RunOptions(**{**options.__dict__, "threads": 1 if n_threads > 1 else None})
+    # Numba threads: the workers' own NUMBA_NUM_THREADS (local_cluster sets it to
+    # cores // workers; docs/batch.md says how to set it on a cluster)
+    opts = RunOptions(**{**options.__dict__, "threads": None})
     done_f = client.scatter(done, broadcast=True) if done else frozenset()
     futs = {}
     for t in tasks:
@@ -361,9 +378,11 @@ def _iter_dask(client: Any, spec: Any, tasks: Sequence[PartTask],
                 interrupt.check()
             t = futs.pop(f)
             try:
-                yield f.result()
+                out = f.result()
             except Exception as exc:  # noqa: BLE001 - KilledWorker, a lost worker...
-                yield _crashed(t, f"{type(exc).__name__}: {exc}", 2)
+                killed = type(exc).__name__ == "KilledWorker"
+                out = _crashed(t, f"{type(exc).__name__}: {exc}", 2, died=killed)
+            yield out
             f.release()
     finally:
         for f in futs:
