@@ -25,6 +25,9 @@ from .errors import (
     ApertureError,
     ConventionError,
     FileFormatError,
+    GridMismatchError,
+    HeightMapError,
+    HeightMapTypeError,
     InsufficientDataError,
     MetrologyError,
     NotMeasurableError,
@@ -38,6 +41,9 @@ _SUBMODULES = frozenset({
     "heightmap", "io", "materials", "pipeline", "psdlimit", "scatter", "synth_composite",
     "reports", "spec", "spectral", "synth", "synth_psd", "verdicts", "warmup", "zernike",
     "zernike_schemes",
+    # uncertainty, repeats, decision rules, ISO 10110-5, wavefront, display units
+    "arithmetic", "decision", "iso10110", "repeats", "uncertainty", "units", "wavefront",
+    "zernike_tables", "zernike_transform",
 })
 
 #: public name -> the submodule that defines it
@@ -77,6 +83,20 @@ _ATTRS: dict[str, str] = {
     "iso10110_psd_limit": "psdlimit", "PSDLimit": "psdlimit", "PiecewiseLimit": "psdlimit",
     "brdf": "scatter", "tis": "scatter",
     "refractive_index": "materials",
+    # repeats, uncertainty and decision rules
+    "average": "repeats", "RepeatAverage": "repeats", "noise_psd": "repeats",
+    "NoisePSD": "repeats",
+    "band_estimates": "uncertainty", "band_estimate": "uncertainty",
+    "BandEstimate": "uncertainty", "zernike_estimates": "uncertainty",
+    "ZernikeEstimate": "uncertainty",
+    "decide": "decision", "Decision": "decision", "DecisionRule": "decision",
+    # ISO 10110-5 form deviation
+    "form_deviation": "iso10110", "FormDeviation": "iso10110",
+    "parse_form_tolerance": "iso10110", "FormTolerance": "iso10110",
+    # surface <-> wavefront and display units
+    "surface_wavefront": "wavefront", "surface_to_wavefront": "wavefront",
+    "wavefront_to_surface": "wavefront",
+    "display_unit": "units", "power_figures": "units",
 }
 
 __all__ = [
@@ -140,11 +160,20 @@ __all__ = [
     "InsufficientDataError",
     "ApertureError",
     "FileFormatError",
+    "HeightMapError",
+    "HeightMapTypeError",
     "SpecError",
     "NotMeasurableError",
     "composite_psd", "CompositePSD", "Contribution", "resolved_range", "ITF",
     "FrequencyCoverage", "filtered_band_rms", "iso10110_psd_limit", "PSDLimit",
     "PiecewiseLimit", "brdf", "tis", "refractive_index",
+    "GridMismatchError",
+    "average", "RepeatAverage", "noise_psd", "NoisePSD",
+    "band_estimates", "band_estimate", "BandEstimate", "zernike_estimates", "ZernikeEstimate",
+    "decide", "Decision", "DecisionRule",
+    "form_deviation", "FormDeviation", "parse_form_tolerance", "FormTolerance",
+    "surface_wavefront", "surface_to_wavefront", "wavefront_to_surface",
+    "display_unit", "power_figures",
 ]
 
 

@@ -26,15 +26,47 @@ def publish(tmp: str | os.PathLike[str], path: str | os.PathLike[str]) -> None:
     os.replace(tmp, path)
 
 
+#: characters tempfile adds to the prefix and suffix (its random part)
+_RANDOM = 8
+
+
+def _name_max(folder: Path) -> int:
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):
+        return 255
+
+
+def _fit(text: str, nbytes: int) -> str:
+    """``text`` cut to at most ``nbytes`` bytes in the file-system encoding (whole characters)."""
+    while text and len(os.fsencode(text)) > nbytes:
+        text = text[:-1]
+    return text
+
+
+def temp_affixes(path: Path, suffix: str = "") -> tuple[str, str]:
+    """(prefix, suffix) of a temporary name beside ``path`` that fits in the folder's NAME_MAX
+    for any valid ``path`` (the name is cut, the ``suffix`` kept when it fits)."""
+    limit = _name_max(path.parent)
+    tail = ".tmp" + suffix
+    if len(os.fsencode(tail)) > limit // 2:
+        tail = ".tmp"
+    room = limit - _RANDOM - len(os.fsencode(tail)) - 2  # two dots around the name
+    return f".{_fit(path.name, max(room, 0))}.", tail
+
+
 @contextmanager
 def atomic_target(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path in ``path``'s folder; publish it onto ``path`` on success.
 
-    On any exception the temporary file is removed and ``path`` is untouched.
+    The temporary name fits within the file system's name limit (NAME_MAX, 255
+    bytes on Linux) for any valid ``path``. On any exception the temporary file
+    is removed and ``path`` is untouched.
     """
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp" + suffix, dir=p.parent)
+    prefix, tail = temp_affixes(p, suffix)
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=tail, dir=p.parent)
     os.close(fd)
     try:
         yield Path(tmp)

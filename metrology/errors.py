@@ -12,6 +12,15 @@ class MetrologyError(Exception):
     """Base class of every error raised by metrology on bad input."""
 
 
+class HeightMapError(MetrologyError, ValueError):
+    """Values that do not make a height map: not 2-D, empty, a spacing that is not a
+    positive finite number of mm."""
+
+
+class HeightMapTypeError(MetrologyError, TypeError):
+    """Height data of a type that is not real numbers (complex, text, objects)."""
+
+
 class ConventionError(MetrologyError, ValueError):
     """An unknown index scheme, normalisation, or out-of-range index."""
 
@@ -34,3 +43,7 @@ class SpecError(MetrologyError, ValueError):
 
 class NotMeasurableError(MetrologyError, ValueError):
     """The data cannot resolve the requested quantity (band beyond Nyquist, ...)."""
+
+
+class GridMismatchError(MetrologyError, ValueError):
+    """Two maps on different grids (shape, spacing or origin) combined pixel by pixel."""

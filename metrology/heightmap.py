@@ -21,17 +21,24 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ApertureError, InsufficientDataError
+from .errors import ApertureError, HeightMapError, HeightMapTypeError, InsufficientDataError
 
 __all__ = ["HeightMap"]
 
 
 def _as_float64_2d(z: Any) -> np.ndarray:
-    arr = np.asarray(z)
+    try:
+        arr = np.asarray(z)
+    except (ValueError, TypeError) as exc:  # ragged nested lists, ...
+        raise HeightMapError(f"height data are not a rectangular array ({exc})") from exc
     if arr.ndim != 2:
-        raise ValueError(f"a height map must be 2-D, got shape {arr.shape}")
-    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-        raise TypeError(f"height data must be real numbers, got dtype {arr.dtype}")
+        raise HeightMapError(f"a height map must be 2-D, got shape {arr.shape}")
+    if arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise HeightMapError(f"a height map needs at least one row and one column, got shape "
+                             f"{arr.shape}")
+    if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.floating)
+                                     or np.issubdtype(arr.dtype, np.integer)):
+        raise HeightMapTypeError(f"height data must be real numbers, got dtype {arr.dtype}")
     out = np.array(arr, dtype=np.float64, order="C", copy=True)
     # +/-inf is never a height: treat as invalid like NaN
     inf = np.isinf(out)
@@ -41,10 +48,25 @@ def _as_float64_2d(z: Any) -> np.ndarray:
 
 
 def _check_spacing(name: str, value: float) -> float:
-    v = float(value)
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise HeightMapTypeError(f"{name} must be a number of mm, got {value!r}") from None
     if not math.isfinite(v) or v <= 0.0:
-        raise ValueError(f"{name} must be a positive finite spacing in mm, got {value!r}")
+        raise HeightMapError(f"{name} must be a positive finite spacing in mm, got {value!r}")
     return v
+
+
+def _own_meta(meta: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A deep copy of ``meta`` in the current vocabulary: an aperture recorded before the
+    vocabulary change (``center_mm``) is renamed ``centre_mm`` here, once, so that every
+    operation that moves the centre (crops, flips, resampling) finds it."""
+    out = _copy.deepcopy(dict(meta)) if meta else {}
+    ap = out.get("aperture")
+    if isinstance(ap, dict) and "center_mm" in ap:
+        old = ap.pop("center_mm")
+        ap.setdefault("centre_mm", old)
+    return out
 
 
 class HeightMap:
@@ -75,7 +97,7 @@ class HeightMap:
         self._z = _as_float64_2d(z_nm)
         self._dx = _check_spacing("dx_mm", dx_mm)
         self._dy = _check_spacing("dy_mm", dx_mm if dy_mm is None else dy_mm)
-        self._meta = _copy.deepcopy(dict(meta)) if meta else {}
+        self._meta = _own_meta(meta)
         self._valid: np.ndarray | None = None
 
     @classmethod
@@ -85,7 +107,7 @@ class HeightMap:
         copying it (anything but a writable C-contiguous 2-D float64 array is copied
         as usual); inf becomes NaN in place. Internal: readers and operations use it."""
         if not (isinstance(z_nm, np.ndarray) and z_nm.dtype == np.float64 and z_nm.ndim == 2
-                and z_nm.flags.c_contiguous and z_nm.flags.writeable):
+                and z_nm.flags.c_contiguous and z_nm.flags.writeable and z_nm.size > 0):
             return cls(z_nm, dx_mm, dy_mm, meta)
         inf = np.isinf(z_nm)
         if inf.any():
@@ -95,7 +117,7 @@ class HeightMap:
         out._valid = None
         out._dx = _check_spacing("dx_mm", dx_mm)
         out._dy = _check_spacing("dy_mm", dy_mm)
-        out._meta = _copy.deepcopy(dict(meta)) if meta else {}
+        out._meta = _own_meta(meta)
         return out
 
     # -- basic data ---------------------------------------------------------
@@ -218,7 +240,7 @@ class HeightMap:
             out._valid = self._valid
             out._dx = self._dx if dx_mm is None else _check_spacing("dx_mm", dx_mm)
             out._dy = self._dy if dy_mm is None else _check_spacing("dy_mm", dy_mm)
-            out._meta = _copy.deepcopy(m)
+            out._meta = _own_meta(m)
             return out
         if not copy:
             return HeightMap._adopt(z_nm, self._dx if dx_mm is None else dx_mm,
@@ -314,3 +336,57 @@ class HeightMap:
                 and bool(np.array_equal(self._z, other._z, equal_nan=True)))
 
     __hash__ = None  # type: ignore[assignment]
+
+    # -- map arithmetic (implemented in metrology.arithmetic) -----------------
+    #: numpy scalars must defer to __rmul__ instead of broadcasting over the map
+    __array_ufunc__ = None
+
+    def __add__(self, other: object) -> HeightMap:
+        """``a + b`` on one grid (NaN where either is invalid); see :mod:`metrology.arithmetic`."""
+        if not isinstance(other, HeightMap):
+            return NotImplemented
+        from . import arithmetic
+        return arithmetic.add(self, other)
+
+    def __sub__(self, other: object) -> HeightMap:
+        """``a - b`` on one grid (NaN where either is invalid); see :mod:`metrology.arithmetic`."""
+        if not isinstance(other, HeightMap):
+            return NotImplemented
+        from . import arithmetic
+        return arithmetic.subtract(self, other)
+
+    def __mul__(self, k: object) -> HeightMap:
+        """``a * k`` for a real number ``k``."""
+        if isinstance(k, HeightMap):
+            return NotImplemented
+        from . import arithmetic
+        return arithmetic.scale(self, k)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, k: object) -> HeightMap:
+        """``a / k`` for a non-zero real number ``k``."""
+        if isinstance(k, HeightMap):
+            return NotImplemented
+        from . import arithmetic
+        v = arithmetic._scalar(k)
+        if v == 0.0:
+            raise ZeroDivisionError("a height map divided by zero")
+        return arithmetic.scale(self, 1.0 / v)
+
+    def __neg__(self) -> HeightMap:
+        """``-a``."""
+        from . import arithmetic
+        return arithmetic.negate(self)
+
+    def resample_like(self, like: HeightMap, method: str = "bilinear") -> HeightMap:
+        """This map resampled onto the grid of ``like``;
+        see :func:`metrology.arithmetic.resample_like`."""
+        from . import arithmetic
+        return arithmetic.resample_like(self, like, method)
+
+    def subtract(self, reference: HeightMap) -> HeightMap:
+        """Subtract a calibrated reference map (recorded in ``meta['references']``);
+        see :func:`metrology.arithmetic.subtract_reference`."""
+        from . import arithmetic
+        return arithmetic.subtract_reference(self, reference)

@@ -627,6 +627,23 @@ class ZernikeFit:
         lines.append(f"residual RMS = {self.residual_rms_nm:.5f} nm")
         return "\n".join(lines)
 
+    # -- conversions (implemented in metrology.zernike_transform) ---------------
+    def to(self, scheme: str | None = None, normalisation: str | None = None,
+           r_norm_mm: float | None = None, *, terms: str = "closure") -> ZernikeFit:
+        """This fit in another scheme, normalisation and/or normalisation radius.
+
+        Scheme and normalisation are exact re-indexings and rescalings; a new
+        ``r_norm_mm`` (mm, same centre) uses the exact transform of the radial polynomials
+        (adding the lower-order modes it needs, ``terms="closure"``), or with
+        ``terms="same"`` and a term set that is not closed, a refit on the
+        source map. The result (a :class:`~metrology.zernike_transform.ConvertedZernikeFit`)
+        says which in ``method`` and ``note``; see
+        :func:`metrology.zernike_transform.convert_fit`.
+        """
+        from .zernike_transform import convert_fit
+
+        return convert_fit(self, scheme, normalisation, r_norm_mm, terms=terms)
+
 
 def pair(c_cos: float, c_sin: float, m: int) -> tuple[float, float]:
     """Magnitude and axis angle of a Zernike pair.
@@ -652,11 +669,11 @@ def pair(c_cos: float, c_sin: float, m: int) -> tuple[float, float]:
 
 
 def _aperture_centre(ap: Any) -> tuple[float, float] | None:
-    """The centre recorded in ``meta['aperture']`` (``centre_mm``; maps written before the
-    vocabulary change may say ``center_mm``), or ``None``."""
+    """The centre recorded in ``meta['aperture']['centre_mm']`` (HeightMap renames the
+    pre-vocabulary ``center_mm`` on construction), or ``None``."""
     if not isinstance(ap, dict):
         return None
-    c = ap.get("centre_mm", ap.get("center_mm"))
+    c = ap.get("centre_mm")
     return None if c is None else (float(c[0]), float(c[1]))
 
 

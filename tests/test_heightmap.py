@@ -54,6 +54,16 @@ def test_operations_return_new_maps_and_record_history():
     assert "history" not in hm.meta
 
 
+def test_bad_inputs_raise_typed_errors_compatible_with_builtins():
+    """Typed (MetrologyError) and still caught by code that knows only ValueError/TypeError."""
+    with pytest.raises(mt.HeightMapError) as ei:
+        mt.HeightMap(np.zeros(5), 1.0)
+    assert isinstance(ei.value, mt.MetrologyError) and isinstance(ei.value, ValueError)
+    with pytest.raises(mt.HeightMapTypeError) as ti:
+        mt.HeightMap(np.zeros((2, 2), complex), 1.0)
+    assert isinstance(ti.value, mt.MetrologyError) and isinstance(ti.value, TypeError)
+
+
 def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="2-D"):
         mt.HeightMap(np.zeros(5), 1.0)
@@ -63,6 +73,13 @@ def test_bad_inputs_raise_clear_errors():
         mt.HeightMap(np.zeros((2, 2)), 1.0, float("nan"))
     with pytest.raises(TypeError):
         mt.HeightMap(np.zeros((2, 2), complex), 1.0)
+    for shape in ((0, 5), (5, 0), (0, 0)):  # an empty map is not a height map
+        with pytest.raises(mt.HeightMapError, match="at least one row"):
+            mt.HeightMap(np.zeros(shape), 1.0)
+    with pytest.raises(mt.HeightMapError, match="rectangular"):
+        mt.HeightMap([[1.0, 2.0], [3.0]], 1.0)
+    with pytest.raises(mt.HeightMapTypeError, match="dx_mm"):
+        mt.HeightMap(np.zeros((2, 2)), "wide")
     empty = mt.HeightMap(np.full((3, 3), np.nan), 1.0)
     with pytest.raises(mt.InsufficientDataError, match="no valid pixels"):
         _ = empty.rms_nm
@@ -126,3 +143,20 @@ def test_fit_circle_on_a_large_map_uses_blocks_and_stays_accurate():
     (cx, cy), r = ap.fit_circle(mt.HeightMap(z, 0.02))
     assert (cx, cy) == pytest.approx((-1.3, 0.7), abs=0.01)
     assert r == pytest.approx(9.5, abs=0.02)  # one pixel
+
+
+def test_pre_vocabulary_aperture_centre_moves_with_crops_and_flips():
+    # meta written before the vocabulary change (an old .npz) says center_mm; the centre
+    # must still follow the map through crop_to_valid and flip_y (independent truth: the
+    # same map built with the current key)
+    import metrology as m
+    from metrology.aperture import Circle
+
+    hm = m.HeightMap(np.zeros((101, 121)), 0.1).select_aperture(Circle(6.0, centre_mm=(1.0, 0.5)))
+    ap = dict(hm.meta["aperture"])
+    ap["center_mm"] = ap.pop("centre_mm")
+    old = hm.replace(meta={**hm.meta, "aperture": ap})
+    assert "center_mm" not in old.meta["aperture"]
+    for op in (lambda h: h.crop_to_valid(), lambda h: h.flip_y()):
+        assert op(old).meta["aperture"]["centre_mm"] == op(hm).meta["aperture"]["centre_mm"]
+    assert hm.flip_y().meta["aperture"]["centre_mm"][1] == -0.5

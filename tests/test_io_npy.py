@@ -8,14 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 import metrology
 from metrology import FileFormatError, HeightMap
 from metrology.io import npy
 
-from iohelpers import FLIP_SETTINGS, marked_map
+from iohelpers import marked_map
 
 
 @pytest.fixture
@@ -126,18 +124,6 @@ def test_npy_huge_declared_shape_checked_before_allocating(tmp_path: Path) -> No
 
 # -- corrupt files -----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("ext", [".npz", ".npy"])
-def test_truncated_copies_raise_file_format_error(ext: str, hm: HeightMap,
-                                                  tmp_path: Path) -> None:
-    src = tmp_path / f"src{ext}"
-    metrology.save(hm, src)
-    data = src.read_bytes()
-    for cut in (0, 5, 6, 30, 64, 127, 128, len(data) // 2, len(data) - 20, len(data) - 1):
-        p = tmp_path / f"cut{cut}{ext}"
-        p.write_bytes(data[:cut])
-        with pytest.raises(FileFormatError) as ei:
-            metrology.load(p, **({"dx_mm": 1.0} if ext == ".npy" else {}))
-        assert str(p) in str(ei.value)
 
 
 @pytest.fixture(scope="module")
@@ -147,22 +133,6 @@ def npz_bytes(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     return p.read_bytes()
 
 
-@FLIP_SETTINGS
-@given(frac=st.floats(0.0, 1.0, exclude_max=True), xor=st.integers(1, 255))
-def test_npz_byte_flips_raise_only_file_format_error(frac: float, xor: int, npz_bytes: bytes,
-                                                     tmp_path: Path) -> None:
-    b = bytearray(npz_bytes)
-    i = int(frac * len(b))
-    b[i] ^= xor
-    p = tmp_path / "flip.npz"
-    p.write_bytes(bytes(b))
-    try:
-        back = metrology.load(p)
-    except FileFormatError as exc:
-        assert str(p) in str(exc)
-        return
-    # a flip that loads can only have hit bytes the zip CRC does not cover
-    assert isinstance(back, HeightMap)
 
 
 def test_npz_flip_in_data_caught_by_crc(npz_bytes: bytes, tmp_path: Path) -> None:

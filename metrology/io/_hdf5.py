@@ -22,23 +22,26 @@ three readers checks the layout itself, so ``load(path, format="4sight-h5")``
 on a ``.datx`` file is refused with a clear message. (``format="datx"`` goes
 through the dispatcher and therefore also reads a 4D file, labelled as such.)
 
-Shared reader policy
---------------------
-:func:`resolve_spacing` and :func:`base_meta` are used by all four readers of
-this package's vendor formats (datx, MetroPro, 4Sight, NumPy) so that they
-treat missing lateral calibration and ``meta`` keys the same way.
+Layouts are registered by the format modules (:func:`register_layout`), so
+this module imports none of them; the reader policy (units, spacing, meta,
+limits) lives in :mod:`metrology.io._policy`.
 
 Safety
 ------
 The HDF5 C library can crash or loop forever on some corrupt files (fuzzing
-found both); :func:`guarded` runs each read first in a forked child process
-and turns a crash or a time-out there into :class:`FileFormatError`.
-Datatypes of attributes and tables are checked before they are read
-(:func:`checked_type`). Every h5py failure (``OSError`` on a truncated file,
-``KeyError`` on a missing node, odd dtypes) becomes
+found both) and allocates what corrupt size fields say, so the file is read
+in a persistent isolated process (:mod:`metrology.io._isolated`) that is
+killed and replaced after a crash, an endless loop or an attempt to exceed
+the memory budget; the caller gets :class:`FileFormatError`. Layout parsing
+(``Layout.extract``) runs there and returns plain values; units, spacing and
+orientation (``Layout.build``) run in the caller. Datatypes of attributes and
+tables are checked before they are read (:func:`checked_type`). Data outside
+the file are refused: external links (:func:`resolve`), external storage and
+virtual datasets, and datasets whose storage was never (fully) written
+(:func:`check_dataset`). Sizes are checked against the bytes stored and the
+expansion limits before anything is allocated. Every h5py failure becomes
 :class:`~metrology.errors.FileFormatError` naming the file. Files are opened
-read-only. Array sizes are checked against the bytes actually stored before
-anything is allocated.
+read-only.
 """
 
 from __future__ import annotations
@@ -46,38 +49,28 @@ from __future__ import annotations
 import inspect
 import math
 import os
-import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
 from ..errors import FileFormatError
 from ..heightmap import HeightMap
+from . import _isolated, _policy
 
-__all__ = ["HDF5_MAGIC", "is_hdf5", "classify", "open_hdf5", "read_any", "check_dataset",
+__all__ = ["HDF5_MAGIC", "is_hdf5", "Layout", "register_layout", "classify", "has_node",
+           "open_hdf5", "read_any", "read_layout", "fetch", "resolve", "check_dataset",
            "read_float64", "type_signature", "checked_type", "attr_value", "attr_str",
-           "attr_float", "resolve_spacing", "base_meta", "iso_from_unix", "guarded",
-           "scale_marking_sentinels", "SENTINEL_EXP",
-           "guard_enabled", "GUARD_ENV"]
+           "attr_float", "scale_marking_sentinels", "SENTINEL_EXP", "guard_enabled"]
 
-T = TypeVar("T")
 
 #: HDF5 format signature (the superblock may also start at 512, 1024, 2048 ... bytes)
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
-#: deflate cannot compress better than about 1032:1; a compressed dataset that claims
-#: more raw bytes than this times the file size is corrupt, not real
-_MAX_INFLATE = 1100
-
-LAYOUTS = {
-    "datx": "/MetaData table (Zygo .datx)",
-    "4sight-h5": "/measurement0/genraw (4D Technology 4Sight .h5)",
-    "4sight-focus": "/Measurement/SurfaceInWaves (4D Technology 4Sight Focus .4D)",
-}
 
 
 def is_hdf5(head: bytes) -> bool:
@@ -140,18 +133,20 @@ def _has(f: Any, name: str, kind: str) -> bool:
 
 
 def classify(f: Any) -> str | None:
-    """Name the layout of an open HDF5 file: ``'datx'``, ``'4sight-h5'``, ``'4sight-focus'``.
-
-    Returns None for an HDF5 file of none of these layouts.
-    """
-    if _has(f, "MetaData", "dataset"):
-        return "datx"
-    if _has(f, "measurement0/genraw", "group"):
-        return "4sight-h5"
-    if _has(f, "Measurement/SurfaceInWaves", "group") or _has(
-            f, "Measurement/SurfaceInWaves", "dataset"):
-        return "4sight-focus"
+    """Name the layout of an open HDF5 file (``'datx'``, ``'4sight-h5'``, ...), None when no
+    registered layout recognises it."""
+    for lay in sorted(_LAYOUTS.values(), key=lambda v: -v.priority):
+        try:
+            if lay.probe(f):
+                return lay.name
+        except Exception:  # noqa: BLE001 - a probe must never decide by crashing
+            continue
     return None
+
+
+def has_node(f: Any, name: str, kind: str) -> bool:
+    """True when ``name`` exists in ``f`` and is a ``'dataset'`` or a ``'group'``."""
+    return _has(f, name, kind)
 
 
 def _top_level(f: Any) -> str:
@@ -164,154 +159,196 @@ def _top_level(f: Any) -> str:
 
 def layout_error(path: Path, f: Any, want: str | None = None) -> FileFormatError:
     """A FileFormatError saying which layouts are known and what the file holds."""
-    known = "; ".join(f"{v} -> format {k!r}" for k, v in LAYOUTS.items())
-    what = f"is not a {LAYOUTS[want]} file" if want else "is an HDF5 file of unknown layout"
+    known = "; ".join(f"{v.description} -> format {k!r}" for k, v in _LAYOUTS.items())
+    what = (f"is not a {_LAYOUTS[want].description} file" if want in _LAYOUTS
+            else "is an HDF5 file of unknown layout")
     return FileFormatError(f"{path}: {what}; top-level nodes: {_top_level(f)}. Known HDF5 "
                            f"layouts: {known}")
 
 
-def _dispatch(path: Path, **kwargs: Any) -> HeightMap:
-    from . import datx, fourd
+@dataclass(frozen=True)
+class Layout:
+    """An HDF5 layout a format module reads.
 
-    readers = {
-        "datx": datx._read_datx,
-        "4sight-h5": fourd._read_4sight_h5,
-        "4sight-focus": fourd._read_4sight_focus,
-    }
-    with open_hdf5(path) as f:
+    ``probe(f)`` recognises it in an open file. ``extract(f, path, part)`` runs in
+    the isolated reader process: it reads what the format needs from the file's
+    metadata as plain values (a dict of ``facts``) and returns ``(facts, dataset,
+    what)`` for the dataset of ``part`` (``'surface'`` or ``'intensity'``).
+    ``build(path, facts, raw, **kwargs)`` runs in the caller and turns the facts
+    and the raw float64 array into a :class:`HeightMap` (units, spacing policy,
+    orientation, meta).
+    """
+
+    name: str
+    description: str
+    probe: Callable[[Any], bool]
+    extract: Callable[[Any, Path, str], tuple[dict[str, Any], Any, str]]
+    build: Callable[..., HeightMap]
+    priority: int = 0
+
+
+#: layouts registered by the format modules (datx, fourd), tried by priority
+_LAYOUTS: dict[str, Layout] = {}
+
+
+def register_layout(layout: Layout) -> Layout:
+    """Add an HDF5 layout to the dispatcher (called by the format modules at import)."""
+    _LAYOUTS[layout.name] = layout
+    return layout
+
+
+def _fetch_here(path: str, want: str | None, part: str) -> tuple[str, dict[str, Any], Any]:
+    """Inside the reader process: classify, extract the facts, read the raw dataset."""
+    p = Path(path)
+    with open_hdf5(p) as f:
         kind = classify(f)
-        if kind is None:
-            raise layout_error(path, f)
-        impl = readers[kind]
-        try:
-            inspect.signature(impl).bind(path, **kwargs)
-        except TypeError as exc:
-            raise FileFormatError(f"{path}: the {kind} reader does not take these arguments "
-                                  f"({exc})") from None
-        return impl(path, _file=f, **kwargs)
+        if kind is None or (want is not None and kind != want):
+            raise layout_error(p, f, want)
+        facts, ds, what = _LAYOUTS[kind].extract(f, p, part)
+        raw = read_float64(p, ds, what)
+    return kind, facts, raw
+
+
+def fetch(path: Path, want: str | None = None, part: str = "surface"
+          ) -> tuple[str, dict[str, Any], np.ndarray]:
+    """``(layout name, facts, raw float64 array)`` of ``part`` of an HDF5 file, read in the
+    isolated reader process (:mod:`metrology.io._isolated`); ``want`` insists on a layout."""
+    try:
+        size = os.stat(path).st_size
+    except OSError as exc:
+        raise FileFormatError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    return _isolated.call(_fetch_here, str(path), want, part, path=path, file_size=size)
+
+
+def read_layout(path: str | os.PathLike[str], want: str | None = None,
+                **kwargs: Any) -> HeightMap:
+    """Read the surface of an HDF5 height-map file of layout ``want`` (None: any known)."""
+    p = Path(path)
+    kind, facts, raw = fetch(p, want)
+    build = _LAYOUTS[kind].build
+    try:
+        inspect.signature(build).bind(p, facts, raw, **kwargs)
+    except TypeError as exc:
+        raise FileFormatError(f"{p}: the {kind} reader does not take these arguments "
+                              f"({exc})") from None
+    return build(p, facts, raw, **kwargs)
 
 
 def read_any(path: str | os.PathLike[str], **kwargs: Any) -> HeightMap:
     """Read any known HDF5 height-map file (see the module docstring for the dispatch)."""
-    return guarded(_dispatch, Path(path), **kwargs)
-
-
-# -- guard against HDF5 library crashes and infinite loops on corrupt files ----------------------
-
-#: set in the probing child process only: skip reading contiguous raw data there
-_PROBING = False
-
-
-def is_probing() -> bool:
-    """True inside the forked trial run, where threaded (Numba/OpenMP) kernels must not run."""
-    return _PROBING
-#: environment switch: METROLOGY_HDF5_GUARD=0 turns the guard off
-GUARD_ENV = "METROLOGY_HDF5_GUARD"
-#: trial-run time limit: this many seconds plus one per 10 MB of file
-GUARD_TIMEOUT_S = 10.0
+    return read_layout(path, None, **kwargs)
 
 
 def guard_enabled() -> bool:
-    """True when :func:`guarded` probes files in a forked child (Linux, not switched off)."""
-    return (sys.platform.startswith("linux") and hasattr(os, "fork")
-            and os.environ.get(GUARD_ENV, "1") != "0" and not _PROBING)
+    """True when HDF5 reads run in the isolated reader process."""
+    return _isolated.enabled()
 
 
-def guarded(impl: Callable[..., T], path: Path, *, timeout_s: float | None = None,
-            **kwargs: Any) -> T:
-    """Run ``impl(path, **kwargs)`` after a trial run of it in a forked child process.
+# -- datasets --------------------------------------------------------------------------------------
 
-    Why: the HDF5 C library can crash (segmentation fault) or loop forever on
-    some corrupt metadata (found by fuzzing: a flipped byte in a datatype
-    message or in a global heap). Python cannot catch either. The child runs the
-    same reader (skipping the bulk read of contiguous datasets, which is plain
-    file I/O already checked against the file size); if it dies from a signal or
-    does not finish within ``timeout_s`` it is killed and
-    :class:`FileFormatError` is raised. Otherwise the reader runs here, where any
-    ordinary error it meets is raised as usual.
+#: HDF5 filters a height dataset may use (id -> codec name for the expansion limit; None for
+#: filters that do not compress); any other filter would need a plugin and is refused
+_FILTERS: dict[int, str | None] = {1: "deflate", 2: None, 3: None, 4: "szip", 5: "other",
+                                   6: "other", 32000: "lzf", 32015: "zstd"}
 
-    The probe costs a ``fork`` and a metadata read (about 10-30 ms); a file that
-    passed and has not changed since (same device, inode, size and mtime) is not
-    probed again. It is skipped on platforms without ``fork`` and when
-    ``METROLOGY_HDF5_GUARD=0``.
+
+def resolve(f: Any, path: Path, name: str) -> Any:
+    """The object at ``name`` in ``f``, refusing external and user-defined links on the way.
+
+    An external link would make us read another file (a path the hostile file
+    chooses); soft links inside the file are followed.
     """
-    if guard_enabled():
+    import h5py
+
+    node = f
+    parts = [s for s in name.split("/") if s]
+    for i, part in enumerate(parts):
+        where = "/" + "/".join(parts[:i + 1])
+        if not isinstance(node, h5py.Group):
+            raise FileFormatError(f"{path}: {where}: {node.name} is not a group")
         try:
-            st = os.stat(path)
-        except OSError as exc:
-            raise FileFormatError(f"{path}: cannot read: {exc}") from exc
-        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, impl.__qualname__)
-        if key not in _PROBED_OK:
-            limit = timeout_s if timeout_s is not None else \
-                GUARD_TIMEOUT_S + st.st_size / 10e6  # generous: metadata reads take ms
-            verdict = _probe(impl, path, kwargs, limit)
-            if verdict:
-                raise FileFormatError(f"{path}: corrupt HDF5 file: the HDF5 library {verdict} "
-                                      "while reading its structure")
-            if len(_PROBED_OK) >= 256:
-                _PROBED_OK.clear()
-            _PROBED_OK.add(key)
-    return impl(path, **kwargs)
-
-
-#: files (device, inode, size, mtime, reader) whose trial run passed; unchanged files are
-#: not probed again
-_PROBED_OK: set[tuple[Any, ...]] = set()
-
-
-def _probe(impl: Callable[..., Any], path: Path, kwargs: dict[str, Any],
-           timeout_s: float) -> str | None:
-    """Trial run in a forked child; a description of the failure, or None when it exited."""
-    import faulthandler
-    import gc
-    import select
-    import signal
-    import warnings
-
-    global _PROBING
-    from h5py import _objects
-
-    rfd, wfd = os.pipe()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # "fork in a threaded process"
-        with _objects.phil:  # no other thread may hold h5py's lock across the fork
-            pid = os.fork()
-    if pid == 0:  # child: never return into the caller's code
-        code = 0
+            link = node.get(part, getlink=True)
+        except Exception as exc:  # noqa: BLE001
+            raise FileFormatError(f"{path}: cannot read the link {where} ({exc})") from exc
+        if link is None:
+            raise FileFormatError(f"{path}: no {where} in the file")
+        if isinstance(link, h5py.ExternalLink):
+            raise FileFormatError(f"{path}: {where} is an external link to {link.filename!r}; "
+                                  "data outside the file is refused")
+        if not isinstance(link, (h5py.HardLink, h5py.SoftLink)):
+            raise FileFormatError(f"{path}: {where} is a user-defined link; refused")
         try:
-            os.close(rfd)
-            faulthandler.disable()  # a crash here is the finding, not something to print
-            gc.disable()  # a collection would touch (copy) every page shared with the parent
-            _PROBING = True
-            impl(path, **kwargs)
-        except BaseException:  # noqa: BLE001 - an ordinary error is reported by the real run
-            code = 1
-        os._exit(code)  # closes wfd: the parent's select() wakes up at once
-    os.close(wfd)
-    try:
-        ready, _, _ = select.select([rfd], [], [], timeout_s)
-    finally:
-        os.close(rfd)
-    if not ready:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        return f"did not finish within {timeout_s:.0f} s (an endless loop)"
-    _, status = os.waitpid(pid, 0)
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        try:
-            name = signal.Signals(sig).name
-        except ValueError:
-            name = str(sig)
-        return f"crashed ({name})"
-    return None
+            node = node[part]
+        except Exception as exc:  # noqa: BLE001 - dangling or looping soft links
+            raise FileFormatError(f"{path}: cannot follow {where} ({exc})") from exc
+    return node
+
+
+def _storage(path: Path, ds: Any, what: str) -> tuple[str, int]:
+    """(codec, stored bytes) of a dataset whose data lies inside the file, fully written.
+
+    Refuses virtual datasets and external storage (data in other files), filters
+    that would need a plugin, and storage that is not allocated (every missing
+    chunk would read as the fill value: a flat map that is not in the file).
+    """
+    from h5py import h5d
+
+    dcpl = ds.id.get_create_plist()
+    layout = dcpl.get_layout()
+    if layout == getattr(h5d, "VIRTUAL", 3):
+        raise FileFormatError(f"{path}: {what} is a virtual dataset (its data are in other "
+                              "files); refused")
+    if dcpl.get_external_count() > 0:
+        names = [dcpl.get_external(i)[0].decode("utf-8", "replace")
+                 for i in range(min(dcpl.get_external_count(), 3))]
+        raise FileFormatError(f"{path}: {what} keeps its data in external files ({names}); "
+                              "data outside the file are refused")
+    codec = "none"
+    for i in range(dcpl.get_nfilters()):
+        fid = int(dcpl.get_filter(i)[0])
+        if fid not in _FILTERS:
+            raise FileFormatError(f"{path}: {what} uses HDF5 filter {fid}, which needs a "
+                                  "plugin; refused")
+        if _FILTERS[fid] is not None and codec == "none":
+            codec = _FILTERS[fid]
+    stored = int(ds.id.get_storage_size())
+    fsize = os.path.getsize(path)
+    end = 0  # where the stored data end in the file: past the end, HDF5 reads zeros
+    if layout == h5d.CHUNKED:
+        chunks = ds.chunks
+        need = 1
+        for n, c in zip(ds.shape, chunks, strict=True):
+            need *= -(-int(n) // int(c))
+        have = int(ds.id.get_num_chunks())
+        if have < need:
+            raise FileFormatError(f"{path}: {what} has {have} of its {need} chunks written; the "
+                                  "missing ones would read as the fill value (data not in the "
+                                  "file); refused")
+        if hasattr(ds.id, "chunk_iter"):
+            ends = [0]
+            ds.id.chunk_iter(lambda c: ends.__setitem__(0, max(ends[0], c.byte_offset + c.size)))
+            end = ends[0]
+    elif ds.id.get_space_status() != h5d.SPACE_STATUS_ALLOCATED:
+        raise FileFormatError(f"{path}: {what} has no storage allocated (its data were never "
+                              "written; it would read as the fill value); refused")
+    elif layout == h5d.CONTIGUOUS:
+        offset = ds.id.get_offset()
+        end = (int(offset) + stored) if offset is not None else 0
+    if end > fsize:
+        raise FileFormatError(f"{path}: {what} is stored up to byte {end}, past the end of the "
+                              f"{fsize}-byte file (truncated: the missing part would read as "
+                              "zeros); refused")
+    return codec, stored
 
 
 def check_dataset(path: Path, ds: Any, what: str) -> tuple[int, int]:
-    """Check that ``ds`` is a plausible 2-D real height dataset; return (nrows, ncols).
+    """Check that ``ds`` is a plausible 2-D real height dataset stored in the file; return
+    (nrows, ncols).
 
-    Refuses non-2-D, empty or non-real data, and sizes that the bytes in the file
-    cannot hold (truncation or a corrupt dataspace), before anything is read.
+    Refuses non-2-D, empty or non-real data, data kept outside the file or never
+    written (:func:`_storage`), and sizes that the bytes in the file cannot hold
+    (truncation, a corrupt dataspace, a decompression bomb: the limits of
+    :func:`metrology.io._policy.check_map_size`), before anything is read.
     """
     import h5py
 
@@ -327,29 +364,24 @@ def check_dataset(path: Path, ds: Any, what: str) -> tuple[int, int]:
     sig = checked_type(ds.id, f"{path}: {what}")
     if sig[0] not in ("i", "f") or dt.kind not in "fiu":
         raise FileFormatError(f"{path}: {what} holds {dt}, not real numbers")
-    nbytes = shape[0] * shape[1] * dt.itemsize
-    fsize = os.path.getsize(path)
     try:
-        compressed = ds.compression is not None or bool(ds.id.get_create_plist().get_nfilters())
-        stored = int(ds.id.get_storage_size())
+        codec, stored = _storage(path, ds, what)
+    except FileFormatError:
+        raise
     except Exception as exc:  # noqa: BLE001
         raise FileFormatError(f"{path}: cannot read the storage layout of {what} ({exc})") from exc
-    if compressed:
-        if nbytes > _MAX_INFLATE * max(fsize, 1):
-            raise FileFormatError(f"{path}: {what} claims {shape} x {dt} = {nbytes} bytes, more "
-                                  f"than a {fsize}-byte file can hold even compressed; corrupt")
-    elif stored < nbytes or nbytes > fsize:
-        raise FileFormatError(f"{path}: {what} needs {nbytes} bytes for {shape} x {dt} but the "
-                              f"file stores {min(stored, fsize)}; truncated or corrupt")
+    fsize = os.path.getsize(path)
+    _policy.check_map_size(path, what, shape, dt.itemsize,
+                           stored=min(stored, fsize), codec=codec)
     return shape[0], shape[1]
 
 
 def read_float64(path: Path, ds: Any, what: str) -> np.ndarray:
-    """Read a checked 2-D dataset into a new C-contiguous float64 array (one allocation)."""
+    """Read a checked 2-D dataset into a new C-contiguous float64 array (one allocation;
+    shared memory when called in the isolated reader)."""
     shape = check_dataset(path, ds, what)
-    if _PROBING and ds.chunks is None:
-        return np.zeros((1, 1))  # trial run: contiguous data is plain I/O, checked above
-    out = np.empty(shape, dtype=np.float64)
+    _isolated.phase(shape[0] * shape[1] * 8)
+    out = _isolated.allocate(shape, np.float64)
     try:
         ds.read_direct(out)  # HDF5 converts float32 / integers to float64 on the way in
     except Exception as exc:  # noqa: BLE001 - HDF5 errors (inflate, truncation) -> typed error
@@ -421,33 +453,58 @@ def checked_type(obj_id: Any, what: str, expect: tuple[Any, ...] | None = None,
     return sig
 
 
+def _where(obj: Any) -> str:
+    try:
+        return str(obj.name)
+    except Exception:  # noqa: BLE001
+        return "?"
+
+
 def attr_value(obj: Any, name: str, expect: tuple[Any, ...] | None = None) -> Any:
     """Attribute ``name`` of ``obj`` unwrapped from one-element arrays; None when absent.
 
     The datatype and stored size are checked before reading (see
-    :func:`checked_type`); a corrupt attribute raises :class:`FileFormatError`.
+    :func:`checked_type`); a corrupt attribute raises :class:`FileFormatError`. One
+    open of the attribute (the low-level API: the object's name is looked up only
+    for an error message).
     """
-    import h5py
+    from h5py import h5a, h5s, h5t
 
+    key = name.encode("utf-8")
     try:
-        if name not in obj.attrs:
+        if not h5a.exists(obj.id, key):
             return None
-        aid = obj.attrs.get_id(name)
+        aid = h5a.open(obj.id, key)
         space = aid.get_space()
-        npts = 0 if space.get_simple_extent_type() == h5py.h5s.NULL else \
+        npts = 0 if space.get_simple_extent_type() == h5s.NULL else \
             max(1, int(space.get_simple_extent_npoints()))
     except Exception as exc:  # noqa: BLE001
-        raise FileFormatError(f"attribute {name!r} of {obj.name} is unreadable ({exc})") from exc
+        raise FileFormatError(f"attribute {name!r} of {_where(obj)} is unreadable "
+                              f"({exc})") from exc
     if npts > 4096:
-        raise FileFormatError(f"attribute {name!r} of {obj.name} claims {npts} elements; corrupt")
-    checked_type(aid, f"attribute {name!r} of {obj.name}", expect, npts)
+        raise FileFormatError(f"attribute {name!r} of {_where(obj)} claims {npts} elements; "
+                              "corrupt")
     try:
-        v = obj.attrs[name]
+        checked_type(aid, f"attribute {name!r}", expect, npts)
+    except FileFormatError as exc:
+        raise FileFormatError(f"{exc} (on {_where(obj)})") from None
+    if npts == 0:
+        return None
+    try:
+        dtype = aid.dtype
+        shape = aid.shape
+        htype = h5t.py_create(dtype)
+        if dtype.subdtype is not None:
+            dtype, sub = dtype.subdtype
+            shape = tuple(shape) + tuple(sub)
+        arr = np.zeros(shape, dtype=dtype)
+        aid.read(arr, mtype=htype)
     except Exception as exc:  # noqa: BLE001
-        raise FileFormatError(f"attribute {name!r} of {obj.name} is unreadable ({exc})") from exc
-    if isinstance(v, np.ndarray) and v.dtype.names is None:
-        if v.size == 1:
-            v = v.reshape(-1)[0]
+        raise FileFormatError(f"attribute {name!r} of {_where(obj)} is unreadable "
+                              f"({exc})") from exc
+    v: Any = arr
+    if arr.dtype.names is None and arr.size == 1:
+        v = arr.reshape(-1)[0]
     if isinstance(v, np.generic):
         v = v.item()
     return v
@@ -463,7 +520,29 @@ def attr_str(obj: Any, name: str) -> str | None:
     return str(v)
 
 
-_NUM_UNIT = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*$")
+_NUM_CHARS = frozenset("0123456789+-.eE")
+
+
+def split_number_unit(text: str) -> tuple[float, str] | None:
+    """``'0.007111 mm'`` -> ``(0.007111, 'mm')``; None when ``text`` does not start with a number.
+
+    One left-to-right scan (linear in the length: a text attribute may be
+    tens of thousands of characters of anything).
+    """
+    t = text.strip()
+    i = 0
+    while i < len(t) and i < 64 and t[i] in _NUM_CHARS:
+        i += 1
+    # the longest prefix that parses as a number ("1e" or "2-" are not numbers)
+    while i > 0:
+        try:
+            v = float(t[:i])
+            break
+        except ValueError:
+            i -= 1
+    if i == 0:
+        return None
+    return v, t[i:].strip()
 
 
 def attr_float(obj: Any, name: str) -> tuple[float, str] | None:
@@ -477,10 +556,7 @@ def attr_float(obj: Any, name: str) -> tuple[float, str] | None:
     if isinstance(v, bytes):
         v = v.decode("utf-8", errors="replace")
     if isinstance(v, str):
-        m = _NUM_UNIT.match(v)
-        if not m:
-            return None
-        return float(m.group(1)), m.group(2)
+        return split_number_unit(v)
     if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
         return float(v), ""
     return None
@@ -511,93 +587,3 @@ def scale_marking_sentinels(z: np.ndarray, scale: float) -> None:
         else:
             np.multiply(z, 1.0 / _UP, out=z)
             np.multiply(z, scale, out=z)
-
-
-# -- policy shared by the readers ------------------------------------------------------------
-
-def _positive(name: str, v: Any, path: Path) -> float:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        raise FileFormatError(f"{path}: {name} must be a number in mm, got {v!r}") from None
-    if not (np.isfinite(f) and f > 0):
-        raise FileFormatError(f"{path}: {name} must be a positive finite spacing in mm, got {v!r}")
-    return f
-
-
-def resolve_spacing(path: Path, dx_file_mm: float | None, dy_file_mm: float | None,
-                    dx_mm: float | None, dy_mm: float | None,
-                    what: str = "the file") -> tuple[float, float, dict[str, Any]]:
-    """Pick the pixel spacing: the file's calibration, or the caller's ``dx_mm=``/``dy_mm=``.
-
-    Policy (never a made-up spacing): a spacing the file does not give (absent, 0 =
-    "uncalibrated", non-finite) must be passed by the caller, else
-    :class:`FileFormatError` says so. A caller's value overrides the file's and
-    ``meta`` records both.
-
-    Returns ``(dx_mm, dy_mm, meta_extras)`` with ``meta_extras`` holding
-    ``lateral_calibrated`` (the file had a calibration), ``lateral_source``
-    (``'file'`` or ``'caller'``) and, on override, ``file_dx_mm`` / ``file_dy_mm``.
-    """
-    def ok(v: float | None) -> bool:
-        return v is not None and bool(np.isfinite(v)) and v > 0
-
-    calibrated = ok(dx_file_mm)
-    extras: dict[str, Any] = {"lateral_calibrated": calibrated}
-    if dx_mm is None and dy_mm is not None:
-        raise FileFormatError(f"{path}: dy_mm= given without dx_mm=; pass both or dx_mm= alone")
-    if dx_mm is not None:
-        dx = _positive("dx_mm", dx_mm, path)
-        dy = dx if dy_mm is None else _positive("dy_mm", dy_mm, path)
-        extras["lateral_source"] = "caller"
-        if calibrated:
-            extras["file_dx_mm"] = float(dx_file_mm)  # type: ignore[arg-type]
-            extras["file_dy_mm"] = float(dy_file_mm if ok(dy_file_mm) else dx_file_mm)  # type: ignore[arg-type]
-        return dx, dy, extras
-    if not calibrated:
-        raise FileFormatError(
-            f"{path}: {what} has no lateral calibration (pixel spacing "
-            f"{dx_file_mm!r}); the spacing would be a guess, so pass dx_mm= (and dy_mm= for "
-            f"non-square pixels) to load it")
-    # files store metres or microns: drop the last-bit noise of the unit conversion
-    # (0.03 mm -> 3e-05 m -> 0.030000000000000002 mm) by rounding to 15 digits
-    dx = float(f"{float(dx_file_mm):.15g}")  # type: ignore[arg-type]
-    dy = float(f"{float(dy_file_mm):.15g}") if ok(dy_file_mm) else dx
-    extras["lateral_source"] = "file"
-    return dx, dy, extras
-
-
-def base_meta(fmt: str, **values: Any) -> dict[str, Any]:
-    """The meta keys every reader of this package fills, in one order, unknowns as None."""
-    meta: dict[str, Any] = {
-        "format": fmt,
-        "instrument": None,
-        "software": None,
-        "wavelength_nm": None,
-        "timestamp": None,
-        "z_unit_original": None,
-        "z_scale_to_nm": None,
-        "rows_flipped": False,
-    }
-    meta.update(values)
-    return meta
-
-
-def iso_from_unix(seconds: float | None, millis: float = 0.0) -> str | None:
-    """ISO 8601 UTC string from Unix seconds; None for absent or implausible (pre-1980) times.
-
-    Instrument clocks before 1980 are not real acquisitions (converted files carry
-    placeholders such as 719529, a MATLAB date number read as seconds).
-    """
-    import datetime as _dt
-
-    if seconds is None:
-        return None
-    try:
-        s = float(seconds) + float(millis) / 1000.0
-    except (TypeError, ValueError):
-        return None
-    if not np.isfinite(s) or s < 315532800.0 or s > 4102444800.0:  # 1980-01-01 .. 2100-01-01
-        return None
-    t = _dt.datetime.fromtimestamp(s, tz=_dt.UTC)
-    return t.isoformat(timespec="milliseconds" if millis else "seconds").replace("+00:00", "Z")

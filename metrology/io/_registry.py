@@ -5,16 +5,23 @@ import time with a :class:`Format`. :func:`load` and :func:`save` are the only
 entry points users need; they guarantee that
 
 * every failure is a :class:`~metrology.errors.FileFormatError` naming the
-  file (a reader's stray ``struct.error``, ``KeyError``, ``OSError``... is
-  wrapped, never leaked);
+  file (a reader's stray ``struct.error``, ``KeyError``, ``RecursionError``,
+  ``MemoryError``, any ``OSError`` such as a name too long... is wrapped,
+  never leaked);
+* every map returned meets the plausibility limits (spacing, heights) of
+  :mod:`metrology.io._policy`, whatever reader made it, and ``dx_mm=`` /
+  ``dy_mm=`` follow the one spacing-override rule for every format;
 * the input file is opened read-only and never modified;
-* outputs are written atomically (temporary file in the same folder, then
-  ``os.replace``).
+* outputs are written atomically (temporary file in the same folder, its
+  name within NAME_MAX, then ``os.replace``).
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +30,7 @@ from typing import Any
 from .._atomic import atomic_target
 from ..errors import FileFormatError, MetrologyError
 from ..heightmap import HeightMap
+from . import _policy
 
 __all__ = ["Format", "register", "load", "save", "formats", "detect", "SNIFF_BYTES"]
 
@@ -127,6 +135,9 @@ def load(path: str | os.PathLike[str], format: str | None = None, **kwargs: Any)
         Force a format by name (see :func:`formats`); default: detect.
     **kwargs
         Passed to the reader (e.g. ``dx_mm=`` for text files without spacing).
+        ``dx_mm=`` / ``dy_mm=`` work with every format: a file without a lateral
+        calibration needs them, and they override a file's spacing (``meta``
+        records both; :func:`metrology.io._policy.resolve_spacing`).
 
     Returns
     -------
@@ -137,30 +148,52 @@ def load(path: str | os.PathLike[str], format: str | None = None, **kwargs: Any)
     Raises
     ------
     FileFormatError
-        Missing, truncated, corrupt or unsupported file.
+        Missing or unreadable file (any OS error, naming the path), truncated,
+        corrupt or unsupported content, values outside the plausibility limits
+        (spacing, heights: :func:`metrology.io.limits`).
     """
     p = Path(path)
-    if not p.is_file():
-        raise FileFormatError(f"{p}: no such file")
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        raise FileFormatError(f"{p}: no such file") from None
+    except (OSError, ValueError) as exc:  # too long a name, no permission, NUL in the path ...
+        raise FileFormatError(f"{p}: cannot read: {getattr(exc, 'strerror', None) or exc}") \
+            from None
+    if not stat.S_ISREG(st.st_mode):
+        raise FileFormatError(f"{p}: not a regular file")
     try:
         fmt = _get(format) if format else detect(p)
     except OSError as exc:
-        raise FileFormatError(f"{p}: cannot read: {exc}") from exc
+        raise FileFormatError(f"{p}: cannot read: {exc.strerror or exc}") from exc
     if fmt.read is None:
         raise FileFormatError(f"{p}: format {fmt.name!r} can be written but not read")
+    spacing: dict[str, Any] = {}
+    if not _takes_spacing(fmt.read):  # the one override rule, for readers without dx_mm=
+        spacing = {k: kwargs.pop(k) for k in ("dx_mm", "dy_mm") if k in kwargs}
     try:
         hm = fmt.read(p, **kwargs)
-    except MetrologyError as exc:
-        if isinstance(exc, FileFormatError) and str(p) not in str(exc):
+        if spacing:
+            hm = _policy.override_spacing(hm, p, spacing.get("dx_mm"), spacing.get("dy_mm"))
+        _policy.check_result(p, hm)
+    except FileFormatError as exc:
+        if str(p) not in str(exc):
             raise FileFormatError(f"{p}: {exc}") from exc
         raise
+    except MetrologyError as exc:  # e.g. a reader's HeightMapError: still a bad file
+        raise FileFormatError(f"{p}: corrupt or unsupported {fmt.name} file ({exc})") from exc
     except TypeError as exc:
         if "unexpected keyword" in str(exc):
             raise FileFormatError(f"{p}: the {fmt.name} reader does not take: {exc}") from exc
         raise FileFormatError(f"{p}: corrupt or unsupported {fmt.name} file ({exc})") from exc
-    except (MemoryError, KeyboardInterrupt):
+    except MemoryError as exc:
+        raise FileFormatError(f"{p}: not enough memory to read this {fmt.name} file "
+                              f"({st.st_size} bytes)") from exc
+    except KeyboardInterrupt:
         raise
-    except Exception as exc:  # noqa: BLE001 - wrap struct.error, KeyError, OSError, ...
+    except OSError as exc:
+        raise FileFormatError(f"{p}: cannot read: {exc.strerror or exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - wrap struct.error, KeyError, RecursionError, ...
         raise FileFormatError(
             f"{p}: corrupt or unsupported {fmt.name} file ({type(exc).__name__}: {exc})"
         ) from exc
@@ -168,6 +201,15 @@ def load(path: str | os.PathLike[str], format: str | None = None, **kwargs: Any)
     meta.setdefault("format", fmt.name)
     meta["source"] = str(p)
     return hm.replace(meta=meta)
+
+
+@functools.lru_cache(maxsize=64)
+def _takes_spacing(read: Reader) -> bool:
+    try:
+        params = inspect.signature(read).parameters
+    except (TypeError, ValueError):
+        return True
+    return "dx_mm" in params or any(v.kind is v.VAR_KEYWORD for v in params.values())
 
 
 def save(hm: HeightMap, path: str | os.PathLike[str], format: str | None = None,
@@ -189,6 +231,9 @@ def save(hm: HeightMap, path: str | os.PathLike[str], format: str | None = None,
         fmt = cands[0]
     if fmt.write is None:
         raise FileFormatError(f"format {fmt.name!r} can be read but not written")
-    with atomic_target(p, suffix=p.suffix) as tmp:
-        fmt.write(hm, tmp, **kwargs)
+    try:
+        with atomic_target(p, suffix=p.suffix) as tmp:
+            fmt.write(hm, tmp, **kwargs)
+    except OSError as exc:
+        raise FileFormatError(f"{p}: cannot write: {exc.strerror or exc}") from exc
     return p

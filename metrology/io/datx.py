@@ -21,7 +21,7 @@ Layout (facts from files written by Zygo software, e.g. MetroPro 8.3.3)
 * ``X Converter`` / ``Y Converter`` with ``BaseUnit = Pixels`` give the pixel
   size in metres as Parameters[1]; the ``Lateral Resolution`` attribute of the
   attribute group is the fallback. A spacing of 0 means "uncalibrated": pass
-  ``dx_mm=`` (see :func:`metrology.io._hdf5.resolve_spacing`).
+  ``dx_mm=`` (see :func:`metrology.io._policy.resolve_spacing`).
 
 Height units understood (``Z Converter`` BaseUnit, else ``Unit``):
 ``Fringes`` (as above), ``Waves`` (value * wavelength; a surface or wavefront
@@ -70,22 +70,17 @@ from kernels import convert as _kconvert
 from .._version import __version__
 from ..errors import FileFormatError
 from ..heightmap import HeightMap
-from . import _hdf5
+from . import _hdf5, _policy
 from ._registry import Format, register
 from ._time import source_date_epoch, unix_seconds
 
 __all__ = ["read_datx", "read_intensity", "write_datx", "UNIT_TO_NM"]
 
-#: nanometres per file unit for the length units of the Z converter
+#: nanometres per file unit for Zygo's length units of the Z converter (from the one
+#: unit table, :data:`metrology.io._policy.METRES_PER_UNIT`)
 UNIT_TO_NM: dict[str, float] = {
-    "NanoMeters": 1.0,
-    "MicroMeters": 1e3,
-    "MilliMeters": 1e6,
-    "Meters": 1e9,
-    "Angstroms": 0.1,
-    "Inches": 25.4e6,
-    "MicroInches": 25.4,
-    "Mils": 25.4e3,
+    u: _policy.unit_scale(u) for u in ("NanoMeters", "MicroMeters", "MilliMeters", "Meters",
+                                       "Angstroms", "Inches", "MicroInches", "Mils")
 }
 #: units that need the wavelength
 _WAVE_UNITS = ("Fringes", "Waves")
@@ -97,7 +92,7 @@ _MAX_TABLE_ROWS = 100_000
 _NODATA_WRITE = float(np.finfo(np.float64).max)
 
 
-# -- small helpers -----------------------------------------------------------------------------
+# -- parsing (runs in the isolated HDF5 reader) --------------------------------------------------
 
 def _text(v: Any) -> str:
     if isinstance(v, bytes):
@@ -111,7 +106,7 @@ def _link_table(path: Path, f: Any) -> dict[str, dict[str, list[str]]]:
     """``/MetaData`` as {source: {link: [destinations]}} (strings)."""
     import h5py
 
-    md = f.get("MetaData")
+    md = _hdf5.resolve(f, path, "MetaData")
     if not isinstance(md, h5py.Dataset):
         raise FileFormatError(f"{path}: no /MetaData table; not a Zygo .datx file")
     names = md.dtype.names or ()
@@ -126,14 +121,14 @@ def _link_table(path: Path, f: Any) -> dict[str, dict[str, list[str]]]:
     if any(members.get(k, ("?",))[0] != "s" for k in ("Source", "Link", "Destination")):
         raise FileFormatError(f"{path}: /MetaData columns are not text ({sig}); corrupt")
     try:
-        rows = md[()]
+        rows = md.fields(["Source", "Link", "Destination"])[()]
     except Exception as exc:  # noqa: BLE001
         raise FileFormatError(f"{path}: cannot read /MetaData ({type(exc).__name__}: {exc})") \
             from exc
     table: dict[str, dict[str, list[str]]] = {}
-    for row in rows:
-        s, link, d = _text(row["Source"]), _text(row["Link"]), _text(row["Destination"])
-        table.setdefault(s, {}).setdefault(link, []).append(d)
+    for s, link, d in zip(rows["Source"].tolist(), rows["Link"].tolist(),
+                          rows["Destination"].tolist(), strict=True):
+        table.setdefault(_text(s), {}).setdefault(_text(link), []).append(_text(d))
     return table
 
 
@@ -141,7 +136,7 @@ def _follow(table: dict[str, dict[str, list[str]]], src: str, link: str) -> list
     return table.get(src, {}).get(link, [])
 
 
-def _converter(obj: Any, name: str) -> tuple[str, np.ndarray] | None:
+def _converter(obj: Any, name: str) -> tuple[str, list[float]] | None:
     """(BaseUnit, Parameters) of a Zygo converter attribute, None when absent/odd."""
     v = _hdf5.attr_value(obj, name)
     if not isinstance(v, np.ndarray) or v.dtype.names is None or v.size < 1:
@@ -152,10 +147,10 @@ def _converter(obj: Any, name: str) -> tuple[str, np.ndarray] | None:
     unit = _text(row["BaseUnit"])
     params: Any = row["Parameters"] if "Parameters" in v.dtype.names else np.zeros(0)
     try:
-        params = np.asarray(params, dtype=np.float64).reshape(-1)
+        params = np.asarray(params, dtype=np.float64).reshape(-1)[:16]
     except (TypeError, ValueError):
         params = np.zeros(0)
-    return unit, params
+    return unit, [float(x) for x in params]
 
 
 def _num(obj: Any, name: str) -> float | None:
@@ -169,40 +164,35 @@ def _num(obj: Any, name: str) -> float | None:
     return f if math.isfinite(f) else None
 
 
-def _attr_group_meta(path: Path, f: Any, table: dict[str, dict[str, list[str]]],
-                     meas: str) -> dict[str, Any]:
-    """Instrument, software and time stamp from the measurement's attribute group."""
+def _attr_group_facts(path: Path, f: Any, table: dict[str, dict[str, list[str]]],
+                      meas: str, need_lateral: bool) -> dict[str, Any]:
+    """Instrument, software, time stamp (and the lateral resolution when the converters do
+    not give it) from the measurement's attribute group: only what the reader uses."""
     import h5py
 
     out: dict[str, Any] = {}
     for gpath in _follow(table, meas, "Attributes"):
         try:
-            g = f.get(gpath)
-        except Exception:  # noqa: BLE001
-            g = None
+            g = _hdf5.resolve(f, path, gpath)
+        except FileFormatError:
+            continue
         if not isinstance(g, h5py.Group):
             continue
         pre = "Data Context.Data Attributes."
-        sys_type = _hdf5.attr_str(g, pre + "System Type")
-        serial = _hdf5.attr_str(g, pre + "System Serial Number")
-        if sys_type:
-            out["instrument"] = f"Zygo {sys_type}" + (f" (serial {serial})" if serial else "")
-        name = _hdf5.attr_str(g, pre + "Software Info Name")
-        vers = _hdf5.attr_str(g, pre + "Software Info Version")
-        if name:
-            out["software"] = f"{name} {vers}".strip() if vers else name
+        out["system_type"] = _hdf5.attr_str(g, pre + "System Type")
+        out["serial"] = _hdf5.attr_str(g, pre + "System Serial Number")
+        out["software_name"] = _hdf5.attr_str(g, pre + "Software Info Name")
+        out["software_version"] = _hdf5.attr_str(g, pre + "Software Info Version")
         ts = _hdf5.attr_value(g, pre + "Time Stamp")
         if isinstance(ts, np.ndarray) and ts.dtype.names and "time" in ts.dtype.names:
             r = ts.reshape(-1)[0]
-            ms = float(r["millitm"]) if "millitm" in ts.dtype.names else 0.0
-            out["timestamp"] = _hdf5.iso_from_unix(float(r["time"]), ms)
-            out["timestamp_raw_unix_s"] = int(r["time"])
-        lat = _num(g, "Surface Data Context.Lateral Resolution:Value")
-        if lat is None:
-            lat = _num(g, "Data Context.Lateral Resolution:Value")
-        if lat is not None:
-            out["_lateral_res_m"] = lat
-        out["_attr_group"] = gpath
+            out["time_s"] = int(r["time"])
+            out["time_ms"] = float(r["millitm"]) if "millitm" in ts.dtype.names else 0.0
+        if need_lateral:
+            lat = _num(g, "Surface Data Context.Lateral Resolution:Value")
+            if lat is None:
+                lat = _num(g, "Data Context.Lateral Resolution:Value")
+            out["lateral_res_m"] = lat
         break
     return out
 
@@ -218,11 +208,43 @@ def _locate(path: Path, f: Any, what: str = "Surface") -> tuple[str, str, dict[s
     if not ids:
         links = sorted(table.get(meas, {}))
         raise FileFormatError(f"{path}: measurement {meas} has no {what!r} link in /MetaData "
-                              f"(links: {', '.join(links) or 'none'})")
+                              f"(links: {', '.join(links[:20]) or 'none'})")
     dpaths = _follow(table, ids[0], "Path")
     if not dpaths:
         raise FileFormatError(f"{path}: /MetaData gives no 'Path' for {what} {ids[0]}")
     return meas, dpaths[0], {"table": table, "n_measurements": len(measurements)}
+
+
+def _extract(f: Any, p: Path, part: str) -> tuple[dict[str, Any], Any, str]:
+    """The facts of a .datx file the reader uses, and the dataset of ``part``."""
+    import h5py
+
+    meas, dpath, info = _locate(p, f, "Surface" if part == "surface" else "Intensity")
+    ds = _hdf5.resolve(f, p, dpath)
+    if not isinstance(ds, h5py.Dataset):
+        raise FileFormatError(f"{p}: /MetaData points the {part} at {dpath!r}, which is not "
+                              "a dataset in the file")
+    what = f"{part} dataset {dpath}"
+    facts: dict[str, Any] = {"path": dpath, "what": what, "no_data": _num(ds, "No Data")}
+    if part != "surface":
+        return facts, ds, what
+    zconv = _converter(ds, "Z Converter")
+    facts.update(
+        unit=zconv[0] if zconv else _hdf5.attr_str(ds, "Unit"),
+        zparams=zconv[1] if zconv else [],
+        wavelength_m=_num(ds, "Wavelength"),
+        scale_factor=_num(ds, "Interferometric Scale Factor"),
+        obliquity=_num(ds, "Obliquity Factor"),
+        x_conv=_converter(ds, "X Converter"),
+        y_conv=_converter(ds, "Y Converter"),
+        has_intensity=bool(_follow(info["table"], meas, "Intensity")),
+        n_measurements=info["n_measurements"],
+    )
+    x_conv = facts["x_conv"]
+    need_lateral = not (x_conv and x_conv[0] == "Pixels" and len(x_conv[1]) > 1
+                        and x_conv[1][1] > 0)
+    facts["group"] = _attr_group_facts(p, f, info["table"], meas, need_lateral)
+    return facts, ds, what
 
 
 # -- reader ------------------------------------------------------------------------------------
@@ -249,124 +271,145 @@ def read_datx(path: str | os.PathLike[str], dx_mm: float | None = None,
     FileFormatError
         Not a .datx layout, truncated/corrupt file, unknown height unit,
         missing wavelength for a wave unit, no lateral calibration and no
-        ``dx_mm=``.
+        ``dx_mm=``, values outside the plausibility limits.
     """
-    return _hdf5.guarded(_read_datx, Path(path), dx_mm=dx_mm, dy_mm=dy_mm)
+    return _hdf5.read_layout(path, "datx", dx_mm=dx_mm, dy_mm=dy_mm)
 
 
-def _read_datx(p: Path, dx_mm: float | None = None, dy_mm: float | None = None,
-               _file: Any = None) -> HeightMap:
-    import h5py
+def _height_scale(p: Path, facts: dict[str, Any]) -> tuple[str, float, float | None,
+                                                           float | None, float | None]:
+    """(unit, nm per file unit, wavelength nm, scale factor, obliquity) from the facts."""
+    what = facts["what"]
+    unit = facts["unit"]
+    if not unit:
+        raise FileFormatError(f"{p}: {what} has neither a 'Z Converter' nor a 'Unit'; "
+                              "cannot tell the height unit")
+    zparams = facts["zparams"]
 
-    with _hdf5.open_hdf5(p, _file) as f:
-        if _hdf5.classify(f) != "datx":
-            raise _hdf5.layout_error(p, f, "datx")
-        meas, dpath, info = _locate(p, f)
-        ds = f.get(dpath)
-        if not isinstance(ds, h5py.Dataset):
-            raise FileFormatError(f"{p}: /MetaData points the surface at {dpath!r}, which is not "
-                                  "a dataset in the file")
-        what = f"surface dataset {dpath}"
-        _hdf5.check_dataset(p, ds, what)
+    def pick(v: float | None, i: int) -> float | None:
+        if v is not None and v > 0:
+            return v
+        if len(zparams) > i and math.isfinite(zparams[i]) and zparams[i] > 0:
+            return float(zparams[i])
+        return None
 
-        # -- height unit and scale (decided before reading the data) --
-        zconv = _converter(ds, "Z Converter")
-        unit = zconv[0] if zconv else _hdf5.attr_str(ds, "Unit")
-        if not unit:
-            raise FileFormatError(f"{p}: {what} has neither a 'Z Converter' nor a 'Unit'; "
-                                  "cannot tell the height unit")
-        zparams = zconv[1] if zconv else np.zeros(0)
+    wl_m = pick(facts["wavelength_m"], 1)
+    sf = pick(facts["scale_factor"], 2)
+    obl = pick(facts["obliquity"], 3)
+    wavelength_nm = wl_m * 1e9 if wl_m is not None else None
+    if unit in _WAVE_UNITS:
+        if wavelength_nm is None:
+            raise FileFormatError(f"{p}: heights are in {unit} but the file gives no valid "
+                                  "wavelength")
+        _policy.check_range("wavelength_nm", wavelength_nm, p, "Wavelength (nm)")
+        if unit == "Fringes":
+            if sf is None or obl is None:
+                raise FileFormatError(f"{p}: heights are in Fringes but the interferometric "
+                                      "scale factor or obliquity factor is missing or invalid")
+            _policy.check_range("factor", sf, p, "Interferometric Scale Factor")
+            _policy.check_range("factor", obl, p, "Obliquity Factor")
+            return unit, wavelength_nm * sf * obl, wavelength_nm, sf, obl
+        return unit, wavelength_nm, wavelength_nm, sf, obl
+    if _policy.unit_metres(unit) is None:
+        known = ", ".join([*_WAVE_UNITS, *UNIT_TO_NM])
+        raise FileFormatError(f"{p}: unsupported height unit {unit!r} in {what}; "
+                              f"known units: {known}")
+    if wavelength_nm is not None and not (
+            _policy.current_limits().wavelength_nm[0] <= wavelength_nm
+            <= _policy.current_limits().wavelength_nm[1]):
+        wavelength_nm = None  # informational only for a length unit: not kept when absurd
+    return unit, _policy.unit_scale(unit), wavelength_nm, sf, obl
 
-        def from_params(i: int) -> float | None:
-            if zparams.size > i and math.isfinite(zparams[i]) and zparams[i] > 0:
-                return float(zparams[i])
-            return None
 
-        wl_m = _num(ds, "Wavelength")
-        if wl_m is None or wl_m <= 0:
-            wl_m = from_params(1)
-        sf = _num(ds, "Interferometric Scale Factor")
-        if sf is None or sf <= 0:
-            sf = from_params(2)
-        obl = _num(ds, "Obliquity Factor")
-        if obl is None or obl <= 0:
-            obl = from_params(3)
-        wavelength_nm = wl_m * 1e9 if wl_m is not None and wl_m > 0 else None
+def _build(p: Path, facts: dict[str, Any], z: np.ndarray, dx_mm: float | None = None,
+           dy_mm: float | None = None) -> HeightMap:
+    unit, scale, wavelength_nm, sf, obl = _height_scale(p, facts)
+    nodata = facts["no_data"]  # None also when NaN
+    group = facts.get("group", {})
 
-        if unit in UNIT_TO_NM:
-            scale = UNIT_TO_NM[unit]
-        elif unit in _WAVE_UNITS:
-            if wavelength_nm is None:
-                raise FileFormatError(f"{p}: heights are in {unit} but the file gives no valid "
-                                      "wavelength")
-            if unit == "Fringes":
-                if sf is None or obl is None:
-                    raise FileFormatError(f"{p}: heights are in Fringes but the interferometric "
-                                          "scale factor or obliquity factor is missing or invalid")
-                scale = wavelength_nm * sf * obl
-            else:
-                scale = wavelength_nm
-        else:
-            known = ", ".join([*_WAVE_UNITS, *UNIT_TO_NM])
-            raise FileFormatError(f"{p}: unsupported height unit {unit!r} in {what}; "
-                                  f"known units: {known}")
-
-        nodata = _num(ds, "No Data")  # None also when NaN
-
-        # -- lateral spacing --
-        attrs = _attr_group_meta(p, f, info["table"], meas)
-        spacing = []
-        for axis in ("X", "Y"):
-            conv = _converter(ds, f"{axis} Converter")
-            s_m = None
-            if conv and conv[0] == "Pixels" and conv[1].size > 1:
-                s_m = float(conv[1][1])
-            elif conv and conv[0] in UNIT_TO_NM:
-                s_m = None  # a length axis: the pixel size is not in Parameters; use fallback
-            spacing.append(s_m)
-        if spacing[0] is None or not spacing[0] > 0:
-            spacing[0] = attrs.get("_lateral_res_m")
-        if spacing[1] is None or not spacing[1] > 0:
-            spacing[1] = spacing[0]
-        dx_file = spacing[0] * 1e3 if spacing[0] is not None else None
-        dy_file = spacing[1] * 1e3 if spacing[1] is not None else None
-        dx, dy, lat_meta = _hdf5.resolve_spacing(p, dx_file, dy_file, dx_mm, dy_mm,
-                                                 what="the .datx surface")
-
-        z = _hdf5.read_float64(p, ds, what)
-        has_intensity = bool(_follow(info["table"], meas, "Intensity"))
+    spacing: list[float | None] = []
+    for conv in (facts["x_conv"], facts["y_conv"]):
+        s_m = None
+        if conv and conv[0] == "Pixels" and len(conv[1]) > 1:
+            s_m = float(conv[1][1])
+        spacing.append(s_m)  # a length axis: the pixel size is not in Parameters
+    if spacing[0] is None or not spacing[0] > 0:
+        spacing[0] = group.get("lateral_res_m")
+    if spacing[1] is None or not spacing[1] > 0:
+        spacing[1] = spacing[0]
+    dx_file = spacing[0] * 1e3 if spacing[0] is not None else None
+    dy_file = spacing[1] * 1e3 if spacing[1] is not None else None
+    dx, dy, lat_meta = _policy.resolve_spacing(p, dx_file, dy_file, dx_mm, dy_mm,
+                                               what="the .datx surface")
 
     # one pass: scale to nm; the No Data value, sentinel-sized values (Zygo's largest
     # float64) and non-finite values -> NaN; image rows -> y up
-    if _hdf5.is_probing():  # the forked trial run: no threaded kernel after fork
-        heights = np.zeros((1, 1))
+    heights = np.empty(z.shape, dtype=np.float64)
+    use_nodata = nodata is not None and abs(nodata) < _SENTINEL_ABS
+    if _parallel_unsafe():
+        _heights_numpy(z, float(scale), nodata if use_nodata else None, heights)
     else:
-        heights = np.empty_like(z)
-        use_nodata = nodata is not None and abs(nodata) < _SENTINEL_ABS
         _kconvert.heights_from_raw(z, float(scale), float(nodata) if use_nodata else 0.0,
                                    use_nodata, _SENTINEL_ABS, True, heights)
 
-    meta = _hdf5.base_meta(
+    instrument = None
+    if group.get("system_type"):
+        serial = group.get("serial")
+        instrument = f"Zygo {group['system_type']}" + (f" (serial {serial})" if serial else "")
+    software = group.get("software_name") or None
+    if software and group.get("software_version"):
+        software = f"{software} {group['software_version']}".strip()
+    meta = _policy.base_meta(
         "datx",
-        instrument=attrs.get("instrument"),
-        software=attrs.get("software"),
+        instrument=instrument,
+        software=software,
         wavelength_nm=wavelength_nm,
-        timestamp=attrs.get("timestamp"),
+        timestamp=(_policy.iso_from_unix(group["time_s"], group["time_ms"])
+                   if "time_s" in group else None),
         z_unit_original=unit,
         z_scale_to_nm=scale,
         rows_flipped=True,
-        surface_path=dpath,
+        surface_path=facts["path"],
         interf_scale_factor=sf,
         obliquity_factor=obl,
         no_data_value=nodata,
-        has_intensity=has_intensity,
+        has_intensity=facts["has_intensity"],
         **lat_meta,
     )
-    if "timestamp_raw_unix_s" in attrs:
-        meta["timestamp_raw_unix_s"] = attrs["timestamp_raw_unix_s"]
-    if info["n_measurements"] > 1:
-        meta["n_measurements"] = info["n_measurements"]
+    if "time_s" in group:
+        meta["timestamp_raw_unix_s"] = group["time_s"]
+    if facts["n_measurements"] > 1:
+        meta["n_measurements"] = facts["n_measurements"]
     return HeightMap._adopt(heights, dx, dy, meta)
+
+
+_IMPORT_PID = os.getpid()
+
+
+def _parallel_unsafe() -> bool:
+    """True in a process forked after this one ran a GNU OpenMP kernel: libgomp aborts the
+    child ("fork() called from a process already using GNU OpenMP") if it runs one."""
+    if os.getpid() == _IMPORT_PID:
+        return False
+    try:
+        import numba
+
+        return str(numba.threading_layer()) == "omp"
+    except (ValueError, ImportError):  # no parallel kernel has run: nothing inherited
+        return False
+
+
+def _heights_numpy(raw: np.ndarray, scale: float, nodata: float | None,
+                   out: np.ndarray) -> None:
+    """:func:`kernels.convert.heights_from_raw` in NumPy (same products, same NaN rule)."""
+    src = raw[::-1]
+    with np.errstate(over="ignore", invalid="ignore"):
+        np.multiply(src, scale, out=out)
+    bad = ~(np.abs(src) < _SENTINEL_ABS)
+    bad |= ~np.isfinite(out)
+    if nodata is not None:
+        bad |= src == nodata
+    out[bad] = np.nan
 
 
 def read_intensity(path: str | os.PathLike[str]) -> np.ndarray:
@@ -383,26 +426,13 @@ def read_intensity(path: str | os.PathLike[str]) -> np.ndarray:
     FileFormatError
         No intensity in the file, or a corrupt file.
     """
-    return _hdf5.guarded(_read_intensity, Path(path))
-
-
-def _read_intensity(p: Path) -> np.ndarray:
-    import h5py
-
-    with _hdf5.open_hdf5(p) as f:
-        if _hdf5.classify(f) != "datx":
-            raise _hdf5.layout_error(p, f, "datx")
-        _meas, dpath, _info = _locate(p, f, "Intensity")
-        ds = f.get(dpath)
-        if not isinstance(ds, h5py.Dataset):
-            raise FileFormatError(f"{p}: intensity path {dpath!r} is not a dataset")
-        a = _hdf5.read_float64(p, ds, f"intensity dataset {dpath}")
-        nodata = _num(ds, "No Data")
+    _kind, facts, a = _hdf5.fetch(Path(path), "datx", "intensity")
     bad = ~np.isfinite(a)
-    if nodata is not None:
-        bad |= a == nodata
-    a[bad] = np.nan
-    return np.ascontiguousarray(a[::-1])
+    if facts["no_data"] is not None:
+        bad |= a == facts["no_data"]
+    out = np.array(a[::-1], dtype=np.float64, order="C")
+    out[bad[::-1]] = np.nan
+    return out
 
 
 # -- writer ------------------------------------------------------------------------------------
@@ -533,6 +563,11 @@ def write_datx(hm: HeightMap, path: str | os.PathLike[str],
         md_t = np.dtype([("Source", s_t), ("Link", s_t), ("Destination", s_t)])
         f.create_dataset("MetaData", data=np.array(rows, dtype=md_t))
 
+
+_hdf5.register_layout(_hdf5.Layout(
+    name="datx", description="/MetaData table (Zygo .datx)",
+    probe=lambda f: _hdf5.has_node(f, "MetaData", "dataset"), extract=_extract, build=_build,
+    priority=30))
 
 register(Format(
     name="datx",

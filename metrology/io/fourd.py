@@ -54,15 +54,12 @@ import numpy as np
 
 from ..errors import FileFormatError
 from ..heightmap import HeightMap
-from . import _hdf5
+from . import _hdf5, _policy
 from ._registry import Format, register
 
 __all__ = ["read_4sight_h5", "read_4sight_focus", "write_4sight_focus", "read_intensity"]
 
 
-#: nanometres per unit for the length units 4Sight writes in text attributes
-_LEN_NM = {"nm": 1.0, "um": 1e3, "µm": 1e3, "\u03bcm": 1e3, "micron": 1e3, "microns": 1e3,
-           "mm": 1e6, "cm": 1e7, "m": 1e9, "in": 25.4e6, "inch": 25.4e6, "mil": 25.4e3}
 _WAVES = ("wv", "wave", "waves", "wvs")
 
 
@@ -73,9 +70,9 @@ def _len_nm(p: Path, name: str, value: tuple[float, str] | None,
         return None
     v, unit = value
     unit = unit.strip() or (default_unit or "")
-    if unit not in _LEN_NM:
+    if _policy.unit_metres(unit) is None:
         raise FileFormatError(f"{p}: attribute {name!r} has unknown length unit {unit!r}")
-    out = v * _LEN_NM[unit]
+    out = v * _policy.unit_scale(unit)
     if not (math.isfinite(out) and out > 0):
         raise FileFormatError(f"{p}: attribute {name!r} = {value[0]} {value[1]} is not a "
                               "positive length")
@@ -118,92 +115,98 @@ def read_4sight_h5(path: str | os.PathLike[str], opd: bool = False, dx_mm: float
     ------
     FileFormatError
         Wrong layout, truncated/corrupt data, unknown units, no wedge for a
-        surface request, no pixel size and no ``dx_mm=``.
+        surface request, no pixel size and no ``dx_mm=``, values outside the
+        plausibility limits.
     """
-    return _hdf5.guarded(_read_4sight_h5, Path(path), opd=opd, dx_mm=dx_mm, dy_mm=dy_mm)
+    return _hdf5.read_layout(path, "4sight-h5", opd=opd, dx_mm=dx_mm, dy_mm=dy_mm)
 
 
-def _read_4sight_h5(p: Path, opd: bool = False, dx_mm: float | None = None,
-                    dy_mm: float | None = None, _file: Any = None) -> HeightMap:
+def _extract_h5(f: Any, p: Path, part: str) -> tuple[dict[str, Any], Any, str]:
+    """The attributes the legacy reader uses (as text/numbers) and the data dataset."""
     import h5py
 
-    with _hdf5.open_hdf5(p, _file) as f:
-        if _hdf5.classify(f) != "4sight-h5":
-            raise _hdf5.layout_error(p, f, "4sight-h5")
-        g = f["measurement0/genraw"]
-        ds = g.get("data")
-        if not isinstance(ds, h5py.Dataset):
-            raise FileFormatError(f"{p}: /measurement0/genraw has no 'data' dataset")
-        what = "/measurement0/genraw/data"
-        _hdf5.check_dataset(p, ds, what)
+    g = _hdf5.resolve(f, p, "measurement0/genraw")
+    ds = g.get("data") if isinstance(g, h5py.Group) else None
+    if not isinstance(ds, h5py.Dataset):
+        raise FileFormatError(f"{p}: /measurement0/genraw has no 'data' dataset")
+    ds = _hdf5.resolve(f, p, "measurement0/genraw/data")
+    top = f.get("4D")
+    m0 = _hdf5.resolve(f, p, "measurement0")
+    facts = {
+        "wavelength": _hdf5.attr_float(g, "wavelength"),
+        "height_units": _hdf5.attr_str(g, "height_units"),
+        "lut_type": _hdf5.attr_str(g, "lut_type"),
+        "wedge": _hdf5.attr_float(g, "wedge"),
+        "aspect": _hdf5.attr_float(g, "aspect"),
+        "xpix": _hdf5.attr_float(g, "xpix"),
+        "version": _hdf5.attr_str(top, "_4Sight_version") if top is not None else None,
+        "head_serial": _hdf5.attr_str(m0, "head_serial"),
+        "date": _hdf5.attr_str(m0, "date") or (_hdf5.attr_str(top, "date") if top else None),
+    }
+    return facts, ds, "/measurement0/genraw/data"
 
-        wl_nm = _len_nm(p, "wavelength", _hdf5.attr_float(g, "wavelength"), default_unit="nm")
-        hu = (_hdf5.attr_str(g, "height_units") or "wv").strip()
-        lut = (_hdf5.attr_str(g, "lut_type") or "opd").strip().lower()
-        wedge_v = _hdf5.attr_float(g, "wedge")
-        wedge = wedge_v[0] if wedge_v is not None else None
-        aspect_v = _hdf5.attr_float(g, "aspect")
-        aspect = aspect_v[0] if aspect_v is not None else 1.0
-        xpix_nm = _len_nm(p, "xpix", _hdf5.attr_float(g, "xpix"), default_unit="mm")
 
-        if hu.lower() in _WAVES:
-            if wl_nm is None:
-                raise FileFormatError(f"{p}: heights are in waves but there is no wavelength")
-            unit_nm = wl_nm
-            z_unit = "waves"
-        elif hu in _LEN_NM:
-            unit_nm = _LEN_NM[hu]
-            z_unit = hu
+def _build_h5(p: Path, facts: dict[str, Any], z: np.ndarray, opd: bool = False,
+              dx_mm: float | None = None, dy_mm: float | None = None) -> HeightMap:
+    wl_nm = _len_nm(p, "wavelength", facts["wavelength"], default_unit="nm")
+    hu = (facts["height_units"] or "wv").strip()
+    lut = (facts["lut_type"] or "opd").strip().lower()
+    wedge = facts["wedge"][0] if facts["wedge"] is not None else None
+    aspect = facts["aspect"][0] if facts["aspect"] is not None else 1.0
+    xpix_nm = _len_nm(p, "xpix", facts["xpix"], default_unit="mm")
+
+    if hu.lower() in _WAVES:
+        if wl_nm is None:
+            raise FileFormatError(f"{p}: heights are in waves but there is no wavelength")
+        _policy.check_range("wavelength_nm", wl_nm, p, "attribute 'wavelength' (nm)")
+        unit_nm = wl_nm
+        z_unit = "waves"
+    elif _policy.unit_metres(hu) is not None:
+        unit_nm = _policy.unit_scale(hu)
+        z_unit = hu
+    else:
+        raise FileFormatError(f"{p}: unknown height_units {hu!r} (known: wv, nm, um, mm, "
+                              "m, in, mil, ...)")
+
+    if lut in ("opd", "wavefront"):
+        if opd:
+            factor, kind, used_wedge = 1.0, "opd", 1.0
         else:
-            raise FileFormatError(f"{p}: unknown height_units {hu!r} (known: wv, "
-                                  f"{', '.join(sorted(_LEN_NM))})")
+            if wedge is None or not (math.isfinite(wedge) and wedge > 0):
+                raise FileFormatError(
+                    f"{p}: the data are OPD and the file gives no valid 'wedge' factor to "
+                    f"turn them into surface height (wedge = {wedge!r}); pass opd=True to "
+                    "read the OPD")
+            _policy.check_range("factor", wedge, p, "attribute 'wedge'")
+            factor, kind, used_wedge = wedge, "surface", wedge
+    elif lut in ("surface", "surf"):
+        if opd:
+            raise FileFormatError(f"{p}: the file stores surface height (lut_type {lut!r}); "
+                                  "OPD is not available from it")
+        factor, kind, used_wedge = 1.0, "surface", 1.0
+    else:
+        raise FileFormatError(f"{p}: unknown lut_type {lut!r} (known: opd, surface)")
 
-        if lut in ("opd", "wavefront"):
-            if opd:
-                factor, kind, used_wedge = 1.0, "opd", 1.0
-            else:
-                if wedge is None or not (math.isfinite(wedge) and wedge > 0):
-                    raise FileFormatError(
-                        f"{p}: the data are OPD and the file gives no valid 'wedge' factor to "
-                        f"turn them into surface height (wedge = {wedge!r}); pass opd=True to "
-                        "read the OPD")
-                factor, kind, used_wedge = wedge, "surface", wedge
-        elif lut in ("surface", "surf"):
-            if opd:
-                raise FileFormatError(f"{p}: the file stores surface height (lut_type {lut!r}); "
-                                      "OPD is not available from it")
-            factor, kind, used_wedge = 1.0, "surface", 1.0
-        else:
-            raise FileFormatError(f"{p}: unknown lut_type {lut!r} (known: opd, surface)")
-
-        if not (math.isfinite(aspect) and aspect > 0):
-            raise FileFormatError(f"{p}: pixel aspect {aspect!r} is not a positive number")
-        dx_file = xpix_nm * 1e-6 if xpix_nm is not None else None
-        if aspect != 1.0 and dy_mm is None:
-            raise FileFormatError(f"{p}: pixel aspect is {aspect:g}, not 1; its sense (dy/dx or "
-                                  "dx/dy) is not documented, so pass dx_mm= and dy_mm=")
-        dx, dy, lat_meta = _hdf5.resolve_spacing(p, dx_file, dx_file, dx_mm, dy_mm,
-                                                 what="the 4Sight file")
-
-        top = f.get("4D")
-        software = None
-        if top is not None:
-            v = _hdf5.attr_str(top, "_4Sight_version")
-            software = f"4Sight {v}" if v else None
-        m0 = f["measurement0"]
-        head = _hdf5.attr_str(m0, "head_serial")
-        date = _hdf5.attr_str(m0, "date") or (_hdf5.attr_str(top, "date") if top else None)
-
-        z = _hdf5.read_float64(p, ds, what)
-
+    if not (math.isfinite(aspect) and aspect > 0):
+        raise FileFormatError(f"{p}: pixel aspect {aspect!r} is not a positive number")
+    _policy.check_range("factor", aspect, p, "attribute 'aspect'")
+    dx_file = xpix_nm * 1e-6 if xpix_nm is not None else None
+    if aspect != 1.0 and dy_mm is None:
+        raise FileFormatError(f"{p}: pixel aspect is {aspect:g}, not 1; its sense (dy/dx or "
+                              "dx/dy) is not documented, so pass dx_mm= and dy_mm=")
+    dx, dy, lat_meta = _policy.resolve_spacing(p, dx_file, dx_file, dx_mm, dy_mm,
+                                               what="the 4Sight file")
+    v, head = facts["version"], facts["head_serial"]
     scale = unit_nm * factor
+    _policy.check_range("z_scale_nm", scale, p, "the height scale (nm per stored unit)",
+                        absolute=True)
     _hdf5.scale_marking_sentinels(z, scale)  # the float32-max no-data -> inf -> NaN
-    meta = _hdf5.base_meta(
+    meta = _policy.base_meta(
         "4sight-h5",
         instrument="4D Technology interferometer" + (f" (head serial {head})" if head else ""),
-        software=software,
+        software=f"4Sight {v}" if v else None,
         wavelength_nm=wl_nm,
-        timestamp=_parse_date(date),
+        timestamp=_parse_date(facts["date"]),
         z_unit_original=z_unit,
         z_scale_to_nm=scale,
         rows_flipped=True,
@@ -218,13 +221,18 @@ def _read_4sight_h5(p: Path, opd: bool = False, dx_mm: float | None = None,
 
 # -- 4Sight Focus .4D --------------------------------------------------------------------------
 
-def _focus_nodes(p: Path, f: Any) -> tuple[Any, Any]:
+def _focus_nodes(p: Path, f: Any, name: str = "SurfaceInWaves") -> tuple[Any, Any]:
     import h5py
 
-    node = f["Measurement/SurfaceInWaves"]
-    ds = node.get("Data") if isinstance(node, h5py.Group) else node
+    node = _hdf5.resolve(f, p, f"Measurement/{name}")
+    if isinstance(node, h5py.Group):
+        if node.get("Data", getlink=True) is None:
+            raise FileFormatError(f"{p}: /Measurement/{name} has no 'Data' dataset")
+        ds = _hdf5.resolve(f, p, f"Measurement/{name}/Data")
+    else:
+        ds = node
     if not isinstance(ds, h5py.Dataset):
-        raise FileFormatError(f"{p}: /Measurement/SurfaceInWaves has no 'Data' dataset")
+        raise FileFormatError(f"{p}: /Measurement/{name} has no 'Data' dataset")
     return node, ds
 
 
@@ -246,46 +254,54 @@ def read_4sight_focus(path: str | os.PathLike[str], dx_mm: float | None = None,
     Raises
     ------
     FileFormatError
-        Wrong layout, corrupt data, no wavelength, no pixel size and no ``dx_mm=``.
+        Wrong layout, corrupt data, no wavelength, no pixel size and no
+        ``dx_mm=``, values outside the plausibility limits.
     """
-    return _hdf5.guarded(_read_4sight_focus, Path(path), dx_mm=dx_mm, dy_mm=dy_mm)
+    return _hdf5.read_layout(path, "4sight-focus", dx_mm=dx_mm, dy_mm=dy_mm)
 
 
-def _read_4sight_focus(p: Path, dx_mm: float | None = None,
-                       dy_mm: float | None = None, _file: Any = None) -> HeightMap:
-    with _hdf5.open_hdf5(p, _file) as f:
-        if _hdf5.classify(f) != "4sight-focus":
-            raise _hdf5.layout_error(p, f, "4sight-focus")
-        node, ds = _focus_nodes(p, f)
-        what = "/Measurement/SurfaceInWaves/Data"
-        _hdf5.check_dataset(p, ds, what)
-        m = f["Measurement"]
-        wl = _hdf5.attr_float(m, "WavelengthInNanometers")
-        if wl is None:
-            wl = _hdf5.attr_float(node, "WavelengthInNanometers")
-        if wl is None or not (math.isfinite(wl[0]) and wl[0] > 0):
-            raise FileFormatError(f"{p}: no valid WavelengthInNanometers attribute; cannot "
-                                  "convert waves to nm")
-        wl_nm = wl[0]
-        pix_um = None
-        for obj in (node, ds, m, f.get("Measurement/Metadata")):
-            if obj is None:
-                continue
-            v = _hdf5.attr_float(obj, "PixelSizeInMicrons")
-            if v is not None:
-                pix_um = v[0]
-                break
-        dx_file = pix_um * 1e-3 if pix_um is not None else None
-        dx, dy, lat_meta = _hdf5.resolve_spacing(p, dx_file, dx_file, dx_mm, dy_mm,
-                                                 what="the .4D file")
-        md = f.get("Measurement/Metadata")
-        stamp = _hdf5.attr_str(md, "Timestamp") if md is not None else None
-        software = _hdf5.attr_str(m, "SoftwareVersion")
-        has_int = "Measurement/Intensity" in f
-        z = _hdf5.read_float64(p, ds, what)
+def _extract_focus(f: Any, p: Path, part: str) -> tuple[dict[str, Any], Any, str]:
+    if part == "intensity":
+        _node, ds = _focus_nodes(p, f, "Intensity")
+        return {}, ds, "/Measurement/Intensity/Data"
+    node, ds = _focus_nodes(p, f)
+    m = _hdf5.resolve(f, p, "Measurement")
+    md = f.get("Measurement/Metadata")
+    wl = _hdf5.attr_float(m, "WavelengthInNanometers")
+    if wl is None:
+        wl = _hdf5.attr_float(node, "WavelengthInNanometers")
+    pix_um = None
+    for obj in (node, ds, m, md):
+        if obj is None:
+            continue
+        v = _hdf5.attr_float(obj, "PixelSizeInMicrons")
+        if v is not None:
+            pix_um = v[0]
+            break
+    facts = {
+        "wavelength_nm": wl[0] if wl is not None else None,
+        "pixel_um": pix_um,
+        "timestamp": _hdf5.attr_str(md, "Timestamp") if md is not None else None,
+        "software": _hdf5.attr_str(m, "SoftwareVersion"),
+        "has_intensity": "Measurement/Intensity" in f,
+    }
+    return facts, ds, "/Measurement/SurfaceInWaves/Data"
 
+
+def _build_focus(p: Path, facts: dict[str, Any], z: np.ndarray, dx_mm: float | None = None,
+                 dy_mm: float | None = None) -> HeightMap:
+    wl_nm = facts["wavelength_nm"]
+    if wl_nm is None or not (math.isfinite(wl_nm) and wl_nm > 0):
+        raise FileFormatError(f"{p}: no valid WavelengthInNanometers attribute; cannot "
+                              "convert waves to nm")
+    _policy.check_range("wavelength_nm", wl_nm, p, "WavelengthInNanometers")
+    pix_um = facts["pixel_um"]
+    dx_file = pix_um * 1e-3 if pix_um is not None else None
+    dx, dy, lat_meta = _policy.resolve_spacing(p, dx_file, dx_file, dx_mm, dy_mm,
+                                               what="the .4D file")
+    stamp, software = facts["timestamp"], facts["software"]
     _hdf5.scale_marking_sentinels(z, wl_nm)
-    meta = _hdf5.base_meta(
+    meta = _policy.base_meta(
         "4sight-focus",
         instrument="4D Technology interferometer",
         software=f"4Sight Focus {software}" if software else "4Sight Focus",
@@ -295,7 +311,7 @@ def _read_4sight_focus(p: Path, dx_mm: float | None = None,
         z_scale_to_nm=wl_nm,
         rows_flipped=True,
         height_kind="surface",
-        has_intensity=has_int,
+        has_intensity=facts["has_intensity"],
         **lat_meta,
     )
     if stamp and meta["timestamp"] is None:
@@ -314,20 +330,10 @@ def _iso_or_none(text: str | None) -> str | None:
 
 def read_intensity(path: str | os.PathLike[str]) -> np.ndarray:
     """Intensity map of a 4Sight Focus ``.4D`` file, float64, rows flipped to y-up, NaN invalid."""
-    return _hdf5.guarded(_read_intensity, Path(path))
-
-
-def _read_intensity(p: Path) -> np.ndarray:
-    import h5py
-
-    with _hdf5.open_hdf5(p) as f:
-        node = f.get("Measurement/Intensity")
-        ds = node.get("Data") if isinstance(node, h5py.Group) else node
-        if not isinstance(ds, h5py.Dataset):
-            raise FileFormatError(f"{p}: no /Measurement/Intensity data in the file")
-        a = _hdf5.read_float64(p, ds, "/Measurement/Intensity/Data")
-    a[~np.isfinite(a)] = np.nan
-    return np.ascontiguousarray(a[::-1])
+    _kind, _facts, a = _hdf5.fetch(Path(path), "4sight-focus", "intensity")
+    out = np.array(a[::-1], dtype=np.float64, order="C")
+    out[~np.isfinite(out)] = np.nan
+    return out
 
 
 def write_4sight_focus(hm: HeightMap, path: str | os.PathLike[str],
@@ -373,6 +379,17 @@ def write_4sight_focus(hm: HeightMap, path: str | os.PathLike[str],
         if isinstance(ts, str):
             md.attrs["Timestamp"] = ts
 
+
+_hdf5.register_layout(_hdf5.Layout(
+    name="4sight-h5", description="/measurement0/genraw (4D Technology 4Sight .h5)",
+    probe=lambda f: _hdf5.has_node(f, "measurement0/genraw", "group"),
+    extract=_extract_h5, build=_build_h5, priority=20))
+_hdf5.register_layout(_hdf5.Layout(
+    name="4sight-focus",
+    description="/Measurement/SurfaceInWaves (4D Technology 4Sight Focus .4D)",
+    probe=lambda f: (_hdf5.has_node(f, "Measurement/SurfaceInWaves", "group")
+                     or _hdf5.has_node(f, "Measurement/SurfaceInWaves", "dataset")),
+    extract=_extract_focus, build=_build_focus, priority=10))
 
 register(Format(
     name="4sight-h5",

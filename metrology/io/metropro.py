@@ -27,7 +27,7 @@ any array is allocated.
 
 Lateral calibration: ``lateral_res = 0`` means the instrument was not
 calibrated. The reader then refuses to invent a spacing and asks for
-``dx_mm=`` (:func:`metrology.io._hdf5.resolve_spacing`); ``meta`` records
+``dx_mm=`` (:func:`metrology.io._policy.resolve_spacing`); ``meta`` records
 ``lateral_calibrated`` and where the spacing came from.
 
 Orientation
@@ -62,7 +62,7 @@ import numpy as np
 from .._version import __version__
 from ..errors import FileFormatError
 from ..heightmap import HeightMap
-from . import _hdf5
+from . import _policy
 from ._registry import Format, register
 from ._time import now_utc, unix_seconds
 
@@ -224,12 +224,10 @@ def _check_scale(p: Path, h: dict[str, Any]) -> tuple[float, int]:
     pr = h["phase_res"]
     if pr not in PHASE_RES_R:
         raise FileFormatError(f"{p}: unknown phase_res {pr} (known: 0, 1, 2)")
-    for name, lo, hi in (("intf_scale_factor", 1e-3, 1e3), ("wavelength_in", 1e-7, 1e-4),
-                         ("obliquity_factor", 1e-3, 1e3)):
-        v = h[name]
-        if not (math.isfinite(v) and lo <= v <= hi):
-            raise FileFormatError(f"{p}: header field {name} = {v!r} is outside the plausible "
-                                  f"range [{lo:g}, {hi:g}]; corrupt header")
+    _policy.check_range("factor", h["intf_scale_factor"], p, "header field intf_scale_factor")
+    _policy.check_range("factor", h["obliquity_factor"], p, "header field obliquity_factor")
+    _policy.check_range("wavelength_nm", h["wavelength_in"] * 1e9, p,
+                        "header field wavelength_in (in nm)")
     r = PHASE_RES_R[pr]
     return _count_to_nm(h["intf_scale_factor"], h["wavelength_in"], h["obliquity_factor"], r), r
 
@@ -266,27 +264,28 @@ def read_metropro(path: str | os.PathLike[str], dx_mm: float | None = None,
     sign = -1.0 if h["sign"] else 1.0
     lat = h["lateral_res"]
     dx_file = lat * 1e3 if math.isfinite(lat) and lat > 0 else None
-    dx, dy, lat_meta = _hdf5.resolve_spacing(p, dx_file, dx_file, dx_mm, dy_mm,
+    dx, dy, lat_meta = _policy.resolve_spacing(p, dx_file, dx_file, dx_mm, dy_mm,
                                              what="the MetroPro file (lateral_res = 0)")
     offset = h["header_size"] + h["ac_n_bytes"]
     with open(p, "rb") as fh:
         raw = np.fromfile(fh, dtype=">i4", count=nrows * ncols, offset=offset)
     if raw.size != nrows * ncols:
         raise FileFormatError(f"{p}: truncated phase block ({raw.size} of {nrows * ncols} values)")
-    raw = raw.reshape(nrows, ncols)
-    z = raw.astype(np.float64)
-    z[raw >= INVALID_COUNTS] = np.nan
+    raw = raw.reshape(nrows, ncols)[::-1]  # image order -> y up (a view)
     scale = sign * step_nm
-    z *= scale
+    z = np.empty((nrows, ncols), dtype=np.float64)
+    np.multiply(raw, scale, out=z)  # counts -> nm straight into the y-up map
+    z[raw >= INVALID_COUNTS] = np.nan
+    del raw
 
     sw = _SOFTWARE.get(h["swinfo_type"], f"Zygo software type {h['swinfo_type']}")
     vers = f"{h['swinfo_vers_maj']}.{h['swinfo_vers_min']}.{h['swinfo_vers_bug']}"
-    meta = _hdf5.base_meta(
+    meta = _policy.base_meta(
         "metropro",
         instrument=f"Zygo (MetroPro system type {h['sys_type']})",
         software=f"{sw} {vers}",
         wavelength_nm=h["wavelength_in"] * 1e9,
-        timestamp=_hdf5.iso_from_unix(h["time_stamp"]),
+        timestamp=_policy.iso_from_unix(h["time_stamp"]),
         z_unit_original="phase counts",
         z_scale_to_nm=scale,
         rows_flipped=True,
@@ -303,7 +302,7 @@ def read_metropro(path: str | os.PathLike[str], dx_mm: float | None = None,
         comment=h["comment"] or None,
         **lat_meta,
     )
-    return HeightMap(z[::-1], dx, dy, meta)
+    return HeightMap._adopt(z, dx, dy, meta)
 
 
 def read_intensity(path: str | os.PathLike[str]) -> np.ndarray:

@@ -35,14 +35,15 @@ import numpy as np
 
 from ..errors import FileFormatError
 from ..heightmap import HeightMap
-from . import _hdf5
+from . import _policy, _zip
 from ._registry import Format, register
 
 __all__ = ["read_npz", "read_npy", "write_npz", "write_npy"]
 
 NPY_MAGIC = b"\x93NUMPY"
 ZIP_MAGIC = b"PK\x03\x04"
-_Z_UNITS = {"nm": 1.0, "um": 1e3, "µm": 1e3, "mm": 1e6, "m": 1e9}
+#: dx_mm, dy_mm and meta members are small; more than this is a corrupt size
+_MAX_SMALL_MEMBER = 16 * 2**20
 #: standard keys describing one read; stored copies go to meta['npz_stored']
 _READ_KEYS = ("format", "rows_flipped", "z_unit_original", "z_scale_to_nm", "source")
 
@@ -60,8 +61,10 @@ def sniff_npz(head: bytes) -> bool:
     return head[30:30 + n] == b"z_nm.npy"
 
 
-def _read_array(fp: IO[bytes], avail: int, where: str) -> np.ndarray:
-    """Read one .npy stream after checking its header against ``avail`` bytes."""
+def _read_array(fp: IO[bytes], avail: int, where: str, *, stored: int | None = None,
+                codec: str = "none") -> np.ndarray:
+    """Read one .npy stream after checking its header against ``avail`` decoded bytes and the
+    reader limits (``stored`` compressed bytes of ``codec``), into one new array."""
     try:
         version = np.lib.format.read_magic(fp)
         if version == (1, 0):
@@ -82,14 +85,23 @@ def _read_array(fp: IO[bytes], avail: int, where: str) -> np.ndarray:
     if need > avail - header_len:
         raise FileFormatError(f"{where}: header declares {shape} x {dtype} = {need} bytes, only "
                               f"{max(avail - header_len, 0)} present; truncated or corrupt")
+    if n > 1:
+        _policy.check_map_size(where, "the array", shape, dtype.itemsize,
+                               stored=need if stored is None else stored, codec=codec)
+    arr = np.empty(shape, dtype=dtype, order="F" if fortran else "C")
+    view = memoryview(arr.reshape(-1, order="A")).cast("B") if arr.size else memoryview(b"")
+    pos = 0
     try:
-        data = fp.read(need)
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        while pos < need:
+            k = fp.readinto(view[pos:pos + (8 << 20)])  # type: ignore[attr-defined]
+            if not k:
+                break
+            pos += k
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
         raise FileFormatError(f"{where}: cannot read the array ({exc})") from exc
-    if len(data) != need:
-        raise FileFormatError(f"{where}: truncated array data ({len(data)} of {need} bytes)")
-    arr = np.frombuffer(data, dtype=dtype)
-    return arr.reshape(shape, order="F" if fortran else "C")
+    if pos != need:
+        raise FileFormatError(f"{where}: truncated array data ({pos} of {need} bytes)")
+    return arr
 
 
 def _heights(arr: np.ndarray, where: str) -> np.ndarray:
@@ -128,17 +140,22 @@ def read_npy(path: str | os.PathLike[str], dx_mm: float | None = None,
         raise FileFormatError(f"{p}: a bare .npy array has no pixel spacing; pass dx_mm= "
                               "(and dy_mm= for non-square pixels), e.g. "
                               "metrology.load(path, dx_mm=0.1)")
-    if z_unit not in _Z_UNITS:
-        raise FileFormatError(f"{p}: unknown z_unit {z_unit!r}; use one of {sorted(_Z_UNITS)}")
-    dx, dy, lat = _hdf5.resolve_spacing(p, None, None, dx_mm, dy_mm)
+    scale = _policy.unit_scale(z_unit, what=f"{p}: z_unit")
+    dx, dy, lat = _policy.resolve_spacing(p, None, None, dx_mm, dy_mm)
     with open(p, "rb") as fh:
         arr = _heights(_read_array(fh, os.fstat(fh.fileno()).st_size, str(p)), str(p))
-    scale = _Z_UNITS[z_unit]
-    z = arr.astype(np.float64) * scale if scale != 1.0 else arr
-    meta = _hdf5.base_meta("npy", z_unit_original=z_unit, z_scale_to_nm=scale,
+    z = arr if arr.dtype == np.float64 else arr.astype(np.float64)
+    if scale != 1.0:
+        with np.errstate(over="raise"):
+            try:
+                z *= scale
+            except FloatingPointError:
+                raise FileFormatError(f"{p}: heights overflow when scaled to nm") from None
+    meta = _policy.base_meta("npy", z_unit_original=z_unit, z_scale_to_nm=scale,
                            rows_flipped=bool(flip_rows), lateral_source="caller",
                            lateral_calibrated=lat["lateral_calibrated"])
-    return HeightMap(z[::-1] if flip_rows else z, dx, dy, meta)
+    z, _ = _policy.to_y_up(z, flip_rows)
+    return HeightMap._adopt(np.ascontiguousarray(z), dx, dy, meta)
 
 
 def read_npz(path: str | os.PathLike[str]) -> HeightMap:
@@ -150,10 +167,8 @@ def read_npz(path: str | os.PathLike[str]) -> HeightMap:
         Not a zip, members missing, corrupt (CRC) or truncated, bad meta JSON.
     """
     p = Path(path)
-    try:
-        zf = zipfile.ZipFile(p, "r")
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-        raise FileFormatError(f"{p}: not a readable .npz (zip) archive ({exc})") from exc
+    size = p.stat().st_size
+    zf = _zip.open_zip(p, "a .npz")
     with zf:
         names = set(zf.namelist())
         missing = [m for m in ("z_nm.npy", "dx_mm.npy") if m not in names]
@@ -165,14 +180,24 @@ def read_npz(path: str | os.PathLike[str]) -> HeightMap:
 
         def member(name: str) -> np.ndarray:
             info = zf.getinfo(name)
+            codec = _zip.member_codec(p, info, "member", size)
+            if name != "z_nm.npy" and info.file_size > _MAX_SMALL_MEMBER:
+                raise FileFormatError(f"{p}: member {name} claims {info.file_size} bytes; "
+                                      "corrupt")
+            if codec in ("bzip2", "lzma"):  # these decode a whole block per call: bound first
+                _zip.check_member(p, info, f"member {name}", size)
             try:
-                with zf.open(info) as fp:
-                    a = _read_array(fp, info.file_size, f"{p}:{name}")
-                    fp.read()  # reach the end so that the CRC is checked
+                fp = _zip.MemberStream(p, info)
+                a = _read_array(fp, info.file_size, f"{p}:{name}",  # type: ignore[arg-type]
+                                stored=info.compress_size, codec=codec)
+                if fp.read(1):
+                    raise FileFormatError(f"{p}: member {name} holds data after its array")
+                fp.drain()  # reach the end so that the size and the CRC are checked
                 return a
             except FileFormatError:
                 raise
-            except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
+            except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError,
+                    RuntimeError) as exc:
                 raise FileFormatError(f"{p}: member {name} is corrupt ({exc})") from exc
 
         z = _heights(member("z_nm.npy"), f"{p}:z_nm")
@@ -191,20 +216,22 @@ def read_npz(path: str | os.PathLike[str]) -> HeightMap:
             raise FileFormatError(f"{p}: member meta is not a JSON string ({meta_text.dtype})")
         try:
             stored = json.loads(str(meta_text.reshape(-1)[0]))
-        except json.JSONDecodeError as exc:
-            raise FileFormatError(f"{p}: member meta is not valid JSON ({exc})") from exc
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, nesting too deep
+            raise FileFormatError(f"{p}: member meta is not valid JSON ({type(exc).__name__}: "
+                                  f"{str(exc)[:100]})") from exc
         if not isinstance(stored, dict):
             raise FileFormatError(f"{p}: member meta is JSON but not an object")
     meta = dict(stored)
     prev = {k: meta.pop(k) for k in _READ_KEYS if k in meta}
-    meta.update(_hdf5.base_meta("npz", z_unit_original="nm", z_scale_to_nm=1.0,
+    meta.update(_policy.base_meta("npz", z_unit_original="nm", z_scale_to_nm=1.0,
                                 rows_flipped=False))
     for k in ("instrument", "software", "wavelength_nm", "timestamp"):
         if k in stored:
             meta[k] = stored[k]
     if prev:
         meta["npz_stored"] = prev
-    return HeightMap(z, dx, dy, meta)
+    return HeightMap._adopt(z, dx, dy, meta) if z.dtype == np.float64 else \
+        HeightMap(z, dx, dy, meta)
 
 
 def _json_default(o: Any) -> Any:

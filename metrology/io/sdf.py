@@ -5,8 +5,9 @@ Layout
 * **ASCII** (``aISO-1.0``): a header of ``Key = value`` lines (ManufacID,
   CreateDate, ModDate, NumPoints, NumProfiles, Xscale, Yscale, Zscale,
   Zresolution, Compression, DataType, CheckType) closed by a line ``*``; then
-  NumProfiles x NumPoints numbers (free line breaks) closed by ``*``; then an
-  optional trailer closed by ``*``. ``BAD`` marks an invalid point.
+  NumProfiles x NumPoints numbers (free line breaks) closed by ``*``; then a
+  trailer (possibly empty) closed by ``*``. ``BAD`` marks an invalid point. A
+  file whose last section is not closed is refused as truncated.
 * **Binary** (``bISO-1.0``): an 81-byte little-endian header: version 8 s,
   ManufacID 10 s, CreateDate 12 s, ModDate 12 s, NumPoints uint16,
   NumProfiles uint16, Xscale, Yscale, Zscale, Zresolution float64,
@@ -51,9 +52,10 @@ import numpy as np
 
 from ..errors import FileFormatError
 from ..heightmap import HeightMap
+from . import _policy
+from ._policy import decimal_scaled, decimal_text, float_scaled
 from ._registry import Format, register
 from ._time import now_local
-from .text import decimal_scaled, decimal_text, float_scaled
 
 __all__ = ["read_sdf", "write_sdf"]
 
@@ -145,6 +147,7 @@ def _check_header(p: Path, h: dict[str, Any]) -> tuple[int, int, float, float, f
             raise _fail(p, f"Yscale must be a positive spacing, got {h['Yscale']!r}")
     if not (math.isfinite(zs) and zs != 0):
         raise _fail(p, f"Zscale must be a non-zero finite scale, got {h['Zscale']!r}")
+    _policy.check_range("z_scale_nm", zs, p, "Zscale (nm per unit)", absolute=True)
     return nx, ny, dx, dy, zs, dt
 
 
@@ -170,14 +173,21 @@ def _read_binary(p: Path, fh: Any, size: int) -> HeightMap:
         raise _fail(p, f"header declares {ny} x {nx} points of {dtype.itemsize} bytes "
                     f"({nbytes} bytes) but only {size - _BIN_HEADER.size} follow the header "
                     "(truncated or corrupt)")
-    buf = fh.read(nbytes)
-    if len(buf) != nbytes:
+    _policy.check_map_size(p, "the points", (ny, nx), dtype.itemsize,
+                           stored=size - _BIN_HEADER.size)
+    raw = np.empty((ny, nx), dtype=dtype)
+    if fh.readinto(memoryview(raw).cast("B")) != nbytes:
         raise _fail(p, "file ended while reading the points (truncated)")
-    raw = np.frombuffer(buf, dtype=dtype).reshape(ny, nx)
-    z = raw.astype(np.float64)
+    z = raw if dtype == np.dtype("<f8") and np.little_endian else raw.astype(np.float64)
     if dt in _INVALID:
         z[raw == _INVALID[dt]] = np.nan
-    return _finish(p, z * ztn, dx, dy, ztn, h, "binary", size - _BIN_HEADER.size - nbytes)
+    del raw
+    with np.errstate(over="raise", invalid="ignore"):
+        try:
+            z *= ztn
+        except FloatingPointError:
+            raise _fail(p, "heights overflow when scaled to nm; corrupt data") from None
+    return _finish(p, z, dx, dy, ztn, h, "binary", size - _BIN_HEADER.size - nbytes)
 
 
 def _read_ascii(p: Path, rest: bytes, size: int) -> HeightMap:
@@ -239,9 +249,20 @@ def _read_ascii(p: Path, rest: bytes, size: int) -> HeightMap:
                 vals[k] = np.nan
             else:
                 raise _fail(p, f"data value {k} = {t!r} is not a number or BAD") from None
-    trailer = "\n".join(lines[i:]).strip().rstrip("*").strip()
-    h["trailer"] = trailer or None
-    return _finish(p, vals.reshape(ny, nx) * ztn, dx, dy, ztn, h, "ascii", None)
+    rest = [ln.strip() for ln in lines[i:]]
+    while rest and not rest[-1]:
+        rest.pop()
+    if not rest or rest[-1] != "*":
+        raise _fail(p, "the trailer section is not closed by a '*' line (an ASCII SDF file has "
+                    "three sections, each closed by '*'): truncated")
+    trailer = "\n".join(rest[:-1][:200]).strip()
+    h["trailer"] = trailer[:4096] or None
+    with np.errstate(over="raise", invalid="ignore"):
+        try:
+            vals *= ztn
+        except FloatingPointError:
+            raise _fail(p, "heights overflow when scaled to nm; corrupt data") from None
+    return _finish(p, vals.reshape(ny, nx), dx, dy, ztn, h, "ascii", None)
 
 
 def _finish(p: Path, z_nm: np.ndarray, dx: float, dy: float, ztn: float,
@@ -262,7 +283,7 @@ def _finish(p: Path, z_nm: np.ndarray, dx: float, dy: float, ztn: float,
     }
     if trailing:
         meta["sdf_trailing_bytes"] = trailing
-    return HeightMap(z_nm, dx, dy, meta)
+    return HeightMap._adopt(z_nm, dx, dy, meta)
 
 
 def write_sdf(hm: HeightMap, path: str | Path, *, binary: bool = False,

@@ -59,9 +59,10 @@ Gwyddion displays the first line at the top of its image; this reader
 follows the header's coordinate model instead, and says so in
 ``meta['sur_row_order']``.
 
-Every size is checked against the file size before allocating; compressed
-streams are checked against their declared lengths and against the 1:1032
-expansion limit of deflate.
+Every size is checked against the file size and the reader limits before
+allocating (:func:`metrology.io._policy.check_map_size`); compressed streams
+are checked against their declared lengths and the expansion limit of
+deflate, and decoded straight into the point array.
 """
 
 from __future__ import annotations
@@ -77,8 +78,9 @@ import numpy as np
 
 from ..errors import FileFormatError
 from ..heightmap import HeightMap
+from . import _policy
+from ._policy import float_scaled, unit_factor
 from ._registry import Format, register
-from .text import float_scaled, length_unit_exponent
 
 __all__ = ["read_sur"]
 
@@ -109,7 +111,6 @@ _OBJECT_TYPES = {
     18: "series of RGB images", 20: "spectrum", 21: "hyperspectral cube",
 }
 _MAX_STREAMS = 4096
-_MAX_DEFLATE_RATIO = 1100
 
 
 def _sniff(head: bytes) -> bool:
@@ -124,8 +125,8 @@ def _str(b: bytes) -> str:
     return b.split(b"\x00", 1)[0].decode("latin-1").strip()
 
 
-def _unit_exp(unit: str, what: str, path: Path) -> int:
-    k = length_unit_exponent(unit)
+def _unit_exp(unit: str, what: str, path: Path, to: str) -> Any:
+    k = unit_factor(unit, to)
     if k is None:
         raise _fail(path, f"{what} unit {unit!r} is not a length unit; cannot convert to "
                     "nm / mm")
@@ -193,20 +194,16 @@ def read_sur(path: str | Path, *, inversion: str = "refuse") -> HeightMap:
         if offset > size:
             raise _fail(p, f"comment and private zones end at byte {offset}, past the end of "
                         f"the {size}-byte file (truncated or corrupt)")
-        comment = fh.read(h["comment_size"]).decode("latin-1").strip("\x00 \r\n")
+        comment = fh.read(min(h["comment_size"], 4096)).decode("latin-1").strip("\x00 \r\n")
         fh.seek(offset)
+        raw = np.empty((ny, nx), dtype=dtype)
         if not compressed:
-            if offset + nbytes > size:
-                raise _fail(p, f"header declares {ny} x {nx} points of {dtype.itemsize} "
-                            f"bytes ({nbytes} bytes) but only {size - offset} bytes follow "
-                            "the header (truncated or corrupt)")
-            buf = fh.read(nbytes)
+            _policy.check_map_size(p, "the points", (ny, nx), dtype.itemsize,
+                                   stored=size - offset)
+            if fh.readinto(memoryview(raw).cast("B")) != nbytes:
+                raise _fail(p, "file ended while reading the points (truncated)")
         else:
-            buf = _read_compressed(fh, p, size - offset, nbytes)
-        if len(buf) != nbytes:
-            raise _fail(p, "file ended while reading the points (truncated)")
-
-    raw = np.frombuffer(buf, dtype=dtype).reshape(ny, nx)
+            _read_compressed(fh, p, size - offset, raw)
     invalid = None
     if h["special_points"] == 1:
         marker = int(h["zmin"]) - 2
@@ -217,15 +214,16 @@ def read_sur(path: str | Path, *, inversion: str = "refuse") -> HeightMap:
     dz_unit = _str(h["dz_unit"]) or _str(h["z_length_unit"])
     dx_unit = _str(h["dx_unit"]) or _str(h["x_length_unit"])
     dy_unit = _str(h["dy_unit"]) or _str(h["y_length_unit"]) or dx_unit
-    kz = _unit_exp(dz_unit, "z step", p)
-    kx = _unit_exp(dx_unit, "x step", p)
-    ky = _unit_exp(dy_unit, "y step", p)
-    z_scale = float_scaled(h["dz"], kz + 9, single=True)
-    z_off_nm = float_scaled(h["z_offset"], kz + 9, single=True)
-    dx_mm = float_scaled(h["dx"], kx + 3, single=True)
-    dy_mm = float_scaled(h["dy"], ky + 3, single=True)
+    kz = _unit_exp(dz_unit, "z step", p, "nm")
+    kx = _unit_exp(dx_unit, "x step", p, "mm")
+    ky = _unit_exp(dy_unit, "y step", p, "mm")
+    z_scale = float_scaled(h["dz"], kz, single=True)
+    z_off_nm = float_scaled(h["z_offset"], kz, single=True)
+    dx_mm = float_scaled(h["dx"], kx, single=True)
+    dy_mm = float_scaled(h["dy"], ky, single=True)
     if not (math.isfinite(z_scale) and z_scale != 0):
         raise _fail(p, f"z spacing {h['dz']!r} must be non-zero and finite")
+    _policy.check_range("z_scale_nm", z_scale, p, f"z spacing ({dz_unit} -> nm)", absolute=True)
     if not math.isfinite(z_off_nm):
         raise _fail(p, f"z offset {h['z_offset']!r} is not finite")
     if not (math.isfinite(dx_mm) and dx_mm > 0):
@@ -236,9 +234,13 @@ def read_sur(path: str | Path, *, inversion: str = "refuse") -> HeightMap:
         else:
             raise _fail(p, f"y spacing {h['dy']!r} {dy_unit} must be positive")
 
-    z = raw.astype(np.float64) * z_scale + z_off_nm
+    z = raw.astype(np.float64)
+    del raw
+    z *= z_scale
+    z += z_off_nm
     if invalid is not None:
         z[invalid] = np.nan
+        del invalid
 
     inv = h["inversion"]
     if inv not in (0, 1, 2, 3):
@@ -297,10 +299,10 @@ def read_sur(path: str | Path, *, inversion: str = "refuse") -> HeightMap:
         "sur_absolute": h["absolute"],
         "sur_comment": comment[:4096] or None,
     }
-    return HeightMap(z, dx_mm, dy_mm, meta)
+    return HeightMap._adopt(np.ascontiguousarray(z), dx_mm, dy_mm, meta)
 
 
-def _read_compressed(fh: Any, p: Path, available: int, nbytes: int) -> bytes:
+def _read_compressed(fh: Any, p: Path, available: int, out: np.ndarray) -> None:
     head = fh.read(4)
     if len(head) != 4:
         raise _fail(p, "compressed data directory truncated")
@@ -313,29 +315,32 @@ def _read_compressed(fh: Any, p: Path, available: int, nbytes: int) -> bytes:
     pairs = [struct.unpack_from("<II", table, 8 * i) for i in range(count)]
     raw_total = sum(r for r, _ in pairs)
     zip_total = sum(c for _, c in pairs)
+    nbytes = out.nbytes
     if raw_total != nbytes:
         raise _fail(p, f"compressed streams hold {raw_total} bytes, the header declares "
                     f"{nbytes} (corrupt)")
     if 4 + 8 * count + zip_total > available:
         raise _fail(p, f"compressed streams need {zip_total} bytes, only "
                     f"{available - 4 - 8 * count} follow (truncated)")
-    out = bytearray()
+    _policy.check_map_size(p, "the compressed point data", out.shape, out.itemsize,
+                           stored=zip_total, codec="deflate")
+    view = memoryview(out).cast("B")
+    pos = 0
     for k, (rlen, clen) in enumerate(pairs):
-        if rlen > _MAX_DEFLATE_RATIO * clen + 64:
-            raise _fail(p, f"stream {k} claims {rlen} bytes from {clen} compressed (corrupt)")
         chunk = fh.read(clen)
         d = zlib.decompressobj()
         try:
             data = d.decompress(chunk, rlen)
             if not d.eof and not d.unconsumed_tail:
-                data += d.flush()
+                data += d.flush(rlen - len(data) + 1)
         except zlib.error as exc:
             raise _fail(p, f"compressed stream {k} is corrupt ({exc})") from exc
         if len(data) != rlen or not d.eof:
             raise _fail(p, f"compressed stream {k} gives {len(data)} bytes, {rlen} declared "
                         "(corrupt or truncated)")
-        out += data
-    return bytes(out)
+        view[pos:pos + rlen] = data
+        pos += rlen
+        del data
 
 
 register(Format(

@@ -29,7 +29,9 @@ for non-square pixels; XYZ files can instead give the coordinate unit with
 ``xy_unit=``); the height unit from the header or ``z_unit=`` (``'nm'``,
 ``'um'``, ``'mm'``, ``'m'``). When neither is available the reader raises
 :class:`~metrology.errors.FileFormatError` saying which argument to pass. A
-header value that contradicts an explicit argument is an error too.
+``dx_mm=`` overrides the header's spacing and ``meta`` records both (the
+rule of every reader, :func:`metrology.io._policy.resolve_spacing`); a
+header height unit that contradicts ``z_unit=`` is an error.
 
 Orientation
 -----------
@@ -45,23 +47,28 @@ output read the same way up.
 
 Truncation
 ----------
-A ragged last row, or a row count different from a header's (``rows``,
-``h``), is an error. Text has no checksum, though: a foreign file cut
-exactly inside its last number, or with a flipped digit, can still parse.
-Files written by :func:`write_text` start with ``# format: metrology-text-1``
-and end with ``# end``; for them a missing end line is an error, so any cut
-copy is caught.
+When the header declares sizes the data must match them, or the file is
+refused: a row count different from a header's (``rows``, ``h``), a ragged
+last row, and a file whose header declares sizes (counts or extents) but
+which does not end with a line break (cut inside its last line). A header
+with both extents (Gwyddion's ``Width`` / ``Height``) but no point counts
+cannot show a cut at a line boundary except through the pixel aspect: data
+that make the pixels non-square beyond the extents' printed precision are
+refused unless ``rows=`` confirms the grid. Text has no checksum, though: a
+header-less file cut at a line, or with a flipped digit, can still parse.
+Files written by :func:`write_text` start with ``# format:
+metrology-text-1`` and end with ``# end``; for them a missing end line is an
+error, so any cut copy is caught.
 
-The module also holds small unit helpers shared by the other text-headed
-readers (x3p, SDF, SUR): exact decimal scaling of header numbers, so that
-e.g. ``2.58e-06`` m becomes exactly ``0.00258`` mm.
+Units and exact decimal scaling of header numbers come from
+:mod:`metrology.io._policy` (``2.58e-06`` m becomes exactly ``0.00258`` mm).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from decimal import Decimal, InvalidOperation
+from array import array
 from pathlib import Path
 from typing import Any
 
@@ -69,114 +76,17 @@ import numpy as np
 
 from ..errors import FileFormatError
 from ..heightmap import HeightMap
+from ._policy import (
+    check_range,
+    decimal_scaled,
+    float_scaled,
+    resolve_spacing,
+    unit_factor,
+    unit_scale,
+)
 from ._registry import Format, register
 
-__all__ = [
-    "read_text",
-    "write_text",
-    "length_unit_exponent",
-    "decimal_scaled",
-    "float_scaled",
-]
-
-# ---------------------------------------------------------------------------
-# unit helpers (shared with x3p, sdf, sur)
-# ---------------------------------------------------------------------------
-
-#: power of ten of a length unit, in metres
-_LENGTH_EXP = {
-    "m": 0,
-    "meter": 0,
-    "meters": 0,
-    "metre": 0,
-    "metres": 0,
-    "dm": -1,
-    "cm": -2,
-    "mm": -3,
-    "um": -6,
-    "\u00b5m": -6,  # micro sign
-    "\u03bcm": -6,  # Greek mu
-    "micron": -6,
-    "microns": -6,
-    "micrometer": -6,
-    "micrometre": -6,
-    "nm": -9,
-    "nanometer": -9,
-    "nanometre": -9,
-    "a": -10,
-    "\u00c5": -10,  # Angstrom sign variants
-    "\u212b": -10,
-    "angstrom": -10,
-    "pm": -12,
-}
-
-
-def length_unit_exponent(unit: str) -> int | None:
-    """Return ``k`` such that one ``unit`` is ``10**k`` metres, or None if not a length unit.
-
-    Accepts ``m``, ``mm``, ``um``/``µm``/``μm``, ``nm``, ``pm``, ``Å`` and spelled-out
-    forms, case-insensitively except for the leading ``m``/``M`` ambiguity (``Mm`` is
-    not a unit we accept).
-    """
-    u = unit.strip().strip("[]()").strip()
-    if u in _LENGTH_EXP:
-        return _LENGTH_EXP[u]
-    low = u.lower()
-    if low in _LENGTH_EXP and not u.startswith("M"):
-        return _LENGTH_EXP[low]
-    return None
-
-
-def decimal_scaled(text: str, exp10: int, what: str = "value") -> float:
-    """Parse a decimal number written in ``text`` and multiply it by ``10**exp10`` exactly.
-
-    Parsing and scaling happen in decimal arithmetic, so ``"2.58e-06"`` with
-    ``exp10=3`` gives exactly the float nearest to 0.00258 (a float
-    multiplication would give 0.0025800000000000003).
-
-    Raises
-    ------
-    FileFormatError
-        When ``text`` is not a finite number.
-    """
-    s = text.strip()
-    try:
-        d = Decimal(s)
-    except (InvalidOperation, ValueError):
-        raise FileFormatError(f"{what} {text!r} is not a number") from None
-    if not d.is_finite():
-        raise FileFormatError(f"{what} {text!r} is not a finite number")
-    return float(d.scaleb(exp10))
-
-
-def float_scaled(value: float, exp10: int, *, single: bool = False) -> float:
-    """Multiply a float read from a binary header by ``10**exp10`` in decimal arithmetic.
-
-    The float is first turned into the decimal the writer most probably
-    meant, then scaled exactly: its shortest round-trip representation for
-    float64; for float32 (``single=True``) the value rounded to 7 significant
-    digits, the precision a float32 carries (so a header float32 written as
-    0.0034840002 by a writer that meant 0.003484 reads as 0.003484; the
-    change is below float32 resolution).
-    """
-    if not math.isfinite(value):
-        return float("nan")
-    s = format(float(value), ".7g") if single else repr(float(value))
-    return float(Decimal(s).scaleb(exp10))
-
-
-def decimal_text(value: float, exp10: int) -> str:
-    """Text of ``value * 10**exp10`` in decimal arithmetic (inverse of :func:`decimal_scaled`)."""
-    return str(Decimal(repr(float(value))).scaleb(exp10))
-
-
-def z_unit_scale_to_nm(unit: str, what: str = "height unit") -> float:
-    """Factor from a length unit to nanometres (exact power of ten)."""
-    k = length_unit_exponent(unit)
-    if k is None:
-        raise FileFormatError(f"{what} {unit!r} is not a length unit (expected nm, um, mm or m)")
-    return float(Decimal(1).scaleb(k + 9))
-
+__all__ = ["read_text", "write_text"]
 
 # ---------------------------------------------------------------------------
 # reader
@@ -286,30 +196,69 @@ def _looks_like_xyz(a: np.ndarray, path: Path) -> bool:
     return a.shape[0] <= n_cells <= 2 * a.shape[0]
 
 
+#: header keys that declare point counts, and physical extents
+_COUNT_KEYS = ("rows", "cols", "h", "w")
+_EXTENT_KEYS = ("width", "height")
+
+
+def _decimals_rel(text: str) -> float:
+    """Relative half-unit of the last printed digit of the number at the start of ``text``
+    (``'1.000 mm'`` -> 0.0005; ``'12 um'`` -> 0.5/12)."""
+    num = _split_value_unit(text)[0]
+    try:
+        v = abs(float(num))
+    except ValueError:
+        return 0.0
+    mant = num.lower().split("e")[0]
+    exp = int(num.lower().split("e")[1]) if "e" in num.lower() else 0
+    dec = len(mant.split(".")[1]) if "." in mant else 0
+    return 0.5 * 10.0 ** (exp - dec) / v if v > 0 else 0.0
+
+
+def _check_extents(p: Path, header: dict[str, str], nrows: int, ncols: int,
+                   rows: int | None, cols: int | None) -> None:
+    """The data must match the sizes the header declares.
+
+    With point counts (rows/cols, h/w) they are compared elsewhere. A header with
+    both extents (Width, Height: Gwyddion's export) but no counts cannot show a file
+    cut at a line boundary, except through the pixel aspect: the extents give
+    square pixels for the complete grid of a square-pixel instrument. Non-square
+    pixels beyond the extents' printed precision are therefore refused unless the
+    caller confirms the grid with ``rows=`` (and ``cols=``).
+    """
+    for name, want, have in (("rows", rows, nrows), ("cols", cols, ncols)):
+        if want is not None and int(want) != have:
+            raise FileFormatError(f"{p}: the caller expects {name}={want} but the data have "
+                                  f"{have} (truncated or corrupt file)")
+    if any(k in header for k in _COUNT_KEYS) or not all(k in header for k in _EXTENT_KEYS):
+        return
+    try:
+        w = _header_spacing_mm(header, "width", p)
+        h = _header_spacing_mm(header, "height", p)
+    except FileFormatError:
+        return  # reported where the spacing is read
+    if w is None or h is None or not (w > 0 and h > 0):
+        return
+    dx, dy = w / ncols, h / nrows
+    tol = _decimals_rel(header["width"]) + _decimals_rel(header["height"]) + 1e-9
+    if abs(dx - dy) <= tol * max(dx, dy) or rows is not None:
+        return
+    raise FileFormatError(
+        f"{p}: the header gives the extents {header['width']} x {header['height']} but no point "
+        f"counts, and the {nrows} x {ncols} values make the pixels non-square ({dx:.6g} x "
+        f"{dy:.6g} mm), which is what a copy cut at a line boundary looks like; pass "
+        f"rows={nrows} (and cols={ncols}) to confirm the grid")
+
+
 def _header_spacing_mm(header: dict[str, str], key: str, path: Path) -> float | None:
     """Spacing in mm from a '<key>' header entry holding a length with unit (or _mm key)."""
     if key not in header:
         return None
     num, unit = _split_value_unit(header[key])
-    k = length_unit_exponent(unit) if unit else None
+    k = unit_factor(unit, "mm") if unit else None
     if k is None:
         raise FileFormatError(f"{path}: header {key!r} = {header[key]!r} has no length unit")
-    return decimal_scaled(num, k + 3, what=f"header {key!r}")
-
-
-def _check_positive(v: float, what: str, path: Path) -> float:
-    if not (math.isfinite(v) and v > 0):
-        raise FileFormatError(f"{path}: {what} must be a positive finite spacing, got {v!r}")
-    return v
-
-
-def _agree(file_val: float | None, arg_val: float | None, name: str, path: Path) -> float | None:
-    if file_val is not None and arg_val is not None:
-        if not math.isclose(file_val, arg_val, rel_tol=1e-9):
-            raise FileFormatError(f"{path}: the file gives {name} = {file_val!r} but the caller "
-                                  f"passed {name}={arg_val!r}; remove the argument or fix the file")
-        return file_val
-    return file_val if file_val is not None else arg_val
+    return decimal_scaled(num, k, what=f"header {key!r}")
 
 
 def read_text(
@@ -321,6 +270,8 @@ def read_text(
     xy_unit: str | None = None,
     layout: str = "auto",
     row_order: str | None = None,
+    rows: int | None = None,
+    cols: int | None = None,
 ) -> HeightMap:
     """Read a text height map (matrix, XYZ triplets or Gwyddion ASCII export).
 
@@ -341,6 +292,11 @@ def read_text(
     row_order : {'top-first', 'bottom-first'}, optional
         Row order of a matrix file when the header does not say; default
         ``top-first`` (image order, flipped into the y-up frame).
+    rows, cols : int, optional
+        The grid the data must have. Needed only for a header that gives the
+        extents (Width, Height) but no point counts and whose data make the
+        pixels non-square: that is also what a file cut at a line boundary
+        looks like, so the reader asks instead of guessing.
 
     Returns
     -------
@@ -351,29 +307,36 @@ def read_text(
     ------
     FileFormatError
         Unparseable or ragged data, missing spacing or unit (naming the
-        argument to pass), contradictory header and arguments.
+        argument to pass), contradictory header and arguments, data that do
+        not match the sizes the header declares (a cut copy).
     """
     p = Path(path)
     if layout not in ("auto", "matrix", "xyz"):
         raise FileFormatError(f"layout must be 'auto', 'matrix' or 'xyz', got {layout!r}")
     if row_order is not None and row_order not in _ROW_ORDERS:
         raise FileFormatError(f"row_order must be 'top-first' or 'bottom-first', got {row_order!r}")
-    text = _decode(p.read_bytes(), p)
+    raw = p.read_bytes()
+    terminated = raw.endswith((b"\n", b"\r"))
+    text = _decode(raw, p)
+    del raw
 
     header: dict[str, str] = {}
     column_names: list[str] | None = None
-    rows: list[list[float]] = []
+    flat = array("d")  # every value, row after row: 8 bytes each, no per-value object
+    nrows = 0
     delim: str | None = None
     ncols = -1
+    last_line = ""
     for lineno, line in enumerate(text.splitlines(), start=1):
         s = line.strip()
         if not s:
             continue
+        last_line = s
         if s.startswith("#") or s.startswith("%"):
-            if not rows:
+            if not nrows:
                 _parse_header_line(s.lstrip("#%").strip(), header)
             continue
-        if not rows:
+        if not nrows:
             d = _detect_delim(s)
             vals = _to_floats(_tokens(s, d))
             if vals is None or not vals:
@@ -386,7 +349,8 @@ def read_text(
                                       f"{s[:60]!r}")
             delim = d
             ncols = len(vals)
-            rows.append(vals)
+            flat.extend(vals)
+            nrows = 1
             continue
         vals = _to_floats(_tokens(s, delim))
         if vals is None:
@@ -394,15 +358,20 @@ def read_text(
         if len(vals) != ncols:
             raise FileFormatError(f"{p}: line {lineno} has {len(vals)} values, expected {ncols} "
                                   "(ragged or truncated data)")
-        rows.append(vals)
-    if not rows:
+        flat.extend(vals)
+        nrows += 1
+    del text
+    if not nrows:
         raise FileFormatError(f"{p}: no numeric data found")
-    if header.get("format") == _OWN_FORMAT:
-        last = next((ln.strip() for ln in reversed(text.splitlines()) if ln.strip()), "")
-        if last != _END_LINE:
-            raise FileFormatError(f"{p}: a {_OWN_FORMAT} file must end with {_END_LINE!r}; "
-                                  "this copy is truncated")
-    a = np.asarray(rows, dtype=np.float64)
+    if header.get("format") == _OWN_FORMAT and last_line != _END_LINE:
+        raise FileFormatError(f"{p}: a {_OWN_FORMAT} file must end with {_END_LINE!r}; "
+                              "this copy is truncated")
+    declares = [k for k in (*_COUNT_KEYS, *_EXTENT_KEYS) if k in header]
+    if declares and not terminated:
+        raise FileFormatError(
+            f"{p}: the header declares sizes ({', '.join(declares)}) but the file does not end "
+            "with a line break: it was cut inside its last line (truncated)")
+    a = np.frombuffer(flat, dtype=np.float64).reshape(nrows, ncols)
 
     is_xyz = layout == "xyz" or (layout == "auto" and _looks_like_xyz(a, p))
     meta: dict[str, Any] = {
@@ -417,6 +386,7 @@ def read_text(
         meta["text_columns"] = column_names
 
     # --- height unit --------------------------------------------------------
+    lateral: tuple[Any, ...] = (None, None, None, None)
     z_scale_file: float | None = None
     z_unit_file: str | None = None
     if "height conversion factor (-> m)" in header:
@@ -427,10 +397,10 @@ def read_text(
         for key in ("z_unit", "value units", "z unit", "zunit"):
             if key in header:
                 z_unit_file = header[key]
-                z_scale_file = z_unit_scale_to_nm(z_unit_file, what=f"header {key!r}")
+                z_scale_file = unit_scale(z_unit_file, what=f"header {key!r}")
                 break
     if z_unit is not None:
-        z_scale_arg = z_unit_scale_to_nm(z_unit, what="z_unit argument")
+        z_scale_arg = unit_scale(z_unit, what="z_unit argument")
         if z_scale_file is not None and z_scale_file != z_scale_arg:
             raise FileFormatError(f"{p}: the file gives height unit {z_unit_file!r} but the "
                                   f"caller passed z_unit={z_unit!r}")
@@ -461,18 +431,14 @@ def read_text(
         z = z.reshape(ny, nx)
         unit = xy_unit or header.get("xy_unit") or header.get("x_unit")
         if unit is not None:
-            k = length_unit_exponent(unit)
+            k = unit_factor(unit, "mm")
             if k is None:
                 raise FileFormatError(f"{p}: xy unit {unit!r} is not a length unit")
-            fdx = float_scaled(xstep, k + 3)
-            fdy = float_scaled(ystep, k + 3)
-            dx = _agree(fdx, dx_mm, "dx_mm", p)
-            dy = _agree(fdy, dy_mm, "dy_mm", p)
-        elif dx_mm is not None:
-            dx = float(dx_mm)
-            dy = float(dy_mm) if dy_mm is not None else dx * ystep / xstep
+            lateral = (float_scaled(xstep, k), float_scaled(ystep, k), dx_mm, dy_mm)
+        elif dx_mm is not None:  # dy from the coordinate step ratio unless given
+            lateral = (None, None, dx_mm, dy_mm if dy_mm is not None
+                       else float(dx_mm) * ystep / xstep)
         else:
-            dx = dy = None
             missing.append("the unit of the x, y coordinates (pass dx_mm= for the pixel "
                            "spacing in mm, or xy_unit= 'um', 'mm', ...)")
         meta.update(rows_flipped=False, text_layout="xyz", xyz_origin=(x0, y0),
@@ -505,13 +471,11 @@ def read_text(
         elif "height" in header:
             h = _header_spacing_mm(header, "height", p)
             fdy = None if h is None else h / nrows
-        dx = _agree(fdx, dx_mm, "dx_mm", p)
-        dy = _agree(fdy, dy_mm, "dy_mm", p)
-        if dx is None:
+        _check_extents(p, header, nrows, ncols_, rows, cols)
+        if fdx is None and dx_mm is None:
             missing.insert(0, "the pixel spacing (pass dx_mm=, and dy_mm= if the pixels are "
                               "not square)")
-        elif dy is None:
-            dy = dx
+        lateral = (fdx, fdy, dx_mm, dy_mm)
         order = header.get("row_order")
         if order is not None and order not in _ROW_ORDERS:
             raise FileFormatError(f"{p}: header row_order {order!r} is not 'top-first' or "
@@ -526,10 +490,17 @@ def read_text(
         meta.update(rows_flipped=flip, text_layout="matrix", text_row_order=order)
     if missing:
         raise FileFormatError(f"{p}: the file does not give " + "; nor ".join(missing))
-    assert dx is not None and dy is not None and z_scale_file is not None
-    _check_positive(dx, "dx_mm", p)
-    _check_positive(dy, "dy_mm", p)
-    return HeightMap(z * z_scale_file, dx, dy, meta)
+    assert z_scale_file is not None
+    dx, dy, lat_meta = resolve_spacing(p, *lateral, what="the text file")
+    meta.update(lat_meta)
+    check_range("z_scale_nm", z_scale_file, p, "the height scale (nm per value)", absolute=True)
+    z = np.array(z, dtype=np.float64, order="C")  # own, writable, y-up copy
+    with np.errstate(over="raise", invalid="ignore"):
+        try:
+            z *= z_scale_file
+        except FloatingPointError:
+            raise FileFormatError(f"{p}: heights overflow when scaled to nm") from None
+    return HeightMap._adopt(z, dx, dy, meta)
 
 
 def write_text(hm: HeightMap, path: str | Path, *, delimiter: str = ",") -> None:
