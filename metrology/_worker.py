@@ -14,8 +14,9 @@ _DONE: frozenset[str] = frozenset()
 _STATE = ""
 
 
-def init(threads: int, done: frozenset[str], state_dir: str) -> None:
-    """Process-pool initializer: thread limits, SIGINT ignored, parent-death signal."""
+def init(threads: int, done: frozenset[str], state_dir: str, run_pid: int = 0) -> None:
+    """Process-pool initializer: thread limits, SIGINT ignored, and the worker ends when
+    the run's process (``run_pid``) does."""
     import signal
 
     global _DONE, _STATE
@@ -23,26 +24,44 @@ def init(threads: int, done: frozenset[str], state_dir: str) -> None:
     os.environ["NUMBA_NUM_THREADS"] = str(max(1, int(threads)))
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
-    _parent_death_signal()
+    _die_with(run_pid or os.getppid())
     _DONE = frozenset(done)
     _STATE = state_dir
 
 
-def _parent_death_signal() -> None:
-    """Linux: the worker gets SIGTERM when the parent dies (``kill -9`` of the run)."""
-    try:
-        import ctypes
-        import signal
-        import sys
+def _die_with(pid: int) -> None:
+    """End this worker when process ``pid`` (the run) ends, even by ``kill -9``.
 
-        if not sys.platform.startswith("linux"):
-            return
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG
-        if os.getppid() == 1:  # the parent is already gone
-            os._exit(1)
-    except Exception:  # noqa: BLE001 - elsewhere workers end when their queue closes
-        pass
+    A worker's queues never see end-of-file while other workers hold their other
+    ends, and a worker forked from a fork server is not a child of the run (a
+    parent-death signal would watch the server): a daemon thread waits on a
+    process descriptor of the run (Linux), else polls it every second.
+    """
+    import threading
+
+    def watch() -> None:
+        try:
+            import select
+
+            fd = os.pidfd_open(pid)  # type: ignore[attr-defined]
+        except (AttributeError, OSError):
+            fd = -1
+        if fd >= 0:
+            select.select([fd], [], [])
+        else:
+            import time
+
+            while True:
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    break
+                except OSError:
+                    pass
+                time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="metrology-run-watch", daemon=True).start()
 
 
 def mark_started(part_task: Any) -> None:

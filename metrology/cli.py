@@ -388,7 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "value and a verdict column per criterion")
     r = c.add_argument_group("running")
     r.add_argument("--workers", type=int, metavar="N", default=None,
-                   help="worker processes (default: the machine's cores; 1: in this process)")
+                   help="worker processes (default: the machine's cores, or this process "
+                   "alone for a batch of less than 32 MB of files; 1: in this process)")
     r.add_argument("--dask", metavar="local", default=None,
                    help="run the parts on a Dask cluster started on this machine (needs "
                    "pip install 'metrology[dask]'; --workers sets its size)")

@@ -592,3 +592,29 @@ def test_exit_code_rules():
     assert worst_exit([0, 3, 1]) == 1 and worst_exit([1, 2, 3]) == 2
     assert worst_exit([0, 3]) == 3 and worst_exit([]) == 0
     assert worst_exit([2, 130]) == ExitCode.INTERRUPTED
+
+
+def test_progress_lines_without_a_terminal():
+    """CI logs: a line every N parts (and one at the end) with files/s and ETA; the results
+    go to stdout untouched."""
+    import io
+
+    from metrology.batch._progress import Progress
+
+    err, out = io.StringIO(), io.StringIO()
+    p = Progress(25, 50, mode="auto", every=10, seconds=1e9, stream=err, out=out)
+    assert p.mode == "lines"                       # a StringIO is no terminal
+    for i in range(25):
+        p.write(f"PASS part{i}")
+        p.update(2)
+    p.close()
+    lines = err.getvalue().splitlines()
+    assert [ln.split(",")[0] for ln in lines] == ["progress: 10/25 parts", "progress: 20/25 parts",
+                                                 "progress: 25/25 parts"]
+    assert "files/s" in lines[0] and "ETA" in lines[0] and "50/50 files (100 %)" in lines[-1]
+    assert out.getvalue().splitlines() == [f"PASS part{i}" for i in range(25)]
+    quiet = io.StringIO()
+    q = Progress(3, 3, mode="none", stream=quiet, out=io.StringIO())
+    for _ in range(3):
+        q.update(1)
+    assert quiet.getvalue() == ""

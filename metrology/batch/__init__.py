@@ -47,6 +47,11 @@ __all__ = ["check_many", "Batch", "discover", "candidate_files", "probe", "is_ow
            "EXIT_INTERRUPTED", "default_workers", "threads_per_worker", "local_cluster",
            "FIGURE_POLICIES"]
 
+#: a batch whose files hold fewer bytes than this runs in this process unless a number of
+#: workers is given: two workers start in 1.5-3 s (interpreter, imports, kernels loaded
+#: from the cache), about what 32 MB of measurement files take to check on one core
+SMALL_BATCH_BYTES = 32 * 2**20
+
 #: which parts get HTML figures (``--figures``)
 FIGURE_POLICIES = ("auto", "all", "non-pass", "none")
 
@@ -80,7 +85,8 @@ class Batch:
     roots : sequence of path or glob
         Part folders, folders of part folders (searched recursively), files.
     workers : int, optional
-        Processes (default: the machine's cores; 1 = in this process).
+        Processes (default: the machine's cores, or this process alone for a batch
+        whose files hold less than :data:`SMALL_BATCH_BYTES`; 1 = in this process).
     client : distributed.Client, optional
         Run the parts on this Dask cluster instead.
     per_file : bool
@@ -116,6 +122,8 @@ class Batch:
         self.discovery = discover(roots, per_file=per_file, part_check=part_check,
                                   exclude=exclude)
         self.workers = default_workers() if workers is None else max(1, int(workers))
+        if workers is None and client is None and self._input_bytes() < SMALL_BATCH_BYTES:
+            self.workers = 1   # starting workers would cost more than they save
         self.client = client
         if figures == "auto":   # every part's figures for one part, else the non-passing
             figures = "all" if len(self.discovery.tasks) == 1 else "non-pass"
@@ -140,6 +148,16 @@ class Batch:
         self.last_files = 0
         self.created = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
         self._spool: Any = None
+
+    def _input_bytes(self) -> int:
+        total = 0
+        for t in self.discovery.tasks:
+            for f in t.files:
+                try:
+                    total += os.path.getsize(f)
+                except OSError:
+                    pass
+        return total
 
     @property
     def tasks(self) -> list[PartTask]:
@@ -253,7 +271,8 @@ def check_many(spec: Any, roots: Sequence[str | os.PathLike[str]], *,
         holds measurement files is a part), files named on their own (one part
         together, or one each with ``per_file``), globs.
     workers : int, optional
-        Worker processes (default: the machine's cores; 1: in this process).
+        Worker processes (default: the machine's cores, or this process for a batch
+        of less than 32 MB of files; 1: in this process).
     client : distributed.Client, optional
         Run the same per-part tasks on this Dask cluster (``pip install
         'metrology[dask]'``); the files must be readable at the same paths on

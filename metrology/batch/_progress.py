@@ -61,9 +61,8 @@ class Progress:
         """Print ``text`` on stdout without tearing the bar."""
         out = sys.stdout if self.out is None else self.out
         if self._bar is not None:
-            self._bar.clear()
-            print(text, file=out, flush=True)
-            self._bar.refresh()
+            self._bar.write(text, file=out)
+            out.flush()
         else:
             print(text, file=out, flush=True)
 

@@ -10,12 +10,13 @@ the maps of one part at a time, whatever the size of the batch.
 Executors
 ---------
 * in-process (``workers=1``, or a single part): the parts one after the other;
-* a process pool (default: one worker per core): ``spawn``-started processes
-  that keep their caches (Zernike geometry, aperture circles, PSD workspace,
+* a process pool (default: one worker per core): processes forked from a
+  fork server that imported the analysis modules once (``spawn`` where there
+  is no fork server), that keep their caches (Zernike geometry, aperture circles, PSD workspace,
   the Numba kernels loaded from the on-disk cache) from part to part; each
   runs ``max(1, cores // workers)`` Numba threads (``NUMBA_NUM_THREADS`` set
-  before Numba loads) and single-threaded BLAS, so that workers x threads
-  never exceeds the cores. A worker that dies (a crash in a C library, the
+  before Numba loads in the server, and per task) and single-threaded BLAS, so
+  that workers x threads never exceeds the cores. A worker that dies (a crash in a C library, the
   OOM killer, ``kill -9``) is replaced and its part retried once, then
   recorded as an error naming the part;
 * Dask distributed (``client=``): the same task per part, submitted to the
@@ -243,13 +244,12 @@ def _crashed(task: PartTask, why: str, attempt: int, died: bool = True) -> PartO
 def _iter_pool(spec: Any, tasks: Sequence[PartTask], options: RunOptions,
                workers: int, done: frozenset[str], interrupt: Interrupt | None,
                task_fn: Callable[..., PartOutcome] | None = None) -> Iterator[PartOutcome]:
-    import multiprocessing as mp
     import tempfile
     from concurrent.futures.process import BrokenProcessPool
 
     threads = threads_per_worker(workers)
     opts = RunOptions(**{**options.__dict__, "threads": threads})
-    ctx = mp.get_context("spawn")
+    ctx = _context(threads)
     attempts = {t.index: 1 for t in tasks}
     queue = list(reversed(tasks))
     max_in_flight = 2 * workers
@@ -258,7 +258,7 @@ def _iter_pool(spec: Any, tasks: Sequence[PartTask], options: RunOptions,
             with sigint_blocked():
                 return ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
                                            initializer=_worker.init,
-                                           initargs=(threads, done, state))
+                                           initargs=(threads, done, state, os.getpid()))
 
         ex = make()
         running: dict[Future, PartTask] = {}
@@ -302,6 +302,43 @@ def _iter_pool(spec: Any, tasks: Sequence[PartTask], options: RunOptions,
                     ex = make()
         finally:
             _kill(ex)
+
+
+#: modules a worker needs, imported once by the fork server (workers fork from it)
+_PRELOAD = ["metrology._worker", "kernels._config", "metrology.check", "metrology.io",
+            "metrology.spec", "metrology.zernike", "metrology.spectral", "metrology.fill",
+            "metrology.batch._run"]
+
+
+def _context(threads: int) -> Any:
+    """The start method of the workers: a fork server where there is one (its one
+    interpreter imports NumPy, Numba and the analysis modules once, with the thread
+    limits set; each worker is a fork of it, so a worker starts in milliseconds), else
+    ``spawn`` (also with ``METROLOGY_START_METHOD=spawn``). The server never runs a
+    kernel, so it has no thread pool to fork."""
+    import multiprocessing as mp
+
+    want = os.environ.get("METROLOGY_START_METHOD", "forkserver")
+    if want == "spawn" or "forkserver" not in mp.get_all_start_methods():
+        return mp.get_context("spawn")
+    from multiprocessing import forkserver
+
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(_PRELOAD)
+    limits = {"NUMBA_NUM_THREADS": str(threads), "OMP_NUM_THREADS": "1",
+              "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    old = {k: os.environ.get(k) for k in limits}
+    os.environ.update(limits)
+    try:
+        with sigint_blocked():
+            forkserver.ensure_running()
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return ctx
 
 
 def _dead_tasks(ex: ProcessPoolExecutor, state: str, running: dict[Future, PartTask]
