@@ -300,8 +300,10 @@ def _iter_pool(spec: Any, tasks: Sequence[PartTask], options: RunOptions,
                         attempts[t.index] += 1
                         queue.append(t)
                     ex = make()
-        finally:
-            _kill(ex)
+        except BaseException:
+            _kill(ex)                   # interrupted, or the consumer stopped: end now
+            raise
+        ex.shutdown(wait=True)          # every part done: the workers exit cleanly
 
 
 #: modules a worker needs, imported once by the fork server (workers fork from it)
