@@ -15,7 +15,8 @@ time of each; the notes give parts/s and the pool / serial and Dask / serial
 ratios measured in the same run (target: pool >= 1.7x serial on 2 cores), and
 the peak memory of the 200-file runs: the largest sum of the resident set sizes
 of the run's process tree (parent, workers, HDF5 reader processes), sampled from
-``/proc`` every 20 ms (target < 2 GB).
+``/proc`` every 20 ms (target < 2 GB), and the CPU seconds of that tree (on a
+shared machine a pool that gets less than its cores shows it there).
 
 ``--quick``: 12 parts of 256² and the shipped parts once, one repeat, no Dask
 (its cluster start-up alone is seconds; the tests run the Dask path).
@@ -94,10 +95,12 @@ f_hi_per_mm = 2.0
 """
 
 
-def _tree_rss(pid: int) -> int:
-    """Resident set size (bytes) of ``pid`` and all its descendants, from /proc."""
+def _tree(pid: int, cpu: dict[int, float]) -> int:
+    """Resident set size (bytes) of ``pid`` and all its descendants, from /proc; records
+    each process's CPU seconds (user + system) so far in ``cpu``."""
     total, stack, seen = 0, [pid], set()
     page = os.sysconf("SC_PAGE_SIZE")
+    tick = os.sysconf("SC_CLK_TCK")
     while stack:
         p = stack.pop()
         if p in seen:
@@ -106,26 +109,31 @@ def _tree_rss(pid: int) -> int:
         try:
             with open(f"/proc/{p}/statm") as fh:
                 total += int(fh.read().split()[1]) * page
+            with open(f"/proc/{p}/stat") as fh:
+                f = fh.read().rsplit(")", 1)[1].split()
+            cpu[p] = max(cpu.get(p, 0.0), (int(f[11]) + int(f[12])) / tick)
             for tid in os.listdir(f"/proc/{p}/task"):
                 with open(f"/proc/{p}/task/{tid}/children") as fh:
                     stack += [int(x) for x in fh.read().split()]
-        except (OSError, ValueError):
+        except (OSError, ValueError, IndexError):
             continue
     return total
 
 
-def _timed_run(cmd: list[str], cwd: Path) -> tuple[float, int, int]:
-    """(wall seconds, exit code, peak tree RSS in bytes) of one command."""
+def _timed_run(cmd: list[str], cwd: Path) -> tuple[float, int, int, float]:
+    """(wall seconds, exit code, peak tree RSS in bytes, CPU seconds of the tree) of one
+    command (CPU sampled every 20 ms: a process's last 20 ms may be missed)."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     peak = [0]
+    cpu: dict[int, float] = {}
     stop = threading.Event()
 
     def sample() -> None:
         while not stop.is_set():
-            peak[0] = max(peak[0], _tree_rss(proc.pid))
+            peak[0] = max(peak[0], _tree(proc.pid, cpu))
             stop.wait(0.02)
 
     th = threading.Thread(target=sample, daemon=True)
@@ -139,7 +147,7 @@ def _timed_run(cmd: list[str], cwd: Path) -> tuple[float, int, int]:
     if proc.returncode not in (0, 1, 3):
         raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}: "
                            f"{err.decode(errors='replace')[-1500:]}")
-    return wall, proc.returncode, peak[0]
+    return wall, proc.returncode, peak[0], sum(cpu.values())
 
 
 def _make_maps(root: Path, n_parts: int, size: int) -> Path:
@@ -210,22 +218,24 @@ def run(sizes: tuple[int, ...] = (1024,), quick: bool = False) -> list[dict[str,
         for case, sz, tree, spec, n in batches:
             med: dict[str, float] = {}
             peaks: dict[str, int] = {}
+            cpus: dict[str, float] = {}
             for label, extra in modes:
                 cmd = [sys.executable, "-m", "metrology", "check", "--spec", str(spec),
                        str(tree), "--quiet", *extra]
-                walls, pk = [], 0
+                walls, pk, cs = [], 0, []
                 for _ in range(repeat):
-                    w, _code, p = _timed_run(cmd, root)
+                    w, _code, p, c = _timed_run(cmd, root)
                     walls.append(w)
+                    cs.append(c)
                     pk = max(pk, p)
                 m = statistics.median(walls)
-                med[label], peaks[label] = m, pk
+                med[label], peaks[label], cpus[label] = m, pk, statistics.median(cs)
                 q = sorted(walls)
                 rows.append({"case": case, "impl": f"metrology {label}", "size": sz,
                              "median_s": m, "iqr_s": q[-1] - q[0] if len(q) > 1 else None,
                              "n": len(walls), "no_ratio": True,
-                             "note": f"{n / m:.2f} parts/s; peak RSS {pk / 2**20:.0f} MiB "
-                                     "(process tree)"})
+                             "note": f"{n / m:.2f} parts/s; peak RSS {pk / 2**20:.0f} MiB, "
+                                     f"CPU {cpus[label]:.1f} s (process tree)"})
             serial = med[modes[0][0]]
             ratios = "; ".join(f"{lab}: {serial / med[lab]:.2f}x serial" for lab, _ in modes[1:])
             NOTES.append(f"{case} ({sz}²): " + ", ".join(
@@ -233,7 +243,10 @@ def run(sizes: tuple[int, ...] = (1024,), quick: bool = False) -> list[dict[str,
                 f"(target: pool >= 1.7x serial on 2 cores; {cores} cores here). Peak memory "
                 "(sum of RSS over the process tree): " + ", ".join(
                     f"{lab} {peaks[lab] / 2**20:.0f} MiB" for lab, _ in modes)
-                + " (target < 2 GB for the 200-file run).")
+                + " (target < 2 GB for the 200-file run). CPU seconds of the process tree "
+                "(all processes, medians): " + ", ".join(
+                    f"{lab} {cpus[lab]:.1f} s" for lab, _ in modes)
+                + f"; CPU / (wall x {cores} cores) is the share of the cores the run had.")
     if not rows:
         rows.append(row("batch", "metrology", 0, skip="nothing run"))
     return rows
