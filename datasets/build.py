@@ -46,6 +46,7 @@ import numpy as np
 
 import metrology
 from metrology import synth as S
+from metrology import synth_fullband as SF
 from metrology._json import jsonable
 from metrology.heightmap import HeightMap
 from metrology.verdicts import Verdict, exit_code_for, worst
@@ -90,6 +91,9 @@ MSF = S.RandomComponent(0.0025, 3.0, 0.1, name="MSF (polishing)")
 ROUGH = S.RandomComponent(0.0003, 2.0, 0.1, name="roughness")
 #: extra roughness of a coarser slurry: PSD2 = 2.74e-4 f^-1.5 (20-500 /mm RMS ~ 0.25 nm)
 SLURRY = S.RandomComponent(2.74e-4, 1.5, 0.1, name="roughness, coarse slurry")
+#: mid-spatial structure of a sub-aperture tool between the Fizeau's and the 5x's ranges:
+#: PSD2 = 2.625e-3 f^-2 on 0.7-3 /mm (RMS 0.155 nm there; 0.6-3 /mm composite band 0.219 nm)
+BRIDGE = S.RandomComponent(2.625e-3, 2.0, 0.7, 3.0, name="MSF, sub-aperture tool")
 
 FIZEAU = S.FizeauSetup()
 CSI5X = dict(objective="5x", shape=(200, 200), dx_mm=0.014, noise_rms_nm=0.02)
@@ -181,6 +185,16 @@ PARTS: tuple[Part, ...] = (
          ((-13.0, -9.0), (16.0, -10.0), (0.0, 16.0)),
          {"fizeau": "metropro", "csi-5x": "x3p", "csi-50x": "metropro"},
          fizeau=replace(FIZEAU, dropout_fraction=0.30)),
+    Part("part-h-msf-bridge", "l3s2-h",
+         "Fails the full-band composite: a sub-aperture tool left mid-spatial structure at "
+         "0.7-3 /mm, between the Fizeau's and the 5x's ranges; the composite band MSF-bridge "
+         "(0.6-3 /mm, which no single instrument resolves) fails in RMS and slope while "
+         "every single-instrument band passes. All files x3p.",
+         808,
+         _surface(dict(Z4=1.0, Z5=0.15, Z6=0.10, Z7=-0.08, Z8=0.06, Z9=0.10, Z10=-0.05,
+                       Z11=0.04), 808, random=(MSF, ROUGH, BRIDGE)),
+         ((10.0, 14.0), (-17.0, -3.0), (6.0, -16.0)),
+         {"fizeau": "x3p", "csi-5x": "x3p", "csi-50x": "x3p"}),
 )
 
 # ---------------------------------------------------------------------------- determinism
@@ -358,6 +372,14 @@ def truth_sidecar(job: FileJob, sm: S.SyntheticMeasurement, spec: Any, n_sites: 
     })
 
 
+def part_truth(part: Part, spec: Any) -> dict[str, dict[str, Any]]:
+    """The truth of the part-level criteria (composite PSD, scatter) from the generator."""
+    setups: dict[str, list[Any]] = {}
+    for j in jobs(part):
+        setups.setdefault(j.measurement, []).append(j.setup())
+    return SF.expected_part_values(part.surface, spec, setups)
+
+
 def part_summary(part: Part, sidecars: list[dict[str, Any]], spec: Any) -> dict[str, Any]:
     """The ``part.json`` content: expected part verdict and which criteria decide it."""
     per_crit: dict[str, list[str]] = {}
@@ -365,6 +387,8 @@ def part_summary(part: Part, sidecars: list[dict[str, Any]], spec: Any) -> dict[
         for cid, d in sc["criteria"].items():
             per_crit.setdefault(cid, []).append(d["verdict"])
     crit_verdict = {cid: _worst(v) for cid, v in per_crit.items()}
+    composite = part_truth(part, spec)
+    crit_verdict.update({cid: d["verdict"] for cid, d in composite.items()})
     missing = [c.id for c in spec.criteria if c.id not in crit_verdict]
     for cid in missing:  # a measurement with no file: not measurable
         crit_verdict[cid] = Verdict.NOT_MEASURABLE.value
@@ -380,6 +404,7 @@ def part_summary(part: Part, sidecars: list[dict[str, Any]], spec: Any) -> dict[
         "not_measurable_criteria": [c for c, v in crit_verdict.items()
                                     if v == "not-measurable"],
         "criteria": crit_verdict,
+        "part_criteria": composite,
         "files": [sc["file"] for sc in sidecars],
         "model_bands": {m: S.model_expectations(part.surface, spec, m) for m in TAGS},
         "surface": part.surface.to_dict(),

@@ -37,8 +37,8 @@ from .errors import (
 #: submodules reachable as attributes (``mt.check``, ``mt.aperture``, ...)
 _SUBMODULES = frozenset({
     "aperture", "batch", "check", "cli", "composite", "coverage", "criteria", "demo", "fill",
-    "filters",
-    "heightmap", "io", "materials", "pipeline", "psdlimit", "scatter", "synth_composite",
+    "filters", "heightmap", "io", "materials", "pipeline", "profile", "psdlimit", "scatter",
+    "synth_composite",
     "reports", "spec", "spectral", "synth", "synth_psd", "verdicts", "warmup", "zernike",
     "zernike_schemes",
     # uncertainty, repeats, decision rules, ISO 10110-5, wavefront, display units
@@ -49,6 +49,7 @@ _SUBMODULES = frozenset({
 #: public name -> the submodule that defines it
 _ATTRS: dict[str, str] = {
     "HeightMap": "heightmap",
+    "Profile": "profile",
     "load": "io", "save": "io", "formats": "io",
     "Spec": "spec", "SpecWarning": "spec", "load_spec": "spec", "parse_spec": "spec",
     "PSD2D": "spectral", "AzimuthalAverage": "spectral", "BandRMS": "spectral",
@@ -102,6 +103,7 @@ _ATTRS: dict[str, str] = {
 __all__ = [
     "__version__",
     "HeightMap",
+    "Profile",
     "aperture",
     "check",
     "check_many",

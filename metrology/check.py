@@ -53,6 +53,7 @@ from ._json import jsonable
 from ._version import __version__
 from .criteria import PSD, Criterion, Evidence, FitRequest, SiteValue
 from .errors import MetrologyError, SpecError
+from .heightmap import HeightMap
 from .pipeline import (
     PSD_WINDOW,
     FileAnalysis,
@@ -61,6 +62,7 @@ from .pipeline import (
     load_file,
 )
 from .spec import Spec
+from .spec.model import COMPOSITE
 from .verdicts import ExitCode, Verdict, exit_code_for, worst, worst_exit
 
 __all__ = [
@@ -136,6 +138,16 @@ class FileSummary(FileAnalysis):
     removed_terms: tuple[str, ...] = ()
     dropouts_filled: int = 0
     analysis: dict[str, Any] | None = None
+    kind: str = "map"
+
+    @property
+    def data_kind(self) -> str:
+        """``"map"`` or ``"profile"``, as the file was."""
+        return self.kind
+
+    @property
+    def profile(self) -> Any:
+        return None
 
     @property
     def removed(self) -> tuple[str, ...]:
@@ -158,8 +170,11 @@ class FileSummary(FileAnalysis):
             return fa
         base = {f.name: getattr(fa, f.name) for f in dataclasses.fields(FileAnalysis)}
         base.update(hm=None, preprocessing=None, fits=[], spectrum=None)
+        if "profile_record" in base:
+            base["profile_record"] = None
         return cls(**base, status="analysed", removed_terms=tuple(fa.removed),
-                   dropouts_filled=int(fa.filled_pixels), analysis=fa.analysis_dict())
+                   dropouts_filled=int(fa.filled_pixels), analysis=fa.analysis_dict(),
+                   kind=getattr(fa, "data_kind", "map"))
 
     @classmethod
     def unusable(cls, path: str, measurement: str, assigned_by: str, status: str,
@@ -167,6 +182,14 @@ class FileSummary(FileAnalysis):
         """A file of ``measurement`` that cannot be judged (``status`` unreadable or
         unjudgeable), with what is known of it."""
         meta: dict[str, Any] = {} if hm is None else dict(hm.meta)
+        if hm is not None and not isinstance(hm, HeightMap):     # a profile (1-D trace)
+            n = int(hm.n_points)
+            return cls(path=str(path), measurement=measurement, assigned_by=assigned_by,
+                       meta=meta, shape=(1, n), dx_mm=hm.dx_mm, dy_mm=hm.dx_mm,
+                       valid_fraction=hm.valid_fraction, rms_nm=None, pv_nm=None,
+                       aperture_record=None, valid_fraction_in_aperture=0.0,
+                       pixels_across=0.0, blocked_reason=reason, status=status,
+                       kind="profile")
         if hm is None:
             return cls(path=str(path), measurement=measurement, assigned_by=assigned_by,
                        meta=meta, shape=(0, 0), dx_mm=math.nan, dy_mm=math.nan,
@@ -325,8 +348,9 @@ class PartResult:
         return worst(vs) if vs else None
 
     def slim(self) -> PartResult:
-        """This result without arrays (maps, fits, PSDs, figure curves of the evidence):
-        what reports need once the figures are drawn (a batch keeps only this)."""
+        """This result without its maps (height maps, fits, 2-D PSDs, traces; 2-D or
+        large figure arrays of the evidence): what reports need once the figures are
+        drawn (a batch keeps only this)."""
         files = [FileSummary.of(fa) for fa in self.files]
         criteria = []
         for c in self.criteria:
@@ -364,10 +388,24 @@ class PartResult:
         }
 
 
+#: figure arrays of the evidence larger than this (elements), or of two dimensions or more,
+#: are dropped by :meth:`PartResult.slim`; 1-D curves (a PSD curve, a composite PSD) stay:
+#: the JSON report and the figures of a batch read them
+_KEEP_ELEMENTS = 1 << 16
+
+
 def _strip_figures(ev: Evidence | None) -> Evidence | None:
     if ev is None:
         return None
-    drop = {f.name: None for f in dataclasses.fields(ev) if f.metadata.get("figure")}
+    drop = {}
+    for f in dataclasses.fields(ev):
+        if not f.metadata.get("figure"):
+            continue
+        v = getattr(ev, f.name)
+        size, ndim = getattr(v, "size", None), getattr(v, "ndim", None)
+        if isinstance(size, int) and isinstance(ndim, int) and (
+                ndim >= 2 or size > _KEEP_ELEMENTS):
+            drop[f.name] = None
     return dataclasses.replace(ev, **drop) if drop else ev
 
 
@@ -429,6 +467,13 @@ def exit_code(report: CheckReport) -> ExitCode:
 
 # ----------------------------------------------------------------------------- evaluation
 
+#: why a criterion cannot judge the file's kind of data (``Criterion.DATA``)
+_DATA_REASON = {
+    "profile": "{} needs an areal height map; this file is a profile (a 1-D trace)",
+    "map": "{} judges a profile (a 1-D trace such as a stylus profilometer file); this file "
+           "is an areal height map",
+}
+
 def evaluate(c: Criterion, fa: FileAnalysis) -> SiteValue:
     """One criterion on one analysed file: what the pipeline could not provide is
     ``not-measurable`` with the reason; otherwise the criterion's own ``evaluate``.
@@ -436,6 +481,9 @@ def evaluate(c: Criterion, fa: FileAnalysis) -> SiteValue:
     criterion, data-quality ones included."""
     if file_status(fa) != "analysed":
         return SiteValue(fa.path, None, NOT_MEASURABLE, fa.blocked_reason)
+    if fa.data_kind not in c.DATA:  # a profile criterion on a map, or an areal one on a trace
+        return SiteValue(fa.path, None, NOT_MEASURABLE, _DATA_REASON[fa.data_kind].format(
+            c.TYPE))
     if fa.blocked_reason and not c.EVALUATE_WHEN_BLOCKED:
         return SiteValue(fa.path, None, NOT_MEASURABLE, fa.blocked_reason)
     for req in c.requests():
@@ -545,7 +593,7 @@ def check_part(spec: Spec, files: Sequence[str | os.PathLike[str]], *,
     """
     if only is not None:
         only = tuple(dict.fromkeys(only))
-        unknown = [m for m in only if m not in spec.measurements]
+        unknown = [m for m in only if m not in spec.measurements and m != COMPOSITE]
         if unknown:
             raise SpecError(f"--only {', '.join(unknown)}: the spec declares no such "
                             f"measurement; declared: {', '.join(spec.measurements)}")
@@ -607,6 +655,9 @@ def check_part(spec: Spec, files: Sequence[str | os.PathLike[str]], *,
         try:
             analyses.append(analyze_file(spec, meas, hm, f, by))
             tf["analysis"] = time.perf_counter() - t1
+        except SpecError as exc:   # the file cannot be this measurement (a profile for an
+            input_error(f, str(exc))  # areal one): an input error, as the spec would be
+            analyses.append(FileSummary.unusable(f, meas, by, "unjudgeable", str(exc), hm))
         except MetrologyError as exc:
             analyses.append(FileSummary.unusable(f, meas, by, "unjudgeable",
                                                  f"the analysis failed: {exc}", hm))
@@ -624,8 +675,9 @@ def check_part(spec: Spec, files: Sequence[str | os.PathLike[str]], *,
     results: list[CriterionResult] = []
     t_crit = time.perf_counter()
     for c in spec.criteria:
-        fas = by_meas.get(c.measurement, [])
-        if only is not None and c.measurement not in only:
+        # criteria on the composite PSD see every file of the part (criteria/_composite.py)
+        fas = analyses if c.measurement == COMPOSITE else by_meas.get(c.measurement, [])
+        if only is not None and c.measurement not in only:   # composite: "--only composite"
             r = _aggregate(c, [])
             r.verdict = NOT_CHECKED
             r.reason = f"measurement {c.measurement!r} not requested (--only {', '.join(only)})"

@@ -247,8 +247,15 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     from .reports import render_summary
 
     _guard_outputs({"--json": args.json}, [args.file])
+    from .profile import Profile
+
     hm = load_file(args.file)
-    summary = summarize_map(hm, terms=args.terms, scheme=args.scheme, path=args.file)
+    if isinstance(hm, Profile):  # a 1-D trace: statistics, decade bands, roughness
+        from .pipeline import summarize_profile
+
+        summary = summarize_profile(hm, path=args.file)
+    else:
+        summary = summarize_map(hm, terms=args.terms, scheme=args.scheme, path=args.file)
     _emit(render_summary(summary))
     if args.json:
         atomic_write_text(args.json, json.dumps(summary, indent=2, ensure_ascii=False,
@@ -293,15 +300,18 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _format_info(path: str, hm) -> str:  # noqa: ANN001
+    from .profile import Profile
+
     m = hm.meta
     wl = m.get("wavelength_nm")
-    lines = [
-        f"{path}",
-        f"  format        {m.get('format', '?')}",
-        f"  shape         {hm.shape[0]} rows x {hm.shape[1]} cols",
-        f"  spacing       dx = {hm.dx_mm:.6g} mm, dy = {hm.dy_mm:.6g} mm",
-        f"  valid         {hm.valid_fraction:.2%}",
-    ]
+    lines = [f"{path}", f"  format        {m.get('format', '?')}"]
+    if isinstance(hm, Profile):  # a 1-D trace
+        lines += [f"  profile       {hm.n_points} points along x, {hm.length_mm:.6g} mm",
+                  f"  spacing       dx = {hm.dx_mm:.6g} mm"]
+    else:
+        lines += [f"  shape         {hm.shape[0]} rows x {hm.shape[1]} cols",
+                  f"  spacing       dx = {hm.dx_mm:.6g} mm, dy = {hm.dy_mm:.6g} mm"]
+    lines.append(f"  valid         {hm.valid_fraction:.2%}")
     if hm.n_valid:
         lines.append(f"  RMS / PV      {hm.rms_nm:.4g} nm / {hm.pv_nm:.4g} nm "
                      "(as stored, nothing removed)")
@@ -315,6 +325,13 @@ def _format_info(path: str, hm) -> str:  # noqa: ANN001
     inst = m.get("instrument") or m.get("software")
     lines.append(f"  instrument    {inst if inst else '(not recorded)'}")
     return "\n".join(lines)
+
+
+def _cmd_formats(args: argparse.Namespace) -> int:
+    from .io import format_table
+
+    print(format_table())
+    return EXIT_PASS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -341,6 +358,10 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("files", nargs="+", metavar="FILE")
     i.set_defaults(func=_cmd_info)
 
+    sub.add_parser("formats", help="list the file formats: read / write, the instruments "
+                   "they come from, and the formats refused with the export to use"
+                   ).set_defaults(func=_cmd_formats)
+
     c = sub.add_parser(
         "check", help="check measurement files against a spec: pass / fail / not-measurable",
         description="Check lenses against a lens spec (TOML, metrology.spec/1). Each ROOT is "
@@ -363,8 +384,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--per-file", action="store_true",
                    help="judge every file as a part of its own (one lens per file)")
     c.add_argument("--only", action="append", metavar="NAME[,NAME]",
-                   help="check only these measurements; the criteria of the others are "
-                   "listed as not-checked and do not make the exit code 3")
+                   help="check only these measurements (and the full band with 'composite'); "
+                   "the criteria of the others are listed as not-checked and do not make the "
+                   "exit code 3")
     c.add_argument("--details", action=argparse.BooleanOptionalAction, default=None,
                    help="print every part's whole table (default: one line per part that "
                    "passed, the table of the others; a single part always gets its table)")
@@ -409,7 +431,9 @@ def build_parser() -> argparse.ArgumentParser:
         "analyze", help="statistics, Zernike table and decade band RMS of one map (no spec)",
         description="Statistics of one map as stored, a Zernike fit (nothing removed "
         "before it; R_norm circumscribes the valid pixels) and the areal RMS in decades of "
-        "spatial frequency with their coverage (Hann window, piston and tilt removed).",
+        "spatial frequency with their coverage (Hann window, piston and tilt removed). For "
+        "a profile (a 1-D trace): its statistics, the ISO 21920-2 height parameters of the "
+        "unfiltered trace about its least-squares line, and the profile RMS in decades.",
         epilog="exit codes: 0 success, 2 usage or input error",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     a.add_argument("file", metavar="FILE")

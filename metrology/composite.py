@@ -93,6 +93,7 @@ __all__ = [
     "InstrumentSegment",
     "Overlap",
     "CompositeBandRMS",
+    "CompositeBandSlope",
     "LimitComparison",
     "CompositePSD",
     "composite_psd",
@@ -332,6 +333,55 @@ class CompositeBandRMS:
 
 
 @dataclass(frozen=True)
+class CompositeBandSlope:
+    """Band RMS slope of a composite PSD (:meth:`CompositePSD.band_slope_rms`).
+
+    Attributes
+    ----------
+    rms_urad, stderr_urad : float
+        RMS slope over the served part of the band's support, µrad (nm/mm), and its
+        standard error; of the gradient magnitude for a radial composite, along the
+        axis for a profile composite.
+    Everything else as :class:`CompositeBandRMS`.
+    """
+
+    rms_urad: float
+    stderr_urad: float
+    f_lo_per_mm: float
+    f_hi_per_mm: float
+    filter: str
+    support_lo_per_mm: float
+    support_hi_per_mm: float
+    coverage: str
+    measurable: bool
+    reason: str
+    served: tuple[tuple[float, float, str], ...]
+    gaps: tuple[tuple[float, float], ...]
+    flags: tuple[Overlap, ...]
+    kind: str
+    axis: str | None
+    sidedness: str
+    combine: str
+    definition: str
+    window: str = ""
+
+    @property
+    def fully_covered(self) -> bool:
+        """True when the composite serves the whole support."""
+        return self.coverage == "full"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "flags"}
+        for k in ("rms_urad", "stderr_urad", "support_hi_per_mm", "f_hi_per_mm"):
+            d[k] = _j(d[k])
+        d["served"] = [list(s) for s in self.served]
+        d["gaps"] = [list(g) for g in self.gaps]
+        d["flags"] = [f.to_dict() for f in self.flags]
+        return d
+
+
+@dataclass(frozen=True)
 class LimitComparison:
     """A composite PSD against a limit line, bin by bin.
 
@@ -534,6 +584,29 @@ class CompositePSD:
             ``measurable`` only when the composite serves the whole support
             and is itself measurable.
         """
+        d = self._band_integral(f_lo_per_mm, f_hi_per_mm, filter, tail, slope=False)
+        return CompositeBandRMS(rms_nm=d.pop("rms"), stderr_nm=d.pop("err"), **d)
+
+    def band_slope_rms(self, f_lo_per_mm: float, f_hi_per_mm: float, *,
+                       filter: str = "sharp", tail: float = 0.01) -> CompositeBandSlope:
+        """RMS slope over the band [f_lo, f_hi): sqrt(∫ (2π f)² T(f)² PSD df), µrad.
+
+        The same integral as :meth:`band_rms` weighted by (2π f)² (nm/mm = µrad):
+        of the radial PSD, the RMS of the gradient magnitude (areal band); of a
+        profile composite, the RMS slope along its axis. Within a bin the
+        bin's local power law is integrated (f^(s+2)); coverage, gaps and
+        flags as in :meth:`band_rms`.
+
+        Returns
+        -------
+        CompositeBandSlope
+        """
+        d = self._band_integral(f_lo_per_mm, f_hi_per_mm, filter, tail, slope=True)
+        return CompositeBandSlope(rms_urad=d.pop("rms"), stderr_urad=d.pop("err"), **d)
+
+    def _band_integral(self, f_lo_per_mm: float, f_hi_per_mm: float, filter: str,
+                       tail: float, *, slope: bool) -> dict[str, Any]:
+        """The fields of a band result: height (``slope=False``, nm) or slope (µrad)."""
         flt = check_filter(filter)
         lo, hi = float(f_lo_per_mm), float(f_hi_per_mm)
         if not (math.isfinite(lo) and lo >= 0 and hi > lo) or math.isnan(hi):
@@ -546,6 +619,8 @@ class CompositePSD:
         var = 0.0
         var_err2 = 0.0
         nb = e.size - 1
+        extra = 2.0 if slope else 0.0       # (2 pi f)^2 weight: one more f^2 in the law
+        w_const = (2.0 * math.pi) ** 2 if slope else 1.0
         for k in range(nb):
             # sharp: the band's bins; Gaussian: every served bin, weighted by T² (the
             # support only decides the coverage)
@@ -559,15 +634,17 @@ class CompositePSD:
                 a2, b2 = max(a, lo), min(b, hi)
                 if not a2 < b2:
                     continue
-                if a2 <= e[k] * (1 + 1e-12) and b2 >= e[k + 1] * (1 - 1e-12):
+                if (not slope and a2 <= e[k] * (1 + 1e-12)
+                        and b2 >= e[k + 1] * (1 - 1e-12)):
                     v = self._density[k] * (e[k + 1] - e[k])
                 else:
-                    v = c[k] * float(_power_integral(self._slope[k], a2, b2))
+                    v = w_const * c[k] * float(_power_integral(self._slope[k] + extra, a2, b2))
             else:
                 u = 0.5 * (_GL_X + 1.0) * math.log(b / a) + math.log(a)
                 fq = np.exp(u)
                 wq = 0.5 * math.log(b / a) * _GL_W
                 v = float(np.sum(wq * fq * c[k] * fq ** self._slope[k]
+                                 * (w_const * fq ** extra)
                                  * band_weight(fq, lo, hi, "gaussian")))
             var += v
             var_err2 += (v * math.sqrt(self._rel_var[k])) ** 2
@@ -605,18 +682,27 @@ class CompositePSD:
         flags = tuple(o for o in self.flags if o.f_lo_per_mm < s_hi and o.f_hi_per_mm > s_lo)
         rms = math.sqrt(var) if covered_any else math.nan
         err = math.sqrt(var_err2) / (2 * rms) if covered_any and rms > 0 else math.nan
-        return CompositeBandRMS(
-            rms_nm=rms, stderr_nm=err, f_lo_per_mm=lo, f_hi_per_mm=hi, filter=flt,
+        dfn = definition(flt, lo, hi)
+        if slope:
+            dfn += "; slope: (2 pi f)^2 weight, nm/mm = urad"
+        return dict(
+            rms=rms, err=err, f_lo_per_mm=lo, f_hi_per_mm=hi, filter=flt,
             support_lo_per_mm=s_lo, support_hi_per_mm=s_hi, coverage=cov,
             measurable=(cov == "full" and self.measurable), reason="; ".join(reasons),
             served=self._segments(s_lo, s_hi), gaps=tuple(gaps_in), flags=flags,
             kind=self.kind, axis=self.axis, sidedness=self.sidedness, combine=self.combine,
-            definition=definition(flt, lo, hi), window=self.window)
+            definition=dfn, window=self.window)
 
     def bands_rms(self, bands: Sequence[tuple[float, float]], *, filter: str = "sharp",
                   tail: float = 0.01) -> list[CompositeBandRMS]:
         """:meth:`band_rms` of each (f_lo, f_hi)."""
         return [self.band_rms(lo, hi, filter=filter, tail=tail) for lo, hi in bands]
+
+    def served_ranges(self, f_lo_per_mm: float, f_hi_per_mm: float
+                      ) -> tuple[tuple[float, float, str], ...]:
+        """Which instrument(s) serve which part of [f_lo, f_hi]: consecutive served bins
+        with one source, clipped to the range, as (f_lo, f_hi, source)."""
+        return self._segments(float(f_lo_per_mm), float(f_hi_per_mm))
 
     def _segments(self, s_lo: float, s_hi: float) -> tuple[tuple[float, float, str], ...]:
         """Consecutive served bins with one source label, clipped to [s_lo, s_hi]."""

@@ -56,12 +56,14 @@ __all__ = [
     "FILTERS",
     "ALPHA",
     "FilteredBandRMS",
+    "FilteredBandSlope",
     "gaussian_weighting_function",
     "gaussian_lowpass",
     "band_transmission",
     "band_weight",
     "support_per_mm",
     "filtered_band_rms",
+    "filtered_band_slope_rms",
     "check_filter",
     "definition",
 ]
@@ -242,6 +244,48 @@ class FilteredBandRMS:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
+@dataclass(frozen=True)
+class FilteredBandSlope:
+    """Band RMS slope (µrad = nm/mm) under a stated filter, with what the data covered.
+
+    ``rms_urad``: sqrt of Σ (2π|f|)² T(|f|)² PSD over the frequencies the data
+    resolve (NaN when the support is not covered at all); the other fields as
+    :class:`FilteredBandRMS`.
+    """
+
+    rms_urad: float
+    f_lo_per_mm: float
+    f_hi_per_mm: float
+    filter: str
+    support_lo_per_mm: float
+    support_hi_per_mm: float
+    covered_lo_per_mm: float
+    covered_hi_per_mm: float
+    coverage: str
+    kind: str
+    axis: str | None
+    sidedness: str
+    window: str
+    reason: str
+    f_min_per_mm: float
+    f_max_per_mm: float
+    definition: str
+
+    @property
+    def fully_covered(self) -> bool:
+        """True when the data resolve the whole support of the band."""
+        return self.coverage == "full"
+
+    @property
+    def measurable(self) -> bool:
+        """Alias of :attr:`fully_covered`."""
+        return self.coverage == "full"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-Python dict (NaN stays NaN)."""
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
 def definition(filter: str, f_lo: float, f_hi: float) -> str:
     """The band's filter in words, for results and reports."""
     if check_filter(filter) == "sharp":
@@ -304,10 +348,47 @@ def filtered_band_rms(psd_obj: Any, f_lo_per_mm: float, f_hi_per_mm: float, *,
     FilteredBandRMS
         (:class:`~metrology.composite.CompositeBandRMS` for a composite.)
     """
+    if hasattr(psd_obj, "band_rms") and hasattr(psd_obj, "frequency_per_mm"):
+        flt = check_filter(filter)
+        lo, hi = _band(f_lo_per_mm, f_hi_per_mm)
+        return psd_obj.band_rms(lo, hi, filter=flt, tail=tail)
+    d = _filtered(psd_obj, f_lo_per_mm, f_hi_per_mm, filter, kind, axis, valid_range_per_mm,
+                  tail, slope=False)
+    return FilteredBandRMS(rms_nm=d.pop("rms"), **d)
+
+
+def filtered_band_slope_rms(psd_obj: Any, f_lo_per_mm: float, f_hi_per_mm: float, *,
+                            filter: str = "gaussian", kind: str = "areal", axis: str = "x",
+                            valid_range_per_mm: tuple[float, float] | None = None,
+                            tail: float = TAIL) -> Any:
+    """Band RMS *slope* (µrad = nm/mm) under a sharp or ISO 16610 Gaussian band filter.
+
+    ``sqrt(Σ (2π|f|)² T(|f|)² PSD)``: of the 2-D PSD for ``kind="areal"`` (the
+    RMS of the gradient magnitude), of the profile PSD along ``axis`` for
+    ``kind="profile"`` (the slope along the profile). Parameters and coverage as
+    :func:`filtered_band_rms`; a :class:`~metrology.composite.CompositePSD` is
+    passed to its :meth:`~metrology.composite.CompositePSD.band_slope_rms`.
+
+    Returns
+    -------
+    FilteredBandSlope
+        (:class:`~metrology.composite.CompositeBandSlope` for a composite.)
+    """
+    if hasattr(psd_obj, "band_slope_rms") and hasattr(psd_obj, "frequency_per_mm"):
+        flt = check_filter(filter)
+        lo, hi = _band(f_lo_per_mm, f_hi_per_mm)
+        return psd_obj.band_slope_rms(lo, hi, filter=flt, tail=tail)
+    d = _filtered(psd_obj, f_lo_per_mm, f_hi_per_mm, filter, kind, axis, valid_range_per_mm,
+                  tail, slope=True)
+    return FilteredBandSlope(rms_urad=d.pop("rms"), **d)
+
+
+def _filtered(psd_obj: Any, f_lo_per_mm: float, f_hi_per_mm: float, filter: str, kind: str,
+              axis: str, valid_range_per_mm: tuple[float, float] | None, tail: float, *,
+              slope: bool) -> dict[str, Any]:
+    """The fields of a filtered band result (height or slope) of a PSD2D / ProfilePSD."""
     flt = check_filter(filter)
     lo, hi = _band(f_lo_per_mm, f_hi_per_mm)
-    if hasattr(psd_obj, "band_rms") and hasattr(psd_obj, "frequency_per_mm"):
-        return psd_obj.band_rms(lo, hi, filter=flt, tail=tail)
     kd = str(kind).lower()
     if kd not in ("areal", "profile"):
         raise ConventionError(f"kind must be 'areal' or 'profile', got {kind!r}")
@@ -330,25 +411,29 @@ def filtered_band_rms(psd_obj: Any, f_lo_per_mm: float, f_hi_per_mm: float, *,
     if cov == "none":
         var = math.nan
     elif isinstance(psd_obj, PSD2D):
-        var = _areal_variance(psd_obj, lo, hi, flt, fmin, fmax)
+        var = _areal_variance(psd_obj, lo, hi, flt, fmin, fmax, slope)
     else:
-        var = _profile_variance(psd_obj, lo, hi, flt, fmin, fmax)
+        var = _profile_variance(psd_obj, lo, hi, flt, fmin, fmax, slope)
     if isinstance(psd_obj, PSD2D):
         side, ax = "areal: full-plane cells", None
     else:
         side, ax = f"profile along {psd_obj.axis}: {psd_obj.sidedness} PSD over |f|", \
             psd_obj.axis
-    return FilteredBandRMS(
-        rms_nm=math.sqrt(max(var, 0.0)) if math.isfinite(var) else math.nan,
+    dfn = definition(flt, lo, hi)
+    if slope:
+        dfn += "; slope: (2 pi |f|)^2 weight, nm/mm = urad"
+    return dict(
+        rms=math.sqrt(max(var, 0.0)) if math.isfinite(var) else math.nan,
         f_lo_per_mm=lo, f_hi_per_mm=hi, filter=flt, support_lo_per_mm=s_lo,
         support_hi_per_mm=s_hi, covered_lo_per_mm=c_lo, covered_hi_per_mm=c_hi,
         coverage=cov, kind=kd, axis=ax, sidedness=side, window=psd_obj.window, reason=reason,
-        f_min_per_mm=fmin, f_max_per_mm=fmax, definition=definition(flt, lo, hi))
+        f_min_per_mm=fmin, f_max_per_mm=fmax, definition=dfn)
 
 
 def _areal_variance(p: PSD2D, lo: float, hi: float, flt: str, c_lo: float,
-                    c_hi: float) -> float:
-    """Σ T(|f|)² PSD2 Δf_x Δf_y over the half plane (weighted), cells with c_lo <= |f| < c_hi."""
+                    c_hi: float, slope: bool = False) -> float:
+    """Σ T(|f|)² PSD2 Δf_x Δf_y over the half plane (weighted), cells with c_lo <= |f| < c_hi
+    (times (2π|f|)² for the RMS slope of the gradient magnitude, µrad²)."""
     fx2 = p.fx_half_per_mm ** 2
     fy2 = p.fy_fft_per_mm ** 2
     hw = p.half_weights
@@ -359,13 +444,17 @@ def _areal_variance(p: PSD2D, lo: float, hi: float, flt: str, c_lo: float,
         f = np.sqrt(fy2[r0:r0 + step, None] + fx2[None, :])
         w = band_weight(f, lo, hi, flt)
         w[(f < c_lo) | (f >= c_hi)] = 0.0
+        if slope:
+            w *= (2.0 * math.pi * f) ** 2
         total += float(np.sum((p.half_values[r0:r0 + step] * w) @ hw))
     return total * p.cell_area
 
 
 def _profile_variance(p: ProfilePSD, lo: float, hi: float, flt: str, c_lo: float,
-                      c_hi: float) -> float:
+                      c_hi: float, slope: bool = False) -> float:
     f = np.abs(p.f_per_mm)
     w = band_weight(f, lo, hi, flt)
     w[(f < c_lo) | (f >= c_hi)] = 0.0
+    if slope:
+        w = w * (2.0 * math.pi * f) ** 2
     return float(np.sum(p.values * w)) * p.df_per_mm

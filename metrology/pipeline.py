@@ -20,6 +20,14 @@ done instead of guessing it:
    :class:`FileAnalysis` to each criterion's ``evaluate``.
 
 :func:`summarize_map` is the same pipeline without a spec (``metrology analyze``).
+
+**Profiles.** A file that loads as a :class:`~metrology.Profile` (a 1-D trace)
+takes its own short branch (:func:`analyze_profile`, :func:`summarize_profile`):
+no aperture, no Zernike fit, no 2-D PSD; its :class:`ProfileRecord` holds the
+trace, which the profile criteria (``profile_roughness``, ``profile_band``)
+evaluate about its least-squares line. Criteria that judge areal maps are
+``not-measurable`` on a profile, with that reason; a measurement with a clear
+aperture (or removing more than piston and tilt) refuses a profile file.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from ._version import __version__
 from .criteria._base import PSD, PSD_WINDOW, FitRequest
 from .errors import ApertureError, MetrologyError, SpecError
 from .heightmap import HeightMap
+from .profile import Profile
 
 if TYPE_CHECKING:  # pragma: no cover
     from .criteria import Criterion
@@ -53,11 +62,14 @@ __all__ = [
     "FitRecord",
     "SpectrumRecord",
     "FileAnalysis",
+    "ProfileRecord",
     "load_file",
     "assign_measurement",
     "analyze_file",
     "summarize_map",
     "decade_bands",
+    "analyze_profile",
+    "summarize_profile",
 ]
 
 #: ``schema`` of :func:`summarize_map`'s result (``metrology analyze --json``)
@@ -165,6 +177,8 @@ class SpectrumRecord:
     profile: ProfilePSD | None = field(default=None, repr=False)
     profile_axis: str = "x"
     error: str | None = None
+    #: valid mask of the map the PSD was computed on (after the fill), for the composite
+    valid: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def input(self) -> str:
@@ -227,8 +241,19 @@ class FileAnalysis:
     fits: list[FitRecord] = field(default_factory=list)
     spectrum: SpectrumRecord | None = None
     blocked_reason: str = ""
+    profile_record: ProfileRecord | None = None
 
     # -- convenience views ---------------------------------------------------------------
+    @property
+    def profile(self) -> Profile | None:
+        """The trace, when the file is a profile (1-D); ``None`` for a height map."""
+        return None if self.profile_record is None else self.profile_record.profile
+
+    @property
+    def data_kind(self) -> str:
+        """``"profile"`` (a 1-D trace) or ``"map"`` (an areal height map)."""
+        return "map" if self.profile_record is None else "profile"
+
     @property
     def aperture(self) -> dict[str, Any] | None:
         """The clear aperture as the JSON report writes it (``None`` without one)."""
@@ -268,6 +293,7 @@ class FileAnalysis:
 
     def to_dict(self) -> dict[str, Any]:
         m = self.meta
+        extra = {} if self.profile_record is None else {"profile": self.profile_record.to_dict()}
         return jsonable({
             "path": self.path,
             "measurement": self.measurement,
@@ -286,6 +312,7 @@ class FileAnalysis:
             "pixels_across": self.pixels_across,
             "removed": list(self.removed),
             "dropouts_interpolated_px": self.filled_pixels,
+            **extra,
         })
 
     def analysis_dict(self) -> dict[str, Any]:
@@ -297,8 +324,8 @@ class FileAnalysis:
 
 # ----------------------------------------------------------------------------- stages 1-2
 
-def load_file(path: str | os.PathLike[str]) -> HeightMap:
-    """Stage 1: read any format :func:`metrology.load` knows."""
+def load_file(path: str | os.PathLike[str]) -> HeightMap | Profile:
+    """Stage 1: read any format :func:`metrology.load` knows (1-D data as a Profile)."""
     from .io import load
 
     return load(path)
@@ -436,12 +463,15 @@ def _spectrum_stage(residual: HeightMap, region: np.ndarray | None,
         return SpectrumRecord(window=PSD_WINDOW, filled_pixels=0, error=str(exc),
                               profile_axis=profile_axis)
     return SpectrumRecord(window=PSD_WINDOW, filled_pixels=n_filled, psd=p, profile=prof,
-                          profile_axis=profile_axis)
+                          profile_axis=profile_axis, valid=filled.valid)
 
 
-def analyze_file(spec: Spec, measurement: str, hm: HeightMap, path: str,
+def analyze_file(spec: Spec, measurement: str, hm: HeightMap | Profile, path: str,
                  assigned_by: str = "--as") -> FileAnalysis:
-    """Stages 3-6 for one loaded file assigned to ``measurement`` of ``spec``."""
+    """Stages 3-6 for one loaded file assigned to ``measurement`` of ``spec`` (a profile:
+    :func:`analyze_profile`)."""
+    if isinstance(hm, Profile):
+        return analyze_profile(spec, measurement, hm, path, assigned_by)
     m = spec.measurements[measurement]
     criteria = spec.criteria_for(measurement)
     rec, work, vf, across, blocked, region = _aperture_stage(spec, measurement, hm)
@@ -460,7 +490,7 @@ def analyze_file(spec: Spec, measurement: str, hm: HeightMap, path: str,
         return fa
     centre = rec.centre_mm if rec is not None else None
     fa.fits = _fit_stage(fa.preprocessing.map, _fit_requests(criteria), centre)
-    if any(PSD in c.requests() for c in criteria):
+    if any(PSD in c.requests() for c in criteria) or spec.feeds_composite(measurement):
         axis = (spec.psd.direction if spec.psd is not None else None) or "x"
         fa.spectrum = _spectrum_stage(fa.residual, region, axis)  # type: ignore[arg-type]
     return fa
@@ -475,6 +505,15 @@ def decade_bands(f_min_per_mm: float, f_max_per_mm: float) -> list[tuple[float, 
     k0 = math.floor(math.log10(f_min_per_mm) + 1e-12)
     k1 = math.ceil(math.log10(f_max_per_mm) - 1e-12)
     return [(10.0 ** k, 10.0 ** (k + 1)) for k in range(k0, max(k1, k0 + 1))]
+
+
+def _band_rows(res: Sequence[Any]) -> list[dict[str, Any]]:
+    """Decade band results (:class:`metrology.spectral.BandRMS`) as ``analyze`` writes them."""
+    return [{"f_lo_per_mm": r.f_lo_per_mm, "f_hi_per_mm": r.f_hi_per_mm,
+             "period_max_mm": 1.0 / r.f_lo_per_mm, "period_min_mm": 1.0 / r.f_hi_per_mm,
+             "rms_nm": r.rms_nm, "coverage": r.coverage,
+             "covered_lo_per_mm": r.covered_lo_per_mm,
+             "covered_hi_per_mm": r.covered_hi_per_mm, "reason": r.reason} for r in res]
 
 
 def summarize_map(hm: HeightMap, *, terms: int = 37, scheme: str = "fringe",
@@ -541,13 +580,123 @@ def summarize_map(hm: HeightMap, *, terms: int = 37, scheme: str = "fringe",
             "f_min_per_mm": p.f_min_per_mm, "f_max_per_mm": p.f_max_per_mm,
             "nyquist_x_per_mm": p.nyquist_x_per_mm, "nyquist_y_per_mm": p.nyquist_y_per_mm,
             "total_rms_nm": p.rms_nm,
-            "bands": [{"f_lo_per_mm": r.f_lo_per_mm, "f_hi_per_mm": r.f_hi_per_mm,
-                       "period_max_mm": 1.0 / r.f_lo_per_mm,
-                       "period_min_mm": 1.0 / r.f_hi_per_mm, "rms_nm": r.rms_nm,
-                       "coverage": r.coverage, "covered_lo_per_mm": r.covered_lo_per_mm,
-                       "covered_hi_per_mm": r.covered_hi_per_mm, "reason": r.reason}
-                      for r in res],
+            "bands": _band_rows(res),
         }
     except MetrologyError as exc:
         out["psd"] = {"error": str(exc)}
     return jsonable(out)
+
+
+# ----------------------------------------------------------------------------- profiles
+
+#: what a profile criterion removes before it judges: the least-squares line
+PROFILE_REFERENCE = "least-squares line"
+#: preprocessing terms a trace honours (its least-squares line removes both)
+_PROFILE_TERMS = frozenset({"piston", "tilt"})
+
+
+@dataclass(frozen=True)
+class ProfileRecord:
+    """A profile file (1-D trace) in the pipeline: no aperture, no Zernike fit, no 2-D PSD.
+
+    ``profile`` is the trace as read; the profile criteria evaluate it about its
+    least-squares reference line (:data:`PROFILE_REFERENCE`), which is what the
+    measurement's ``piston``, ``tilt`` preprocessing means on a trace.
+    """
+
+    profile: Profile = field(repr=False)
+    reference_line: str = PROFILE_REFERENCE
+
+    def to_dict(self) -> dict[str, Any]:
+        p = self.profile
+        return {"points": p.n_points, "dx_mm": p.dx_mm, "length_mm": p.length_mm,
+                "reference_line": self.reference_line,
+                "note": "a 1-D trace, written as one row: shape [1, points], dy_mm = dx_mm"}
+
+
+def analyze_profile(spec: Spec, measurement: str, prof: Profile, path: str,
+                    assigned_by: str = "--as") -> FileAnalysis:
+    """The pipeline for a profile file assigned to ``measurement``.
+
+    Raises
+    ------
+    SpecError
+        The measurement is areal (it has a clear aperture, or removes more than
+        piston and tilt): a 1-D trace cannot be judged for it.
+    """
+    m = spec.measurements[measurement]
+    n = prof.n_points
+    what = f"{path} is a profile (a 1-D trace of {n} points), but measurement {measurement!r}"
+    if m.aperture is not None:
+        raise SpecError(f"{what} is areal (a Ø{m.aperture.diameter_mm:g} mm clear aperture): "
+                        "apertures, Zernike fits and areal PSDs need a height map. Assign the "
+                        "file to a profile measurement (--as, or the spec's match rules)")
+    extra = [t for t in m.preprocessing.remove if t not in _PROFILE_TERMS]
+    if extra:
+        raise SpecError(f"{what} removes {', '.join(extra)}, which is defined on areal maps; "
+                        "a profile is judged about its least-squares line (piston and tilt)")
+    nv = prof.n_valid
+    return FileAnalysis(
+        path=str(path), measurement=measurement, assigned_by=assigned_by,
+        meta=dict(prof.meta), shape=(1, n), dx_mm=prof.dx_mm, dy_mm=prof.dx_mm,
+        valid_fraction=prof.valid_fraction, rms_nm=prof.rms_nm if nv else None,
+        pv_nm=prof.pv_nm if nv else None, aperture_record=None,
+        valid_fraction_in_aperture=prof.valid_fraction, pixels_across=float(n), hm=None,
+        preprocessing=None, blocked_reason="" if nv else "the profile has no valid points",
+        profile_record=ProfileRecord(prof))
+
+
+def summarize_profile(prof: Profile, *, path: str | None = None) -> dict[str, Any]:
+    """Statistics, profile PSD decade bands and roughness parameters of one trace (no spec).
+
+    Returns
+    -------
+    dict
+        JSON-ready (``schema = "metrology.analyze/2"``, ``kind = "profile"``):
+        ``stats`` (points, spacing and length in mm, valid fraction, mean /
+        RMS / PV in nm as stored); ``roughness`` (:class:`metrology.profile.
+        Roughness` of the primary profile about the least-squares line, 5
+        sections, no filter: ISO 21920-2 P-parameters); ``psd`` (one-sided
+        profile PSD, Hann window, least-squares line removed; RMS in whole
+        decades of spatial frequency with their coverage, and the RMS slope).
+    """
+    from .spectral import bands_rms
+
+    out: dict[str, Any] = {
+        "schema": ANALYZE_SCHEMA_ID, "kind": "profile",
+        "tool": {"name": "metrology", "version": __version__},
+        "file": path, "format": prof.meta.get("format"),
+        "instrument": None if prof.meta.get("instrument") is None
+        else str(prof.meta.get("instrument")),
+        "units": {"height": "nm", "length": "mm", "frequency": "cycles/mm", "slope": "urad"},
+    }
+    nv = prof.n_valid
+    out["stats"] = {
+        "points": prof.n_points, "dx_mm": prof.dx_mm, "length_mm": prof.length_mm,
+        "valid_fraction": prof.valid_fraction, "n_valid": nv,
+        "mean_nm": prof.mean_nm if nv else None, "rms_nm": prof.rms_nm if nv else None,
+        "pv_nm": prof.pv_nm if nv else None,
+        "note": "as stored: nothing removed (RMS about the mean)",
+    }
+    try:
+        out["roughness"] = prof.roughness().to_dict()
+    except MetrologyError as exc:
+        out["roughness"] = {"error": str(exc)}
+    try:
+        p = prof.psd(PSD_WINDOW, "line", one_sided=True)
+        bands = decade_bands(p.f_min_per_mm, p.f_max_per_mm)
+        res = bands_rms(p, bands, kind="profile") if bands else []
+        slope = prof.slope_rms()
+        out["psd"] = {
+            "kind": "profile band RMS: one-sided profile PSD summed over f_lo <= f < f_hi",
+            "window": p.window, "sidedness": p.sidedness,
+            "removed": ["mean", PROFILE_REFERENCE],
+            "f_min_per_mm": p.f_min_per_mm, "f_max_per_mm": p.f_max_per_mm,
+            "total_rms_nm": float(np.sqrt(np.sum(p.values) * p.df_per_mm)),
+            "slope_rms_urad": slope.slope_urad, "slope_method": slope.method,
+            "bands": _band_rows(res),
+        }
+    except MetrologyError as exc:
+        out["psd"] = {"error": str(exc)}
+    return jsonable(out)
+

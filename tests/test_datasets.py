@@ -66,6 +66,7 @@ def _load_build():
 
 build = _load_build()
 PART_NAMES = [p.name for p in build.PARTS]
+N_PARTS = len(PART_NAMES)
 
 
 def _worst(vs):
@@ -126,9 +127,10 @@ def test_part_folder_layout(name):
         assert sc["expected_verdict"] == _worst(c["verdict"] for c in sc["criteria"].values())
 
 
-def test_dataset_size_under_20_mb():
+def test_dataset_size_under_22_mb():
+    """20 MB for seven parts; the eighth (part h, all float32 x3p: 1.8 MB) raised it to 22."""
     total = sum(p.stat().st_size for p in DATASETS.rglob("*") if p.is_file())
-    assert total < 20e6, f"datasets/ holds {total / 1e6:.1f} MB"
+    assert total < 22e6, f"datasets/ holds {total / 1e6:.1f} MB"
 
 
 def test_required_kinds_of_parts_exist():
@@ -167,6 +169,8 @@ def test_file_verdicts_match_sidecars(results, name):
     pr = results[name]
     per_file: dict[str, dict[str, str]] = {}
     for c in pr.criteria:
+        if c.measurement == "composite":  # judged once per part: part.json (test above)
+            continue
         for s in c.sites:
             if c.id.endswith(".sites"):  # one value for all files of the measurement
                 for fa in pr.files:
@@ -211,7 +215,8 @@ def _site_pairs(results, kind: str):
 @pytest.mark.parametrize("kind", ["band_rms", "band_slope"])
 def test_band_values_match_the_model(results, kind):
     pairs = _site_pairs(results, kind)
-    assert len(pairs) == (7 * 7 if kind == "band_rms" else 7)  # 1 Fizeau + 3 x MSF2 + 3 x HSF
+    # per part 1 Fizeau + 3 x MSF2 + 3 x HSF band values, 1 Fizeau slope
+    assert len(pairs) == (N_PARTS * 7 if kind == "band_rms" else N_PARTS)
     bad = []
     for f, cid, got, want in pairs:
         if (got is None) != (want["value"] is None):
@@ -222,7 +227,7 @@ def test_band_values_match_the_model(results, kind):
                 bad.append((f, cid, got, want["value"], tol))
     assert not bad, bad
     if kind == "band_rms":
-        assert sum(p[3]["value"] is not None for p in pairs) == 7 * 7 - 3  # 3 undersampled
+        assert sum(p[3]["value"] is not None for p in pairs) == N_PARTS * 7 - 3  # 3 undersampled
 
 
 def test_zernike_terms_match_the_model_within_its_scatter(results):
@@ -237,11 +242,11 @@ def test_zernike_terms_match_the_model_within_its_scatter(results):
             want = _sidecar(PARTS / name / Path(s.file).name)["criteria"][c.id]
             assert abs(s.value - want["value"]) <= 4 * want["sigma_nm"] + 0.002, (name, c.id)
             n += 1
-    assert n == 7 * 6
+    assert n == N_PARTS * 6
 
 
 def test_fizeau_fits_scatter_about_the_model_as_predicted(report):
-    """The fitted Z4..Z37 of the seven Fizeau maps deviate from the model coefficients by
+    """The fitted Z4..Z37 of the Fizeau maps deviate from the model coefficients by
     the predicted scatter: normalised deviations have an RMS near 1 (not 0.1: the model
     sigma is not inflated; not 3: it is not too small) and none beyond 4."""
     z = []
@@ -252,7 +257,7 @@ def test_fizeau_fits_scatter_about_the_model_as_predicted(report):
         for j in range(4, 38):
             z.append((fit.coefficient(j) - zern["model_nm"][f"Z{j}"]) / zern["sigma_nm"][f"Z{j}"])
     z = np.array(z)
-    assert len(z) == 7 * 34
+    assert len(z) == N_PARTS * 34
     assert 0.6 < float(np.sqrt(np.mean(z ** 2))) < 1.5 and float(np.abs(z).max()) < 4.0
 
 
@@ -394,3 +399,183 @@ def test_command_line_exit_code(name, capsys):
     out = capsys.readouterr().out
     assert code == want, out
     assert name in out
+
+
+# ----------------------------------------------------------------------------- full band
+
+#: the dropout fill (part g: 30 % of the Fizeau aperture interpolated) attenuates the Fizeau
+#: map's PSD towards its Nyquist frequency: the bridge band (Fizeau up to 2.5 /mm) reads
+#: 7 % low in RMS and 11 % in slope there, a bias the infinite-plane model leaves out
+FILL_ALLOWANCE = {"part-g-fizeau-dropouts": 0.12}
+#: tolerance of each composite value against the model truth: band RMS 5 % (the issue's
+#: target); slopes weigh (2 pi f)^2 and so the instruments' white noise near their upper
+#: ends (+2 to +6 %), plus 2 standard errors; TIS 5 %; the BTDF ratio is a maximum over 51
+#: scattered angles
+COMPOSITE_RTOL = {"composite_band_rms": 0.05, "composite_band_slope": 0.05,
+                  "scatter_tis": 0.05, "scatter_brdf": 0.15}
+
+
+def test_composite_values_match_the_model(results):
+    """Every criterion judged on the part's composite PSD (MSF-bridge RMS and slope, the
+    266 nm TIS and BTDF) against the generator's truth in part.json: the verdict (also in
+    test_part_verdict_matches_part_json) and the value."""
+    bad, n = [], 0
+    for name in PART_NAMES:
+        truth = json.loads((PARTS / name / "part.json").read_text())["part_criteria"]
+        for c in results[name].criteria:
+            if c.measurement != "composite":
+                continue
+            want = truth[c.id]
+            n += 1
+            assert c.verdict == want["verdict"], (name, c.id)
+            if want["value"] is None:
+                assert c.value is None and c.reason, (name, c.id)
+                continue
+            tol = COMPOSITE_RTOL[c.type] + FILL_ALLOWANCE.get(name, 0.0)
+            if c.type == "composite_band_slope":
+                tol += 2.0 * c.evidence.stderr / c.value
+            if abs(c.value / want["value"] - 1.0) > tol:
+                bad.append((name, c.id, c.value, want["value"], tol))
+    assert n == N_PARTS * 4 and not bad, bad
+
+
+def test_composite_part_fails_only_on_the_composite(results):
+    """Part h: every single-instrument criterion passes; the composite band that no single
+    instrument resolves (0.6-3 /mm: the Fizeau serves up to 2.5 /mm, the 5x from 2.1 /mm)
+    fails in RMS and slope, and the report says which instrument served which range."""
+    pr = results["part-h-msf-bridge"]
+    failing = sorted(c.id for c in pr.criteria if c.verdict == FAIL)
+    assert failing == ["composite.band.MSF-bridge.rms", "composite.band.MSF-bridge.slope"]
+    c = next(c for c in pr.criteria if c.id == "composite.band.MSF-bridge.rms")
+    served = {s for _, _, s in c.evidence.served}
+    assert {"fizeau", "csi-5x"} <= {x for s in served for x in s.split("+")}
+    assert "served by fizeau 0.6-" in c.reason and "csi-5x 2.5-3 /mm" in c.reason
+
+
+def _fullband_spec_text() -> str:
+    """The example spec's measurements and single-file criteria, with composite bands that
+    tile 0.2-400 /mm (one per instrument, two straddling two instruments, the whole range,
+    a Gaussian and a profile band) and the PSD line judged on the composite."""
+    s = SPEC_PATH.read_text(encoding="utf-8")
+    s = s[:s.index("# ---------------------------------------------------------------- PSD limit")]
+    bands = [("C-low", 0.2, 0.6, "areal", "sharp"), ("C-bridge", 0.6, 3.0, "areal", "sharp"),
+             ("C-mid", 3.0, 30.0, "areal", "sharp"), ("C-bridge2", 25.0, 45.0, "areal", "sharp"),
+             ("C-high", 50.0, 400.0, "areal", "sharp"), ("C-all", 0.2, 400.0, "areal", "sharp"),
+             ("C-gauss", 0.6, 3.0, "areal", "gaussian"), ("C-prof", 3.0, 30.0, "profile", "sharp")]
+    out = [s, "[composite]\nstrict_overlap = true\n"]
+    for name, lo, hi, kind, flt in bands:
+        out.append(f'[[bands]]\nname = "{name}"\nmeasurement = "composite"\nf_lo_per_mm = {lo}\n'
+                   f'f_hi_per_mm = {hi}\nkind = "{kind}"\nfilter = "{flt}"\nrms_nm_max = 1.0\n'
+                   + ("slope_urad_max = 10.0\n" if name in ("C-bridge", "C-prof") else ""))
+    out.append('[psd]\nmeasurement = "composite"\nkind = "profile"\nfactor_max = 2.0\n'
+               '[[psd.segments]]\na_nm2_mm = 0.028\nb = 1.5\nf_lo_per_mm = 0.2\n'
+               'f_hi_per_mm = 400.0\n')
+    return "\n".join(out)
+
+
+@pytest.fixture(scope="module")
+def fullband_spec():
+    return mt.parse_spec(_fullband_spec_text(), "fullband-test.toml")
+
+
+def _part_h_files():
+    return sorted(p for p in (PARTS / "part-h-msf-bridge").iterdir()
+                  if p.is_file() and not p.name.endswith(".json"))
+
+
+@pytest.fixture(scope="module")
+def fullband_h(fullband_spec):
+    from metrology.check import check_part
+
+    part = build.part_by_name("part-h-msf-bridge")
+    return (check_part(fullband_spec, _part_h_files(), part_check=True),
+            build.part_truth(part, fullband_spec))
+
+
+def test_composite_band_rms_within_five_percent_of_truth_in_every_band(fullband_h):
+    """The composite part against its generator's truth, in bands served by one instrument,
+    straddling two (0.6-3: Fizeau + 5x; 25-45: 5x + 50x), over the whole range, under the
+    Gaussian filter and along a profile: RMS within 5 %; slopes within 10 % (the 5x's
+    white noise near its Nyquist frequency weighs (2 pi f)^2); the PSD line's largest ratio
+    (a maximum over scattered bins) within -20 / +50 %."""
+    pr, truth = fullband_h
+    got = {c.id: c for c in pr.criteria if c.measurement == "composite"}
+    assert len(got) == 11
+    for cid, c in got.items():
+        want = truth[cid]["value"]
+        assert c.verdict == truth[cid]["verdict"] == PASS, cid
+        r = c.value / want - 1.0
+        if c.type == "composite_band_rms":
+            assert abs(r) <= 0.05, (cid, c.value, want)
+        elif c.type == "composite_band_slope":
+            assert abs(r) <= 0.10, (cid, c.value, want)
+        else:
+            assert -0.2 <= r <= 0.5, (cid, c.value, want)
+    straddle = got["composite.band.C-bridge2.rms"].evidence.served
+    assert {s for _, _, s in straddle} >= {"csi-5x", "csi-50x"}
+    # the Gaussian band reads lower than the sharp one (its weights are < 1 inside the band)
+    # and needs data over its support, 0.39 f_lo to 1.82 f_hi
+    g = got["composite.band.C-gauss.rms"]
+    assert g.value < got["composite.band.C-bridge.rms"].value
+    assert g.evidence.support_per_mm == pytest.approx((0.2339, 5.4678), rel=1e-3)
+    assert g.convention["filter"] == "gaussian" and "16610-61" in g.convention[
+        "filter_standard"]
+
+
+def test_coarse_file_alone_cannot_judge_the_high_frequency_band(fullband_spec, fullband_h):
+    """The Fizeau map alone: the high-frequency composite band is not measurable, naming
+    the range the composite lacks; the full set of files gives it a verdict."""
+    from metrology.check import check_part
+
+    fiz = [p for p in _part_h_files() if "fizeau" in p.name]
+    pr = check_part(fullband_spec, fiz)
+    hi = next(c for c in pr.criteria if c.id == "composite.band.C-high.rms")
+    assert hi.verdict == NOT_MEASURABLE
+    assert "needs data up to 400/mm" in hi.reason and "ends at 2.5/mm" in hi.reason
+    low = next(c for c in pr.criteria if c.id == "composite.band.C-low.rms")
+    assert low.verdict == PASS                 # what the Fizeau serves is still judged
+    line = next(c for c in pr.criteria if c.id == "composite.psd")
+    assert line.verdict == NOT_MEASURABLE
+    assert "needs frequencies no measurement serves: 2.5-400 /mm" in line.reason
+    full = next(c for c in fullband_h[0].criteria if c.id == "composite.band.C-high.rms")
+    assert full.verdict in (PASS, FAIL) and full.value is not None
+
+
+@pytest.fixture(scope="module")
+def mis_scaled_part(tmp_path_factory):
+    """Part h with its 5x heights scaled by 2 (a calibration error)."""
+    folder = tmp_path_factory.mktemp("mis-scaled")
+    for p in _part_h_files():
+        hm = mt.load(p)
+        if "csi5x" in p.name:
+            hm = hm.replace(2.0 * hm.z_nm)
+        mt.save(hm, folder / p.name, format="x3p")
+    return sorted(folder.iterdir())
+
+
+def test_mis_scaled_microscope_is_flagged(spec, mis_scaled_part):
+    """A 5x with heights 2x too large disagrees with both neighbours by ~4x in PSD: both
+    overlaps are flagged, and with the example spec's strict_overlap every composite
+    criterion is not measurable, saying why."""
+    from metrology.check import check_part
+
+    pr = check_part(spec, mis_scaled_part, part_check=True)
+    comp = [c for c in pr.criteria if c.measurement == "composite"]
+    assert comp and all(c.verdict == NOT_MEASURABLE for c in comp)
+    assert all("strict_overlap" in c.reason and "DISAGREE" in c.reason for c in comp)
+    flags = comp[0].evidence.overlap_flags
+    assert len(flags) == 2 and all("csi-5x" in f for f in flags)
+    # without strict_overlap the verdict stands and the flag is in the result
+    relaxed = mt.parse_spec(SPEC_PATH.read_text().replace("strict_overlap = true",
+                                                          "strict_overlap = false"))
+    pr = check_part(relaxed, mis_scaled_part, part_check=True)
+    c = next(c for c in pr.criteria if c.id == "composite.band.MSF-bridge.rms")
+    assert c.verdict in (PASS, FAIL) and "overlap disagreement flagged" in c.reason
+
+
+def test_calibrated_instruments_agree_in_every_shipped_part(results):
+    """No shipped part (all calibrated) has a flagged overlap: strict_overlap does not turn
+    a good part not-measurable."""
+    for name in PART_NAMES:
+        c = next(c for c in results[name].criteria if c.id == "composite.band.MSF-bridge.rms")
+        assert c.evidence.overlaps and not c.evidence.overlap_flags, name

@@ -29,7 +29,8 @@ def build_sur(raw: np.ndarray, *, point_size: int = 32, dx: float = 0.5, dy: flo
               zmax: int = 0, special: int = 0, compressed: bool = False, nstreams: int = 1,
               comment: bytes = b"", private: bytes = b"", z_offset: float = 0.0,
               inversion: int = 0, object_type: int = 2, n_points: int | None = None,
-              n_lines: int | None = None, year: int = 2023) -> bytes:
+              n_lines: int | None = None, year: int = 2023,
+              compressed_size: int | None = None) -> bytes:
     ny, nx = raw.shape
     nx_h = nx if n_points is None else n_points
     ny_h = ny if n_lines is None else n_lines
@@ -59,6 +60,10 @@ def build_sur(raw: np.ndarray, *, point_size: int = 32, dx: float = 0.5, dy: flo
         for p, zp in zip(parts, zipped, strict=True):
             block += struct.pack("<II", p.nbytes, len(zp))
         data = block + b"".join(zipped)
+        if compressed_size is None:  # the header's size of the whole compressed block
+            compressed_size = len(data)
+    if compressed_size:
+        struct.pack_into("<I", h, 324, compressed_size)
     return bytes(h) + comment + private + data
 
 
@@ -70,10 +75,10 @@ def test_int32_units_and_order(tmp_path: Path) -> None:
     f.write_bytes(build_sur(RAW, dz=2.0, z_unit="nm", dx=0.5, dy=0.25, xy_unit="\u00b5m",
                             z_offset=1.5))
     hm = read_sur(f)
-    # first stored line = row 0 (y-up, no flip); z = raw * 2 nm + 1.5 nm
-    np.testing.assert_array_equal(hm.z_nm, RAW * 2.0 + 1.5)
+    # first stored line = top of the image = last row of the y-up map; z = raw * 2 nm + 1.5
+    np.testing.assert_array_equal(hm.z_nm, (RAW * 2.0 + 1.5)[::-1])
     assert hm.dx_mm == 0.0005 and hm.dy_mm == 0.00025
-    assert hm.meta["rows_flipped"] is False
+    assert hm.meta["rows_flipped"] is True
     assert hm.meta["timestamp"] == "2023-01-02T03:04:05"
     assert hm.meta["instrument"] == "interferometer"
     assert hm.meta["z_unit_original"] == "nm" and hm.meta["z_scale_to_nm"] == 2.0
@@ -87,7 +92,7 @@ def test_z_units(tmp_path: Path, z_unit: str, dz: float, scale: float) -> None:
     f.write_bytes(build_sur(RAW, point_size=16, dz=dz, z_unit=z_unit))
     hm = read_sur(f)
     assert hm.meta["z_scale_to_nm"] == scale  # float32 header read as its shortest decimal
-    np.testing.assert_array_equal(hm.z_nm, RAW * scale)
+    np.testing.assert_array_equal(hm.z_nm, (RAW * scale)[::-1])
 
 
 def test_non_measured_points(tmp_path: Path) -> None:
@@ -96,7 +101,7 @@ def test_non_measured_points(tmp_path: Path) -> None:
     raw[2, 0] = -7 - 1          # a real value next to the marker stays
     f = tmp_path / "n.sur"
     f.write_bytes(build_sur(raw, zmin=-7, zmax=200, special=1, dz=1.0))
-    hm = read_sur(f)
+    hm = read_sur(f).flip_y()  # back to file order
     assert np.flatnonzero(~hm.valid.ravel()).tolist() == [6]
     assert hm.z_nm[2, 0] == -8.0
     # without the special-points flag the same value is a height
@@ -115,8 +120,26 @@ def test_compressed_equals_uncompressed(tmp_path: Path, nstreams: int, point_siz
                             compressed=True, nstreams=nstreams))
     ha, hb = read_sur(a), read_sur(b)
     assert ha == hb
-    np.testing.assert_array_equal(ha.z_nm, raw * 2.0)
+    np.testing.assert_array_equal(ha.z_nm, (raw * 2.0)[::-1])
     assert hb.meta["sur_compressed"] is True and ha.meta["sur_comment"] == "hello"
+
+
+def test_compressed_data_size_in_the_header_is_checked(tmp_path: Path) -> None:
+    # DSCOMPRESSED: the header's compressed data size (byte 324) is the size of the whole
+    # block: 4 (stream count) + 8 per stream (raw, compressed lengths) + the streams
+    rng = np.random.default_rng(5)
+    raw = rng.integers(-9, 9, size=(6, 5))
+    good = build_sur(raw, compressed=True, nstreams=2)
+    (declared,) = struct.unpack_from("<I", good, 324)
+    assert declared == len(good) - 512
+    f = tmp_path / "c.sur"
+    f.write_bytes(good)
+    np.testing.assert_array_equal(read_sur(f).flip_y().z_nm, raw * 2.0)
+    f.write_bytes(build_sur(raw, compressed=True, nstreams=2, compressed_size=declared + 8))
+    with pytest.raises(FileFormatError, match="compressed data size"):
+        read_sur(f)
+    f.write_bytes(build_sur(raw, compressed=True, compressed_size=0))  # unset: not checked
+    np.testing.assert_array_equal(read_sur(f).flip_y().z_nm, raw * 2.0)
 
 
 def test_inversion_flag(tmp_path: Path) -> None:
@@ -124,8 +147,9 @@ def test_inversion_flag(tmp_path: Path) -> None:
     f.write_bytes(build_sur(RAW, dz=1.0, inversion=2))
     with pytest.raises(FileFormatError, match="inversion"):
         read_sur(f)
-    np.testing.assert_array_equal(read_sur(f, inversion="ignore").z_nm, RAW)
-    np.testing.assert_array_equal(read_sur(f, inversion="apply").z_nm, -RAW[::-1])
+    np.testing.assert_array_equal(read_sur(f, inversion="ignore").z_nm, RAW[::-1])
+    # "flipped" mirrors the lines once more: back to file order, negated
+    np.testing.assert_array_equal(read_sur(f, inversion="apply").z_nm, -RAW)
 
 
 def test_refusals(tmp_path: Path) -> None:
@@ -175,6 +199,6 @@ def test_realdata_sur2(realdata) -> None:
     assert hm.rms_nm == pytest.approx(17.52, rel=1e-3)
     assert hm.pv_nm == pytest.approx(1476, rel=1e-3)
     assert 1 - hm.valid_fraction == pytest.approx(0.0004, abs=1e-3)
-    assert hm.meta["sur_point_size"] == 32 and hm.meta["rows_flipped"] is False
+    assert hm.meta["sur_point_size"] == 32 and hm.meta["rows_flipped"] is True
 
 

@@ -260,7 +260,9 @@ def test_realdata_sample_land(realdata) -> None:
     assert hm.rms_nm == pytest.approx(34330, rel=1e-3)
     assert hm.pv_nm == pytest.approx(132000, rel=1e-3)
     assert 1 - hm.valid_fraction == pytest.approx(0.108, abs=1e-3)
-    assert hm.meta["format"] == "x3p" and hm.meta["rows_flipped"] is False
+    # the file says <Origin>NW</Origin>: rows from the top, reversed to y-up
+    assert hm.meta["format"] == "x3p" and hm.meta["rows_flipped"] is True
+    assert hm.meta["x3p_origin_tag"] == "NW"
     assert hm.meta["x3p_md5_data_ok"] is True
     assert hm.meta["instrument"].startswith("Sensofar")
     assert f.read_bytes() == before  # input untouched

@@ -214,7 +214,8 @@ def test_criteria_for_and_lookup():
     assert ids == ["csi-5x.requirements.valid_fraction", "csi-5x.requirements.pixels_across",
                    "csi-5x.requirements.sites", "csi-5x.band.MSF2.rms", "csi-5x.psd"]
     assert len({c.id for c in s.criteria}) == len(s.criteria)       # ids are unique
-    assert sum(len(s.criteria_for(m)) for m in s.measurements) == len(s.criteria)
+    assert sum(len(s.criteria_for(m)) for m in s.measurements) + len(s.part_criteria) == \
+        len(s.criteria)
     with pytest.raises(SpecError, match="did you mean 'csi-5x'"):
         s.criteria_for("csi-5")
     with pytest.raises(SpecError, match="no criterion"):

@@ -131,7 +131,8 @@ class Batch:
                                   only=None if only is None else tuple(dict.fromkeys(only)),
                                   figures=figures)
         if self.options.only is not None:
-            unknown = [m for m in self.options.only if m not in spec.measurements]
+            unknown = [m for m in self.options.only
+                       if m not in spec.measurements and m != "composite"]
             if unknown:
                 from ..errors import SpecError
 

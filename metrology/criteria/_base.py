@@ -139,6 +139,10 @@ class Criterion:
     #: types of one section are read in this order (a type that reads the criteria of
     #: another type of its section comes after it)
     PARSE_ORDER: ClassVar[int] = 0
+    #: the data the type judges: ``"map"`` (an areal :class:`~metrology.HeightMap`)
+    #: and/or ``"profile"`` (a :class:`~metrology.Profile`, a 1-D trace); on other data
+    #: the engine makes the criterion ``not-measurable`` with the reason
+    DATA: ClassVar[tuple[str, ...]] = ("map",)
 
     id: str
     measurement: str

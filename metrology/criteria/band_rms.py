@@ -32,7 +32,7 @@ class BandCriterion(BandCriterionBase):
     def from_spec(cls, draft: SpecDraft) -> None:
         for entry, b, lim, kind, rng in cls.limits(draft, "rms_nm_max"):
             draft.add(cls(id=f"{b.measurement}.band.{b.name}.rms", measurement=b.measurement,
-                          limit=lim, unit="nm", band=b,
+                          limit=lim, unit="nm", band=b, line_rms=cls.line_implied(draft, b),
                           description=f"{b.name} {kind} RMS height, {rng}"),
                       (*entry.path, "rms_nm_max"), entry.index, 0)
 
@@ -40,6 +40,8 @@ class BandCriterion(BandCriterionBase):
         from ..spectral import band_rms
 
         b = self.band
+        if b.filter != "sharp":
+            return self.filtered_value(analysis, slope=False)
         p = analysis.spectrum.psd  # type: ignore[union-attr]
         axis = b.direction or "x"
         src = p if b.kind == "areal" else p.profile(axis, one_sided=True)

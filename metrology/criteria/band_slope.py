@@ -41,6 +41,8 @@ class BandSlopeCriterion(BandCriterionBase):
         from ..spectral import slope_rms
 
         b = self.band
+        if b.filter != "sharp":
+            return self.filtered_value(analysis, slope=True)
         s = slope_rms(analysis.spectrum.psd,  # type: ignore[union-attr]
                       band=(b.f_lo_per_mm, b.f_hi_per_mm))
         ev = self.band_evidence(analysis, (s.covered_lo_per_mm, s.covered_hi_per_mm),

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from ..spec.model import REL_TOL, PsdLimitLine, PsdSegment, merge_ranges
+from ..spec.model import COMPOSITE, REL_TOL, PsdLimitLine, PsdSegment, merge_ranges
 from ._base import PSD, PSD_WINDOW, Criterion, Evidence, SiteValue, figure_field
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -80,9 +80,9 @@ class PsdLimitCriterion(Criterion):
     @classmethod
     def from_spec(cls, draft: SpecDraft) -> None:
         line = draft.psd
-        if line is None:
-            return
-        bands = [e.band for e in draft.bands if e.band is not None]
+        if line is None or line.measurement == COMPOSITE:
+            return   # a line on the composite is metrology/criteria/composite_psd_limit.py
+        bands = [e.band for e in draft.bands if e.band is not None and not e.band.composite]
         if not bands:
             draft.ctx.error(("psd",), "a PSD limit is judged on each measurement's band "
                                       "range; declare [[bands]]")
@@ -188,4 +188,5 @@ class PsdLimitCriterion(Criterion):
                 "f_ranges_per_mm": [list(r) for r in self.f_ranges_per_mm],
                 "segments": [{"a_nm2_mm": s.a_nm2_mm, "b": s.b, "f_lo_per_mm": s.f_lo_per_mm,
                               "f_hi_per_mm": s.f_hi_per_mm} for s in line.segments],
-                "value": "largest ratio (mean PSD in a log bin) / (mean line in that bin)"}
+                "value": "largest ratio (mean PSD in a log bin) / (mean line in that bin)",
+                "dimension": line.dimension, "notation": line.notation}

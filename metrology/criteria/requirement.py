@@ -3,7 +3,8 @@
 ``valid_fraction``: valid pixels / pixels inside the clear aperture (or the
 whole field without one); ``pixels_across``: pixels across the CA diameter
 (or the shorter side of the field); ``sites``: number of files of the
-measurement in the part. A lower bound each; evaluated even on a file that
+measurement in the part. On a profile (1-D trace): valid points / points,
+and the points along the trace. A lower bound each; evaluated even on a file that
 cannot be analysed otherwise.
 """
 
@@ -45,6 +46,7 @@ class RequirementCriterion(Criterion):
     TYPE: ClassVar[str] = "requirement"
     SECTION: ClassVar[str] = "requirements"
     EVALUATE_WHEN_BLOCKED: ClassVar[bool] = True
+    DATA: ClassVar[tuple[str, ...]] = ("map", "profile")
 
     quantity: Literal["valid_fraction", "pixels_across", "sites"]
 
@@ -76,6 +78,9 @@ class RequirementCriterion(Criterion):
                     description="number of measured sites"), (*p, "min_sites"), 2)
 
     def _definition(self, fa: FileAnalysis | None) -> str:
+        if fa is not None and fa.profile is not None and self.quantity != "sites":
+            return ("valid points / points of the trace" if self.quantity == "valid_fraction"
+                    else "points along the trace")
         if self.quantity == "valid_fraction":
             return ("valid pixels / pixels inside the clear aperture"
                     if fa is not None and fa.aperture else "valid pixels / pixels of the field")

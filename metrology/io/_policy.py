@@ -48,7 +48,7 @@ __all__ = [
     "decimal_scaled", "float_scaled",
     "decimal_text", "resolve_spacing", "override_spacing", "to_y_up", "base_meta",
     "iso_from_unix", "ReaderLimits", "current_limits", "limits", "check_range",
-    "check_map_size", "check_result", "memory_budget", "LIMITS_ENV",
+    "check_map_size", "check_result", "check_heights", "memory_budget", "LIMITS_ENV",
 ]
 
 # -- units -------------------------------------------------------------------------------------
@@ -360,15 +360,25 @@ def check_map_size(path: Path | str | None, what: str, shape: tuple[int, ...], i
 
 
 def check_result(path: Path | str, hm: Any) -> None:
-    """The limits every returned map must meet: spacing in range, |heights| in range."""
-    import numpy as np
-
+    """The limits every returned map or profile must meet: spacing in range, |heights| in
+    range (:func:`check_heights`)."""
     for name in ("dx_mm", "dy_mm"):
-        v = getattr(hm, name, None)
+        v = getattr(hm, name, None)  # a Profile has no dy_mm (AttributeError)
         if v is not None:
             check_range("spacing_mm", v, path, name)
     z = getattr(hm, "z_nm", None)
-    if z is None or z.size == 0:
+    if z is not None:
+        check_heights(path, z)
+
+
+def check_heights(path: Path | str, z: Any, what: str = "heights") -> None:
+    """Refuse valid (non-NaN) heights in nm beyond +-``height_nm_max``.
+
+    Signalling NaNs are quieted in place first (a read-only array is copied).
+    """
+    import numpy as np
+
+    if z.size == 0:
         return
     lim = current_limits().height_nm_max
     # a file's bytes can hold signalling NaNs, and NumPy's SIMD fmax/fmin propagate those
@@ -384,7 +394,7 @@ def check_result(path: Path | str, hm: Any) -> None:
         return
     if not (abs(hi) <= lim and abs(lo) <= lim):
         raise FileFormatError(
-            f"{path}: heights reach {lo:.4g} .. {hi:.4g} nm, beyond the plausible +-{lim:g} nm "
+            f"{path}: {what} reach {lo:.4g} .. {hi:.4g} nm, beyond the plausible +-{lim:g} nm "
             "(height_nm_max; a wrong unit or corrupt data, or raise the limit with "
             "metrology.io.limits(height_nm_max=...))")
 

@@ -30,6 +30,7 @@ from typing import Any
 from .._atomic import atomic_target
 from ..errors import FileFormatError, MetrologyError
 from ..heightmap import HeightMap
+from ..profile import Profile, as_profile
 from . import _policy
 
 __all__ = ["Format", "register", "load", "save", "formats", "detect", "SNIFF_BYTES"]
@@ -57,9 +58,11 @@ class Format:
         True when the first :data:`SNIFF_BYTES` bytes identify this format.
         Formats without a reliable magic number leave it ``None`` and are
         chosen by extension only.
-    read : callable(path: Path, **kw) -> HeightMap, optional
+    read : callable(path: Path, **kw) -> HeightMap or Profile, optional
     write : callable(hm: HeightMap, path: Path, **kw) -> None, optional
         Writes to exactly ``path`` (the registry handles atomicity).
+    instruments : tuple of str
+        Instruments and software that write the format (for :func:`formats`).
     """
 
     name: str
@@ -69,6 +72,7 @@ class Format:
     read: Reader | None = None
     write: Writer | None = None
     priority: int = field(default=0)
+    instruments: tuple[str, ...] = ()
 
 
 _FORMATS: dict[str, Format] = {}
@@ -81,7 +85,9 @@ def register(fmt: Format) -> Format:
 
 
 def formats() -> list[dict[str, Any]]:
-    """List the known formats: name, extensions, description, can read/write."""
+    """List the known formats: name, extensions, description, can read/write, instruments."""
+    from ._catalog import instruments_of
+
     return [
         {
             "name": f.name,
@@ -89,6 +95,7 @@ def formats() -> list[dict[str, Any]]:
             "description": f.description,
             "read": f.read is not None,
             "write": f.write is not None,
+            "instruments": instruments_of(f.name, f.instruments),
         }
         for f in sorted(_FORMATS.values(), key=lambda f: f.name)
     ]
@@ -119,14 +126,21 @@ def detect(path: str | os.PathLike[str], head: bytes | None = None) -> Format:
     for f in _FORMATS.values():
         if ext in f.extensions and f.read is not None:
             return f
+    from ._refused import refusal  # formats we know of and do not read: say what to do
+
+    why = refusal(p, head)
+    if why:
+        raise FileFormatError(f"{p}: {why}")
     raise FileFormatError(
         f"{p}: unrecognised file format (no known magic bytes, extension {ext or '(none)'!r}); "
         f"pass format= one of: {', '.join(sorted(k for k, f in _FORMATS.items() if f.read))}"
+        " (most instrument software can also export ISO 5436-2 .x3p, which is read here)"
     )
 
 
-def load(path: str | os.PathLike[str], format: str | None = None, **kwargs: Any) -> HeightMap:
-    """Read a height map from ``path``.
+def load(path: str | os.PathLike[str], format: str | None = None,
+         **kwargs: Any) -> HeightMap | Profile:
+    """Read a height map (or, for 1-D data, a profile) from ``path``.
 
     Parameters
     ----------
@@ -141,9 +155,11 @@ def load(path: str | os.PathLike[str], format: str | None = None, **kwargs: Any)
 
     Returns
     -------
-    HeightMap
+    HeightMap or Profile
         Heights in nm, spacing in mm, oriented as in CONVENTIONS.md, with
-        ``meta['format']`` and ``meta['source']`` set.
+        ``meta['format']`` and ``meta['source']`` set. 1-D data (a 1 x n or
+        n x 1 map, a profile file) come back as a
+        :class:`~metrology.profile.Profile` (:func:`metrology.profile.as_profile`).
 
     Raises
     ------
@@ -197,10 +213,26 @@ def load(path: str | os.PathLike[str], format: str | None = None, **kwargs: Any)
         raise FileFormatError(
             f"{p}: corrupt or unsupported {fmt.name} file ({type(exc).__name__}: {exc})"
         ) from exc
+    hm = _one_dimensional(hm, fmt, p)
     meta = dict(hm.meta)
     meta.setdefault("format", fmt.name)
     meta["source"] = str(p)
     return hm.replace(meta=meta)
+
+
+def _one_dimensional(hm: Any, fmt: Format, p: Path) -> Any:
+    """1-D data as a Profile; a foreign two-column text matrix is refused (its first
+    column is almost always x, and a 2-pixel-wide map is no use)."""
+    header = hm.meta.get("text_header", {}) if isinstance(hm, HeightMap) else {}
+    if (isinstance(hm, HeightMap) and fmt.name == "text" and hm.shape[1] == 2
+            and hm.meta.get("text_layout") == "matrix"
+            and header.get("format") != "metrology-text-1"
+            and not ({"width", "height"} & set(header))):  # a Gwyddion export is an image
+        raise FileFormatError(
+            f"{p}: two columns of numbers are an (x, z) profile, not a 2-pixel-wide height "
+            "map; read it with format='profile' (it is chosen automatically when the data "
+            "start within the first 4 KB)")
+    return as_profile(hm)
 
 
 @functools.lru_cache(maxsize=64)
@@ -216,9 +248,17 @@ def save(hm: HeightMap, path: str | os.PathLike[str], format: str | None = None,
          **kwargs: Any) -> Path:
     """Write ``hm`` to ``path`` atomically; the format comes from ``format`` or the extension.
 
-    Returns the path written.
+    Returns the path written. A :class:`~metrology.profile.Profile` is written
+    as a profile CSV (:func:`metrology.io.profile_text.write_profile`).
     """
     p = Path(path)
+    if isinstance(hm, Profile):
+        if format not in (None, "profile") or (format is None
+                                                and p.suffix.lower() not in (".csv", ".txt")):
+            raise FileFormatError(f"{p}: a Profile is written as a profile CSV (format "
+                                  "'profile', extension .csv or .txt); the other writers "
+                                  "take height maps")
+        format = "profile"
     if format:
         fmt = _get(format)
     else:

@@ -43,7 +43,9 @@ offset type    field
   ``z min - 2`` marks a point that was not measured; it becomes NaN.
 * Compressed files (``DSCOMPRESSED``): after the zones, a uint32 stream
   count, then (raw length, compressed length) uint32 pairs, then the zlib
-  streams, whose concatenation is the point array.
+  streams, each inflated on its own; the concatenation is the point array.
+  The header's compressed data size (offset 324), when set, must equal the
+  size of that whole block (4 + 8 x count + the compressed lengths).
 * The *inversion* field (1, 2, 3: z inverted, flipped, flopped) is
   ambiguous (whether the stored data are already inverted is not
   documented), so such files are refused unless the caller says
@@ -52,12 +54,18 @@ offset type    field
 
 Orientation
 -----------
-Line j of the file lies at y = y offset + j * y spacing (the header's
-offset/spacing model): y grows with the line index, so stored rows are taken
-as y-up and nothing is flipped (``meta['rows_flipped'] = False``). Note that
-Gwyddion displays the first line at the top of its image; this reader
-follows the header's coordinate model instead, and says so in
-``meta['sur_row_order']``.
+The first stored line is the *top* of the image: Gwyddion (whose SUR reader
+and writer keep line 0 as its top row, so that files round-trip with
+MountainsMap as displayed there), SurfaceTopography and surfalize all show
+line 0 at the top, and no Digital Surf text defines the direction of y. The
+header's coordinate model (line j at y offset + j * y spacing) fixes the
+spacing, not whether y points up or down on the part. So the reader treats
+line 0 as the highest y, like the other camera-order formats (Zygo,
+Sensofar, Alicona, Gwyddion), and reverses the lines into the y-up frame
+of CONVENTIONS.md (``meta['rows_flipped'] = True``, ``meta['sur_row_order']``
+says so). :meth:`HeightMap.flip_y` restores the file order. A one-line
+profile (studiable type 1 with one line) comes back from
+:func:`metrology.io.load` as a :class:`~metrology.profile.Profile`.
 
 Every size is checked against the file size and the reader limits before
 allocating (:func:`metrology.io._policy.check_map_size`); compressed streams
@@ -146,8 +154,9 @@ def read_sur(path: str | Path, *, inversion: str = "refuse") -> HeightMap:
     Returns
     -------
     HeightMap
-        Heights in nm, shape (lines, points per line), spacing in mm, rows as
-        stored (y-up, no flip). ``meta`` adds ``sur_*`` header fields.
+        Heights in nm, shape (lines, points per line), spacing in mm, lines
+        reversed into the y-up frame (line 0 = top). ``meta`` adds ``sur_*``
+        header fields.
 
     Raises
     ------
@@ -203,7 +212,8 @@ def read_sur(path: str | Path, *, inversion: str = "refuse") -> HeightMap:
             if fh.readinto(memoryview(raw).cast("B")) != nbytes:
                 raise _fail(p, "file ended while reading the points (truncated)")
         else:
-            _read_compressed(fh, p, size - offset, raw)
+            _read_compressed(fh, p, size - offset, raw, h["compressed_size"])
+    raw = raw[::-1]  # line 0 is the top of the image (module docstring)
     invalid = None
     if h["special_points"] == 1:
         marker = int(h["zmin"]) - 2
@@ -234,7 +244,7 @@ def read_sur(path: str | Path, *, inversion: str = "refuse") -> HeightMap:
         else:
             raise _fail(p, f"y spacing {h['dy']!r} {dy_unit} must be positive")
 
-    z = raw.astype(np.float64)
+    z = raw.astype(np.float64, order="C")
     del raw
     z *= z_scale
     z += z_off_nm
@@ -251,7 +261,7 @@ def read_sur(path: str | Path, *, inversion: str = "refuse") -> HeightMap:
                     "documented. Pass inversion='apply' or inversion='ignore'")
     if inv and inversion == "apply":
         z = -z
-        if inv == 2:
+        if inv == 2:  # flip in the file's frame = mirror the lines
             z = z[::-1]
         elif inv == 3:
             z = z[:, ::-1]
@@ -272,8 +282,8 @@ def read_sur(path: str | Path, *, inversion: str = "refuse") -> HeightMap:
         "timestamp": ts,
         "z_unit_original": dz_unit,
         "z_scale_to_nm": z_scale,
-        "rows_flipped": False,
-        "sur_row_order": "line j at y = y_offset + j * dy (as stored, no flip)",
+        "rows_flipped": True,
+        "sur_row_order": "line 0 = top of the image; lines reversed to y-up",
         "sur_compressed": compressed,
         "sur_version": h["version"],
         "sur_n_objects": h["n_objects"],
@@ -302,7 +312,8 @@ def read_sur(path: str | Path, *, inversion: str = "refuse") -> HeightMap:
     return HeightMap._adopt(np.ascontiguousarray(z), dx_mm, dy_mm, meta)
 
 
-def _read_compressed(fh: Any, p: Path, available: int, out: np.ndarray) -> None:
+def _read_compressed(fh: Any, p: Path, available: int, out: np.ndarray,
+                     declared: int) -> None:
     head = fh.read(4)
     if len(head) != 4:
         raise _fail(p, "compressed data directory truncated")
@@ -319,6 +330,9 @@ def _read_compressed(fh: Any, p: Path, available: int, out: np.ndarray) -> None:
     if raw_total != nbytes:
         raise _fail(p, f"compressed streams hold {raw_total} bytes, the header declares "
                     f"{nbytes} (corrupt)")
+    if declared and declared != 4 + 8 * count + zip_total:
+        raise _fail(p, f"the header's compressed data size is {declared} bytes, the "
+                    f"{count} stream(s) make {4 + 8 * count + zip_total} (corrupt)")
     if 4 + 8 * count + zip_total > available:
         raise _fail(p, f"compressed streams need {zip_total} bytes, only "
                     f"{available - 4 - 8 * count} follow (truncated)")

@@ -16,7 +16,9 @@ Layouts read
     (``dx_mm``, ``dy_mm``, ``z_unit``, ``rows``, ``cols``, ``row_order``,
     ``xy_unit``);
   - Gwyddion ASCII export: ``# Width: 1.000 mm``, ``# Height: ...`` (full
-    extents; spacing = extent / number of points), ``# Value units: m``;
+    extents; spacing = extent / number of points), ``# Value units: m``, also
+    with the keys in the other languages Gwyddion writes (``# Breite:``,
+    ``# Höhe:``, ``# Largeur :``, ...; table ``_headers.GWYDDION_KEYS``);
   - ``key=value`` lines before the data, as in the holographic-microscope
     export ``h=305 w=75`` / ``pixel size=3.69862e-007 m`` / ``data unit=rad`` /
     ``height conversion factor (-> m)=2.91818e-008`` (height in m = value x
@@ -76,6 +78,7 @@ import numpy as np
 
 from ..errors import FileFormatError
 from ..heightmap import HeightMap
+from ._headers import GWYDDION_KEYS
 from ._policy import (
     check_range,
     decimal_scaled,
@@ -123,7 +126,7 @@ def _parse_header_line(line: str, header: dict[str, str]) -> bool:
     k, v = line[:i].strip().lower(), line[i + 1:].strip()
     if not k:
         return False
-    header[k] = v
+    header[GWYDDION_KEYS.get(k, k)] = v
     return True
 
 

@@ -21,6 +21,7 @@ from ._common import (
     note,
     unit_text,
 )
+from ._fullband import composites_json
 
 #: the ``schema`` value of the JSON report and the file describing it
 SCHEMA_ID = REPORT_SCHEMA
@@ -70,6 +71,9 @@ def to_json(report: CheckReport) -> dict[str, Any]:
                 except (TypeError, ValueError):
                     fd["wavelength_nm"] = None
             fd["analysis"] = fa.analysis_dict()
+        comps = composites_json(part)
+        if comps:
+            pd["composites"] = comps
     return jsonable(d)
 
 

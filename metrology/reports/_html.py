@@ -19,6 +19,7 @@ from ..errors import MetrologyError
 from ..heightmap import HeightMap
 from ..pipeline import FileAnalysis, FitRecord
 from ..verdicts import Verdict
+from . import _fullband
 from ._common import (
     BOUND_UNICODE,
     EXIT_CODE_MEANING,
@@ -553,6 +554,10 @@ def to_html(report: CheckReport) -> str:
                     for ig in p.ignored) + "</p>")
             out.append(_criteria_table(p))
             drawn = _has_arrays(p) or bool(p.figures)
+            if _has_arrays(p):
+                out.append(_fullband.html_section(p))   # composite PSD, scatter (if any)
+            elif p.figures and FULLBAND_KEY in p.figures:
+                out.append(p.figures[FULLBAND_KEY])
             if not drawn and p.figures_note and p.files:
                 out.append(f'<p class="meta">{e(p.figures_note)}.</p>')
             for fa in p.files:
@@ -567,8 +572,16 @@ def to_html(report: CheckReport) -> str:
     return "\n".join(out) + "\n"
 
 
+#: key of :attr:`PartResult.figures` under which a worker hands over the full-band section
+FULLBAND_KEY = "<full-band section>"
+
+
 def _has_arrays(p: PartResult) -> bool:
-    return any(fa.hm is not None for fa in p.files)
+    """Whether the part still holds what its figures are drawn from (an in-process
+    check), rather than figures drawn in a batch worker."""
+    return p.figures is None and any(
+        fa.hm is not None or getattr(fa, "profile_record", None) is not None
+        for fa in p.files)
 
 
 def _figures_of(p: PartResult, fa: FileAnalysis) -> list[str]:
@@ -596,6 +609,9 @@ def render_part_figures(p: PartResult) -> dict[str, str]:
 
     out = {}
     with matplotlib.rc_context({"font.size": 8, "axes.titlesize": 8}):
+        full = _fullband.html_section(p)
+        if full:
+            out[FULLBAND_KEY] = full
         for fa in p.files:
             if fa.hm is None:
                 continue
@@ -609,6 +625,9 @@ def _file_section(p: PartResult, fa: FileAnalysis) -> str:
     fv = p.file_verdict(fa.path)
     if file_status(fa) == "unreadable":
         bits = [f"{e(assigned_text(fa.assigned_by))}"]
+    elif fa.data_kind == "profile":
+        bits = [f"{e(str(m.get('format', '?')))}, profile of {fa.shape[1]} points, "
+                f"dx {fa.dx_mm:.4g} mm", f"{e(assigned_text(fa.assigned_by))}"]
     else:
         bits = [f"{e(str(m.get('format', '?')))}, {fa.shape[0]} x {fa.shape[1]} px, "
                 f"dx {fa.dx_mm:.4g} mm, dy {fa.dy_mm:.4g} mm",
@@ -630,7 +649,7 @@ def _file_section(p: PartResult, fa: FileAnalysis) -> str:
     if fa.blocked_reason:
         word = "Unreadable" if file_status(fa) == "unreadable" else "Not analysed"
         parts.append(f"<p><b>{word}:</b> {e(fa.blocked_reason)}</p>")
-    if fa.hm is not None:
+    if p.figures is None and (fa.hm is not None or fa.data_kind == "profile"):
         parts += _figures_of(p, fa)
     elif p.figures and fa.path in p.figures:
         parts.append(p.figures[fa.path])

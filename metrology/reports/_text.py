@@ -62,7 +62,8 @@ def _file_line(fa: FileAnalysis) -> str:
         return (f"{Path(fa.path).name} \u2192 {fa.measurement} ({assigned_text(fa.assigned_by)})"
                 f"\n      UNREADABLE: {fa.blocked_reason}")
     bits = [f"{Path(fa.path).name} \u2192 {fa.measurement} ({assigned_text(fa.assigned_by)})",
-            f"{m.get('format', '?')}, {fa.shape[0]} x {fa.shape[1]} px",
+            f"{m.get('format', '?')}, " + (f"{fa.shape[0]} x {fa.shape[1]} px" if fa.profile is
+                                           None else f"profile of {fa.shape[1]} points"),
             f"dx {fa.dx_mm:.4g} mm" + (f", dy {fa.dy_mm:.4g} mm" if fa.dy_mm != fa.dx_mm else "")]
     if fa.aperture:
         a = fa.aperture
@@ -72,7 +73,8 @@ def _file_line(fa: FileAnalysis) -> str:
                     f"R_norm {a['r_norm_mm']:g} mm, {fa.valid_fraction_in_aperture:.1%} valid "
                     "in CA")
     else:
-        bits.append(f"{fa.valid_fraction:.1%} valid (whole field)")
+        bits.append(f"{fa.valid_fraction:.1%} valid (whole "
+                    f"{'field' if fa.profile is None else 'trace'})")
     if fa.removed:
         bits.append("removed " + ", ".join(fa.removed))
     line = "; ".join(bits)

@@ -26,7 +26,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..criteria import Criterion
 
 __all__ = ["Part", "Match", "Aperture", "Preprocessing", "Requirements", "Measurement",
-           "Band", "PsdSegment", "PsdLimitLine", "Form", "Power", "Spec",
+           "Band", "PsdSegment", "PsdLimitLine", "Form", "Power", "Spec", "ItfTable",
+           "CompositeOptions", "COMPOSITE", "BAND_FILTERS",
            "DEFAULT_REMOVE", "DEFAULT_BINS_PER_DECADE", "DEFAULT_FACTOR_MAX", "REL_TOL",
            "merge_ranges"]
 
@@ -35,6 +36,11 @@ DEFAULT_BINS_PER_DECADE = 10
 DEFAULT_FACTOR_MAX = 2.0
 #: relative tolerance when comparing frequencies and radii written in a spec
 REL_TOL = 1e-9
+#: the measurement name of criteria judged on the part's composite PSD (all its files);
+#: reserved: no declared measurement may use it
+COMPOSITE = "composite"
+#: band filters (``docs/spec-schema.md``); the first is the default
+BAND_FILTERS = ("sharp", "gaussian")
 
 
 def merge_ranges(ranges: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -141,8 +147,34 @@ class Requirements:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ItfTable:
+    """A tabulated instrument transfer function (amplitude, 0..1] of a measurement.
+
+    Divided out of the measurement's PSD in the composite (PSD / ITF²) up to the
+    frequency where that would multiply the PSD by more than
+    ``max_psd_correction``; above it the measurement does not serve the composite.
+    """
+
+    f_per_mm: tuple[float, ...]
+    values: tuple[float, ...]
+    max_psd_correction: float = 4.0
+
+    def to_itf(self, source: str = "") -> Any:
+        """The :class:`metrology.coverage.ITF` of this table."""
+        from ..coverage import ITF
+
+        return ITF(np.asarray(self.f_per_mm), np.asarray(self.values),
+                   self.max_psd_correction, source=source)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Measurement:
-    """One declared measurement of the surface (``[measurements.NAME]``)."""
+    """One declared measurement of the surface (``[measurements.NAME]``).
+
+    ``itf_cutoff_per_mm`` / ``itf``: where the instrument transfer function is
+    known to fall (the measurement serves the composite PSD only below it), or
+    the tabulated ITF divided out there; ``None`` = ITF taken as 1 up to Nyquist.
+    """
 
     name: str
     instrument: str
@@ -151,6 +183,8 @@ class Measurement:
     aperture: Aperture | None
     preprocessing: Preprocessing
     requirements: Requirements
+    itf_cutoff_per_mm: float | None = None
+    itf: ItfTable | None = None
 
     @property
     def min_sites(self) -> int:
@@ -167,6 +201,9 @@ class Band:
     used. ``kind`` is ``"areal"`` (sum of 2-D PSD cells) or ``"profile"``
     (1-D PSD along ``direction``); they differ for the same surface. The
     limits on a band are its criteria (``band_rms``, ``band_slope``, ...).
+    ``filter`` is ``"sharp"`` (default: the PSD summed over the band) or
+    ``"gaussian"`` (ISO 16610-61 areal / 16610-21 profile Gaussian S- and
+    L-filters, 50 % amplitude transmission at the cut-offs).
     """
 
     name: str
@@ -178,6 +215,12 @@ class Band:
     period_min_mm: float
     given_as: Literal["frequency", "period"]
     direction: Literal["x", "y"] | None
+    filter: Literal["sharp", "gaussian"] = "sharp"
+
+    @property
+    def composite(self) -> bool:
+        """Judged on the part's composite PSD (``measurement = "composite"``)."""
+        return self.measurement == COMPOSITE
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -204,7 +247,9 @@ class PsdLimitLine:
     ``kind`` ``"profile"`` (1-D PSD along ``direction``, ``sidedness``) or
     ``"radial"``; both in nm²·mm. The measured PSD, averaged in
     ``bins_per_decade`` logarithmic bins, passes when every bin is at most
-    ``factor_max`` times the line.
+    ``factor_max`` times the line. A 2-D (areal, ISO 10110-8) line ``A f^-B``
+    [nm² mm²] is held as the radial line ``2π A f^-(B-1)`` of an isotropic
+    surface (``dimension = "2d"``, ``notation`` says what was written).
     """
 
     kind: Literal["profile", "radial"]
@@ -213,6 +258,27 @@ class PsdLimitLine:
     segments: tuple[PsdSegment, ...]
     bins_per_decade: int = DEFAULT_BINS_PER_DECADE
     factor_max: float = DEFAULT_FACTOR_MAX
+    #: ``"composite"``: judged once, on the part's composite PSD over the whole line;
+    #: ``None``: each measurement on the part of the line inside its own bands
+    measurement: str | None = None
+    #: the line as the spec wrote it (ISO 10110-8 notation: dimension, A with its unit,
+    #: B, range, sidedness) when it differs from the judged form, else ""
+    notation: str = ""
+    #: ``"1d"`` (profile or radial line, A in nm² mm) or ``"2d"`` (areal, A in nm² mm²)
+    dimension: Literal["1d", "2d"] = "1d"
+
+    def to_limit(self) -> Any:
+        """The line as a :class:`metrology.psdlimit.PiecewiseLimit` in our convention:
+        a one-sided profile line (a two-sided line A is the one-sided 2A) or a radial
+        line, nm² mm, f in cycles/mm."""
+        from ..psdlimit import PiecewiseLimit, PSDLimit
+
+        k = 2.0 if (self.kind == "profile" and self.sidedness == "two-sided") else 1.0
+        return PiecewiseLimit(tuple(
+            PSDLimit(k * s.a_nm2_mm, s.b, self.kind, s.f_lo_per_mm, s.f_hi_per_mm,
+                     self.direction, self.notation or
+                     f"{self.sidedness} {self.kind} line {s.a_nm2_mm:g} f^-{s.b:g} nm^2 mm")
+            for s in self.segments))
 
     @property
     def f_lo_per_mm(self) -> float:
@@ -239,6 +305,27 @@ class PsdLimitLine:
             if hi > lo * (1 + REL_TOL):
                 segs.append(dataclasses.replace(s, f_lo_per_mm=lo, f_hi_per_mm=hi))
         return dataclasses.replace(self, segments=tuple(segs)) if segs else None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompositeOptions:
+    """How the part's composite PSD is built (``[composite]``; every key optional).
+
+    ``measurements``: the measurements whose files contribute (default: all,
+    in declaration order); ``combine``: ``"inverse-variance"`` or ``"finer"``;
+    ``overlap_factor``: two instruments disagreeing by more than this in PSD
+    over their overlap are flagged; ``strict_overlap``: a flag makes every
+    composite criterion not measurable; ``bins_per_decade``: the composite's
+    log grid; ``f_min_k``: a file serves from ``f_min_k / L`` up
+    (:func:`metrology.coverage.resolved_range`).
+    """
+
+    measurements: tuple[str, ...] = ()
+    combine: Literal["inverse-variance", "finer"] = "inverse-variance"
+    overlap_factor: float = 2.0
+    strict_overlap: bool = False
+    bins_per_decade: int = 20
+    f_min_k: float = 6.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -295,6 +382,17 @@ class Spec:
     criteria: tuple[Criterion, ...]
     warnings: tuple[str, ...] = ()
     power: Power | None = None
+    composite: CompositeOptions = CompositeOptions()
+
+    @property
+    def part_criteria(self) -> tuple[Criterion, ...]:
+        """The criteria judged on the part's composite PSD (``measurement = "composite"``)."""
+        return tuple(c for c in self.criteria if c.measurement == COMPOSITE)
+
+    def feeds_composite(self, measurement: str) -> bool:
+        """Whether the files of ``measurement`` contribute to a composite criterion."""
+        return bool(self.part_criteria) and measurement in (
+            self.composite.measurements or tuple(self.measurements))
 
     def criteria_for(self, measurement: str) -> tuple[Criterion, ...]:
         """The criteria judged on ``measurement``, in spec order."""

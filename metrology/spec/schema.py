@@ -38,12 +38,16 @@ from .context import (
     table,
 )
 from .model import (
+    BAND_FILTERS,
+    COMPOSITE,
     DEFAULT_BINS_PER_DECADE,
     DEFAULT_FACTOR_MAX,
     REL_TOL,
     Aperture,
     Band,
+    CompositeOptions,
     Form,
+    ItfTable,
     Match,
     Measurement,
     Part,
@@ -75,7 +79,8 @@ NORMALISATIONS = ("rms", "peak")
 REMOVABLE = ("piston", "tilt", "power", "astigmatism")
 BAND_KINDS = ("areal", "profile")
 DIRECTIONS = ("x", "y")
-PSD_KINDS = ("profile", "radial")
+PSD_KINDS = ("profile", "radial", "areal")
+COMBINE_RULES = ("inverse-variance", "finer")
 SIDEDNESS = ("one-sided", "two-sided")
 CENTRES = ("data", "given")
 
@@ -140,6 +145,8 @@ class SpecDraft:
     form: Form | None = None
     bands: list[BandEntry] = field(default_factory=list)
     psd: PsdLimitLine | None = None
+    part: Part | None = None
+    composite: CompositeOptions = field(default_factory=CompositeOptions)
     _added: list[tuple[tuple[Any, ...], Criterion]] = field(default_factory=list)
     _ids: dict[str, Path_] = field(default_factory=dict)
 
@@ -151,7 +158,10 @@ class SpecDraft:
         self._ids[criterion.id] = path
         sec = type(criterion).SECTION
         sec_key = (SECTION_RANK[sec], "") if sec in SECTION_RANK else (len(SECTION_RANK), sec)
-        meas = list(self.measurements).index(criterion.measurement)
+        names = list(self.measurements)
+        # criteria on the composite PSD (all files of the part) come after every measurement
+        meas = names.index(criterion.measurement) if criterion.measurement in names \
+            else len(names)
         self._added.append(((meas, sec_key, rank), criterion))
 
     @property
@@ -163,9 +173,12 @@ class SpecDraft:
         """The criteria in spec order (measurement, section, rank within the section)."""
         return tuple(c for _, c in sorted(self._added, key=lambda x: x[0]))
 
-    def measurement_ref(self, tbl: Mapping[str, Any], path: Path_) -> str | None:
-        """The declared measurement ``tbl`` names (``measurement = "..."``), or ``None``."""
-        return _measurement_ref(self.ctx, tbl, path, self.measurements)
+    def measurement_ref(self, tbl: Mapping[str, Any], path: Path_, *,
+                        allow_composite: bool = False) -> str | None:
+        """The declared measurement ``tbl`` names (``measurement = "..."``), or ``None``;
+        ``allow_composite``: ``"composite"`` (the part's composite PSD) is accepted too."""
+        return _measurement_ref(self.ctx, tbl, path, self.measurements,
+                                allow_composite=allow_composite)
 
     def has_form_terms(self) -> bool:
         """Whether ``[form]`` gives a form-term range (``fit_first_term``/``fit_last_term``)."""
@@ -176,8 +189,15 @@ class SpecDraft:
 # --------------------------------------------------------------------------- shared helpers
 
 def _measurement_ref(ctx: SpecContext, tbl: Mapping[str, Any], path: Path_,
-                     declared: Mapping[str, Any]) -> str | None:
+                     declared: Mapping[str, Any], *, allow_composite: bool = False
+                     ) -> str | None:
     name = string(ctx, tbl, path, "measurement", required=True)
+    if name == COMPOSITE:
+        if allow_composite:
+            return name
+        ctx.error((*path, "measurement"), f"{COMPOSITE!r} (the part's composite PSD) is not "
+                  "accepted here; it judges bands, the PSD limit line and scatter only")
+        return None
     if name is not None and name not in declared:
         if ctx.failed_under(("measurements",)) and not declared:
             return None           # [measurements] itself is broken; that error says it
@@ -368,11 +388,16 @@ def _parse_measurements(ctx: SpecContext, doc: Mapping[str, Any], default_pre: P
         if not _NAME_RE.match(name):
             ctx.error(p, f"measurement name {name!r} may use only letters, digits, '_' and '-'")
             continue
+        if name == COMPOSITE:
+            ctx.error(p, f"{COMPOSITE!r} is reserved (measurement = \"composite\" means the "
+                         "part's composite PSD of all files); rename the measurement")
+            continue
         if not isinstance(m, dict):
             bad_type(ctx, p, "a table", m)
             continue
         check_keys(ctx, m, p, ("instrument", "description", "match", "aperture",
-                               "preprocessing", "requirements"))
+                               "preprocessing", "requirements", *_ITF_KEYS))
+        cutoff, itf = _parse_itf(ctx, m, p)
         out[name] = Measurement(
             name=name,
             instrument=string(ctx, m, p, "instrument", required=True, choices=INSTRUMENTS)
@@ -382,8 +407,64 @@ def _parse_measurements(ctx: SpecContext, doc: Mapping[str, Any], default_pre: P
             aperture=_parse_aperture(ctx, m, p),
             preprocessing=_parse_preprocessing(ctx, m, p, default_pre),
             requirements=_parse_requirements(ctx, m, p),
+            itf_cutoff_per_mm=cutoff, itf=itf,
         )
     return out
+
+
+_ITF_KEYS = ("itf_cutoff_per_mm", "itf_f_per_mm", "itf_values", "itf_max_psd_correction")
+
+
+def _float_array(ctx: SpecContext, tbl: Mapping[str, Any], path: Path_, key: str
+                 ) -> tuple[float, ...] | None:
+    raw = tbl.get(key, MISSING)
+    if raw is MISSING:
+        return None
+    if (not isinstance(raw, list) or len(raw) < 2 or any(
+            isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x)
+            for x in raw)):
+        bad_type(ctx, (*path, key), "an array of at least two finite numbers", raw)
+        return None
+    if len(raw) > 10000:
+        ctx.error((*path, key), f"{len(raw)} values: at most 10000")
+        return None
+    return tuple(float(x) for x in raw)
+
+
+def _parse_itf(ctx: SpecContext, m: Mapping[str, Any], p: Path_
+               ) -> tuple[float | None, ItfTable | None]:
+    """``itf_cutoff_per_mm`` or the table ``itf_f_per_mm`` / ``itf_values`` (with
+    ``itf_max_psd_correction``, default 4) of one measurement."""
+    cutoff = number(ctx, m, p, "itf_cutoff_per_mm", positive=True)
+    if cutoff is not None:
+        _plausible_f(ctx, (*p, "itf_cutoff_per_mm"), cutoff, "itf_cutoff_per_mm =")
+    f = _float_array(ctx, m, p, "itf_f_per_mm")
+    v = _float_array(ctx, m, p, "itf_values")
+    corr = number(ctx, m, p, "itf_max_psd_correction", positive=True, le=1e6)
+    given = [k for k in ("itf_f_per_mm", "itf_values") if k in m]
+    if len(given) == 1:
+        other = "itf_values" if given[0] == "itf_f_per_mm" else "itf_f_per_mm"
+        ctx.error((*p, other), f"a tabulated ITF needs both itf_f_per_mm and itf_values "
+                               f"({given[0]} is given)")
+    if "itf_max_psd_correction" in m and not given:
+        ctx.error((*p, "itf_max_psd_correction"), "itf_max_psd_correction applies to a "
+                  "tabulated ITF (itf_f_per_mm, itf_values)")
+    if corr is not None and corr < 1:
+        ctx.error((*p, "itf_max_psd_correction"), f"must be >= 1 (a factor the PSD may be "
+                  f"multiplied by), got {corr:g}")
+        corr = None
+    if f is None or v is None:
+        return cutoff, None
+    if len(f) != len(v):
+        ctx.error((*p, "itf_values"), f"{len(v)} values for {len(f)} frequencies")
+        return cutoff, None
+    if any(b <= a for a, b in zip(f, f[1:], strict=False)) or f[0] < 0:
+        ctx.error((*p, "itf_f_per_mm"), "frequencies must be >= 0 and strictly increasing")
+        return cutoff, None
+    if any(not 0 < x <= 1 + 1e-9 for x in v):
+        ctx.error((*p, "itf_values"), "ITF values are amplitude transfer factors in (0, 1]")
+        return cutoff, None
+    return cutoff, ItfTable(f_per_mm=f, values=v, max_psd_correction=corr or 4.0)
 
 
 def _plausible_f(ctx: SpecContext, path: Path_, f: float, what: str) -> bool:
@@ -448,7 +529,7 @@ def _parse_bands(ctx: SpecContext, doc: Mapping[str, Any], ms: Mapping[str, Meas
     for i, t in enumerate(raw):
         p: Path_ = ("bands", i)
         check_keys(ctx, t, p, ("name", "measurement", "kind", "f_lo_per_mm", "f_hi_per_mm",
-                               "period_mm", "direction", *limits))
+                               "period_mm", "direction", "filter", *limits))
         name = string(ctx, t, p, "name", required=True)
         if name is not None:
             if not _NAME_RE.match(name):
@@ -457,8 +538,9 @@ def _parse_bands(ctx: SpecContext, doc: Mapping[str, Any], ms: Mapping[str, Meas
             elif name in names:
                 ctx.error((*p, "name"), f"band name {name!r} is used twice")
             names.add(name)
-        meas = _measurement_ref(ctx, t, p, ms)
+        meas = _measurement_ref(ctx, t, p, ms, allow_composite=True)
         kind = string(ctx, t, p, "kind", required=True, choices=BAND_KINDS)
+        flt = string(ctx, t, p, "filter", default=BAND_FILTERS[0], choices=BAND_FILTERS)
         direction = string(ctx, t, p, "direction", choices=DIRECTIONS)
         if kind == "areal" and direction is not None:
             ctx.error((*p, "direction"), "an areal band has no direction (profile bands only)")
@@ -468,12 +550,12 @@ def _parse_bands(ctx: SpecContext, doc: Mapping[str, Any], ms: Mapping[str, Meas
         if limits and not any(k in t for k in limits):
             ctx.missing((*p, limits[0]), f"a band needs {' and/or '.join(limits)}")
         band = None
-        if None not in (name, meas, kind, rng):
+        if None not in (name, meas, kind, rng, flt):
             lo, hi, pmax, pmin, given = rng  # type: ignore[misc]
             band = Band(name=name, measurement=meas, kind=kind,  # type: ignore[arg-type]
                         f_lo_per_mm=lo, f_hi_per_mm=hi, period_max_mm=pmax,
                         period_min_mm=pmin, given_as=given,  # type: ignore[arg-type]
-                        direction=direction)  # type: ignore[arg-type]
+                        direction=direction, filter=flt)  # type: ignore[arg-type]
         out.append(BandEntry(index=i, table=t, path=p, band=band))
     return out
 
@@ -497,12 +579,20 @@ def _parse_psd(ctx: SpecContext, doc: Mapping[str, Any]) -> PsdLimitLine | None:
         return None
     p: Path_ = ("psd",)
     check_keys(ctx, t, p, ("kind", "sidedness", "direction", "bins_per_decade", "factor_max",
-                           "segments", *section_keys("psd")))
+                           "segments", "measurement", *section_keys("psd")))
     kind = string(ctx, t, p, "kind", required=True, choices=PSD_KINDS)
     side = string(ctx, t, p, "sidedness", default="one-sided", choices=SIDEDNESS)
     direction = string(ctx, t, p, "direction", choices=DIRECTIONS)
-    if kind == "radial" and direction is not None:
-        ctx.error((*p, "direction"), "a radial PSD has no direction (profile PSDs only)")
+    meas = None
+    if "measurement" in t:
+        meas = string(ctx, t, p, "measurement", choices=(COMPOSITE,))
+        if meas is None:
+            return None
+    if kind in ("radial", "areal") and direction is not None:
+        ctx.error((*p, "direction"), f"a {kind} PSD has no direction (profile PSDs only)")
+    if kind == "areal" and "sidedness" in t and side != "one-sided":
+        ctx.error((*p, "sidedness"), "sidedness applies to a 1-D (profile) line; a 2-D "
+                                     "(areal) line is the full-plane PSD")
     if kind == "profile" and direction is None:
         direction = "x"
     bpd = number(ctx, t, p, "bins_per_decade", default=DEFAULT_BINS_PER_DECADE, positive=True,
@@ -516,29 +606,94 @@ def _parse_psd(ctx: SpecContext, doc: Mapping[str, Any]) -> PsdLimitLine | None:
     if not isinstance(raw, list) or not all(isinstance(s, dict) for s in raw):
         bad_type(ctx, (*p, "segments"), "an array of tables ([[psd.segments]])", raw)
         return None
+    # the coefficient's unit is part of its key: nm^2 mm for a 1-D (profile or radial)
+    # line, nm^2 mm^2 for a 2-D (areal) line
+    a_key = "a_nm2_mm2" if kind == "areal" else "a_nm2_mm"
+    other = "a_nm2_mm" if kind == "areal" else "a_nm2_mm2"
     segs: list[tuple[int, PsdSegment]] = []
+    given: list[tuple[float, float, float, float]] = []
     for i, s in enumerate(raw):
         sp = (*p, "segments", i)
-        check_keys(ctx, s, sp, ("a_nm2_mm", "b", "f_lo_per_mm", "f_hi_per_mm", "period_mm"))
-        a = number(ctx, s, sp, "a_nm2_mm", required=True, limit=True)
+        check_keys(ctx, s, sp, (a_key, other, "b", "f_lo_per_mm", "f_hi_per_mm", "period_mm"))
+        if other in s and kind is not None:
+            ctx.error((*sp, other), f"a {kind} line gives A as {a_key!r} ("
+                      + ("nm^2 mm^2, the 2-D PSD" if kind == "areal" else "nm^2 mm")
+                      + f"); {other!r} belongs to "
+                      + ("a profile or radial line" if kind == "areal" else "kind = 'areal'"))
+            continue
+        a = number(ctx, s, sp, a_key, required=True, limit=True)
         b = number(ctx, s, sp, "b", required=True, ge=-PSD_B_MAX, le=PSD_B_MAX)
         rng = _freq_range(ctx, s, sp)
-        if (a is not None and b is not None and rng is not None
-                and _check_segment_line(ctx, sp, a, b, rng[0], rng[1])):
-            segs.append((i, PsdSegment(a_nm2_mm=a, b=b, f_lo_per_mm=rng[0], f_hi_per_mm=rng[1])))
-    segs.sort(key=lambda x: x[1].f_lo_per_mm)
+        if a is None or b is None or rng is None:
+            continue
+        if kind == "areal":
+            # an isotropic surface's 2-D line A f^-B is the radial line 2 pi A f^-(B-1)
+            aj, bj = 2.0 * math.pi * a, b - 1.0
+        else:
+            aj, bj = a, b
+        if _check_segment_line(ctx, sp, aj, bj, rng[0], rng[1]):
+            segs.append((i, PsdSegment(a_nm2_mm=aj, b=bj, f_lo_per_mm=rng[0],
+                                       f_hi_per_mm=rng[1])))
+            given.append((a, b, rng[0], rng[1]))
+    order = sorted(range(len(segs)), key=lambda k: segs[k][1].f_lo_per_mm)
+    segs = [segs[k] for k in order]
+    given = [given[k] for k in order]
+    overlap = False
     for (_, s0), (i1, s1) in zip(segs, segs[1:], strict=False):
         if s1.f_lo_per_mm < s0.f_hi_per_mm * (1 - REL_TOL):
             ctx.error((*p, "segments", i1, "f_lo_per_mm"),
                       f"segment overlaps the one ending at {s0.f_hi_per_mm:g} /mm: the line "
                       "would be ambiguous")
+            overlap = True
         elif s1.f_lo_per_mm > s0.f_hi_per_mm * (1 + REL_TOL):
             ctx.warn((*p, "segments", i1), f"PSD limit line has no segment on "
                      f"{s0.f_hi_per_mm:g}-{s1.f_lo_per_mm:g} /mm")
-    if kind is None or side is None or bpd is None or fac is None or len(segs) != len(raw):
+    if (kind is None or side is None or bpd is None or fac is None or len(segs) != len(raw)
+            or overlap):
         return None
+    notation = ""
+    if kind == "areal":
+        notation = ("ISO 10110-8 2-D (areal) PSD limit " + "; ".join(
+            f"A = {a:g} nm^2 mm^2, B = {b:g} over {lo:g}-{hi:g} /mm" for a, b, lo, hi in given)
+            + "; judged as the radial PSD line 2 pi A f^-(B-1) nm^2 mm (isotropic surface)")
+        kind, side = "radial", "one-sided"
     return PsdLimitLine(kind=kind, sidedness=side, direction=direction,  # type: ignore[arg-type]
-                        segments=tuple(s for _, s in segs), bins_per_decade=bpd, factor_max=fac)
+                        segments=tuple(s for _, s in segs), bins_per_decade=bpd, factor_max=fac,
+                        measurement=meas, notation=notation,
+                        dimension="2d" if notation else "1d")
+
+
+def _parse_composite(ctx: SpecContext, doc: Mapping[str, Any],
+                     ms: Mapping[str, Measurement]) -> CompositeOptions:
+    """``[composite]``: how the part's composite PSD is built (every key optional)."""
+    t = table(ctx, doc, (), "composite")
+    if t is None:
+        return CompositeOptions()
+    p: Path_ = ("composite",)
+    check_keys(ctx, t, p, ("measurements", "combine", "overlap_factor", "strict_overlap",
+                           "bins_per_decade", "f_min_k"))
+    names = str_list(ctx, t, p, "measurements")
+    for i, n in enumerate(names or ()):
+        if n not in ms and not ctx.failed_under(("measurements",)):
+            ctx.error((*p, "measurements", i), f"undeclared measurement {n!r}"
+                      f"{suggest(n, ms)}; declared: {', '.join(ms) or '(none)'}")
+    if names == ():
+        ctx.error((*p, "measurements"), "an empty list: the composite would have no file")
+    combine = string(ctx, t, p, "combine", default="inverse-variance", choices=COMBINE_RULES)
+    fac = number(ctx, t, p, "overlap_factor", default=2.0, positive=True, le=FACTOR_MAX_MAX)
+    if fac is not None and fac <= 1.0:
+        ctx.error((*p, "overlap_factor"), f"must be > 1 (a PSD ratio either way), got {fac:g}")
+        fac = 2.0
+    bpd = number(ctx, t, p, "bins_per_decade", default=20, positive=True, integer=True,
+                 le=200)
+    k = number(ctx, t, p, "f_min_k", default=6.0, positive=True, le=1000)
+    if k is not None and k < 1:
+        ctx.error((*p, "f_min_k"), f"f_min = k / L needs k >= 1, got {k:g}")
+        k = 6.0
+    return CompositeOptions(
+        measurements=tuple(names or ()), combine=combine or "inverse-variance",  # type: ignore
+        overlap_factor=fac or 2.0, strict_overlap=boolean(ctx, t, p, "strict_overlap", False),
+        bins_per_decade=bpd or 20, f_min_k=k or 6.0)
 
 
 _ZERNIKE_KEYS = ("measurement", "scheme", "normalisation")
@@ -673,8 +828,8 @@ def _coverage_warnings(ctx: SpecContext, ms: Mapping[str, Measurement],
         cur = max(cur, hi)
     # resolvability with the required sampling (conventions: about 2/L to 1/(2 dx))
     for i, b in bands:
-        m = ms[b.measurement]
-        if m.aperture is None:
+        m = ms.get(b.measurement)        # None: a band on the composite PSD
+        if m is None or m.aperture is None:
             continue
         ca = m.aperture.diameter_mm
         if b.f_lo_per_mm < 2.0 / ca * (1 - REL_TOL):
@@ -691,7 +846,7 @@ def _coverage_warnings(ctx: SpecContext, ms: Mapping[str, Measurement],
 # --------------------------------------------------------------------------- assembly
 
 _CORE_TOP = ("schema", "description", "full_band", "part", "preprocessing", "measurements",
-             "power", "form", "bands", "psd")
+             "power", "form", "bands", "psd", "composite")
 
 
 def _top_level_keys() -> tuple[str, ...]:
@@ -725,6 +880,8 @@ def _build(text: str, source: str, digest: str) -> Spec:
     default_pre = _parse_preprocessing(ctx, doc, (), Preprocessing())
     draft = SpecDraft(ctx=ctx, doc=doc,
                       measurements=_parse_measurements(ctx, doc, default_pre))
+    draft.part = part
+    draft.composite = _parse_composite(ctx, doc, draft.measurements)
     _parse_power(draft)
     _parse_form(draft)
     draft.bands = _parse_bands(ctx, doc, draft.measurements)
@@ -742,7 +899,7 @@ def _build(text: str, source: str, digest: str) -> Spec:
                 full_band=full_band, part=part, measurements=ro(draft.measurements),
                 form=draft.form, bands=tuple(e.band for e in draft.bands if e.band is not None),
                 psd=draft.psd, criteria=draft.ordered(), warnings=tuple(ctx.warnings),
-                power=draft.power)
+                power=draft.power, composite=draft.composite)
 
 
 def _emit(spec: Spec) -> None:

@@ -1,12 +1,18 @@
-"""Sources per registered format: files our writers make and real instrument files.
+"""Sources per registered format: files our writers make, files packed from a format's
+public layout, and real instrument files.
 
 One table drives the registry tests (``tests/test_io_formats.py``) and the fuzz
 suite: a format registered with :func:`metrology.io.register` gets sources
 without an entry here, from its writer (when it has one) and from the real
 files that :func:`metrology.io.detect` assigns to it and that it reads
 (``../shared/realdata`` or ``METROLOGY_REALDATA``). The tables below only add
-what a writer needs (square pixels, a wavelength, variants) and how exact its
-round trip is; an unknown format is tried with the defaults.
+what a writer needs (square pixels, a wavelength, variants, a Profile instead
+of a map) and how exact its round trip is, and, for read-only formats,
+:data:`PACKERS`: the marked map packed in the format's documented layout and
+row order (``binbuild``, independent of the readers), so that the round trip
+(pack -> read) checks units, invalid points and orientation, and the fuzz
+suite has a small file of every format. An unknown format is tried with the
+defaults.
 """
 
 from __future__ import annotations
@@ -23,8 +29,10 @@ from typing import Any
 import numpy as np
 
 import metrology
-from metrology import HeightMap
+from metrology import HeightMap, Profile
 from metrology.io import _registry
+
+from . import binbuild
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,6 +59,21 @@ def marked_map(nrows: int = 12, ncols: int = 9, seed: int = 0) -> np.ndarray:
     return z
 
 
+#: where :func:`marked_map` puts its marker (row, column), and :func:`marked_profile` its
+MARK = (10, 1)
+MARK_INDEX = 50
+
+
+def marked_profile(n: int = 64, seed: int = 0) -> np.ndarray:
+    """Asymmetric trace: a ramp, noise, a run of invalid points near the start, a marker
+    near the end."""
+    rng = np.random.default_rng(seed)
+    z = 2.0 * np.arange(n) + rng.normal(0, 0.5, n)
+    z[3:6] = np.nan
+    z[MARK_INDEX] = 500.0
+    return z
+
+
 @dataclass(frozen=True)
 class Source:
     """One file of a format: its bytes, how to load it, and what it holds."""
@@ -59,9 +82,9 @@ class Source:
     label: str
     data: bytes
     ext: str
-    origin: str  # "written" or "real"
+    origin: str  # "written", "packed" or "real"
     load_kwargs: dict[str, Any] = field(default_factory=dict)
-    expect: HeightMap | None = None  # the map written (round-trip reference)
+    expect: HeightMap | Profile | None = None  # what was written or packed (round trip)
     #: every cut copy is refused (the format declares its size, or ends with a marker)
     truncation_detectable: bool = True
 
@@ -83,6 +106,7 @@ class WriterHints:
     rtol: float = 1e-15
     spacing_kept: bool = True
     spacing_rtol: float = 0.0  # 0: bit-exact
+    profile: bool = False  # the writer takes a Profile (:func:`marked_profile`), not a map
 
 
 #: the table (numbagg pattern): only what differs from the defaults
@@ -97,11 +121,25 @@ HINTS: dict[str, WriterHints] = {
     "npz": WriterHints(variants=({"compress": False}, {"compress": True})),
     "npy": WriterHints(load_kwargs={"dx_mm": 0.02, "dy_mm": 0.03}, spacing_kept=False),
     "text": WriterHints(variants=({"delimiter": ","}, {"delimiter": "\t"})),
+    "profile": WriterHints(variants=({"delimiter": ","}, {"delimiter": "\t"}), profile=True,
+                           rtol=0.0),
+    # packed read-only formats: float32 storage keeps 24 bits; spacings from extents / n
+    "opd": WriterHints(rtol=1.2e-7, spacing_rtol=1e-15),
+    "plu": WriterHints(rtol=1.2e-7),
+    "al3d": WriterHints(rtol=1.2e-7),
+    "frt": WriterHints(rtol=1e-15, spacing_rtol=1e-15),
+    "gwy": WriterHints(rtol=1e-15, spacing_rtol=1e-15),
     # integer counts of lambda / SSZ: within half a step
     "codev": WriterHints(meta={"wavelength_nm": 632.8},
                          atol=lambda hm: hm.meta["quantisation_nm"] / 2 * 1.0001, rtol=0.0),
     # sag written in mm with 17 significant digits, read back times 1e6
     "zemax": WriterHints(rtol=1e-15),
+}
+#: formats whose files end in data the format does not declare (so a cut there cannot be
+#: seen): a cut copy must be refused or read exactly as the whole file
+UNDECLARED_TAIL: dict[str, str] = {
+    "plu": "after the layers and their min/max come an RGB image and, in the real sample, "
+           "133 133 zero bytes that no public description accounts for",
 }
 #: round-trip tolerance per variant where it differs (x3p float32 keeps 24 bits)
 VARIANT_RTOL = {("x3p", "dtype=F"): 1e-7}
@@ -115,9 +153,9 @@ def _label(kw: dict[str, Any]) -> str:
     return ",".join(f"{k}={v}" for k, v in kw.items()) or "default"
 
 
-def _write(fmt: _registry.Format, hm: HeightMap, kw: dict[str, Any]) -> bytes:
+def _write(fmt: _registry.Format, hm: HeightMap | Profile, kw: dict[str, Any]) -> bytes:
     with tempfile.TemporaryDirectory(prefix="metrology-corpus-") as d:
-        p = Path(d) / f"w{fmt.extensions[0] if fmt.extensions else ''}"
+        p = Path(d) / f"w{fmt.extensions[0] if fmt.extensions else '.csv'}"
         metrology.save(hm, p, format=fmt.name, **kw)
         return p.read_bytes()
 
@@ -129,7 +167,13 @@ def written_sources(name: str) -> list[Source]:
         return []
     h = hints(name)
     out = []
+    ext = fmt.extensions[0] if fmt.extensions else ".csv"
     for kw in h.variants:
+        if h.profile:
+            prof = Profile(marked_profile(), 0.02, dict(h.meta))
+            out.append(Source(name, f"written[{_label(kw)}]", _write(fmt, prof, kw), ext,
+                              "written", dict(h.load_kwargs), prof))
+            continue
         # what the writer takes: a non-square map, a square one, or one line (a profile)
         tries = [(12, 9, 0.03), (12, 9, 0.02), (1, 64, 0.02)][1 if h.square else 0:]
         for nrows, ncols, dy in tries:
@@ -144,6 +188,69 @@ def written_sources(name: str) -> list[Source]:
                               dict(h.load_kwargs), hm if nrows > 2 else None))
             break
     return out
+
+
+# -- packed files of the read-only formats ------------------------------------------------------
+
+def _pack_opd(z: np.ndarray, dx: float, dy: float) -> tuple[bytes, np.ndarray]:
+    # stored column by column, the first value of a column at the bottom; heights in waves
+    wl = 1000.0
+    cols = np.where(np.isnan(z), np.float32(1.7014118e38), z / wl).astype(np.float32).T
+    back = cols.T.astype(np.float64) * wl
+    return binbuild.build_opd(cols, wavelength=wl, pixel_mm=dx, aspect=dy / dx), \
+        np.where(cols.T >= 1e38, np.nan, back)
+
+
+def _pack_plu(z: np.ndarray, dx: float, dy: float) -> tuple[bytes, np.ndarray]:
+    # rows top first, heights in um as float32, 1000001.0 = not measured
+    rows = np.where(np.isnan(z), 1000001.0, z / 1000.0).astype(np.float32)[::-1]
+    back = np.where(rows == 1000001.0, np.nan, rows.astype(np.float64) * 1000.0)[::-1]
+    return binbuild.build_plu(rows, mppx=dx * 1000, mppy=dy * 1000, tail=b"RGB" * 8), back
+
+
+def _pack_al3d(z: np.ndarray, dx: float, dy: float) -> tuple[bytes, np.ndarray]:
+    # rows top first, heights in metres as float32, NaN = invalid
+    rows = (z * 1e-9).astype(np.float32)[::-1]
+    return binbuild.build_al3d(rows, dx_m=f"{dx / 1000:.15g}",
+                               dy_m=f"{dy / 1000:.15g}"), \
+        (rows.astype(np.float64) * 1e9)[::-1]
+
+
+def _pack_frt(z: np.ndarray, dx: float, dy: float) -> tuple[bytes, np.ndarray]:
+    # rows bottom first, int32 counts of 0.1 nm, counts outside the valid range invalid
+    counts = np.where(np.isnan(z), -(2**31) + 7, np.round(z * 10)).astype(np.int32)
+    ny, nx = z.shape
+    data = binbuild.build_frt(counts, bpp=32, zscale=1e-10, xrange_m=nx * dx / 1000,
+                              yrange_m=ny * dy / 1000, valid=((-100000) % 2**32, 100000),
+                              multi=False)
+    return data, np.where(np.isnan(z), np.nan, counts * 0.1)
+
+
+def _pack_gwy(z: np.ndarray, dx: float, dy: float) -> tuple[bytes, np.ndarray]:
+    # Gwyddion image rows (top first), metres; a mask marks the invalid points
+    ny, nx = z.shape
+    field = binbuild.gwy_field(np.nan_to_num(z * 1e-9)[::-1], nx * dx / 1000, ny * dy / 1000)
+    mask = binbuild.gwy_field(np.isnan(z)[::-1].astype(float), nx * dx / 1000, ny * dy / 1000)
+    return binbuild.build_gwy([(0, "Height", field)], masks={0: mask}), \
+        np.where(np.isnan(z), np.nan, z * 1e-9 * 1e9)
+
+
+#: read-only formats: the marked map (y-up) in the format's documented layout, and the
+#: heights in nm the file then holds (its storage precision)
+PACKERS: dict[str, Callable[[np.ndarray, float, float], tuple[bytes, np.ndarray]]] = {
+    "opd": _pack_opd, "plu": _pack_plu, "al3d": _pack_al3d, "frt": _pack_frt,
+    "gwy": _pack_gwy,
+}
+
+
+def packed_sources(name: str) -> list[Source]:
+    """The marked map packed in format ``name``'s layout (:data:`PACKERS`)."""
+    fmt = _registry._FORMATS.get(name)
+    if name not in PACKERS or fmt is None or fmt.read is None:
+        return []
+    data, held = PACKERS[name](marked_map(), 0.02, 0.03)
+    expect = HeightMap(held, 0.02, 0.03)
+    return [Source(name, "packed", data, fmt.extensions[0], "packed", {}, expect)]
 
 
 @functools.lru_cache(maxsize=1)
@@ -173,8 +280,8 @@ def real_sources(name: str) -> list[Source]:
 
 
 def sources(name: str) -> list[Source]:
-    """Every source of format ``name``: written and real."""
-    return written_sources(name) + real_sources(name)
+    """Every source of format ``name``: written, packed and real."""
+    return written_sources(name) + packed_sources(name) + real_sources(name)
 
 
 def readable_formats() -> list[str]:
@@ -186,5 +293,6 @@ def why_no_sources(name: str) -> str:
     folder, why = realdata_dir()
     fmt = _registry._FORMATS[name]
     what = "no writer" if fmt.write is None else "its writer made nothing"
+    what += "" if name in PACKERS else " and no packer"
     real = why if folder is None else f"no real file of this format in {folder} that it reads"
     return f"format {name!r}: {what}, and {real}"
