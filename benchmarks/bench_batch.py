@@ -5,8 +5,8 @@ wall time from outside, start-up of workers and clusters included):
 
 * **200 single-file parts of 1024²** (Fizeau-like .datx maps, one part folder
   each, a Ø90 mm clear aperture with form, MSF band and PSD limits);
-* **the 7 shipped parts x 10** (``datasets/parts`` copied ten times: 490 files
-  in four formats).
+* **the shipped parts x 10** (``datasets/parts`` copied ten times: 7 files a
+  part in four formats).
 
 Each batch runs ``--workers 1`` (serial, in the process), ``--workers N`` (the
 process pool, N = the machine's cores) and ``--dask local --workers N`` (a Dask
@@ -200,11 +200,12 @@ def run(sizes: tuple[int, ...] = (1024,), quick: bool = False) -> list[dict[str,
         root = Path(tmp)
         ca = round(0.9 * size * 0.1 * 0.97, 1)
         (root / "spec.toml").write_text(SPEC.format(ca=ca, f_lo=round(4.0 / ca, 3)))
+        n_shipped = sum(1 for p in (REPO / "datasets" / "parts").iterdir() if p.is_dir())
         batches = [
             (f"batch: {n_parts} single-file parts", size, _make_maps(root, n_parts, size),
              root / "spec.toml", n_parts),
-            (f"batch: 7 shipped parts x {copies}", 560, _shipped_x(root, copies),
-             REPO / "datasets" / "specs" / "caf2-wafer-inspection.toml", 7 * copies),
+            (f"batch: {n_shipped} shipped parts x {copies}", 560, _shipped_x(root, copies),
+             REPO / "datasets" / "specs" / "caf2-wafer-inspection.toml", n_shipped * copies),
         ]
         modes = [("serial (--workers 1)", ["--workers", "1"]),
                  (f"process pool (--workers {cores})", ["--workers", str(cores)])]

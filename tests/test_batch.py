@@ -527,22 +527,30 @@ def test_ctrl_c_exits_130_without_traceback_or_report(tree, tmp_path, workers):
 
 # ----------------------------------------------------------------------------- API, memory
 
-def test_check_many_yields_results_without_arrays(tree):
+def test_check_many_yields_results_without_maps(tree):
+    """Memory is bounded by the workers: a result holds no map (no 2-D array) and a few
+    kB of 1-D curves at most, while the same part checked in-process holds its maps
+    (the control: the walk finds them)."""
+    from metrology.check import check
+
     root, expect = tree
     spec = mt.load_spec(root / "spec.toml")
+    full = check(spec, [root / "tree/lot2/p002"]).parts[0]
+    assert any(len(shape) == 2 for shape, _ in _arrays_reachable(full))
     got = {}
     for p in mt.check_many(spec, [root / "tree/lot2"], workers=2):
         got[p.name] = p.outcome
         assert all(fa.hm is None and not fa.fits and fa.spectrum is None for fa in p.files)
         assert len(p.file_sha256) == len(p.files) and p.content_sha256
-        big = _arrays_reachable(p)
-        assert not big, f"{p.name} keeps arrays alive: {big[:3]}"
+        arrays = _arrays_reachable(p)
+        assert not [a for a in arrays if len(a[0]) >= 2], f"{p.name} keeps a map alive"
+        assert sum(n for _, n in arrays) < 64 * 1024, f"{p.name}: {arrays[:5]}"
     assert got == {k.split("/", 1)[1]: v for k, v in expect["parts"].items()
                    if k.startswith("lot2/")}
 
 
-def _arrays_reachable(obj: object, limit: int = 64) -> list[tuple]:
-    """NumPy arrays of more than ``limit`` elements reachable from ``obj``."""
+def _arrays_reachable(obj: object) -> list[tuple[tuple[int, ...], int]]:
+    """(shape, bytes) of every NumPy array reachable from ``obj``."""
     seen, stack, found = set(), [obj], []
     while stack:
         o = stack.pop()
@@ -550,8 +558,7 @@ def _arrays_reachable(obj: object, limit: int = 64) -> list[tuple]:
             continue
         seen.add(id(o))
         if isinstance(o, np.ndarray):
-            if o.size > limit:
-                found.append(o.shape)
+            found.append((o.shape, o.nbytes))
             continue
         stack.extend(gc.get_referents(o))
     return found
