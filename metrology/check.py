@@ -479,11 +479,11 @@ def evaluate(c: Criterion, fa: FileAnalysis) -> SiteValue:
     ``not-measurable`` with the reason; otherwise the criterion's own ``evaluate``.
     A file that could not be read or holds no surface is ``not-measurable`` for every
     criterion, data-quality ones included."""
-    if file_status(fa) != "analysed":
-        return SiteValue(fa.path, None, NOT_MEASURABLE, fa.blocked_reason)
     if fa.data_kind not in c.DATA:  # a profile criterion on a map, or an areal one on a trace
         return SiteValue(fa.path, None, NOT_MEASURABLE, _DATA_REASON[fa.data_kind].format(
             c.TYPE))
+    if file_status(fa) != "analysed":
+        return SiteValue(fa.path, None, NOT_MEASURABLE, fa.blocked_reason)
     if fa.blocked_reason and not c.EVALUATE_WHEN_BLOCKED:
         return SiteValue(fa.path, None, NOT_MEASURABLE, fa.blocked_reason)
     for req in c.requests():
@@ -602,8 +602,10 @@ def check_part(spec: Spec, files: Sequence[str | os.PathLike[str]], *,
     errors: list[FileIssue] = []
     ignored: list[FileIssue] = []
 
-    def input_error(f: str, reason: str) -> None:
+    def input_error(f: str, reason: str, exc: BaseException | None = None) -> None:
         if on_error == "raise":
+            if isinstance(exc, MetrologyError):
+                raise exc                       # keep its type (SpecError, FileFormatError)
             raise CheckError(reason if f in reason else f"{f}: {reason}")
         errors.append(FileIssue(f, reason if f in reason else f"{f}: {reason}", "error"))
 
@@ -619,7 +621,7 @@ def check_part(spec: Spec, files: Sequence[str | os.PathLike[str]], *,
             tf["load"] = time.perf_counter() - t0
         except MetrologyError as exc:
             if f in named:
-                input_error(f, str(exc))
+                input_error(f, str(exc), exc)
                 continue
             names = ((as_name,) if as_name in spec.measurements
                      else spec.matching_measurements(Path(f).name, None))
@@ -639,7 +641,7 @@ def check_part(spec: Spec, files: Sequence[str | os.PathLike[str]], *,
             meas, by = assign_measurement(spec, f, hm.meta, as_name)
         except SpecError as exc:
             if f in named or (as_name is not None and as_name not in spec.measurements):
-                input_error(f, str(exc))
+                input_error(f, str(exc), exc)
             else:
                 ignored.append(FileIssue(f, str(exc)))
             continue
@@ -656,7 +658,7 @@ def check_part(spec: Spec, files: Sequence[str | os.PathLike[str]], *,
             analyses.append(analyze_file(spec, meas, hm, f, by))
             tf["analysis"] = time.perf_counter() - t1
         except SpecError as exc:   # the file cannot be this measurement (a profile for an
-            input_error(f, str(exc))  # areal one): an input error, as the spec would be
+            input_error(f, str(exc), exc)  # areal one): an input error, as the spec would be
             analyses.append(FileSummary.unusable(f, meas, by, "unjudgeable", str(exc), hm))
         except MetrologyError as exc:
             analyses.append(FileSummary.unusable(f, meas, by, "unjudgeable",
@@ -748,26 +750,23 @@ def check(spec: Spec, paths: Sequence[str | os.PathLike[str]], *, as_name: str |
     Raises
     ------
     MetrologyError
-        A path that does not exist, a folder without measurement files, or a
-        file named on its own that cannot be read or assigned (:class:`CheckError`,
-        after every part was checked).
+        A path that does not exist, a folder without measurement files, a file
+        named on its own that cannot be read or assigned (its own error:
+        :class:`FileFormatError`, :class:`SpecError`), an unexpected failure
+        (:class:`CheckError`).
     """
     from .batch import discover
-    from .batch._run import RunOptions, run_task
 
     found = discover(paths, per_file=per_file, part_check=part_check)
-    opts = RunOptions(as_name=as_name, only=None if only is None else tuple(only),
-                      keep_arrays=True)
     parts: list[PartResult] = []
     ignored = list(found.ignored)
     for task in found.tasks:
-        out = run_task(spec, task, opts)
-        if out.part is None:
-            ignored += out.ignored
+        part = check_part(spec, task.files, as_name=as_name, part_check=task.part_check,
+                          name=task.name, only=only, explicit=task.explicit,
+                          on_error="raise", path=task.path)
+        part.ignored = [*task.ignored, *part.ignored]
+        if not part.files and not task.loose and not task.magic:
+            ignored += part.ignored             # a folder with no measurement of the spec
             continue
-        parts.append(out.part)
-    errors = [e for p in parts for e in p.errors]
-    if errors:
-        raise CheckError(errors[0].reason + (f" (and {len(errors) - 1} more input errors)"
-                                             if len(errors) > 1 else ""))
+        parts.append(part)
     return CheckReport(spec=spec, parts=parts, ignored=ignored)
