@@ -51,7 +51,7 @@ from typing import Any, Literal
 
 from ._json import jsonable
 from ._version import __version__
-from .criteria import PSD, Criterion, Evidence, FitRequest, SiteValue
+from .criteria import PSD, Criterion, Evidence, FitRequest, SiteValue, Uncertainty
 from .errors import MetrologyError, SpecError
 from .heightmap import HeightMap
 from .pipeline import (
@@ -170,6 +170,8 @@ class FileSummary(FileAnalysis):
             return fa
         base = {f.name: getattr(fa, f.name) for f in dataclasses.fields(FileAnalysis)}
         base.update(hm=None, preprocessing=None, fits=[], spectrum=None)
+        if "shared" in base:     # what criteria derived from the arrays (ISO 10110 terms)
+            base["shared"] = {}
         if "profile_record" in base:
             base["profile_record"] = None
         return cls(**base, status="analysed", removed_terms=tuple(fa.removed),
@@ -178,29 +180,24 @@ class FileSummary(FileAnalysis):
 
     @classmethod
     def unusable(cls, path: str, measurement: str, assigned_by: str, status: str,
-                 reason: str, hm: Any = None) -> FileSummary:
-        """A file of ``measurement`` that cannot be judged (``status`` unreadable or
-        unjudgeable), with what is known of it."""
+                 reason: str, hm: Any = None, source: Any = None) -> FileSummary:
+        """A file (or site) of ``measurement`` that cannot be judged (``status``
+        unreadable or unjudgeable), with what is known of it; ``source``: what the site
+        was to be made of (:class:`metrology.pipeline.SourceRecord`)."""
         meta: dict[str, Any] = {} if hm is None else dict(hm.meta)
+        common = dict(path=str(path), measurement=measurement, assigned_by=assigned_by,
+                      meta=meta, rms_nm=None, pv_nm=None, aperture_record=None,
+                      valid_fraction_in_aperture=0.0, pixels_across=0.0,
+                      blocked_reason=reason, status=status, source=source)
         if hm is not None and not isinstance(hm, HeightMap):     # a profile (1-D trace)
             n = int(hm.n_points)
-            return cls(path=str(path), measurement=measurement, assigned_by=assigned_by,
-                       meta=meta, shape=(1, n), dx_mm=hm.dx_mm, dy_mm=hm.dx_mm,
-                       valid_fraction=hm.valid_fraction, rms_nm=None, pv_nm=None,
-                       aperture_record=None, valid_fraction_in_aperture=0.0,
-                       pixels_across=0.0, blocked_reason=reason, status=status,
-                       kind="profile")
+            return cls(**common, shape=(1, n), dx_mm=hm.dx_mm, dy_mm=hm.dx_mm,
+                       valid_fraction=hm.valid_fraction, kind="profile")
         if hm is None:
-            return cls(path=str(path), measurement=measurement, assigned_by=assigned_by,
-                       meta=meta, shape=(0, 0), dx_mm=math.nan, dy_mm=math.nan,
-                       valid_fraction=0.0, rms_nm=None, pv_nm=None, aperture_record=None,
-                       valid_fraction_in_aperture=0.0, pixels_across=0.0,
-                       blocked_reason=reason, status=status)
-        return cls(path=str(path), measurement=measurement, assigned_by=assigned_by,
-                   meta=meta, shape=hm.shape, dx_mm=hm.dx_mm, dy_mm=hm.dy_mm,
-                   valid_fraction=hm.valid_fraction, rms_nm=None, pv_nm=None,
-                   aperture_record=None, valid_fraction_in_aperture=0.0,
-                   pixels_across=0.0, blocked_reason=reason, status=status)
+            return cls(**common, shape=(0, 0), dx_mm=math.nan, dy_mm=math.nan,
+                       valid_fraction=0.0)
+        return cls(**common, shape=hm.shape, dx_mm=hm.dx_mm, dy_mm=hm.dy_mm,
+                   valid_fraction=hm.valid_fraction)
 
 
 def file_status(fa: FileAnalysis) -> str:
@@ -231,11 +228,26 @@ class CriterionResult:
     file: str | None
     sites: list[SiteValue] = field(default_factory=list)
     evidence: Evidence | None = None
+    #: the deciding site's uncertainty (U with k = 2, model, noise floor)
+    uncertainty: Uncertainty | None = None
+    #: the decision rule the verdicts were made with ("simple" / "guarded")
+    decision_rule: str = "simple"
+    #: the value, limit and U in each of the spec's display units (heights only)
+    display: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def U(self) -> float | None:
+        """Expanded uncertainty (k = 2) of ``value`` (the deciding site's)."""
+        return None if self.uncertainty is None else self.uncertainty.U
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in ("id", "type", "measurement", "description",
                                            "verdict", "value", "limit", "bound", "unit",
                                            "margin", "reason", "convention", "file")}
+        d["U"] = self.U
+        d["uncertainty"] = None if self.uncertainty is None else self.uncertainty.to_dict()
+        d["decision_rule"] = self.decision_rule
+        d["display"] = self.display
         d["sites"] = [s.to_dict() for s in self.sites]
         return jsonable(d)
 
@@ -342,6 +354,13 @@ class PartResult:
 
         return min(cands, key=key)
 
+    def site_sha256(self, fa: FileAnalysis) -> dict[str, str]:
+        """SHA-256 of each data file of a site (its file, or each of its repeats), as the
+        batch runner hashed them (``{}`` otherwise)."""
+        src = getattr(fa, "source", None)
+        paths = src.files if src is not None and src.files else (fa.path,)
+        return {q: self.file_sha256[q] for q in paths if q in self.file_sha256}
+
     def file_verdict(self, path: str) -> Verdict | None:
         """The worst verdict of the sites of ``path`` (``None`` if it has none)."""
         vs = [s.verdict for c in self.criteria for s in c.sites if s.file == path]
@@ -366,6 +385,7 @@ class PartResult:
             d = fa.to_dict()
             d["status"] = file_status(fa)
             d["sha256"] = self.file_sha256.get(fa.path)
+            d["files_sha256"] = self.site_sha256(fa)
             v = self.file_verdict(fa.path)
             d["verdict"] = None if v is None else v.value
             files.append(d)
@@ -451,6 +471,8 @@ class CheckReport:
             "verdict": self.verdict,
             "outcome": self.outcome,
             "exit_code": int(exit_code(self)),
+            "decision": decision_dict(s),
+            "display_units": display_units_dict(s),
             "units": {"height": "nm", "length": "mm", "frequency": "cycles/mm",
                       "slope": "urad", "psd_1d": "nm^2 mm", "psd_2d": "nm^2 mm^2"},
             "ignored": [i.to_dict() for i in self.ignored],
@@ -473,6 +495,7 @@ _DATA_REASON = {
     "map": "{} judges a profile (a 1-D trace such as a stylus profilometer file); this file "
            "is an areal height map",
 }
+
 
 def evaluate(c: Criterion, fa: FileAnalysis) -> SiteValue:
     """One criterion on one analysed file: what the pipeline could not provide is
@@ -499,7 +522,19 @@ def evaluate(c: Criterion, fa: FileAnalysis) -> SiteValue:
     return c.evaluate(fa)
 
 
-def _aggregate(c: Criterion, sites: list[SiteValue]) -> CriterionResult:
+def _aggregate(c: Criterion, sites: list[SiteValue], spec: Spec | None = None
+               ) -> CriterionResult:
+    r = _aggregate_sites(c, sites)
+    r.decision_rule = c.decision_rule
+    r.uncertainty = next((s.uncertainty for s in sites if s.file == r.file), None)
+    if spec is not None:
+        figs = getattr(r.evidence, "power_figures", None) or {}
+        extra = {"pv_power": figs["pv_nm"]} if "pv_nm" in figs else {}
+        r.display = display_values(spec, c.unit, r.value, r.limit, r.U, extra)
+    return r
+
+
+def _aggregate_sites(c: Criterion, sites: list[SiteValue]) -> CriterionResult:
     base = dict(id=c.id, type=c.TYPE, measurement=c.measurement,
                 description=c.description, limit=float(c.limit), bound=c.bound, unit=c.unit,
                 convention=c.convention())
@@ -552,14 +587,21 @@ def check_part(spec: Spec, files: Sequence[str | os.PathLike[str]], *,
                name: str | None = None, only: Sequence[str] | None = None,
                explicit: bool | Iterable[str | os.PathLike[str]] = True,
                on_error: _ErrorPolicy = "raise", path: str | None = None,
-               between_files: Callable[[], None] | None = None) -> PartResult:
-    """Check one part: every file against its measurement's criteria.
+               between_files: Callable[[], None] | None = None,
+               repeats: Sequence[str | os.PathLike[str]] = (),
+               reference: str | os.PathLike[str] | None = None) -> PartResult:
+    """Check one part: every site (a file, or the repeats of one measurement) against its
+    measurement's criteria.
 
     Parameters
     ----------
     spec : Spec
     files : sequence of path
-        Measurement files (any format :func:`metrology.load` reads).
+        Measurement files (any format :func:`metrology.load` reads); reference files
+        and repeats among them are recognised by the spec's rules
+        (:mod:`metrology.sites`: a file matching ``[measurements.NAME.reference]``
+        is subtracted from the files of NAME; with ``repeats = true`` the files of
+        NAME named ``<stem>_rep<k>`` are one site, averaged).
     as_name : str, optional
         Assign every file to this measurement.
     part_check : bool
@@ -574,31 +616,57 @@ def check_part(spec: Spec, files: Sequence[str | os.PathLike[str]], *,
         Which files were named on their own (all: ``True``, none: ``False``):
         such a file that cannot be read or assigned is an input error; a file
         found in a folder is ignored (not assigned) or makes its measurement
-        not-measurable (assigned by ``--as`` or its name) instead.
+        not-measurable (assigned by ``--as`` or its name) instead. The same holds
+        for a site: repeats that cannot be averaged or a reference that cannot
+        be subtracted are an input error when a file of the site (or the
+        reference) was named on its own, else the site is ``not-measurable``.
     on_error : {"raise", "record"}
-        Input errors raise :class:`CheckError` (default) or are recorded in
-        :attr:`PartResult.errors` (batch runs: the other files and parts go on).
+        Input errors raise (default: the file's own error, or :class:`CheckError`)
+        or are recorded in :attr:`PartResult.errors` (batch runs: the other files
+        and parts go on).
     path : str, optional
         The part's folder (reports and batch records).
     between_files : callable, optional
-        Called before each file (an interrupt raises there, never inside a
-        kernel: :class:`metrology.batch.Interrupt`).
+        Called before each file and each site (an interrupt raises there, never
+        inside a kernel: :class:`metrology.batch.Interrupt`).
+    repeats : sequence of path
+        ``--repeats``: N >= 2 repeats of one measurement of one surface (one more
+        site, averaged); always named on their own.
+    reference : path, optional
+        ``--reference``: a calibrated reference map subtracted from the files of
+        its measurement (that of ``repeats``, else ``as_name``, else the one its
+        own name or metadata matches); named on its own.
 
     Raises
     ------
     MetrologyError
         With ``on_error="raise"``: a file named on its own cannot be read or
-        assigned, ``only`` names no measurement, or a file's analysis failed
-        unexpectedly (exit code 2 on the command line).
+        assigned, ``only`` names no measurement, repeats or a reference named on
+        their own cannot be used, or a file's analysis failed unexpectedly (exit
+        code 2 on the command line).
     """
+    from .pipeline import SourceRecord
+    from .sites import (
+        Site,
+        compose_site,
+        group_sites,
+        reference_target,
+        repeats_site,
+        split_references,
+    )
+
     if only is not None:
         only = tuple(dict.fromkeys(only))
         unknown = [m for m in only if m not in spec.measurements and m != COMPOSITE]
         if unknown:
             raise SpecError(f"--only {', '.join(unknown)}: the spec declares no such "
                             f"measurement; declared: {', '.join(spec.measurements)}")
-    named = ({str(f) for f in files} if explicit is True else set() if explicit is False
+    files = [str(f) for f in files]
+    rep_files = [str(f) for f in repeats]
+    ref_file = None if reference is None else str(reference)
+    named = (set(files) if explicit is True else set() if explicit is False
              else {str(f) for f in explicit})
+    named |= set(rep_files) | ({ref_file} if ref_file else set())
     errors: list[FileIssue] = []
     ignored: list[FileIssue] = []
 
@@ -611,7 +679,12 @@ def check_part(spec: Spec, files: Sequence[str | os.PathLike[str]], *,
 
     analyses: list[FileAnalysis] = []
     timings: dict[str, dict[str, float]] = {}
-    for f in map(str, files):
+
+    def load_assign(f: str, tolerant: bool, content: bool = True
+                    ) -> tuple[str, Any, str, str] | None:
+        """Stage 1-2 for one file: (path, map, measurement, assigned_by), or None with
+        the file recorded (unusable, ignored or an input error); ``content``: a map that
+        holds no surface is unusable here (else the caller decides)."""
         if between_files is not None:
             between_files()
         t0 = time.perf_counter()
@@ -620,9 +693,9 @@ def check_part(spec: Spec, files: Sequence[str | os.PathLike[str]], *,
             hm = load_file(f)
             tf["load"] = time.perf_counter() - t0
         except MetrologyError as exc:
-            if f in named:
+            if f in named or not tolerant:
                 input_error(f, str(exc), exc)
-                continue
+                return None
             names = ((as_name,) if as_name in spec.measurements
                      else spec.matching_measurements(Path(f).name, None))
             if only is not None:
@@ -633,41 +706,156 @@ def check_part(spec: Spec, files: Sequence[str | os.PathLike[str]], *,
                     f"the file could not be read: {exc}"))
             else:
                 ignored.append(FileIssue(f, f"not a measurement file: {exc}"))
-            continue
+            return None
         except MemoryError:
             input_error(f, "out of memory while reading the file")
-            continue
+            return None
         try:
             meas, by = assign_measurement(spec, f, hm.meta, as_name)
         except SpecError as exc:
-            if f in named or (as_name is not None and as_name not in spec.measurements):
+            if f in named or not tolerant or (as_name is not None
+                                              and as_name not in spec.measurements):
                 input_error(f, str(exc), exc)
             else:
                 ignored.append(FileIssue(f, str(exc)))
-            continue
+            return None
         if only is not None and meas not in only:
             ignored.append(FileIssue(f, f"measurement {meas!r} not requested (--only "
                                         f"{', '.join(only)})"))
-            continue
-        why = unjudgeable_reason(hm)
+            return None
+        why = unjudgeable_reason(hm) if content else ""
         if why:
             analyses.append(FileSummary.unusable(f, meas, by, "unjudgeable", why, hm))
+            return None
+        return f, hm, meas, by
+
+    # stage 2: references by the spec's rules, then each file loaded and assigned
+    refs, plain, problems = split_references(spec, files)
+    for paths, why in problems:
+        input_error(paths[0], why, SpecError(why))
+    bad_ref: dict[str, str] = {}       # measurement -> why its reference cannot be used
+    for paths, why in problems:
+        for m in spec.measurements:
+            if spec.measurements[m].reference is not None and any(
+                    spec.measurements[m].reference.matches(Path(q).name) for q in paths):
+                bad_ref[m] = why
+    loaded = [x for x in (load_assign(f, True) for f in plain) if x is not None]
+    sites, problems = group_sites(spec, loaded)
+    for paths, why in problems:
+        input_error(paths[0], why, SpecError(why))
+        fa0 = next(x for x in loaded if x[0] == paths[0])
+        analyses.append(FileSummary.unusable(f"{paths[0]} (+{len(paths) - 1} repeats)",
+                                             fa0[2], fa0[3], "unjudgeable", why, fa0[1]))
+    if rep_files:
+        got = [load_assign(f, False, content=False) for f in rep_files]
+        if all(x is not None for x in got):
+            try:
+                sites.append(repeats_site(spec, got))
+            except SpecError as exc:
+                input_error(rep_files[0], str(exc), exc)
+    if ref_file is not None:
+        rep_meas = sites[-1].measurement if rep_files and sites and sites[-1].repeats_by \
+            == "--repeats" else None
+        try:
+            target = reference_target(spec, ref_file, as_name=as_name,
+                                      repeats_measurement=rep_meas)
+        except MetrologyError as exc:
+            input_error(ref_file, str(exc), exc)
+        else:
+            if target in refs:
+                why = (f"--reference {ref_file}: measurement {target!r} already has the "
+                       f"reference {refs[target][0]} in the part folder")
+                input_error(ref_file, why, SpecError(why))
+                bad_ref[target] = why
+            else:
+                refs[target] = (ref_file, "--reference")
+    for site in sites:
+        if site.measurement in refs:
+            site.reference, site.reference_from = refs[site.measurement]
+
+    # stage 2b-6: each site composed (reference, conversion, average) and analysed
+    ref_maps: dict[str, tuple[Any, str] | str] = {}
+
+    def site_reference(site: Site) -> tuple[Any, str]:
+        """The site's reference map and SHA-256 (loaded once per part)."""
+        from .sites import _sha256
+
+        r = site.reference
+        assert r is not None
+        if r not in ref_maps:
+            try:
+                ref_maps[r] = (load_file(r), _sha256(r))
+            except (MetrologyError, OSError) as exc:
+                ref_maps[r] = f"the reference file {r} could not be read: {exc}"
+        got = ref_maps[r]
+        if isinstance(got, str):
+            raise MetrologyError(got)
+        return got
+
+    for site in sites:
+        if between_files is not None:
+            between_files()
+        label = site.label
+        by_hand = any(f in named for f in site.paths) or (
+            site.reference is not None and site.reference in named)
+        if site.measurement in bad_ref:
+            analyses.append(FileSummary.unusable(label, site.measurement, site.assigned_by,
+                                                 "unjudgeable", bad_ref[site.measurement],
+                                                 site.maps[0]))
             continue
         t1 = time.perf_counter()
         try:
-            analyses.append(analyze_file(spec, meas, hm, f, by))
+            ref = site_reference(site) if site.reference is not None else (None, None)
+            hm, reps, source, blocked = compose_site(spec, site, *ref)
+        except MetrologyError as exc:
+            if by_hand:
+                input_error(site.paths[0], str(exc), exc)
+            analyses.append(FileSummary.unusable(
+                label, site.measurement, site.assigned_by, "unjudgeable", str(exc),
+                site.maps[0], source=SourceRecord(files=site.paths,
+                                                  repeats_by=site.repeats_by)))
+            continue
+        except Exception as exc:  # noqa: BLE001 - any bug or hostile value: exit 2, one line
+            input_error(site.paths[0], f"unexpected error while preparing the site "
+                                       f"({_one_line(exc)})")
+            analyses.append(FileSummary.unusable(label, site.measurement, site.assigned_by,
+                                                 "unjudgeable",
+                                                 f"unexpected error ({_one_line(exc)})",
+                                                 site.maps[0]))
+            continue
+        meas, by, f = site.measurement, site.assigned_by, site.paths[0]
+        if site.repeats_by == "--repeats":   # named as repeats: each must hold a surface
+            why = next((f"{q}: {r}" for q, m in zip(site.paths, site.maps, strict=True)
+                        if (r := unjudgeable_reason(m))), "")
+            if why:
+                why = f"--repeats {why}; it cannot be averaged with the other repeats"
+                input_error(f, why, SpecError(why))
+                analyses.append(FileSummary.unusable(label, meas, by, "unjudgeable", why, hm,
+                                                     source=source))
+                continue
+        tf = timings.setdefault(label, {}) if label != f else timings[f]
+        if label != f:
+            tf["load"] = sum(timings.pop(q, {}).get("load", 0.0) for q in site.paths)
+        try:
+            analyses.append(analyze_file(spec, meas, hm, label, by, repeats=reps,
+                                         source=source, blocked=blocked))
             tf["analysis"] = time.perf_counter() - t1
         except SpecError as exc:   # the file cannot be this measurement (a profile for an
             input_error(f, str(exc), exc)  # areal one): an input error, as the spec would be
-            analyses.append(FileSummary.unusable(f, meas, by, "unjudgeable", str(exc), hm))
+            analyses.append(FileSummary.unusable(label, meas, by, "unjudgeable", str(exc), hm,
+                                                 source=source))
         except MetrologyError as exc:
-            analyses.append(FileSummary.unusable(f, meas, by, "unjudgeable",
-                                                 f"the analysis failed: {exc}", hm))
+            analyses.append(FileSummary.unusable(label, meas, by, "unjudgeable",
+                                                 f"the analysis failed: {exc}", hm,
+                                                 source=source))
         except Exception as exc:  # noqa: BLE001 - any bug or hostile value: exit 2, one line
             input_error(f, f"unexpected error while analysing the file ({_one_line(exc)})")
-            analyses.append(FileSummary.unusable(f, meas, by, "unjudgeable",
-                                                 f"unexpected error ({_one_line(exc)})", hm))
-        del hm
+            analyses.append(FileSummary.unusable(label, meas, by, "unjudgeable",
+                                                 f"unexpected error ({_one_line(exc)})", hm,
+                                                 source=source))
+        del hm, reps
+        site.maps.clear()
+    del loaded, sites
     by_meas: dict[str, list[FileAnalysis]] = {}
     for fa in analyses:
         by_meas.setdefault(fa.measurement, []).append(fa)
@@ -680,40 +868,40 @@ def check_part(spec: Spec, files: Sequence[str | os.PathLike[str]], *,
         # criteria on the composite PSD see every file of the part (criteria/_composite.py)
         fas = analyses if c.measurement == COMPOSITE else by_meas.get(c.measurement, [])
         if only is not None and c.measurement not in only:   # composite: "--only composite"
-            r = _aggregate(c, [])
+            r = _aggregate(c, [], spec)
             r.verdict = NOT_CHECKED
             r.reason = f"measurement {c.measurement!r} not requested (--only {', '.join(only)})"
             results.append(r)
             continue
         if not fas and not part_check:
-            r = _aggregate(c, [])
+            r = _aggregate(c, [], spec)
             r.verdict = NOT_CHECKED
             r.reason = (f"no file for measurement {c.measurement!r} was given "
                         "(not a part check)")
             results.append(r)
             continue
         try:
-            sites = c.evaluate_part(fas)
-            if sites is None:
-                sites = []
+            sites_v = c.evaluate_part(fas)
+            if sites_v is None:
+                sites_v = []
                 for fa in fas:
                     try:
-                        sites.append(evaluate(c, fa))
+                        sites_v.append(evaluate(c, fa))
                     except Exception as exc:  # noqa: BLE001 - exit 2, one line, the file
                         input_error(fa.path, f"unexpected error in criterion {c.id} "
                                              f"({_one_line(exc)})")
-                        sites.append(SiteValue(fa.path, None, NOT_MEASURABLE,
-                                               f"unexpected error ({_one_line(exc)})"))
+                        sites_v.append(SiteValue(fa.path, None, NOT_MEASURABLE,
+                                                 f"unexpected error ({_one_line(exc)})"))
         except MetrologyError:
             raise
         except Exception as exc:  # noqa: BLE001
             where = ", ".join(fa.path for fa in fas) or "(no file)"
             input_error(where, f"unexpected error in criterion {c.id} ({_one_line(exc)})")
-            sites = [SiteValue(fa.path, None, NOT_MEASURABLE,
-                               f"unexpected error ({_one_line(exc)})") for fa in fas]
-        results.append(_aggregate(c, sites))
+            sites_v = [SiteValue(fa.path, None, NOT_MEASURABLE,
+                                 f"unexpected error ({_one_line(exc)})") for fa in fas]
+        results.append(_aggregate(c, sites_v, spec))
     if name is None:
-        parents = {str(Path(f).resolve().parent) for f in files}
+        parents = {str(Path(f).resolve().parent) for f in [*files, *rep_files]}
         name = Path(parents.pop()).name if len(parents) == 1 else "files"
     return PartResult(name=name, part_check=part_check, files=analyses, criteria=results,
                       measurements_checked=checked,
@@ -735,38 +923,100 @@ def _data_files(folder: Path) -> list[Path]:
 
 def check(spec: Spec, paths: Sequence[str | os.PathLike[str]], *, as_name: str | None = None,
           part_check: bool = False, only: Sequence[str] | None = None,
-          per_file: bool = False) -> CheckReport:
+          per_file: bool = False, repeats: Sequence[str | os.PathLike[str]] = (),
+          reference: str | os.PathLike[str] | None = None) -> CheckReport:
     """Check files and/or part folders against ``spec``, in this process.
 
     Every folder under ``paths`` that holds measurement files is one part (a
-    part check over its files; folders of part folders are searched
-    recursively, see :func:`metrology.batch.discover`); the plain files in
-    ``paths`` form one more part, a part check only when ``part_check`` is set;
-    ``per_file``: every file is a part of its own. ``only``: check only these
-    measurements. The results keep every array (maps, fits, PSDs) for the
-    reports; :func:`metrology.check_many` runs the same parts on all cores
-    and keeps none.
+    part check over its files, with its repeats and reference files recognised
+    by the spec's rules; folders of part folders are searched recursively, see
+    :func:`metrology.batch.discover`); the plain files in ``paths`` and the
+    ``repeats`` (one site: repeats of one measurement, averaged) form one more
+    part, a part check only when ``part_check`` is set; ``per_file``: every
+    file is a part of its own, except that the repeats of one site stay one
+    part (``docs/batch.md``). ``reference`` is subtracted from the files of its
+    measurement among the plain files and the repeats (:mod:`metrology.sites`).
+    ``only``: check only these measurements. The results keep every array
+    (maps, fits, PSDs) for the reports; :func:`metrology.check_many` runs the
+    same parts on all cores and keeps none.
 
     Raises
     ------
     MetrologyError
         A path that does not exist, a folder without measurement files, a file
         named on its own that cannot be read or assigned (its own error:
-        :class:`FileFormatError`, :class:`SpecError`), an unexpected failure
-        (:class:`CheckError`).
+        :class:`FileFormatError`, :class:`SpecError`), repeats or a reference
+        that cannot be used, ``reference`` without loose files or repeats, an
+        unexpected failure (:class:`CheckError`).
     """
     from .batch import discover
 
-    found = discover(paths, per_file=per_file, part_check=part_check)
+    found = discover(paths, spec, per_file=per_file, part_check=part_check, as_name=as_name,
+                     repeats=repeats, reference=reference)
     parts: list[PartResult] = []
     ignored = list(found.ignored)
     for task in found.tasks:
         part = check_part(spec, task.files, as_name=as_name, part_check=task.part_check,
                           name=task.name, only=only, explicit=task.explicit,
-                          on_error="raise", path=task.path)
+                          on_error="raise", path=task.path, repeats=task.repeats,
+                          reference=task.reference)
         part.ignored = [*task.ignored, *part.ignored]
         if not part.files and not task.loose and not task.magic:
             ignored += part.ignored             # a folder with no measurement of the spec
             continue
         parts.append(part)
     return CheckReport(spec=spec, parts=parts, ignored=ignored)
+
+
+# ----------------------------------------------------------------------------- reporting
+
+def decision_dict(spec: Spec) -> dict[str, Any]:
+    """The decision rule and noise correction of a check, for every report."""
+    from .decision import DecisionRule
+
+    rule = DecisionRule(spec.decision_rule)
+    return {"rule": rule.name, "description": rule.description,
+            "default": spec.decision_rule == "simple",
+            "coverage_factor_k": 2.0,
+            "noise_correction": spec.noise_correction,
+            "noise_correction_description": (
+                "band values are judged noise-corrected where a noise floor is known "
+                "(repeats): sqrt(V - V_noise), floored at 0" if spec.noise_correction else
+                "band values are judged as measured (not noise-corrected); the noise floor "
+                "is reported where known and the uncertainty of an uncorrected value "
+                "includes the noise's bias")}
+
+
+def display_units_dict(spec: Spec) -> list[dict[str, Any]]:
+    """Each display unit of the spec with its conversion statement."""
+    from .units import display_unit
+
+    out = []
+    for u in spec.display_units:
+        d = display_unit(u, spec.part.test_wavelength_nm, "surface")
+        out.append({"unit": d.unit, "label": d.label, "nm_per_unit": d.nm_per_unit,
+                    "wavelength_nm": d.wavelength_nm, "statement": d.statement})
+    return out
+
+
+def display_values(spec: Spec, unit: str, value: float | None, limit: float,
+                   U: float | None, extra: dict[str, float] | None = None
+                   ) -> dict[str, dict[str, Any]]:
+    """``{unit: {value, limit, U}}`` of a height criterion (unit nm) in every display unit
+    of the spec other than nm (surface heights; ``docs/spec-schema.md``); ``extra``: more
+    named figures in nm (the PV of the power term)."""
+    if unit != "nm":
+        return {}
+    from .units import display_unit
+
+    out: dict[str, dict[str, Any]] = {}
+    for u in spec.display_units:
+        if u == "nm":
+            continue
+        d = display_unit(u, spec.part.test_wavelength_nm, "surface")
+        out[d.unit] = {"label": d.label,
+                       "value": None if value is None else d.from_nm(value),
+                       "limit": d.from_nm(limit),
+                       "U": None if U is None else d.from_nm(U),
+                       **{k: d.from_nm(v) for k, v in (extra or {}).items()}}
+    return jsonable(out)

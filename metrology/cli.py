@@ -137,6 +137,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
     outputs = {"--json": args.json, "--junit": args.junit, "--markdown": args.markdown,
                "--html": args.html, "--csv": args.csv, "--results": args.results}
+    if not args.paths and not args.repeats:
+        raise _UsageError("give measurement files or part folders (ROOT), or "
+                          "--repeats FILE FILE ...")
     if args.resume and not args.results:
         raise _UsageError("--resume needs --results PATH.jsonl (the log of the run to resume)")
     if args.workers is not None and args.workers < 1:
@@ -146,7 +149,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
     if args.dask not in (None, "local"):
         raise _UsageError(f"--dask {args.dask}: only 'local' (a cluster on this machine); "
                           "for a running cluster use --scheduler tcp://HOST:PORT")
-    _guard_check_outputs(outputs, args.spec, args.paths)
+    extra = [*(args.repeats or []), *([args.reference] if args.reference else [])]
+    _guard_check_outputs(outputs, args.spec, [*args.paths, *extra])
     if args.html:
         reports.require_matplotlib()
     with warnings.catch_warnings(record=True) as caught:
@@ -175,7 +179,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
             with Batch(spec, args.paths, workers=args.workers, client=client,
                        per_file=args.per_file, as_name=args.as_name, only=_only(args.only),
                        part_check=args.part, figures=args.figures if args.html else "none",
-                       results=args.results, resume=args.resume, exclude=exclude) as b:
+                       results=args.results, resume=args.resume, exclude=exclude,
+                       repeats=args.repeats or (), reference=args.reference) as b:
                 return _run_batch(b, args, color, intr, spec)
         except Interrupted:
             done = ""
@@ -194,6 +199,7 @@ def _run_batch(b: object, args: argparse.Namespace, color: bool | None, intr: ob
     reports (the reports only once every part is done)."""
     from . import reports
     from .batch._progress import Progress
+    from .reports._common import display_labels
     from .reports._text import render_header, render_part, render_summary, shows_details
 
     if b.log is not None and b.log.repaired:
@@ -202,13 +208,16 @@ def _run_batch(b: object, args: argparse.Namespace, color: bool | None, intr: ob
     prog = Progress(n, b.n_files, every=args.progress_every,
                     mode="none" if args.quiet or n <= 1 else "auto")
     started = blank = False
+    models: dict[str, int] = {}        # the uncertainty models the tables cite, numbered
+    display = display_labels(b.report())
     try:
         for part in b.run(intr):
             if not started:
                 prog.write(render_header(b.report()) + "\n")
                 started = True
             blank = shows_details(part, args.details, n)
-            prog.write(render_part(part, color, blank) + ("\n" if blank else ""))
+            prog.write(render_part(part, color, blank, models=models, display=display)
+                       + ("\n" if blank else ""))
             for e in part.errors:
                 print(f"metrology check: error: {e.reason}", file=sys.stderr)
             prog.update(b.last_files, skipped=part.source == "resumed")
@@ -223,7 +232,7 @@ def _run_batch(b: object, args: argparse.Namespace, color: bool | None, intr: ob
     if b.skipped:
         print(f"metrology check: {b.skipped} part(s) already in {args.results} were not "
               "checked again (--resume)", file=sys.stderr)
-    _emit(render_summary(report, color))
+    _emit(render_summary(report, color, models=models))
     for path, kind in ((args.json, "json"), (args.junit, "junit"),
                        (args.markdown, "markdown"), (args.html, "html")):
         if path:
@@ -236,7 +245,8 @@ def _run_batch(b: object, args: argparse.Namespace, color: bool | None, intr: ob
 
         atomic_write_text(args.csv, csv_text(report.parts, [c.id for c in spec.criteria],
                                              spec_sha256=spec.sha256,
-                                             tool_version=__version__))
+                                             tool_version=__version__,
+                                             decision_rule=spec.decision_rule))
         print(f"wrote csv table {args.csv}", file=sys.stderr)
     return int(report.exit_code)
 
@@ -371,9 +381,13 @@ def build_parser() -> argparse.ArgumentParser:
         "criterion of that measurement gets pass, fail or not-measurable with its value, "
         "limit, margin and unit. A folder is a part check (every measurement of the spec "
         "must have a file); files named on their own form one more part, a part check only "
-        "with --part (--per-file: one part each). Files of a folder that are not "
-        "measurements are listed as ignored. Parts run on all cores; the exit code is the "
-        "worst part's.",
+        "with --part (--per-file: one part each, but the repeats of one site stay one "
+        "part). In every part the spec's rules find repeats (repeats = true: files "
+        "<stem>_rep<k>, averaged into one site) and reference files (subtracted); "
+        "--repeats and --reference name them for the files named on their own. Every "
+        "value carries its U (k = 2); the spec's decision_rule says how it is used. Files "
+        "of a folder that are not measurements are listed as ignored. Parts run on all "
+        "cores; the exit code is the worst part's.",
         epilog=_EXIT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     c.add_argument("--spec", required=True, metavar="SPEC", help="spec file (TOML)")
     c.add_argument("--as", dest="as_name", metavar="NAME",
@@ -402,12 +416,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--figures", choices=("auto", "all", "non-pass", "none"), default="auto",
                    help="parts whose figures the HTML report draws (default auto: every part "
                    "of a one-part check, else the parts that did not pass)")
-    g.add_argument("--results", metavar="PATH.jsonl", help="append one JSON line per file "
-                   "and per part (hashes, every criterion, timings) as each part finishes")
+    g.add_argument("--results", metavar="PATH.jsonl", help="append one JSON line per site "
+                   "and per part (hashes, every criterion with its U and the decision rule, "
+                   "what each site was made of, timings) as each part finishes")
     g.add_argument("--resume", action="store_true", help="skip the parts that already have "
                    "a record in --results (same files, spec and tool version)")
-    g.add_argument("--csv", metavar="PATH", help="write a CSV table: one row per part, a "
-                   "value and a verdict column per criterion")
+    g.add_argument("--csv", metavar="PATH", help="write a CSV table: one row per part with "
+                   "the decision rule, a value, a U (k = 2) and a verdict column per criterion")
     r = c.add_argument_group("running")
     r.add_argument("--workers", type=int, metavar="N", default=None,
                    help="worker processes (default: the machine's cores, or this process "
@@ -424,7 +439,21 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--no-color", action="store_true",
                    help="no ANSI colours (also off when stdout is not a terminal or NO_COLOR "
                    "is set)")
-    c.add_argument("paths", nargs="+", metavar="ROOT")
+    c.add_argument("--repeats", nargs="+", metavar="FILE",
+                   help="repeats of one measurement of one surface (>= 2 files on one grid; "
+                   "give the ROOTs before --repeats, which takes the rest of the line): "
+                   "averaged pixel by pixel on their common mask into one site of the part "
+                   "of the files named on their own (--per-file: a part of their own); "
+                   "their pairwise differences give the noise PSD, the noise floor of every "
+                   "band and the repeats' uncertainty (docs/uncertainty.md). In part folders "
+                   "the spec recognises repeats by name (repeats = true: <stem>_rep<k>)")
+    c.add_argument("--reference", metavar="FILE",
+                   help="a calibrated reference map (same grid) subtracted from every file "
+                   "of its measurement among the files named on their own and --repeats: "
+                   "that of --repeats, else of --as, else the one its own name matches; "
+                   "recorded in every report. In part folders the spec names the reference "
+                   "file ([measurements.NAME.reference])")
+    c.add_argument("paths", nargs="*", metavar="ROOT")
     c.set_defaults(func=_cmd_check)
 
     a = sub.add_parser(

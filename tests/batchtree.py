@@ -1,4 +1,5 @@
-"""A tree of small synthetic parts for the batch tests (``tests/test_batch.py``).
+"""A tree of small synthetic parts for the batch tests (``tests/test_batch.py``), and
+the helpers the batch tests share (:func:`run`, :func:`records`).
 
 Each good part holds one 48 x 48 map at 0.1 mm: a ripple A sin(2 pi f x) with
 f = 2.5 /mm (10 periods across the Ø4 mm clear aperture), whose RMS is about
@@ -11,12 +12,27 @@ beyond those few per cent.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import metrology as mt
+from metrology.cli import main
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
+    """``metrology ARGV`` in this process: (exit code, stdout, stderr)."""
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def records(path: Path) -> list[dict]:
+    """The lines of a JSON Lines results log."""
+    return [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]
 
 SPEC = """\
 schema = "metrology.spec/1"

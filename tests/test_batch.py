@@ -23,11 +23,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from batchtree import SPEC, build_tree, ripple
+from batchtree import SPEC, build_tree, records, ripple, run
 
 import metrology as mt
 from metrology import reports
 from metrology.batch import (
+    RECORD_SCHEMA,
     ResultsLog,
     comparable,
     discover,
@@ -37,16 +38,6 @@ from metrology.batch import (
 from metrology.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def records(path: Path) -> list[dict]:
-    return [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]
 
 
 def by_part(recs: list[dict]) -> dict[str, dict]:
@@ -292,13 +283,27 @@ def test_results_log_refuses_a_foreign_file_and_repairs_only_the_tail(tmp_path):
         ResultsLog(foreign)
     assert foreign.read_text() == '{"a": 1}\n'
     good = tmp_path / "g.jsonl"
-    rec = {"schema": "metrology.batch-record/1", "record": "file", "key": "k", "path": "a"}
+    rec = {"schema": RECORD_SCHEMA, "record": "file", "key": "k", "path": "a"}
     part = {**rec, "record": "part"}
     good.write_text(json.dumps(rec) + "\n" + json.dumps(part) + "\n" + json.dumps(rec) + "\n")
     log = ResultsLog(good)                      # a part's file record without its part
     assert "cut off" in log.repaired and log.done() == {"k"}
     log.close()
     assert good.read_text().count("\n") == 2
+
+
+def test_a_part_recorded_by_an_older_record_schema_is_checked_again(tmp_path):
+    """batch-record/1 held no U, uncertainty model or decision rule: resuming from such a
+    record would report a guarded verdict as made by the simple rule, without U. Its
+    part is kept in the log (never rewritten) but not taken as done."""
+    old = {"schema": "metrology.batch-record/1", "record": "part", "key": "k1"}
+    new = {"schema": RECORD_SCHEMA, "record": "part", "key": "k2"}
+    log_path = tmp_path / "mixed.jsonl"
+    log_path.write_text(json.dumps(old) + "\n" + json.dumps(new) + "\n")
+    with ResultsLog(log_path) as log:
+        assert RECORD_SCHEMA == "metrology.batch-record/2"
+        assert log.done() == {"k2"} and not log.repaired
+    assert log_path.read_text().count("\n") == 2
 
 
 # ----------------------------------------------------------------------------- dask

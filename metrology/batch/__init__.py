@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from .._signals import EXIT_INTERRUPTED, Interrupt, Interrupted
-from ..check import CheckReport, FileIssue, PartResult
+from ..check import CheckReport, FileIssue, PartResult, decision_dict
 from ._discover import (
     Discovery,
     PartTask,
@@ -104,6 +104,12 @@ class Batch:
         results come from the log.
     exclude : sequence of path
         Files never taken as measurements (this run's outputs).
+    repeats : sequence of path
+        ``--repeats``: N >= 2 repeats of one measurement, one more site of the part
+        of the files named on their own (with ``per_file``: a part of their own).
+    reference : path, optional
+        ``--reference``: subtracted from the files of its measurement in the part(s)
+        of the files named on their own and the repeats.
     """
 
     def __init__(self, spec: Any, roots: Sequence[str | os.PathLike[str]], *,
@@ -111,7 +117,9 @@ class Batch:
                  as_name: str | None = None, only: Sequence[str] | None = None,
                  part_check: bool = False, figures: str = "none",
                  results: str | os.PathLike[str] | None = None, resume: bool = False,
-                 exclude: Sequence[str | os.PathLike[str]] = ()) -> None:
+                 exclude: Sequence[str | os.PathLike[str]] = (),
+                 repeats: Sequence[str | os.PathLike[str]] = (),
+                 reference: str | os.PathLike[str] | None = None) -> None:
         from ..errors import MetrologyError
 
         if resume and results is None:
@@ -119,8 +127,9 @@ class Batch:
         if figures not in FIGURE_POLICIES:
             raise MetrologyError(f"figures={figures!r}: use one of {', '.join(FIGURE_POLICIES)}")
         self.spec = spec
-        self.discovery = discover(roots, per_file=per_file, part_check=part_check,
-                                  exclude=exclude)
+        self.discovery = discover(roots, spec, per_file=per_file, part_check=part_check,
+                                  as_name=as_name, exclude=exclude, repeats=repeats,
+                                  reference=reference)
         self.workers = default_workers() if workers is None else max(1, int(workers))
         if workers is None and client is None and self._input_bytes() < SMALL_BATCH_BYTES:
             self.workers = 1   # starting workers would cost more than they save
@@ -153,7 +162,7 @@ class Batch:
     def _input_bytes(self) -> int:
         total = 0
         for t in self.discovery.tasks:
-            for f in t.files:
+            for f in t.inputs:
                 try:
                     total += os.path.getsize(f)
                 except OSError:
@@ -177,7 +186,8 @@ class Batch:
                             spec_source=self.spec.source, tool_version=__version__,
                             options=self.options.options_for(self.tasks[out.index]),
                             run=self.run_id, worker=out.worker, attempt=out.attempt,
-                            finished=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
+                            finished=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+                            decision=decision_dict(self.spec))
 
     def _identify(self, out: PartOutcome) -> None:
         """Key and hashes of a part whose worker could not say them (it died)."""
@@ -233,7 +243,8 @@ class Batch:
                     self.log.write_part(self._records(out))
                 self._keep_figures(part)
             self.parts[out.index] = part
-            self.last_files = len(self.tasks[out.index].files)
+            t = self.tasks[out.index]
+            self.last_files = len(t.files) + len(t.repeats)
             yield part
 
     def report(self) -> CheckReport:
@@ -260,7 +271,8 @@ def check_many(spec: Any, roots: Sequence[str | os.PathLike[str]], *,
                workers: int | None = None, client: Any = None, per_file: bool = False,
                as_name: str | None = None, only: Sequence[str] | None = None,
                part_check: bool = False, results: str | os.PathLike[str] | None = None,
-               resume: bool = False) -> Iterator[PartResult]:
+               resume: bool = False, repeats: Sequence[str | os.PathLike[str]] = (),
+               reference: str | os.PathLike[str] | None = None) -> Iterator[PartResult]:
     """Check every part under ``roots`` on all cores; yield each result as it finishes.
 
     Parameters
@@ -284,13 +296,18 @@ def check_many(spec: Any, roots: Sequence[str | os.PathLike[str]], *,
         Append every part's records to this JSON Lines log as it finishes;
         ``resume`` skips parts already recorded there (their results are
         rebuilt from the log, ``PartResult.source == "resumed"``).
+    repeats, reference
+        ``--repeats`` and ``--reference`` (see :class:`Batch`); a folder's own
+        repeats (``repeats = true``) and reference files are found by the spec's
+        rules in every part.
 
     Yields
     ------
     PartResult
-        Without arrays (:meth:`PartResult.slim`): verdicts, values, limits,
-        margins, evidence, the files' SHA-256 (``file_sha256``), the part's
-        content hash and timings (s). Order: as they finish.
+        Without arrays (:meth:`PartResult.slim`): verdicts, values, their U
+        (k = 2) and uncertainty models, limits, margins, evidence, the files'
+        SHA-256 (``file_sha256``), the part's content hash and timings (s).
+        Order: as they finish.
     """
     if isinstance(spec, str | os.PathLike):
         from ..spec import load_spec
@@ -298,7 +315,7 @@ def check_many(spec: Any, roots: Sequence[str | os.PathLike[str]], *,
         spec = load_spec(spec)
     with Batch(spec, roots, workers=workers, client=client, per_file=per_file,
                as_name=as_name, only=only, part_check=part_check, results=results,
-               resume=resume) as b:
+               resume=resume, repeats=repeats, reference=reference) as b:
         yield from b.run()
 
 

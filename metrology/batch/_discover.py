@@ -18,7 +18,15 @@ Rules (``docs/batch.md``, "Parts from the file tree"):
   bytes, whatever their name) are passed over silently; every other file is
   listed as ignored with the reason;
 * whether a candidate really is a measurement is decided when the part is
-  checked (it is read and assigned): see :func:`metrology.check.check_part`.
+  checked (it is read and assigned): see :func:`metrology.check.check_part`;
+* ``--per-file`` makes every candidate a part of its own, except that the
+  **repeats of one site stay one part** (files named ``<stem>_rep<k>.<ext>``
+  with one stem and extension in one folder, when ``--as`` or the file name
+  assigns them to a measurement with ``repeats = true``), and that a folder's
+  **reference files** (by the spec's ``[measurements.NAME.reference]`` rules)
+  are no part: they go with every part of their folder, to be subtracted from
+  the files of their measurement. ``--repeats`` are one more part with
+  ``--per-file``; ``--reference`` goes with every part of the loose files.
 
 Discovery reads only the first 4 kB of each file and imports no Numba.
 """
@@ -73,7 +81,10 @@ class PartTask:
 
     ``explicit`` files were named on their own (an unreadable one is an input
     error); ``magic`` files were recognised by their magic bytes (a measurement
-    format, not a stray text file); ``ignored`` files failed the probe.
+    format, not a stray text file); ``ignored`` files failed the probe;
+    ``repeats`` (``--repeats``) are one more site of the part and ``reference``
+    (``--reference``) is subtracted from the files of its measurement, both named
+    on their own.
     """
 
     index: int
@@ -86,13 +97,20 @@ class PartTask:
     magic: tuple[str, ...] = ()
     ignored: tuple[FileIssue, ...] = ()
     root: str | None = None
+    repeats: tuple[str, ...] = ()
+    reference: str | None = None
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """Every file the part reads: its files, the repeats and the reference."""
+        return (*self.files, *self.repeats, *((self.reference,) if self.reference else ()))
 
     @property
     def base(self) -> str:
         """The folder file names of the part are relative to (for its content hash)."""
         if self.path is not None:
             return self.path
-        parents = {os.path.dirname(os.path.abspath(f)) for f in self.files}
+        parents = {os.path.dirname(os.path.abspath(f)) for f in self.files or self.repeats}
         return parents.pop() if len(parents) == 1 else ""
 
 
@@ -105,7 +123,7 @@ class Discovery:
 
     @property
     def n_files(self) -> int:
-        return sum(len(t.files) for t in self.tasks)
+        return sum(len(t.files) + len(t.repeats) for t in self.tasks)
 
 
 def is_own_output(path: str | os.PathLike[str], head: bytes | None = None) -> bool:
@@ -230,31 +248,86 @@ def _expand(roots: Sequence[str | os.PathLike[str]]) -> list[str]:
     return out
 
 
+def _repeats_by_name(spec: object, path: str, as_name: str | None) -> bool:
+    """Whether ``path`` is a repeat by the spec's rules, as far as its name tells: named
+    ``<stem>_rep<k>`` and assigned (``--as``, or its name) to one measurement with
+    ``repeats = true``."""
+    from ..sites import repeat_key
+
+    if repeat_key(path) is None:
+        return False
+    meas = spec.measurements  # type: ignore[attr-defined]
+    names = ((as_name,) if as_name in meas
+             else spec.matching_measurements(os.path.basename(path), None))  # type: ignore[attr-defined]
+    return len(names) == 1 and bool(meas[names[0]].repeats)
+
+
+def _per_file_groups(files: Sequence[str], spec: object, as_name: str | None
+                     ) -> tuple[list[tuple[str, ...]], tuple[str, ...]]:
+    """``(parts, references)`` of ``--per-file`` among the files of one folder (or the
+    loose files): every file one part, but the repeats of one site together, and the
+    reference files apart (they go with every part)."""
+    if spec is None:
+        return [(f,) for f in files], ()
+    from ..sites import is_reference_file, repeat_key
+
+    refs = tuple(f for f in files if is_reference_file(spec, f))  # type: ignore[arg-type]
+    out: list[list[str]] = []
+    where: dict[tuple[str, str], int] = {}
+    for f in files:
+        if f in refs:
+            continue
+        if _repeats_by_name(spec, f, as_name):
+            stem, ext, _ = repeat_key(f)  # type: ignore[misc]
+            if (stem, ext) in where:
+                out[where[stem, ext]].append(f)
+                continue
+            where[stem, ext] = len(out)
+        out.append([f])
+    return [tuple(g) for g in out], refs
+
+
+def _group_name(first: str, group: tuple[str, ...]) -> str:
+    return first if len(group) == 1 else f"{first} (+{len(group) - 1} repeats)"
+
+
 def discover(roots: Sequence[str | os.PathLike[str]], spec: object = None, *,
              per_file: bool = False, as_name: str | None = None, part_check: bool = False,
-             exclude: Iterable[str | os.PathLike[str]] = ()) -> Discovery:
+             exclude: Iterable[str | os.PathLike[str]] = (),
+             repeats: Sequence[str | os.PathLike[str]] = (),
+             reference: str | os.PathLike[str] | None = None) -> Discovery:
     """The parts under ``roots`` (files, folders, globs), in a stable order.
 
     Parameters
     ----------
     roots : sequence of path or glob
     spec : Spec, optional
-        Not needed to find parts (kept for callers that pass it).
+        Needed only by ``per_file`` to keep the repeats of one site together and to
+        pass a folder's reference files to each of its parts (without it every file
+        is a part).
     per_file : bool
-        Every file is a part of its own.
+        Every file is a part of its own (the repeats of one site one part).
     as_name : str, optional
-        Unused here (assignment happens when a part is checked).
+        ``--as`` (with ``per_file``: which measurement's ``repeats`` rule applies).
     part_check : bool
         The files named on their own are a whole part (``--part``).
     exclude : iterable of path
         Paths never taken as measurements (this run's outputs).
+    repeats : sequence of path
+        ``--repeats``: one more site of the loose files' part (with ``per_file``:
+        one part of their own).
+    reference : path, optional
+        ``--reference``: goes with the loose files' part(s) and the repeats.
 
     Raises
     ------
     MetrologyError
         A ROOT that does not exist, a glob that matches nothing, a folder with
-        no measurement file anywhere below it.
+        no measurement file anywhere below it; ``reference`` without loose files
+        or repeats (a :class:`SpecError`).
     """
+    from ..errors import SpecError
+
     excl = {os.path.abspath(os.fspath(p)) for p in exclude}
     found = Discovery()
     loose: list[str] = []
@@ -278,6 +351,12 @@ def discover(roots: Sequence[str | os.PathLike[str]], spec: object = None, *,
         if len(entries) == n_before:
             raise MetrologyError(f"{root}: no measurement file in the folder or its "
                                  "sub-folders")
+    reps = tuple(os.fspath(r) for r in repeats)
+    ref = None if reference is None else os.fspath(reference)
+    if ref is not None and not loose and not reps:
+        raise SpecError("--reference applies to loose files or --repeats, not to part "
+                        "folders (name the reference in the spec: "
+                        "[measurements.NAME.reference])")
     seen: dict[str, int] = {}
     for name, *_ in entries:
         seen[name] = seen.get(name, 0) + 1
@@ -285,24 +364,34 @@ def discover(roots: Sequence[str | os.PathLike[str]], spec: object = None, *,
     for name, path, cands, magic, ignored, root in entries:
         label = name if seen[name] == 1 else os.path.normpath(path)
         if per_file:
-            for f in cands:
-                rel = os.path.relpath(f, root).replace(os.sep, "/")
-                tasks.append(PartTask(len(tasks), rel, None, (f,), part_check,
-                                      magic=tuple(x for x in magic if x == f), root=root))
+            groups, refs = _per_file_groups(cands, spec, as_name)
+            for g in groups:
+                rel = os.path.relpath(g[0], root).replace(os.sep, "/")
+                files = (*g, *refs)
+                tasks.append(PartTask(len(tasks), _group_name(rel, g), None, files, part_check,
+                                      magic=tuple(x for x in magic if x in files), root=root))
             found.ignored += ignored
         else:
             tasks.append(PartTask(len(tasks), label, path, tuple(cands), True,
                                   magic=tuple(magic), ignored=tuple(ignored), root=root))
-    if loose:
+    if loose or reps:
         loose = list(dict.fromkeys(loose))
         if per_file:
-            for f in loose:
-                tasks.append(PartTask(len(tasks), os.path.basename(f), None, (f,), part_check,
-                                      explicit=(f,), loose=True))
+            groups, refs = _per_file_groups(loose, spec, as_name)
+            for g in groups:
+                files = (*g, *refs)
+                tasks.append(PartTask(len(tasks), _group_name(os.path.basename(g[0]), g), None,
+                                      files, part_check, explicit=files, loose=True,
+                                      reference=ref))
+            if reps:
+                tasks.append(PartTask(len(tasks), _group_name(os.path.basename(reps[0]), reps),
+                                      None, refs, part_check, explicit=refs, loose=True,
+                                      repeats=reps, reference=ref))
         else:
-            parents = {os.path.dirname(os.path.abspath(f)) for f in loose}
+            parents = {os.path.dirname(os.path.abspath(f)) for f in [*loose, *reps]}
             name = os.path.basename(parents.pop()) if len(parents) == 1 else "files"
             tasks.append(PartTask(len(tasks), name, None, tuple(loose), part_check,
-                                  explicit=tuple(loose), loose=True))
+                                  explicit=tuple(loose), loose=True, repeats=reps,
+                                  reference=ref))
     found.tasks = tasks
     return found

@@ -2,7 +2,7 @@
 
 Results log (``--results PATH.jsonl``, ``docs/batch.md``)
 --------------------------------------------------------
-One JSON object per line (``"schema": "metrology.batch-record/1"``): for each
+One JSON object per line (``"schema": "metrology.batch-record/2"``): for each
 part, one ``"file"`` record per file (checked, unreadable, ignored ...) and
 then one ``"part"`` record. A part's records are written with **one**
 ``write`` on a file opened for appending, then flushed to disk (``fsync``):
@@ -15,8 +15,16 @@ said so; nothing before it is ever rewritten.
 A part is identified by its **key**: SHA-256 over the part's content hash
 (every file's name and SHA-256), the spec's SHA-256, the tool version and the
 options that change verdicts (``--as``, ``--only``, ``--part``/folder). With
-``--resume`` a part whose key already has a ``"part"`` record is not checked
-again; its result comes from the log.
+``--resume`` a part whose key already has a ``"part"`` record of this record
+schema is not checked again; its result comes from the log (a part recorded by
+an older schema, whose records lack what this one holds (U, the decision rule),
+is checked again).
+
+Version 2 (``batch-record/2``) adds to every criterion and site its ``U``
+(k = 2) and ``uncertainty`` (model, noise floor, ...), to every criterion its
+``decision_rule`` and ``display`` values, to every file its ``source`` (the
+repeats averaged, the reference subtracted, the wavefront conversion) and to the
+part record the ``decision`` of the check.
 """
 
 from __future__ import annotations
@@ -43,14 +51,18 @@ from ..errors import MetrologyError
 from ..verdicts import Verdict
 
 __all__ = ["RECORD_SCHEMA", "ResultsLog", "part_records", "part_from_records", "part_key",
-           "options_key", "csv_text", "CSV_HEADER", "comparable"]
+           "options_key", "csv_text", "CSV_HEADER", "CSV_CRITERION_COLUMNS", "comparable"]
 
 #: ``schema`` of every line of the results log
-RECORD_SCHEMA = "metrology.batch-record/1"
+RECORD_SCHEMA = "metrology.batch-record/2"
 
 #: the first columns of the CSV table (one row per part; then two per criterion)
 CSV_HEADER = ("part", "path", "outcome", "verdict", "exit_code", "worst_criterion",
-              "worst_margin", "files", "content_sha256", "spec_sha256", "tool_version")
+              "worst_margin", "files", "content_sha256", "spec_sha256", "tool_version",
+              "decision_rule")
+
+#: the columns of each criterion in the CSV table (``<id>.value`` ...)
+CSV_CRITERION_COLUMNS = ("value", "U", "verdict")
 
 #: record fields that change from run to run (left out when runs are compared)
 VOLATILE = ("run", "timings_s", "worker", "finished", "attempt")
@@ -75,22 +87,33 @@ def _num(x: Any) -> Any:
     return x
 
 
+def _unc(u: Any) -> dict[str, Any] | None:
+    return None if u is None else u.to_dict()
+
+
 def _criterion_rec(c: CriterionResult) -> dict[str, Any]:
     return jsonable({
         "id": c.id, "type": c.type, "measurement": c.measurement,
         "description": c.description, "verdict": c.verdict, "value": c.value,
-        "limit": c.limit, "bound": c.bound, "unit": c.unit, "margin": c.margin,
-        "reason": c.reason, "convention": c.convention, "file": c.file,
-        "sites": [{"file": s.file, "value": s.value, "verdict": s.verdict,
-                   "reason": s.reason, "margin": s.margin} for s in c.sites],
+        "U": c.U, "limit": c.limit, "bound": c.bound, "unit": c.unit, "margin": c.margin,
+        "reason": c.reason, "decision_rule": c.decision_rule,
+        "uncertainty": _unc(c.uncertainty), "display": c.display,
+        "convention": c.convention, "file": c.file,
+        "sites": [{"file": s.file, "value": s.value, "U": s.U, "verdict": s.verdict,
+                   "reason": s.reason, "margin": s.margin,
+                   "uncertainty": _unc(s.uncertainty)} for s in c.sites],
     })
 
 
 def part_records(part: PartResult, *, key: str, spec_sha256: str, spec_source: str,
                  tool_version: str, options: dict[str, Any], run: str, worker: str = "",
-                 attempt: int = 1, finished: str = "") -> list[dict[str, Any]]:
-    """The records of one part: a ``"file"`` record per file and per ignored or
-    erroneous file, then the ``"part"`` record (all JSON-ready)."""
+                 attempt: int = 1, finished: str = "",
+                 decision: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The records of one part: a ``"file"`` record per site (a file, or the repeats
+    averaged into one site: ``source`` lists them, ``files_sha256`` hashes each) and per
+    ignored or erroneous file, then the ``"part"`` record (all JSON-ready);
+    ``decision``: the check's decision rule and noise correction
+    (:func:`metrology.check.decision_dict`)."""
     common = {"schema": RECORD_SCHEMA}
     recs: list[dict[str, Any]] = []
     timings = part.timings_s
@@ -102,13 +125,15 @@ def part_records(part: PartResult, *, key: str, spec_sha256: str, spec_source: s
             for s in c.sites:
                 if s.file == fa.path:
                     sites.append({"id": c.id, "verdict": s.verdict, "value": s.value,
-                                  "limit": c.limit, "bound": c.bound, "unit": c.unit,
-                                  "margin": s.margin, "reason": s.reason})
+                                  "U": s.U, "limit": c.limit, "bound": c.bound,
+                                  "unit": c.unit, "margin": s.margin, "reason": s.reason,
+                                  "decision_rule": c.decision_rule})
         v = part.file_verdict(fa.path)
         recs.append(jsonable({
             **common, "record": "file", "key": key, "part": part.name,
             "part_path": part.path, "path": fa.path,
-            "sha256": part.file_sha256.get(fa.path), "spec_sha256": spec_sha256,
+            "sha256": part.file_sha256.get(fa.path),
+            "files_sha256": part.site_sha256(fa), "spec_sha256": spec_sha256,
             "tool_version": tool_version, "status": status,
             "reason": fa.blocked_reason or None,
             "error": fa.blocked_reason if status != "analysed" else None,
@@ -117,7 +142,7 @@ def part_records(part: PartResult, *, key: str, spec_sha256: str, spec_source: s
                                  "wavelength_nm", "shape", "dx_mm", "dy_mm",
                                  "valid_fraction", "rms_nm", "pv_nm", "aperture",
                                  "valid_fraction_in_aperture", "pixels_across", "removed",
-                                 "dropouts_interpolated_px")},
+                                 "dropouts_interpolated_px", "source")},
             "criteria": sites,
             "timings_s": timings.get("files", {}).get(fa.path, {}),
         }))
@@ -136,7 +161,8 @@ def part_records(part: PartResult, *, key: str, spec_sha256: str, spec_source: s
         **common, "record": "part", "key": key, "run": run, "part": part.name,
         "path": part.path, "content_sha256": part.content_sha256,
         "spec_sha256": spec_sha256, "spec": spec_source, "tool_version": tool_version,
-        "options": options, "outcome": part.outcome, "verdict": part.verdict,
+        "options": options, "decision": decision, "outcome": part.outcome,
+        "verdict": part.verdict,
         "exit_code": int(part.exit_code), "part_check": part.part_check,
         "scope": part.scope,
         "restricted_to": None if part.restricted_to is None else list(part.restricted_to),
@@ -162,7 +188,27 @@ def comparable(rec: dict[str, Any]) -> dict[str, Any]:
 def part_from_records(recs: Sequence[dict[str, Any]]) -> PartResult:
     """Rebuild a part's result from its records (``--resume``): verdicts, values,
     limits, margins, reasons and file descriptions; no evidence, no figures."""
-    from ..pipeline import ApertureRecord
+    from ..criteria import Uncertainty
+    from ..pipeline import ApertureRecord, SourceRecord
+
+    def unc(d: dict[str, Any] | None) -> Uncertainty | None:
+        if not d:
+            return None
+        return Uncertainty(**{k: d[k] for k in ("U", "model", "k", "detail", "noise",
+                                                "measured", "corrected", "dof", "n_repeats")
+                              if k in d})
+
+    def source(d: dict[str, Any] | None) -> SourceRecord | None:
+        if not d:
+            return None
+        ref = d.get("reference") or {}
+        conv = d.get("conversion") or {}
+        return SourceRecord(files=tuple(d.get("files") or ()), repeats_by=d.get("repeats_by"),
+                            common_valid_fraction=d.get("common_valid_fraction"),
+                            reference=ref.get("path"), reference_sha256=ref.get("sha256"),
+                            reference_from=ref.get("from"),
+                            conversion=conv.get("description"),
+                            conversion_factor=conv.get("factor"))
 
     prec = recs[-1]
     if prec.get("record") != "part":
@@ -174,6 +220,7 @@ def part_from_records(recs: Sequence[dict[str, Any]]) -> PartResult:
     for r in recs[:-1]:
         if r.get("sha256"):
             sha[r["path"]] = r["sha256"]
+        sha.update(r.get("files_sha256") or {})
         st = r.get("status")
         if st == "ignored":
             ignored.append(FileIssue(r["path"], r.get("reason") or "", "ignored"))
@@ -201,17 +248,20 @@ def part_from_records(recs: Sequence[dict[str, Any]]) -> PartResult:
             blocked_reason=r.get("reason") or "", status=st or "analysed",
             removed_terms=tuple(r.get("removed") or ()),
             dropouts_filled=int(r.get("dropouts_interpolated_px") or 0),
+            source=source(r.get("source")),
             analysis={"blocked_reason": r.get("reason"), "zernike_fits": [], "psd": None}))
     crits = []
     for c in prec["criteria"]:
         sites = [SiteValue(s["file"], s["value"], Verdict(s["verdict"]), s.get("reason", ""),
-                           s.get("margin")) for s in c.get("sites", [])]
+                           s.get("margin"), uncertainty=unc(s.get("uncertainty")))
+                 for s in c.get("sites", [])]
         crits.append(CriterionResult(
             id=c["id"], type=c["type"], measurement=c["measurement"],
             description=c.get("description", ""), verdict=Verdict(c["verdict"]),
             value=c["value"], limit=c["limit"], bound=c["bound"], unit=c["unit"],
             margin=c["margin"], reason=c.get("reason", ""), convention=c.get("convention", {}),
-            file=c.get("file"), sites=sites))
+            file=c.get("file"), sites=sites, uncertainty=unc(c.get("uncertainty")),
+            decision_rule=c.get("decision_rule", "simple"), display=c.get("display") or {}))
     rt = prec.get("restricted_to")
     return PartResult(
         name=prec["part"], part_check=bool(prec["part_check"]), files=files, criteria=crits,
@@ -273,7 +323,7 @@ class ResultsLog:
                                          f"(line at byte {pos}); give another --results path")
                 if rec.get("record") == "part":
                     key = rec.get("key")
-                    if key:
+                    if key and rec.get("schema") == RECORD_SCHEMA:
                         self.index[key] = (group_start, end - group_start)
                     good_end = end
                     group_start = end
@@ -288,7 +338,8 @@ class ResultsLog:
                              + ")")
 
     def done(self) -> frozenset[str]:
-        """The keys of the parts that have a complete record."""
+        """The keys of the parts that have a complete record of this record schema
+        (:data:`RECORD_SCHEMA`; parts recorded by an older one are checked again)."""
         return frozenset(self.index)
 
     def read_part(self, key: str) -> list[dict[str, Any]]:
@@ -334,26 +385,28 @@ def _cell(x: Any) -> str:
 
 
 def csv_text(parts: Sequence[PartResult], criteria_ids: Sequence[str], *,
-             spec_sha256: str, tool_version: str) -> str:
-    """The CSV table: one row per part; after the part's columns (:data:`CSV_HEADER`)
-    two columns per criterion of the spec, ``<id>.value`` and ``<id>.verdict``
-    (values in the criterion's unit: ``<id>.unit`` is not repeated per row but
-    given by the spec; empty = no value)."""
+             spec_sha256: str, tool_version: str, decision_rule: str = "simple") -> str:
+    """The CSV table: one row per part; after the part's columns (:data:`CSV_HEADER`,
+    ``decision_rule`` the spec's ISO 14253-1 rule of every verdict) three columns per
+    criterion of the spec, ``<id>.value``, ``<id>.U`` (expanded uncertainty, k = 2)
+    and ``<id>.verdict`` (value and U in the criterion's unit: ``<id>.unit`` is not
+    repeated per row but given by the spec; empty = no value, or U unknown)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     head = list(CSV_HEADER)
     for cid in criteria_ids:
-        head += [f"{cid}.value", f"{cid}.verdict"]
+        head += [f"{cid}.{col}" for col in CSV_CRITERION_COLUMNS]
     w.writerow(head)
     for p in parts:
         by = {c.id: c for c in p.criteria}
         wc = p.worst_criterion()
         row = [p.name, p.path or "", p.outcome, p.verdict.value, int(p.exit_code),
                "" if wc is None else wc.id, "" if wc is None else _cell(wc.margin),
-               len(p.files), p.content_sha256 or "", spec_sha256, tool_version]
+               len(p.files), p.content_sha256 or "", spec_sha256, tool_version, decision_rule]
         for cid in criteria_ids:
             c = by.get(cid)
-            row += ["", ""] if c is None else [_cell(c.value), c.verdict.value]
+            row += (["", "", ""] if c is None else
+                    [_cell(c.value), _cell(c.U), Verdict(c.verdict).value])
         w.writerow(row)
     return buf.getvalue()
 

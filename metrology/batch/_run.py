@@ -122,11 +122,14 @@ def _sha256_file(path: str) -> str:
 
 def _hashes(task: PartTask) -> tuple[dict[str, str], str]:
     """Every readable file's SHA-256 and the part's content hash (names relative to the
-    part's folder, sorted)."""
+    part's folder, sorted; the ``--repeats`` and the ``--reference`` with their role,
+    which changes what they are)."""
     files: dict[str, str] = {}
     base = task.base
     items = []
-    for f in task.files:
+    roles = [*(("", f) for f in task.files), *(("repeat:", f) for f in task.repeats),
+             *((("reference:", task.reference),) if task.reference else ())]
+    for role, f in roles:
         try:
             h = _sha256_file(f)
         except OSError as exc:
@@ -134,7 +137,7 @@ def _hashes(task: PartTask) -> tuple[dict[str, str], str]:
         else:
             files[f] = h
         rel = os.path.relpath(os.path.abspath(f), base) if base else os.path.abspath(f)
-        items.append((rel.replace(os.sep, "/"), h))
+        items.append((role + rel.replace(os.sep, "/"), h))
     blob = "\n".join(f"{n}\t{h}" for n, h in sorted(items))
     return files, hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
@@ -192,7 +195,8 @@ def _run_task(spec: Any, task: PartTask, options: RunOptions,
     part = check_part(spec, task.files, as_name=options.as_name,
                       part_check=task.part_check, name=task.name, only=options.only,
                       explicit=task.explicit, on_error="record", path=task.path,
-                      between_files=between_files)
+                      between_files=between_files, repeats=task.repeats,
+                      reference=task.reference)
     t_check = time.perf_counter() - t1
     part.ignored = [*task.ignored, *part.ignored]
     part.content_sha256 = content

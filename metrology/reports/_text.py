@@ -17,13 +17,18 @@ from ._common import (
     assigned_text,
     by_severity,
     clean_text,
+    decision_lines,
+    display_labels,
     exit_code_of,
     fmt_coord,
+    fmt_display,
     fmt_margin,
     fmt_num,
+    fmt_u,
     fmt_value_limit,
     note,
     short_hash,
+    source_text,
     unit_text,
 )
 
@@ -77,16 +82,21 @@ def _file_line(fa: FileAnalysis) -> str:
                     f"{'field' if fa.profile is None else 'trace'})")
     if fa.removed:
         bits.append("removed " + ", ".join(fa.removed))
+    src = source_text(fa)
+    if src:
+        bits.append(src)
     line = "; ".join(bits)
     if fa.blocked_reason:
         line += f"\n      NOT ANALYSED: {fa.blocked_reason}"
     return line
 
 
-def _row_cells(c: CriterionResult, bound: dict[str, str]) -> list[str]:
+def _row_cells(c: CriterionResult, bound: dict[str, str], models: dict[str, int],
+               display: list[tuple[str, str]]) -> list[str]:
     v, lim, sig = fmt_value_limit(c.value, c.limit, c.unit)
     return [c.id, c.verdict, v, f"{bound.get(c.bound, c.bound)} {lim}",
-            fmt_margin(c.margin, sig), unit_text(c.unit), clean_text(note(c))]
+            fmt_margin(c.margin, sig), unit_text(c.unit), fmt_u(c, models),
+            *[fmt_display(c, u) for u, _ in display], clean_text(note(c))]
 
 
 def _counts_text(counts: dict[str, int]) -> str:
@@ -94,7 +104,8 @@ def _counts_text(counts: dict[str, int]) -> str:
             f"{counts[NOT_CHECKED]} not-checked")
 
 
-def _part_block(p: PartResult, color: bool, bound: dict[str, str]) -> list[str]:
+def _part_block(p: PartResult, color: bool, bound: dict[str, str], models: dict[str, int],
+                display: list[tuple[str, str]]) -> list[str]:
     def paint(text: str, verdict: str) -> str:
         return f"{_ANSI[verdict]}{text}{_RESET}" if color and verdict in _ANSI else text
 
@@ -114,8 +125,9 @@ def _part_block(p: PartResult, color: bool, bound: dict[str, str]) -> list[str]:
         out.append(("   ERROR     " if i == 0 else "             ") + clean_text(issue.reason))
     if p.figures_note and p.source == "resumed":
         out.append(f"   note      {p.figures_note}")
-    head = ["criterion", "verdict", "value", "limit", "margin", "unit", "note"]
-    rows = [_row_cells(c, bound) for c in p.criteria]
+    head = ["criterion", "verdict", "value", "limit", "margin", "unit", "U(k=2)",
+            *[f"{lab} (value/limit)" for _, lab in display], "note"]
+    rows = [_row_cells(c, bound, models, display) for c in p.criteria]
     widths = [max(len(r[k]) for r in [head, *rows]) for k in range(len(head) - 1)]
     right = {2, 4}
 
@@ -146,7 +158,8 @@ def _part_block(p: PartResult, color: bool, bound: dict[str, str]) -> list[str]:
 
 
 def render_header(report: CheckReport) -> str:
-    """The lines above the parts: tool, spec and its SHA-256 prefix, the part's name."""
+    """The lines above the parts: tool, spec and its SHA-256 prefix, the part's name, the
+    decision rule and noise correction, the display units."""
     s = report.spec
     pt = s.part
     extra = ", ".join(x for x in (pt.material, f"surface {pt.surface_id}" if pt.surface_id
@@ -160,6 +173,14 @@ def render_header(report: CheckReport) -> str:
         lines.append(f"          {s.description}")
     for w in s.warnings:
         lines.append(f"warning   {w}")
+    dec = decision_lines(report)
+    lines.append(f"decision  {dec[0].split(': ', 1)[1]}")
+    lines.append(f"          {dec[1]}")
+    from ..check import display_units_dict
+
+    for d in display_units_dict(s):
+        if d["unit"] != "nm":
+            lines.append(f"display   {d['statement']}")
     return "\n".join(lines)
 
 
@@ -169,8 +190,8 @@ _WORD_W = len("NOT-MEASURABLE")
 
 def part_line(p: PartResult, color: bool | None = False) -> str:
     """One line for a part: its outcome, its name, and the criterion that decides it
-    (value, limit and margin; or the reason it is not measurable / not checked; or the
-    input error)."""
+    (value, its U, limit and margin; or the reason it is not measurable / not checked;
+    or the input error)."""
     col = use_color(color)
     word = p.outcome.upper()
     txt = word.ljust(_WORD_W)
@@ -189,14 +210,23 @@ def part_line(p: PartResult, color: bool | None = False) -> str:
     v, lim, sig = fmt_value_limit(w.value, w.limit, w.unit)
     u = unit_text(w.unit)
     label = "worst" if w.verdict is FAIL else "closest"
+    unc = "" if w.uncertainty is None else f", U {fmt_u(w)}"
     return (f"{head}  {label} {w.id} = {v} {u} ({BOUND_UNICODE.get(w.bound, w.bound)} {lim}, "
-            f"margin {fmt_margin(w.margin, sig)})")
+            f"margin {fmt_margin(w.margin, sig)}{unc})")
 
 
-def render_part(p: PartResult, color: bool | None = None, details: bool = True) -> str:
-    """A part as the terminal shows it: its table (``details``) or its one line."""
+def render_part(p: PartResult, color: bool | None = None, details: bool = True, *,
+                models: dict[str, int] | None = None,
+                display: list[tuple[str, str]] | None = None) -> str:
+    """A part as the terminal shows it: its table (``details``) or its one line.
+
+    ``models``: the legend of the uncertainty models, numbered as the tables cite
+    them (shared by the parts of one report and printed by :func:`render_summary`);
+    ``display``: the spec's display units other than nm (:func:`display_labels`).
+    """
     if details:
-        return "\n".join(_part_block(p, use_color(color), BOUND_UNICODE))
+        return "\n".join(_part_block(p, use_color(color), BOUND_UNICODE,
+                                     {} if models is None else models, display or []))
     return part_line(p, color)
 
 
@@ -210,9 +240,10 @@ def shows_details(p: PartResult, details: bool | None, n_parts: int) -> bool:
 
 
 def render_summary(report: CheckReport, color: bool | None = None,
-                   interrupted: bool = False) -> str:
-    """The lines below the parts. The first says the overall outcome, and when some
-    criterion was not checked it says so there (that makes the exit code 3)."""
+                   interrupted: bool = False, models: dict[str, int] | None = None) -> str:
+    """The lines below the parts. The legend of the uncertainty models the tables cited
+    (``models``, as filled by :func:`render_part`); then the overall outcome, and when
+    some criterion was not checked it says so there (that makes the exit code 3)."""
     col = use_color(color)
     code = exit_code_of(report)
     v = report.verdict
@@ -226,6 +257,11 @@ def render_summary(report: CheckReport, color: bool | None = None,
         verdict_txt = f"{_ANSI.get(v, '')}{verdict_txt}{_RESET}"
     not_checked = [c for p in report.parts for c in p.not_checked]
     lines = []
+    if models:
+        lines.append("U(k=2)    expanded uncertainty (coverage factor k = 2) of the value, in its "
+                     "unit; models:")
+        for m, k in models.items():
+            lines.append(f"          [{k}] {m}")
     if not_checked:
         meas = sorted({c.measurement for c in not_checked})
         lines.append(f"overall   {verdict_txt}: {len(not_checked)} criteria NOT CHECKED (no "
@@ -262,7 +298,6 @@ def render_summary(report: CheckReport, color: bool | None = None,
                      "they are not passes")
     return "\n".join(lines)
 
-
 def render_terminal(report: CheckReport, color: bool | None = None,
                     details: bool | None = None) -> str:
     """The verdicts as a table for a terminal, one line per criterion.
@@ -284,21 +319,25 @@ def render_terminal(report: CheckReport, color: bool | None = None,
         Header (spec and its SHA-256 prefix, the part, tool version), per part
         the scope, the files with the measurement each was assigned to and how,
         a table (criterion id, verdict, measured value, bound and limit,
-        margin (positive = within), unit, reason for ``not-measurable`` and
-        ``not-checked``), the counts and the part verdict (or its one line);
-        a footer with the overall verdict and the meaning of the exit code.
-        No trailing newline.
+        margin (positive = within), unit, U (k = 2) with the number of its
+        model, the value/limit in each display unit, reason for
+        ``not-measurable`` and ``not-checked``, noise floor), the counts and
+        the part verdict (or its one line); a footer with the legend of the
+        uncertainty models, the overall verdict and the meaning of the exit
+        code. No trailing newline.
     """
     lines = [render_header(report), ""]
     n = len(report.parts)
+    models: dict[str, int] = {}
+    display = display_labels(report)
     for p in report.parts:
         full = shows_details(p, details, n)
-        lines.append(render_part(p, color, full))
+        lines.append(render_part(p, color, full, models=models, display=display))
         if full:
             lines.append("")
     if n > 1 and not lines[-1] == "":
         lines.append("")
-    lines.append(render_summary(report, color))
+    lines.append(render_summary(report, color, models=models))
     return "\n".join(lines)
 
 
@@ -333,13 +372,13 @@ def _md_yield(report: CheckReport) -> list[str]:
                    f"{_md(unit_text(r.unit))} | {worst} |")
     out += ["", "Values are each part's worst site, in the criterion's unit; yield = parts "
                 "that pass / parts checked for the criterion.", "", "### Worst parts", "",
-            "| part | outcome | deciding criterion | value | margin |",
-            "|---|---|---|---:|---:|"]
+            "| part | outcome | deciding criterion | value | U (k=2) | margin |",
+            "|---|---|---|---:|---:|---:|"]
     for i, p in worst_parts(report):
         w = p.worst_criterion()
         out.append(f"| [{_md(p.name)}](#{part_anchor(i, p.name)}) | {_OUTCOME_MD(p)} | "
-                   + (f"`{_md(w.id)}` | {fmt_num(w.value)} | {fmt_margin(w.margin)} |"
-                      if w is not None else f"{DASH} | | |"))
+                   + (f"`{_md(w.id)}` | {fmt_num(w.value)} | {fmt_u(w)} | "
+                      f"{fmt_margin(w.margin)} |" if w is not None else f"{DASH} | | | |"))
     return out + [""]
 
 
@@ -369,7 +408,17 @@ def to_markdown(report: CheckReport) -> str:
               f"{', '.join(sorted({c.measurement for c in nc}))}): not a pass." if nc else ""),
            "",
            f"Spec `{_md(s.source)}` (sha256 `{short_hash(s.sha256)}`), part "
-           f"*{_md(s.part.name)}*; metrology {report.tool_version}; {report.created}.", ""]
+           f"*{_md(s.part.name)}*; metrology {report.tool_version}; {report.created}.", "",
+           *[f"{_md(x[0].upper() + x[1:])}." for x in decision_lines(report)], ""]
+    from ..check import display_units_dict
+
+    display = display_labels(report)
+    for d in display_units_dict(s):
+        if d["unit"] != "nm":
+            out.append(f"Display unit: {_md(d['statement'])}.")
+    if display:
+        out.append("")
+    models: dict[str, int] = {}
     for w in s.warnings:
         out.append(f"> spec warning: {_md(w)}")
     if s.warnings:
@@ -398,25 +447,33 @@ def to_markdown(report: CheckReport) -> str:
             out += [f"**Input error:** {_md(e.reason)}", ""]
         for fa in p.files:
             fv = p.file_verdict(fa.path)
+            src = source_text(fa)
             out.append(f"- `{_md(Path(fa.path).name)}` \u2192 `{fa.measurement}` "
                        f"({assigned_text(fa.assigned_by)}): "
                        f"{_MD_WORD[fv] if fv is not None else 'no criterion'}"
+                       + (f"; {_md(src)}" if src else "")
                        + (f"; NOT ANALYSED: {_md(fa.blocked_reason)}" if fa.blocked_reason
                           else ""))
         for ig in p.ignored:
             out.append(f"- `{_md(Path(ig.path).name)}`: ignored, {_md(ig.reason)}")
         if p.files or p.ignored:
             out.append("")
-        out += ["| criterion | verdict | value | limit | margin | unit | note |",
-                "|---|---|---:|---|---:|---|---|"]
+        dh = "".join(f" {_md(lab)} (value/limit) |" for _, lab in display)
+        out += [f"| criterion | verdict | value | limit | margin | unit | U (k=2) |{dh} note |",
+                "|---|---|---:|---|---:|---|---:|" + "---:|" * len(display) + "---|"]
         for c in by_severity(p.criteria):
             val, lim, sig = fmt_value_limit(c.value, c.limit, c.unit)
+            dc = "".join(f" {fmt_display(c, u)} |" for u, _ in display)
             out.append(f"| `{_md(c.id)}` | {_MD_WORD[c.verdict]} | {val} | "
                        f"{BOUND_UNICODE.get(c.bound, c.bound)} {lim} | "
                        f"{fmt_margin(c.margin, sig)} | {_md(unit_text(c.unit))} | "
-                       f"{_md(note(c)) or ''} |")
+                       f"{_md(fmt_u(c, models))} |{dc} {_md(note(c)) or ''} |")
         if not p.criteria:
-            out.append(f"| (no criterion judged) | | {DASH} | | | | |")
+            out.append(f"| (no criterion judged) | | {DASH} | | | | | |" + " |" * len(display))
+    if models:
+        out += ["", "U (k=2): expanded uncertainty (coverage factor k = 2) of the value, in its "
+                    "unit. Models:", ""]
+        out += [f"{k}. {_md(m)}" for m, k in models.items()]
     out += ["", "Verdicts: `pass` within the limit; `fail` outside it; `not-measurable`: the "
                 "data cannot resolve the criterion (never a pass); `not-checked`: no file for "
                 "that measurement was given, or --only left it out (never a pass).", ""]
