@@ -6,7 +6,8 @@ wall time from outside, start-up of workers and clusters included):
 * **200 single-file parts of 1024²** (Fizeau-like .datx maps, one part folder
   each, a Ø90 mm clear aperture with form, MSF band and PSD limits);
 * **the shipped parts x 10** (``datasets/parts`` copied ten times: 7 files a
-  part in four formats).
+  part in four formats, 12 for the repeats part, whose four 5x repeats are one
+  averaged site with the objective's reference subtracted).
 
 Each batch runs ``--workers 1`` (serial, in the process), ``--workers N`` (the
 process pool, N = the machine's cores) and ``--dask local --workers N`` (a Dask
