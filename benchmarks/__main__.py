@@ -31,7 +31,8 @@ from typing import Any
 
 from ._harness import fmt_s, machine, peaks
 
-SUITES = ("newfile", "zernike", "psd", "io", "pipeline", "coldstart", "composite", "scatter")
+SUITES = ("newfile", "zernike", "psd", "io", "pipeline", "coldstart", "composite", "scatter",
+          "batch")
 HERE = Path(__file__).resolve().parent
 
 

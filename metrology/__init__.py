@@ -11,6 +11,8 @@ h5py or Numba until a computation needs them::
     import metrology as mt
     hm = mt.load("part.datx")                       # loads metrology.io now
     report = mt.check.check(mt.load_spec("spec.toml"), ["part/"])
+    for part in mt.check_many("spec.toml", ["lots/"]):   # all cores, as they finish
+        print(part.name, part.outcome)
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ from .errors import (
 
 #: submodules reachable as attributes (``mt.check``, ``mt.aperture``, ...)
 _SUBMODULES = frozenset({
-    "aperture", "check", "cli", "composite", "coverage", "criteria", "demo", "fill", "filters",
-    "heightmap", "io", "materials", "pipeline", "profile", "psdlimit", "scatter", "synth_composite",
+    "aperture", "batch", "check", "cli", "composite", "coverage", "criteria", "demo", "fill",
+    "filters", "heightmap", "io", "materials", "pipeline", "profile", "psdlimit", "scatter",
+    "synth_composite",
     "reports", "spec", "spectral", "synth", "synth_psd", "verdicts", "warmup", "zernike",
     "zernike_schemes",
     # uncertainty, repeats, decision rules, ISO 10110-5, wavefront, display units
@@ -71,6 +74,8 @@ _ATTRS: dict[str, str] = {
     "nm_to_fringe": "zernike_schemes", "nm_to_noll": "zernike_schemes",
     "nm_to_ansi": "zernike_schemes",
     "Verdict": "verdicts", "ExitCode": "verdicts",
+    # many parts on all cores (or a Dask cluster)
+    "check_many": "batch",
     "clear_caches": "_caches",
     # full-band analysis
     "composite_psd": "composite", "CompositePSD": "composite", "Contribution": "composite",
@@ -101,6 +106,8 @@ __all__ = [
     "Profile",
     "aperture",
     "check",
+    "check_many",
+    "batch",
     "reports",
     "pipeline",
     "load",

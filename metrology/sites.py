@@ -48,10 +48,13 @@ from .errors import MetrologyError, SpecError
 from .heightmap import HeightMap
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .pipeline import FileAnalysis
+    from .pipeline import FileAnalysis, SourceRecord
+    from .profile import Profile
     from .spec import Spec
 
-__all__ = ["REPEAT_RE", "Site", "plan_sites", "analyze_site", "repeat_key"]
+__all__ = ["REPEAT_RE", "Site", "plan_sites", "analyze_site", "compose_site", "repeat_key",
+           "is_reference_file", "split_references", "group_sites", "repeats_site",
+           "reference_target"]
 
 #: a repeat's file stem: ``<stem>_rep<k>`` (k = 1, 2, ...; case-insensitive)
 REPEAT_RE = re.compile(r"^(?P<stem>.+)_rep(?P<k>\d+)$", re.IGNORECASE)
@@ -92,12 +95,127 @@ def _is_reference(spec: Spec, name: str) -> list[str]:
             if meas.reference is not None and meas.reference.matches(name)]
 
 
+def is_reference_file(spec: Spec, path: str | os.PathLike[str]) -> bool:
+    """Whether the file's name matches the reference rules of a measurement of ``spec``
+    (such a file in a part folder is a reference, never a measurement)."""
+    return bool(_is_reference(spec, Path(path).name))
+
+
+def split_references(spec: Spec, files: Sequence[str | os.PathLike[str]]
+                     ) -> tuple[dict[str, tuple[str, str]], list[str],
+                                list[tuple[tuple[str, ...], str]]]:
+    """``(references, plain, problems)``: the files of a part that are references by the
+    spec's rules (measurement -> (path, where it was named)), the others in their order,
+    and what is wrong ((paths, reason): a file matching the rules of several
+    measurements, two references for one measurement; those files are in neither)."""
+    refs: dict[str, tuple[str, str]] = {}
+    plain: list[str] = []
+    problems: list[tuple[tuple[str, ...], str]] = []
+    for f in map(str, files):
+        hits = _is_reference(spec, Path(f).name)
+        if len(hits) > 1:
+            problems.append(((f,), f"{f}: matches the reference rules of several measurements "
+                                   f"({', '.join(hits)})"))
+        elif hits:
+            if hits[0] in refs:
+                problems.append(((f, refs[hits[0]][0]),
+                                 f"{f} and {refs[hits[0]][0]}: two reference files for "
+                                 f"measurement {hits[0]!r} in one part"))
+            else:
+                refs[hits[0]] = (f, f"spec: measurements.{hits[0]}.reference")
+        else:
+            plain.append(f)
+    return refs, plain, problems
+
+
+def group_sites(spec: Spec, loaded: Sequence[tuple[str, HeightMap, str, str]]
+                ) -> tuple[list[Site], list[tuple[tuple[str, ...], str]]]:
+    """The sites of loaded and assigned files ``(path, map, measurement, assigned_by)``:
+    one per file, except that the files of a measurement with ``repeats = true`` named
+    ``<stem>_rep<k>.<ext>`` with one stem and extension are one site (in the order of k).
+
+    Returns ``(sites, problems)``: sites in the order of their first file;
+    ``problems`` ((paths, reason)) a repeat number used twice (those files form no
+    site).
+    """
+    order = {f: i for i, (f, *_) in enumerate(loaded)}
+    sites: list[Site] = []
+    problems: list[tuple[tuple[str, ...], str]] = []
+    groups: dict[tuple[str, str, str], list[tuple[int, str, HeightMap, str]]] = {}
+    for f, hm, meas, by in loaded:
+        key = repeat_key(f) if spec.measurements[meas].repeats else None
+        if key is None:
+            sites.append(Site((f,), meas, by, [hm]))
+        else:
+            groups.setdefault((meas, key[0], key[1]), []).append((key[2], f, hm, by))
+    for (meas, _, _), members in groups.items():
+        members.sort(key=lambda t: t[0])
+        ks = [k for k, *_ in members]
+        paths = tuple(m[1] for m in members)
+        if len(set(ks)) != len(ks):
+            problems.append((paths, f"repeat number used twice among {', '.join(paths)}"))
+            continue
+        sites.append(Site(paths, meas, members[0][3], [m[2] for m in members],
+                          repeats_by="file names <stem>_rep<k> (repeats = true)"
+                          if len(members) > 1 else None))
+    sites.sort(key=lambda s: order[s.paths[0]])
+    return sites, problems
+
+
+def repeats_site(spec: Spec, loaded: Sequence[tuple[str, HeightMap, str, str]]) -> Site:
+    """The site of ``--repeats``: N >= 2 loaded and assigned files of one measurement.
+
+    Raises
+    ------
+    SpecError
+        Fewer than 2 files, or files of different measurements.
+    """
+    if len(loaded) < 2:
+        raise SpecError("--repeats needs at least 2 files (repeats of one measurement)")
+    names = {m for _, _, m, _ in loaded}
+    if len(names) != 1:
+        raise SpecError(f"--repeats: the files are of different measurements "
+                        f"({', '.join(sorted(names))}); repeats are of one measurement "
+                        "(pass --as NAME)")
+    return Site(tuple(f for f, *_ in loaded), loaded[0][2], loaded[0][3],
+                [hm for _, hm, _, _ in loaded], repeats_by="--repeats")
+
+
+def reference_target(spec: Spec, reference: str | os.PathLike[str], *,
+                     repeats_measurement: str | None = None,
+                     as_name: str | None = None) -> str:
+    """The measurement ``--reference`` belongs to: that of the repeats, else ``--as``,
+    else the one the reference file's own name or metadata matches.
+
+    Raises
+    ------
+    MetrologyError
+        The file cannot be read (when it has to be), or matches no measurement or
+        several.
+    """
+    if repeats_measurement is not None:
+        return repeats_measurement
+    if as_name is not None:
+        return as_name
+    from .pipeline import load_file
+
+    ref = str(reference)
+    hm = load_file(ref)
+    found = spec.matching_measurements(Path(ref).name, hm.meta)
+    if len(found) != 1:
+        raise SpecError(f"--reference {ref}: cannot tell which measurement it belongs "
+                        "to (give --repeats or --as NAME, or name the file after its "
+                        "measurement)")
+    return found[0]
+
+
 def plan_sites(spec: Spec, files: Sequence[str | os.PathLike[str]], *,
                as_name: str | None = None,
                repeats: Sequence[str | os.PathLike[str]] = (),
                reference: str | os.PathLike[str] | None = None) -> list[Site]:
     """The sites of one part: each file loaded and assigned, repeats grouped, references
-    found.
+    found (strict: any problem raises; :func:`metrology.check.check_part` applies the
+    same rules file by file and judges what it can).
 
     Parameters
     ----------
@@ -125,73 +243,27 @@ def plan_sites(spec: Spec, files: Sequence[str | os.PathLike[str]], *,
     """
     from .pipeline import assign_measurement, load_file
 
-    refs: dict[str, tuple[str, str]] = {}
-    plain: list[str] = []
-    for f in map(str, files):
-        hits = _is_reference(spec, Path(f).name)
-        if len(hits) > 1:
-            raise SpecError(f"{f}: matches the reference rules of several measurements "
-                            f"({', '.join(hits)})")
-        if hits:
-            if hits[0] in refs:
-                raise SpecError(f"{f} and {refs[hits[0]][0]}: two reference files for "
-                                f"measurement {hits[0]!r} in one part")
-            refs[hits[0]] = (f, f"spec: measurements.{hits[0]}.reference")
-        else:
-            plain.append(f)
+    refs, plain, problems = split_references(spec, files)
+    if problems:
+        raise SpecError(problems[0][1])
 
-    sites: list[Site] = []
-    groups: dict[tuple[str, str, str], list[tuple[int, str, HeightMap, str]]] = {}
-    for f in plain:
-        hm = load_file(f)
-        meas, by = assign_measurement(spec, f, hm.meta, as_name)
-        key = repeat_key(f) if spec.measurements[meas].repeats else None
-        if key is None:
-            sites.append(Site((f,), meas, by, [hm]))
-        else:
-            groups.setdefault((meas, key[0], key[1]), []).append((key[2], f, hm, by))
-    for (meas, _, _), members in groups.items():
-        members.sort(key=lambda t: t[0])
-        ks = [k for k, *_ in members]
-        if len(set(ks)) != len(ks):
-            raise SpecError(f"repeat number used twice among {', '.join(m[1] for m in members)}")
-        sites.append(Site(tuple(m[1] for m in members), meas, members[0][3],
-                          [m[2] for m in members],
-                          repeats_by="file names <stem>_rep<k> (repeats = true)"
-                          if len(members) > 1 else None))
-    sites.sort(key=lambda s: plain.index(s.paths[0]))
-
-    if repeats:
-        rs = [str(r) for r in repeats]
-        if len(rs) < 2:
-            raise SpecError("--repeats needs at least 2 files (repeats of one measurement)")
-        maps, meas_by = [], []
-        for f in rs:
+    def load(fs: Sequence[str]) -> list[tuple[str, HeightMap, str, str]]:
+        out = []
+        for f in fs:
             hm = load_file(f)
-            maps.append(hm)
-            meas_by.append(assign_measurement(spec, f, hm.meta, as_name))
-        names = {m for m, _ in meas_by}
-        if len(names) != 1:
-            raise SpecError(f"--repeats: the files are of different measurements "
-                            f"({', '.join(sorted(names))}); repeats are of one measurement "
-                            "(pass --as NAME)")
-        sites.append(Site(tuple(rs), meas_by[0][0], meas_by[0][1], maps,
-                          repeats_by="--repeats"))
+            out.append((f, hm, *assign_measurement(spec, f, hm.meta, as_name)))
+        return out
 
+    sites, problems = group_sites(spec, load(plain))
+    if problems:
+        raise SpecError(problems[0][1])
+    if repeats:
+        sites.append(repeats_site(spec, load([str(r) for r in repeats])))
     if reference is not None:
         ref = str(reference)
-        if repeats:
-            target = sites[-1].measurement
-        elif as_name is not None:
-            target = as_name
-        else:
-            hm = load_file(ref)
-            found = spec.matching_measurements(Path(ref).name, hm.meta)
-            if len(found) != 1:
-                raise SpecError(f"--reference {ref}: cannot tell which measurement it belongs "
-                                "to (give --repeats or --as NAME, or name the file after its "
-                                "measurement)")
-            target = found[0]
+        target = reference_target(spec, ref, as_name=as_name,
+                                  repeats_measurement=sites[-1].measurement if repeats
+                                  else None)
         if target in refs:
             raise SpecError(f"--reference {ref}: measurement {target!r} already has the "
                             f"reference {refs[target][0]} in the part folder")
@@ -224,9 +296,24 @@ def _conversion_conflict(meta: Mapping[str, object], wavefront: bool) -> str:
     return ""
 
 
-def analyze_site(spec: Spec, site: Site) -> FileAnalysis:
-    """Stage 2b and then stages 3-6 (:func:`metrology.pipeline.analyze_file`) for one site."""
-    from .pipeline import SourceRecord, analyze_file
+def compose_site(spec: Spec, site: Site, reference: HeightMap | None = None,
+                 reference_sha256: str | None = None
+                 ) -> tuple[HeightMap | Profile, list[HeightMap], SourceRecord, str]:
+    """Stage 2b for one site: ``(map, repeats, source, blocked)``, the map to analyse (the
+    average of the repeats, the reference subtracted, a wavefront converted), the
+    repeats on the average's mask, what was done, and a reason the site cannot be judged
+    (its metadata contradicts the declared quantity; ``""``).
+
+    ``reference``: the site's reference map already loaded (else it is loaded from
+    ``site.reference``), with its SHA-256.
+
+    Raises
+    ------
+    MetrologyError
+        The reference cannot be read or subtracted (another grid), the repeats are on
+        different grids, or repeats / a reference / a wavefront for a profile.
+    """
+    from .pipeline import SourceRecord
     from .repeats import average
 
     meas = spec.measurements[site.measurement]
@@ -235,17 +322,20 @@ def analyze_site(spec: Spec, site: Site) -> FileAnalysis:
         if len(maps) > 1 or site.reference is not None or meas.wavefront is not None:
             raise SpecError(f"{site.paths[0]} is a profile (a 1-D trace): repeats, a reference "
                             "and a wavefront conversion apply to height maps only")
-        return analyze_file(spec, site.measurement, maps[0], site.label, site.assigned_by,
-                            source=SourceRecord(files=site.paths))
+        return maps[0], [], SourceRecord(files=site.paths), ""
     blocked = ""
     ref_sha = None
     if site.reference is not None:
-        from .pipeline import load_file
+        if reference is None:
+            from .pipeline import load_file
 
-        ref = load_file(site.reference)
-        ref_sha = _sha256(site.reference)
+            reference = load_file(site.reference)
+        if not isinstance(reference, HeightMap):
+            raise MetrologyError(f"reference {site.reference} is a profile (a 1-D trace), not "
+                                 "a height map")
+        ref_sha = reference_sha256 or _sha256(site.reference)
         try:
-            maps = [hm.subtract(ref) for hm in maps]
+            maps = [hm.subtract(reference) for hm in maps]
         except MetrologyError as exc:
             raise MetrologyError(f"reference {site.reference} cannot be subtracted from "
                                  f"{site.paths[0]}: {exc}") from None
@@ -276,5 +366,14 @@ def analyze_site(spec: Spec, site: Site) -> FileAnalysis:
         reference=site.reference, reference_sha256=ref_sha, reference_from=site.reference_from,
         conversion=None if conv is None else conv.description,
         conversion_factor=None if conv is None else conv.factor)
+    return hm, reps, source, blocked
+
+
+def analyze_site(spec: Spec, site: Site) -> FileAnalysis:
+    """Stage 2b (:func:`compose_site`) and then stages 3-6
+    (:func:`metrology.pipeline.analyze_file`) for one site."""
+    from .pipeline import analyze_file
+
+    hm, reps, source, blocked = compose_site(spec, site)
     return analyze_file(spec, site.measurement, hm, site.label, site.assigned_by,
                         repeats=reps, source=source, blocked=blocked)

@@ -16,6 +16,7 @@ __all__ = [
     "Verdict",
     "ExitCode",
     "worst",
+    "worst_exit",
     "exit_code_for",
     "EXIT_CODE_MEANING",
     "EXIT_CODE_TEXT",
@@ -80,8 +81,11 @@ class ExitCode(enum.IntEnum):
     FAIL = 1
     #: usage or input error: bad arguments, unreadable or unassignable file, invalid spec
     USAGE = 2
-    #: ``check``: nothing failed, but something was not measurable or a measurement is missing
+    #: ``check``: nothing failed, but something was not measurable, a measurement is missing
+    #: or a criterion was not checked
     NOT_MEASURABLE = 3
+    #: interrupted (Ctrl-C, SIGTERM): no report written, the results log holds whole parts
+    INTERRUPTED = 130
 
     @property
     def meaning(self) -> str:
@@ -97,14 +101,21 @@ EXIT_CODE_TEXT: dict[int, tuple[str, str, str]] = {
     1: ("a criterion fails", "at least one criterion fails", "at least one criterion fails"),
     2: ("usage or input error",
         "usage or input error (bad arguments, unreadable file, invalid spec)",
-        "usage or input error: bad arguments, unreadable or unassignable file, invalid spec "
-        "(the message names the key path and line)"),
-    3: ("nothing failed but something was not measurable (or a measurement is missing)",
-        "nothing failed, but something was not measurable or a measurement of the part "
-        "is missing",
+        "usage or input error: bad arguments, an unreadable or unassignable file named on "
+        "its own, an invalid spec (the message names the key path and line), an unexpected "
+        "failure while analysing a file (the message names it); a batch still checks its "
+        "other parts and writes its reports"),
+    3: ("nothing failed but something was not measurable, missing or not checked",
+        "nothing failed, but something was not measurable, a measurement of the part "
+        "is missing, or a criterion was not checked",
         "nothing failed, but something was not measurable (a band beyond a file's Nyquist "
-        "frequency, an aperture larger than the valid data, too few valid pixels...) or a "
-        "measurement of the part has no file"),
+        "frequency, an aperture larger than the valid data, too few valid pixels, a file "
+        "that cannot be read or holds no surface...), a measurement of the part has no "
+        "file, or a criterion was not checked (no file for its measurement; --only "
+        "restricts the check on purpose)"),
+    130: ("interrupted", "interrupted (Ctrl-C or SIGTERM): no report written",
+          "interrupted (Ctrl-C or SIGTERM): no report is written; the results log keeps "
+          "every part finished (--resume goes on from there)"),
 }
 
 #: what each exit code of ``metrology check`` means (one line each, for the reports)
@@ -124,19 +135,39 @@ def exit_codes_help(width: int = 78) -> str:
     for k, v in EXIT_CODE_TEXT.items():
         lines += textwrap.wrap(v[2], width, initial_indent=f"  {k}  ", subsequent_indent="     ")
     lines += textwrap.wrap("not-measurable and not-checked criteria are never counted as "
-                           "passes.", width)
+                           "passes. A batch exits with its worst part's code (2 before 1 "
+                           "before 3 before 0).", width)
     return "\n".join(lines)
 
 
 def exit_code_for(verdict: str | Verdict) -> ExitCode:
-    """The exit code of an overall verdict: fail 1, not-measurable 3, otherwise 0.
+    """The exit code of an overall verdict: fail 1, not-measurable or not-checked 3,
+    pass 0.
 
-    ``not-checked`` alone gives 0: the criteria of a measurement without a file
-    were listed, not judged, and the check was not a part check.
+    ``not-checked`` gives 3: a criterion that was listed but not judged (no file
+    for its measurement) leaves the part unproven. A check restricted on purpose
+    (``--only``) does not count the criteria it left out
+    (:meth:`metrology.check.PartResult.verdict`), so they never reach here.
     """
     v = Verdict(verdict)
     if v is Verdict.FAIL:
         return ExitCode.FAIL
-    if v is Verdict.NOT_MEASURABLE:
+    if v in (Verdict.NOT_MEASURABLE, Verdict.NOT_CHECKED):
         return ExitCode.NOT_MEASURABLE
     return ExitCode.PASS
+
+
+#: which exit code wins when parts disagree: an input error, then a failure, then
+#: not measurable / not checked, then pass
+_EXIT_RANK = {ExitCode.PASS: 0, ExitCode.NOT_MEASURABLE: 1, ExitCode.FAIL: 2,
+              ExitCode.USAGE: 3, ExitCode.INTERRUPTED: 4}
+
+
+def worst_exit(codes: Iterable[int | ExitCode], default: ExitCode = ExitCode.PASS) -> ExitCode:
+    """The exit code of a run from its parts': 130 > 2 > 1 > 3 > 0."""
+    out = default
+    for c in codes:
+        c = ExitCode(int(c))
+        if _EXIT_RANK[c] > _EXIT_RANK[out]:
+            out = c
+    return out

@@ -206,9 +206,14 @@ def test_mismatched_grids_are_an_input_error(tmp_path, capsys, what) -> None:
     args = (["--repeats", *files, odd] if what == "repeats"
             else ["--repeats", *files, "--reference", odd])
     code, rep = run(tmp_path, spec_text(), args)
-    assert code == 2 and not rep
+    # an input error (exit code 2, said on stderr); the report written says so and
+    # judges nothing on the site (never a pass)
+    assert code == 2
     err = capsys.readouterr().err
     assert "spacing" in err or "grid" in err
+    assert rep["outcome"] == "error" and rep["exit_code"] == 2
+    (part,) = rep["parts"]
+    assert part["errors"] and all(c["verdict"] == "not-measurable" for c in part["criteria"])
 
 
 # --------------------------------------------------------------------------- decision rule

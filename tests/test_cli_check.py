@@ -74,7 +74,8 @@ def test_just_inside_and_just_outside_each_limit(tmp_path: Path, capsys, astig_n
                                                  ripple_factor: float, expect: dict) -> None:
     spec = write_spec(tmp_path)
     (f,) = write_files(tmp_path / "in", {"fiz.x3p": fiz_map(astig_nm, 0.30 * ripple_factor)})
-    code, d, _ = check_json(capsys, tmp_path, "--spec", spec, f)
+    # only the Fizeau measurement is given: restrict the check to it on purpose
+    code, d, _ = check_json(capsys, tmp_path, "--spec", spec, "--only", "fiz", f)
     got = verdicts(d)
     for cid, v in expect.items():
         assert got[cid] == v, cid
@@ -90,7 +91,7 @@ def test_just_inside_and_just_outside_each_limit(tmp_path: Path, capsys, astig_n
 def test_minimum_valid_fraction(tmp_path: Path, capsys, removed: float, verdict: str) -> None:
     spec = write_spec(tmp_path)
     (f,) = write_files(tmp_path / "in", {"fiz.x3p": fiz_map(removed_fraction=removed)})
-    code, d, _ = check_json(capsys, tmp_path, "--spec", spec, f)
+    code, d, _ = check_json(capsys, tmp_path, "--spec", spec, "--only", "fiz", f)
     c = by_id(d)["fiz.requirements.valid_fraction"]
     assert c["verdict"] == verdict and c["bound"] == "min"
     assert c["value"] == pytest.approx(1.0 - removed, abs=0.01)
@@ -129,10 +130,21 @@ def test_part_flag_on_loose_files(tmp_path: Path, capsys) -> None:
     (f,) = write_files(tmp_path / "in", {"fiz.x3p": fiz_map(0.39, 0.27)})
     code, d, _ = check_json(capsys, tmp_path, "--spec", spec, "--part", f)
     assert code == 3 and by_id(d)["csi.band.HSF.rms"]["verdict"] == "not-measurable"
-    # the same file without --part: the csi criterion is listed as not checked, exit 0
+    # the same file without --part: the csi criterion is listed as not checked, which is
+    # not a pass either (issue 9 item 9): exit 3, said on the summary's first line
     code, d, out = check_json(capsys, tmp_path, "--spec", spec, f)
-    assert code == 0 and by_id(d)["csi.band.HSF.rms"]["verdict"] == "not-checked"
+    assert code == 3 and by_id(d)["csi.band.HSF.rms"]["verdict"] == "not-checked"
+    assert d["verdict"] == "not-checked" and d["exit_code"] == 3
     assert "not checked: csi" in d["parts"][0]["scope"] and "not-checked" in out
+    summary = out[out.index("\noverall "):].splitlines()[1]
+    assert summary.startswith("overall   NOT-CHECKED: 1 criteria NOT CHECKED") and \
+        "csi" in summary and "exit code 3" in summary
+    # restricted on purpose (--only fiz): the csi criterion is listed, not counted: exit 0
+    code, d, out = check_json(capsys, tmp_path, "--spec", spec, "--only", "fiz", f)
+    assert code == 0 and d["verdict"] == "pass"
+    assert by_id(d)["csi.band.HSF.rms"]["verdict"] == "not-checked"
+    assert "--only" in by_id(d)["csi.band.HSF.rms"]["reason"]
+    assert d["parts"][0]["restricted_to"] == ["fiz"]
 
 
 def test_misspelt_key_exits_2_naming_key_and_line(tmp_path: Path, capsys) -> None:

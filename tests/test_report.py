@@ -313,7 +313,7 @@ def test_json_validates_and_carries_units_and_conventions(mixed, loose) -> None:
         json.dumps(d, allow_nan=False)              # standard JSON, no NaN
         errors = sorted(v.iter_errors(d), key=str)
         assert not errors, errors[0]
-        assert d["schema"] == "metrology.check-report/2"
+        assert d["schema"] == "metrology.check-report/3"
         assert d["tool"]["version"] == mt.__version__
         assert d["spec"]["sha256"] == sha256_file(spec_path)
     c = by_id(reports.to_json(mixed[1]))
@@ -425,7 +425,8 @@ def test_file_that_cannot_be_analysed(tmp_path: Path) -> None:
     """A field smaller than the clear aperture: the file is shown, its criteria are
     not-measurable with the reason, and the HTML still draws what exists (the map)."""
     spec_path = write_spec(tmp_path)
-    small = mt.HeightMap(np.zeros((40, 40)), 0.2)      # 8 mm field, CA is Ø20 mm
+    ramp = np.add.outer(np.arange(40.0), np.arange(40.0)) * 0.01   # a surface, not constant
+    small = mt.HeightMap(ramp, 0.2)                    # 8 mm field, CA is Ø20 mm
     files = write_files(tmp_path / "p", {"fiz_small.x3p": small})
     report = check(mt.load_spec(spec_path), files)
     text = reports.render_terminal(report, color=False)

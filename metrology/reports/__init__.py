@@ -5,15 +5,21 @@ only what the engine recorded (verdicts, values, each site's evidence, each
 file's analysis records); none of them recomputes or re-infers a number:
 
 * :func:`render_terminal` -- a table, one line per criterion, for people at a
-  terminal (colour only on a TTY, never with ``NO_COLOR``);
+  terminal (colour only on a TTY, never with ``NO_COLOR``); a batch: one line
+  per part that passed, the table of the others;
 * :func:`to_json` -- every number with its unit and convention, versioned
-  ``"schema": "metrology.check-report/2"``, valid against the JSON Schema
-  :func:`report_schema` (``metrology/schemas/check-report-2.json``);
+  ``"schema": "metrology.check-report/3"``, valid against the JSON Schema
+  :func:`report_schema` (``metrology/schemas/check-report-3.json``);
 * :func:`to_junit` -- JUnit XML for CI test views: failures as ``<failure>``,
-  ``not-measurable`` and ``not-checked`` as ``<skipped>`` marked "not a pass";
+  ``not-measurable`` and ``not-checked`` as ``<skipped>`` marked "not a pass",
+  input errors as ``<error>``;
 * :func:`to_markdown` -- a summary for CI job pages;
 * :func:`to_html` -- one self-contained HTML file with figures (needs
   matplotlib: ``pip install 'metrology[plot]'``).
+
+A batch (more than one part) opens its HTML, Markdown and JUnit reports with
+the yield table (:mod:`metrology.reports._yield`) and links each part's
+section.
 
 :func:`write_report` writes any of them atomically (temporary file in the same
 folder, then rename): a reader sees the old file or the new one, never half.

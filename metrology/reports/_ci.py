@@ -27,16 +27,18 @@ from ._fullband import composites_json
 
 #: the ``schema`` value of the JSON report and the file describing it
 SCHEMA_ID = REPORT_SCHEMA
-SCHEMA_FILE = "check-report-2.json"
+SCHEMA_FILE = "check-report-3.json"
 
 PASS, FAIL = Verdict.PASS, Verdict.FAIL
 NOT_MEASURABLE, NOT_CHECKED = Verdict.NOT_MEASURABLE, Verdict.NOT_CHECKED
 
 
-def report_schema() -> dict[str, Any]:
-    """The JSON Schema (draft 2020-12) of :func:`to_json`'s output, shipped with the package."""
+def report_schema(version: int = 3) -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of :func:`to_json`'s output, shipped with the package
+    (``version=2``: the previous one, ``docs/report-schema.md``)."""
+    name = SCHEMA_FILE if version == 3 else f"check-report-{int(version)}.json"
     try:
-        text = resources.files("metrology").joinpath("schemas", SCHEMA_FILE).read_text(
+        text = resources.files("metrology").joinpath("schemas", name).read_text(
             encoding="utf-8")
     except (FileNotFoundError, OSError) as exc:  # pragma: no cover - broken install
         raise MetrologyError(f"the report schema {SCHEMA_FILE} is missing from the installed "
@@ -45,7 +47,7 @@ def report_schema() -> dict[str, Any]:
 
 
 def to_json(report: CheckReport) -> dict[str, Any]:
-    """The report as a JSON-ready dict following ``metrology/schemas/check-report-2.json``.
+    """The report as a JSON-ready dict following ``metrology/schemas/check-report-3.json``.
 
     Based on :meth:`CheckReport.to_dict` (spec source and SHA-256, tool
     version, every criterion with value, limit, bound, margin, unit, reason
@@ -113,7 +115,9 @@ def _details(c: Any) -> str:
         lines.append("convention: " + json.dumps(jsonable(c.convention), ensure_ascii=False))
     for s in c.sites:
         v = "n/a" if s.value is None else f"{s.value:.6g}"
+        su = getattr(s, "U", None)
         lines.append(f"site {Path(s.file).name}: {s.verdict}, value {v} {unit_text(c.unit)}"
+                     + (f", U (k=2) {su:.3g}" if su is not None else "")
                      + (f" ({s.reason})" if s.reason and s.verdict != PASS else ""))
     return _x("\n".join(lines))
 
@@ -127,14 +131,22 @@ def to_junit(report: CheckReport) -> str:
     unit); ``not-measurable`` -> ``<skipped>`` whose message starts with
     ``NOT MEASURABLE (not a pass)`` and gives the reason; ``not-checked`` ->
     ``<skipped>`` with ``NOT CHECKED (not a pass)``. A part-check measurement
-    without a file and without criteria gets a skipped testcase of its own.
-    Counts are in the ``tests``, ``failures``, ``errors`` (always 0) and
-    ``skipped`` attributes of each suite and of ``<testsuites>``.
+    without a file and without criteria gets a skipped testcase of its own; an
+    input error of a part (exit code 2) is a testcase with ``<error>``. A batch
+    (more than one part) opens with a suite ``<spec part> / yield`` without
+    testcases whose ``system-out`` is the yield table. Counts are in the
+    ``tests``, ``failures``, ``errors`` and ``skipped`` attributes of each
+    suite and of ``<testsuites>``.
     """
     s = report.spec
     stamp = report.created[:19]        # xs:dateTime without zone, as JUnit readers expect
     root = ET.Element("testsuites", name=_x(f"metrology check {s.source}"))
-    tot = {"tests": 0, "failures": 0, "skipped": 0}
+    tot = {"tests": 0, "failures": 0, "skipped": 0, "errors": 0}
+    if len(report.parts) > 1:
+        ys = ET.SubElement(root, "testsuite", name=_x(f"{s.part.name} / yield"),
+                           timestamp=stamp, hostname="localhost", tests="0", failures="0",
+                           errors="0", skipped="0", time="0")
+        ET.SubElement(ys, "system-out").text = _x(_yield_text(report))
     for p in report.parts:
         ts = ET.SubElement(root, "testsuite", name=_x(f"{s.part.name} / {p.name}"),
                            timestamp=stamp, hostname="localhost")
@@ -146,7 +158,16 @@ def to_junit(report: CheckReport) -> str:
                      ("noise_correction", decision_lines(report)[1])):
             ET.SubElement(props, "property", name=k, value=_x(v))
         cls_part = p.name.replace(".", "_") or "part"
-        n = {"tests": 0, "failures": 0, "skipped": 0}
+        n = {"tests": 0, "failures": 0, "skipped": 0, "errors": 0}
+        for k, issue in enumerate(p.errors):
+            tc = ET.SubElement(ts, "testcase", classname=_x(f"{cls_part}.input"),
+                               name=_x(f"input error {k + 1}: {Path(issue.path).name}"),
+                               time="0")
+            el = ET.SubElement(tc, "error", type="input-error",
+                               message=_x(f"INPUT ERROR (exit code 2): {issue.reason}"))
+            el.text = _x(issue.reason)
+            n["tests"] += 1
+            n["errors"] += 1
         for c in p.criteria:
             tc = ET.SubElement(ts, "testcase", classname=_x(f"{cls_part}.{c.measurement}"),
                                name=_x(c.id), time="0")
@@ -177,27 +198,51 @@ def to_junit(report: CheckReport) -> str:
                     "part check"))
                 n["tests"] += 1
                 n["skipped"] += 1
-        files = "\n".join(f"{fa.path} -> {fa.measurement} ({fa.assigned_by})"
+        files = "\n".join(f"{fa.path} -> {fa.measurement} ({fa.assigned_by}): "
+                          f"{p.file_verdict(fa.path) or 'no criterion'}"
                           + (f"; {source_text(fa)}" if source_text(fa) else "")
                           + (f"; not analysed: {fa.blocked_reason}" if fa.blocked_reason
                              else "") for fa in p.files)
+        ign = "".join(f"\nignored: {i.path}: {i.reason}" for i in p.ignored)
         ET.SubElement(ts, "system-out").text = _x(
-            f"scope: {p.scope}\npart verdict: {p.verdict}\nfiles:\n{files}")
-        for k in ("tests", "failures"):
+            f"scope: {p.scope}\npart verdict: {p.outcome}\nfiles:\n{files}{ign}")
+        for k in ("tests", "failures", "errors"):
             ts.set(k, str(n[k]))
-        ts.set("errors", "0")
         ts.set("skipped", str(n["skipped"]))
         ts.set("time", "0")
         for k in tot:
             tot[k] += n[k]
     root.set("tests", str(tot["tests"]))
     root.set("failures", str(tot["failures"]))
-    root.set("errors", "0")
+    root.set("errors", str(tot["errors"]))
     root.set("skipped", str(tot["skipped"]))
     root.set("time", "0")
     ET.indent(root)
     return ('<?xml version="1.0" encoding="UTF-8"?>\n'
             + ET.tostring(root, encoding="unicode") + "\n")
+
+
+def _yield_text(report: CheckReport) -> str:
+    """The yield table as plain text (JUnit ``system-out``)."""
+    from ._common import fmt_num
+    from ._yield import quantiles, worst_parts, yield_table
+
+    lines = [f"yield over {len(report.parts)} parts (each part's worst site; "
+             "min/median/90%/max of the values)"]
+    for r in yield_table(report):
+        q = quantiles(r.values)
+        qs = "/".join(fmt_num(x) for x in q) if q else "n/a"
+        y = r.yield_fraction
+        lines.append(f"{r.id}: {r.counts[PASS]} pass, {r.counts[FAIL]} fail, "
+                     f"{r.counts[NOT_MEASURABLE]} not measurable, {r.counts[NOT_CHECKED]} "
+                     f"not checked; yield {'n/a' if y is None else f'{y:.0%}'}; values {qs} "
+                     f"{unit_text(r.unit)} (limit {BOUND_ASCII.get(r.bound, r.bound)} "
+                     f"{fmt_num(r.limit)}); worst: "
+                     + (", ".join(f"{name} ({fmt_num(v)})" for _, name, v, _, _ in r.worst)
+                        or "n/a"))
+    lines.append("worst parts: " + ", ".join(f"{p.name} ({p.outcome})"
+                                              for _, p in worst_parts(report)))
+    return "\n".join(lines)
 
 
 __all__ = ["SCHEMA_ID", "report_schema", "to_json", "to_json_text", "to_junit"]

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..check import CheckReport, PartResult
+from ..check import CheckReport, PartResult, file_status
 from ..criteria._band import BandEvidence
 from ..criteria._zernike import ZernikeEvidence
 from ..criteria.psd_limit import PsdLimitEvidence
@@ -439,7 +439,7 @@ tr.pass td.v{color:#2e7d32}tr.fail td.v{color:#c62828;font-weight:bold}
 tr.not-measurable td.v{color:#b26a00;font-weight:bold}tr.not-checked td{color:#888}
 .verdict{padding:2px 8px;border-radius:3px;color:#fff;font-weight:bold}
 .verdict.pass{background:#2e7d32}.verdict.fail{background:#c62828}
-.verdict.not-measurable{background:#ef8f00}
+.verdict.not-measurable{background:#ef8f00}.verdict.not-checked{background:#757575}
 figure{display:inline-block;margin:0.4em 1em 0.8em 0;vertical-align:top;max-width:100%}
 figure img{max-width:100%}
 figcaption{font-size:0.75em;color:#555;max-width:620px}
@@ -447,16 +447,89 @@ figcaption{font-size:0.75em;color:#555;max-width:620px}
 """
 
 
+def _svg_histogram(values: list[float], limit: float, bins: int = 12) -> str:
+    """A small inline SVG histogram of ``values`` with the limit as a red line."""
+    vals = [v for v in values if math.isfinite(v)]
+    if not vals:
+        return ""
+    lo, hi = min(vals + [limit]), max(vals + [limit])
+    if not hi > lo:
+        lo, hi = lo - 0.5 * (abs(lo) or 1.0), hi + 0.5 * (abs(hi) or 1.0)
+    w, h = 120, 26
+    counts = [0] * bins
+    for v in vals:
+        counts[min(bins - 1, int((v - lo) / (hi - lo) * bins))] += 1
+    top = max(counts) or 1
+    bw = w / bins
+    bars = "".join(f'<rect x="{k * bw:.1f}" y="{h - n / top * h:.1f}" width="{bw - 1:.1f}" '
+                   f'height="{n / top * h:.1f}" fill="#78909c"/>' for k, n in enumerate(counts))
+    xl = (limit - lo) / (hi - lo) * w
+    return (f'<svg width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" '
+            f'aria-label="distribution of the values; red: limit">{bars}'
+            f'<line x1="{xl:.1f}" x2="{xl:.1f}" y1="0" y2="{h}" stroke="#c62828" '
+            f'stroke-width="1.5"/></svg>')
+
+
+def _yield_html(report: CheckReport) -> str:
+    from ._common import fmt_num
+    from ._yield import part_anchor, quantiles, worst_parts, yield_table
+
+    e = html.escape
+    rows = []
+    for r in yield_table(report):
+        q = quantiles(r.values)
+        qs = [fmt_num(x) for x in q] if q else ["\u2014"] * 4
+        y = r.yield_fraction
+        worst = ", ".join(f'<a href="#{part_anchor(i, name)}">{e(name)}</a> ({fmt_num(v)})'
+                          for i, name, v, _, _ in r.worst)
+        rows.append(
+            f"<tr><td><code>{e(r.id)}</code></td><td class=\"n\">{r.counts[PASS]}</td>"
+            f"<td class=\"n\">{r.counts[FAIL]}</td><td class=\"n\">{r.counts[NOT_MEASURABLE]}"
+            f"</td><td class=\"n\">{r.counts[NOT_CHECKED]}</td>"
+            f"<td class=\"n\">{'' if y is None else f'{y:.0%}'}</td>"
+            + "".join(f'<td class="n">{e(x)}</td>' for x in qs)
+            + f"<td>{_svg_histogram(r.values, r.limit)}</td>"
+            f"<td>{e(BOUND_UNICODE.get(r.bound, r.bound))} {e(fmt_num(r.limit))} "
+            f"{e(unit_text(r.unit))}</td><td>{worst}</td></tr>")
+    head = ("<tr><th>criterion</th><th>pass</th><th>fail</th><th>not measurable</th>"
+            "<th>not checked</th><th>yield</th><th>min</th><th>median</th><th>90 %</th>"
+            "<th>max</th><th>distribution</th><th>limit</th><th>worst parts</th></tr>")
+    out = ["<h2>Yield</h2>",
+           "<p>Per criterion, over the parts: each part's value is its worst site's, in the "
+           "criterion's unit; yield = parts that pass / parts checked for the criterion. "
+           "Histogram: the values, red line the limit.</p>",
+           f"<table>{head}{''.join(rows)}</table>", "<h2>Parts, worst first</h2>"]
+    prow = []
+    for i, p in worst_parts(report, n=len(report.parts)):
+        w = p.worst_criterion()
+        prow.append(f'<tr class="{e(p.verdict)}"><td><a href="#{part_anchor(i, p.name)}">'
+                    f"{e(p.name)}</a></td><td class=\"v\">{e(p.outcome)}</td>"
+                    + (f"<td><code>{e(w.id)}</code></td><td class=\"n\">{e(fmt_num(w.value))}"
+                       f"</td><td class=\"n\">{e(fmt_u(w))}</td>"
+                       f"<td class=\"n\">{e(fmt_margin(w.margin))}</td>"
+                       if w is not None else "<td></td><td></td><td></td><td></td>")
+                    + f"<td>{e(p.errors[0].reason) if p.errors else ''}</td></tr>")
+    out.append("<table><tr><th>part</th><th>outcome</th><th>deciding criterion</th>"
+               "<th>value</th><th>U (k=2)</th><th>margin</th><th>error</th></tr>"
+               f"{''.join(prow)}</table>")
+    return "\n".join(out)
+
+
 def to_html(report: CheckReport) -> str:
     """One self-contained HTML file: verdicts, criteria tables and figures per file.
 
-    Per part: the criteria table; per file: the height map after
-    preprocessing and the residual after the joint Zernike fit
-    (``origin="lower"``, axes in mm, colour bar in nm; maps larger than
-    :data:`MAX_DISPLAY_PX` are shown at every k-th pixel), the Zernike bar
+    A batch (more than one part) opens with the yield table (per criterion:
+    pass / fail / not measurable / not checked, the distribution of its value,
+    the worst parts) and the parts worst first, each linked to its section.
+    Per part: the criteria table; per file (its heading carries its verdict):
+    the height map after preprocessing and the residual after the joint
+    Zernike fit (``origin="lower"``, axes in mm, colour bar in nm; maps larger
+    than :data:`MAX_DISPLAY_PX` are shown as block means), the Zernike bar
     chart with the limits, the PSD with the spec's limit line and the bands
     shaded, and band RMS bars against the limits. Figures are PNGs at
-    :data:`DPI` dpi embedded as base64; nothing is loaded from elsewhere.
+    :data:`DPI` dpi embedded as base64; nothing is loaded from elsewhere. A
+    batch draws them where the arrays are (:func:`render_part_figures`) and
+    hands the HTML over in ``PartResult.figures``.
 
     Raises
     ------
@@ -466,15 +539,22 @@ def to_html(report: CheckReport) -> str:
     _matplotlib()
     import matplotlib
 
+    from ._yield import part_anchor
+
     s = report.spec
     code = exit_code_of(report)
     v = report.verdict
+    word = report.outcome
     e = html.escape
+    nc = [c for p in report.parts for c in p.not_checked]
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-           f"<title>metrology check: {e(v.upper())} \u2014 {e(s.part.name)}</title>",
+           f"<title>metrology check: {e(word.upper())} \u2014 {e(s.part.name)}</title>",
            f"<style>{_CSS}</style></head><body>",
-           f'<h1>metrology check: <span class="verdict {e(v)}">{e(v.upper())}</span></h1>',
-           f"<p>Exit code {code}: {e(EXIT_CODE_MEANING[code])}.</p>",
+           f'<h1>metrology check: <span class="verdict {e(v)}">{e(word.upper())}</span></h1>',
+           f"<p>Exit code {code}: {e(EXIT_CODE_MEANING[code])}."
+           + (f" <b>{len(nc)} criteria were not checked</b> (no file for measurement(s) "
+              f"{e(', '.join(sorted({c.measurement for c in nc})))}): not a pass."
+              if nc else "") + "</p>",
            '<p class="meta">'
            f"Spec <code>{e(s.source)}</code> (sha256 <code>{e(s.sha256)}</code>, "
            f"{e(s.schema)})<br>Part: {e(s.part.name)}"
@@ -495,18 +575,37 @@ def to_html(report: CheckReport) -> str:
         if d["unit"] != "nm":
             out.append(f'<p class="meta">Display unit: {e(d["statement"])}.</p>')
     models: dict[str, int] = {}
+    if len(report.parts) > 1:
+        out.append(_yield_html(report))
+    if report.ignored:
+        out.append("<p>Ignored (not measurements of the spec): "
+                   + "; ".join(f"<code>{e(i.path)}</code>: {e(i.reason)}"
+                               for i in report.ignored) + "</p>")
     with matplotlib.rc_context({"font.size": 8, "axes.titlesize": 8}):
-        for p in report.parts:
+        for i, p in enumerate(report.parts):
             n = p.counts()
-            out.append(f'<h2>Part {e(p.name)}: <span class="verdict {e(p.verdict)}">'
-                       f"{e(p.verdict.upper())}</span></h2>")
+            out.append(f'<h2 id="{part_anchor(i, p.name)}">Part {e(p.name)}: '
+                       f'<span class="verdict {e(p.verdict)}">'
+                       f"{e(p.outcome.upper())}</span></h2>")
             out.append(f"<p>Scope: {e(p.scope)}. {n[PASS]} pass, {n[FAIL]} fail, "
                        f"{n[NOT_MEASURABLE]} not measurable, {n[NOT_CHECKED]} not checked."
                        + (f" <b>Missing measurement(s): "
                           f"{e(', '.join(p.measurements_missing))}</b>."
                           if p.part_check and p.measurements_missing else "") + "</p>")
+            for err in p.errors:
+                out.append(f"<p><b>Input error:</b> {e(err.reason)}</p>")
+            if p.ignored:
+                out.append("<p>Ignored files: " + "; ".join(
+                    f"<code>{e(Path(ig.path).name)}</code>: {e(ig.reason)}"
+                    for ig in p.ignored) + "</p>")
             out.append(_criteria_table(p, models, display))
-            out.append(_fullband.html_section(p))   # composite PSD, scatter (if any)
+            drawn = _has_arrays(p) or bool(p.figures)
+            if _has_arrays(p):
+                out.append(_fullband.html_section(p))   # composite PSD, scatter (if any)
+            elif p.figures and FULLBAND_KEY in p.figures:
+                out.append(p.figures[FULLBAND_KEY])
+            if not drawn and p.figures_note and p.files:
+                out.append(f'<p class="meta">{e(p.figures_note)}.</p>')
             for fa in p.files:
                 out.append(_file_section(p, fa))
     if models:
@@ -515,37 +614,30 @@ def to_html(report: CheckReport) -> str:
                    + "".join(f"<li>{e(m)}</li>" for m in models) + "</ol>")
     out.append('<p class="meta">Verdicts: pass = within the limit; fail = outside it; '
                "not-measurable = the data cannot resolve the criterion (never a pass); "
-               "not-checked = no file for that measurement was given. Units: heights nm, "
+               "not-checked = no file for that measurement was given, or --only left it "
+               "out (never a pass). Units: heights nm, "
                "lengths mm, spatial frequency cycles/mm, slope \u00b5rad, 1-D PSD "
                "nm\u00b2\u00b7mm.</p>")
     out.append("</body></html>")
     return "\n".join(out) + "\n"
 
 
-def _file_section(p: PartResult, fa: FileAnalysis) -> str:
+#: key of :attr:`PartResult.figures` under which a worker hands over the full-band section
+FULLBAND_KEY = "<full-band section>"
+
+
+def _has_arrays(p: PartResult) -> bool:
+    """Whether the part still holds what its figures are drawn from (an in-process
+    check), rather than figures drawn in a batch worker."""
+    return p.figures is None and any(
+        fa.hm is not None or getattr(fa, "profile_record", None) is not None
+        for fa in p.files)
+
+
+def _figures_of(p: PartResult, fa: FileAnalysis) -> list[str]:
+    """The HTML of one file's figures, drawn from its arrays."""
     e = html.escape
-    m = fa.meta
-    bits = [f"{e(str(m.get('format', '?')))}, {fa.shape[0]} x {fa.shape[1]} px, "
-            f"dx {fa.dx_mm:.4g} mm, dy {fa.dy_mm:.4g} mm" if fa.profile is None else
-            f"{e(str(m.get('format', '?')))}, profile of {fa.shape[1]} points, "
-            f"dx {fa.dx_mm:.4g} mm",
-            f"{e(assigned_text(fa.assigned_by))}"]
-    if m.get("instrument"):
-        bits.append(f"instrument {e(str(m.get('instrument')))}")
-    if fa.aperture:
-        a = fa.aperture
-        bits.append(f"clear aperture \u00d8{a['diameter_mm']:g} mm at "
-                    f"({fmt_coord(a['centre_mm'][0])}, {fmt_coord(a['centre_mm'][1])}) mm, "
-                    f"{fa.valid_fraction_in_aperture:.1%} valid inside")
-    else:
-        bits.append(f"{fa.valid_fraction:.1%} valid")
-    if source_text(fa):
-        bits.append(e(source_text(fa)))
-    parts = [f"<h3>{e(Path(fa.path).name)} \u2192 measurement {e(fa.measurement)}</h3>",
-             f'<p class="meta">{e(fa.path)}<br>{"; ".join(bits)}</p>']
-    if fa.blocked_reason:
-        parts.append(f"<p><b>Not analysed:</b> {e(fa.blocked_reason)}</p>")
-    parts.append(_fig_html(_map_figure(fa)))
+    parts = [_fig_html(_map_figure(fa))]
     for rec in fa.fits:
         if rec.fit is None:
             parts.append(f"<p>Zernike fit not possible: {e(str(rec.error))}</p>")
@@ -556,7 +648,65 @@ def _file_section(p: PartResult, fa: FileAnalysis) -> str:
     elif fa.spectrum is not None:
         parts.append(_fig_html(_psd_figure(p, fa)))
     parts.append(_fig_html(_band_figure(p, fa)))
+    return [x for x in parts if x]
+
+
+def render_part_figures(p: PartResult) -> dict[str, str]:
+    """Each file's figures as HTML (path -> text), drawn now from the part's arrays;
+    a batch worker calls this before it drops them (:meth:`PartResult.slim`)."""
+    _matplotlib()
+    import matplotlib
+
+    out = {}
+    with matplotlib.rc_context({"font.size": 8, "axes.titlesize": 8}):
+        full = _fullband.html_section(p)
+        if full:
+            out[FULLBAND_KEY] = full
+        for fa in p.files:
+            if fa.hm is None:
+                continue
+            out[fa.path] = "\n".join(_figures_of(p, fa))
+    return out
+
+
+def _file_section(p: PartResult, fa: FileAnalysis) -> str:
+    e = html.escape
+    m = fa.meta
+    fv = p.file_verdict(fa.path)
+    if file_status(fa) == "unreadable":
+        bits = [f"{e(assigned_text(fa.assigned_by))}"]
+    elif fa.data_kind == "profile":
+        bits = [f"{e(str(m.get('format', '?')))}, profile of {fa.shape[1]} points, "
+                f"dx {fa.dx_mm:.4g} mm", f"{e(assigned_text(fa.assigned_by))}"]
+    else:
+        bits = [f"{e(str(m.get('format', '?')))}, {fa.shape[0]} x {fa.shape[1]} px, "
+                f"dx {fa.dx_mm:.4g} mm, dy {fa.dy_mm:.4g} mm",
+                f"{e(assigned_text(fa.assigned_by))}"]
+    if m.get("instrument"):
+        bits.append(f"instrument {e(str(m.get('instrument')))}")
+    if fa.aperture:
+        a = fa.aperture
+        bits.append(f"clear aperture \u00d8{a['diameter_mm']:g} mm at "
+                    f"({fmt_coord(a['centre_mm'][0])}, {fmt_coord(a['centre_mm'][1])}) mm, "
+                    f"{fa.valid_fraction_in_aperture:.1%} valid inside")
+    elif file_status(fa) != "unreadable":
+        bits.append(f"{fa.valid_fraction:.1%} valid")
+    if source_text(fa):
+        bits.append(e(source_text(fa)))
+    verdict = (f' <span class="verdict {e(fv)}">{e(fv.upper())}</span>' if fv is not None
+               else "")
+    parts = [f"<h3>{e(Path(fa.path).name)} \u2192 measurement {e(fa.measurement)}"
+             f"{verdict}</h3>",
+             f'<p class="meta">{e(fa.path)}<br>{"; ".join(bits)}</p>']
+    if fa.blocked_reason:
+        word = "Unreadable" if file_status(fa) == "unreadable" else "Not analysed"
+        parts.append(f"<p><b>{word}:</b> {e(fa.blocked_reason)}</p>")
+    if p.figures is None and (fa.hm is not None or fa.data_kind == "profile"):
+        parts += _figures_of(p, fa)
+    elif p.figures and fa.path in p.figures:
+        parts.append(p.figures[fa.path])
     return "\n".join(x for x in parts if x)
 
 
-__all__ = ["to_html", "require_matplotlib", "display_grid", "DPI", "MAX_DISPLAY_PX"]
+__all__ = ["to_html", "require_matplotlib", "display_grid", "render_part_figures", "DPI",
+           "MAX_DISPLAY_PX"]
