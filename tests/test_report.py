@@ -342,6 +342,30 @@ def test_schema_rejects_reports_missing_meaning(mixed, mutate) -> None:
     assert list(v.iter_errors(d))
 
 
+@pytest.mark.parametrize("mutate", [
+    lambda f: f["aperture"].pop("centre_method"),       # a centre without how it was found
+    lambda f: f["aperture"].update(centre_method="centroid"),   # the moving centroid
+    lambda f: f["aperture"].update(edge_fit={"method": "edge"}),
+    lambda f: f["analysis"]["zernike_fits"][0].pop("condition_number"),
+    lambda f: f["analysis"]["zernike_fits"][0].pop("flags"),
+    lambda f: f["analysis"]["zernike_fits"][0].update(basis_kind="legendre"),
+    lambda f: f["analysis"]["psd"].pop("fill_rule"),    # filled pixels without the rule
+    lambda f: f["analysis"]["psd"].pop("f_min_rule"),
+    lambda f: f["analysis"]["psd"]["holes_left"].append({"n_pixels": 3}),
+])
+def test_schema_rejects_files_that_do_not_say_how_their_numbers_came(mixed, mutate) -> None:
+    """Version 3 requires the verdict-integrity fields of issue 9 on every analysed map:
+    how the clear-aperture centre was found, each fit's conditioning and flags, the PSD's
+    f_min and fill rules (docs/report-schema.md)."""
+    v = _validator()
+    d = reports.to_json(mixed[1])
+    assert not list(v.iter_errors(d))
+    f = next(f for f in d["parts"][0]["files"] if f["aperture"] is not None)
+    assert f["analysis"]["zernike_fits"] and f["analysis"]["psd"]["unit"]
+    mutate(f)
+    assert list(v.iter_errors(d))
+
+
 def test_schema_rejects_not_measurable_with_a_value(mixed) -> None:
     v = _validator()
     d = reports.to_json(mixed[1])
