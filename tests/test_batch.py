@@ -294,16 +294,20 @@ def test_results_log_refuses_a_foreign_file_and_repairs_only_the_tail(tmp_path):
 
 def test_a_part_recorded_by_an_older_record_schema_is_checked_again(tmp_path):
     """batch-record/1 held no U, uncertainty model or decision rule: resuming from such a
-    record would report a guarded verdict as made by the simple rule, without U. Its
-    part is kept in the log (never rewritten) but not taken as done."""
-    old = {"schema": "metrology.batch-record/1", "record": "part", "key": "k1"}
-    new = {"schema": RECORD_SCHEMA, "record": "part", "key": "k2"}
+    record would report a guarded verdict as made by the simple rule, without U;
+    batch-record/2 did not say how a clear-aperture centre was found (a resumed part
+    would read "given by the spec" for a centre fitted to the edge) nor the fits' condition
+    numbers and the PSD's rules. Their parts are kept in the log (never rewritten) but not
+    taken as done."""
+    old = [{"schema": f"metrology.batch-record/{v}", "record": "part", "key": f"k{v}"}
+           for v in (1, 2)]
+    new = {"schema": RECORD_SCHEMA, "record": "part", "key": "k3"}
     log_path = tmp_path / "mixed.jsonl"
-    log_path.write_text(json.dumps(old) + "\n" + json.dumps(new) + "\n")
+    log_path.write_text("".join(json.dumps(r) + "\n" for r in [*old, new]))
     with ResultsLog(log_path) as log:
-        assert RECORD_SCHEMA == "metrology.batch-record/2"
-        assert log.done() == {"k2"} and not log.repaired
-    assert log_path.read_text().count("\n") == 2
+        assert RECORD_SCHEMA == "metrology.batch-record/3"
+        assert log.done() == {"k3"} and not log.repaired
+    assert log_path.read_text().count("\n") == 3
 
 
 # ----------------------------------------------------------------------------- dask

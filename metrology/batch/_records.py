@@ -2,7 +2,7 @@
 
 Results log (``--results PATH.jsonl``, ``docs/batch.md``)
 --------------------------------------------------------
-One JSON object per line (``"schema": "metrology.batch-record/2"``): for each
+One JSON object per line (``"schema": "metrology.batch-record/3"``): for each
 part, one ``"file"`` record per file (checked, unreadable, ignored ...) and
 then one ``"part"`` record. A part's records are written with **one**
 ``write`` on a file opened for appending, then flushed to disk (``fsync``):
@@ -24,7 +24,12 @@ Version 2 (``batch-record/2``) adds to every criterion and site its ``U``
 (k = 2) and ``uncertainty`` (model, noise floor, ...), to every criterion its
 ``decision_rule`` and ``display`` values, to every file its ``source`` (the
 repeats averaged, the reference subtracted, the wavefront conversion) and to the
-part record the ``decision`` of the check.
+part record the ``decision`` of the check. Version 3 (``batch-record/3``) adds
+to every file record how its clear-aperture centre was found (the aperture's
+``centre_method``, ``edge_fit``, offset from the nominal centre: issue 9) and
+its ``analysis`` (the JSON report's: each Zernike fit with its basis condition
+number, aperture fill and flags, the PSD with its f_min and fill rules), so that
+a resumed part is reported as it was checked.
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ __all__ = ["RECORD_SCHEMA", "ResultsLog", "part_records", "part_from_records", "
            "options_key", "csv_text", "CSV_HEADER", "CSV_CRITERION_COLUMNS", "comparable"]
 
 #: ``schema`` of every line of the results log
-RECORD_SCHEMA = "metrology.batch-record/2"
+RECORD_SCHEMA = "metrology.batch-record/3"
 
 #: the first columns of the CSV table (one row per part; then two per criterion)
 CSV_HEADER = ("part", "path", "outcome", "verdict", "exit_code", "worst_criterion",
@@ -143,6 +148,7 @@ def part_records(part: PartResult, *, key: str, spec_sha256: str, spec_source: s
                                  "valid_fraction", "rms_nm", "pv_nm", "aperture",
                                  "valid_fraction_in_aperture", "pixels_across", "removed",
                                  "dropouts_interpolated_px", "source")},
+            "analysis": fa.analysis_dict(),
             "criteria": sites,
             "timings_s": timings.get("files", {}).get(fa.path, {}),
         }))
@@ -187,7 +193,9 @@ def comparable(rec: dict[str, Any]) -> dict[str, Any]:
 
 def part_from_records(recs: Sequence[dict[str, Any]]) -> PartResult:
     """Rebuild a part's result from its records (``--resume``): verdicts, values,
-    limits, margins, reasons and file descriptions; no evidence, no figures."""
+    limits, margins, reasons and file descriptions (the clear aperture with how its centre
+    was found, and the file's ``analysis``: its fits and PSD as the JSON report gives them);
+    no evidence, no figures."""
     from ..criteria import Uncertainty
     from ..pipeline import ApertureRecord, SourceRecord
 
@@ -210,6 +218,25 @@ def part_from_records(recs: Sequence[dict[str, Any]]) -> PartResult:
                             conversion=conv.get("description"),
                             conversion_factor=conv.get("factor"))
 
+    def aperture(d: dict[str, Any]) -> ApertureRecord:
+        """The aperture as it was placed, with how its centre was found (the edge fit)."""
+        from ..aperture import CircleFit
+
+        e = d.get("edge_fit")
+        edge = None if not e else CircleFit(
+            centre_mm=tuple(e["centre_mm"]), radius_mm=e["radius_mm"], method=e["method"],
+            n_edge_points=e["n_edge_points"], n_inliers=e["n_inliers"],
+            arc_coverage=e["arc_coverage"],
+            rms_residual_mm=math.nan if e["rms_residual_mm"] is None else e["rms_residual_mm"],
+            reason=e["reason"])
+        return ApertureRecord(
+            diameter_mm=d["diameter_mm"], r_norm_mm=d["r_norm_mm"],
+            centre_mm=tuple(d["centre_mm"]), centre_from=d["centre_from"],
+            inside_array=True, pixels_in_aperture=math.nan,
+            centre_method=d["centre_method"], nominal_centre_mm=tuple(d["nominal_centre_mm"]),
+            offset_from_nominal_mm=d["offset_from_nominal_mm"],
+            centre_tolerance_mm=d["centre_tolerance_mm"], edge=edge)
+
     prec = recs[-1]
     if prec.get("record") != "part":
         raise MetrologyError("incomplete record group (no part record)")
@@ -229,10 +256,7 @@ def part_from_records(recs: Sequence[dict[str, Any]]) -> PartResult:
             errors.append(FileIssue(r["path"], r.get("reason") or "", "error"))
             continue
         ap = r.get("aperture")
-        rec = None if not ap else ApertureRecord(
-            diameter_mm=ap["diameter_mm"], r_norm_mm=ap["r_norm_mm"],
-            centre_mm=tuple(ap["centre_mm"]), centre_from=ap.get("centre_from", "data"),
-            inside_array=True, pixels_in_aperture=math.nan)
+        rec = None if not ap else aperture(ap)
         meta = {k: r.get(k) for k in ("format", "instrument", "wavelength_nm")
                 if r.get(k) is not None}
         files.append(FileSummary(
@@ -249,7 +273,8 @@ def part_from_records(recs: Sequence[dict[str, Any]]) -> PartResult:
             removed_terms=tuple(r.get("removed") or ()),
             dropouts_filled=int(r.get("dropouts_interpolated_px") or 0),
             source=source(r.get("source")),
-            analysis={"blocked_reason": r.get("reason"), "zernike_fits": [], "psd": None}))
+            analysis=r.get("analysis") or {"blocked_reason": r.get("reason"),
+                                           "zernike_fits": [], "psd": None}))
     crits = []
     for c in prec["criteria"]:
         sites = [SiteValue(s["file"], s["value"], Verdict(s["verdict"]), s.get("reason", ""),
