@@ -139,6 +139,9 @@ class FileSummary(FileAnalysis):
     dropouts_filled: int = 0
     analysis: dict[str, Any] | None = None
     kind: str = "map"
+    #: a profile file's description (:meth:`metrology.pipeline.ProfileRecord.to_dict`:
+    #: points, spacing, length, reference line), kept without the trace
+    profile_info: dict[str, Any] | None = None
 
     @property
     def data_kind(self) -> str:
@@ -163,6 +166,12 @@ class FileSummary(FileAnalysis):
         return {"blocked_reason": self.blocked_reason or None, "zernike_fits": [],
                 "psd": None}
 
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        if self.profile_info is not None:
+            d["profile"] = jsonable(self.profile_info)
+        return d
+
     @classmethod
     def of(cls, fa: FileAnalysis) -> FileSummary:
         """The summary of an analysed file (drops every array)."""
@@ -172,11 +181,13 @@ class FileSummary(FileAnalysis):
         base.update(hm=None, preprocessing=None, fits=[], spectrum=None)
         if "shared" in base:     # what criteria derived from the arrays (ISO 10110 terms)
             base["shared"] = {}
+        prof = base.get("profile_record")
         if "profile_record" in base:
             base["profile_record"] = None
         return cls(**base, status="analysed", removed_terms=tuple(fa.removed),
                    dropouts_filled=int(fa.filled_pixels), analysis=fa.analysis_dict(),
-                   kind=getattr(fa, "data_kind", "map"))
+                   kind=getattr(fa, "data_kind", "map"),
+                   profile_info=None if prof is None else prof.to_dict())
 
     @classmethod
     def unusable(cls, path: str, measurement: str, assigned_by: str, status: str,

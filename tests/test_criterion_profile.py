@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import metrology as mt
-from metrology import SpecError
+from metrology import SpecError, reports
 from metrology.check import check
 from metrology.cli import main
 from metrology.criteria import registry
@@ -275,6 +275,32 @@ def test_json_report_of_a_profile_check_meets_the_schema(tmp_path: Path) -> None
     f = d["parts"][0]["files"][0]
     assert f["shape"] == [1, 5000] and f["profile"]["points"] == 5000
     assert f["aperture"] is None and f["analysis"]["psd"] is None
+
+
+def test_a_pool_batch_and_resume_keep_the_profile_description(tmp_path: Path, capsys) -> None:
+    """A batch result holds no trace (PartResult.slim), but its JSON report still says what
+    the profile was (points, spacing, length, reference line), as checking it alone does,
+    also when the part is taken from the results log (--resume)."""
+    spec = tmp_path / "s.toml"
+    spec.write_text(SPEC.format(extra=ROUGH.format(meas="stylus", ra=7.0)), encoding="utf-8")
+    for k in range(2):
+        (tmp_path / f"p{k}").mkdir()
+        mt.save(_sine(), tmp_path / f"p{k}" / "a_trace.csv")
+    want = {"points": 5000, "dx_mm": 0.001, "length_mm": pytest.approx(5.0),
+            "reference_line": "least-squares line"}
+    alone = json.loads(reports.to_json_text(check(mt.load_spec(spec), [tmp_path / "p0"],
+                                                  only=["stylus"])))
+    common = ["check", "--spec", str(spec), str(tmp_path / "p0"), str(tmp_path / "p1"),
+              "--only", "stylus", "--workers", "2", "--quiet", "--results",
+              str(tmp_path / "r.jsonl")]
+    for k, extra in enumerate(([], ["--resume"])):
+        assert main([*common, *extra, "--json", str(tmp_path / f"{k}.json")]) == 0
+        d = json.loads((tmp_path / f"{k}.json").read_text())
+        for part in d["parts"]:
+            (f,) = part["files"]
+            assert {q: f["profile"][q] for q in want} == want
+            assert f["profile"] == alone["parts"][0]["files"][0]["profile"]
+    assert "2 part(s) already in" in capsys.readouterr().err
 
 
 def test_cli_info_analyze_and_formats(tmp_path: Path, capsys) -> None:

@@ -28,8 +28,9 @@ part record the ``decision`` of the check. Version 3 (``batch-record/3``) adds
 to every file record how its clear-aperture centre was found (the aperture's
 ``centre_method``, ``edge_fit``, offset from the nominal centre: issue 9) and
 its ``analysis`` (the JSON report's: each Zernike fit with its basis condition
-number, aperture fill and flags, the PSD with its f_min and fill rules), so that
-a resumed part is reported as it was checked.
+number, aperture fill and flags, the PSD with its f_min and fill rules) and a
+profile's description (``profile``), so that a resumed part is reported as it
+was checked.
 """
 
 from __future__ import annotations
@@ -149,6 +150,7 @@ def part_records(part: PartResult, *, key: str, spec_sha256: str, spec_source: s
                                  "valid_fraction_in_aperture", "pixels_across", "removed",
                                  "dropouts_interpolated_px", "source")},
             "analysis": fa.analysis_dict(),
+            "profile": d.get("profile"),
             "criteria": sites,
             "timings_s": timings.get("files", {}).get(fa.path, {}),
         }))
@@ -272,7 +274,8 @@ def part_from_records(recs: Sequence[dict[str, Any]]) -> PartResult:
             blocked_reason=r.get("reason") or "", status=st or "analysed",
             removed_terms=tuple(r.get("removed") or ()),
             dropouts_filled=int(r.get("dropouts_interpolated_px") or 0),
-            source=source(r.get("source")),
+            source=source(r.get("source")), profile_info=r.get("profile"),
+            kind="profile" if r.get("profile") else "map",
             analysis=r.get("analysis") or {"blocked_reason": r.get("reason"),
                                            "zernike_fits": [], "psd": None}))
     crits = []
