@@ -13,7 +13,7 @@ file's analysis records); none of them recomputes or re-infers a number:
   ``not-measurable`` and ``not-checked`` as ``<skipped>`` marked "not a pass";
 * :func:`to_markdown` -- a summary for CI job pages;
 * :func:`to_html` -- one self-contained HTML file with figures (needs
-  matplotlib: ``pip install 'metrology[plot]'``).
+  matplotlib: ``pip install "optical-metrology[plot]"``).
 
 :func:`write_report` writes any of them atomically (temporary file in the same
 folder, then rename): a reader sees the old file or the new one, never half.
