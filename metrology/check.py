@@ -276,7 +276,7 @@ def check_part(spec: Spec, files: Sequence[str | os.PathLike[str]], *,
     """
     analyses: list[FileAnalysis] = []
     for f in files:
-        hm = load_file(f)
+        hm = load_file(f, spec, as_name)
         meas, by = assign_measurement(spec, f, hm.meta, as_name)
         analyses.append(analyze_file(spec, meas, hm, str(f), by))
     by_meas: dict[str, list[FileAnalysis]] = {}

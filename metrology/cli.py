@@ -112,6 +112,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     for w in caught:  # spec warnings are printed in the table header; others pass on
         if not issubclass(w.category, SpecWarning):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    spec = spec.with_read_override(_read_options(args))  # --dx-mm ... for every file
     report = check(spec, args.paths, as_name=args.as_name, part_check=args.part)
     _emit(reports.render_terminal(report, color=False if args.no_color else None))
     for path, kind in zip(outputs.values(), ("json", "junit", "markdown", "html"),
@@ -130,7 +131,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     _guard_outputs({"--json": args.json}, [args.file])
     from .profile import Profile
 
-    hm = load_file(args.file)
+    hm = load_file(args.file, options=_read_options(args))
     if isinstance(hm, Profile):  # a 1-D trace: statistics, decade bands, roughness
         from .pipeline import summarize_profile
 
@@ -166,12 +167,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from .io import load
+    from .read_options import read_file
 
     status = EXIT_PASS
+    opts = _read_options(args)
     for path in args.files:
         try:
-            hm = load(path)
+            hm = read_file(path, opts)
         except MetrologyError as exc:
             print(f"{path}: error: {exc}", file=sys.stderr)
             status = EXIT_USAGE
@@ -181,7 +183,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _format_info(path: str, hm) -> str:  # noqa: ANN001
+    import math
+
     from .profile import Profile
+    from .read_options import SPACING_RTOL
 
     m = hm.meta
     wl = m.get("wavelength_nm")
@@ -192,6 +197,17 @@ def _format_info(path: str, hm) -> str:  # noqa: ANN001
     else:
         lines += [f"  shape         {hm.shape[0]} rows x {hm.shape[1]} cols",
                   f"  spacing       dx = {hm.dx_mm:.6g} mm, dy = {hm.dy_mm:.6g} mm"]
+    if m.get("lateral_source") == "caller":
+        fdx = m.get("file_dx_mm")
+        fdy = m.get("file_dy_mm") or fdx
+        if fdx is None:
+            lines[-1] += " (given)"
+        elif all(math.isclose(a, b, rel_tol=SPACING_RTOL) for a, b in
+                 [(fdx, hm.dx_mm)] + ([] if isinstance(hm, Profile) else [(fdy, hm.dy_mm)])):
+            lines[-1] += " (given, as the file's calibration)"
+        else:
+            lines[-1] += (f" (given, replacing the file's dx = {fdx:.6g} mm"
+                          + ("" if isinstance(hm, Profile) else f", dy = {fdy:.6g} mm") + ")")
     lines.append(f"  valid         {hm.valid_fraction:.2%}")
     if hm.n_valid:
         lines.append(f"  RMS / PV      {hm.rms_nm:.4g} nm / {hm.pv_nm:.4g} nm "
@@ -213,6 +229,62 @@ def _cmd_formats(args: argparse.Namespace) -> int:
 
     print(format_table())
     return EXIT_PASS
+
+
+# ----------------------------------------------------------------------------- read options
+# --dx-mm, --dy-mm, --z-unit, --format: files that do not say (info, analyze, check, convert)
+
+def _z_unit(text: str) -> str:
+    from .read_options import normalise_z_unit
+
+    try:
+        return normalise_z_unit(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive_mm(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (mm)") from None
+    if not (v > 0 and v < float("inf")):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a spacing > 0 in mm")
+    return v
+
+
+def _add_read_args(p: argparse.ArgumentParser, scope: str = "the file") -> None:
+    g = p.add_argument_group(
+        "reading files that do not say (a text matrix, a bare .npy array)",
+        f"applied to {scope}; a file that carries its own spacing keeps it (a different "
+        "--dx-mm is refused unless --override-spacing)")
+    g.add_argument("--dx-mm", type=_positive_mm, metavar="MM",
+                   help="pixel spacing along x (columns), mm; profiles: the sampling interval")
+    g.add_argument("--dy-mm", type=_positive_mm, metavar="MM",
+                   help="pixel spacing along y (rows), mm (default: --dx-mm, square pixels)")
+    g.add_argument("--z-unit", type=_z_unit, metavar="UNIT",
+                   help="unit of the stored heights: nm, um, mm or m (text, npy, profile "
+                   "files that do not state one)")
+    g.add_argument("--override-spacing", action="store_true",
+                   help="let --dx-mm/--dy-mm replace the spacing of files that carry their "
+                   "own calibration (both are recorded)")
+    g.add_argument("--format", metavar="NAME", dest="in_format",
+                   help="read as this format instead of detecting it (a name of "
+                   "`metrology formats`, e.g. text, profile, zemax, metropro)")
+
+
+def _read_options(args: argparse.Namespace):  # noqa: ANN202 - ReadOptions | None
+    from .read_options import ReadOptions
+
+    if args.dy_mm is not None and args.dx_mm is None:
+        raise _UsageError("--dy-mm needs --dx-mm (a spacing along y alone leaves x "
+                          "uncalibrated)")
+    if args.override_spacing and args.dx_mm is None:
+        raise _UsageError("--override-spacing needs --dx-mm (the spacing that replaces the "
+                          "files' own)")
+    opts = ReadOptions(dx_mm=args.dx_mm, dy_mm=args.dy_mm, z_unit=args.z_unit,
+                       format=args.in_format, override_spacing=args.override_spacing)
+    return opts or None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -237,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("info", help="print format, shape, spacing, statistics of files")
     i.add_argument("files", nargs="+", metavar="FILE")
+    _add_read_args(i, "every file")
     i.set_defaults(func=_cmd_info)
 
     sub.add_parser("formats", help="list the file formats: read / write, the instruments "
@@ -269,6 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="no ANSI colours (also off when stdout is not a terminal or NO_COLOR "
                    "is set)")
     c.add_argument("paths", nargs="+", metavar="FILE_OR_DIR")
+    _add_read_args(c, "every file, over the spec's [measurements.NAME.read]")
     c.set_defaults(func=_cmd_check)
 
     a = sub.add_parser(
@@ -286,6 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--scheme", choices=("fringe", "noll", "ansi"), default="fringe",
                    help="Zernike index scheme (default fringe)")
     a.add_argument("--json", metavar="PATH", help="also write the numbers as JSON")
+    _add_read_args(a)
     a.set_defaults(func=_cmd_analyze)
 
     v = sub.add_parser("convert", help="convert a height map to another format",
