@@ -146,19 +146,6 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     return EXIT_PASS
 
 
-def _cmd_convert(args: argparse.Namespace) -> int:
-    from .io import load, save
-
-    if Path(args.output).exists() and _same_file(args.input, args.output):
-        raise _UsageError(f"{args.output}: is the input file; write to another path "
-                          "(inputs are never modified)")
-    hm = load(args.input)
-    out = save(hm, args.output, format=args.format)
-    print(f"{args.input} ({hm.meta.get('format', '?')}) -> {out}"
-          + (f" ({args.format})" if args.format else ""))
-    return EXIT_PASS
-
-
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -287,6 +274,156 @@ def _read_options(args: argparse.Namespace):  # noqa: ANN202 - ReadOptions | Non
     return opts or None
 
 
+# ----------------------------------------------------------------------------- convert / export
+
+#: other names ``--to`` accepts for a format
+_TO_ALIASES = {"csv": "text", "txt": "text", "zemax-grid-sag": "zemax", "grid-sag": "zemax",
+               "codev-int": "codev", "int": "codev", "4d": "4sight-focus"}
+_ZERNIKE_TABLES = ("zemax-fringe-sag", "zemax-standard-sag", "codev-zfr")
+
+
+def _writable() -> dict[str, dict]:
+    from .io import formats
+
+    return {f["name"]: f for f in formats() if f["write"]}
+
+
+def _writers_taking(keyword: str) -> list[str]:
+    """The writable formats whose writer takes ``keyword``."""
+    import inspect
+
+    from .io._registry import _get
+
+    return sorted(n for n in _writable()
+                  if keyword in inspect.signature(_get(n).write).parameters)
+
+
+def _output_format(out: Path, to: str | None, is_profile: bool) -> str:
+    """The format to write OUT in: ``--to`` (or an alias), else OUT's extension; an
+    extension two writers share is refused (no silent pick)."""
+    writable = _writable()
+    if is_profile:
+        if to is None and out.suffix.lower() not in (".csv", ".txt"):
+            raise _UsageError(f"{out}: a profile (a 1-D trace) is written as a profile CSV: "
+                              "give OUT the extension .csv or .txt (the other formats hold "
+                              "height maps)")
+        if to is not None and to.lower() not in ("profile", "text", "csv", "txt"):
+            raise _UsageError(f"--to {to}: a profile (a 1-D trace) is written as a profile "
+                              "CSV (--to profile, or an extension .csv / .txt)")
+        return "profile"
+    if to is not None:
+        name = _TO_ALIASES.get(to.lower(), to.lower())
+        if name not in writable:
+            raise _UsageError(f"--to {to}: not a format written here; one of "
+                              f"{', '.join(sorted(writable))} (or csv, zemax-grid-sag, "
+                              "codev-int)")
+        return name
+    ext = out.suffix.lower()
+    cands = [n for n, f in writable.items() if ext in f["extensions"]]
+    if not cands:
+        raise _UsageError(f"{out}: cannot tell the format from the extension "
+                          f"{ext or '(none)'!r}; pass --to FORMAT, one of "
+                          f"{', '.join(sorted(writable))}")
+    if len(cands) > 1:
+        what = "; ".join(f"{n}: {writable[n]['description']}" for n in sorted(cands))
+        raise _UsageError(f"{out}: the extension {ext} is written by several formats ({what});"
+                          f" pass --to {' or --to '.join(sorted(cands))}")
+    return cands[0]
+
+
+def _check_output(out: Path, src: str, force: bool) -> None:
+    if out.is_dir():
+        raise _UsageError(f"{out}: is a folder; give a file name")
+    if os.path.lexists(out):
+        if _same_file(src, out):
+            raise _UsageError(f"{out}: is the input file; write to another path (inputs are "
+                              "never modified, also not with --force)")
+        if not force:
+            raise _UsageError(f"{out}: exists; pass --force to replace it (the new file is "
+                              "written atomically: the old one stays until it is complete)")
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from .profile import Profile
+    from .read_options import read_file
+
+    out = Path(args.output)
+    _check_output(out, args.input, args.force)
+    if args.zernike_table is None:
+        for opt, val in (("--terms", args.terms), ("--scheme", args.scheme),
+                         ("--r-norm-mm", args.r_norm_mm), ("--aperture-mm", args.aperture_mm)):
+            if val is not None:
+                raise _UsageError(f"{opt} applies to Zernike tables (--zernike-table)")
+    try:
+        data = read_file(args.input, _read_options(args))
+    except MetrologyError as exc:
+        if args.in_format is None:
+            raise
+        raise MetrologyError(f"{exc} (--format {args.in_format} is the format of IN; the "
+                             "format of OUT is --to)") from exc
+    if args.zernike_table is not None:
+        if isinstance(data, Profile):
+            raise _UsageError(f"{args.input}: a profile has no Zernike fit; --zernike-table "
+                              "needs a height map")
+        return _export_zernike(data, args, out)
+    from .io import save
+
+    fmt = _output_format(out, args.to, isinstance(data, Profile))
+    kwargs = {}
+    if args.wavelength_nm is not None:
+        takes = _writers_taking("wavelength_nm")
+        if fmt not in takes:
+            raise _UsageError(f"--wavelength-nm: the {fmt} format stores no wavelength; it "
+                              f"applies to {', '.join(takes)} and to Zernike tables")
+        kwargs["wavelength_nm"] = args.wavelength_nm
+    save(data, out, format=fmt, **kwargs)
+    print(f"{args.input} ({data.meta.get('format', '?')}) -> {out} ({fmt})")
+    return EXIT_PASS
+
+
+def _export_zernike(hm, args: argparse.Namespace, out: Path) -> int:  # noqa: ANN001
+    """``convert --zernike-table``: fit the map, write the table in a design tool's
+    convention (CSV, JSON, or a CODE V ZFR .int file for codev-zfr)."""
+    from .zernike import fit_zernike
+    from .zernike_tables import write_zernike_csv, write_zernike_json
+
+    kind = (args.to or out.suffix.lstrip(".")).lower()
+    if kind in ("int", "zfr", "codev"):
+        kind = "zfr"
+    if kind not in ("csv", "json", "zfr"):
+        raise _UsageError(f"{out}: a Zernike table is written as .csv or .json (or, for "
+                          "codev-zfr, a CODE V ZFR .int file); pass --to csv|json|zfr")
+    if kind == "zfr" and args.zernike_table != "codev-zfr":
+        raise _UsageError("a CODE V ZFR file holds the codev-zfr convention; use "
+                          "--zernike-table codev-zfr, or write .csv / .json")
+    if args.zernike_table == "codev-zfr" and args.wavelength_nm is None:
+        raise _UsageError("codev-zfr coefficients are in waves: pass --wavelength-nm NM")
+    work, note = hm, "valid pixels"
+    if args.aperture_mm is not None:
+        from .aperture import Circle
+
+        work = hm.select_aperture(Circle(args.aperture_mm))
+        note = f"clear aperture \u00d8{args.aperture_mm:g} mm (centre from the data)"
+    r_norm = args.r_norm_mm
+    if r_norm is None and args.aperture_mm is not None:
+        r_norm = args.aperture_mm / 2.0
+    fit = fit_zernike(work, args.terms or 37, scheme=args.scheme or "fringe",
+                      normalisation="rms", r_norm_mm=r_norm)
+    if kind == "zfr":
+        from .io.codev import write_codev_zfr
+
+        write_codev_zfr(fit, out, wavelength_nm=args.wavelength_nm,
+                        title=f"{Path(args.input).name}: {len(fit.indices)} Zernike terms")
+    else:
+        write = write_zernike_csv if kind == "csv" else write_zernike_json
+        write(fit, out, convention=args.zernike_table, wavelength_nm=args.wavelength_nm)
+    print(f"{args.input} -> {out}: {args.zernike_table} ({kind}) from a {len(fit.indices)}-term "
+          f"{fit.scheme} fit over the {note}, R_norm = {fit.r_norm_mm:.6g} mm about "
+          f"({fit.centre_mm[0]:.6g}, {fit.centre_mm[1]:.6g}) mm, residual RMS "
+          f"{fit.residual_rms_nm:.4g} nm")
+    return EXIT_PASS
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (also used to render ``--help`` in the docs)."""
     p = _Parser(
@@ -363,15 +500,44 @@ def build_parser() -> argparse.ArgumentParser:
     _add_read_args(a)
     a.set_defaults(func=_cmd_analyze)
 
-    v = sub.add_parser("convert", help="convert a height map to another format",
-                       description="Read IN (any readable format) and write OUT; the output "
-                       "format comes from OUT's extension or --format. Written atomically.",
-                       epilog="exit codes: 0 success, 2 usage or input error")
+    v = sub.add_parser(
+        "convert", help="convert a map to another format, or export its Zernike fit",
+        description="Read IN (any readable format) and write OUT, atomically; IN is never "
+        "modified and an existing OUT is replaced only with --force. The format comes from "
+        "OUT's extension or --to (an extension two formats share, .dat: MetroPro or Zemax, "
+        "needs --to). Design tools: --to zemax (OpticStudio Grid Sag .dat), --to codev "
+        "(CODE V .int grid, in waves: --wavelength-nm unless the file recorded it). "
+        "--zernike-table fits Zernikes to the map and writes the coefficients in a design "
+        "tool's convention instead: zemax-fringe-sag (Fringe, peak, mm), zemax-standard-sag "
+        "(Noll, rms, mm), codev-zfr (Fringe, peak, waves; .int writes a CODE V ZFR file), "
+        "as .csv or .json stating scheme, normalisation, unit, wavelength, R_norm and centre.",
+        epilog="exit codes: 0 success, 2 usage or input error (also: OUT exists without "
+        "--force)")
     v.add_argument("input", metavar="IN")
     v.add_argument("output", metavar="OUT")
-    v.add_argument("--format", metavar="NAME",
-                   help="output format name, e.g. x3p, sdf, datx, metropro, npz, text "
-                   "(default: from OUT's extension)")
+    v.add_argument("--to", metavar="FORMAT",
+                   help="output format: x3p, sdf, datx, metropro, zemax, codev, text (csv), "
+                   "npz, npy, 4sight-focus, profile (default: from OUT's extension); with "
+                   "--zernike-table: csv, json or zfr")
+    v.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    v.add_argument("--wavelength-nm", type=float, metavar="NM",
+                   help="wavelength recorded in OUT, nm (codev, datx, metropro, "
+                   "4sight-focus; default: IN's) and of Zernike tables in waves")
+    z = v.add_argument_group("Zernike tables (--zernike-table)")
+    z.add_argument("--zernike-table", choices=_ZERNIKE_TABLES, metavar="CONVENTION",
+                   help="write the Zernike fit of IN as a table: " + ", ".join(_ZERNIKE_TABLES))
+    z.add_argument("--terms", type=int, metavar="N",
+                   help="terms fitted (default 37)")
+    z.add_argument("--scheme", choices=("fringe", "noll", "ansi"),
+                   help="index scheme of the fitted terms (default fringe; the table is "
+                   "converted exactly to its convention's scheme)")
+    z.add_argument("--r-norm-mm", type=_positive_mm, metavar="MM",
+                   help="normalisation radius R_norm, mm (default: half --aperture-mm, else "
+                   "the circle circumscribing the valid pixels)")
+    z.add_argument("--aperture-mm", type=_positive_mm, metavar="MM",
+                   help="fit over a circular clear aperture of this diameter, centred on the "
+                   "data (default: every valid pixel)")
+    _add_read_args(v)
     v.set_defaults(func=_cmd_convert)
     return p
 
