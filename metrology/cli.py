@@ -128,7 +128,11 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     from .pipeline import load_file, summarize_map
     from .reports import render_summary
 
-    _guard_outputs({"--json": args.json}, [args.file])
+    _guard_outputs({"--json": args.json, "--html": args.html}, [args.file])
+    if args.html:
+        from .plotting import require_matplotlib
+
+        require_matplotlib("--html")
     from .profile import Profile
 
     hm = load_file(args.file, options=_read_options(args))
@@ -143,6 +147,12 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         atomic_write_text(args.json, json.dumps(summary, indent=2, ensure_ascii=False,
                                                 allow_nan=False) + "\n")
         print(f"wrote {args.json}", file=sys.stderr)
+    if args.html:
+        from .reports._analyze_html import analyze_html
+
+        atomic_write_text(args.html, analyze_html(hm, summary, terms=args.terms,
+                                                  scheme=args.scheme))
+        print(f"wrote {args.html}", file=sys.stderr)
     return EXIT_PASS
 
 
@@ -497,6 +507,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--scheme", choices=("fringe", "noll", "ansi"), default="fringe",
                    help="Zernike index scheme (default fringe)")
     a.add_argument("--json", metavar="PATH", help="also write the numbers as JSON")
+    a.add_argument("--html", metavar="PATH", help="also write a self-contained HTML quick "
+                   "look: map, residual, Zernike bars, PSD with the decade bands (needs "
+                   "matplotlib: pip install \"optical-metrology[plot]\")")
     _add_read_args(a)
     a.set_defaults(func=_cmd_analyze)
 
