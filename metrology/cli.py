@@ -45,6 +45,24 @@ class _UsageError(Exception):
     pass
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions wrapped to the terminal; preformatted paragraphs (examples, exit
+    codes: lines that are indented or a paragraph of several lines) kept as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        import textwrap
+
+        out = []
+        for para in text.split("\n\n"):
+            lines = para.splitlines()
+            if len(lines) > 1 or para.startswith(" "):
+                out.append("\n".join(indent + ln for ln in lines))
+            else:
+                out.append(textwrap.fill(para, width, initial_indent=indent,
+                                         subsequent_indent=indent))
+        return "\n\n".join(out)
+
+
 def _emit(text: str, file=None) -> None:  # noqa: ANN001
     """Print ``text``; fall back to ASCII symbols where the stream cannot encode them."""
     from .reports import to_ascii
@@ -434,6 +452,43 @@ def _export_zernike(hm, args: argparse.Namespace, out: Path) -> int:  # noqa: AN
     return EXIT_PASS
 
 
+# ----------------------------------------------------------------------------- --help examples
+
+_EXAMPLES = {
+    "demo": """\
+  metrology demo                       # 256 x 256 map, Fringe Z1..Z37
+  metrology demo --size 512 --seed 3""",
+    "warmup": """\
+  metrology warmup                     # once after installing; later runs start fast""",
+    "info": """\
+  metrology info datasets/parts/part-a-pass/*.datx
+  metrology info export.txt --dx-mm 0.005 --z-unit um    # a text matrix without calibration
+  metrology info sag.dat --format zemax                   # not a MetroPro .dat""",
+    "formats": """\
+  metrology formats
+  metrology formats | grep -i zygo""",
+    "check": """\
+  metrology check --spec datasets/specs/caf2-wafer-inspection.toml datasets/parts/*
+  metrology check --spec datasets/specs/flat-simple.toml --as flat map.datx \\
+      --junit junit.xml --markdown summary.md --html report.html
+  metrology check --spec spec.toml --as fizeau --dx-mm 0.1 --z-unit nm export.txt""",
+    "analyze": """\
+  metrology analyze datasets/parts/part-a-pass/l3s2-a_fizeau.datx
+  metrology analyze map.datx --html quicklook.html --json numbers.json
+  metrology analyze matrix.txt --dx-mm 0.05 --z-unit um""",
+    "convert": """\
+  metrology convert map.datx map.x3p                   # format from the extension
+  metrology convert map.datx sag.dat --to zemax --force  # Zemax Grid Sag; replace sag.dat
+  metrology convert map.datx zernike.csv --zernike-table zemax-fringe-sag --aperture-mm 54""",
+}
+
+
+def _epilog(command: str, tail: str | None = None) -> str:
+    """``--help``'s epilog: examples, then ``tail`` (exit codes)."""
+    text = "examples:\n" + _EXAMPLES[command]
+    return text + ("\n\n" + tail if tail else "")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (also used to render ``--help`` in the docs)."""
     p = _Parser(
@@ -445,22 +500,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"metrology {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    d = sub.add_parser("demo", help="fit Zernikes to a small synthetic map and print the table")
+    raw = _HelpFormatter
+    d = sub.add_parser("demo", help="fit Zernikes to a small synthetic map and print the table",
+                       description="Make a synthetic map with known Zernike coefficients, fit "
+                       "Fringe Z1..Z37 and print the fitted table beside the truth (a check "
+                       "that the installation computes right).",
+                       epilog=_epilog("demo"), formatter_class=raw)
     d.add_argument("--size", type=int, default=256, help="map size in pixels (default 256)")
     d.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     d.set_defaults(func=_cmd_demo)
 
     w = sub.add_parser("warmup", help="compile the numerical kernels now (once per "
-                       "installation; later runs load them from the on-disk cache)")
+                       "installation; later runs load them from the on-disk cache)",
+                       description="Compile the Numba kernels ahead of time (30-60 s on 2 "
+                       "cores) so that the first check or analyze of an installation is fast.",
+                       epilog=_epilog("warmup"), formatter_class=raw)
     w.set_defaults(func=_cmd_warmup)
 
-    i = sub.add_parser("info", help="print format, shape, spacing, statistics of files")
+    i = sub.add_parser("info", help="print format, shape, spacing, statistics of files",
+                       description="Print what each file holds as read: format, shape, "
+                       "spacing, valid fraction, RMS / PV as stored (nothing removed), "
+                       "wavelength, height unit and instrument. A file that cannot be read "
+                       "gets its error and the exit code 2; the others are still printed.",
+                       epilog=_epilog("info", "exit codes: 0 success, 2 a file could not be "
+                                      "read"), formatter_class=raw)
     i.add_argument("files", nargs="+", metavar="FILE")
     _add_read_args(i, "every file")
     i.set_defaults(func=_cmd_info)
 
     sub.add_parser("formats", help="list the file formats: read / write, the instruments "
-                   "they come from, and the formats refused with the export to use"
+                   "they come from, and the formats refused with the export to use",
+                   description="List every file format: whether it is read and written, "
+                   "its extensions and the instruments or software that write it; then the "
+                   "formats that are refused, with the export to use instead.",
+                   epilog=_epilog("formats"), formatter_class=raw
                    ).set_defaults(func=_cmd_formats)
 
     c = sub.add_parser(
@@ -471,7 +544,7 @@ def build_parser() -> argparse.ArgumentParser:
         "not-measurable with its value, limit, margin and unit. A folder is one part (a "
         "part check: every measurement of the spec must have a file); loose files form one "
         "more part, checked as a whole part only with --part.",
-        epilog=_EXIT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=_epilog("check", _EXIT_EPILOG), formatter_class=raw)
     c.add_argument("--spec", required=True, metavar="SPEC", help="spec file (TOML)")
     c.add_argument("--as", dest="as_name", metavar="NAME",
                    help="assign every file to measurement NAME of the spec")
@@ -484,7 +557,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "criterion; not-measurable as skipped)")
     c.add_argument("--markdown", metavar="PATH", help="write a Markdown summary")
     c.add_argument("--html", metavar="PATH", help="write one self-contained HTML file with "
-                   "figures (needs matplotlib: pip install 'metrology[plot]')")
+                   "figures (needs matplotlib: pip install \"optical-metrology[plot]\")")
     c.add_argument("--no-color", action="store_true",
                    help="no ANSI colours (also off when stdout is not a terminal or NO_COLOR "
                    "is set)")
@@ -499,8 +572,8 @@ def build_parser() -> argparse.ArgumentParser:
         "spatial frequency with their coverage (Hann window, piston and tilt removed). For "
         "a profile (a 1-D trace): its statistics, the ISO 21920-2 height parameters of the "
         "unfiltered trace about its least-squares line, and the profile RMS in decades.",
-        epilog="exit codes: 0 success, 2 usage or input error",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=_epilog("analyze", "exit codes: 0 success, 2 usage or input error"),
+        formatter_class=raw)
     a.add_argument("file", metavar="FILE")
     a.add_argument("--terms", type=int, default=37,
                    help="number of Zernike terms (default 37: Fringe Z1..Z37)")
@@ -524,8 +597,8 @@ def build_parser() -> argparse.ArgumentParser:
         "tool's convention instead: zemax-fringe-sag (Fringe, peak, mm), zemax-standard-sag "
         "(Noll, rms, mm), codev-zfr (Fringe, peak, waves; .int writes a CODE V ZFR file), "
         "as .csv or .json stating scheme, normalisation, unit, wavelength, R_norm and centre.",
-        epilog="exit codes: 0 success, 2 usage or input error (also: OUT exists without "
-        "--force)")
+        epilog=_epilog("convert", "exit codes: 0 success, 2 usage or input error (also: OUT "
+                       "exists without --force)"), formatter_class=raw)
     v.add_argument("input", metavar="IN")
     v.add_argument("output", metavar="OUT")
     v.add_argument("--to", metavar="FORMAT",
