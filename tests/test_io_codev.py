@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +26,25 @@ from metrology.zernike_tables import (
 from iohelpers import marked_map
 
 LAM = 632.8
+
+
+@contextlib.contextmanager
+def _deadline(seconds: int) -> Iterator[None]:
+    """Fail instead of hanging (POSIX: SIGALRM; elsewhere no guard)."""
+    if not hasattr(signal, "SIGALRM"):
+        yield
+        return
+
+    def _fail(signum, frame) -> None:  # noqa: ANN001
+        raise TimeoutError(f"did not return within {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, _fail)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
 
 
 def test_hand_written_grid_orientation_scale_and_nda(tmp_path: Path) -> None:
@@ -91,7 +113,8 @@ def test_scale_ends_and_fills_the_integer_range(tmp_path: Path, peak_nm: float) 
     z[2, 3] = peak_nm
     hm = m.HeightMap(z, 0.1)
     p = tmp_path / "s.int"
-    m.save(hm, p, wavelength_nm=LAM)  # must return (the old loop hung here)
+    with _deadline(60):
+        m.save(hm, p, wavelength_nm=LAM)  # must return (the old loop hung here)
     head = p.read_text().splitlines()[3].split()
     ssz_text = head[head.index("SSZ") + 1]
     ssz = float(ssz_text)
