@@ -4,6 +4,10 @@ Every part of ``datasets/parts/`` is described in :data:`PARTS` below: one
 synthetic surface (:class:`metrology.synth.Surface`), a full-aperture Fizeau
 map and microscope (CSI) maps at three sites, each written in a real
 instrument format with a ``<file>.truth.json`` sidecar, and a ``part.json``.
+A part may measure its first 5x site several times (``csi5x_repeats``: files
+``<...>_site1_rep<k>``, one surface realisation, independent noise of a known
+PSD) and add the 5x objective's reference error to every 5x map, with the
+calibrated reference file beside them (``<...>_csi5x_reference``).
 
 The truth in the sidecars comes from the generator's parameters through
 :func:`metrology.synth.expected_values` (the form coefficients put in, the
@@ -33,6 +37,7 @@ import contextlib
 import datetime as _dt
 import hashlib
 import json
+import math
 import os
 import shutil
 import sys
@@ -96,6 +101,11 @@ SLURRY = S.RandomComponent(2.74e-4, 1.5, 0.1, name="roughness, coarse slurry")
 BRIDGE = S.RandomComponent(2.625e-3, 2.0, 0.7, 3.0, name="MSF, sub-aperture tool")
 
 FIZEAU = S.FizeauSetup()
+#: the 5x repeats of part h: a fast, noisier acquisition: white 0.06 nm plus vibration noise
+#: of areal PSD 1e-5 f^-1 nm^2 mm^2 for 0.5 <= |f| < 40 /mm, independent in every repeat
+REPEAT_NOISE: dict[str, Any] = {
+    "noise_rms_nm": 0.06,
+    "noise_components": (S.RandomComponent(1e-5, 1.0, 0.5, 40.0, name="vibration noise"),)}
 CSI5X = dict(objective="5x", shape=(200, 200), dx_mm=0.014, noise_rms_nm=0.02)
 CSI50X = dict(objective="50x", shape=(200, 200), dx_mm=0.0009, noise_rms_nm=0.01)
 
@@ -117,6 +127,12 @@ class Part:
     csi_dropout_fraction: float = 0.0
     date: str = "2025-03-10"
     notes: str = ""
+    #: the first 5x site measured this many times (0: once), with these set-up changes
+    csi5x_repeats: int = 0
+    repeat_setup: dict[str, Any] = field(default_factory=dict)
+    #: white noise of the calibrated reference map of the 5x objective (when its set-up
+    #: has reference_marks), nm
+    reference_noise_nm: float = 0.005
 
 
 def _surface(zernike: dict[str, float], seed: int, hi_scale: float = 0.03,
@@ -132,7 +148,7 @@ PARTS: tuple[Part, ...] = (
          _surface(dict(Z4=1.2, Z5=0.25, Z6=-0.12, Z7=0.10, Z8=0.08, Z9=0.12, Z10=0.06,
                        Z11=-0.05), 101),
          ((12.0, -8.0), (-15.0, 10.0), (4.0, 20.0)),
-         {"fizeau": "datx", "csi-5x": "datx", "csi-50x": "x3p"}),
+         {"fizeau": "x3p", "csi-5x": "datx", "csi-50x": "x3p"}),
     Part("part-b-pass", "l3s2-b",
          "Good part with a faint raster tool mark (0.25 mm period) in the 5x band; "
          "MetroPro Fizeau map, x3p 50x maps.",
@@ -195,6 +211,18 @@ PARTS: tuple[Part, ...] = (
                        Z11=0.04), 808, random=(MSF, ROUGH, BRIDGE)),
          ((10.0, 14.0), (-17.0, -3.0), (6.0, -16.0)),
          {"fizeau": "x3p", "csi-5x": "x3p", "csi-50x": "x3p"}),
+    Part("part-i-repeats", "l3s2-i",
+         "Good part; its first 5x site measured 4 times (repeats with independent noise of "
+         "known PSD, averaged by the check, noise floor from their differences) and every 5x "
+         "map carries the objective's reference error, removed with the calibrated reference "
+         "file; passes.",
+         909,
+         _surface(dict(Z4=1.0, Z5=0.18, Z6=0.10, Z7=-0.08, Z8=0.06, Z9=-0.09, Z10=0.04,
+                       Z11=-0.05), 909),
+         ((9.0, 13.0), (-17.0, -3.0), (5.0, -18.0)),
+         {"fizeau": "x3p", "csi-5x": "x3p", "csi-50x": "x3p"},
+         csi5x={**CSI5X, "reference_marks": (S.RasterRipple(0.1, 0.0, 0.3),)},
+         csi5x_repeats=4, repeat_setup=REPEAT_NOISE),
 )
 
 # ---------------------------------------------------------------------------- determinism
@@ -230,48 +258,80 @@ class FileJob:
     measurement: str  # spec measurement name
     site: int  # 0 for the Fizeau map, 1..3 for microscope sites
     fmt: str
+    repeat: int | None = None  # k of a repeat (``_rep<k>``), None for a single map
+    reference: bool = False  # the calibrated reference map of the measurement
 
     @property
     def name(self) -> str:
         tag = TAGS[self.measurement]
+        if self.reference:
+            return f"{self.part.prefix}_{tag}_reference" + EXT[self.fmt]
         stem = (f"{self.part.prefix}_{tag}" if self.measurement == "fizeau"
                 else f"{self.part.prefix}_{tag}_site{self.site}")
+        if self.repeat is not None:
+            stem += f"_rep{self.repeat}"
         return stem + EXT[self.fmt]
 
     @property
     def seed(self) -> list[int]:
+        if self.reference:
+            return [self.part.seed, list(TAGS).index(self.measurement), 99]
         return [self.part.seed, list(TAGS).index(self.measurement), self.site]
 
     @property
     def timestamp(self) -> str:
         k = list(TAGS).index(self.measurement)
         minute = 10 * k + 3 * self.site
-        return f"{self.part.date}T09:{minute:02d}:00+00:00"
+        sec = 0 if self.repeat is None else 10 * self.repeat
+        return f"{self.part.date}T09:{minute:02d}:{sec:02d}+00:00"
 
     def setup(self) -> S.FizeauSetup | S.MicroscopeSetup:
         if self.measurement == "fizeau":
             return self.part.fizeau
         kw = self.part.csi5x if self.measurement == "csi-5x" else self.part.csi50x
-        return S.MicroscopeSetup(site_mm=self.part.sites_mm[self.site - 1],
+        if self.repeat is not None:
+            kw = {**kw, **self.part.repeat_setup}
+        return S.MicroscopeSetup(site_mm=self.part.sites_mm[max(self.site, 1) - 1],
                                  dropout_fraction=self.part.csi_dropout_fraction, **kw)
 
     def synthesize(self) -> S.SyntheticMeasurement:
         meta = {"timestamp": self.timestamp, "part": self.part.name,
                 "synthetic": "metrology.synth (see the .truth.json sidecar)"}
         st = self.setup()
+        if self.reference:
+            assert isinstance(st, S.MicroscopeSetup)
+            ref = S.reference_map(st, self.seed, self.part.reference_noise_nm, meta)
+            return S.SyntheticMeasurement(ref, ref, (0.0, 0.0), {
+                "reference_noise_rms_nm": self.part.reference_noise_nm})
         if isinstance(st, S.FizeauSetup):
             return S.measure_fizeau(self.part.surface, st, self.seed, meta)
-        return S.measure_microscope(self.part.surface, st, self.seed, meta)
+        return S.measure_microscope(self.part.surface, st, self.seed, meta,
+                                    repeat=self.repeat)
 
 
 def jobs(part: Part) -> list[FileJob]:
-    """The files of a part: one Fizeau map and three sites of each microscope."""
+    """The files of a part: one Fizeau map and three sites of each microscope (the first
+    5x site ``csi5x_repeats`` times), and the 5x reference map when the 5x set-up has a
+    reference error."""
     out = [FileJob(part, "fizeau", 0, part.formats["fizeau"])]
     for meas in ("csi-5x", "csi-50x"):
         fmts = part.formats[meas].split(",")
         for i in range(1, len(part.sites_mm) + 1):
-            out.append(FileJob(part, meas, i, fmts[(i - 1) % len(fmts)]))
+            fmt = fmts[(i - 1) % len(fmts)]
+            if meas == "csi-5x" and i == 1 and part.csi5x_repeats:
+                out += [FileJob(part, meas, i, fmt, repeat=k)
+                        for k in range(1, part.csi5x_repeats + 1)]
+            else:
+                out.append(FileJob(part, meas, i, fmt))
+        if meas == "csi-5x" and part.csi5x.get("reference_marks"):
+            out.append(FileJob(part, meas, 0, fmts[0], reference=True))
     return out
+
+
+def n_sites(js: list[FileJob]) -> dict[str, int]:
+    """Sites per measurement (repeats of one site count once, references not at all)."""
+    return {m: len({j.site for j in js if j.measurement == m and not j.reference})
+            for m in TAGS}
 
 
 def write_data(job: FileJob, hm: HeightMap, folder: Path) -> Path:
@@ -292,9 +352,48 @@ def _worst(verdicts: list[str]) -> str:
     return str(worst(verdicts))
 
 
+def reference_sidecar(job: FileJob, sm: S.SyntheticMeasurement,
+                      stored: HeightMap | None = None) -> dict[str, Any]:
+    """The ``.truth.json`` of a calibrated reference map: what it holds, no criteria."""
+    st = job.setup()
+    quant = None
+    if stored is not None:
+        both = stored.valid & sm.measured.valid
+        quant = float(np.max(np.abs(stored.z_nm[both] - sm.measured.z_nm[both])))
+    return jsonable({
+        "schema": TRUTH_SCHEMA, "file": job.name, "part": job.part.name,
+        "measurement": job.measurement, "format": job.fmt, "role": "reference",
+        "description": "calibrated reference (system error) map of the 5x objective: its "
+                       "reference error (reference_marks, field coordinates) plus the "
+                       "calibration's white noise; every 5x map of the part carries the "
+                       "error and the check subtracts this map",
+        "grid": {"shape": list(sm.measured.shape), "dx_mm": sm.measured.dx_mm,
+                 "dy_mm": sm.measured.dy_mm},
+        "generator": {"module": "metrology.synth", "seed": job.seed,
+                      "reference_marks": [_asdict_mark(m) for m in st.reference_marks],
+                      "calibration_noise_rms_nm": job.part.reference_noise_nm,
+                      "storage_max_abs_error_nm": quant},
+    })
+
+
+def _setup_dict(st: Any) -> dict[str, Any]:
+    """The set-up's fields for a sidecar (the optional noise components and reference
+    marks only when the set-up has them)."""
+    return {k: v for k, v in asdict(st).items()
+            if not (k in ("noise_components", "reference_marks") and not v)}
+
+
+def _asdict_mark(m: Any) -> dict[str, Any]:
+    d = asdict(m)
+    d["frame"] = "field coordinates (mm from the field centre)"
+    return d
+
+
 def truth_sidecar(job: FileJob, sm: S.SyntheticMeasurement, spec: Any, n_sites: int,
                   stored: HeightMap | None = None) -> dict[str, Any]:
     """The ``.truth.json`` content of one file: the truth from the generator's parameters."""
+    if job.reference:
+        return reference_sidecar(job, sm, stored)
     ev = S.expected_values(job.part.surface, job.setup(), spec, job.measurement,
                            measured_valid=sm.measured.valid, n_sites=n_sites)
     zinfo = ev.pop("_zernike")
@@ -341,12 +440,42 @@ def truth_sidecar(job: FileJob, sm: S.SyntheticMeasurement, spec: Any, n_sites: 
     if stored is not None:
         both = stored.valid & sm.measured.valid
         quant = float(np.max(np.abs(stored.z_nm[both] - sm.measured.z_nm[both])))
+    extra: dict[str, Any] = {}
+    if job.repeat is not None:
+        n = job.part.csi5x_repeats
+        extra["repeat"] = {
+            "k": job.repeat, "of": n,
+            "site": job.name.replace(f"_rep{job.repeat}.", "_rep<k>."),
+            "note": "one of n repeats of one measurement: the same surface realisation, its "
+                    "own noise; the check averages the n files into one site, whose truth "
+                    "is 'criteria' (the surface's, as for any map)"}
+    if isinstance(st, S.MicroscopeSetup) and job.part.csi5x_repeats and \
+            job.measurement == "csi-5x":
+        nb = {}
+        for b in spec.bands:
+            if b.measurement == job.measurement and b.kind == "areal":
+                v1 = S.noise_band_variance_nm2(st, b.f_lo_per_mm, b.f_hi_per_mm)
+                nb[b.name] = {"one_map_nm": math.sqrt(v1),
+                              "average_nm": math.sqrt(v1 / (job.part.csi5x_repeats
+                                                            if job.repeat else 1))}
+        extra["noise_floor"] = {
+            "bands": nb,
+            "how": "the set-up's noise from its parameters: white sigma^2 x (cells of the band "
+                   "/ cells of the grid) plus the coloured components' PSD summed over the "
+                   "band's cells; for a repeat also that of the average of the n repeats "
+                   "(variance / n)"}
+    if isinstance(st, S.MicroscopeSetup) and st.reference_marks:
+        extra["reference_error"] = {
+            "marks": [_asdict_mark(m) for m in st.reference_marks],
+            "note": "added to this map (the instrument's reference error), not part of the "
+                    "surface: the truth assumes the calibrated reference map is subtracted"}
     return jsonable({
         "schema": TRUTH_SCHEMA,
         "file": job.name,
         "part": job.part.name,
         "measurement": job.measurement,
         "format": job.fmt,
+        **extra,
         "expected_verdict": _worst([d["verdict"] for d in crits.values()]),
         "failing_criteria": failing,
         "not_measurable_criteria": nm,
@@ -359,7 +488,7 @@ def truth_sidecar(job: FileJob, sm: S.SyntheticMeasurement, spec: Any, n_sites: 
                  "dy_mm": sm.measured.dy_mm, "centre_on_part_mm": list(sm.origin_mm),
                  "resolved_range_per_mm": zinfo["resolved_range_per_mm"]},
         "generator": {"module": "metrology.synth", "seed": job.seed,
-                      "setup": {"type": type(st).__name__, **asdict(st)},
+                      "setup": {"type": type(st).__name__, **_setup_dict(st)},
                       "surface": surf.to_dict(), "realised": sm.stats,
                       "storage_max_abs_error_nm": quant},
         "how": ("truth = metrology.synth.expected_values from the generator's parameters: "
@@ -384,7 +513,7 @@ def part_summary(part: Part, sidecars: list[dict[str, Any]], spec: Any) -> dict[
     """The ``part.json`` content: expected part verdict and which criteria decide it."""
     per_crit: dict[str, list[str]] = {}
     for sc in sidecars:
-        for cid, d in sc["criteria"].items():
+        for cid, d in sc.get("criteria", {}).items():
             per_crit.setdefault(cid, []).append(d["verdict"])
     crit_verdict = {cid: _worst(v) for cid, v in per_crit.items()}
     composite = part_truth(part, spec)
@@ -406,11 +535,23 @@ def part_summary(part: Part, sidecars: list[dict[str, Any]], spec: Any) -> dict[
         "criteria": crit_verdict,
         "part_criteria": composite,
         "files": [sc["file"] for sc in sidecars],
+        **_repeats_and_references(sidecars),
         "model_bands": {m: S.model_expectations(part.surface, spec, m) for m in TAGS},
         "surface": part.surface.to_dict(),
         "sites_mm": [list(s) for s in part.sites_mm],
         "notes": part.notes,
     })
+
+
+def _repeats_and_references(sidecars: list[dict[str, Any]]) -> dict[str, Any]:
+    """part.json's ``repeats`` (site -> its files) and ``references`` (measurement -> file),
+    only for a part that has them."""
+    rep: dict[str, list[str]] = {}
+    for sc in sidecars:
+        if "repeat" in sc:
+            rep.setdefault(sc["repeat"]["site"], []).append(sc["file"])
+    refs = {sc["measurement"]: sc["file"] for sc in sidecars if sc.get("role") == "reference"}
+    return {**({"repeats": rep} if rep else {}), **({"references": refs} if refs else {})}
 
 
 def _dump(obj: Any, path: Path) -> None:
@@ -438,20 +579,20 @@ def build_part(part: Part, out_root: Path = PARTS_DIR, spec: Any = None, *,
     spec = spec or metrology.load_spec(SPEC_PATH)
     folder = out_root / part.name
     js = jobs(part)
-    n_sites = {m: sum(1 for j in js if j.measurement == m) for m in TAGS}
+    sites = n_sites(js)
     if truth_only:
         missing = [j.name for j in js if not (folder / j.name).is_file()]
         if missing:
             raise FileNotFoundError(f"{folder}: no data file {missing[0]}; build it first")
         with tempfile.TemporaryDirectory() as tmp:
-            sidecars = [build_file(j, Path(tmp), spec, n_sites[j.measurement]) for j in js]
+            sidecars = [build_file(j, Path(tmp), spec, sites[j.measurement]) for j in js]
         for j, sc in zip(js, sidecars, strict=True):
             _dump(sc, folder / (j.name + ".truth.json"))
     else:
         if folder.exists():
             shutil.rmtree(folder)
         folder.mkdir(parents=True)
-        sidecars = [build_file(j, folder, spec, n_sites[j.measurement]) for j in js]
+        sidecars = [build_file(j, folder, spec, sites[j.measurement]) for j in js]
     _dump(part_summary(part, sidecars, spec), folder / "part.json")
     return folder
 

@@ -106,6 +106,66 @@ def window_array(hm: HeightMap, window: Any) -> tuple[np.ndarray, str]:
     return np.where(valid, np.outer(wy, wx), 0.0), f"{spec.description} (explicit array)"
 
 
+def half_power(x: np.ndarray) -> np.ndarray:
+    """``|DFT(x)|²`` of a real 2-D array on the columns of its real FFT, ``(ny, nx // 2 + 1)``."""
+    f = scipy.fft.rfft2(np.asarray(x, dtype=np.float64))
+    return f.real ** 2 + f.imag ** 2
+
+
+def expand_half(ph: np.ndarray, nx: int) -> np.ndarray:
+    """The full plane (FFT order) of an even array given on a real FFT's columns.
+
+    The power spectrum of real data is even, ``P_{-k} = P_k``, so the columns the
+    real FFT leaves out are the mirror image of the ones it gives.
+    """
+    ny, h = ph.shape
+    out = np.empty((ny, nx))
+    out[:, :h] = ph
+    if nx > h:
+        rows = (-np.arange(ny)) % ny
+        out[:, h:] = ph[rows][:, nx - np.arange(h, nx)]
+    return out
+
+
+def full_power(x: np.ndarray) -> np.ndarray:
+    """``|DFT(x)|²`` over the full plane (FFT order) of a real 2-D array, from one real
+    FFT (half the work of :func:`scipy.fft.fft2`; equal to it to rounding, see the tests)."""
+    x = np.asarray(x, dtype=np.float64)
+    return expand_half(half_power(x), x.shape[1])
+
+
+def _half_weights(nx: int) -> np.ndarray:
+    """How many full-plane columns each column of a real FFT stands for (1 or 2)."""
+    h = nx // 2 + 1
+    w = np.full(h, 2.0)
+    w[0] = 1.0
+    if nx % 2 == 0:
+        w[-1] = 1.0
+    return w
+
+
+def even_half(s: np.ndarray) -> np.ndarray:
+    """The even part ``(s_k + s_{-k}) / 2`` of a full-plane array, on the columns of a
+    real FFT (``(ny, nx // 2 + 1)``), weighted by how many columns each stands for.
+
+    ``Σ_k |X_k|² s_k = Σ_half |X_k|² even_half(s)_k`` for the spectrum X of real data
+    (``|X_k|²`` is even, so only the even part of ``s`` contributes).
+    """
+    s = np.asarray(s, dtype=np.float64)
+    ny, nx = s.shape
+    h = nx // 2 + 1
+    rows = (-np.arange(ny)) % ny
+    cols = (-np.arange(h)) % nx
+    return 0.5 * (s[:, :h] + s[rows][:, cols]) * _half_weights(nx)
+
+
+def power_sum(x: np.ndarray, s_half: np.ndarray) -> float:
+    """``Σ_k |DFT(x)_k|² s_k`` over the full plane for a real array ``x``, with ``s``
+    given as :func:`even_half` ``(s)`` (one real FFT)."""
+    f = scipy.fft.rfft2(np.asarray(x, dtype=np.float64))
+    return float(np.sum((f.real ** 2 + f.imag ** 2) * s_half))
+
+
 class Grid:
     """Window, normalisation, frequencies and cell-correlation kernel of one analysis.
 
@@ -138,6 +198,7 @@ class Grid:
         self.fy = np.fft.fftfreq(ny, self.dy)
         self._kernel: np.ndarray | None = None
         self._kernel_hats: dict[float | None, np.ndarray] = {}
+        self._pair_halves: dict[float | None, np.ndarray] = {}
 
     # -- spectra ----------------------------------------------------------------
     def spectrum(self, hm: HeightMap) -> np.ndarray:
@@ -227,8 +288,13 @@ class Grid:
         """Σ_k Σ_l x_k x_l |ρ_{k-l}|² for a full-plane real array ``x`` (FFT order);
         with ``estimate_dof``, corrected for the bias of products of smoothed estimates
         (:meth:`kernel_hat`)."""
-        conv = scipy.fft.ifft2(scipy.fft.fft2(x) * self.kernel_hat(estimate_dof)).real
-        return float(np.sum(x * conv))
+        # Σ_k x_k (K ⊛ x)_k = (1/N) Σ_k |X_k|² K̂_k (Parseval), one real FFT
+        key = None if estimate_dof is None else float(estimate_dof)
+        half = self._pair_halves.get(key)
+        if half is None:
+            half = even_half(self.kernel_hat(estimate_dof).real) / self.n_tot
+            self._pair_halves[key] = half
+        return power_sum(x, half)
 
     def project_out(self, q: np.ndarray) -> np.ndarray:
         """``D q`` for an array on the mask (the detrending is an orthogonal projector)."""

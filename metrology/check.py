@@ -35,15 +35,15 @@ from typing import Any
 
 from ._json import jsonable
 from ._version import __version__
-from .criteria import PSD, Criterion, Evidence, FitRequest, SiteValue
+from .criteria import PSD, Criterion, Evidence, FitRequest, SiteValue, Uncertainty
 from .errors import SpecError
 from .pipeline import (
     PSD_WINDOW,
     FileAnalysis,
     analyze_file,
     assign_measurement,
-    load_file,
 )
+from .sites import analyze_site, plan_sites
 from .spec import Spec
 from .spec.model import COMPOSITE
 from .verdicts import ExitCode, Verdict, exit_code_for, worst
@@ -101,11 +101,26 @@ class CriterionResult:
     file: str | None
     sites: list[SiteValue] = field(default_factory=list)
     evidence: Evidence | None = None
+    #: the deciding site's uncertainty (U with k = 2, model, noise floor)
+    uncertainty: Uncertainty | None = None
+    #: the decision rule the verdicts were made with ("simple" / "guarded")
+    decision_rule: str = "simple"
+    #: the value, limit and U in each of the spec's display units (heights only)
+    display: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def U(self) -> float | None:
+        """Expanded uncertainty (k = 2) of ``value`` (the deciding site's)."""
+        return None if self.uncertainty is None else self.uncertainty.U
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in ("id", "type", "measurement", "description",
                                            "verdict", "value", "limit", "bound", "unit",
                                            "margin", "reason", "convention", "file")}
+        d["U"] = self.U
+        d["uncertainty"] = None if self.uncertainty is None else self.uncertainty.to_dict()
+        d["decision_rule"] = self.decision_rule
+        d["display"] = self.display
         d["sites"] = [s.to_dict() for s in self.sites]
         return jsonable(d)
 
@@ -187,6 +202,8 @@ class CheckReport:
                      "warnings": list(s.warnings)},
             "verdict": self.verdict,
             "exit_code": exit_code(self),
+            "decision": decision_dict(s),
+            "display_units": display_units_dict(s),
             "units": {"height": "nm", "length": "mm", "frequency": "cycles/mm",
                       "slope": "urad", "psd_1d": "nm^2 mm", "psd_2d": "nm^2 mm^2"},
             "parts": [p.to_dict() for p in self.parts],
@@ -228,7 +245,19 @@ def evaluate(c: Criterion, fa: FileAnalysis) -> SiteValue:
     return c.evaluate(fa)
 
 
-def _aggregate(c: Criterion, sites: list[SiteValue]) -> CriterionResult:
+def _aggregate(c: Criterion, sites: list[SiteValue], spec: Spec | None = None
+               ) -> CriterionResult:
+    r = _aggregate_sites(c, sites)
+    r.decision_rule = c.decision_rule
+    r.uncertainty = next((s.uncertainty for s in sites if s.file == r.file), None)
+    if spec is not None:
+        figs = getattr(r.evidence, "power_figures", None) or {}
+        extra = {"pv_power": figs["pv_nm"]} if "pv_nm" in figs else {}
+        r.display = display_values(spec, c.unit, r.value, r.limit, r.U, extra)
+    return r
+
+
+def _aggregate_sites(c: Criterion, sites: list[SiteValue]) -> CriterionResult:
     base = dict(id=c.id, type=c.TYPE, measurement=c.measurement,
                 description=c.description, limit=float(c.limit), bound=c.bound, unit=c.unit,
                 convention=c.convention())
@@ -253,14 +282,18 @@ def _aggregate(c: Criterion, sites: list[SiteValue]) -> CriterionResult:
 
 def check_part(spec: Spec, files: Sequence[str | os.PathLike[str]], *,
                as_name: str | None = None, part_check: bool = False,
-               name: str | None = None) -> PartResult:
+               name: str | None = None,
+               repeats: Sequence[str | os.PathLike[str]] = (),
+               reference: str | os.PathLike[str] | None = None) -> PartResult:
     """Check one part: every file against its measurement's criteria.
 
     Parameters
     ----------
     spec : Spec
     files : sequence of path
-        Measurement files (any format :func:`metrology.load` reads).
+        Measurement files (any format :func:`metrology.load` reads); reference files
+        and repeats among them are recognised by the spec's rules
+        (:func:`metrology.sites.plan_sites`).
     as_name : str, optional
         Assign every file to this measurement.
     part_check : bool
@@ -268,17 +301,18 @@ def check_part(spec: Spec, files: Sequence[str | os.PathLike[str]], *,
         part ``not-measurable``.
     name : str, optional
         Name of the part in reports (default: the common folder).
+    repeats : sequence of path
+        Repeats of one measurement of one surface (one more site, averaged).
+    reference : path, optional
+        A calibrated reference map subtracted from the files of its measurement.
 
     Raises
     ------
     MetrologyError
         A file cannot be read or assigned (exit code 2 on the command line).
     """
-    analyses: list[FileAnalysis] = []
-    for f in files:
-        hm = load_file(f, spec, as_name)
-        meas, by = assign_measurement(spec, f, hm.meta, as_name)
-        analyses.append(analyze_file(spec, meas, hm, str(f), by))
+    analyses = [analyze_site(spec, site) for site in plan_sites(
+        spec, files, as_name=as_name, repeats=repeats, reference=reference)]
     by_meas: dict[str, list[FileAnalysis]] = {}
     for fa in analyses:
         by_meas.setdefault(fa.measurement, []).append(fa)
@@ -289,7 +323,7 @@ def check_part(spec: Spec, files: Sequence[str | os.PathLike[str]], *,
         # criteria on the composite PSD see every file of the part (criteria/_composite.py)
         fas = analyses if c.measurement == COMPOSITE else by_meas.get(c.measurement, [])
         if not fas and not part_check:
-            r = _aggregate(c, [])
+            r = _aggregate(c, [], spec)
             r.verdict = NOT_CHECKED
             r.reason = (f"no file for measurement {c.measurement!r} was given "
                         "(not a part check)")
@@ -298,9 +332,9 @@ def check_part(spec: Spec, files: Sequence[str | os.PathLike[str]], *,
         sites = c.evaluate_part(fas)
         if sites is None:
             sites = [evaluate(c, fa) for fa in fas]
-        results.append(_aggregate(c, sites))
+        results.append(_aggregate(c, sites, spec))
     if name is None:
-        parents = {str(Path(f).resolve().parent) for f in files}
+        parents = {str(Path(f).resolve().parent) for f in [*files, *repeats]}
         name = Path(parents.pop()).name if len(parents) == 1 else "files"
     return PartResult(name=name, part_check=part_check, files=analyses, criteria=results,
                       measurements_checked=checked, measurements_missing=missing)
@@ -318,12 +352,16 @@ def _data_files(folder: Path) -> list[Path]:
 
 
 def check(spec: Spec, paths: Sequence[str | os.PathLike[str]], *, as_name: str | None = None,
-          part_check: bool = False) -> CheckReport:
+          part_check: bool = False, repeats: Sequence[str | os.PathLike[str]] = (),
+          reference: str | os.PathLike[str] | None = None) -> CheckReport:
     """Check files and/or part folders against ``spec``.
 
-    Each folder in ``paths`` is one part (a part check over its data files);
-    the plain files in ``paths`` form one more part, a part check only when
-    ``part_check`` is set.
+    Each folder in ``paths`` is one part (a part check over its data files,
+    with its repeats and reference files recognised by the spec's rules); the
+    plain files in ``paths`` and the ``repeats`` (one site: repeats of one
+    measurement, averaged) form one more part, a part check only when
+    ``part_check`` is set. ``reference`` is subtracted from the files of its
+    measurement in that part (:func:`metrology.sites.plan_sites`).
     """
     parts: list[PartResult] = []
     loose: list[Path] = []
@@ -336,6 +374,65 @@ def check(spec: Spec, paths: Sequence[str | os.PathLike[str]], *, as_name: str |
                                     name=p.name))
         else:
             loose.append(p)
-    if loose:
-        parts.append(check_part(spec, loose, as_name=as_name, part_check=part_check))
+    if loose or repeats:
+        parts.append(check_part(spec, loose, as_name=as_name, part_check=part_check,
+                                repeats=repeats, reference=reference))
+    elif reference is not None:
+        raise SpecError("--reference applies to loose files or --repeats, not to part "
+                        "folders (name the reference in the spec: "
+                        "[measurements.NAME.reference])")
     return CheckReport(spec=spec, parts=parts)
+
+
+# ----------------------------------------------------------------------------- reporting
+
+def decision_dict(spec: Spec) -> dict[str, Any]:
+    """The decision rule and noise correction of a check, for every report."""
+    from .decision import DecisionRule
+
+    rule = DecisionRule(spec.decision_rule)
+    return {"rule": rule.name, "description": rule.description,
+            "default": spec.decision_rule == "simple",
+            "coverage_factor_k": 2.0,
+            "noise_correction": spec.noise_correction,
+            "noise_correction_description": (
+                "band values are judged noise-corrected where a noise floor is known "
+                "(repeats): sqrt(V - V_noise), floored at 0" if spec.noise_correction else
+                "band values are judged as measured (not noise-corrected); the noise floor "
+                "is reported where known and the uncertainty of an uncorrected value "
+                "includes the noise's bias")}
+
+
+def display_units_dict(spec: Spec) -> list[dict[str, Any]]:
+    """Each display unit of the spec with its conversion statement."""
+    from .units import display_unit
+
+    out = []
+    for u in spec.display_units:
+        d = display_unit(u, spec.part.test_wavelength_nm, "surface")
+        out.append({"unit": d.unit, "label": d.label, "nm_per_unit": d.nm_per_unit,
+                    "wavelength_nm": d.wavelength_nm, "statement": d.statement})
+    return out
+
+
+def display_values(spec: Spec, unit: str, value: float | None, limit: float,
+                   U: float | None, extra: dict[str, float] | None = None
+                   ) -> dict[str, dict[str, Any]]:
+    """``{unit: {value, limit, U}}`` of a height criterion (unit nm) in every display unit
+    of the spec other than nm (surface heights; ``docs/spec-schema.md``); ``extra``: more
+    named figures in nm (the PV of the power term)."""
+    if unit != "nm":
+        return {}
+    from .units import display_unit
+
+    out: dict[str, dict[str, Any]] = {}
+    for u in spec.display_units:
+        if u == "nm":
+            continue
+        d = display_unit(u, spec.part.test_wavelength_nm, "surface")
+        out[d.unit] = {"label": d.label,
+                       "value": None if value is None else d.from_nm(value),
+                       "limit": d.from_nm(limit),
+                       "U": None if U is None else d.from_nm(U),
+                       **{k: d.from_nm(v) for k, v in (extra or {}).items()}}
+    return jsonable(out)

@@ -121,7 +121,11 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
     outputs = {"--json": args.json, "--junit": args.junit, "--markdown": args.markdown,
                "--html": args.html}
-    _guard_outputs(outputs, [args.spec, *_input_files(args.paths)])
+    if not args.paths and not args.repeats:
+        raise _UsageError("give measurement files or part folders (FILE_OR_DIR), or "
+                          "--repeats FILE FILE ...")
+    extra = [*(args.repeats or []), *([args.reference] if args.reference else [])]
+    _guard_outputs(outputs, [args.spec, *_input_files(args.paths), *extra])
     if args.html:
         reports.require_matplotlib()
     with warnings.catch_warnings(record=True) as caught:
@@ -131,7 +135,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
         if not issubclass(w.category, SpecWarning):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     spec = spec.with_read_override(_read_options(args))  # --dx-mm ... for every file
-    report = check(spec, args.paths, as_name=args.as_name, part_check=args.part)
+    report = check(spec, args.paths, as_name=args.as_name, part_check=args.part,
+                   repeats=args.repeats or (), reference=args.reference)
     _emit(reports.render_terminal(report, color=False if args.no_color else None))
     for path, kind in zip(outputs.values(), ("json", "junit", "markdown", "html"),
                                  strict=True):
@@ -473,7 +478,7 @@ _EXAMPLES = {
       --junit junit.xml --markdown summary.md --html report.html
   metrology check --spec spec.toml --as fizeau --dx-mm 0.1 --z-unit nm export.txt""",
     "analyze": """\
-  metrology analyze datasets/parts/part-a-pass/l3s2-a_fizeau.datx
+  metrology analyze datasets/parts/part-a-pass/l3s2-a_fizeau.x3p
   metrology analyze map.datx --html quicklook.html --json numbers.json
   metrology analyze matrix.txt --dx-mm 0.05 --z-unit um""",
     "convert": """\
@@ -561,7 +566,18 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--no-color", action="store_true",
                    help="no ANSI colours (also off when stdout is not a terminal or NO_COLOR "
                    "is set)")
-    c.add_argument("paths", nargs="+", metavar="FILE_OR_DIR")
+    c.add_argument("--repeats", nargs="+", metavar="FILE",
+                   help="repeats of one measurement of one surface (>= 2 files on one grid; "
+                   "give FILE_OR_DIR before --repeats, which takes the rest of the line): "
+                   "averaged pixel by pixel on their common mask into one site; their "
+                   "pairwise differences give the noise PSD, the noise floor of every band "
+                   "and the repeats' uncertainty (docs/uncertainty.md)")
+    c.add_argument("--reference", metavar="FILE",
+                   help="a calibrated reference map (same grid) subtracted from every file "
+                   "of its measurement: that of --repeats, else of --as, else the one its "
+                   "own name matches; recorded in every report. In part folders the spec "
+                   "names the reference file ([measurements.NAME.reference])")
+    c.add_argument("paths", nargs="*", metavar="FILE_OR_DIR")
     _add_read_args(c, "every file, over the spec's [measurements.NAME.read]")
     c.set_defaults(func=_cmd_check)
 

@@ -7,6 +7,10 @@ done instead of guessing it:
 1. **load** (:func:`load_file`): any readable format -> :class:`HeightMap`;
 2. **assign** (:func:`assign_measurement`): the file is a measurement of the
    spec (``--as``, then the spec's metadata / file-name rules);
+2b. **source** (:class:`SourceRecord`, :mod:`metrology.sites`): a calibrated
+   reference subtracted, a wavefront converted to surface heights, repeats of
+   one measurement averaged (each repeat is kept and goes through stages 3-6
+   with the average, for the noise floor and the uncertainty);
 3. **aperture** (:class:`ApertureRecord`): the clear aperture, selected with
    :meth:`HeightMap.select_aperture` (centre given or found from the data),
    its valid fraction and pixel count, and whether the file can be judged;
@@ -15,7 +19,9 @@ done instead of guessing it:
 5. **fits** (:class:`FitRecord`): each joint Zernike fit the criteria ask for,
    once per file and key, in one normalisation;
 6. **spectra** (:class:`SpectrumRecord`): the 2-D PSD of the form residual
-   (dropouts inside the aperture interpolated first) when a criterion needs it;
+   (dropouts inside the aperture interpolated first) when a criterion needs it,
+   with the spectra of the band uncertainty (:class:`metrology.uncertainty.BandAnalysis`:
+   the single-map model, or the repeats' noise PSD);
 7. **criteria**: the engine (:mod:`metrology.check`) hands the whole
    :class:`FileAnalysis` to each criterion's ``evaluate``.
 
@@ -32,6 +38,7 @@ aperture (or removing more than piston and tilt) refuses a profile file.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -51,13 +58,16 @@ from .profile import Profile
 if TYPE_CHECKING:  # pragma: no cover
     from .criteria import Criterion
     from .read_options import ReadOptions
+    from .repeats import NoisePSD
     from .spec import Spec
     from .spectral import PSD2D, ProfilePSD
+    from .uncertainty import BandAnalysis, FitNoiseModel
     from .zernike import ZernikeFit
 
 __all__ = [
     "PSD_WINDOW",
     "ANALYZE_SCHEMA_ID",
+    "SourceRecord",
     "ApertureRecord",
     "PreprocessingRecord",
     "FitRecord",
@@ -78,6 +88,49 @@ ANALYZE_SCHEMA_ID = "metrology.analyze/2"
 
 
 # ----------------------------------------------------------------------------- records
+
+@dataclass(frozen=True)
+class SourceRecord:
+    """What the analysed map is made of (stage 2b, :mod:`metrology.sites`).
+
+    ``files`` are the data files (N >= 2 for repeats of one measurement,
+    averaged pixel by pixel on their common mask; ``repeats_by`` says how they
+    were recognised); ``reference`` the calibrated reference map subtracted
+    from each file (its SHA-256 and where it was named, ``reference_from``);
+    ``conversion`` the wavefront -> surface conversion applied (``None``: the
+    files hold surface heights).
+    """
+
+    files: tuple[str, ...]
+    repeats_by: str | None = None
+    common_valid_fraction: float | None = None
+    reference: str | None = None
+    reference_sha256: str | None = None
+    reference_from: str | None = None
+    conversion: str | None = None
+    conversion_factor: float | None = None
+
+    @property
+    def n_repeats(self) -> int:
+        return len(self.files)
+
+    def to_dict(self) -> dict[str, Any]:
+        return jsonable({
+            "files": list(self.files), "n_repeats": self.n_repeats,
+            "repeats_by": self.repeats_by,
+            "averaging": (None if self.n_repeats < 2 else
+                          "pixel-by-pixel mean on the common mask (pixels valid in every "
+                          "repeat); the measurement's terms removed from each repeat"),
+            "common_valid_fraction": self.common_valid_fraction,
+            "reference": None if self.reference is None else {
+                "path": self.reference, "sha256": self.reference_sha256,
+                "from": self.reference_from,
+                "operation": "subtracted pixel by pixel from every file (same grid)"},
+            "conversion": None if self.conversion is None else {
+                "description": self.conversion, "factor": self.conversion_factor,
+                "operation": "surface = wavefront / factor, before every criterion"},
+        })
+
 
 @dataclass(frozen=True)
 class ApertureRecord:
@@ -111,6 +164,8 @@ class PreprocessingRecord:
 
     removed: tuple[str, ...]
     map: HeightMap = field(repr=False)
+    #: the repeats after the same stages, each with its own fit of the removed terms
+    repeats: tuple[HeightMap, ...] = field(default=(), repr=False)
 
 
 @dataclass(frozen=True)
@@ -127,6 +182,20 @@ class FitRecord:
     centre_mm: tuple[float, float] | None
     fit: ZernikeFit | None = field(default=None, repr=False)
     error: str | None = None
+    #: the same fit of each repeat (same terms, centre and R_norm, on the common mask)
+    repeat_fits: tuple[ZernikeFit, ...] = field(default=(), repr=False)
+
+    @functools.cached_property
+    def noise_model(self) -> FitNoiseModel | None:
+        """The single-map uncertainty model of this fit (:class:`FitNoiseModel`)."""
+        if self.fit is None:
+            return None
+        from .uncertainty import FitNoiseModel
+
+        try:
+            return FitNoiseModel(self.fit)
+        except MetrologyError:
+            return None
 
     @property
     def scheme(self) -> str:
@@ -178,6 +247,12 @@ class SpectrumRecord:
     profile: ProfilePSD | None = field(default=None, repr=False)
     profile_axis: str = "x"
     error: str | None = None
+    #: the spectra of the band uncertainty (same data, window and mask as ``psd``)
+    bands: BandAnalysis | None = field(default=None, repr=False)
+    #: noise PSD of ONE measurement from the repeats, and the one-sided profile PSD of
+    #: the noise of the analysed average along ``profile_axis`` (for the figures)
+    noise: NoisePSD | None = field(default=None, repr=False)
+    noise_profile: ProfilePSD | None = field(default=None, repr=False)
     #: valid mask of the map the PSD was computed on (after the fill), for the composite
     valid: np.ndarray | None = field(default=None, repr=False)
 
@@ -212,6 +287,15 @@ class SpectrumRecord:
             out["profile"] = {"axis": pr.axis, "sidedness": pr.sidedness, "unit": pr.unit,
                               "window": pr.window, "df_per_mm": pr.df_per_mm,
                               "f_min_per_mm": pr.f_min_per_mm, "f_max_per_mm": pr.f_max_per_mm}
+        nz = self.noise
+        if nz is not None:
+            out["noise"] = {"quantity": "noise PSD of one measurement: half the periodogram of "
+                                        "the pairwise differences of the repeats, averaged",
+                            "n_repeats": nz.n_repeats, "dof_per_cell": nz.dof_per_cell,
+                            "window": nz.window, "unit": "nm^2 mm^2",
+                            "rms_nm": float(np.sqrt(nz.psd2d().variance_nm2)),
+                            "rms_of_average_nm": float(np.sqrt(
+                                nz.psd2d(of_average=True).variance_nm2))}
         return out
 
 
@@ -242,6 +326,10 @@ class FileAnalysis:
     fits: list[FitRecord] = field(default_factory=list)
     spectrum: SpectrumRecord | None = None
     blocked_reason: str = ""
+    source: SourceRecord | None = None
+    #: what criteria derive from the file and share (one ISO 10110 decomposition for
+    #: all its items, ...): name -> value, filled by the criteria themselves
+    shared: dict[str, Any] = field(default_factory=dict, repr=False)
     profile_record: ProfileRecord | None = None
 
     # -- convenience views ---------------------------------------------------------------
@@ -281,6 +369,16 @@ class FileAnalysis:
     def filled_pixels(self) -> int:
         return 0 if self.spectrum is None else self.spectrum.filled_pixels
 
+    def repeat_residuals(self) -> list[HeightMap]:
+        """Each repeat minus the analysed map's last joint fit (the form residual of each
+        repeat, whose average is :attr:`residual`); ``[]`` for a single map."""
+        if self.preprocessing is None or not self.preprocessing.repeats:
+            return []
+        fit = next((r.fit for r in reversed(self.fits) if r.fit is not None), None)
+        if fit is None:
+            return list(self.preprocessing.repeats)
+        return [r - fit.fitted for r in self.preprocessing.repeats]
+
     def fit_for(self, request: FitRequest) -> FitRecord | None:
         """The fit made for ``request`` (same key), if any."""
         for rec in self.fits:
@@ -313,6 +411,7 @@ class FileAnalysis:
             "pixels_across": self.pixels_across,
             "removed": list(self.removed),
             "dropouts_interpolated_px": self.filled_pixels,
+            "source": None if self.source is None else self.source.to_dict(),
             **extra,
         })
 
@@ -419,12 +518,19 @@ def _aperture_stage(spec: Spec, measurement: str, hm: HeightMap
     return rec, work, vf, across, blocked, mask
 
 
-def _preprocessing_stage(work: HeightMap, remove_terms: Sequence[str]) -> PreprocessingRecord:
-    """Stage 4: remove the measurement's terms by one joint least-squares fit."""
+def _preprocessing_stage(work: HeightMap, remove_terms: Sequence[str],
+                         repeats: Sequence[HeightMap] = ()) -> PreprocessingRecord:
+    """Stage 4: remove the measurement's terms by one joint least-squares fit (from the
+    map, and from each repeat on the map's pixels by its own fit)."""
     from .zernike import remove
 
-    pre = remove(work, list(remove_terms)) if remove_terms else work
-    return PreprocessingRecord(removed=tuple(remove_terms), map=pre)
+    def one(hm: HeightMap) -> HeightMap:
+        return remove(hm, list(remove_terms)) if remove_terms else hm
+
+    pre = one(work)
+    reps = tuple(one(r.apply_mask(work.valid, note="pixels of the analysed average"))
+                 for r in repeats)
+    return PreprocessingRecord(removed=tuple(remove_terms), map=pre, repeats=reps)
 
 
 def _fit_requests(criteria: Sequence[Criterion]) -> list[FitRequest]:
@@ -442,25 +548,29 @@ def _fit_requests(criteria: Sequence[Criterion]) -> list[FitRequest]:
 
 
 def _fit_stage(pre: HeightMap, requests: Sequence[FitRequest],
-               centre_mm: tuple[float, float] | None) -> list[FitRecord]:
-    """Stage 5: each joint fit once."""
+               centre_mm: tuple[float, float] | None,
+               repeats: Sequence[HeightMap] = ()) -> list[FitRecord]:
+    """Stage 5: each joint fit once (and the same fit of each repeat)."""
     from .zernike import fit_zernike
 
     out = []
     for r in requests:
+        def fit_one(hm: HeightMap, r: FitRequest = r) -> ZernikeFit:
+            return fit_zernike(hm, list(r.joint_fit_terms), scheme=r.scheme,
+                               normalisation=r.normalisation, r_norm_mm=r.r_norm_mm,
+                               centre_mm=centre_mm, allow_outside=True)
         try:
-            fit = fit_zernike(pre, list(r.joint_fit_terms), scheme=r.scheme,
-                              normalisation=r.normalisation, r_norm_mm=r.r_norm_mm,
-                              centre_mm=centre_mm, allow_outside=True)
+            fit = fit_one(pre)
+            reps = tuple(fit_one(hm) for hm in repeats)
         except MetrologyError as exc:
             out.append(FitRecord(r.key, r.normalisation, centre_mm, None, str(exc)))
             continue
-        out.append(FitRecord(r.key, r.normalisation, centre_mm, fit))
+        out.append(FitRecord(r.key, r.normalisation, centre_mm, fit, repeat_fits=reps))
     return out
 
 
 def _spectrum_stage(residual: HeightMap, region: np.ndarray | None,
-                    profile_axis: str) -> SpectrumRecord:
+                    profile_axis: str, repeats: Sequence[HeightMap] = ()) -> SpectrumRecord:
     """Stage 6: fill the dropouts inside the aperture, then the 2-D PSD of the residual."""
     from .fill import fill_dropouts
     from .spectral import psd as _psd
@@ -473,41 +583,91 @@ def _spectrum_stage(residual: HeightMap, region: np.ndarray | None,
     except MetrologyError as exc:
         return SpectrumRecord(window=PSD_WINDOW, filled_pixels=0, error=str(exc),
                               profile_axis=profile_axis)
+    bands, noise, noise_prof = _band_uncertainty_stage(filled, region, profile_axis, repeats)
     return SpectrumRecord(window=PSD_WINDOW, filled_pixels=n_filled, psd=p, profile=prof,
-                          profile_axis=profile_axis, valid=filled.valid)
+                          profile_axis=profile_axis, bands=bands, noise=noise,
+                          noise_profile=noise_prof, valid=filled.valid)
+
+
+def _band_uncertainty_stage(filled: HeightMap, region: np.ndarray | None, profile_axis: str,
+                            repeats: Sequence[HeightMap]
+                            ) -> tuple[BandAnalysis | None, NoisePSD | None,
+                                       ProfilePSD | None]:
+    """Stage 6b: the spectra of the band uncertainty, on the data the PSD was computed on
+    (the filled residual; for repeats each repeat's residual filled the same way: the
+    fill is linear for one mask, so their average is the filled residual of the average)."""
+    from .fill import fill_dropouts
+    from .uncertainty import BandAnalysis
+
+    try:
+        if repeats:
+            data = [fill_dropouts(r, region)[0] for r in repeats]
+            ba = BandAnalysis(data, window=PSD_WINDOW, remove=())
+        else:
+            ba = BandAnalysis(filled, window=PSD_WINDOW, remove=())
+        noise = ba.noise_psd()
+        prof = (None if noise is None else
+                noise.psd2d(of_average=True).profile(profile_axis, one_sided=True))
+    except MetrologyError:
+        return None, None, None
+    return ba, noise, prof
 
 
 def analyze_file(spec: Spec, measurement: str, hm: HeightMap | Profile, path: str,
-                 assigned_by: str = "--as") -> FileAnalysis:
+                 assigned_by: str = "--as", *, repeats: Sequence[HeightMap] = (),
+                 source: SourceRecord | None = None, blocked: str = "") -> FileAnalysis:
     """Stages 3-6 for one loaded file assigned to ``measurement`` of ``spec`` (a profile:
-    :func:`analyze_profile`)."""
+    :func:`analyze_profile`).
+
+    ``repeats``: for an average of repeats (``hm``), the repeats themselves on the
+    same grid (each goes through the stages with the average: preprocessing by its
+    own fit, the average's Zernike fits, the residual's spectra for the noise
+    floor); ``source`` what the map is made of (stage 2b); ``blocked`` a reason
+    the file cannot be judged that stage 2b found.
+    """
     if isinstance(hm, Profile):
-        return analyze_profile(spec, measurement, hm, path, assigned_by)
+        fa = analyze_profile(spec, measurement, hm, path, assigned_by)
+        fa.source = source
+        return fa
     m = spec.measurements[measurement]
     criteria = spec.criteria_for(measurement)
-    rec, work, vf, across, blocked, region = _aperture_stage(spec, measurement, hm)
+    rec, work, vf, across, blocked_ap, region = _aperture_stage(spec, measurement, hm)
     fa = FileAnalysis(
         path=str(path), measurement=measurement, assigned_by=assigned_by, meta=dict(hm.meta),
         shape=hm.shape, dx_mm=hm.dx_mm, dy_mm=hm.dy_mm, valid_fraction=hm.valid_fraction,
         rms_nm=hm.rms_nm if hm.n_valid else None, pv_nm=hm.pv_nm if hm.n_valid else None,
         aperture_record=rec, valid_fraction_in_aperture=vf, pixels_across=across, hm=hm,
-        blocked_reason=blocked)
-    if blocked:
+        blocked_reason=blocked or blocked_ap, source=source)
+    if fa.blocked_reason:
         return fa
     try:
-        fa.preprocessing = _preprocessing_stage(work, m.preprocessing.remove)
+        fa.preprocessing = _preprocessing_stage(work, m.preprocessing.remove, repeats)
     except MetrologyError as exc:
         fa.blocked_reason = f"preprocessing failed: {exc}"
         return fa
     centre = rec.centre_mm if rec is not None else None
-    fa.fits = _fit_stage(fa.preprocessing.map, _fit_requests(criteria), centre)
+    fa.fits = _fit_stage(fa.preprocessing.map, _fit_requests(criteria), centre,
+                         fa.preprocessing.repeats)
     if any(PSD in c.requests() for c in criteria) or spec.feeds_composite(measurement):
         axis = (spec.psd.direction if spec.psd is not None else None) or "x"
-        fa.spectrum = _spectrum_stage(fa.residual, region, axis)  # type: ignore[arg-type]
+        fa.spectrum = _spectrum_stage(fa.residual, region, axis,  # type: ignore[arg-type]
+                                      fa.repeat_residuals())
     return fa
 
 
 # ----------------------------------------------------------------------------- no spec
+
+def _decade_estimates(hm: HeightMap, bands: Sequence[tuple[float, float]]) -> list[Any]:
+    """U of each decade band by the single-map model (same window and removal as
+    :func:`metrology.spectral.psd`'s defaults), or ``[]`` when it cannot be computed."""
+    from .uncertainty import BandAnalysis
+
+    try:
+        ba = BandAnalysis(hm, window="hann", remove=("piston", "tilt"))
+        return [ba.estimate(lo, hi) for lo, hi in bands]
+    except MetrologyError:
+        return []
+
 
 def decade_bands(f_min_per_mm: float, f_max_per_mm: float) -> list[tuple[float, float]]:
     """Whole decades [10^k, 10^(k+1)) that overlap [f_min, f_max] (cycles/mm)."""
@@ -518,13 +678,19 @@ def decade_bands(f_min_per_mm: float, f_max_per_mm: float) -> list[tuple[float, 
     return [(10.0 ** k, 10.0 ** (k + 1)) for k in range(k0, max(k1, k0 + 1))]
 
 
-def _band_rows(res: Sequence[Any]) -> list[dict[str, Any]]:
-    """Decade band results (:class:`metrology.spectral.BandRMS`) as ``analyze`` writes them."""
-    return [{"f_lo_per_mm": r.f_lo_per_mm, "f_hi_per_mm": r.f_hi_per_mm,
+def _band_rows(res: Sequence[Any], ests: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    """Decade band results (:class:`metrology.spectral.BandRMS`) as ``analyze`` writes them;
+    with ``ests`` (:class:`metrology.uncertainty.BandEstimate`, one per band) each row
+    carries its U (k = 2) and noise floor."""
+    rows = [{"f_lo_per_mm": r.f_lo_per_mm, "f_hi_per_mm": r.f_hi_per_mm,
              "period_max_mm": 1.0 / r.f_lo_per_mm, "period_min_mm": 1.0 / r.f_hi_per_mm,
              "rms_nm": r.rms_nm, "coverage": r.coverage,
              "covered_lo_per_mm": r.covered_lo_per_mm,
              "covered_hi_per_mm": r.covered_hi_per_mm, "reason": r.reason} for r in res]
+    if ests:
+        for row, e in zip(rows, ests, strict=True):
+            row.update(U_nm=e.U, k=2.0, noise_floor_nm=e.noise)
+    return rows
 
 
 def summarize_map(hm: HeightMap, *, terms: int = 37, scheme: str = "fringe",
@@ -549,7 +715,9 @@ def summarize_map(hm: HeightMap, *, terms: int = 37, scheme: str = "fringe",
         R_norm circumscribing the valid pixels about the best-fit centre,
         nothing removed before the fit; or ``error``); ``psd`` (Hann window,
         piston and tilt removed, the frequency range the map resolves, and the
-        areal RMS in whole decades of spatial frequency with their coverage).
+        areal RMS in whole decades of spatial frequency with their coverage, each
+        with its U (k = 2) by the single-map model and its noise floor, ``None``
+        for one map; ``uncertainty_model`` says the model).
     """
     from .spectral import bands_rms, psd
     from .zernike import fit_zernike
@@ -585,13 +753,18 @@ def summarize_map(hm: HeightMap, *, terms: int = 37, scheme: str = "fringe",
         p = psd(hm)
         bands = decade_bands(p.f_min_per_mm, p.f_max_per_mm)
         res = bands_rms(p, bands, kind="areal") if bands else []
+        ests = _decade_estimates(hm, bands)
         out["psd"] = {
             "kind": "areal band RMS: 2-D periodogram cells with f_lo <= |f| < f_hi",
             "window": p.window, "removed": ["mean", *p.removed],
             "f_min_per_mm": p.f_min_per_mm, "f_max_per_mm": p.f_max_per_mm,
             "nyquist_x_per_mm": p.nyquist_x_per_mm, "nyquist_y_per_mm": p.nyquist_y_per_mm,
             "total_rms_nm": p.rms_nm,
-            "bands": _band_rows(res),
+            "bands": _band_rows(res, ests),
+            "uncertainty_model": (ests[0].model if ests else
+                                  "unknown: the spectra of the uncertainty model could not "
+                                  "be computed"),
+            "noise_floor": "unknown for one map (give repeats to measure it)",
         }
     except MetrologyError as exc:
         out["psd"] = {"error": str(exc)}

@@ -57,6 +57,9 @@ __all__ = [
     "SyntheticMeasurement",
     "measure_fizeau",
     "measure_microscope",
+    "measure_microscope_repeats",
+    "reference_map",
+    "noise_band_variance_nm2",
     "synthesize_random",
     "expected_values",
     "random_variance_nm2",
@@ -343,6 +346,14 @@ class MicroscopeSetup:
         Fraction of single pixels lost.
     pad : int
         The random part is synthesised on a grid ``pad`` times larger.
+    noise_components : tuple of RandomComponent
+        Instrument noise beyond the white ``noise_rms_nm``: Gaussian noise of these
+        areal PSDs, drawn anew for every map (vibration, air: independent between
+        repeats).
+    reference_marks : tuple of RasterRipple / TurningRipple
+        The instrument's reference-surface error, in field coordinates (mm from the
+        field centre): added to every map of this set-up (common to all repeats; a
+        calibrated reference map, :func:`reference_map`, removes it).
     """
 
     objective: str
@@ -353,6 +364,8 @@ class MicroscopeSetup:
     level_tilt_nm: float = 20.0
     dropout_fraction: float = 0.0
     pad: int = 4
+    noise_components: tuple[RandomComponent, ...] = ()
+    reference_marks: tuple[ToolMark, ...] = ()
 
 
 @dataclass
@@ -378,9 +391,18 @@ class SyntheticMeasurement:
     stats: dict[str, Any]
 
 
-def _rngs(seed: int | Sequence[int]) -> list[np.random.Generator]:
+def _rngs(seed: int | Sequence[int], repeat: int | None = None) -> list[np.random.Generator]:
+    """The random streams of one measurement; for repeat ``k`` the surface stream is the
+    measurement's and every other stream (noise, dropouts, edge, levelling) the
+    repeat's own."""
     ss = np.random.SeedSequence(seed)
-    return [np.random.default_rng(s) for s in ss.spawn(5)]
+    out = [np.random.default_rng(s) for s in ss.spawn(5)]
+    if repeat is None:
+        return out
+    seq = [int(x) for x in np.atleast_1d(seed)]
+    own = [np.random.default_rng(s) for s in np.random.SeedSequence([*seq, 1000 + int(repeat)]
+                                                                   ).spawn(5)]
+    return [out[_STREAM_SURFACE], *own[1:]]
 
 
 def synthesize_random(surface: Surface, shape: tuple[int, int], dx_mm: float,
@@ -474,15 +496,22 @@ def measure_fizeau(surface: Surface, setup: FizeauSetup, seed: int | Sequence[in
 
 
 def measure_microscope(surface: Surface, setup: MicroscopeSetup, seed: int | Sequence[int],
-                       meta: Mapping[str, Any] | None = None) -> SyntheticMeasurement:
+                       meta: Mapping[str, Any] | None = None, *,
+                       repeat: int | None = None) -> SyntheticMeasurement:
     """Microscope (CSI) map of ``surface`` at ``setup.site_mm``.
 
     Heights = local cap of the nominal sphere about the site (the stage levels
     the site normal onto the optical axis) + a small residual levelling
     (piston, tilt) + form + random part + tool marks at the part coordinates
-    of each pixel; the measured map adds white noise and dropouts.
+    of each pixel + the instrument's reference error (``setup.reference_marks``,
+    field coordinates); the measured map adds white noise, the coloured noise
+    ``setup.noise_components`` and dropouts. ``truth`` is the surface alone
+    (no reference error, no noise).
+
+    ``repeat = k`` (1, 2, ...): the k-th repeat of the measurement ``seed``: the same
+    surface realisation, its own noise, dropouts and levelling.
     """
-    r = _rngs(seed)
+    r = _rngs(seed, repeat)
     x0, y0 = setup.site_mm
     Xl, Yl = _grid(setup.shape, setup.dx_mm)
     X, Y = Xl + x0, Yl + y0
@@ -499,15 +528,60 @@ def measure_microscope(surface: Surface, setup: MicroscopeSetup, seed: int | Seq
     level = lv[0] + lv[1] * Xl / half + lv[2] * Yl / half
     z = cap_nm + level + form + rand + surface.marks_nm(X, Y)
     noise = setup.noise_rms_nm * r[_STREAM_NOISE].standard_normal(setup.shape)
+    if setup.noise_components:
+        noise = noise + synthesize_random(Surface((0.0,) * N_FRINGE, setup.noise_components),
+                                          setup.shape, setup.dx_mm, r[_STREAM_NOISE],
+                                          setup.pad)
+    ref = sum((m.height_nm(Xl, Yl) for m in setup.reference_marks), np.zeros(setup.shape))
     lost = _dropout_mask(r[_STREAM_DROPOUTS], np.ones(setup.shape, bool),
                          setup.dropout_fraction)
-    measured = np.where(lost, np.nan, z + noise)
+    measured = np.where(lost, np.nan, z + ref + noise)
     m = {"instrument": f"coherence scanning interferometer {setup.objective} (synthetic)",
          "site_mm": [float(x0), float(y0)], **dict(meta or {})}
     stats = {"pixels_lost": int(lost.sum()), "noise_rms_nm_realised": float(noise.std()),
              "levelling_nm": [float(v) for v in lv]}
     return SyntheticMeasurement(HeightMap(measured, setup.dx_mm, meta=m),
                                 HeightMap(z, setup.dx_mm, meta=m), (float(x0), float(y0)), stats)
+
+
+def measure_microscope_repeats(surface: Surface, setup: MicroscopeSetup,
+                               seed: int | Sequence[int], n: int,
+                               meta: Mapping[str, Any] | None = None
+                               ) -> list[SyntheticMeasurement]:
+    """``n`` repeats of one microscope measurement: one surface realisation (the same
+    ``truth``), independent noise of the set-up's PSD (white ``noise_rms_nm`` plus
+    ``noise_components``), levelling and dropouts per repeat."""
+    if n < 2:
+        raise ConventionError(f"repeats need n >= 2, got {n!r}")
+    return [measure_microscope(surface, setup, seed, meta, repeat=k) for k in range(1, n + 1)]
+
+
+def reference_map(setup: MicroscopeSetup, seed: int | Sequence[int], noise_rms_nm: float,
+                  meta: Mapping[str, Any] | None = None) -> HeightMap:
+    """The calibrated reference map of ``setup``: its reference error
+    (``setup.reference_marks``, field coordinates) plus the calibration's own white
+    noise ``noise_rms_nm`` (from averaging many calibration maps), on the set-up's grid."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed))
+    Xl, Yl = _grid(setup.shape, setup.dx_mm)
+    z = sum((m.height_nm(Xl, Yl) for m in setup.reference_marks), np.zeros(setup.shape))
+    z = z + noise_rms_nm * rng.standard_normal(setup.shape)
+    m = {"instrument": f"coherence scanning interferometer {setup.objective} (synthetic)",
+         "role": "calibrated reference (system error) map", **dict(meta or {})}
+    return HeightMap(z, setup.dx_mm, meta=m)
+
+
+def noise_band_variance_nm2(setup: MicroscopeSetup, f_lo_per_mm: float, f_hi_per_mm: float
+                            ) -> float:
+    """Expected band variance (nm², areal, f_lo <= |f| < f_hi) of the set-up's noise in one
+    map, from its parameters: the white part sigma² x (cells of the band) / (cells of the
+    grid), the coloured components their PSD summed over the band's cells of the grid."""
+    ny, nx = setup.shape
+    f = _spectrum_grid(setup.shape, setup.dx_mm)
+    sel = (f >= f_lo_per_mm) & (f < f_hi_per_mm)
+    white = setup.noise_rms_nm ** 2 * float(np.count_nonzero(sel)) / (nx * ny)
+    coloured = sum(float(c.psd2d(f[sel]).sum()) for c in setup.noise_components) / (
+        nx * setup.dx_mm * ny * setup.dx_mm)
+    return white + coloured
 
 
 # ---------------------------------------------------------------------------

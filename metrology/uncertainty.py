@@ -68,11 +68,16 @@ from .zernike import ZernikeFit, fit_zernike, zernike_surface
 __all__ = [
     "K_COVERAGE",
     "BandEstimate",
+    "BandAnalysis",
     "band_estimates",
     "band_estimate",
     "ZernikeEstimate",
     "zernike_estimates",
     "rms_interval",
+    "MODEL_LINEAR_SINGLE",
+    "residual_psd",
+    "linear_u",
+    "FitNoiseModel",
 ]
 
 #: coverage factor of every expanded uncertainty U
@@ -241,6 +246,53 @@ class _Analysis:
         return noise_from_grid(self.noise_single, self.n, self.grid)
 
 
+class BandAnalysis:
+    """The spectra of one map (or of N repeats) kept for several band estimates.
+
+    :func:`band_estimates` builds one per call; a caller that needs estimates of
+    several kinds, axes and quantities on the same data (the check pipeline:
+    every band criterion of a file) builds it once and asks :meth:`estimate`.
+    Parameters as :func:`band_estimates`.
+    """
+
+    def __init__(self, data: HeightMap | Sequence[HeightMap], *, window: Any = "hann",
+                 remove: Any = ("piston", "tilt"), noise: NoisePSD | None = None) -> None:
+        self._an = _Analysis(data, window, remove, noise)
+
+    @property
+    def n_repeats(self) -> int:
+        """N (1 for a single map)."""
+        return self._an.n
+
+    @property
+    def map(self) -> HeightMap:
+        """The analysed map (the average of the repeats, or the single map)."""
+        return self._an.map
+
+    def noise_psd(self) -> NoisePSD | None:
+        """The noise PSD of one measurement estimated from the repeats (None for one map)."""
+        return self._an.noise_psd()
+
+    def estimate(self, f_lo_per_mm: float, f_hi_per_mm: float, *, kind: str = "areal",
+                 axis: str = "x", quantity: str = "height",
+                 valid_range_per_mm: tuple[float, float] | None = None) -> BandEstimate:
+        """One :class:`BandEstimate` (as :func:`band_estimates`)."""
+        k, ax, q = _check_kind(kind, axis, quantity)
+        return _estimate(self._an, float(f_lo_per_mm), float(f_hi_per_mm), k, ax, q,
+                         valid_range_per_mm)
+
+
+def _check_kind(kind: str, axis: str, quantity: str) -> tuple[str, str, str]:
+    """(kind, axis, quantity) normalised, or a ConventionError naming the bad one."""
+    k = str(kind).lower()
+    if k not in ("areal", "profile"):
+        raise ConventionError(f"kind must be 'areal' or 'profile', got {kind!r}")
+    ax = str(axis).lower()
+    if ax not in ("x", "y"):
+        raise ConventionError(f"axis must be 'x' or 'y', got {axis!r}")
+    return k, ax, _quantity(quantity, k, ax)
+
+
 def band_estimates(data: HeightMap | Sequence[HeightMap],
                    bands: Sequence[tuple[float, float]], *, kind: str = "areal",
                    axis: str = "x", quantity: str = "height", window: Any = "hann",
@@ -281,16 +333,10 @@ def band_estimates(data: HeightMap | Sequence[HeightMap],
     list of BandEstimate
         One per band, in order.
     """
-    k = str(kind).lower()
-    if k not in ("areal", "profile"):
-        raise ConventionError(f"kind must be 'areal' or 'profile', got {kind!r}")
-    ax = str(axis).lower()
-    if ax not in ("x", "y"):
-        raise ConventionError(f"axis must be 'x' or 'y', got {axis!r}")
-    q = _quantity(quantity, k, ax)
-    an = _Analysis(data, window, remove, noise)
-    return [_estimate(an, float(lo), float(hi), k, ax, q, valid_range_per_mm)
-            for lo, hi in bands]
+    _check_kind(kind, axis, quantity)
+    ba = BandAnalysis(data, window=window, remove=remove, noise=noise)
+    return [ba.estimate(lo, hi, kind=kind, axis=axis, quantity=quantity,
+                        valid_range_per_mm=valid_range_per_mm) for lo, hi in bands]
 
 
 def band_estimate(data: HeightMap | Sequence[HeightMap], f_lo_per_mm: float,
@@ -373,9 +419,10 @@ def _chi2_interval(rms: float, dof: float) -> tuple[float, float]:
     """Equal-tailed 95.45 % interval of the true RMS when ``rms² = V_true χ²_ν / ν``."""
     if not (dof > 0 and math.isfinite(dof)) or not rms > 0:
         return rms, rms
-    from scipy.stats import chi2
+    from scipy.special import gammaincinv
 
-    q_lo, q_hi = chi2.ppf([_P_LO, _P_HI], dof)
+    # chi-square quantile: 2 P⁻¹(ν/2, p), P the regularised lower incomplete gamma
+    q_lo, q_hi = (2.0 * gammaincinv(0.5 * dof, p) for p in (_P_LO, _P_HI))
     return rms * math.sqrt(dof / q_hi), rms * math.sqrt(dof / q_lo)
 
 
@@ -388,13 +435,14 @@ def _chi2_symmetric_u(dof: float) -> float:
     if not math.isfinite(dof):
         return 0.0
     from scipy.optimize import brentq
-    from scipy.stats import chi2
+    from scipy.special import gammainc
 
     target = _P_HI - _P_LO
+    a = 0.5 * dof  # chi-square cdf: P(ν/2, x/2)
 
     def cover(u: float) -> float:
-        hi = chi2.cdf(dof / (1.0 - u) ** 2, dof) if u < 1.0 else 1.0
-        return hi - chi2.cdf(dof / (1.0 + u) ** 2, dof) - target
+        hi = float(gammainc(a, 0.5 * dof / (1.0 - u) ** 2)) if u < 1.0 else 1.0
+        return hi - float(gammainc(a, 0.5 * dof / (1.0 + u) ** 2)) - target
 
     top = 1.0
     while cover(top) < 0:
@@ -410,8 +458,7 @@ def _cross_term_variance(an: _Analysis, w: np.ndarray, s_noise: np.ndarray) -> f
     g = an.grid
     gx = scipy.fft.ifft2(an.spec * w).real
     qx = g.project_out(g.W * gx)
-    qk = scipy.fft.fft2(qx)
-    tot = float(np.sum((qk.real ** 2 + qk.imag ** 2) * s_noise))
+    tot = _spectra.power_sum(qx, _spectra.even_half(s_noise))
     return 4.0 * g.c * g.c * g.cell * g.cell * g.n_tot * tot / (g.dx * g.dy)
 
 
@@ -520,10 +567,145 @@ def _propagate_noise(fit: ZernikeFit, hm: HeightMap, noise: NoisePSD) -> np.ndar
     beta = np.linalg.solve(b @ b.T, b)
     ny, nx = hm.shape
     out = np.empty(len(rows))
+    s_half = _spectra.even_half(noise.values)
     for i, bj in enumerate(beta):
         m = np.zeros(hm.shape)
         m[mask] = bj
-        f = scipy.fft.fft2(m)
-        out[i] = float(np.sum((f.real ** 2 + f.imag ** 2) * noise.values)) / (
-            ny * nx * hm.dx_mm * hm.dy_mm)
+        out[i] = _spectra.power_sum(m, s_half) / (ny * nx * hm.dx_mm * hm.dy_mm)
     return np.sqrt(out)
+
+
+# ---------------------------------------------------------------------------
+# single map: linear functions of a least-squares fit (the check's wiring)
+# ---------------------------------------------------------------------------
+
+MODEL_LINEAR_SINGLE = (
+    "single map: the fit's residual taken as a stationary Gaussian random field, its "
+    "locally smoothed periodogram (no window, over the fit's pixels, corrected for what the "
+    "fit took from each cell and extrapolated into the fit's range as locally flat) "
+    "propagated through the linear least-squares fit, Var(g.c) = sum_k |DFT(beta_g)_k|^2 "
+    "S_k / (N dx dy) with beta_g the pixel weights of g.c; the measurand is the form of the "
+    "surface, the map's random structure one realisation; k = 2")
+
+
+def residual_psd(residual: HeightMap, removed: np.ndarray | None = None,
+                 window: np.ndarray | None = None) -> np.ndarray:
+    """Locally smoothed periodogram of a fit residual, no window, full plane in FFT order.
+
+    ``S_k = Σ_{l near k} Δx Δy |DFT(r - mean)_l|² / Σ_{l near k} (M - q_l)`` [nm² mm²]
+    with r the residual on its M valid pixels (0 elsewhere) and q_l the share of cell l
+    the fit took out (``removed``: ``Σ_j |DFT(φ_j)_l|²`` over an orthonormal basis φ of
+    the fitted functions and the mean; 0 when not given). For white noise of PSD S,
+    ``E|DFT(r)_l|² = (S / Δx Δy)(M - q_l)`` exactly, so the ratio estimates S; for a
+    locally flat spectrum approximately. The neighbourhood is the 3 x 3 cells about k,
+    widened (5, 9, 17, 33 cells square) where the fit took much, until it holds as much
+    residual as 9 untouched cells (Σ (M - q) >= 9 M).
+    """
+    from scipy.ndimage import uniform_filter
+
+    v = residual.valid
+    m = int(np.count_nonzero(v))
+    if m < 4:
+        raise ConventionError(f"a residual PSD needs at least 4 valid pixels, got {m}")
+    z = residual.z_nm
+    w = v.astype(np.float64) if window is None else np.where(v, window, 0.0)
+    r0 = np.where(v, z - float(np.mean(z[v])), 0.0)
+    p = residual.dx_mm * residual.dy_mm * _spectra.full_power(w * r0)
+    m = float(np.sum(w * w))
+    room = np.full(p.shape, m) if removed is None else np.maximum(m - removed, 0.0)
+    out = np.full(p.shape, np.nan)
+    for size in (3, 5, 9, 17, 33):
+        num = uniform_filter(p, size=size, mode="wrap")
+        den = uniform_filter(room, size=size, mode="wrap")
+        ok = np.isnan(out) & (den * size * size >= 9.0 * m - 1e-6 * m)
+        out[ok] = num[ok] / den[ok]
+        if not np.isnan(out).any():
+            break
+    rest = np.isnan(out)
+    if rest.any():  # a fit that took (almost) everything: the residual's mean level
+        out[rest] = float(p.sum()) / max(float(room.sum()), 1.0)
+    return out
+
+
+def _removed_share(fit: ZernikeFit, window: np.ndarray | None = None) -> np.ndarray:
+    """q_k = Σ_j |DFT(φ_j)_k|² for an orthonormal basis φ (over the fit's pixels) of the
+    fitted terms and the mean (the residual's mean is removed too)."""
+    geo = fit.geometry
+    g = np.asarray(geo.gram, dtype=np.float64)
+    has_piston = (0, 0) in [tuple(o) for o in fit.orders]
+    if not has_piston:  # augment with the constant: its Gram column is Bᵀ1, its norm M
+        ones = np.asarray(geo._ones, dtype=np.float64)
+        k = g.shape[0]
+        aug = np.empty((k + 1, k + 1))
+        aug[:k, :k], aug[:k, k], aug[k, :k], aug[k, k] = g, ones, ones, geo.n_pixels
+        g = aug
+    w, vec = np.linalg.eigh(g)
+    keep = w > w.max() * 1e-12
+    t = vec[:, keep] / np.sqrt(w[keep])  # φ = [Z, 1] t is orthonormal over the pixels
+    q = np.zeros((geo.shape[0], geo.shape[1] // 2 + 1))  # on the real FFT's columns
+    for col in t.T:
+        phi = geo.scatter_sum(col[:len(fit.indices)])
+        phi = np.nan_to_num(phi)
+        if not has_piston:
+            phi = np.where(geo.mask, phi + col[-1], 0.0)
+        if window is not None:
+            phi = phi * window
+        q += _spectra.half_power(phi)
+    return _spectra.expand_half(q, geo.shape[1])
+
+
+def linear_u(beta: np.ndarray, psd_nm2_mm2: np.ndarray, dx_mm: float, dy_mm: float) -> float:
+    """Standard uncertainty of ``Σ_pixels β z`` when z is a stationary field of PSD ``S``.
+
+    ``Var = Σ_k |DFT(β)_k|² S_k / (N Δx Δy)`` (N pixels of the grid; β 0 off the data,
+    NaN treated as 0); for white noise of variance σ² (S = σ² Δx Δy) this is
+    σ² Σ β² exactly.
+    """
+    b = np.nan_to_num(np.asarray(beta, dtype=np.float64))
+    if b.shape != psd_nm2_mm2.shape:
+        raise ConventionError(f"pixel weights of shape {b.shape} on a PSD of shape "
+                              f"{psd_nm2_mm2.shape}")
+    var = _spectra.power_sum(b, _spectra.even_half(psd_nm2_mm2)) / (b.size * dx_mm * dy_mm)
+    return math.sqrt(max(var, 0.0))
+
+
+#: window of the residual periodogram (none: every pixel of the fit weighs the same)
+WINDOW = "none"
+
+
+class FitNoiseModel:
+    """Single-map uncertainty of linear functions ``g · c`` of a Zernike fit's coefficients.
+
+    Model (:data:`MODEL_LINEAR_SINGLE`): the residual of ``fit`` as a stationary
+    Gaussian field with the PSD :func:`residual_psd`, propagated through the fit:
+    the pixel weights of ``g · c`` are ``β_g = Σ_j w_j Z_j`` with ``w = G⁻¹ g`` (G the
+    Gram matrix of the fit's basis over its pixels), and :func:`linear_u` gives the
+    standard uncertainty. ``g`` is in the fit's normalisation and index order.
+    The residual lacks what the fit took out of each cell; :func:`residual_psd` puts it
+    back for a locally flat spectrum (exact for white noise). Random structure of the
+    surface below the fit's frequency range cannot be told from form in one map: there
+    the model knows only what the residual shows.
+    """
+
+    model = MODEL_LINEAR_SINGLE
+
+    def __init__(self, fit: ZernikeFit) -> None:
+        self.fit = fit
+        if fit.geometry.gram.size == 0:  # pragma: no cover - a solved fit has its Gram matrix
+            fit.geometry._factorize(None)
+        w, _ = _spectra.window_array(fit.residual, WINDOW)
+        self.psd = residual_psd(fit.residual, _removed_share(fit, w), w)
+        self._psd_half: np.ndarray | None = None
+
+    def u(self, g: Any) -> float:
+        """Standard uncertainty (nm) of ``g · c`` (``g``: one weight per fitted term)."""
+        geo = self.fit.geometry
+        gv = np.asarray(g, dtype=np.float64)
+        if gv.shape != (len(self.fit.indices),):
+            raise ConventionError(f"expected {len(self.fit.indices)} weights, got {gv.shape}")
+        w = np.linalg.solve(geo.gram, gv)
+        beta = np.nan_to_num(geo.scatter_sum(w))
+        if self._psd_half is None:
+            self._psd_half = _spectra.even_half(self.psd)
+        var = _spectra.power_sum(beta, self._psd_half) / (beta.size * geo.dx_mm * geo.dy_mm)
+        return math.sqrt(max(var, 0.0))  # as linear_u, the PSD's half plane kept

@@ -3,8 +3,8 @@
 The page is one self-contained file (figures as data: PNGs, no script, nothing
 fetched), and its numbers are the analysis's: the statistics against plain
 NumPy on the map as read, the Zernike table and decade bands against the
-``--json`` summary of the same run, a profile's Pq against the RMS of the trace
-about its least-squares line computed here.
+``--json`` summary of the same run (with each band's U, k = 2), a profile's Pq
+against the RMS of the trace about its least-squares line computed here.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from metrology.profile import Profile
 pytest.importorskip("matplotlib")
 
 REPO = Path(__file__).resolve().parent.parent
-FIZEAU = REPO / "datasets" / "parts" / "part-a-pass" / "l3s2-a_fizeau.datx"
+FIZEAU = REPO / "datasets" / "parts" / "part-a-pass" / "l3s2-a_fizeau.x3p"
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
@@ -71,10 +71,14 @@ def test_map_quick_look(tmp_path: Path, capsys) -> None:
     for t in z["terms"]:  # every coefficient of the summary is in the table
         assert f" {t['coefficient_nm']:.5f} " in text, t
     assert f"R_norm = {z['r_norm_mm']:.6g} mm" in text
+    cells = re.findall(r"<td>([^<]*)</td>", page)
     for b in s["psd"]["bands"]:
         assert f"{b['f_lo_per_mm']:g} - {b['f_hi_per_mm']:g}" in text
         if b["rms_nm"] is not None:
-            assert f"{b['rms_nm']:.4g}" in text
+            assert f"{b['rms_nm']:.4g}" in cells
+        # the expanded uncertainty of each band (k = 2) is shown where the analysis has it
+        assert b["k"] == 2.0 and f"{b['U_nm']:.2g}" in cells
+    assert "U [nm] (k = 2)" in text and s["psd"]["uncertainty_model"] in text
     assert "partial" in text  # the lowest decade is only partly resolved by a 56 mm map
 
 

@@ -67,6 +67,12 @@ def _load_build():
 build = _load_build()
 PART_NAMES = [p.name for p in build.PARTS]
 N_PARTS = len(PART_NAMES)
+GUARDED_SPEC_PATH = DATASETS / "specs" / "caf2-wafer-inspection-guarded.toml"
+
+
+def _site_name(label: str) -> str:
+    """The data file a site's truth is in: the file, or the first of its repeats."""
+    return Path(label.split(" (+", 1)[0]).name
 
 
 def _worst(vs):
@@ -75,6 +81,7 @@ def _worst(vs):
 
 def _sidecar(data_file: str | Path) -> dict:
     p = Path(data_file)
+    p = p.with_name(_site_name(p.name))
     return json.loads(p.with_name(p.name + ".truth.json").read_text())
 
 
@@ -109,11 +116,19 @@ def test_part_folder_layout(name):
     data = sorted(p.name for p in folder.iterdir()
                   if p.is_file() and not p.name.endswith(".json"))
     assert sorted(part["files"]) == data
-    tags = [n.split("_")[1].split(".")[0] for n in data]
+    refs = set(part.get("references", {}).values())
+    sites = {n.split(".")[0].split("_rep")[0] for n in data if n not in refs}
+    tags = [n.split("_")[1] for n in sites]
     assert tags.count("fizeau") == 1 and tags.count("csi5x") == 3 and tags.count("csi50x") == 3
+    for site, files in part.get("repeats", {}).items():
+        assert len(files) >= 2 and all(f.split("_rep")[0] == site.split("_rep")[0]
+                                       for f in files)
     for n in data:
-        sc = _sidecar(folder / n)
+        sc = json.loads((folder / (n + ".truth.json")).read_text())
         assert sc["file"] == n and sc["part"] == name
+        if n in refs:
+            assert sc["role"] == "reference" and "criteria" not in sc
+            continue
         assert sc["expected_verdict"] in (PASS, FAIL, NOT_MEASURABLE)
         # the expected verdict follows from the truth values and the limits it records
         for cid, c in sc["criteria"].items():
@@ -175,9 +190,9 @@ def test_file_verdicts_match_sidecars(results, name):
             if c.id.endswith(".sites"):  # one value for all files of the measurement
                 for fa in pr.files:
                     if fa.measurement == c.measurement:
-                        per_file.setdefault(Path(fa.path).name, {})[c.id] = s.verdict
+                        per_file.setdefault(_site_name(fa.path), {})[c.id] = s.verdict
             else:
-                per_file.setdefault(Path(s.file).name, {})[c.id] = s.verdict
+                per_file.setdefault(_site_name(s.file), {})[c.id] = s.verdict
     assert len(per_file) == 7
     for fname, got in per_file.items():
         sc = _sidecar(PARTS / name / fname)
@@ -207,8 +222,8 @@ def _site_pairs(results, kind: str):
             if c.type != kind:
                 continue
             for s in c.sites:
-                sc = _sidecar(PARTS / name / Path(s.file).name)
-                out.append((Path(s.file).name, c.id, s.value, sc["criteria"][c.id]))
+                sc = _sidecar(PARTS / name / _site_name(s.file))
+                out.append((_site_name(s.file), c.id, s.value, sc["criteria"][c.id]))
     return out
 
 
@@ -239,7 +254,7 @@ def test_zernike_terms_match_the_model_within_its_scatter(results):
             if c.type not in ("zernike_term", "power", "zernike_other"):
                 continue
             (s,) = c.sites
-            want = _sidecar(PARTS / name / Path(s.file).name)["criteria"][c.id]
+            want = _sidecar(PARTS / name / _site_name(s.file))["criteria"][c.id]
             assert abs(s.value - want["value"]) <= 4 * want["sigma_nm"] + 0.002, (name, c.id)
             n += 1
     assert n == N_PARTS * 6
@@ -267,11 +282,13 @@ def reference(spec):
     out = {}
     for p in build.PARTS:
         js = build.jobs(p)
+        sites = build.n_sites(js)
         for job in js:
+            if job.reference or (job.repeat or 1) > 1:  # one truth per site
+                continue
             sm = job.synthesize()
-            n = sum(1 for j in js if j.measurement == job.measurement)
             out[(p.name, job.name)] = reference_values(spec, job.measurement, sm.truth,
-                                                       n_sites=n)
+                                                       n_sites=sites[job.measurement])
     return out
 
 
@@ -290,13 +307,13 @@ def test_checker_matches_the_reference_on_the_noise_free_maps(results, reference
             if c.type not in kinds:
                 continue
             for s in c.sites:
-                want = reference[(name, Path(s.file).name)][c.id]
+                want = reference[(name, _site_name(s.file))][c.id]
                 n += 1
                 if (s.value is None) != (want is None):
                     bad.append((s.file, c.id, s.value, want))
                 elif want is not None and not math.isclose(s.value, want, rel_tol=rtol,
                                                            abs_tol=atol):
-                    bad.append((Path(s.file).name, c.id, s.value, want))
+                    bad.append((_site_name(s.file), c.id, s.value, want))
     assert n >= 7 and not bad, bad
 
 
@@ -323,7 +340,7 @@ def test_generator_is_deterministic(tmp_path, spec, fmt):
     """Building a file twice gives the same bytes; the shipped file is that build up to
     floating-point rounding (the last bits follow the numerical libraries' versions)."""
     job = next(j for p in build.PARTS for j in build.jobs(p)
-               if j.fmt == fmt and j.measurement == "csi-50x")
+               if j.fmt == fmt and j.measurement == "csi-50x" and not j.reference)
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     sc = build.build_file(job, tmp_path / "a", spec, n_sites=3)
@@ -389,7 +406,8 @@ def test_model_slope_variance_matches_numerical_integral():
 
 # ----------------------------------------------------------------------------- command line
 
-@pytest.mark.parametrize("name", ["part-a-pass", "part-c-astigmatism", "part-f-hsf-undersampled"])
+@pytest.mark.parametrize("name", ["part-a-pass", "part-c-astigmatism", "part-f-hsf-undersampled",
+                                  "part-i-repeats"])
 def test_command_line_exit_code(name, capsys):
     """`metrology check --spec <spec> <part>` exits with the part's expected code."""
     from metrology.cli import main
@@ -579,3 +597,197 @@ def test_calibrated_instruments_agree_in_every_shipped_part(results):
     for name in PART_NAMES:
         c = next(c for c in results[name].criteria if c.id == "composite.band.MSF-bridge.rms")
         assert c.evidence.overlaps and not c.evidence.overlap_flags, name
+
+
+# ----------------------------------------------------------------------------- repeats part
+
+REPEATS_PART = "part-i-repeats"
+
+
+def _repeats_site(pr, cid: str):
+    c = next(c for c in pr.criteria if c.id == cid)
+    return c, next(s for s in c.sites if "(+3 repeats)" in s.file)
+
+
+def test_repeats_part_is_averaged_with_its_reference_subtracted(results):
+    pr = results[REPEATS_PART]
+    part = json.loads((PARTS / REPEATS_PART / "part.json").read_text())
+    (site_files,) = part["repeats"].values()
+    fa = next(f for f in pr.files if f.source is not None and f.source.n_repeats > 1)
+    assert [Path(f).name for f in fa.source.files] == site_files
+    assert fa.source.repeats_by.startswith("file names")
+    ref = part["references"]["csi-5x"]
+    five = [f for f in pr.files if f.measurement == "csi-5x"]
+    assert len(five) == 3 and all(Path(f.source.reference).name == ref for f in five)
+    assert all(f.measurement != "csi-5x" or f.source.reference_sha256 for f in pr.files)
+
+
+def test_repeats_noise_floor_within_10_percent_of_the_injected_noise(results):
+    """The noise floor the check reports for the averaged site, against the set-up's noise
+    PSD from the generator's parameters (white + vibration, over the band's cells)."""
+    _, site = _repeats_site(results[REPEATS_PART], "csi-5x.band.MSF2.rms")
+    sc = _sidecar(PARTS / REPEATS_PART / _site_name(site.file))
+    want = sc["noise_floor"]["bands"]["MSF2"]["average_nm"]
+    u = site.uncertainty
+    assert u.n_repeats == 4 and u.noise == pytest.approx(want, rel=0.10)
+    # the single-map sites of the same measurement have no noise floor
+    c = next(c for c in results[REPEATS_PART].criteria if c.id == "csi-5x.band.MSF2.rms")
+    assert [s.uncertainty.noise for s in c.sites if s is not site] == [None, None]
+
+
+def test_repeats_part_fails_without_its_reference(tmp_path, spec):
+    """Without the reference file the 5x maps keep the objective's reference ripple: MSF2
+    becomes sqrt(truth² + A²/2) (A from the generator) and fails; with it, it passes."""
+    import shutil
+
+    part = json.loads((PARTS / REPEATS_PART / "part.json").read_text())
+    ref = part["references"]["csi-5x"]
+    dst = tmp_path / REPEATS_PART
+    dst.mkdir()
+    for f in part["files"]:
+        if f != ref and "csi5x" in f:
+            shutil.copy(PARTS / REPEATS_PART / f, dst / f)
+    pr = check(spec, [dst], as_name=None).parts[0]
+    c = next(c for c in pr.criteria if c.id == "csi-5x.band.MSF2.rms")
+    assert c.verdict == FAIL
+    for s in c.sites:
+        sc = _sidecar(PARTS / REPEATS_PART / _site_name(s.file))
+        a = sc["reference_error"]["marks"][0]["amplitude_nm"]
+        want = math.hypot(sc["criteria"][c.id]["value"], a / math.sqrt(2.0))
+        assert s.value == pytest.approx(want, rel=0.15)
+        assert s.file and "reference" not in s.reason
+
+
+# ----------------------------------------------------------------------------- guarded spec
+
+@pytest.fixture(scope="module")
+def guarded(report):
+    spec = mt.load_spec(GUARDED_SPEC_PATH)
+    return {p.name: p for p in check(spec, [PARTS / n for n in PART_NAMES]).parts}
+
+
+def test_guarded_spec_is_the_example_spec_but_for_its_rule():
+    import tomllib
+
+    a = tomllib.loads(SPEC_PATH.read_text(encoding="utf-8"))
+    b = tomllib.loads(GUARDED_SPEC_PATH.read_text(encoding="utf-8"))
+    assert (b.pop("decision_rule"), b.pop("noise_correction"), b.pop("display_units")) == \
+        ("guarded", True, ["nm", "fringes"])
+    a.pop("description")
+    b.pop("description")
+    assert a == b
+
+
+def test_guarded_rule_never_turns_a_pass_into_a_fail_or_back(results, guarded):
+    allowed = {PASS: {PASS, NOT_MEASURABLE}, FAIL: {FAIL, NOT_MEASURABLE},
+               NOT_MEASURABLE: {NOT_MEASURABLE}}
+    for name in PART_NAMES:
+        simple = {c.id: c.verdict for c in results[name].criteria}
+        for c in guarded[name].criteria:
+            assert c.verdict in allowed[simple[c.id]], (name, c.id, simple[c.id], c.verdict)
+            assert c.decision_rule == "guarded"
+
+
+def test_guarded_rule_turns_marginal_passes_into_not_measurable(results, guarded):
+    from metrology.decision import REASON_WITHIN_U
+
+    turned = []
+    for name in PART_NAMES:
+        simple = {c.id: c for c in results[name].criteria}
+        for c in guarded[name].criteria:
+            if simple[c.id].verdict == PASS and c.verdict == NOT_MEASURABLE:
+                assert c.value is not None
+                if REASON_WITHIN_U in c.reason:
+                    turned.append((name, c.id))
+                    assert c.U is not None and abs(c.value - c.limit) <= c.U  # marginal
+                else:  # a value without an uncertainty model: the rule cannot decide
+                    assert c.U is None and "cannot decide" in c.reason, (name, c.id)
+    assert turned, "no marginal pass in the shipped parts"
+
+
+def test_guarded_rule_keeps_clear_fails(guarded):
+    """Every failing criterion whose truth lies more than 4 model sigma beyond its limit (the
+    generator's scatter: Zernike sigma_nm, band rel_sigma) still fails under the guarded
+    rule: a clear fail is never not-measurable, never a pass."""
+    n = 0
+    for name in PART_NAMES:
+        for c in guarded[name].criteria:
+            for s in c.sites:
+                if c.id.endswith(".sites") or c.measurement == "composite":
+                    continue  # one value of the part (composite truth: part.json)
+                t = _sidecar(PARTS / name / _site_name(s.file))["criteria"][c.id]
+                sigma = t.get("sigma_nm") or (t.get("rel_sigma") or 0.0) * (t["value"] or 0)
+                if t["verdict"] == FAIL and sigma and t["value"] - t["limit"] > 4 * sigma:
+                    assert s.verdict == FAIL, (name, c.id, s.file)
+                    n += 1
+    assert n >= 3
+
+
+def test_guarded_repeats_site_passes_with_u_below_its_noise_floor(guarded):
+    """The averaged site's U (repeats model: this surface, the noise of 4 maps) is far below
+    the single-map U and below the generator's noise floor of the average."""
+    c, site = _repeats_site(guarded[REPEATS_PART], "csi-5x.band.MSF2.rms")
+    sc = _sidecar(PARTS / REPEATS_PART / _site_name(site.file))
+    assert site.verdict == PASS and site.uncertainty.corrected
+    assert site.U < sc["noise_floor"]["bands"]["MSF2"]["average_nm"]
+    singles = [s.U for s in c.sites if s is not site]
+    assert site.U < 0.5 * min(singles)
+
+
+# ----------------------------------------------------------------------------- U against the truth
+
+def _u_pairs(results, types):
+    out = []
+    for name in PART_NAMES:
+        for c in results[name].criteria:
+            if c.type not in types or c.measurement == "composite":
+                continue
+            for s in c.sites:
+                t = _sidecar(PARTS / name / _site_name(s.file))["criteria"][c.id]
+                if s.value is None or t["value"] is None:
+                    continue
+                out.append((c.id, s.value, s.U, t))
+    return out
+
+
+def test_zernike_u_covers_the_model_and_is_not_smaller_than_its_scatter(results):
+    """Single-map U of every Zernike criterion of the shipped Fizeau maps against the
+    generator's model coefficients: |value - model| <= U for >= 90 % of them, and U is
+    at least the 2 sigma of the realisation scatter (Noll's sigma from the random part's
+    PSD). It is larger, 1.0-3x (the random part of these surfaces starts at 0.1 /mm, and
+    the model extrapolates the residual's spectrum into the fit's range as locally flat:
+    docs/uncertainty.md)."""
+    pairs = _u_pairs(results, ("power", "zernike_term", "zernike_other"))
+    assert len(pairs) == N_PARTS * 6
+    hits = [abs(v - t["value"]) <= u for _, v, u, t in pairs]
+    assert sum(hits) >= 0.9 * len(pairs)
+    ratio = np.array([u / (2 * t["sigma_nm"]) for _, _, u, t in pairs])
+    assert ratio.min() > 0.9 and np.median(ratio) < 3.0, ratio
+
+
+def test_band_u_covers_the_model(results):
+    """Band RMS and slope with their U against the infinite-plane model of the generator
+    (which leaves out finite-field biases of up to ~10 %, README): >= 90 % covered."""
+    pairs = _u_pairs(results, ("band_rms", "band_slope"))
+    hits = [abs(v - t["value"]) <= u for _, v, u, t in pairs]
+    assert len(pairs) >= N_PARTS * 7 - 3 and sum(hits) >= 0.9 * len(pairs)
+
+
+def test_composite_u_covers_the_part_truth(results):
+    """The composite criteria (band RMS and slope, TIS, BRDF) with U from the composite's
+    standard errors against the part-level truth of the generator (part.json
+    part_criteria), except part g, whose dropout fill biases the composite by 7-11 %
+    (datasets/README.md, limitations): covered in >= 80 % (27 of 30 when written)."""
+    hits = n = 0
+    for name in PART_NAMES:
+        if name == "part-g-fizeau-dropouts":
+            continue
+        truth = json.loads((PARTS / name / "part.json").read_text())["part_criteria"]
+        for c in results[name].criteria:
+            if c.measurement != "composite" or c.value is None:
+                continue
+            t = truth[c.id]["value"]
+            assert c.U is not None and c.U > 0, c.id
+            n += 1
+            hits += abs(c.value - t) <= c.U
+    assert n >= 3 * (N_PARTS - 1) and hits >= 0.8 * n, (hits, n)

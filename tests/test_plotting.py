@@ -35,7 +35,7 @@ matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-FIZEAU = REPO / "datasets" / "parts" / "part-a-pass" / "l3s2-a_fizeau.datx"
+FIZEAU = REPO / "datasets" / "parts" / "part-a-pass" / "l3s2-a_fizeau.x3p"
 
 
 def _ax() -> object:
@@ -76,7 +76,7 @@ def test_repr_html_of_a_large_map_is_small() -> None:
     hm = mt.load(FIZEAU)
     html = hm._repr_html_()
     assert len(html) < 60_000  # a 560 x 560 map, drawn as block means, stays light
-    assert "l3s2-a_fizeau.datx" in html and "Zygo Fizeau" in html
+    assert "l3s2-a_fizeau.x3p" in html and "Fizeau interferometer" in html
 
 
 def test_repr_html_without_matplotlib(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -24,7 +24,7 @@ from metrology.read_options import ReadOptions, options_for, read_file
 from metrology.spec import load_spec, parse_spec
 
 REPO = Path(__file__).resolve().parent.parent
-FIZEAU = REPO / "datasets" / "parts" / "part-a-pass" / "l3s2-a_fizeau.datx"
+FIZEAU = REPO / "datasets" / "parts" / "part-a-pass" / "l3s2-a_fizeau.x3p"
 CSI5X = REPO / "datasets" / "parts" / "part-a-pass" / "l3s2-a_csi5x_site1.datx"
 SPEC = REPO / "datasets" / "specs" / "caf2-wafer-inspection.toml"
 

@@ -238,3 +238,53 @@ def test_single_map_with_an_external_noise_psd() -> None:
     assert e.value < e.measured
     with pytest.raises(ConventionError):
         band_estimate(m.HeightMap(np.zeros((64, 64)), DX), 1.0, 2.0, noise=nz)
+
+
+# -- the half-plane spectral sums equal the full-plane ones (plain fft2 reference) --
+
+@pytest.mark.parametrize("shape", [(6, 8), (7, 9), (8, 5), (1, 4), (5, 1)])
+def test_half_plane_power_equals_full_fft(shape) -> None:
+    from metrology import _spectra
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=shape)
+    s = rng.uniform(0.5, 2.0, size=shape)  # not even: only its even part may count
+    f = np.fft.fft2(x)
+    p_full = f.real ** 2 + f.imag ** 2
+    np.testing.assert_allclose(_spectra.full_power(x), p_full, rtol=1e-12, atol=1e-12)
+    ref = float(np.sum(p_full * s))
+    assert _spectra.power_sum(x, _spectra.even_half(s)) == pytest.approx(ref, rel=1e-12)
+
+
+def test_pair_sum_equals_the_double_sum() -> None:
+    from metrology import _spectra
+
+    rng = np.random.default_rng(3)
+    hm = m.HeightMap(rng.normal(size=(6, 7)), dx_mm=0.1)
+    g = _spectra.Grid(hm, "hann", ("piston",))
+    x = rng.normal(size=g.shape)
+    k2 = g.kernel
+    ny, nx = g.shape
+    ref = 0.0
+    for a in range(ny * nx):  # Σ_k Σ_l x_k x_l |ρ_{k-l}|², written out
+        ka, kb = divmod(a, nx)
+        for b in range(ny * nx):
+            la, lb = divmod(b, nx)
+            ref += x[ka, kb] * x[la, lb] * k2[(ka - la) % ny, (kb - lb) % nx]
+    assert g.pair_sum(x) == pytest.approx(ref, rel=1e-10)
+
+
+def test_chi2_helpers_agree_with_scipy_stats() -> None:
+    from scipy.stats import chi2
+
+    from metrology.uncertainty import _P_HI, _P_LO, _chi2_interval, _chi2_symmetric_u
+
+    for dof in (0.7, 3.0, 41.5, 2.0e4):
+        lo, hi = _chi2_interval(1.0, dof)
+        q_lo, q_hi = chi2.ppf([_P_LO, _P_HI], dof)
+        assert lo == pytest.approx(np.sqrt(dof / q_hi), rel=1e-10)
+        assert hi == pytest.approx(np.sqrt(dof / q_lo), rel=1e-10)
+        u = _chi2_symmetric_u(dof)
+        top = chi2.cdf(dof / (1 - u) ** 2, dof) if u < 1 else 1.0
+        cover = top - chi2.cdf(dof / (1 + u) ** 2, dof)
+        assert cover == pytest.approx(_P_HI - _P_LO, abs=1e-8)

@@ -17,10 +17,20 @@ import pkgutil
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from ._base import PSD, PSD_WINDOW, SECTION_RANK, Criterion, Evidence, FitRequest, SiteValue
+from ._base import (
+    EXACT,
+    PSD,
+    PSD_WINDOW,
+    SECTION_RANK,
+    Criterion,
+    Evidence,
+    FitRequest,
+    SiteValue,
+    Uncertainty,
+)
 
 __all__ = ["Criterion", "Evidence", "SiteValue", "FitRequest", "PSD", "PSD_WINDOW",
-           "SECTION_RANK",
+           "SECTION_RANK", "Uncertainty", "EXACT",
            "registry", "criterion_types", "section_keys", "claimed_subkeys"]
 
 _REGISTRY: dict[str, type[Criterion]] | None = None

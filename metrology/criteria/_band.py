@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ..errors import MetrologyError
 from ..spec.context import number
 from ..spec.model import COMPOSITE, Band
 from ._base import PSD, PSD_WINDOW, Criterion, Evidence, SiteValue
+from ._uncertainty import band_judged
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Iterator, Sequence
@@ -15,6 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..pipeline import FileAnalysis
     from ..spec.model import PsdLimitLine
     from ..spec.schema import BandEntry, SpecDraft
+    from ..uncertainty import BandEstimate
 
 __all__ = ["BandEvidence", "BandCriterionBase", "line_implied_rms", "FILTER_DEFAULT_NOTE"]
 
@@ -128,6 +131,26 @@ class BandCriterionBase(Criterion):
             psd=self.psd_text(), window=spec.window,
             dropouts_interpolated_px=spec.filled_pixels, filter=b.filter, **kw)
 
+    def estimate(self, fa: FileAnalysis, quantity: str) -> BandEstimate | None:
+        """The band's :class:`~metrology.uncertainty.BandEstimate` of ``quantity``
+        ("height" or "slope") on the file's spectra (single-map or repeats model)."""
+        ba = fa.spectrum.bands if fa.spectrum is not None else None
+        if ba is None:
+            return None
+        b = self.band
+        try:
+            return ba.estimate(b.f_lo_per_mm, b.f_hi_per_mm, kind=b.kind,
+                               axis=b.direction or "x", quantity=quantity)
+        except MetrologyError:
+            return None
+
+    def judge_band(self, fa: FileAnalysis, measured: float, quantity: str,
+                   ev: BandEvidence) -> SiteValue:
+        """Judge a fully covered band value with its U (and, with ``noise_correction``
+        and repeats, noise-corrected)."""
+        value, unc = band_judged(measured, self.estimate(fa, quantity), self.noise_correction)
+        return self.judge(fa.path, value, "", ev, unc)
+
     def convention(self) -> dict[str, Any]:
         b = self.band
         return {"band": b.name, "f_lo_per_mm": b.f_lo_per_mm, "f_hi_per_mm": b.f_hi_per_mm,
@@ -138,6 +161,10 @@ class BandCriterionBase(Criterion):
                 "sidedness": ("areal: full-plane 2-D PSD cells, f_lo <= |f| < f_hi"
                               if b.kind == "areal" else
                               f"one-sided profile PSD along {b.direction or 'x'}"),
+                "uncertainty": "U (k = 2): repeats model when the site is an average of "
+                               "repeats, else the single-map periodogram model "
+                               "(docs/uncertainty.md)",
+                "noise_correction": self.noise_correction,
                 **filter_convention(b, self.line_rms)}
 
 

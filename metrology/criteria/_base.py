@@ -15,6 +15,11 @@ A criterion type is one class in one module of :mod:`metrology.criteria`
 * **describe**: :meth:`Criterion.convention` says, for every report, which
   convention the value follows.
 
+Every verdict is made in one place, :meth:`Criterion.judge`: the value, its
+:class:`Uncertainty` (U with k = 2, supplied by the criterion type) and the
+spec's decision rule (``decision_rule = "simple" | "guarded"``, ISO 14253-1,
+:mod:`metrology.decision`).
+
 The registry (:mod:`metrology.criteria`) finds the modules by themselves:
 adding a criterion type is one new file plus its test.
 """
@@ -35,7 +40,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..spec.schema import SpecDraft
 
 __all__ = ["Criterion", "SiteValue", "Evidence", "FitRequest", "PSD", "PSD_WINDOW",
-           "figure_field", "SECTION_RANK"]
+           "figure_field", "SECTION_RANK", "Uncertainty", "EXACT"]
 
 #: where the criteria of each spec section come in a measurement's list (spec order);
 #: a section a new criterion type brings comes after these, by name
@@ -78,9 +83,40 @@ class Evidence:
         return out
 
 
+@dataclass(frozen=True)
+class Uncertainty:
+    """The expanded uncertainty of a site value and where it comes from.
+
+    ``U`` is in the criterion's unit with coverage factor ``k`` (None: unknown;
+    the guarded rule then cannot decide). ``noise`` is the noise floor of the
+    analysed data in the same quantity when it is known (band values from
+    repeats), ``measured`` the value before noise correction and ``corrected``
+    whether the judged value is noise-corrected. ``model`` says, in words,
+    which model gave U (``docs/uncertainty.md``); ``detail`` what is particular to
+    this value (the PSD bin it was read from, the noise bias included, ...).
+    """
+
+    U: float | None
+    model: str
+    k: float = 2.0
+    detail: str = ""
+    noise: float | None = None
+    measured: float | None = None
+    corrected: bool = False
+    dof: float | None = None
+    n_repeats: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return jsonable(dataclasses.asdict(self))
+
+
+#: the uncertainty of a counted value (pixels, files): exact
+EXACT = Uncertainty(0.0, "counted: exact (no measurement uncertainty)")
+
+
 @dataclass
 class SiteValue:
-    """The value of one criterion on one file (site), with its evidence."""
+    """The value of one criterion on one file (site), with its evidence and uncertainty."""
 
     file: str
     value: float | None
@@ -88,10 +124,17 @@ class SiteValue:
     reason: str = ""
     margin: float | None = None
     evidence: Evidence | None = None
+    uncertainty: Uncertainty | None = None
+
+    @property
+    def U(self) -> float | None:
+        """Expanded uncertainty (k = 2) of ``value``; None when unknown."""
+        return None if self.uncertainty is None else self.uncertainty.U
 
     def to_dict(self) -> dict[str, Any]:
         return {"file": self.file, "value": self.value, "verdict": self.verdict,
-                "reason": self.reason, "margin": self.margin,
+                "reason": self.reason, "margin": self.margin, "U": jsonable(self.U),
+                "uncertainty": None if self.uncertainty is None else self.uncertainty.to_dict(),
                 "evidence": None if self.evidence is None else self.evidence.to_dict()}
 
 
@@ -150,6 +193,11 @@ class Criterion:
     unit: str
     bound: Literal["max", "min"] = "max"
     description: str = ""
+    #: ISO 14253-1 decision rule, "simple" or "guarded" (the spec's ``decision_rule``)
+    decision_rule: str = "simple"
+    #: judge noise-corrected values where a noise floor is known (the spec's
+    #: ``noise_correction``; band criteria)
+    noise_correction: bool = False
 
     # -- semantics -------------------------------------------------------------------------
     def within(self, value: float) -> bool:
@@ -163,14 +211,27 @@ class Criterion:
         return self.limit - value if self.bound == "max" else value - self.limit
 
     def judge(self, file: str, value: float | None, reason: str = "",
-              evidence: Evidence | None = None) -> SiteValue:
-        """The site result for ``value``: no finite value is ``not-measurable``."""
+              evidence: Evidence | None = None,
+              uncertainty: Uncertainty | None = None) -> SiteValue:
+        """The site result for ``value`` with its ``uncertainty``, under the criterion's
+        decision rule (:class:`metrology.decision.DecisionRule`): no finite value is
+        ``not-measurable``; ``simple`` compares the value with the limit (U reported);
+        ``guarded`` passes only when value + U <= limit, fails only when value - U >
+        limit (mirrored for a lower bound) and is otherwise ``not-measurable`` "within the
+        uncertainty of the limit" (also when U is unknown)."""
+        from ..decision import DecisionRule
+
         if value is None or not math.isfinite(value):
             return SiteValue(file, None, Verdict.NOT_MEASURABLE,
-                             reason or "value could not be computed", None, evidence)
-        verdict = Verdict.PASS if self.within(value) else Verdict.FAIL
-        return SiteValue(file, float(value), verdict, reason, float(self.margin(value)),
-                         evidence)
+                             reason or "value could not be computed", None, evidence,
+                             uncertainty)
+        u = None if uncertainty is None else uncertainty.U
+        d = DecisionRule(self.decision_rule).decide(
+            float(value), float(self.limit), U=u, bound="upper" if self.bound == "max"
+            else "lower")
+        why = "; ".join(x for x in (d.reason, reason) if x)
+        return SiteValue(file, float(value), d.verdict, why, float(self.margin(value)),
+                         evidence, uncertainty)
 
     # -- the four hooks of a criterion type -----------------------------------------------
     @classmethod

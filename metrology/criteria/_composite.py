@@ -400,7 +400,10 @@ class CompositeBandCriterionBase(CompositeCriterionBase):
             return [self.judge(build.label, None, f"{why} ({served})", ev)]
         notes = [t for t in (flags_text(c, r.support_lo_per_mm, r.support_hi_per_mm),
                              build.fill_text()) if t]
-        return [self.judge(build.label, value, "; ".join([served, *notes]), ev)]
+        from ._uncertainty import from_stderr
+
+        return [self.judge(build.label, value, "; ".join([served, *notes]), ev,
+                           from_stderr(err, "standard error of the band value"))]
 
     def convention(self) -> dict[str, Any]:
         from ._band import filter_convention

@@ -5,18 +5,28 @@ Every type of this family (``power``, ``zernike_term``, ``zernike_other``,
 preprocessed map (:class:`FitRequest`: scheme, R_norm, joint terms, about the
 aperture centre); criteria with the same key share the fit, each reads its
 coefficients in its own normalisation.
+
+A type implements :meth:`ZernikeCriterion.measure` (its value from one fit) and
+:meth:`ZernikeCriterion.single_map_uncertainty`; the U of a value is Type A
+over the same fit of each repeat when the site is an average of repeats,
+else the single-map model of the type (``criteria/_uncertainty.py``).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ._base import Criterion, Evidence, FitRequest, SiteValue
+import numpy as np
+
+from ._base import Criterion, Evidence, FitRequest, SiteValue, Uncertainty
+from ._uncertainty import type_a, unknown
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..pipeline import FileAnalysis, FitRecord
+    from ..zernike import ZernikeFit
 
 __all__ = ["ZernikeCriterion", "ZernikeEvidence", "BASIS"]
 
@@ -87,15 +97,55 @@ class ZernikeCriterion(Criterion):
             centre_mm=rec.centre_mm, joint_fit_terms=tuple(self.joint_fit_terms),
             n_pixels=rec.fit.n_pixels, **kw)
 
+    def scale(self, fit: ZernikeFit) -> np.ndarray:
+        """Per term, this criterion's coefficient / the fit's (``c_peak = N c_rms``)."""
+        from ..zernike_schemes import normalisation_factor
+
+        if self.normalisation == fit.normalisation:
+            return np.ones(len(fit.indices))
+        f = np.array([normalisation_factor(n, m, "rms") for n, m in fit.orders])
+        return f if self.normalisation == "peak" else 1.0 / f
+
+    def measure(self, fit: ZernikeFit) -> tuple[float, dict[str, Any]]:
+        """The value (nm) of this criterion on ``fit`` and the evidence fields it adds."""
+        raise NotImplementedError(f"{type(self).__name__}.measure")
+
     def value_and_evidence(self, fa: FileAnalysis, rec: FitRecord
                            ) -> tuple[float, ZernikeEvidence]:
-        raise NotImplementedError
+        assert rec.fit is not None
+        value, kw = self.measure(rec.fit)
+        return value, self.evidence(fa, rec, **kw)
+
+    def gradient(self, fit: ZernikeFit) -> np.ndarray | None:
+        """d value / d c (fit's normalisation, index order) where the value is a smooth
+        function of the coefficients; ``None`` otherwise."""
+        return None
+
+    def single_map_uncertainty(self, fa: FileAnalysis, rec: FitRecord,
+                               value: float) -> Uncertainty:
+        """U of ``value`` on a single map: the fit's single-map model through
+        :meth:`gradient` (a linearisation), unless a type says otherwise."""
+        assert rec.fit is not None
+        g = self.gradient(rec.fit)
+        model = rec.noise_model
+        if g is None or model is None:
+            return unknown("no single-map model for this value")
+        return Uncertainty(2.0 * model.u(g), model.model + " (value linearised in the "
+                           "coefficients)", measured=value)
+
+    def uncertainty(self, fa: FileAnalysis, rec: FitRecord, value: float) -> Uncertainty:
+        """Type A over the repeats' fits, else :meth:`single_map_uncertainty`."""
+        if rec.repeat_fits:
+            return type_a([self.measure(f)[0] for f in rec.repeat_fits],
+                          "the value of the same fit")
+        return self.single_map_uncertainty(fa, rec, value)
 
     def evaluate(self, analysis: FileAnalysis) -> SiteValue:
         rec = analysis.fit_for(self.fit_request())
         assert rec is not None and rec.fit is not None  # the engine checked
         value, ev = self.value_and_evidence(analysis, rec)
-        return self.judge(analysis.path, value, "", ev)
+        unc = self.uncertainty(analysis, rec, value) if math.isfinite(value) else None
+        return self.judge(analysis.path, value, "", ev, unc)
 
     def convention(self) -> dict[str, Any]:
         return {"scheme": self.scheme, "normalisation": self.normalisation,

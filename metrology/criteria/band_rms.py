@@ -50,4 +50,4 @@ class BandCriterion(BandCriterionBase):
                                 r.fully_covered)
         if not r.fully_covered:
             return self.judge(analysis.path, None, r.reason, ev)
-        return self.judge(analysis.path, r.rms_nm, "", ev)
+        return self.judge_band(analysis, r.rms_nm, "height", ev)

@@ -51,4 +51,4 @@ class BandSlopeCriterion(BandCriterionBase):
             return self.judge(analysis.path, None, s.reason, ev)
         value = s.magnitude_urad if b.kind == "areal" else (
             s.x_urad if (b.direction or "x") == "x" else s.y_urad)
-        return self.judge(analysis.path, value, "", ev)
+        return self.judge_band(analysis, value, "slope", ev)

@@ -149,8 +149,13 @@ class CompositePsdLimitCriterion(CompositeCriterionBase):
                                ev)]
         flags = flags_text(c, lo, hi)
         where = f"largest at {cmp.f_at_max_per_mm:.4g} /mm"
+        from ._uncertainty import bins_u
+
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rel = np.asarray(c.stderr) / np.asarray(c.psd)
         return [self.judge(build.label, cmp.max_ratio,
-                           f"{where}; {txt}" + (f"; {flags}" if flags else ""), ev)]
+                           f"{where}; {txt}" + (f"; {flags}" if flags else ""), ev,
+                           bins_u(np.asarray(cmp.ratio), rel, "every bin of the line's range"))]
 
     def convention(self) -> dict[str, Any]:
         line = self.line

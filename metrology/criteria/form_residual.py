@@ -12,11 +12,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from ..spec.context import number
 from ..spec.zernike_terms import zrange
-from ._zernike import ZernikeCriterion, ZernikeEvidence
+from ._base import Uncertainty
+from ._uncertainty import from_estimate, full_band_estimate, unknown
+from ._zernike import ZernikeCriterion
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..pipeline import FileAnalysis, FitRecord
     from ..spec.schema import SpecDraft
+    from ..zernike import ZernikeFit
 
 __all__ = ["FormResidualCriterion"]
 
@@ -60,13 +63,20 @@ class FormResidualCriterion(ZernikeCriterion):
                 fit_terms=tuple(fit), joint_fit_terms=form.joint_fit_terms,
                 r_norm_mm=form.r_norm_mm), (*p, _KEYS[stat]), 2, rank)
 
-    def value_and_evidence(self, fa: FileAnalysis, rec: FitRecord
-                           ) -> tuple[float, ZernikeEvidence]:
-        fit = rec.fit
-        assert fit is not None
+    def measure(self, fit: ZernikeFit) -> tuple[float, dict[str, Any]]:
         value = float(fit.residual_rms_nm) if self.statistic == "rms" \
             else float(fit.residual.pv_nm)
-        return value, self.evidence(fa, rec, residual_rms_nm=float(fit.residual_rms_nm))
+        return value, {"residual_rms_nm": float(fit.residual_rms_nm)}
+
+    def single_map_uncertainty(self, fa: FileAnalysis, rec: FitRecord,
+                               value: float) -> Uncertainty:
+        """RMS: the single-map chi-square model over the residual's full band (no
+        window); PV: no single-map model."""
+        if self.statistic != "rms":
+            return unknown("no single-map model for the PV of a residual (an extreme "
+                           "value); measure repeats")
+        assert rec.fit is not None
+        return from_estimate(full_band_estimate(rec.fit.residual), value)
 
     def convention(self) -> dict[str, Any]:
         out = super().convention()

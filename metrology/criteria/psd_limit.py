@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from ..errors import MetrologyError
 from ..spec.model import COMPOSITE, REL_TOL, PsdLimitLine, PsdSegment, merge_ranges
-from ._base import PSD, PSD_WINDOW, Criterion, Evidence, SiteValue, figure_field
+from ._base import PSD, PSD_WINDOW, Criterion, Evidence, SiteValue, Uncertainty, figure_field
+from ._uncertainty import band_judged, scaled_variance_u, unknown
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Sequence
@@ -51,6 +53,8 @@ class PsdLimitEvidence(Evidence):
     segments: tuple[dict[str, float], ...]
     curve_f_per_mm: np.ndarray = figure_field(default=None)
     curve_nm2_mm: np.ndarray = figure_field(default=None)
+    #: the same curve of the noise of the analysed map (the repeats' noise PSD / N)
+    noise_curve_nm2_mm: np.ndarray = figure_field(default=None)
 
     KIND: ClassVar[str] = "psd_limit"
 
@@ -131,6 +135,8 @@ class PsdLimitCriterion(Criterion):
         bins: list[tuple[float, float, float]] = []
         curve_f: list[float] = []
         curve_v: list[float] = []
+        noise_v: list[float] = []
+        noise = spectrum.noise.psd2d(of_average=True) if spectrum.noise is not None else None
         worst = -math.inf
         reason = ""
         for lo, hi in self.f_ranges_per_mm:
@@ -144,10 +150,13 @@ class PsdLimitCriterion(Criterion):
             edges[0], edges[-1] = lo, hi
             if prof is None:
                 rad = p.radial(bins=edges)
-                for e0, e1, v, fm in zip(edges[:-1], edges[1:], rad.values, rad.f_mean_per_mm,
-                                         strict=True):
+                nrad = noise.radial(bins=edges).values if noise is not None else None
+                for k, (e0, e1, v, fm) in enumerate(zip(edges[:-1], edges[1:], rad.values,
+                                                        rad.f_mean_per_mm, strict=True)):
                     if not math.isfinite(v):
                         continue
+                    if nrad is not None:
+                        noise_v.append(float(nrad[k]))
                     ratio = float(v / line.value_nm2_mm(fm))
                     bins.append((float(e0), float(e1), ratio))
                     curve_f.append(float(fm))
@@ -164,8 +173,11 @@ class PsdLimitCriterion(Criterion):
                 worst = max(worst, ratio)
         if prof is not None:
             curve = (np.asarray(prof.f_per_mm), np.asarray(prof.values))
+            ncurve = None if noise is None else np.asarray(noise.profile(
+                axis, one_sided=line.sidedness == "one-sided").values)
         else:
             curve = (np.asarray(curve_f), np.asarray(curve_v))
+            ncurve = None if noise is None else np.asarray(noise_v)
         ev = PsdLimitEvidence(
             data=spectrum.input, psd_kind=line.kind, sidedness=line.sidedness, axis=axis,
             window=spectrum.window, f_resolved_per_mm=(float(fmin), float(fmax)),
@@ -173,13 +185,53 @@ class PsdLimitCriterion(Criterion):
             bins=tuple(bins),
             segments=tuple({"a_nm2_mm": s.a_nm2_mm, "b": s.b, "f_lo_per_mm": s.f_lo_per_mm,
                             "f_hi_per_mm": s.f_hi_per_mm} for s in line.segments),
-            curve_f_per_mm=curve[0], curve_nm2_mm=curve[1])
+            curve_f_per_mm=curve[0], curve_nm2_mm=curve[1], noise_curve_nm2_mm=ncurve)
         if reason:
             return self.judge(analysis.path, None, reason, ev)
         if worst == -math.inf:
             return self.judge(analysis.path, None, "no PSD sample falls in the limit line's "
                                                    "range", ev)
-        return self.judge(analysis.path, worst, "", ev)
+        value, unc = self._bin_uncertainty(analysis, bins, worst, axis)
+        return self.judge(analysis.path, value, "", ev, unc)
+
+    def _bin_uncertainty(self, fa: FileAnalysis, bins: list[tuple[float, float, float]],
+                         worst: float, axis: str | None) -> tuple[float, Uncertainty]:
+        """The judged ratio and its U: each bin's ratio is proportional to the band variance
+        of its bin (a profile strip, or an areal annulus for a radial line), so its U is
+        ratio x ((1 + U_rms/rms)^2 - 1) from the bin's band estimate (noise-corrected like
+        a band value when the spec asks and the noise is known). The value is the largest
+        ratio; U is chosen so that value + U is the largest ratio + U of any bin (a bin of
+        few samples can reach the limit first)."""
+        ba = fa.spectrum.bands if fa.spectrum is not None else None
+        if ba is None:
+            return worst, unknown("the spectra of the uncertainty model could not be "
+                                  "computed")
+        judged: list[tuple[float, float, float, float, Uncertainty]] = []
+        for e0, e1, ratio in bins:
+            try:
+                est = ba.estimate(e0, e1, kind="areal" if axis is None else "profile",
+                                  axis=axis or "x", valid_range_per_mm=(0.0, math.inf))
+            except MetrologyError as exc:
+                return worst, unknown(str(exc))
+            m = float(est.measured)
+            rms, unc = band_judged(m, est, self.noise_correction)
+            if unc.U is None or not m > 0:
+                return worst, unc
+            r = ratio * (rms / m) ** 2
+            u = scaled_variance_u(r, rms, unc.U) if rms > 0 else scaled_variance_u(
+                ratio, m, unc.U)
+            judged.append((e0, e1, r, u, unc))
+        value = max(j[2] for j in judged)
+        top = max(judged, key=lambda j: j[2] + j[3])
+        unc = top[4]
+        return value, Uncertainty(
+            top[2] + top[3] - value, unc.model + "; a PSD-limit ratio is proportional to the "
+            "band variance of its bin: U_bin = ratio x ((1 + U_rms/rms)^2 - 1); U = the "
+            "largest ratio + U_bin of any bin minus the largest ratio",
+            detail="; ".join(x for x in (f"reached by the bin {top[0]:.4g}-{top[1]:.4g} /mm "
+                                         f"(ratio {top[2]:.3g})", unc.detail) if x),
+            noise=None, measured=worst, corrected=unc.corrected, dof=unc.dof,
+            n_repeats=unc.n_repeats)
 
     def convention(self) -> dict[str, Any]:
         line = self.line

@@ -7,6 +7,7 @@ PV of the form ``sum_{j in fit_terms} c_j Z_j`` over the aperture pixels plus
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -14,11 +15,14 @@ import numpy as np
 
 from ..spec.context import number
 from ..spec.zernike_terms import zrange
-from ._zernike import ZernikeCriterion, ZernikeEvidence
+from ._base import Uncertainty
+from ._uncertainty import full_band_estimate, unknown
+from ._zernike import ZernikeCriterion
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..pipeline import FileAnalysis, FitRecord
     from ..spec.schema import SpecDraft
+    from ..zernike import ZernikeFit
 
 __all__ = ["PVrCriterion"]
 
@@ -56,15 +60,51 @@ class PVrCriterion(ZernikeCriterion):
             joint_fit_terms=form.joint_fit_terms, r_norm_mm=form.r_norm_mm),
             (*p, "pvr_nm_max"), 3)
 
-    def value_and_evidence(self, fa: FileAnalysis, rec: FitRecord
-                           ) -> tuple[float, ZernikeEvidence]:
-        fit = rec.fit
-        assert fit is not None
+    def _form(self, fit: ZernikeFit) -> tuple[np.ndarray, np.ndarray]:
         keep = np.array([j in set(self.fit_terms) for j in fit.indices])
-        form = fit.geometry.evaluate(np.where(keep, fit.coefficients_nm, 0.0))
+        return keep, fit.geometry.evaluate(np.where(keep, fit.coefficients_nm, 0.0))
+
+    def measure(self, fit: ZernikeFit) -> tuple[float, dict[str, Any]]:
+        _, form = self._form(fit)
         pv = float(form.max() - form.min())
         rms = float(fit.residual_rms_nm)
-        return pv + 3.0 * rms, self.evidence(fa, rec, residual_rms_nm=rms, form_pv_nm=pv)
+        return pv + 3.0 * rms, {"residual_rms_nm": rms, "form_pv_nm": pv}
+
+    def single_map_uncertainty(self, fa: FileAnalysis, rec: FitRecord,
+                               value: float) -> Uncertainty:
+        """u² = u²(PV of the form) + 9 u²(residual RMS): the PV linearised at the form's
+        highest and lowest pixels, g_j = Z_j(p_max) - Z_j(p_min) over the form terms,
+        through the fit's single-map model; the RMS by the chi-square model."""
+        from ..zernike import ZernikeGeometry
+
+        fit = rec.fit
+        model = rec.noise_model
+        assert fit is not None
+        est = full_band_estimate(fit.residual)
+        if model is None or est is None:
+            return unknown("the spectra of the uncertainty model could not be computed")
+        keep, form = self._form(fit)
+        geo = fit.geometry
+        pix = np.flatnonzero(geo.mask.ravel())
+        two = np.zeros(geo.shape, bool)
+        hi, lo = pix[int(np.argmax(form))], pix[int(np.argmin(form))]
+        two.flat[hi] = two.flat[lo] = True
+        g2 = ZernikeGeometry(two, geo.dx_mm, geo.dy_mm, fit.orders, fit.normalisation,
+                             fit.centre_mm, fit.r_norm_mm, allow_outside=True,
+                             factorize=False)
+        order = np.flatnonzero(two.ravel())
+        g = np.zeros(len(fit.indices))
+        for i in np.flatnonzero(keep):
+            e = np.zeros(len(fit.indices))
+            e[i] = 1.0
+            v = dict(zip(order, g2.evaluate(e), strict=True))
+            g[i] = v[hi] - v[lo]
+        u_pv = model.u(g)
+        u_rms = 0.5 * float(est.U)
+        return Uncertainty(2.0 * math.sqrt(u_pv ** 2 + 9.0 * u_rms ** 2),
+                           model.model + "; PVr: u² = u²(PV of the form, linearised at its "
+                           "extreme pixels) + 9 u²(residual RMS, chi-square model)",
+                           measured=value)
 
     def convention(self) -> dict[str, Any]:
         out = super().convention()

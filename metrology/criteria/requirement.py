@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from ._base import Criterion, Evidence, SiteValue
+from ._base import EXACT, Criterion, Evidence, SiteValue
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..pipeline import FileAnalysis
@@ -95,8 +95,8 @@ class RequirementCriterion(Criterion):
                                  definition=self._definition(analysis))
         if self.quantity == "valid_fraction":
             return self.judge(analysis.path, analysis.valid_fraction_in_aperture,
-                              ev.definition, ev)
-        return self.judge(analysis.path, analysis.pixels_across, "", ev)
+                              ev.definition, ev, EXACT)
+        return self.judge(analysis.path, analysis.pixels_across, "", ev, EXACT)
 
     def evaluate_part(self, analyses: Sequence[FileAnalysis]) -> list[SiteValue] | None:
         if self.quantity != "sites":
@@ -106,7 +106,7 @@ class RequirementCriterion(Criterion):
         ev = RequirementEvidence(data="the files of the part", quantity="sites",
                                  definition=self._definition(None))
         names = ", ".join(Path(fa.path).name for fa in analyses) or "(none)"
-        return [self.judge(names, float(len(analyses)), "", ev)]
+        return [self.judge(names, float(len(analyses)), "", ev, EXACT)]
 
     def convention(self) -> dict[str, Any]:
         return {"quantity": self.quantity}

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from ..spec.context import MISSING, bad_type, check_keys, number
-from ._base import Criterion, Evidence, SiteValue
+from ._base import Criterion, Evidence, SiteValue, Uncertainty
+from ._uncertainty import full_band_estimate, type_a, unknown
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..pipeline import FileAnalysis
@@ -89,7 +90,26 @@ class SaCriterion(Criterion):
         ev = SaEvidence(data="preprocessed map" + (
             f" (removed: {', '.join(analysis.removed)})" if analysis.removed else ""),
             n_pixels=int(z.size), mean_nm=mean, definition=_DEFINITION)
-        return self.judge(analysis.path, sa, "", ev)
+        return self.judge(analysis.path, sa, "", ev, self._uncertainty(analysis, pre, sa))
+
+    @staticmethod
+    def _uncertainty(fa: FileAnalysis, pre: Any, sa: float) -> Uncertainty:
+        """Repeats: Type A over the repeats' Sa. Single map: the chi-square U of Sq over
+        the full band (no window) scaled by Sa / Sq (a Gaussian surface has
+        Sa = sqrt(2/pi) Sq, and the two fluctuate alike)."""
+        reps = fa.preprocessing.repeats if fa.preprocessing is not None else ()
+        if reps:
+            vals = []
+            for r in reps:
+                z = r.z_nm[r.valid]
+                vals.append(float(np.mean(np.abs(z - np.mean(z)))))
+            return type_a(vals, "Sa")
+        est = full_band_estimate(pre)
+        if est is None or not est.measured > 0:
+            return unknown("the spectra of the uncertainty model could not be computed")
+        return Uncertainty(float(est.U) * sa / float(est.measured),
+                           est.model + "; Sa: U of Sq over the full band (no window) scaled "
+                           "by Sa / Sq (Gaussian surface)", measured=sa, dof=est.dof)
 
     def convention(self) -> dict[str, Any]:
         return {"statistic": "Sa", "standard": "ISO 25178-2", "definition": _DEFINITION}

@@ -205,10 +205,17 @@ class ScatterBRDFCriterion(CompositeCriterionBase):
                       if c.gaps else "") + ")") if bad.any() else r.reason
             return [self.judge(build.label, None, why, ev)]
         served = c.served_ranges(float(f.min()), float(f.max()))
+        from ._uncertainty import bins_u
+
+        e = np.asarray(c.edges_per_mm)
+        idx = np.clip(np.searchsorted(e, f, side="right") - 1, 0, e.size - 2)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rel = np.asarray(c.stderr)[idx] / np.asarray(c.psd)[idx]
         return [self.judge(build.label, float(ratio[k]),
                            f"largest at {th[k]:.3g} deg ({f[k]:.4g} /mm); angles map to "
                            f"{f.min():.4g}-{f.max():.4g} /mm, served by "
-                           f"{served_text(served)}", ev)]
+                           f"{served_text(served)}", ev,
+                           bins_u(ratio, rel, "the composite bin of each angle's frequency"))]
 
     def convention(self) -> dict[str, Any]:
         return {"quantity": ("BRDF" if self.geometry.mode == "reflection" else "BTDF")

@@ -153,10 +153,15 @@ class ScatterTISCriterion(CompositeCriterionBase):
             return [self.judge(build.label, None, f"{where}: {r.reason}", ev)]
         extra = f"; Davies {davies:.3g} ppm" if davies is not None else ""
         return [self.judge(build.label, ppm,
-                           f"{where}, served by {served_text(served)}{extra}", ev)]
+                           f"{where}, served by {served_text(served)}{extra}", ev,
+                           _tis_u(c, r.band_per_mm, ppm))]
 
     def convention(self) -> dict[str, Any]:
         return {"quantity": "TIS: scattered / specular power into the collection cone, ppm",
+                "uncertainty": "TIS is proportional to the composite PSD over the cone's "
+                               "band: U = TIS x ((1 + 2 s/sigma)^2 - 1), s the standard error "
+                               "of that band's RMS sigma (an approximation: the cone's "
+                               "weights are smooth over the band)",
                 "model": ("reflection: Rayleigh-Rice first order (Stover 2012); transmission: "
                           "scalar first order, Delta = n cos(theta_t) - cos(theta_i); value = "
                           "the cone integral of the BSDF / specular; Davies (4 pi cos(ti) "
@@ -168,3 +173,23 @@ class ScatterTISCriterion(CompositeCriterionBase):
                 "azimuth_deg": list(self.azimuth_deg),
                 "psd": "composite radial PSD (isotropic surface)",
                 **self.composite_convention()}
+
+
+def _tis_u(c: Any, band_per_mm: tuple[float, float], ppm: float | None) -> Any:
+    """U of a TIS from the composite's band RMS standard error over the cone's band."""
+    from ._uncertainty import MODEL_COMPOSITE, Uncertainty, unknown
+
+    if ppm is None:
+        return None
+    try:
+        b = c.band_rms(float(band_per_mm[0]), float(band_per_mm[1]))
+    except MetrologyError:
+        return unknown("the composite PSD gives no standard error over the cone's band")
+    if not (math.isfinite(b.rms_nm) and b.rms_nm > 0 and math.isfinite(b.stderr_nm)):
+        return unknown("the composite PSD gives no standard error over the cone's band")
+    rel = b.stderr_nm / b.rms_nm
+    return Uncertainty(ppm * ((1.0 + 2.0 * rel) ** 2 - 1.0),
+                       MODEL_COMPOSITE + "; TIS proportional to the band variance of the "
+                       "cone's frequency band: U = TIS x ((1 + 2 s/sigma)^2 - 1)",
+                       detail=f"band {band_per_mm[0]:.4g}-{band_per_mm[1]:.4g} /mm, "
+                              f"sigma {b.rms_nm:.3g} nm, s {b.stderr_nm:.2g} nm")

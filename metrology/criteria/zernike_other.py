@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
 
 from ..spec.context import number
 from ..spec.zernike_terms import spec_order, zrange
-from ._zernike import ZernikeCriterion, ZernikeEvidence
+from ._zernike import ZernikeCriterion
 from .zernike_term import ZernikeTermCriterion
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..pipeline import FileAnalysis, FitRecord
     from ..spec.schema import SpecDraft
+    from ..zernike import ZernikeFit
 
 __all__ = ["ZernikeOtherTermsCriterion"]
 
@@ -72,10 +74,22 @@ class ZernikeOtherTermsCriterion(ZernikeCriterion):
             joint_fit_terms=form.joint_fit_terms, r_norm_mm=form.r_norm_mm),
             (*tp, "other"), 1)
 
-    def value_and_evidence(self, fa: FileAnalysis, rec: FitRecord
-                           ) -> tuple[float, ZernikeEvidence]:
-        c = self.coefficients(rec)
-        mags = [(g, math.sqrt(sum(c[j] ** 2 for j in g))) for g in self.groups]
+    def _mags(self, fit: ZernikeFit) -> list[tuple[tuple[int, ...], float]]:
+        c = dict(zip(fit.indices, fit.coefficients_as(self.normalisation), strict=True))
+        return [(g, math.sqrt(sum(float(c[j]) ** 2 for j in g))) for g in self.groups]
+
+    def measure(self, fit: ZernikeFit) -> tuple[float, dict[str, Any]]:
+        mags = self._mags(fit)
         value = max((m for _, m in mags), default=0.0)
-        return value, self.evidence(fa, rec, groups=tuple(
-            (g, m, self.within(m)) for g, m in mags))
+        return value, {"groups": tuple((g, m, self.within(m)) for g, m in mags)}
+
+    def gradient(self, fit: ZernikeFit) -> np.ndarray:
+        """The gradient of the largest group's magnitude (the value)."""
+        g_max, mag = max(self._mags(fit), key=lambda t: t[1])
+        s = self.scale(fit)
+        cp = fit.coefficients_nm * s
+        out = np.zeros(len(fit.indices))
+        for j in g_max:
+            i = fit.indices.index(j)
+            out[i] = s[i] * (cp[i] / mag if mag > 0 else 1.0 / math.sqrt(len(g_max)))
+        return out

@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import numpy as np
+
 from ..errors import SpecError
 from ..spec.context import number, suggest, table
 from ..spec.zernike_terms import (
@@ -26,11 +28,11 @@ from ..spec.zernike_terms import (
 )
 from ..zernike_schemes import term_members
 from . import claimed_subkeys
-from ._zernike import ZernikeCriterion, ZernikeEvidence
+from ._zernike import ZernikeCriterion
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..pipeline import FileAnalysis, FitRecord
     from ..spec.schema import SpecDraft
+    from ..zernike import ZernikeFit
 
 __all__ = ["ZernikeTermCriterion"]
 
@@ -111,12 +113,23 @@ class ZernikeTermCriterion(ZernikeCriterion):
                 orders=orders, joint_fit_terms=form.joint_fit_terms,
                 r_norm_mm=form.r_norm_mm), kp, 0, rank)
 
-    def value_and_evidence(self, fa: FileAnalysis, rec: FitRecord
-                           ) -> tuple[float, ZernikeEvidence]:
-        c = self.coefficients(rec)
-        coef = tuple(c[j] for j in self.terms)
+    def measure(self, fit: ZernikeFit) -> tuple[float, dict[str, Any]]:
+        c = dict(zip(fit.indices, fit.coefficients_as(self.normalisation), strict=True))
+        coef = tuple(float(c[j]) for j in self.terms)
         value = float(math.sqrt(sum(v * v for v in coef)))
-        return value, self.evidence(fa, rec, terms=self.terms, coefficients_nm=coef)
+        return value, {"terms": self.terms, "coefficients_nm": coef}
+
+    def gradient(self, fit: ZernikeFit) -> np.ndarray:
+        """d|c'|/dc: s_j c'_j / |c'| on the terms (s_j the normalisation scale); for
+        |c'| = 0 the direction of the largest weight."""
+        s = self.scale(fit)
+        cp = fit.coefficients_nm * s
+        idx = [fit.indices.index(j) for j in self.terms]
+        mag = math.sqrt(sum(cp[i] ** 2 for i in idx))
+        g = np.zeros(len(fit.indices))
+        for i in idx:
+            g[i] = s[i] * (cp[i] / mag if mag > 0 else 1.0 / math.sqrt(len(idx)))
+        return g
 
     def convention(self) -> dict[str, Any]:
         out = super().convention()

@@ -59,7 +59,8 @@ def _psd_lines(ps: dict[str, Any]) -> list[str]:
              f"{', '.join(ps['removed'])}; resolves {ps['f_min_per_mm']:.4g} to "
              f"{ps['f_max_per_mm']:.4g} cycles/mm (2/L to Nyquist); total RMS "
              f"{_g(ps['total_rms_nm'])} nm",
-             f"  {'band [cycles/mm]':>20}  {'periods [mm]':>18}  {'RMS [nm]':>9}  coverage"]
+             f"  {'band [cycles/mm]':>20}  {'periods [mm]':>18}  {'RMS [nm]':>9}  "
+             + (f"{'U [nm]':>8}  " if "uncertainty_model" in ps else "") + "coverage"]
     for b in ps["bands"]:
         cov = b["coverage"]
         if cov == "partial":
@@ -67,9 +68,13 @@ def _psd_lines(ps: dict[str, Any]) -> list[str]:
                    f"{b['covered_hi_per_mm']:.4g} /mm only")
         elif cov == "none":
             cov = "none (not measurable)"
+        u = f"{_g(b.get('U_nm'), '.2g'):>8}  " if "uncertainty_model" in ps else ""
         lines.append(f"  {b['f_lo_per_mm']:>9g} - {b['f_hi_per_mm']:<8g}  "
                      f"{b['period_max_mm']:>8.4g} - {b['period_min_mm']:<7.4g}  "
-                     f"{_g(b['rms_nm']):>9}  {cov}")
+                     f"{_g(b['rms_nm']):>9}  {u}{cov}")
+    if "uncertainty_model" in ps:
+        lines.append(f"  U: expanded uncertainty, k = 2; {ps['uncertainty_model']}")
+        lines.append(f"  noise floor: {ps.get('noise_floor', 'unknown')}")
     return lines
 
 

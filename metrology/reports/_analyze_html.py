@@ -57,16 +57,20 @@ def _shade_bands(ax: Any, bands: list[dict[str, Any]]) -> None:
             continue
         if k % 2 == 0:
             ax.axvspan(lo, hi, color="C1", alpha=0.10, lw=0)
+        u = b.get("U_nm")
         label = ("not measurable" if b["rms_nm"] is None or b["coverage"] == "none"
-                 else f"{b['rms_nm']:.3g} nm" + (" (part)" if b["coverage"] == "partial"
-                                                    else ""))
+                 else f"{b['rms_nm']:.3g}" + (f" \u00b1 {u:.2g}" if u is not None else "")
+                 + " nm" + (" (part)" if b["coverage"] == "partial" else ""))
         ax.text(math.sqrt(lo * hi), 0.97, label, transform=ax.get_xaxis_transform(),
                 ha="center", va="top", fontsize=6)
 
 
 def _band_table(ps: dict[str, Any]) -> str:
+    """The decade bands; with the U column (k = 2) and its model when the analysis has
+    them (maps)."""
     if "error" in ps:
         return f"<p>PSD not possible: {html.escape(ps['error'])}</p>"
+    has_u = "uncertainty_model" in ps
     rows = []
     for b in ps["bands"]:
         cov = b["coverage"]
@@ -77,13 +81,21 @@ def _band_table(ps: dict[str, Any]) -> str:
             cov = "none (not measurable)"
         rows.append(f"<tr><td>{b['f_lo_per_mm']:g} - {b['f_hi_per_mm']:g}</td>"
                     f"<td>{b['period_max_mm']:.4g} - {b['period_min_mm']:.4g}</td>"
-                    f"<td>{_g(b['rms_nm'])}</td><td class='l'>{html.escape(cov)}</td></tr>")
+                    f"<td>{_g(b['rms_nm'])}</td>"
+                    + (f"<td>{_g(b.get('U_nm'), '.2g')}</td>" if has_u else "")
+                    + f"<td class='l'>{html.escape(cov)}</td></tr>")
+    legend = ""
+    if has_u:
+        legend = (f"<p class='meta'>U: expanded uncertainty, k = 2; "
+                  f"{html.escape(str(ps['uncertainty_model']))}. Noise floor: "
+                  f"{html.escape(str(ps.get('noise_floor', 'unknown')))}.</p>")
     return ("<table><tr><th>band [cycles/mm]</th><th>periods [mm]</th><th>RMS [nm]</th>"
-            "<th class='l'>coverage</th></tr>" + "".join(rows) + "</table>"
+            + ("<th>U [nm] (k = 2)</th>" if has_u else "")
+            + "<th class='l'>coverage</th></tr>" + "".join(rows) + "</table>"
             f"<p class='meta'>{html.escape(ps['kind'])}; window {html.escape(ps['window'])}; "
             f"removed {html.escape(', '.join(ps['removed']))}; resolved "
             f"{ps['f_min_per_mm']:.4g} to {ps['f_max_per_mm']:.4g} cycles/mm (2/L to "
-            f"Nyquist); total RMS {_g(ps['total_rms_nm'])} nm.</p>")
+            f"Nyquist); total RMS {_g(ps['total_rms_nm'])} nm.</p>" + legend)
 
 
 def _stats_table(rows: list[tuple[str, str]]) -> str:
@@ -180,8 +192,10 @@ def _map_body(hm: HeightMap, summary: dict[str, Any], terms: int, scheme: str) -
         body.append(_figure(fig, (
             "Radial PSD (annulus sum / annulus width, nm\u00b2 mm; integrates to the variance) "
             f"of the map with {', '.join(ps['removed'])} removed, window {ps['window']}. "
-            "Shaded: whole decades of spatial frequency, labelled with their areal band RMS "
-            "(2-D periodogram cells summed, not the binned curve); grey: below 2/L.")))
+            "Shaded: whole decades of spatial frequency, labelled with their areal band RMS"
+            + (" \u00b1 U (k = 2)" if any(b.get("U_nm") is not None for b in ps["bands"])
+               else "")
+            + " (2-D periodogram cells summed, not the binned curve); grey: below 2/L.")))
     body.append(_band_table(ps))
     return body
 

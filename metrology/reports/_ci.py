@@ -16,9 +16,11 @@ from ..verdicts import EXIT_CODE_MEANING, VERDICT_MEANING, Verdict
 from ._common import (
     BOUND_ASCII,
     clean_text,
+    decision_lines,
     fmt_margin,
     fmt_value_limit,
     note,
+    source_text,
     unit_text,
 )
 from ._fullband import composites_json
@@ -89,8 +91,11 @@ def _x(text: str) -> str:
 def _numbers(c: Any) -> str:
     val, lim, sig = fmt_value_limit(c.value, c.limit, c.unit)
     u = unit_text(c.unit)
+    unc = c.uncertainty
+    ut = ("" if unc is None else ", U (k=2) unknown" if unc.U is None
+          else f", U (k=2) {unc.U:.3g} {u}")
     return (f"value {val} {u}, limit {BOUND_ASCII.get(c.bound, c.bound)} {lim} {u}, "
-            f"margin {fmt_margin(c.margin, sig)} {u}").replace("\u2014", "n/a")
+            f"margin {fmt_margin(c.margin, sig)} {u}{ut}").replace("\u2014", "n/a")
 
 
 def _details(c: Any) -> str:
@@ -98,6 +103,12 @@ def _details(c: Any) -> str:
              f"verdict: {c.verdict}", _numbers(c)]
     if c.reason:
         lines.append(f"reason: {c.reason}")
+    lines.append(f"decision rule: {c.decision_rule}")
+    if c.uncertainty is not None:
+        lines.append(f"uncertainty model: {c.uncertainty.model}"
+                     + (f" ({c.uncertainty.detail})" if c.uncertainty.detail else ""))
+    for d in c.display.values():
+        lines.append(f"in {d['label']}: value {d['value']}, limit {d['limit']}, U {d['U']}")
     if c.convention:
         lines.append("convention: " + json.dumps(jsonable(c.convention), ensure_ascii=False))
     for s in c.sites:
@@ -130,7 +141,9 @@ def to_junit(report: CheckReport) -> str:
         props = ET.SubElement(ts, "properties")
         for k, v in (("spec", s.source), ("spec_sha256", s.sha256),
                      ("tool", f"metrology {report.tool_version}"), ("scope", p.scope),
-                     ("part_verdict", p.verdict), ("part_check", str(p.part_check).lower())):
+                     ("part_verdict", p.verdict), ("part_check", str(p.part_check).lower()),
+                     ("decision_rule", decision_lines(report)[0]),
+                     ("noise_correction", decision_lines(report)[1])):
             ET.SubElement(props, "property", name=k, value=_x(v))
         cls_part = p.name.replace(".", "_") or "part"
         n = {"tests": 0, "failures": 0, "skipped": 0}
@@ -165,6 +178,7 @@ def to_junit(report: CheckReport) -> str:
                 n["tests"] += 1
                 n["skipped"] += 1
         files = "\n".join(f"{fa.path} -> {fa.measurement} ({fa.assigned_by})"
+                          + (f"; {source_text(fa)}" if source_text(fa) else "")
                           + (f"; not analysed: {fa.blocked_reason}" if fa.blocked_reason
                              else "") for fa in p.files)
         ET.SubElement(ts, "system-out").text = _x(

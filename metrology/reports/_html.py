@@ -29,12 +29,17 @@ from ._common import (
     BOUND_UNICODE,
     EXIT_CODE_MEANING,
     assigned_text,
+    decision_lines,
+    display_labels,
     exit_code_of,
     fmt_coord,
+    fmt_display,
     fmt_margin,
+    fmt_u,
     fmt_value_limit,
     note,
     site_of,
+    source_text,
     unit_text,
 )
 
@@ -192,19 +197,26 @@ def _psd_figure(part: PartResult, fa: FileAnalysis) -> tuple[str, str] | None:
     spectrum = fa.spectrum
     judged = _site_evidence(part, fa, PsdLimitEvidence)
     ev: PsdLimitEvidence | None = judged[0][1].evidence if judged else None
+    noise_v = None
     if ev is not None and ev.curve_f_per_mm is not None:
         f, v = np.asarray(ev.curve_f_per_mm), np.asarray(ev.curve_nm2_mm)
         kind, side, axis = ev.psd_kind, ev.sidedness, ev.axis
         f_lo_res, f_hi_res = ev.f_resolved_per_mm
         window = ev.window
+        if ev.noise_curve_nm2_mm is not None:
+            noise_v = np.asarray(ev.noise_curve_nm2_mm)
     elif spectrum is not None and spectrum.profile is not None:
         prof = spectrum.profile
         f, v = np.asarray(prof.f_per_mm), np.asarray(prof.values)
         kind, side, axis = "profile", prof.sidedness, prof.axis
         f_lo_res, f_hi_res = prof.f_min_per_mm, prof.f_max_per_mm
         window = prof.window
+        if spectrum.noise_profile is not None:
+            noise_v = np.asarray(spectrum.noise_profile.values)
     else:
         return None
+    if noise_v is not None and noise_v.shape != v.shape:
+        noise_v = None
     what = (f"{side} profile PSD along {axis}" if kind == "profile" else
             f"{side} radial PSD (annulus sums / width) in log bins")
     sel = (f > 0) & (v > 0) & np.isfinite(v)
@@ -212,6 +224,12 @@ def _psd_figure(part: PartResult, fa: FileAnalysis) -> tuple[str, str] | None:
     ax = fig.add_subplot()
     ax.loglog(f[sel], v[sel], lw=0.8, color="C0", marker="." if kind == "radial" else None,
               label=f"measured, {what}")
+    n_rep = spectrum.noise.n_repeats if spectrum is not None and spectrum.noise else 0
+    if noise_v is not None:
+        nsel = sel & (noise_v > 0) & np.isfinite(noise_v)
+        ax.loglog(f[nsel], noise_v[nsel], lw=0.8, color="0.45",
+                  marker="." if kind == "radial" else None,
+                  label=f"noise of the average of {n_rep} repeats (from their differences)")
     if sel.any():
         x0, x1 = float(f[sel].min()) / 1.3, float(f[sel].max()) * 1.3
     else:
@@ -264,6 +282,9 @@ def _psd_figure(part: PartResult, fa: FileAnalysis) -> tuple[str, str] | None:
            f"{f_hi_res:.4g} cycles/mm)."
            + (f" {filled} dropout pixels inside the aperture were interpolated before the "
               "PSD." if filled else "")
+           + (f" Grey curve beneath: the noise PSD of the average of the {n_rep} repeats "
+              "(half the periodogram of their pairwise differences, divided by N), the same "
+              "kind of PSD." if noise_v is not None else "")
            + cap_extra)
     return _png(fig), cap
 
@@ -293,6 +314,11 @@ def _band_figure(part: PartResult, fa: FileAnalysis) -> tuple[str, str] | None:
                 missing.append(f"{c.id}: {s.reason if s is not None else c.reason}")
             else:
                 ax.bar(k, s.value, color=_COLOURS.get(s.verdict, _COLOURS[None]), width=0.6)
+                if s.U is not None and math.isfinite(s.U):
+                    ax.errorbar(k, s.value, yerr=s.U, color="k", lw=0.8, capsize=3)
+                noise = s.uncertainty.noise if s.uncertainty is not None else None
+                if noise is not None:
+                    ax.hlines(noise, k - 0.3, k + 0.3, colors="0.45", lw=1.0, ls=":")
             ax.hlines(c.limit, k - 0.4, k + 0.4, colors="k", lw=1.5)
         ax.set_xticks(x)
         ax.set_xticklabels(names, fontsize=7)
@@ -300,7 +326,8 @@ def _band_figure(part: PartResult, fa: FileAnalysis) -> tuple[str, str] | None:
         ax.set_ylabel("RMS height [nm]" if kind == "band_rms" else "RMS slope [\u00b5rad]")
         ax.set_title("band RMS" if kind == "band_rms" else "band slope", fontsize=8)
     fig.tight_layout()
-    cap = "This file's band values (bars) against the limits (black)."
+    cap = ("This file's band values (bars) with their U (k = 2, error bars) against the "
+           "limits (black); dotted grey: the noise floor where repeats give it.")
     if missing:
         cap += " Not measurable: " + "; ".join(missing) + "."
     return _png(fig), cap
@@ -314,19 +341,24 @@ def _fig_html(fig: tuple[str, str] | None) -> str:
             f"<figcaption>{html.escape(cap)}</figcaption></figure>")
 
 
-def _criteria_table(p: PartResult) -> str:
+def _criteria_table(p: PartResult, models: dict[str, int],
+                    display: list[tuple[str, str]]) -> str:
     rows = []
+    e = html.escape
     for c in p.criteria:
         val, lim, sig = fmt_value_limit(c.value, c.limit, c.unit)
+        disp = "".join(f'<td class="n">{e(fmt_display(c, u))}</td>' for u, _ in display)
         rows.append(
-            f'<tr class="{html.escape(c.verdict)}"><td><code>{html.escape(c.id)}</code>'
-            f"<br><small>{html.escape(c.description)}</small></td>"
-            f'<td class="v">{html.escape(c.verdict)}</td><td class="n">{html.escape(val)}</td>'
-            f"<td>{html.escape(BOUND_UNICODE.get(c.bound, c.bound))} {html.escape(lim)}</td>"
-            f'<td class="n">{html.escape(fmt_margin(c.margin, sig))}</td>'
-            f"<td>{html.escape(unit_text(c.unit))}</td><td>{html.escape(note(c))}</td></tr>")
+            f'<tr class="{e(c.verdict)}"><td><code>{e(c.id)}</code>'
+            f"<br><small>{e(c.description)}</small></td>"
+            f'<td class="v">{e(c.verdict)}</td><td class="n">{e(val)}</td>'
+            f"<td>{e(BOUND_UNICODE.get(c.bound, c.bound))} {e(lim)}</td>"
+            f'<td class="n">{e(fmt_margin(c.margin, sig))}</td>'
+            f'<td>{e(unit_text(c.unit))}</td><td class="n">{e(fmt_u(c, models))}</td>{disp}'
+            f"<td>{e(note(c))}</td></tr>")
+    dh = "".join(f"<th>{e(lab)}<br>(value/limit)</th>" for _, lab in display)
     head = ("<tr><th>criterion</th><th>verdict</th><th>value</th><th>limit</th>"
-            "<th>margin</th><th>unit</th><th>note</th></tr>")
+            f"<th>margin</th><th>unit</th><th>U (k=2)</th>{dh}<th>note</th></tr>")
     return f"<table>{head}{''.join(rows)}</table>"
 
 
@@ -389,6 +421,15 @@ def to_html(report: CheckReport) -> str:
            + f"<br>metrology {e(report.tool_version)}, {e(report.created)}</p>"]
     for w in s.warnings:
         out.append(f'<p class="meta">Spec warning: {e(w)}</p>')
+    out.append('<p class="meta">' + "<br>".join(
+        e(x[0].upper() + x[1:]) for x in decision_lines(report)) + "</p>")
+    from ..check import display_units_dict
+
+    display = display_labels(report)
+    for d in display_units_dict(s):
+        if d["unit"] != "nm":
+            out.append(f'<p class="meta">Display unit: {e(d["statement"])}.</p>')
+    models: dict[str, int] = {}
     with matplotlib.rc_context({"font.size": 8, "axes.titlesize": 8}):
         for p in report.parts:
             n = p.counts()
@@ -399,10 +440,14 @@ def to_html(report: CheckReport) -> str:
                        + (f" <b>Missing measurement(s): "
                           f"{e(', '.join(p.measurements_missing))}</b>."
                           if p.part_check and p.measurements_missing else "") + "</p>")
-            out.append(_criteria_table(p))
+            out.append(_criteria_table(p, models, display))
             out.append(_fullband.html_section(p))   # composite PSD, scatter (if any)
             for fa in p.files:
                 out.append(_file_section(p, fa))
+    if models:
+        out.append('<p class="meta">U (k=2): expanded uncertainty (coverage factor k = 2) '
+                   'of the value, in its unit. Models:</p><ol class="meta">'
+                   + "".join(f"<li>{e(m)}</li>" for m in models) + "</ol>")
     out.append('<p class="meta">Verdicts: pass = within the limit; fail = outside it; '
                "not-measurable = the data cannot resolve the criterion (never a pass); "
                "not-checked = no file for that measurement was given. Units: heights nm, "
@@ -429,6 +474,8 @@ def _file_section(p: PartResult, fa: FileAnalysis) -> str:
                     f"{fa.valid_fraction_in_aperture:.1%} valid inside")
     else:
         bits.append(f"{fa.valid_fraction:.1%} valid")
+    if source_text(fa):
+        bits.append(e(source_text(fa)))
     parts = [f"<h3>{e(Path(fa.path).name)} \u2192 measurement {e(fa.measurement)}</h3>",
              f'<p class="meta">{e(fa.path)}<br>{"; ".join(bits)}</p>']
     if fa.blocked_reason:

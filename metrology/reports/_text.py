@@ -17,12 +17,17 @@ from ._common import (
     assigned_text,
     by_severity,
     clean_text,
+    decision_lines,
+    display_labels,
     exit_code_of,
     fmt_coord,
+    fmt_display,
     fmt_margin,
+    fmt_u,
     fmt_value_limit,
     note,
     short_hash,
+    source_text,
     unit_text,
 )
 
@@ -73,16 +78,21 @@ def _file_line(fa: FileAnalysis) -> str:
                     f"{'field' if fa.profile is None else 'trace'})")
     if fa.removed:
         bits.append("removed " + ", ".join(fa.removed))
+    src = source_text(fa)
+    if src:
+        bits.append(src)
     line = "; ".join(bits)
     if fa.blocked_reason:
         line += f"\n      NOT ANALYSED: {fa.blocked_reason}"
     return line
 
 
-def _row_cells(c: CriterionResult, bound: dict[str, str]) -> list[str]:
+def _row_cells(c: CriterionResult, bound: dict[str, str], models: dict[str, int],
+               display: list[tuple[str, str]]) -> list[str]:
     v, lim, sig = fmt_value_limit(c.value, c.limit, c.unit)
     return [c.id, c.verdict, v, f"{bound.get(c.bound, c.bound)} {lim}",
-            fmt_margin(c.margin, sig), unit_text(c.unit), clean_text(note(c))]
+            fmt_margin(c.margin, sig), unit_text(c.unit), fmt_u(c, models),
+            *[fmt_display(c, u) for u, _ in display], clean_text(note(c))]
 
 
 def _counts_text(counts: dict[str, int]) -> str:
@@ -90,7 +100,8 @@ def _counts_text(counts: dict[str, int]) -> str:
             f"{counts[NOT_CHECKED]} not-checked")
 
 
-def _part_block(p: PartResult, color: bool, bound: dict[str, str]) -> list[str]:
+def _part_block(p: PartResult, color: bool, bound: dict[str, str], models: dict[str, int],
+                display: list[tuple[str, str]]) -> list[str]:
     def paint(text: str, verdict: str) -> str:
         return f"{_ANSI[verdict]}{text}{_RESET}" if color and verdict in _ANSI else text
 
@@ -103,8 +114,9 @@ def _part_block(p: PartResult, color: bool, bound: dict[str, str]) -> list[str]:
         out.append(("   files     " if i == 0 else "             ") + _file_line(fa))
     if not p.files:
         out.append("   files     (none)")
-    head = ["criterion", "verdict", "value", "limit", "margin", "unit", "note"]
-    rows = [_row_cells(c, bound) for c in p.criteria]
+    head = ["criterion", "verdict", "value", "limit", "margin", "unit", "U(k=2)",
+            *[f"{lab} (value/limit)" for _, lab in display], "note"]
+    rows = [_row_cells(c, bound, models, display) for c in p.criteria]
     widths = [max(len(r[k]) for r in [head, *rows]) for k in range(len(head) - 1)]
     right = {2, 4}
 
@@ -168,9 +180,19 @@ def render_terminal(report: CheckReport, color: bool | None = None) -> str:
         lines.append(f"          {s.description}")
     for w in s.warnings:
         lines.append(f"warning   {w}")
+    dec = decision_lines(report)
+    lines.append(f"decision  {dec[0].split(': ', 1)[1]}")
+    lines.append(f"          {dec[1]}")
+    display = display_labels(report)
+    from ..check import display_units_dict
+
+    for d in display_units_dict(s):
+        if d["unit"] != "nm":
+            lines.append(f"display   {d['statement']}")
     lines.append("")
+    models: dict[str, int] = {}
     for p in report.parts:
-        lines += _part_block(p, col, bound)
+        lines += _part_block(p, col, bound, models, display)
         lines.append("")
     code = exit_code_of(report)
     v = report.verdict
@@ -179,6 +201,11 @@ def render_terminal(report: CheckReport, color: bool | None = None) -> str:
         for k, n in p.counts().items():
             total[k] += n
     verdict_txt = f"{_ANSI[v]}{v.upper()}{_RESET}" if col else v.upper()
+    if models:
+        lines.append("U(k=2)    expanded uncertainty (coverage factor k = 2) of the value, in its "
+                     "unit; models:")
+        for m, k in models.items():
+            lines.append(f"          [{k}] {m}")
     lines.append(f"overall   {verdict_txt}: {_counts_text(total)}")
     lines.append(f"exit code {code}: {EXIT_CODE_MEANING[code]}")
     if total[NOT_CHECKED]:
@@ -211,7 +238,17 @@ def to_markdown(report: CheckReport) -> str:
     out = [f"## metrology check: {v.upper()}", "",
            f"**Verdict: {v.upper()}** (exit code {code}: {EXIT_CODE_MEANING[code]}).", "",
            f"Spec `{_md(s.source)}` (sha256 `{short_hash(s.sha256)}`), part "
-           f"*{_md(s.part.name)}*; metrology {report.tool_version}; {report.created}.", ""]
+           f"*{_md(s.part.name)}*; metrology {report.tool_version}; {report.created}.", "",
+           *[f"{_md(x[0].upper() + x[1:])}." for x in decision_lines(report)], ""]
+    from ..check import display_units_dict
+
+    display = display_labels(report)
+    for d in display_units_dict(s):
+        if d["unit"] != "nm":
+            out.append(f"Display unit: {_md(d['statement'])}.")
+    if display:
+        out.append("")
+    models: dict[str, int] = {}
     for w in s.warnings:
         out.append(f"> spec warning: {_md(w)}")
     if s.warnings:
@@ -229,22 +266,30 @@ def to_markdown(report: CheckReport) -> str:
             out += [f"Missing measurement(s): {', '.join(p.measurements_missing)} "
                     "(the part is not measurable).", ""]
         for fa in p.files:
+            src = source_text(fa)
             out.append(f"- `{_md(Path(fa.path).name)}` \u2192 `{fa.measurement}` "
                        f"({assigned_text(fa.assigned_by)})"
+                       + (f"; {_md(src)}" if src else "")
                        + (f"; NOT ANALYSED: {_md(fa.blocked_reason)}" if fa.blocked_reason
                           else ""))
         if p.files:
             out.append("")
-        out += ["| criterion | verdict | value | limit | margin | unit | note |",
-                "|---|---|---:|---|---:|---|---|"]
+        dh = "".join(f" {_md(lab)} (value/limit) |" for _, lab in display)
+        out += [f"| criterion | verdict | value | limit | margin | unit | U (k=2) |{dh} note |",
+                "|---|---|---:|---|---:|---|---:|" + "---:|" * len(display) + "---|"]
         for c in by_severity(p.criteria):
             val, lim, sig = fmt_value_limit(c.value, c.limit, c.unit)
+            dc = "".join(f" {fmt_display(c, u)} |" for u, _ in display)
             out.append(f"| `{_md(c.id)}` | {_MD_WORD[c.verdict]} | {val} | "
                        f"{BOUND_UNICODE.get(c.bound, c.bound)} {lim} | "
                        f"{fmt_margin(c.margin, sig)} | {_md(unit_text(c.unit))} | "
-                       f"{_md(note(c)) or ''} |")
+                       f"{_md(fmt_u(c, models))} |{dc} {_md(note(c)) or ''} |")
         if not p.criteria:
-            out.append(f"| (the spec has no criterion) | | {DASH} | | | | |")
+            out.append(f"| (the spec has no criterion) | | {DASH} | | | | |" + " |" * len(display))
+    if models:
+        out += ["", "U (k=2): expanded uncertainty (coverage factor k = 2) of the value, in its "
+                    "unit. Models:", ""]
+        out += [f"{k}. {_md(m)}" for m, k in models.items()]
     out += ["", "Verdicts: `pass` within the limit; `fail` outside it; `not-measurable`: the "
                 "data cannot resolve the criterion (never a pass); `not-checked`: no file for "
                 "that measurement was given (not a part check).", ""]

@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..criteria import Criterion
 
 __all__ = ["Part", "Match", "Aperture", "Preprocessing", "Requirements", "Measurement",
+           "Wavefront",
            "Band", "PsdSegment", "PsdLimitLine", "Form", "Power", "Spec", "ItfTable",
            "CompositeOptions", "COMPOSITE", "BAND_FILTERS",
            "DEFAULT_REMOVE", "DEFAULT_BINS_PER_DECADE", "DEFAULT_FACTOR_MAX", "REL_TOL",
@@ -148,6 +149,25 @@ class Requirements:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Wavefront:
+    """The files of a measurement hold a wavefront (``[measurements.NAME.wavefront]``).
+
+    The pipeline converts it to surface heights before any criterion with
+    :func:`metrology.wavefront.surface_wavefront` (``mode``, ``passes``,
+    ``angle_deg``; transmission with the part's ``material`` at its
+    ``test_wavelength_nm``). ``description`` is the conversion in words.
+    """
+
+    mode: Literal["reflection", "transmission"]
+    passes: int
+    angle_deg: float
+    material: str | None
+    wavelength_nm: float | None
+    factor: float
+    description: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class ItfTable:
     """A tabulated instrument transfer function (amplitude, 0..1] of a measurement.
 
@@ -172,6 +192,12 @@ class ItfTable:
 class Measurement:
     """One declared measurement of the surface (``[measurements.NAME]``).
 
+    ``repeats``: files of this measurement named ``<stem>_rep<k>.<ext>`` with the
+    same stem and extension are repeats of one measurement (one site, averaged;
+    ``docs/spec-schema.md``). ``reference``: the file-name rules of a calibrated
+    reference map in a part folder, subtracted from every file of the
+    measurement (``None``: no reference). ``wavefront``: the files hold a
+    wavefront, converted to surface heights (``None``: they hold surface heights).
     ``itf_cutoff_per_mm`` / ``itf``: where the instrument transfer function is
     known to fall (the measurement serves the composite PSD only below it), or
     the tabulated ITF divided out there; ``None`` = ITF taken as 1 up to Nyquist.
@@ -184,6 +210,9 @@ class Measurement:
     aperture: Aperture | None
     preprocessing: Preprocessing
     requirements: Requirements
+    repeats: bool = False
+    reference: Match | None = None
+    wavefront: Wavefront | None = None
     itf_cutoff_per_mm: float | None = None
     itf: ItfTable | None = None
     #: how to read its files that do not give spacing, height unit or format
@@ -386,6 +415,12 @@ class Spec:
     criteria: tuple[Criterion, ...]
     warnings: tuple[str, ...] = ()
     power: Power | None = None
+    #: ISO 14253-1 decision rule of every criterion: "simple" or "guarded" (docs/uncertainty.md)
+    decision_rule: str = "simple"
+    #: band values judged noise-corrected (sqrt(V - V_noise)) when a noise floor is known
+    noise_correction: bool = False
+    #: units every report also shows heights in ("nm", "um", "waves", "fringes")
+    display_units: tuple[str, ...] = ()
     composite: CompositeOptions = CompositeOptions()
     #: read settings given on the command line (``check --dx-mm ...``): they apply to
     #: every file and take precedence over the measurements' ``read`` tables

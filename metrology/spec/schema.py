@@ -12,6 +12,7 @@ raised as one :class:`metrology.SpecError` naming each key path and line.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import os
@@ -58,6 +59,7 @@ from .model import (
     PsdSegment,
     Requirements,
     Spec,
+    Wavefront,
     merge_ranges,
     ro,
 )
@@ -84,6 +86,8 @@ PSD_KINDS = ("profile", "radial", "areal")
 COMBINE_RULES = ("inverse-variance", "finer")
 SIDEDNESS = ("one-sided", "two-sided")
 CENTRES = ("data", "given")
+DECISION_RULES = ("simple", "guarded")
+WAVEFRONT_MODES = ("reflection", "transmission")
 
 #: deepest nesting of tables and arrays a spec may use (the schema needs 4)
 MAX_DEPTH = 16
@@ -146,6 +150,9 @@ class SpecDraft:
     form: Form | None = None
     bands: list[BandEntry] = field(default_factory=list)
     psd: PsdLimitLine | None = None
+    #: the spec's decision rule and noise correction, given to every criterion by :meth:`add`
+    decision_rule: str = "simple"
+    noise_correction: bool = False
     part: Part | None = None
     composite: CompositeOptions = field(default_factory=CompositeOptions)
     _added: list[tuple[tuple[Any, ...], Criterion]] = field(default_factory=list)
@@ -157,6 +164,8 @@ class SpecDraft:
             self.ctx.error(path, f"criterion id {criterion.id!r} is defined twice")
             return
         self._ids[criterion.id] = path
+        criterion = dataclasses.replace(criterion, decision_rule=self.decision_rule,
+                                        noise_correction=self.noise_correction)
         sec = type(criterion).SECTION
         sec_key = (SECTION_RANK[sec], "") if sec in SECTION_RANK else (len(SECTION_RANK), sec)
         names = list(self.measurements)
@@ -376,8 +385,66 @@ def _parse_requirements(ctx: SpecContext, m: Mapping[str, Any], path: Path_) -> 
     return Requirements(min_valid_fraction=mvf, min_pixels_across=mpa, min_sites=ms)
 
 
-def _parse_measurements(ctx: SpecContext, doc: Mapping[str, Any], default_pre: Preprocessing
-                        ) -> dict[str, Measurement]:
+def _parse_reference(ctx: SpecContext, m: Mapping[str, Any], path: Path_) -> Match | None:
+    """``[measurements.NAME.reference]``: ``match.filename`` globs of the reference file."""
+    t = table(ctx, m, path, "reference")
+    if t is None:
+        return None
+    p = (*path, "reference")
+    check_keys(ctx, t, p, ("match",))
+    mt = table(ctx, t, p, "match", required=True)
+    if mt is None:
+        return None
+    check_keys(ctx, mt, (*p, "match"), ("filename",))
+    fn = str_list(ctx, mt, (*p, "match"), "filename", allow_scalar=True)
+    if not fn:
+        ctx.error((*p, "match", "filename"), "a reference needs match.filename = [globs] (the "
+                                             "file names of the calibrated reference map)")
+        return None
+    return Match(meta=ro({}), filename=fn)
+
+
+def _parse_wavefront(ctx: SpecContext, m: Mapping[str, Any], path: Path_,
+                     part: Part | None) -> Wavefront | None:
+    """``[measurements.NAME.wavefront]``: the files hold a wavefront; how it relates to the
+    surface (the conversion is validated here, with the part's material and wavelength)."""
+    t = table(ctx, m, path, "wavefront")
+    if t is None:
+        return None
+    p = (*path, "wavefront")
+    check_keys(ctx, t, p, ("mode", "passes", "angle_deg"))
+    mode = string(ctx, t, p, "mode", required=True, choices=WAVEFRONT_MODES)
+    passes = number(ctx, t, p, "passes", default=1, integer=True, positive=True, le=2)
+    angle = number(ctx, t, p, "angle_deg", default=0.0, ge=0.0, le=89.0)
+    if mode is None or passes is None or angle is None:
+        return None
+    mat = part.material if part is not None else None
+    lam = part.test_wavelength_nm if part is not None else None
+    if mode == "transmission":
+        if angle:
+            ctx.error((*p, "angle_deg"), "transmission is converted at normal incidence only")
+            return None
+        if not mat or lam is None:
+            ctx.error((*p, "mode"), "a wavefront in transmission needs [part] material and "
+                                    "test_wavelength_nm (the index n(lambda) of the material)")
+            return None
+    from ..errors import MetrologyError
+    from ..wavefront import surface_wavefront
+
+    try:
+        conv = surface_wavefront(mode, int(passes), angle_deg=float(angle),
+                                 material=mat if mode == "transmission" else None,
+                                 wavelength_nm=lam)
+    except MetrologyError as exc:
+        ctx.error((*p, "mode"), f"cannot convert this wavefront to surface heights: {exc}")
+        return None
+    return Wavefront(mode=mode, passes=int(passes),  # type: ignore[arg-type]
+                     angle_deg=float(angle), material=conv.material, wavelength_nm=lam,
+                     factor=conv.factor, description=conv.description)
+
+
+def _parse_measurements(ctx: SpecContext, doc: Mapping[str, Any], default_pre: Preprocessing,
+                        part: Part | None = None) -> dict[str, Measurement]:
     t = table(ctx, doc, (), "measurements", required=True)
     out: dict[str, Measurement] = {}
     if t is None:
@@ -397,7 +464,8 @@ def _parse_measurements(ctx: SpecContext, doc: Mapping[str, Any], default_pre: P
             bad_type(ctx, p, "a table", m)
             continue
         check_keys(ctx, m, p, ("instrument", "description", "match", "aperture",
-                               "preprocessing", "requirements", "read", *_ITF_KEYS))
+                               "preprocessing", "requirements", "repeats", "reference",
+                               "wavefront", "read", *_ITF_KEYS))
         cutoff, itf = _parse_itf(ctx, m, p)
         out[name] = Measurement(
             name=name,
@@ -408,6 +476,9 @@ def _parse_measurements(ctx: SpecContext, doc: Mapping[str, Any], default_pre: P
             aperture=_parse_aperture(ctx, m, p),
             preprocessing=_parse_preprocessing(ctx, m, p, default_pre),
             requirements=_parse_requirements(ctx, m, p),
+            repeats=boolean(ctx, m, p, "repeats", False),
+            reference=_parse_reference(ctx, m, p),
+            wavefront=_parse_wavefront(ctx, m, p, part),
             itf_cutoff_per_mm=cutoff, itf=itf,
             read=_parse_read(ctx, m, p),
         )
@@ -882,10 +953,26 @@ def _coverage_warnings(ctx: SpecContext, ms: Mapping[str, Measurement],
                      f"frequency of {npx / (2 * ca):.4g} /mm")
 
 
+def _parse_reporting(ctx: SpecContext, doc: Mapping[str, Any], part: Part | None
+                     ) -> tuple[str, bool, tuple[str, ...]]:
+    """The top-level ``decision_rule``, ``noise_correction`` and ``display_units``."""
+    from ..units import DISPLAY_UNITS
+
+    rule = string(ctx, doc, (), "decision_rule", default="simple", choices=DECISION_RULES)
+    corr = boolean(ctx, doc, (), "noise_correction", False)
+    units = str_list(ctx, doc, (), "display_units", choices=DISPLAY_UNITS) or ()
+    if any(u in ("waves", "fringes") for u in units) and (
+            part is None or part.test_wavelength_nm is None):
+        ctx.error(("display_units",), "waves and fringes need the test wavelength: set "
+                                      "[part] test_wavelength_nm")
+    return rule or "simple", corr, units
+
+
 # --------------------------------------------------------------------------- assembly
 
 _CORE_TOP = ("schema", "description", "full_band", "part", "preprocessing", "measurements",
-             "power", "form", "bands", "psd", "composite")
+             "power", "form", "bands", "psd", "composite", "decision_rule", "noise_correction",
+             "display_units")
 
 
 def _top_level_keys() -> tuple[str, ...]:
@@ -917,8 +1004,10 @@ def _build(text: str, source: str, digest: str) -> Spec:
     full_band = boolean(ctx, doc, (), "full_band", True)
     part = _parse_part(ctx, doc)
     default_pre = _parse_preprocessing(ctx, doc, (), Preprocessing())
+    rule, noise_corr, display = _parse_reporting(ctx, doc, part)
     draft = SpecDraft(ctx=ctx, doc=doc,
-                      measurements=_parse_measurements(ctx, doc, default_pre))
+                      measurements=_parse_measurements(ctx, doc, default_pre, part),
+                      decision_rule=rule, noise_correction=noise_corr)
     draft.part = part
     draft.composite = _parse_composite(ctx, doc, draft.measurements)
     _parse_power(draft)
@@ -938,7 +1027,8 @@ def _build(text: str, source: str, digest: str) -> Spec:
                 full_band=full_band, part=part, measurements=ro(draft.measurements),
                 form=draft.form, bands=tuple(e.band for e in draft.bands if e.band is not None),
                 psd=draft.psd, criteria=draft.ordered(), warnings=tuple(ctx.warnings),
-                power=draft.power, composite=draft.composite)
+                power=draft.power, composite=draft.composite, decision_rule=rule,
+                noise_correction=noise_corr, display_units=display)
 
 
 def _emit(spec: Spec) -> None:
