@@ -214,3 +214,19 @@ def test_shipped_specs_have_no_read_table() -> None:
     # the shipped files carry their calibration; nothing should be read with a setting
     for p in (REPO / "datasets" / "specs").glob("*.toml"):
         assert all(m.read is None for m in load_spec(p).measurements.values())
+
+
+def test_repeats_are_read_with_the_options(tmp_path: Path, capsys) -> None:
+    """--repeats files (the sites stage) get the command line's read settings too."""
+    hm = mt.load(CSI5X)
+    rng = np.random.default_rng(7)
+    reps = [bare_matrix(tmp_path / f"site_rep{k}.txt",
+                        hm.z_nm + rng.normal(scale=0.05, size=hm.shape)) for k in (1, 2)]
+    js = tmp_path / "r.json"
+    code, _, err = run(capsys, "check", "--spec", SPEC, "--as", "csi-5x", "--json", js,
+                       "--dx-mm", hm.dx_mm, "--z-unit", "nm", "--repeats", *reps)
+    assert code in (0, 1, 3), err
+    crit = _criteria(json.loads(js.read_text()))
+    assert crit and any(value is not None for _, value in crit.values())
+    code, _, err = run(capsys, "check", "--spec", SPEC, "--as", "csi-5x", "--repeats", *reps)
+    assert code == 2 and "--dx-mm" in err
