@@ -385,10 +385,12 @@ figcaption{font-size:0.75em;color:#555;max-width:620px}
 def to_html(report: CheckReport) -> str:
     """One self-contained HTML file: verdicts, criteria tables and figures per file.
 
-    Per part: the criteria table; per file: the height map after
+    Several parts: first a summary table, one line per part linking to its
+    section. Per part: the criteria table; per file (its heading carries the
+    worst verdict of the criteria judged on its values): the height map after
     preprocessing and the residual after the joint Zernike fit
     (``origin="lower"``, axes in mm, colour bar in nm; maps larger than
-    :data:`MAX_DISPLAY_PX` are shown at every k-th pixel), the Zernike bar
+    :data:`MAX_DISPLAY_PX` are shown as block means), the Zernike bar
     chart with the limits, the PSD with the spec's limit line and the bands
     shaded, and band RMS bars against the limits. Figures are PNGs at
     :data:`DPI` dpi embedded as base64; nothing is loaded from elsewhere.
@@ -429,12 +431,14 @@ def to_html(report: CheckReport) -> str:
     for d in display_units_dict(s):
         if d["unit"] != "nm":
             out.append(f'<p class="meta">Display unit: {e(d["statement"])}.</p>')
+    if len(report.parts) > 1:
+        out.append(_summary_table(report))
     models: dict[str, int] = {}
     with matplotlib.rc_context({"font.size": 8, "axes.titlesize": 8}):
-        for p in report.parts:
+        for k, p in enumerate(report.parts):
             n = p.counts()
-            out.append(f'<h2>Part {e(p.name)}: <span class="verdict {e(p.verdict)}">'
-                       f"{e(p.verdict.upper())}</span></h2>")
+            out.append(f'<h2 id="part-{k + 1}">Part {e(p.name)}: <span class="verdict '
+                       f'{e(p.verdict)}">{e(p.verdict.upper())}</span></h2>')
             out.append(f"<p>Scope: {e(p.scope)}. {n[PASS]} pass, {n[FAIL]} fail, "
                        f"{n[NOT_MEASURABLE]} not measurable, {n[NOT_CHECKED]} not checked."
                        + (f" <b>Missing measurement(s): "
@@ -457,6 +461,30 @@ def to_html(report: CheckReport) -> str:
     return "\n".join(out) + "\n"
 
 
+def _summary_table(report: CheckReport) -> str:
+    """One line per part (verdict, counts, files) linking to its section."""
+    e = html.escape
+    rows = []
+    for k, p in enumerate(report.parts):
+        n = p.counts()
+        rows.append(f'<tr class="{e(p.verdict)}"><td><a href="#part-{k + 1}">{e(p.name)}</a>'
+                    f'</td><td class="v">{e(p.verdict)}</td><td class="n">{n[PASS]}</td>'
+                    f'<td class="n">{n[FAIL]}</td><td class="n">{n[NOT_MEASURABLE]}</td>'
+                    f'<td class="n">{n[NOT_CHECKED]}</td><td class="n">{len(p.files)}</td></tr>')
+    return ("<h2>Summary</h2><table><tr><th>part</th><th>verdict</th><th>pass</th>"
+            "<th>fail</th><th>not measurable</th><th>not checked</th><th>files</th></tr>"
+            + "".join(rows) + "</table>")
+
+
+def _file_verdict(p: PartResult, fa: FileAnalysis) -> Verdict | None:
+    """The worst verdict of the criteria judged on this file's values (``None``: none)."""
+    from ..verdicts import worst
+
+    vs = [s.verdict for c in p.criteria if c.verdict is not NOT_CHECKED
+          for s in (site_of(c, fa.path),) if s is not None]
+    return worst(vs) if vs else None
+
+
 def _file_section(p: PartResult, fa: FileAnalysis) -> str:
     e = html.escape
     m = fa.meta
@@ -476,7 +504,10 @@ def _file_section(p: PartResult, fa: FileAnalysis) -> str:
         bits.append(f"{fa.valid_fraction:.1%} valid")
     if source_text(fa):
         bits.append(e(source_text(fa)))
-    parts = [f"<h3>{e(Path(fa.path).name)} \u2192 measurement {e(fa.measurement)}</h3>",
+    fv = _file_verdict(p, fa)
+    badge = (f': <span class="verdict {e(fv)}">{e(fv.upper())}</span>' if fv is not None
+             else " (no criterion judged on this file alone)")
+    parts = [f"<h3>{e(Path(fa.path).name)} \u2192 measurement {e(fa.measurement)}{badge}</h3>",
              f'<p class="meta">{e(fa.path)}<br>{"; ".join(bits)}</p>']
     if fa.blocked_reason:
         parts.append(f"<p><b>Not analysed:</b> {e(fa.blocked_reason)}</p>")
