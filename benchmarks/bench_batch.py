@@ -216,7 +216,7 @@ def run(sizes: tuple[int, ...] = (1024,), quick: bool = False) -> list[dict[str,
         else:
             rows.append(row(f"batch: {n_parts} single-file parts", f"metrology {dask_label}",
                             size, skip="not run with --quick" if quick
-                            else "Dask not installed (pip install 'metrology[dask]')"))
+                            else "Dask not installed (pip install 'optical-metrology[dask]')"))
         for case, sz, tree, spec, n in batches:
             med: dict[str, float] = {}
             peaks: dict[str, int] = {}

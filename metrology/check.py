@@ -701,7 +701,7 @@ def check_part(spec: Spec, files: Sequence[str | os.PathLike[str]], *,
         t0 = time.perf_counter()
         timings[f] = tf = {}
         try:
-            hm = load_file(f)
+            hm = load_file(f, spec, as_name)
             tf["load"] = time.perf_counter() - t0
         except MetrologyError as exc:
             if f in named or not tolerant:
@@ -795,7 +795,7 @@ def check_part(spec: Spec, files: Sequence[str | os.PathLike[str]], *,
         assert r is not None
         if r not in ref_maps:
             try:
-                ref_maps[r] = (load_file(r), _sha256(r))
+                ref_maps[r] = (load_file(r, spec, site.measurement), _sha256(r))
             except (MetrologyError, OSError) as exc:
                 ref_maps[r] = f"the reference file {r} could not be read: {exc}"
         got = ref_maps[r]

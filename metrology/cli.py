@@ -46,6 +46,24 @@ class _UsageError(Exception):
     pass
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions wrapped to the terminal; preformatted paragraphs (examples, exit
+    codes: lines that are indented or a paragraph of several lines) kept as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        import textwrap
+
+        out = []
+        for para in text.split("\n\n"):
+            lines = para.splitlines()
+            if len(lines) > 1 or para.startswith(" "):
+                out.append("\n".join(indent + ln for ln in lines))
+            else:
+                out.append(textwrap.fill(para, width, initial_indent=indent,
+                                         subsequent_indent=indent))
+        return "\n\n".join(out)
+
+
 def _emit(text: str, file=None) -> None:  # noqa: ANN001
     """Print ``text``; fall back to ASCII symbols where the stream cannot encode them."""
     from .reports import to_ascii
@@ -159,6 +177,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     for w in caught:  # spec warnings are printed in the table header; others pass on
         if not issubclass(w.category, SpecWarning):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    spec = spec.with_read_override(_read_options(args))  # --dx-mm ... for every file
     exclude = [p for p in outputs.values() if p]
     color = False if args.no_color else None
     client = cluster = None
@@ -169,7 +188,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
                 try:
                     from distributed import Client
                 except ImportError:
-                    raise _UsageError("Dask is not installed: pip install 'metrology[dask]'"
+                    raise _UsageError("Dask is not installed: pip install 'optical-metrology[dask]'"
                                       ) from None
                 if args.dask:
                     cluster = local_cluster(args.workers)
@@ -256,10 +275,14 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     from .pipeline import load_file, summarize_map
     from .reports import render_summary
 
-    _guard_outputs({"--json": args.json}, [args.file])
+    _guard_outputs({"--json": args.json, "--html": args.html}, [args.file])
+    if args.html:
+        from .plotting import require_matplotlib
+
+        require_matplotlib("--html")
     from .profile import Profile
 
-    hm = load_file(args.file)
+    hm = load_file(args.file, options=_read_options(args))
     if isinstance(hm, Profile):  # a 1-D trace: statistics, decade bands, roughness
         from .pipeline import summarize_profile
 
@@ -271,19 +294,12 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         atomic_write_text(args.json, json.dumps(summary, indent=2, ensure_ascii=False,
                                                 allow_nan=False) + "\n")
         print(f"wrote {args.json}", file=sys.stderr)
-    return EXIT_PASS
+    if args.html:
+        from .reports._analyze_html import analyze_html
 
-
-def _cmd_convert(args: argparse.Namespace) -> int:
-    from .io import load, save
-
-    if Path(args.output).exists() and _same_file(args.input, args.output):
-        raise _UsageError(f"{args.output}: is the input file; write to another path "
-                          "(inputs are never modified)")
-    hm = load(args.input)
-    out = save(hm, args.output, format=args.format)
-    print(f"{args.input} ({hm.meta.get('format', '?')}) -> {out}"
-          + (f" ({args.format})" if args.format else ""))
+        atomic_write_text(args.html, analyze_html(hm, summary, terms=args.terms,
+                                                  scheme=args.scheme))
+        print(f"wrote {args.html}", file=sys.stderr)
     return EXIT_PASS
 
 
@@ -295,12 +311,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from .io import load
+    from .read_options import read_file
 
     status = EXIT_PASS
+    opts = _read_options(args)
     for path in args.files:
         try:
-            hm = load(path)
+            hm = read_file(path, opts)
         except MetrologyError as exc:
             print(f"{path}: error: {exc}", file=sys.stderr)
             status = EXIT_USAGE
@@ -310,7 +327,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _format_info(path: str, hm) -> str:  # noqa: ANN001
+    import math
+
     from .profile import Profile
+    from .read_options import SPACING_RTOL
 
     m = hm.meta
     wl = m.get("wavelength_nm")
@@ -321,6 +341,17 @@ def _format_info(path: str, hm) -> str:  # noqa: ANN001
     else:
         lines += [f"  shape         {hm.shape[0]} rows x {hm.shape[1]} cols",
                   f"  spacing       dx = {hm.dx_mm:.6g} mm, dy = {hm.dy_mm:.6g} mm"]
+    if m.get("lateral_source") == "caller":
+        fdx = m.get("file_dx_mm")
+        fdy = m.get("file_dy_mm") or fdx
+        if fdx is None:
+            lines[-1] += " (given)"
+        elif all(math.isclose(a, b, rel_tol=SPACING_RTOL) for a, b in
+                 [(fdx, hm.dx_mm)] + ([] if isinstance(hm, Profile) else [(fdy, hm.dy_mm)])):
+            lines[-1] += " (given, as the file's calibration)"
+        else:
+            lines[-1] += (f" (given, replacing the file's dx = {fdx:.6g} mm"
+                          + ("" if isinstance(hm, Profile) else f", dy = {fdy:.6g} mm") + ")")
     lines.append(f"  valid         {hm.valid_fraction:.2%}")
     if hm.n_valid:
         lines.append(f"  RMS / PV      {hm.rms_nm:.4g} nm / {hm.pv_nm:.4g} nm "
@@ -344,6 +375,249 @@ def _cmd_formats(args: argparse.Namespace) -> int:
     return EXIT_PASS
 
 
+# ----------------------------------------------------------------------------- read options
+# --dx-mm, --dy-mm, --z-unit, --format: files that do not say (info, analyze, check, convert)
+
+def _z_unit(text: str) -> str:
+    from .read_options import normalise_z_unit
+
+    try:
+        return normalise_z_unit(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive_mm(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (mm)") from None
+    if not (v > 0 and v < float("inf")):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a spacing > 0 in mm")
+    return v
+
+
+def _add_read_args(p: argparse.ArgumentParser, scope: str = "the file") -> None:
+    g = p.add_argument_group(
+        "reading files that do not say (a text matrix, a bare .npy array)",
+        f"applied to {scope}; a file that carries its own spacing keeps it (a different "
+        "--dx-mm is refused unless --override-spacing)")
+    g.add_argument("--dx-mm", type=_positive_mm, metavar="MM",
+                   help="pixel spacing along x (columns), mm; profiles: the sampling interval")
+    g.add_argument("--dy-mm", type=_positive_mm, metavar="MM",
+                   help="pixel spacing along y (rows), mm (default: --dx-mm, square pixels)")
+    g.add_argument("--z-unit", type=_z_unit, metavar="UNIT",
+                   help="unit of the stored heights: nm, um, mm or m (text, npy, profile "
+                   "files that do not state one)")
+    g.add_argument("--override-spacing", action="store_true",
+                   help="let --dx-mm/--dy-mm replace the spacing of files that carry their "
+                   "own calibration (both are recorded)")
+    g.add_argument("--format", metavar="NAME", dest="in_format",
+                   help="read as this format instead of detecting it (a name of "
+                   "`metrology formats`, e.g. text, profile, zemax, metropro)")
+
+
+def _read_options(args: argparse.Namespace):  # noqa: ANN202 - ReadOptions | None
+    from .read_options import ReadOptions
+
+    if args.dy_mm is not None and args.dx_mm is None:
+        raise _UsageError("--dy-mm needs --dx-mm (a spacing along y alone leaves x "
+                          "uncalibrated)")
+    if args.override_spacing and args.dx_mm is None:
+        raise _UsageError("--override-spacing needs --dx-mm (the spacing that replaces the "
+                          "files' own)")
+    opts = ReadOptions(dx_mm=args.dx_mm, dy_mm=args.dy_mm, z_unit=args.z_unit,
+                       format=args.in_format, override_spacing=args.override_spacing)
+    return opts or None
+
+
+# ----------------------------------------------------------------------------- convert / export
+
+#: other names ``--to`` accepts for a format
+_TO_ALIASES = {"csv": "text", "txt": "text", "zemax-grid-sag": "zemax", "grid-sag": "zemax",
+               "codev-int": "codev", "int": "codev", "4d": "4sight-focus"}
+_ZERNIKE_TABLES = ("zemax-fringe-sag", "zemax-standard-sag", "codev-zfr")
+
+
+def _writable() -> dict[str, dict]:
+    from .io import formats
+
+    return {f["name"]: f for f in formats() if f["write"]}
+
+
+def _writers_taking(keyword: str) -> list[str]:
+    """The writable formats whose writer takes ``keyword``."""
+    import inspect
+
+    from .io._registry import _get
+
+    return sorted(n for n in _writable()
+                  if keyword in inspect.signature(_get(n).write).parameters)
+
+
+def _output_format(out: Path, to: str | None, is_profile: bool) -> str:
+    """The format to write OUT in: ``--to`` (or an alias), else OUT's extension; an
+    extension two writers share is refused (no silent pick)."""
+    writable = _writable()
+    if is_profile:
+        if to is None and out.suffix.lower() not in (".csv", ".txt"):
+            raise _UsageError(f"{out}: a profile (a 1-D trace) is written as a profile CSV: "
+                              "give OUT the extension .csv or .txt (the other formats hold "
+                              "height maps)")
+        if to is not None and to.lower() not in ("profile", "text", "csv", "txt"):
+            raise _UsageError(f"--to {to}: a profile (a 1-D trace) is written as a profile "
+                              "CSV (--to profile, or an extension .csv / .txt)")
+        return "profile"
+    if to is not None:
+        name = _TO_ALIASES.get(to.lower(), to.lower())
+        if name not in writable:
+            raise _UsageError(f"--to {to}: not a format written here; one of "
+                              f"{', '.join(sorted(writable))} (or csv, zemax-grid-sag, "
+                              "codev-int)")
+        return name
+    ext = out.suffix.lower()
+    cands = [n for n, f in writable.items() if ext in f["extensions"]]
+    if not cands:
+        raise _UsageError(f"{out}: cannot tell the format from the extension "
+                          f"{ext or '(none)'!r}; pass --to FORMAT, one of "
+                          f"{', '.join(sorted(writable))}")
+    if len(cands) > 1:
+        what = "; ".join(f"{n}: {writable[n]['description']}" for n in sorted(cands))
+        raise _UsageError(f"{out}: the extension {ext} is written by several formats ({what});"
+                          f" pass --to {' or --to '.join(sorted(cands))}")
+    return cands[0]
+
+
+def _check_output(out: Path, src: str, force: bool) -> None:
+    if out.is_dir():
+        raise _UsageError(f"{out}: is a folder; give a file name")
+    if os.path.lexists(out):
+        if _same_file(src, out):
+            raise _UsageError(f"{out}: is the input file; write to another path (inputs are "
+                              "never modified, also not with --force)")
+        if not force:
+            raise _UsageError(f"{out}: exists; pass --force to replace it (the new file is "
+                              "written atomically: the old one stays until it is complete)")
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from .profile import Profile
+    from .read_options import read_file
+
+    out = Path(args.output)
+    _check_output(out, args.input, args.force)
+    if args.zernike_table is None:
+        for opt, val in (("--terms", args.terms), ("--scheme", args.scheme),
+                         ("--r-norm-mm", args.r_norm_mm), ("--aperture-mm", args.aperture_mm)):
+            if val is not None:
+                raise _UsageError(f"{opt} applies to Zernike tables (--zernike-table)")
+    try:
+        data = read_file(args.input, _read_options(args))
+    except MetrologyError as exc:
+        if args.in_format is None:
+            raise
+        raise MetrologyError(f"{exc} (--format {args.in_format} is the format of IN; the "
+                             "format of OUT is --to)") from exc
+    if args.zernike_table is not None:
+        if isinstance(data, Profile):
+            raise _UsageError(f"{args.input}: a profile has no Zernike fit; --zernike-table "
+                              "needs a height map")
+        return _export_zernike(data, args, out)
+    from .io import save
+
+    fmt = _output_format(out, args.to, isinstance(data, Profile))
+    kwargs = {}
+    if args.wavelength_nm is not None:
+        takes = _writers_taking("wavelength_nm")
+        if fmt not in takes:
+            raise _UsageError(f"--wavelength-nm: the {fmt} format stores no wavelength; it "
+                              f"applies to {', '.join(takes)} and to Zernike tables")
+        kwargs["wavelength_nm"] = args.wavelength_nm
+    save(data, out, format=fmt, **kwargs)
+    print(f"{args.input} ({data.meta.get('format', '?')}) -> {out} ({fmt})")
+    return EXIT_PASS
+
+
+def _export_zernike(hm, args: argparse.Namespace, out: Path) -> int:  # noqa: ANN001
+    """``convert --zernike-table``: fit the map, write the table in a design tool's
+    convention (CSV, JSON, or a CODE V ZFR .int file for codev-zfr)."""
+    from .zernike import fit_zernike
+    from .zernike_tables import write_zernike_csv, write_zernike_json
+
+    kind = (args.to or out.suffix.lstrip(".")).lower()
+    if kind in ("int", "zfr", "codev"):
+        kind = "zfr"
+    if kind not in ("csv", "json", "zfr"):
+        raise _UsageError(f"{out}: a Zernike table is written as .csv or .json (or, for "
+                          "codev-zfr, a CODE V ZFR .int file); pass --to csv|json|zfr")
+    if kind == "zfr" and args.zernike_table != "codev-zfr":
+        raise _UsageError("a CODE V ZFR file holds the codev-zfr convention; use "
+                          "--zernike-table codev-zfr, or write .csv / .json")
+    if args.zernike_table == "codev-zfr" and args.wavelength_nm is None:
+        raise _UsageError("codev-zfr coefficients are in waves: pass --wavelength-nm NM")
+    work, note = hm, "valid pixels"
+    if args.aperture_mm is not None:
+        from .aperture import Circle
+
+        work = hm.select_aperture(Circle(args.aperture_mm))
+        note = f"clear aperture \u00d8{args.aperture_mm:g} mm (centre from the data)"
+    r_norm = args.r_norm_mm
+    if r_norm is None and args.aperture_mm is not None:
+        r_norm = args.aperture_mm / 2.0
+    fit = fit_zernike(work, args.terms or 37, scheme=args.scheme or "fringe",
+                      normalisation="rms", r_norm_mm=r_norm)
+    if kind == "zfr":
+        from .io.codev import write_codev_zfr
+
+        write_codev_zfr(fit, out, wavelength_nm=args.wavelength_nm,
+                        title=f"{Path(args.input).name}: {len(fit.indices)} Zernike terms")
+    else:
+        write = write_zernike_csv if kind == "csv" else write_zernike_json
+        write(fit, out, convention=args.zernike_table, wavelength_nm=args.wavelength_nm)
+    print(f"{args.input} -> {out}: {args.zernike_table} ({kind}) from a {len(fit.indices)}-term "
+          f"{fit.scheme} fit over the {note}, R_norm = {fit.r_norm_mm:.6g} mm about "
+          f"({fit.centre_mm[0]:.6g}, {fit.centre_mm[1]:.6g}) mm, residual RMS "
+          f"{fit.residual_rms_nm:.4g} nm")
+    return EXIT_PASS
+
+
+# ----------------------------------------------------------------------------- --help examples
+
+_EXAMPLES = {
+    "demo": """\
+  metrology demo                       # 256 x 256 map, Fringe Z1..Z37
+  metrology demo --size 512 --seed 3""",
+    "warmup": """\
+  metrology warmup                     # once after installing; later runs start fast""",
+    "info": """\
+  metrology info datasets/parts/part-a-pass/*.datx
+  metrology info export.txt --dx-mm 0.005 --z-unit um    # a text matrix without calibration
+  metrology info sag.dat --format zemax                   # not a MetroPro .dat""",
+    "formats": """\
+  metrology formats
+  metrology formats | grep -i zygo""",
+    "check": """\
+  metrology check --spec datasets/specs/caf2-wafer-inspection.toml datasets/parts/*
+  metrology check --spec datasets/specs/flat-simple.toml --as flat map.datx \\
+      --junit junit.xml --markdown summary.md --html report.html
+  metrology check --spec spec.toml --as fizeau --dx-mm 0.1 --z-unit nm export.txt""",
+    "analyze": """\
+  metrology analyze datasets/parts/part-a-pass/l3s2-a_fizeau.x3p
+  metrology analyze map.datx --html quicklook.html --json numbers.json
+  metrology analyze matrix.txt --dx-mm 0.05 --z-unit um""",
+    "convert": """\
+  metrology convert map.datx map.x3p                   # format from the extension
+  metrology convert map.datx sag.dat --to zemax --force  # Zemax Grid Sag; replace sag.dat
+  metrology convert map.datx zernike.csv --zernike-table zemax-fringe-sag --aperture-mm 54""",
+}
+
+
+def _epilog(command: str, tail: str | None = None) -> str:
+    """``--help``'s epilog: examples, then ``tail`` (exit codes)."""
+    text = "examples:\n" + _EXAMPLES[command]
+    return text + ("\n\n" + tail if tail else "")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (also used to render ``--help`` in the docs)."""
     p = _Parser(
@@ -355,21 +629,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"metrology {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    d = sub.add_parser("demo", help="fit Zernikes to a small synthetic map and print the table")
+    raw = _HelpFormatter
+    d = sub.add_parser("demo", help="fit Zernikes to a small synthetic map and print the table",
+                       description="Make a synthetic map with known Zernike coefficients, fit "
+                       "Fringe Z1..Z37 and print the fitted table beside the truth (a check "
+                       "that the installation computes right).",
+                       epilog=_epilog("demo"), formatter_class=raw)
     d.add_argument("--size", type=int, default=256, help="map size in pixels (default 256)")
     d.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     d.set_defaults(func=_cmd_demo)
 
     w = sub.add_parser("warmup", help="compile the numerical kernels now (once per "
-                       "installation; later runs load them from the on-disk cache)")
+                       "installation; later runs load them from the on-disk cache)",
+                       description="Compile the Numba kernels ahead of time (30-60 s on 2 "
+                       "cores) so that the first check or analyze of an installation is fast.",
+                       epilog=_epilog("warmup"), formatter_class=raw)
     w.set_defaults(func=_cmd_warmup)
 
-    i = sub.add_parser("info", help="print format, shape, spacing, statistics of files")
+    i = sub.add_parser("info", help="print format, shape, spacing, statistics of files",
+                       description="Print what each file holds as read: format, shape, "
+                       "spacing, valid fraction, RMS / PV as stored (nothing removed), "
+                       "wavelength, height unit and instrument. A file that cannot be read "
+                       "gets its error and the exit code 2; the others are still printed.",
+                       epilog=_epilog("info", "exit codes: 0 success, 2 a file could not be "
+                                      "read"), formatter_class=raw)
     i.add_argument("files", nargs="+", metavar="FILE")
+    _add_read_args(i, "every file")
     i.set_defaults(func=_cmd_info)
 
     sub.add_parser("formats", help="list the file formats: read / write, the instruments "
-                   "they come from, and the formats refused with the export to use"
+                   "they come from, and the formats refused with the export to use",
+                   description="List every file format: whether it is read and written, "
+                   "its extensions and the instruments or software that write it; then the "
+                   "formats that are refused, with the export to use instead.",
+                   epilog=_epilog("formats"), formatter_class=raw
                    ).set_defaults(func=_cmd_formats)
 
     c = sub.add_parser(
@@ -388,7 +681,7 @@ def build_parser() -> argparse.ArgumentParser:
         "value carries its U (k = 2); the spec's decision_rule says how it is used. Files "
         "of a folder that are not measurements are listed as ignored. Parts run on all "
         "cores; the exit code is the worst part's.",
-        epilog=_EXIT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=_epilog("check", _EXIT_EPILOG), formatter_class=raw)
     c.add_argument("--spec", required=True, metavar="SPEC", help="spec file (TOML)")
     c.add_argument("--as", dest="as_name", metavar="NAME",
                    help="assign every file to measurement NAME of the spec")
@@ -412,7 +705,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--markdown", metavar="PATH", help="write a Markdown summary (a batch: "
                    "with the yield table)")
     g.add_argument("--html", metavar="PATH", help="write one self-contained HTML file with "
-                   "figures (needs matplotlib: pip install 'metrology[plot]')")
+                   "figures (needs matplotlib: pip install \"optical-metrology[plot]\")")
     g.add_argument("--figures", choices=("auto", "all", "non-pass", "none"), default="auto",
                    help="parts whose figures the HTML report draws (default auto: every part "
                    "of a one-part check, else the parts that did not pass)")
@@ -429,7 +722,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "alone for a batch of less than 32 MB of files; 1: in this process)")
     r.add_argument("--dask", metavar="local", default=None,
                    help="run the parts on a Dask cluster started on this machine (needs "
-                   "pip install 'metrology[dask]'; --workers sets its size)")
+                   "pip install 'optical-metrology[dask]'; --workers sets its size)")
     r.add_argument("--scheduler", metavar="tcp://HOST:PORT", default=None,
                    help="run the parts on this running Dask scheduler (the files must be "
                    "readable at the same paths on its workers)")
@@ -454,6 +747,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "recorded in every report. In part folders the spec names the reference "
                    "file ([measurements.NAME.reference])")
     c.add_argument("paths", nargs="*", metavar="ROOT")
+    _add_read_args(c, "every file, over the spec's [measurements.NAME.read]")
     c.set_defaults(func=_cmd_check)
 
     a = sub.add_parser(
@@ -463,25 +757,58 @@ def build_parser() -> argparse.ArgumentParser:
         "spatial frequency with their coverage (Hann window, piston and tilt removed). For "
         "a profile (a 1-D trace): its statistics, the ISO 21920-2 height parameters of the "
         "unfiltered trace about its least-squares line, and the profile RMS in decades.",
-        epilog="exit codes: 0 success, 2 usage or input error",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=_epilog("analyze", "exit codes: 0 success, 2 usage or input error"),
+        formatter_class=raw)
     a.add_argument("file", metavar="FILE")
     a.add_argument("--terms", type=int, default=37,
                    help="number of Zernike terms (default 37: Fringe Z1..Z37)")
     a.add_argument("--scheme", choices=("fringe", "noll", "ansi"), default="fringe",
                    help="Zernike index scheme (default fringe)")
     a.add_argument("--json", metavar="PATH", help="also write the numbers as JSON")
+    a.add_argument("--html", metavar="PATH", help="also write a self-contained HTML quick "
+                   "look: map, residual, Zernike bars, PSD with the decade bands (needs "
+                   "matplotlib: pip install \"optical-metrology[plot]\")")
+    _add_read_args(a)
     a.set_defaults(func=_cmd_analyze)
 
-    v = sub.add_parser("convert", help="convert a height map to another format",
-                       description="Read IN (any readable format) and write OUT; the output "
-                       "format comes from OUT's extension or --format. Written atomically.",
-                       epilog="exit codes: 0 success, 2 usage or input error")
+    v = sub.add_parser(
+        "convert", help="convert a map to another format, or export its Zernike fit",
+        description="Read IN (any readable format) and write OUT, atomically; IN is never "
+        "modified and an existing OUT is replaced only with --force. The format comes from "
+        "OUT's extension or --to (an extension two formats share, .dat: MetroPro or Zemax, "
+        "needs --to). Design tools: --to zemax (OpticStudio Grid Sag .dat), --to codev "
+        "(CODE V .int grid, in waves: --wavelength-nm unless the file recorded it). "
+        "--zernike-table fits Zernikes to the map and writes the coefficients in a design "
+        "tool's convention instead: zemax-fringe-sag (Fringe, peak, mm), zemax-standard-sag "
+        "(Noll, rms, mm), codev-zfr (Fringe, peak, waves; .int writes a CODE V ZFR file), "
+        "as .csv or .json stating scheme, normalisation, unit, wavelength, R_norm and centre.",
+        epilog=_epilog("convert", "exit codes: 0 success, 2 usage or input error (also: OUT "
+                       "exists without --force)"), formatter_class=raw)
     v.add_argument("input", metavar="IN")
     v.add_argument("output", metavar="OUT")
-    v.add_argument("--format", metavar="NAME",
-                   help="output format name, e.g. x3p, sdf, datx, metropro, npz, text "
-                   "(default: from OUT's extension)")
+    v.add_argument("--to", metavar="FORMAT",
+                   help="output format: x3p, sdf, datx, metropro, zemax, codev, text (csv), "
+                   "npz, npy, 4sight-focus, profile (default: from OUT's extension); with "
+                   "--zernike-table: csv, json or zfr")
+    v.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    v.add_argument("--wavelength-nm", type=float, metavar="NM",
+                   help="wavelength recorded in OUT, nm (codev, datx, metropro, "
+                   "4sight-focus; default: IN's) and of Zernike tables in waves")
+    z = v.add_argument_group("Zernike tables (--zernike-table)")
+    z.add_argument("--zernike-table", choices=_ZERNIKE_TABLES, metavar="CONVENTION",
+                   help="write the Zernike fit of IN as a table: " + ", ".join(_ZERNIKE_TABLES))
+    z.add_argument("--terms", type=int, metavar="N",
+                   help="terms fitted (default 37)")
+    z.add_argument("--scheme", choices=("fringe", "noll", "ansi"),
+                   help="index scheme of the fitted terms (default fringe; the table is "
+                   "converted exactly to its convention's scheme)")
+    z.add_argument("--r-norm-mm", type=_positive_mm, metavar="MM",
+                   help="normalisation radius R_norm, mm (default: half --aperture-mm, else "
+                   "the circle circumscribing the valid pixels)")
+    z.add_argument("--aperture-mm", type=_positive_mm, metavar="MM",
+                   help="fit over a circular clear aperture of this diameter, centred on the "
+                   "data (default: every valid pixel)")
+    _add_read_args(v)
     v.set_defaults(func=_cmd_convert)
     return p
 

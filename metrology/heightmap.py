@@ -396,3 +396,16 @@ class HeightMap:
         see :func:`metrology.arithmetic.subtract_reference`."""
         from . import arithmetic
         return arithmetic.subtract_reference(self, reference)
+
+    # -- display (metrology.plotting; matplotlib only when called) -----------------
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Draw the map: y up, x and y in mm, colour bar in nm; returns the Axes.
+        See :func:`metrology.plotting.plot_heightmap` (``symmetric``, ``vmin``, ...)."""
+        from .plotting import plot_heightmap
+        return plot_heightmap(self, ax, **kwargs)
+
+    def _repr_html_(self) -> str:
+        """Notebook display: thumbnail with colour bar and statistics
+        (:func:`metrology.plotting.heightmap_html`)."""
+        from .plotting import heightmap_html
+        return heightmap_html(self)

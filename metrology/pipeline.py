@@ -60,6 +60,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .coverage import FrequencyCoverage
     from .criteria import Criterion
     from .fill import Hole
+    from .read_options import ReadOptions
     from .repeats import NoisePSD
     from .spec import Spec
     from .spectral import PSD2D, ProfilePSD
@@ -567,11 +568,21 @@ class FileAnalysis:
 
 # ----------------------------------------------------------------------------- stages 1-2
 
-def load_file(path: str | os.PathLike[str]) -> HeightMap | Profile:
-    """Stage 1: read any format :func:`metrology.load` knows (1-D data as a Profile)."""
-    from .io import load
+def load_file(path: str | os.PathLike[str], spec: Spec | None = None,
+              as_name: str | None = None, options: ReadOptions | None = None
+              ) -> HeightMap | Profile:
+    """Stage 1: read any format :func:`metrology.load` knows (1-D data as a Profile).
 
-    return load(path)
+    Files that do not give their spacing, height unit or format are read with
+    ``options``, else with the spec's settings for the file
+    (:func:`metrology.read_options.options_for`: the command line's, over those
+    of the measurement it is assigned to by ``as_name`` or by file name); a
+    file that still lacks one raises a :class:`FileFormatError` saying where to
+    give it.
+    """
+    from .read_options import options_for, read_file
+
+    return read_file(path, options if options is not None else options_for(spec, path, as_name))
 
 
 def assign_measurement(spec: Spec, path: str | os.PathLike[str], meta: Mapping[str, Any],

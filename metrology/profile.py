@@ -563,6 +563,14 @@ class Profile:
 
     __hash__ = None  # type: ignore[assignment]
 
+    # -- display (metrology.plotting; matplotlib only when called) -----------------
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Height [nm] against x [mm]; returns the Axes
+        (:func:`metrology.plotting.plot_profile`)."""
+        from .plotting import plot_profile
+
+        return plot_profile(self, ax, **kwargs)
+
 
 def as_profile(obj: Any) -> Any:
     """A 1 x n or n x 1 height map as a :class:`Profile`; anything else unchanged.

@@ -44,7 +44,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import special
 
 from .errors import ConventionError
 
@@ -63,7 +62,7 @@ def c_alpha(alpha: float) -> float:
     if not a > 1.0:
         raise ConventionError(f"the profile PSD of an areal f^-alpha line needs alpha > 1, "
                               f"got {alpha!r}")
-    return math.sqrt(math.pi) * math.exp(special.gammaln((a - 1) / 2) - special.gammaln(a / 2))
+    return math.sqrt(math.pi) * math.exp(math.lgamma((a - 1) / 2) - math.lgamma(a / 2))
 
 
 def _unit(table: dict[str, float], name: str, what: str) -> float:

@@ -200,7 +200,7 @@ def reference_target(spec: Spec, reference: str | os.PathLike[str], *,
     from .pipeline import load_file
 
     ref = str(reference)
-    hm = load_file(ref)
+    hm = load_file(ref, spec)
     found = spec.matching_measurements(Path(ref).name, hm.meta)
     if len(found) != 1:
         raise SpecError(f"--reference {ref}: cannot tell which measurement it belongs "
@@ -250,7 +250,7 @@ def plan_sites(spec: Spec, files: Sequence[str | os.PathLike[str]], *,
     def load(fs: Sequence[str]) -> list[tuple[str, HeightMap, str, str]]:
         out = []
         for f in fs:
-            hm = load_file(f)
+            hm = load_file(f, spec, as_name)
             out.append((f, hm, *assign_measurement(spec, f, hm.meta, as_name)))
         return out
 
@@ -329,7 +329,7 @@ def compose_site(spec: Spec, site: Site, reference: HeightMap | None = None,
         if reference is None:
             from .pipeline import load_file
 
-            reference = load_file(site.reference)
+            reference = load_file(site.reference, spec, site.measurement)  # its read
         if not isinstance(reference, HeightMap):
             raise MetrologyError(f"reference {site.reference} is a profile (a 1-D trace), not "
                                  "a height map")

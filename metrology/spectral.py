@@ -562,6 +562,13 @@ class RadialPSD:
         """Bin widths, cycles/mm."""
         return np.diff(self.edges_per_mm)
 
+    def plot(self, ax: Any = None, *, limit: Any = None, label: str | None = None) -> Any:
+        """Log-log plot with an optional limit line; see
+        :func:`metrology.plotting.plot_radial_psd`."""
+        from .plotting import plot_radial_psd
+
+        return plot_radial_psd(self, ax, limit=limit, label=label)
+
 
 @dataclass(frozen=True)
 class AzimuthalAverage:
@@ -603,6 +610,13 @@ class ProfilePSD:
     #: L of ``f_min_per_mm = 2 / L`` (the extent along the axis of the connected valid
     #: regions, :func:`metrology.coverage.resolved_range`), for other k
     length_mm: float | None = None
+
+    def plot(self, ax: Any = None, *, limit: Any = None, label: str | None = None) -> Any:
+        """Log-log plot, unresolved range greyed, with an optional limit line; see
+        :func:`metrology.plotting.plot_profile_psd`."""
+        from .plotting import plot_profile_psd
+
+        return plot_profile_psd(self, ax, limit=limit, label=label)
 
 
 @dataclass(frozen=True)
@@ -1044,6 +1058,14 @@ class PSD2D:
         r = self._band_sums([(float(f_lo_per_mm), float(f_hi_per_mm))], True)[0]
         c = _TWO_PI ** 2 * self.cell_area
         return float(r[1]) * c, float(r[2]) * c
+
+    # -- display (metrology.plotting; matplotlib only when called) -----------------
+    def plot(self, ax: Any = None, *, limit: Any = None, bins: str = "log") -> Any:
+        """The 2-D PSD as an image beside its radial PSD with an optional limit line;
+        see :func:`metrology.plotting.plot_psd2d`."""
+        from .plotting import plot_psd2d
+
+        return plot_psd2d(self, ax, limit=limit, bins=bins)
 
 
 def _nchunks(ny: int) -> int:

@@ -434,7 +434,6 @@ def _chi2_symmetric_u(dof: float) -> float:
         return math.inf
     if not math.isfinite(dof):
         return 0.0
-    from scipy.optimize import brentq
     from scipy.special import gammainc
 
     target = _P_HI - _P_LO
@@ -449,7 +448,30 @@ def _chi2_symmetric_u(dof: float) -> float:
         top *= 2.0
         if top > 1e6:
             return math.inf
-    return float(brentq(cover, 0.0, top, xtol=1e-10))
+    # cover(u) grows with u (the interval widens at both ends): the Illinois variant of
+    # regula falsi on [0, top], bracketing kept, to 1e-10 in u (scipy.optimize's root
+    # finders would cost its import, ~0.1 s, on every check)
+    u0, u1 = 0.0, top
+    f0, f1 = cover(u0), cover(u1)
+    side = 0
+    for _ in range(200):
+        c = u1 - f1 * (u1 - u0) / (f1 - f0) if f1 != f0 else 0.5 * (u0 + u1)
+        fc = cover(c)
+        if fc == 0.0:
+            return c
+        if (fc < 0) == (f1 < 0):
+            u1, f1 = c, fc
+            if side == -1:
+                f0 *= 0.5
+            side = -1
+        else:
+            u0, f0 = c, fc
+            if side == 1:
+                f1 *= 0.5
+            side = 1
+        if abs(u1 - u0) <= 1e-10 or abs(fc) < 1e-14:
+            break
+    return c
 
 
 def _cross_term_variance(an: _Analysis, w: np.ndarray, s_noise: np.ndarray) -> float:

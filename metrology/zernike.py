@@ -787,6 +787,15 @@ class ZernikeFit:
 
         return convert_fit(self, scheme, normalisation, r_norm_mm, terms=terms)
 
+    # -- display (metrology.plotting; matplotlib only when called) -----------------
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Bar chart of the coefficients with the terms' names, scheme, normalisation
+        and R_norm in the title; returns the Axes. See
+        :func:`metrology.plotting.plot_zernike` (``exclude``, default piston)."""
+        from .plotting import plot_zernike
+
+        return plot_zernike(self, ax, **kwargs)
+
 
 def pair(c_cos: float, c_sin: float, m: int) -> tuple[float, float]:
     """Magnitude and axis angle of a Zernike pair.

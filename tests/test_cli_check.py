@@ -326,6 +326,6 @@ def test_convert_roundtrip_and_refusals(tmp_path: Path, capsys) -> None:
     assert np.allclose(a.z_nm[ok], b.z_nm[ok], atol=1e-6)
     assert run(capsys, "convert", src, src)[0] == 2
     assert run(capsys, "convert", src, tmp_path / "c.unknownext")[0] == 2
-    assert run(capsys, "convert", src, tmp_path / "c.dat", "--format", "nosuch")[0] == 2
+    assert run(capsys, "convert", src, tmp_path / "c.dat", "--to", "nosuch")[0] == 2
     assert sha256_file(src) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.x3p", "b.sdf"]

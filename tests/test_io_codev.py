@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +26,25 @@ from metrology.zernike_tables import (
 from iohelpers import marked_map
 
 LAM = 632.8
+
+
+@contextlib.contextmanager
+def _deadline(seconds: int) -> Iterator[None]:
+    """Fail instead of hanging (POSIX: SIGALRM; elsewhere no guard)."""
+    if not hasattr(signal, "SIGALRM"):
+        yield
+        return
+
+    def _fail(signum, frame) -> None:  # noqa: ANN001
+        raise TimeoutError(f"did not return within {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, _fail)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
 
 
 def test_hand_written_grid_orientation_scale_and_nda(tmp_path: Path) -> None:
@@ -80,6 +102,31 @@ def test_round_trip_quantisation_and_layout(tmp_path: Path) -> None:
     step = LAM / ssz
     assert np.nanmax(np.abs(back.z_nm - z)) <= 0.5 * step + 1e-9
     assert back.meta["quantisation_nm"] == pytest.approx(step)
+
+
+@pytest.mark.parametrize("peak_nm", [100.0, 104.7, 632.8 * 0.15, 1e-3, 5e4, 632.8])
+def test_scale_ends_and_fills_the_integer_range(tmp_path: Path, peak_nm: float) -> None:
+    """SSZ is the largest 6-digit number with peak x SSZ <= 32766. Found writing a
+    ~100 nm PV map at 632.8 nm: the former loop scaled SSZ by (1 - 1e-6) and rounded
+    back to the same 6 digits, so it never ended."""
+    z = np.zeros((6, 6))
+    z[2, 3] = peak_nm
+    hm = m.HeightMap(z, 0.1)
+    p = tmp_path / "s.int"
+    with _deadline(60):
+        m.save(hm, p, wavelength_nm=LAM)  # must return (the old loop hung here)
+    head = p.read_text().splitlines()[3].split()
+    ssz_text = head[head.index("SSZ") + 1]
+    ssz = float(ssz_text)
+    peak = peak_nm / LAM
+    digits = ssz_text.replace(".", "").replace("-", "").split("e")[0].strip("0")
+    assert len(digits) <= 6
+    assert peak * ssz <= 32766
+    # the next 6-digit value up would overflow: nothing of the range is wasted
+    e = math.floor(math.log10(ssz)) - 5
+    assert peak * (ssz + 10.0 ** e) > 32766 * (1 - 1e-12)
+    vals = np.array(" ".join(p.read_text().splitlines()[4:]).split(), dtype=np.int64)
+    assert np.abs(vals).max() <= 32766
 
 
 @pytest.mark.parametrize("text,msg", [

@@ -399,7 +399,7 @@ def test_html_is_one_self_contained_file(tmp_path: Path) -> None:
 
 def test_html_needs_matplotlib(mixed, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)   # import fails
-    with pytest.raises(mt.MetrologyError, match=r"pip install 'metrology\[plot\]'"):
+    with pytest.raises(mt.MetrologyError, match=r'pip install "optical-metrology\[plot\]"'):
         reports.to_html(mixed[1])
 
 

@@ -288,7 +288,7 @@ def check_many(spec: Any, roots: Sequence[str | os.PathLike[str]], *,
         of less than 32 MB of files; 1: in this process).
     client : distributed.Client, optional
         Run the same per-part tasks on this Dask cluster (``pip install
-        'metrology[dask]'``); the files must be readable at the same paths on
+        'optical-metrology[dask]'``); the files must be readable at the same paths on
         its workers.
     per_file, as_name, only, part_check
         See :class:`Batch`.
@@ -327,7 +327,8 @@ def local_cluster(workers: int | None = None) -> Any:
     except ImportError as exc:
         from ..errors import MetrologyError
 
-        raise MetrologyError("Dask is not installed: pip install 'metrology[dask]'") from exc
+        raise MetrologyError("Dask is not installed: "
+                             "pip install 'optical-metrology[dask]'") from exc
     from .._signals import sigint_blocked
 
     n = default_workers() if workers is None else max(1, int(workers))

@@ -251,6 +251,28 @@ def _data_lines(values: list[str]) -> list[str]:
     return lines
 
 
+def _scale_for(peak_waves: float) -> float:
+    """SSZ for a map whose largest |height| is ``peak_waves``: the largest number of 6
+    significant digits with peak x SSZ <= INT_MAX (written exactly with ``repr``).
+
+    Counts down the sixth digit (at most a few steps past the floor); scaling the
+    value by (1 - 1e-6) and rounding again could round back up and never end.
+    """
+    if not peak_waves > 0:
+        return float(INT_MAX)
+    x = INT_MAX / peak_waves
+    e = math.floor(math.log10(x)) - 5
+    mant = math.floor(x / 10.0 ** e)
+    if mant >= 1_000_000:  # log10 rounded down a power of ten
+        mant, e = mant // 10, e + 1
+    while mant > 1:
+        ssz = float(f"{mant}e{e}")
+        if peak_waves * ssz <= INT_MAX:
+            return ssz
+        mant -= 1
+    return float(f"1e{e}")
+
+
 def write_codev_int(hm: HeightMap, path: str | Path, *, wavelength_nm: float | None = None,
                     kind: str = "SUR", title: str | None = None,
                     nearest_neighbour: bool = False) -> None:
@@ -280,9 +302,7 @@ def write_codev_int(hm: HeightMap, path: str | Path, *, wavelength_nm: float | N
     w = hm.z_nm / lam  # waves
     finite = np.isfinite(w)
     peak = float(np.max(np.abs(w[finite]))) if finite.any() else 0.0
-    ssz = float(f"{INT_MAX / peak:.6g}") if peak > 0 else float(INT_MAX)
-    while peak * ssz > INT_MAX:  # rounding of the 6 significant digits went up
-        ssz = float(f"{ssz * (1 - 1e-6):.6g}")
+    ssz = _scale_for(peak)
     vals = np.where(finite, np.rint(np.where(finite, w, 0.0) * ssz), NDA_DEFAULT).astype(np.int64)
     vals = vals[::-1]  # top row (+y) first
     ttl = (title if title is not None else str(hm.meta.get("source") or "metrology export"))

@@ -15,7 +15,7 @@ file's analysis records); none of them recomputes or re-infers a number:
   input errors as ``<error>``;
 * :func:`to_markdown` -- a summary for CI job pages;
 * :func:`to_html` -- one self-contained HTML file with figures (needs
-  matplotlib: ``pip install 'metrology[plot]'``).
+  matplotlib: ``pip install "optical-metrology[plot]"``).
 
 A batch (more than one part) opens its HTML, Markdown and JUnit reports with
 the yield table (:mod:`metrology.reports._yield`) and links each part's

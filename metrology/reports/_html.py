@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._version import install_hint
 from ..check import CheckReport, PartResult, file_status
 from ..criteria._band import BandEvidence
 from ..criteria._zernike import ZernikeEvidence
 from ..criteria.psd_limit import PsdLimitEvidence
 from ..errors import MetrologyError
-from ..heightmap import HeightMap
 from ..pipeline import FileAnalysis, FitRecord
+from ..plotting import (
+    MAX_DISPLAY_PX,  # maps larger than this are shown as block means
+    display_grid,
+)
+from ..plotting import colour_limits as _clim
+from ..plotting import figure_png as _png
+from ..plotting import log_axes as _log_axes
 from ..verdicts import Verdict
 from . import _fullband
 from ._common import (
@@ -43,8 +48,6 @@ NOT_MEASURABLE, NOT_CHECKED = Verdict.NOT_MEASURABLE, Verdict.NOT_CHECKED
 
 #: resolution of the embedded figures (dots per inch)
 DPI = 80
-#: maps larger than this (pixels along either side) are shown at every k-th pixel
-MAX_DISPLAY_PX = 512
 
 _COLOURS = {PASS: "#2e7d32", FAIL: "#c62828", NOT_MEASURABLE: "#ef8f00",
             NOT_CHECKED: "#9e9e9e", None: "#78909c"}
@@ -58,78 +61,13 @@ def _matplotlib() -> tuple[Any, Any]:
     except ImportError as exc:
         raise MetrologyError(
             "the HTML report draws its figures with matplotlib, which is not installed; "
-            "install it with: pip install 'metrology[plot]'") from exc
+            f"install it with: {install_hint('plot')}") from exc
     return Figure, Circle
 
 
 def require_matplotlib() -> None:
     """Raise :class:`MetrologyError` now if the HTML report could not be drawn."""
     _matplotlib()
-
-
-def _png(fig: Any) -> str:
-    """The figure as base64 PNG text: 256-colour palette, no metadata, nothing but pixels."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    canvas = FigureCanvasAgg(fig)
-    canvas.draw()
-    rgb = np.ascontiguousarray(np.asarray(canvas.buffer_rgba())[..., :3])
-    buf = io.BytesIO()
-    try:
-        from PIL import Image  # a dependency of matplotlib
-    except ImportError:  # pragma: no cover - matplotlib always brings Pillow
-        fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
-    else:
-        img = Image.fromarray(rgb).quantize(colors=256, method=Image.Quantize.MEDIANCUT,
-                                            dither=Image.Dither.NONE)
-        img.save(buf, format="PNG", optimize=True)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def display_grid(hm: HeightMap, max_px: int = MAX_DISPLAY_PX) -> tuple[np.ndarray, int,
-                                                                          list[float]]:
-    """Heights to show: k x k block means (NaN-aware) so that no side exceeds ``max_px``.
-
-    Returns ``(z_nm, k, extent_mm)`` with ``extent_mm = [x0, x1, y0, y1]``
-    (outer pixel edges of the blocks shown, mm) for ``imshow(origin="lower")``.
-    ``k = 1`` returns the heights as they are.
-    """
-    k = max(1, math.ceil(max(hm.shape) / max_px))
-    x, y = hm.x_mm, hm.y_mm
-    ny, nx = (hm.shape[0] // k) * k, (hm.shape[1] // k) * k
-    if k == 1:
-        z = hm.z_nm
-    else:
-        blocks = hm.z_nm[:ny, :nx].reshape(ny // k, k, nx // k, k)
-        good = np.isfinite(blocks)
-        cnt = good.sum(axis=(1, 3))
-        tot = np.where(good, blocks, 0.0).sum(axis=(1, 3))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            z = np.where(cnt > 0, tot / np.maximum(cnt, 1), np.nan)
-    ext = [x[0] - hm.dx_mm / 2, x[nx - 1] + hm.dx_mm / 2, y[0] - hm.dy_mm / 2,
-           y[ny - 1] + hm.dy_mm / 2]
-    return z, k, [float(v) for v in ext]
-
-
-def _log_axes(ax: Any) -> None:
-    from matplotlib.ticker import NullFormatter
-
-    for a in (ax.xaxis, ax.yaxis):
-        a.set_minor_formatter(NullFormatter())
-
-
-def _clim(z: np.ndarray, symmetric: bool) -> tuple[float, float]:
-    v = z[np.isfinite(z)]
-    if v.size == 0:
-        return -1.0, 1.0
-    if symmetric:
-        c = float(np.percentile(np.abs(v - np.mean(v)), 99.5)) or 1e-6
-        m = float(np.mean(v))
-        return m - c, m + c
-    lo, hi = (float(t) for t in np.percentile(v, [0.5, 99.5]))
-    if not hi > lo:
-        lo, hi = lo - 1e-6, hi + 1e-6
-    return lo, hi
 
 
 def _map_figure(fa: FileAnalysis) -> tuple[str, str] | None:
@@ -534,7 +472,7 @@ def to_html(report: CheckReport) -> str:
     Raises
     ------
     MetrologyError
-        matplotlib is not installed (``pip install 'metrology[plot]'``).
+        matplotlib is not installed (``pip install "optical-metrology[plot]"``).
     """
     _matplotlib()
     import matplotlib

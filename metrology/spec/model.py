@@ -20,6 +20,7 @@ import numpy as np
 
 from .._json import jsonable
 from ..errors import SpecError
+from ..read_options import ReadOptions
 from .context import MISSING, suggest
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -223,6 +224,9 @@ class Measurement:
     wavefront: Wavefront | None = None
     itf_cutoff_per_mm: float | None = None
     itf: ItfTable | None = None
+    #: how to read its files that do not give spacing, height unit or format
+    #: (``[measurements.NAME.read]``; :mod:`metrology.read_options`)
+    read: ReadOptions | None = None
 
     @property
     def min_sites(self) -> int:
@@ -427,6 +431,9 @@ class Spec:
     #: units every report also shows heights in ("nm", "um", "waves", "fringes")
     display_units: tuple[str, ...] = ()
     composite: CompositeOptions = CompositeOptions()
+    #: read settings given on the command line (``check --dx-mm ...``): they apply to
+    #: every file and take precedence over the measurements' ``read`` tables
+    read_override: ReadOptions | None = None
 
     @property
     def part_criteria(self) -> tuple[Criterion, ...]:
@@ -458,6 +465,12 @@ class Spec:
                               meta: Mapping[str, Any] | None = None) -> tuple[str, ...]:
         """Names of the measurements whose match rules accept this file."""
         return tuple(n for n, m in self.measurements.items() if m.match.matches(filename, meta))
+
+    def with_read_override(self, options: ReadOptions | None) -> Spec:
+        """This spec with read settings for every file (the command line's ``--dx-mm``,
+        ``--dy-mm``, ``--z-unit``, ``--format``), taking precedence over the
+        measurements' ``[measurements.NAME.read]``."""
+        return dataclasses.replace(self, read_override=options or None)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict of the whole spec (criteria carry ``"type"``)."""

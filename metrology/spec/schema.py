@@ -26,6 +26,7 @@ from typing import Any
 from ..criteria import SECTION_RANK, Criterion, criterion_types, section_keys
 from ..criteria._base import Removal
 from ..errors import SpecError
+from ..read_options import READ_KEYS, ReadOptions, normalise_z_unit
 from .context import (
     MISSING,
     Path_,
@@ -469,7 +470,7 @@ def _parse_measurements(ctx: SpecContext, doc: Mapping[str, Any], default_pre: P
             continue
         check_keys(ctx, m, p, ("instrument", "description", "match", "aperture",
                                "preprocessing", "requirements", "repeats", "reference",
-                               "wavefront", *_ITF_KEYS))
+                               "wavefront", "read", *_ITF_KEYS))
         cutoff, itf = _parse_itf(ctx, m, p)
         out[name] = Measurement(
             name=name,
@@ -484,8 +485,46 @@ def _parse_measurements(ctx: SpecContext, doc: Mapping[str, Any], default_pre: P
             reference=_parse_reference(ctx, m, p),
             wavefront=_parse_wavefront(ctx, m, p, part),
             itf_cutoff_per_mm=cutoff, itf=itf,
+            read=_parse_read(ctx, m, p),
         )
     return out
+
+
+def _parse_read(ctx: SpecContext, m: Mapping[str, Any], path: Path_) -> ReadOptions | None:
+    """``[measurements.NAME.read]``: how to read files that do not say (``dx_mm``,
+    ``dy_mm``, ``z_unit``, ``format``, ``override_spacing``;
+    :mod:`metrology.read_options`)."""
+    t = table(ctx, m, path, "read")
+    if t is None:
+        return None
+    p = (*path, "read")
+    check_keys(ctx, t, p, READ_KEYS)
+    dx, dy = _length(ctx, t, p, "dx_mm"), _length(ctx, t, p, "dy_mm")
+    if dy is not None and "dx_mm" not in t:
+        ctx.error((*p, "dy_mm"), "dy_mm needs dx_mm (dy_mm alone would leave x uncalibrated)")
+    z_unit = string(ctx, t, p, "z_unit")
+    if z_unit is not None:
+        try:
+            z_unit = normalise_z_unit(z_unit)
+        except ValueError as exc:
+            ctx.error((*p, "z_unit"), str(exc))
+            z_unit = None
+    fmt = string(ctx, t, p, "format")
+    if fmt is not None:
+        from ..io import formats
+
+        readable = [f["name"] for f in formats() if f["read"]]
+        if fmt not in readable:
+            ctx.error((*p, "format"), f"{fmt!r} is not a format read here{suggest(fmt, readable)}"
+                                      f"; one of {', '.join(readable)}")
+            fmt = None
+    override = boolean(ctx, t, p, "override_spacing", False)
+    if override and "dx_mm" not in t:
+        ctx.error((*p, "override_spacing"), "override_spacing needs dx_mm (the spacing that "
+                  "replaces the files' own)")
+    opts = ReadOptions(dx_mm=dx, dy_mm=dy, z_unit=z_unit, format=fmt,
+                       override_spacing=override)
+    return opts or None
 
 
 _ITF_KEYS = ("itf_cutoff_per_mm", "itf_f_per_mm", "itf_values", "itf_max_psd_correction")
