@@ -277,16 +277,22 @@ def plot_zernike(fit: ZernikeFit, ax: Any = None, *, exclude: Sequence[str] = ("
     ax.bar(x, vals, color=["C3" if v < 0 else "C0" for v in vals], width=0.75)
     ax.axhline(0.0, color="k", lw=0.6)
     ax.set_xticks(x)
-    ax.set_xticklabels([f"Z{j} {zernike_name(*o)}" for j, o, _ in keep], rotation=90,
-                       fontsize=6)
+    ortho = fit.basis_kind != "circle"
+    ax.set_xticklabels([f"{'mode from ' if ortho else ''}Z{j} {zernike_name(*o)}"
+                        for j, o, _ in keep], rotation=90, fontsize=6)
     ax.set_xlim(-0.6, len(keep) - 0.4)
-    ax.set_ylabel(f"coefficient [nm, {fit.normalisation}]")
+    ax.set_ylabel("orthonormal mode [nm, RMS over the pixels]" if ortho
+                  else f"coefficient [nm, {fit.normalisation}]")
     if title is None:
-        title = (f"Zernike {fit.scheme}, {fit.normalisation} normalisation, R_norm "
+        title = (f"Zernike {fit.scheme}{', orthonormalised over the pixels' if ortho else ''}, "
+                 f"{fit.normalisation} normalisation, R_norm "
                  f"{fit.r_norm_mm:g} mm, centre ({fit.centre_mm[0]:.4g}, "
                  f"{fit.centre_mm[1]:.4g}) mm")
         if exclude:
             title += f"; not shown: {', '.join(exclude)}"
+        if fit.flags:   # condition number or fill: the bars mean nothing
+            title = ("NOT MEANINGFUL on this aperture (" + "; ".join(fit.flags) + ")\n"
+                     + title)
     ax.set_title(title, fontsize=8)
     return ax
 

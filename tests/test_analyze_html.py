@@ -82,6 +82,41 @@ def test_map_quick_look(tmp_path: Path, capsys) -> None:
     assert "partial" in text  # the lowest decade is only partly resolved by a 56 mm map
 
 
+def test_strip_quick_look_draws_the_orthonormal_modes_it_tabulates(tmp_path: Path, capsys,
+                                                                   monkeypatch) -> None:
+    """A 259 x 33 strip (issue 9): the circle polynomials' coefficients mean nothing there,
+    so the analysis gives the orthonormalised modes, and the page draws those same modes
+    (not a circle fit beside a table of modes) and says why, with the condition number.
+    Independent bound: orthonormal modes over the pixels hold at most the data's mean
+    square (Parseval), so no coefficient exceeds the RMS about zero."""
+    from metrology.reports import _analyze_html
+
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:259, 0:33].astype(float)
+    z = 60 * np.sin(y / 40.0) + 30 * (x / 16.0) ** 2 + 5 * rng.normal(size=x.shape)
+    z[rng.random(z.shape) < 0.09] = np.nan
+    f = mt.save(mt.HeightMap(z, 1.0), tmp_path / "strip.npz")
+    drawn = []
+    real = _analyze_html.plot_zernike
+    monkeypatch.setattr(_analyze_html, "plot_zernike",
+                        lambda fit, *a, **k: drawn.append(fit) or real(fit, *a, **k))
+    page_p, js = tmp_path / "s.html", tmp_path / "s.json"
+    code, _, err = run(capsys, "analyze", f, "--html", page_p, "--json", js)
+    assert code == 0, err
+    zs = json.loads(js.read_text())["zernike"]
+    assert zs["basis_kind"] == "orthonormal" and zs["circle_basis"]
+    (fit,) = drawn
+    assert fit.basis_kind == "orthonormal"
+    np.testing.assert_allclose(fit.coefficients_nm, [t["coefficient_nm"] for t in zs["terms"]],
+                               rtol=1e-9, atol=1e-9)
+    bound = math.sqrt(float(np.nanmean(z ** 2)))
+    assert max(abs(t["coefficient_nm"]) for t in zs["terms"]) <= bound * (1 + 1e-9)
+    text = _text(page_p.read_text(encoding="utf-8"))
+    assert "Orthonormalised modes" in text and "not meaningful" in text
+    assert f"condition number {zs['circle_basis']['condition_number']:.3g}" in text
+    assert "mode from" in text
+
+
 def test_profile_quick_look(tmp_path: Path, capsys) -> None:
     rng = np.random.default_rng(3)
     x = np.arange(3000) * 0.001

@@ -161,6 +161,22 @@ def test_zernike_plot_bars_with_names() -> None:
         fit.plot(_ax(), exclude=("wobble",))
 
 
+def test_zernike_plot_of_a_strip_says_the_bars_mean_nothing_or_are_modes() -> None:
+    """On a 2 x 40 mm strip the circle polynomials are ill-conditioned and cover a few per
+    cent of the unit disk (issue 9): the bars of such a fit carry the flags in the title;
+    the orthonormalised fit's bars are labelled as modes."""
+    rng = np.random.default_rng(1)
+    hm = mt.HeightMap(rng.normal(size=(10, 200)) * 50.0, 0.2)
+    fit = mt.fit_zernike(hm, terms=10, scheme="fringe")
+    assert fit.flags                                  # the fit is flagged, not refused
+    ax = fit.plot(_ax())
+    assert ax.get_title().startswith("NOT MEANINGFUL") and "unit disk" in ax.get_title()
+    ortho = mt.fit_zernike(hm, terms=10, scheme="fringe", basis="orthonormal")
+    ax = ortho.plot(_ax())
+    assert "orthonormal" in ax.get_ylabel() and "NOT MEANINGFUL" not in ax.get_title()
+    assert all(t.get_text().startswith("mode from Z") for t in ax.get_xticklabels())
+
+
 # ----------------------------------------------------------------------------- PSDs
 
 def test_psd2d_image_has_the_cosine_at_its_frequency() -> None:

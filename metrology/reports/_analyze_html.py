@@ -136,11 +136,14 @@ def _map_body(hm: HeightMap, summary: dict[str, Any], terms: int, scheme: str) -
                      "removed)")])]
     z = summary["zernike"]
     fit = None
-    if "error" not in z:
-        try:
-            fit = fit_zernike(hm, terms, scheme=scheme, normalisation="rms")
-        except MetrologyError:  # pragma: no cover - the summary's fit succeeded
-            fit = None
+    why = z.get("error", "")
+    ortho = z.get("basis_kind") == "orthonormal"
+    if not why:
+        try:   # the summary's basis: orthonormalised where the circle coefficients mean nothing
+            fit = fit_zernike(hm, terms, scheme=scheme, normalisation="rms",
+                              basis="orthonormal" if ortho else "circle")
+        except MetrologyError as exc:  # pragma: no cover - the summary's fit succeeded
+            fit, why = None, str(exc)
     panels = [(hm, "as stored", False)]
     if fit is not None:
         panels.append((fit.residual, f"residual after the {len(fit.indices)}-term fit", True))
@@ -155,24 +158,36 @@ def _map_body(hm: HeightMap, summary: dict[str, Any], terms: int, scheme: str) -
              "before the fit).")]
     body.append("<h2>Zernike fit</h2>")
     if fit is None:
-        body.append(f"<p>Zernike fit not possible: {html.escape(z['error'])}</p>")
+        body.append(f"<p>Zernike fit not possible: {html.escape(why)}</p>")
     else:
         fig = Figure(figsize=(max(5.0, 0.2 * len(fit.indices) + 1.8), 3.8),
                      layout="constrained")
         plot_zernike(fit, fig.add_subplot(), exclude=("piston", "tilt"))
+        if ortho:
+            cb = z.get("circle_basis") or {}
+            what = (f"Orthonormalised modes in nm ({html.escape(z['basis'])}), from the "
+                    f"{z['scheme']} terms: the circle polynomials' coefficients are not "
+                    f"meaningful on this aperture (basis condition number "
+                    f"{_g(cb.get('condition_number'), '.3g')}, pixels cover "
+                    f"{_g(cb.get('aperture_fill'), '.0%')} of the unit disk"
+                    + (f": {'; '.join(cb['flags'])}" if cb.get("flags") else
+                       f"; {cb['refused']}" if cb.get("refused") else "") + ")")
+        else:
+            what = (f"Coefficients in nm, {z['scheme']} indices, {z['normalisation']} "
+                    "normalisation (coefficient = RMS of the term over the disk), basis "
+                    f"condition number {_g(z.get('condition_number'), '.3g')}")
         body.append(_figure(fig, (
-            f"Coefficients in nm, {z['scheme']} indices, {z['normalisation']} normalisation "
-            f"(coefficient = RMS of the term over the disk), R_norm = {z['r_norm_mm']:.6g} mm "
-            f"about ({z['centre_mm'][0]:.4g}, {z['centre_mm'][1]:.4g}) mm, circumscribing the "
-            f"valid pixels (no nominal aperture given); joint least-squares fit of "
-            f"{len(z['terms'])} terms over {z['n_pixels']} px, residual RMS "
+            f"{what}; R_norm = {z['r_norm_mm']:.6g} mm about ({z['centre_mm'][0]:.4g}, "
+            f"{z['centre_mm'][1]:.4g}) mm, circumscribing the valid pixels about the centre "
+            "fitted to their outer edge (no nominal aperture given); joint least-squares fit "
+            f"of {len(z['terms'])} terms over {z['n_pixels']} px, residual RMS "
             f"{_g(z['residual_rms_nm'], '.5g')} nm. Piston and tilt (alignment) are fitted "
             "but not drawn; the table below lists every term.")))
         rows = "".join(f"<tr><td>{t['index']}</td><td>{t['n']}</td><td>{t['m']}</td>"
                        f"<td>{_g(t['coefficient_nm'], '.5f')}</td>"
                        f"<td class='l'>{html.escape(t['name'])}</td></tr>" for t in z["terms"])
         body.append("<table><tr><th>Z</th><th>n</th><th>m</th><th>coef [nm]</th>"
-                    f"<th class='l'>name</th></tr>{rows}</table>")
+                    f"<th class='l'>{'mode from' if ortho else 'name'}</th></tr>{rows}</table>")
     body.append("<h2>PSD and decade bands</h2>")
     ps = summary["psd"]
     if "error" not in ps:
