@@ -560,12 +560,21 @@ def _export_zernike(hm, args: argparse.Namespace, out: Path) -> int:  # noqa: AN
         from .aperture import Circle
 
         work = hm.select_aperture(Circle(args.aperture_mm))
-        note = f"clear aperture \u00d8{args.aperture_mm:g} mm (centre from the data)"
+        note = f"clear aperture \u00d8{args.aperture_mm:g} mm (centre fitted to the part's edge)"
     r_norm = args.r_norm_mm
     if r_norm is None and args.aperture_mm is not None:
         r_norm = args.aperture_mm / 2.0
     fit = fit_zernike(work, args.terms or 37, scheme=args.scheme or "fringe",
                       normalisation="rms", r_norm_mm=r_norm)
+    if fit.flags:   # a design tool's table cannot carry the flags: never write such numbers
+        from .errors import ApertureError
+
+        raise ApertureError(
+            f"{args.input}: the circle polynomials' coefficients are not meaningful on this "
+            f"aperture ({'; '.join(fit.flags)}); a design tool's table of them would hold "
+            "numbers that mean nothing. Fit over a circular clear aperture inside the data "
+            "(--aperture-mm D, R_norm = D/2), or see the orthonormalised modes with "
+            "metrology analyze")
     if kind == "zfr":
         from .io.codev import write_codev_zfr
 

@@ -222,6 +222,23 @@ def test_zernike_table_in_a_design_tools_convention(power_map: Path, tmp_path: P
     assert w[4] == pytest.approx(10.0 * math.sqrt(3) / 632.8, rel=1e-6)  # waves
 
 
+def test_no_design_tool_table_of_coefficients_that_mean_nothing(tmp_path: Path,
+                                                                capsys) -> None:
+    """A 3 x 40 mm strip of data (issue 9): the circle polynomials over its circumscribed
+    disk are ill-conditioned and the pixels cover a few per cent of it, so their
+    coefficients are flagged as not meaningful. A table cannot carry the flags: the export
+    is refused, naming them and the way out, and nothing is written."""
+    hm = mt.HeightMap(np.random.default_rng(2).normal(size=(15, 200)) * 20.0, 0.2)
+    assert mt.fit_zernike(hm, 15).flags                  # independently flagged
+    strip = mt.save(hm, tmp_path / "strip.x3p")
+    out = tmp_path / "z.csv"
+    code, _, err = run(capsys, "convert", strip, out, "--zernike-table", "zemax-fringe-sag",
+                       "--terms", 15)
+    assert code == 2 and "not meaningful" in err and "unit disk" in err
+    assert "--aperture-mm" in err and "Traceback" not in err
+    assert not out.exists()
+
+
 def test_zernike_table_refusals(power_map: Path, tmp_path: Path, capsys) -> None:
     code, _, err = run(capsys, "convert", power_map, tmp_path / "a.x3p", "--terms", 11)
     assert code == 2 and "--zernike-table" in err
