@@ -1,5 +1,6 @@
 """A tree of small synthetic parts for the batch tests (``tests/test_batch.py``), and
-the helpers the batch tests share (:func:`run`, :func:`records`).
+the helpers the batch tests share (:func:`run`, :func:`records`, :func:`close`,
+:func:`arrays_reachable`).
 
 Each good part holds one 48 x 48 map at 0.1 mm: a ripple A sin(2 pi f x) with
 f = 2.5 /mm (10 periods across the Ø4 mm clear aperture), whose RMS is about
@@ -12,6 +13,7 @@ beyond those few per cent.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 from pathlib import Path
@@ -33,6 +35,33 @@ def run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, st
 def records(path: Path) -> list[dict]:
     """The lines of a JSON Lines results log."""
     return [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]
+
+
+def close(a: object, b: object) -> bool:
+    """Equal, floats to 1e-9 relative (worker processes run other thread counts)."""
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-15)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(close(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(close(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+def arrays_reachable(obj: object) -> list[tuple[tuple[int, ...], int]]:
+    """(shape, bytes) of every NumPy array reachable from ``obj`` (a result that must hold
+    no map)."""
+    seen, stack, found = set(), [obj], []
+    while stack:
+        o = stack.pop()
+        if id(o) in seen or isinstance(o, type | str | bytes | int | float):
+            continue
+        seen.add(id(o))
+        if isinstance(o, np.ndarray):
+            found.append((o.shape, o.nbytes))
+            continue
+        stack.extend(gc.get_referents(o))
+    return found
 
 SPEC = """\
 schema = "metrology.spec/1"

@@ -10,7 +10,6 @@ from how each map was made, not from a run of the code.
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import shutil
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from batchtree import SPEC, build_tree, records, ripple, run
+from batchtree import SPEC, arrays_reachable, build_tree, records, ripple, run
 
 import metrology as mt
 from metrology import reports
@@ -545,32 +544,17 @@ def test_check_many_yields_results_without_maps(tree):
     root, expect = tree
     spec = mt.load_spec(root / "spec.toml")
     full = check(spec, [root / "tree/lot2/p002"]).parts[0]
-    assert any(len(shape) == 2 for shape, _ in _arrays_reachable(full))
+    assert any(len(shape) == 2 for shape, _ in arrays_reachable(full))
     got = {}
     for p in mt.check_many(spec, [root / "tree/lot2"], workers=2):
         got[p.name] = p.outcome
         assert all(fa.hm is None and not fa.fits and fa.spectrum is None for fa in p.files)
         assert len(p.file_sha256) == len(p.files) and p.content_sha256
-        arrays = _arrays_reachable(p)
+        arrays = arrays_reachable(p)
         assert not [a for a in arrays if len(a[0]) >= 2], f"{p.name} keeps a map alive"
         assert sum(n for _, n in arrays) < 64 * 1024, f"{p.name}: {arrays[:5]}"
     assert got == {k.split("/", 1)[1]: v for k, v in expect["parts"].items()
                    if k.startswith("lot2/")}
-
-
-def _arrays_reachable(obj: object) -> list[tuple[tuple[int, ...], int]]:
-    """(shape, bytes) of every NumPy array reachable from ``obj``."""
-    seen, stack, found = set(), [obj], []
-    while stack:
-        o = stack.pop()
-        if id(o) in seen or isinstance(o, type | str | bytes | int | float):
-            continue
-        seen.add(id(o))
-        if isinstance(o, np.ndarray):
-            found.append((o.shape, o.nbytes))
-            continue
-        stack.extend(gc.get_referents(o))
-    return found
 
 
 def test_check_many_is_a_lazy_name_of_the_package():

@@ -16,12 +16,11 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 import pytest
-from batchtree import records, run
+from batchtree import close, records, run
 
 import metrology as mt
 from metrology import reports
@@ -40,17 +39,6 @@ REF = PART_I / "l3s2-i_csi5x_reference.x3p"
 
 def sha256(p: Path | str) -> str:
     return hashlib.sha256(Path(p).read_bytes()).hexdigest()
-
-
-def close(a: object, b: object) -> bool:
-    """Equal, floats to 1e-9 relative (worker processes run other thread counts)."""
-    if isinstance(a, float) and isinstance(b, float):
-        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-15)
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(close(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(close(x, y) for x, y in zip(a, b, strict=True))
-    return a == b
 
 
 def judged(part: dict) -> dict[str, dict]:

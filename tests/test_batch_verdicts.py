@@ -15,16 +15,14 @@ sizes of the synthetic part are those it was written with.
 
 from __future__ import annotations
 
-import gc
 import json
-import math
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 from batchtree import SPEC as TREE_SPEC
-from batchtree import records, ripple, run
+from batchtree import arrays_reachable, close, records, ripple, run
 
 import metrology as mt
 from metrology import reports
@@ -37,17 +35,6 @@ from reference_check import _fringe_basis
 REPO = Path(__file__).resolve().parent.parent
 PARTS = sorted(p for p in (REPO / "datasets" / "parts").iterdir() if p.is_dir())
 SPEC = REPO / "datasets" / "specs" / "caf2-wafer-inspection.toml"
-
-
-def close(a: object, b: object) -> bool:
-    """Equal, floats to 1e-9 relative (worker processes run other thread counts)."""
-    if isinstance(a, float) and isinstance(b, float):
-        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-15)
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(close(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(close(x, y) for x, y in zip(a, b, strict=True))
-    return a == b
 
 
 def judged(part: dict) -> dict[str, dict]:
@@ -123,21 +110,6 @@ def test_a_pool_batch_of_the_shipped_parts_judges_each_as_checking_it_alone(pool
     jsonschema.Draft202012Validator(reports.report_schema()).validate(pool["json"])
 
 
-def _arrays_reachable(obj: object) -> list[tuple[tuple[int, ...], int]]:
-    """(shape, bytes) of every NumPy array reachable from ``obj``."""
-    seen, stack, found = set(), [obj], []
-    while stack:
-        o = stack.pop()
-        if id(o) in seen or isinstance(o, type | str | bytes | int | float):
-            continue
-        seen.add(id(o))
-        if isinstance(o, np.ndarray):
-            found.append((o.shape, o.nbytes))
-            continue
-        stack.extend(gc.get_referents(o))
-    return found
-
-
 def test_slim_results_keep_the_centre_fit_and_the_fit_flags_but_no_map():
     """A pool worker's result of the parts with holes (g) and repeats (i): no 2-D array and
     a few tens of kB of 1-D curves, yet the aperture's edge fit and every fit's condition
@@ -147,7 +119,7 @@ def test_slim_results_keep_the_centre_fit_and_the_fit_flags_but_no_map():
     got = {}
     for p in mt.check_many(spec, [REPO / "datasets/parts" / n for n in names], workers=2):
         got[p.name] = p.outcome
-        arrays = _arrays_reachable(p)
+        arrays = arrays_reachable(p)
         assert not [a for a in arrays if len(a[0]) >= 2], f"{p.name} keeps a map alive"
         assert sum(n for _, n in arrays) < 64 * 1024, f"{p.name}: {arrays[:5]}"
         fiz = next(fa for fa in p.files if fa.measurement == "fizeau")
