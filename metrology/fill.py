@@ -27,7 +27,6 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import ndimage
 
 from .errors import InsufficientDataError
 from .heightmap import HeightMap
@@ -49,6 +48,8 @@ def fill_holes(valid: np.ndarray) -> np.ndarray:
     valid = np.asarray(valid, dtype=bool)
     if valid.all():
         return valid.copy()
+    from scipy import ndimage  # lazy: a map valid everywhere (a microscope site) needs none
+
     lab, _ = ndimage.label(~valid)          # 4-connected, as binary_fill_holes' default
     edge = np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]])
     outside = np.isin(lab, np.unique(edge[edge > 0]))
@@ -119,6 +120,8 @@ def find_holes(valid: np.ndarray, region: np.ndarray, dx_mm: float, dy_mm: float
     empty = np.zeros(valid.shape, dtype=bool)
     if not holes.any():
         return Holes(empty, empty, 0, (), float(max_fill_distance_mm), empty)
+    from scipy import ndimage
+
     labels, n = ndimage.label(holes)
     dist = ndimage.distance_transform_edt(~valid, sampling=(dy_mm, dx_mm))
     idx = np.arange(1, n + 1)
@@ -182,6 +185,8 @@ def fill_dropouts(hm: HeightMap, region: np.ndarray | None = None, *,
         if np.array_equal(region, valid):
             return hm, 0          # nothing to fill, nothing to mask: the map as it is
         return hm.apply_mask(region, note="no dropouts to fill"), 0
+    from scipy import ndimage
+
     z = np.where(valid, hm.z_nm, 0.0)
     w = valid.astype(np.float64)
     out = hm.z_nm.copy()
