@@ -345,6 +345,25 @@ def test_reader_works_under_a_process_pool(tmp_path: Path, method: str) -> None:
 
 
 @pytest.mark.skipif(not _isolated.enabled(), reason="isolated reader only on Linux")
+def test_relative_paths_follow_the_callers_working_directory(tmp_path: Path,
+                                                             monkeypatch) -> None:
+    """The reader started in one folder reads a relative path of the caller's new folder
+    (it used to look in the folder it started in: "No such file" or another file)."""
+    for name, seed in (("a", 1), ("b", 2)):
+        (tmp_path / name).mkdir()
+        metrology.save(HeightMap(marked_map(seed=seed), 0.1), tmp_path / name / "m.datx")
+    monkeypatch.chdir(tmp_path / "a")
+    first = metrology.load("m.datx")
+    reader = _isolated.worker_pid()
+    monkeypatch.chdir(tmp_path / "b")
+    second = metrology.load("m.datx")
+    assert _isolated.worker_pid() == reader  # the same reader process
+    expect = metrology.load(tmp_path / "b" / "m.datx")
+    assert np.array_equal(second.z_nm, expect.z_nm, equal_nan=True)
+    assert not np.array_equal(first.z_nm, second.z_nm, equal_nan=True)
+
+
+@pytest.mark.skipif(not _isolated.enabled(), reason="isolated reader only on Linux")
 def test_reader_exits_with_its_process(tmp_path: Path) -> None:
     """A process that read an HDF5 file and exits leaves no reader behind (no orphan, no
     zombie), also when it exits after forking children that read files too."""

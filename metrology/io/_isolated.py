@@ -25,7 +25,9 @@ Lifecycle
 * started on first use, by ``fork`` of the calling process (it already has
   h5py loaded; the reader closes every inherited file descriptor, ignores
   Ctrl-C and never returns into the caller's code);
-* one request at a time (a lock), from any thread;
+* one request at a time (a lock), from any thread, in the caller's working
+  directory of the moment (a relative path names the file the caller means,
+  also after an ``os.chdir``);
 * a process forked later (``multiprocessing`` with fork, a process pool)
   forgets the parent's reader and starts its own on first use, so two
   processes never share one;
@@ -40,6 +42,7 @@ Lifecycle
 from __future__ import annotations
 
 import atexit
+import contextlib
 import io
 import mmap
 import os
@@ -256,7 +259,10 @@ def _serve(sock: socket.socket) -> None:  # pragma: no cover - runs in the child
             os._exit(0)
         try:
             _take_offer(offered)
-            fn, args, lim, file_size = pickle.loads(payload)
+            fn, args, lim, file_size, cwd = pickle.loads(payload)
+            if cwd is not None:  # a relative path means the caller's folder, now
+                with contextlib.suppress(OSError):
+                    os.chdir(cwd)
             _policy._LIMITS.set(lim)
             _phase_base["as"] = _vm_size() + _policy.memory_budget(file_size)
             _set_as(_phase_base["as"])
@@ -469,7 +475,11 @@ def call(fn: Callable[..., Any], *args: Any, path: Any, file_size: int) -> Any:
     if not enabled():
         return fn(*args)
     global _worker
-    request = pickle.dumps((fn, args, _policy.current_limits(), int(file_size)),
+    try:
+        cwd: str | None = os.getcwd()
+    except OSError:  # the caller's folder was removed: only absolute paths can be read
+        cwd = None
+    request = pickle.dumps((fn, args, _policy.current_limits(), int(file_size), cwd),
                            protocol=pickle.HIGHEST_PROTOCOL)
     wall = WALL_S + file_size / 10e6
     with _lock:
