@@ -28,6 +28,8 @@ of them, and every one of them must be there):
 * ``docs/batch.md``, the dask-jobqueue (Slurm, PBS) and dask-kubernetes
   snippets: they need a cluster and its packages. They are compiled, and their
   calls of metrology functions are bound to the functions' signatures;
+* ``docs/psd.md``, the reproduction of the window-bias table: about 70 s (24 seeds
+  of 2048² surfaces); compiled and its calls bound like the cluster snippets;
 * ``README.md``, the fuzz suite and the benchmarks: minutes each (the quick
   fuzz profile is part of this suite, CI runs ``python -m benchmarks --quick``).
   Each ``python -m MODULE`` line must name a module that exists;
@@ -72,6 +74,8 @@ NOT_RUN = {
         "needs a Slurm or PBS cluster and dask-jobqueue",
     ("docs/batch.md", "from dask_kubernetes.operator import KubeCluster"):
         "needs a Kubernetes cluster and dask-kubernetes",
+    ("docs/psd.md", "import numpy as np"):
+        "about 70 s: 24 seeds of 2048\u00b2 surfaces for the window-bias table",
     ("README.md", "python -m pytest -q tests/fuzz                 # quick profile: 300 cases "
                   "per target (in the default run)"):
         "the quick profile runs in this suite; the long profile takes minutes",

@@ -293,3 +293,21 @@ def test_one_registry_of_caches_with_one_clear():
     assert set(cleared) == names
     assert not zernike._CACHE._geo and not aperture._CIRCLES
     assert not spectral._workspace.arrays
+
+
+def test_no_merge_conflict_markers_in_the_sources() -> None:
+    """No text file of the project holds a line a conflicted merge leaves behind."""
+    marks = ("<" * 7 + " ", "=" * 7 + "\n", ">" * 7 + " ")
+    bad = []
+    for top in ("metrology", "kernels", "tests", "benchmarks", "docs", "datasets"):
+        for p in (REPO / top).rglob("*"):
+            if p.suffix not in (".py", ".md", ".toml", ".json", ".txt", ".cfg"):
+                continue
+            for i, line in enumerate(p.read_text("utf-8", errors="replace").splitlines(True), 1):
+                if line.startswith(marks) or line == "=" * 7:
+                    bad.append(f"{p.relative_to(REPO)}:{i}")
+    for name in ("README.md", "pyproject.toml"):
+        for i, line in enumerate((REPO / name).read_text("utf-8").splitlines(True), 1):
+            if line.startswith(marks):
+                bad.append(f"{name}:{i}")
+    assert not bad, f"merge conflict markers at {bad}"
