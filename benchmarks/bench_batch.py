@@ -200,7 +200,8 @@ def run(sizes: tuple[int, ...] = (1024,), quick: bool = False) -> list[dict[str,
     with tempfile.TemporaryDirectory(prefix="metrology-bench-batch-") as tmp:
         root = Path(tmp)
         ca = round(0.9 * size * 0.1 * 0.97, 1)
-        (root / "spec.toml").write_text(SPEC.format(ca=ca, f_lo=round(4.0 / ca, 3)))
+        # bands start above the removed form: (n + 1) / (2 pi R) = 13 / (pi CA) = 4.14 / CA
+        (root / "spec.toml").write_text(SPEC.format(ca=ca, f_lo=round(4.5 / ca, 3)))
         n_shipped = sum(1 for p in (REPO / "datasets" / "parts").iterdir() if p.is_dir())
         batches = [
             (f"batch: {n_parts} single-file parts", size, _make_maps(root, n_parts, size),
