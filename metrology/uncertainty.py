@@ -676,18 +676,21 @@ def _removed_share(fit: ZernikeFit, window: np.ndarray | None = None) -> np.ndar
     return _spectra.expand_half(q, geo.shape[1])
 
 
-def linear_u(beta: np.ndarray, psd_nm2_mm2: np.ndarray, dx_mm: float, dy_mm: float) -> float:
+def linear_u(beta: np.ndarray, psd_nm2_mm2: np.ndarray, dx_mm: float, dy_mm: float, *,
+             psd_half: np.ndarray | None = None) -> float:
     """Standard uncertainty of ``Σ_pixels β z`` when z is a stationary field of PSD ``S``.
 
     ``Var = Σ_k |DFT(β)_k|² S_k / (N Δx Δy)`` (N pixels of the grid; β 0 off the data,
     NaN treated as 0); for white noise of variance σ² (S = σ² Δx Δy) this is
-    σ² Σ β² exactly.
+    σ² Σ β² exactly. ``psd_half``: ``_spectra.even_half(S)`` when already computed
+    (several functions of one fit share it).
     """
     b = np.nan_to_num(np.asarray(beta, dtype=np.float64))
     if b.shape != psd_nm2_mm2.shape:
         raise ConventionError(f"pixel weights of shape {b.shape} on a PSD of shape "
                               f"{psd_nm2_mm2.shape}")
-    var = _spectra.power_sum(b, _spectra.even_half(psd_nm2_mm2)) / (b.size * dx_mm * dy_mm)
+    half = _spectra.even_half(psd_nm2_mm2) if psd_half is None else psd_half
+    var = _spectra.power_sum(b, half) / (b.size * dx_mm * dy_mm)
     return math.sqrt(max(var, 0.0))
 
 
@@ -726,8 +729,7 @@ class FitNoiseModel:
         if gv.shape != (len(self.fit.indices),):
             raise ConventionError(f"expected {len(self.fit.indices)} weights, got {gv.shape}")
         w = np.linalg.solve(geo.gram, gv)
-        beta = np.nan_to_num(geo.scatter_sum(w))
-        if self._psd_half is None:
+        if self._psd_half is None:  # the PSD's half plane, once per fit
             self._psd_half = _spectra.even_half(self.psd)
-        var = _spectra.power_sum(beta, self._psd_half) / (beta.size * geo.dx_mm * geo.dy_mm)
-        return math.sqrt(max(var, 0.0))  # as linear_u, the PSD's half plane kept
+        return linear_u(geo.scatter_sum(w), self.psd, geo.dx_mm, geo.dy_mm,
+                        psd_half=self._psd_half)
