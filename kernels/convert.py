@@ -47,3 +47,76 @@ def _convert_row(src, scale, nodata, use_nodata, sentinel_abs, dst):
         w = v * scale
         bad = (use_nodata and v == nodata) or not (abs(v) < sentinel_abs) or not np.isfinite(w)
         dst[j] = np.nan if bad else w
+
+
+@pjit
+def finite_mask(z, valid):  # pragma: no cover - compiled
+    """Mark the finite pixels of ``z`` and turn its infinities into NaN, in one pass.
+
+    Parameters
+    ----------
+    z : float64 (ny, nx), C-contiguous
+        Heights; ``±inf`` is replaced by NaN in place.
+    valid : bool (ny, nx)
+        Written: ``isfinite(z)``.
+
+    Returns
+    -------
+    int
+        Number of finite pixels.
+    """
+    ny, nx = z.shape
+    count = np.zeros(ny, dtype=np.int64)
+    for i in prange(ny):
+        row = z[i]
+        vrow = valid[i]
+        c = 0
+        for j in range(nx):
+            v = row[j]
+            ok = np.isfinite(v)
+            if not ok and v == v:  # inf (NaN != NaN)
+                row[j] = np.nan
+            vrow[j] = ok
+            c += ok
+        count[i] = c
+    return count.sum()
+
+
+@pjit
+def masked_copy(z, mask, out, valid):  # pragma: no cover - compiled
+    """``out = where(mask & isfinite(z), z, NaN)`` and ``valid = mask & isfinite(z)``,
+    in one pass.
+
+    Parameters
+    ----------
+    z : float64 (ny, nx), C-contiguous
+        Heights, NaN = invalid.
+    mask : bool (ny, nx)
+        Pixels to keep.
+    out : float64 (ny, nx)
+        Written.
+    valid : bool (ny, nx)
+        Written: the finite pixels of ``out``.
+
+    Returns
+    -------
+    int
+        Number of finite pixels of ``out``.
+    """
+    ny, nx = z.shape
+    count = np.zeros(ny, dtype=np.int64)
+    for i in prange(ny):
+        zr = z[i]
+        mr = mask[i]
+        orow = out[i]
+        vrow = valid[i]
+        c = 0
+        for j in range(nx):
+            keep = mr[j]
+            v = zr[j] if keep else np.nan
+            ok = keep and np.isfinite(v)
+            orow[j] = v if ok else np.nan
+            vrow[j] = ok
+            c += ok
+        count[i] = c
+    return count.sum()

@@ -12,15 +12,23 @@ edge count their set pixels.
 
 A component's rank for ties is the raster order of its first pixel, as a
 raster-scan labelling numbers components.
+
+The circle of a part's outer edge (:func:`metrology.aperture.find_circle`) is
+found from those edge points by :func:`lmeds_circle_scores` (least median of
+squares over candidate circles) and :func:`refine_circle` (inliers and a
+geometric least-squares fit, repeated until the inliers stop changing).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from ._config import jit, pjit, prange
 
-__all__ = ["circle_region_counts", "component_boxes", "main_region_outline", "radius_mask"]
+__all__ = ["circle_region_counts", "component_boxes", "lmeds_circle_scores", "main_region_outline",
+           "radius_mask", "refine_circle"]
 
 
 @jit
@@ -426,3 +434,161 @@ def component_boxes(valid, reach):  # pragma: no cover - compiled
         if end[r] + 1 > c1[k]:
             c1[k] = end[r] + 1
     return count, r0, r1, c0, c1
+
+
+# ----------------------------------------------------------------------------- circles
+
+
+@jit
+def lmeds_circle_scores(xs, ys, ux, uy, ur, out):  # pragma: no cover - compiled
+    """Least-median-of-squares scores of candidate circles against points.
+
+    ``out[c] = median_k | |(xs[k] - ux[c], ys[k] - uy[c])| - ur[c] |``: the median
+    distance of the points from circle ``c`` (the circle most points lie on has the
+    smallest score).
+
+    Parameters
+    ----------
+    xs, ys : float64 (m,)
+        Point coordinates (mm), m >= 1.
+    ux, uy, ur : float64 (c,)
+        Centres and radii (mm) of the candidate circles.
+    out : float64 (c,)
+        Written.
+    """
+    m = xs.shape[0]
+    buf = np.empty(m)
+    for c in range(ux.shape[0]):
+        cx = ux[c]
+        cy = uy[c]
+        r = ur[c]
+        for k in range(m):
+            ex = xs[k] - cx
+            ey = ys[k] - cy
+            buf[k] = abs(math.sqrt(ex * ex + ey * ey) - r)
+        out[c] = np.median(buf)
+
+
+@jit
+def _circle_gauss_newton(x, y, inl, cx, cy, r):  # pragma: no cover - compiled
+    """Least-squares circle ``min Σ (|p - c| - R)²`` over the points with ``inl`` set, by
+    Gauss-Newton from (cx, cy, r) (at most 20 steps; stops when a step is below
+    1e-10 max(R, 1)); the 3 x 3 normal equations are solved by Cramer's rule (a
+    singular system stops the iteration, as a LAPACK solve would raise)."""
+    n = x.shape[0]
+    for _ in range(20):
+        a00 = 0.0
+        a01 = 0.0
+        a02 = 0.0
+        a11 = 0.0
+        a12 = 0.0
+        cnt = 0.0
+        g0 = 0.0
+        g1 = 0.0
+        g2 = 0.0
+        for k in range(n):
+            if not inl[k]:
+                continue
+            dxp = x[k] - cx
+            dyp = y[k] - cy
+            d = math.sqrt(dxp * dxp + dyp * dyp)
+            if not d > 0.0:
+                d = 1e-300
+            ux = dxp / d
+            uy = dyp / d
+            res = d - r
+            a00 += ux * ux
+            a01 += ux * uy
+            a02 += ux
+            a11 += uy * uy
+            a12 += uy
+            cnt += 1.0
+            g0 += ux * res
+            g1 += uy * res
+            g2 += res
+        # [[a00 a01 a02] [a01 a11 a12] [a02 a12 cnt]] s = g
+        c00 = a11 * cnt - a12 * a12
+        c01 = a02 * a12 - a01 * cnt
+        c02 = a01 * a12 - a02 * a11
+        det = a00 * c00 + a01 * c01 + a02 * c02
+        if det == 0.0 or not math.isfinite(det):
+            break
+        c11 = a00 * cnt - a02 * a02
+        c12 = a01 * a02 - a00 * a12
+        c22 = a00 * a11 - a01 * a01
+        s0 = (c00 * g0 + c01 * g1 + c02 * g2) / det
+        s1 = (c01 * g0 + c11 * g1 + c12 * g2) / det
+        s2 = (c02 * g0 + c12 * g1 + c22 * g2) / det
+        cx += s0
+        cy += s1
+        r += s2
+        if max(abs(s0), abs(s1), abs(s2)) < 1e-10 * max(r, 1.0):
+            break
+    return cx, cy, r
+
+
+@jit
+def refine_circle(x, y, cx, cy, r, min_tol, min_points, max_rounds, inl):  # pragma: no cover
+    """Robust refinement of a circle through edge points.
+
+    Repeated at most ``max_rounds`` times: the points within
+    ``max(min_tol, 3 sigma)`` of the circle are its inliers (sigma = 1.4826 x the
+    median distance of the current inliers, or of all points in the first round),
+    and the circle is refitted to them by geometric least squares (Gauss-Newton);
+    stops when the inlier set no longer changes.
+
+    Parameters
+    ----------
+    x, y : float64 (n,)
+        Edge points (mm).
+    cx, cy, r : float
+        Starting circle (mm).
+    min_tol : float
+        Smallest inlier distance (mm).
+    min_points : int
+        Fewer inliers than this end the refinement with status 1.
+    max_rounds : int
+    inl : bool (n,)
+        Written: the final inliers.
+
+    Returns
+    -------
+    cx, cy, r : float
+        The refined circle (mm).
+    status : int
+        0: refined; 1: fewer than ``min_points`` points lie on one circle.
+    """
+    n = x.shape[0]
+    e = np.empty(n)
+    buf = np.empty(n)
+    new = np.empty(n, dtype=np.bool_)
+    inl[:] = False
+    n_inl = 0
+    for _ in range(max_rounds):
+        m = 0
+        for k in range(n):
+            ex = x[k] - cx
+            ey = y[k] - cy
+            e[k] = math.sqrt(ex * ex + ey * ey) - r
+            if n_inl == 0 or inl[k]:
+                buf[m] = abs(e[k])
+                m += 1
+        sigma = 1.4826 * np.median(buf[:m])
+        tol = max(min_tol, 3.0 * sigma)
+        cnt = 0
+        same = True
+        for k in range(n):
+            v = abs(e[k]) <= tol
+            new[k] = v
+            if v:
+                cnt += 1
+            if v != inl[k]:
+                same = False
+        if cnt < min_points:
+            return cx, cy, r, 1
+        if same:
+            break
+        inl[:] = new
+        n_inl = cnt
+        cx, cy, r = _circle_gauss_newton(x, y, inl, cx, cy, r)
+    return cx, cy, r, 0

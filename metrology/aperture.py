@@ -17,7 +17,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from kernels._config import threads_for_elements
-from kernels.regions import circle_region_counts, main_region_outline, radius_mask
+from kernels.regions import (
+    circle_region_counts,
+    lmeds_circle_scores,
+    main_region_outline,
+    radius_mask,
+    refine_circle,
+)
 
 from . import _caches
 from ._deprecate import alias_property, renamed_kwargs, warn_renamed
@@ -300,35 +306,12 @@ def _circles_through(x: np.ndarray, y: np.ndarray, i: np.ndarray, j: np.ndarray,
     return ux, uy, np.hypot(ax - ux, ay - uy)
 
 
-def _geometric_fit(x: np.ndarray, y: np.ndarray, c: tuple[float, float, float]
-                   ) -> tuple[float, float, float]:
-    """Least-squares circle (min Σ (|p - c| - R)²) by Gauss-Newton from ``c``."""
-    cx, cy, r = c
-    for _ in range(20):
-        dxp, dyp = x - cx, y - cy
-        d = np.hypot(dxp, dyp)
-        d = np.where(d > 0, d, 1e-300)
-        ux, uy = dxp / d, dyp / d
-        res = d - r
-        # normal equations of the Jacobian (-ux, -uy, -1): 3 x 3
-        a = np.array([[ux @ ux, ux @ uy, ux.sum()], [ux @ uy, uy @ uy, uy.sum()],
-                      [ux.sum(), uy.sum(), float(x.size)]])
-        g = np.array([ux @ res, uy @ res, res.sum()])
-        try:
-            step = np.linalg.solve(a, g)
-        except np.linalg.LinAlgError:
-            break
-        cx, cy, r = cx + step[0], cy + step[1], r + step[2]
-        if abs(step).max() < 1e-10 * max(r, 1.0):
-            break
-    return float(cx), float(cy), float(r)
-
-
 def _edge_circle(valid: np.ndarray, dx: float, dy: float) -> CircleFit:
     """:func:`find_circle` on a C-contiguous boolean mask."""
-    (acx, acy), ar = _fit_circle(valid, dx, dy)
 
     def area(reason: str, n: int = 0) -> CircleFit:
+        # only when no circular edge is found: the filled region's centroid and area
+        (acx, acy), ar = _fit_circle(valid, dx, dy)
         return CircleFit((acx, acy), ar, "area", n, 0, 0.0, math.nan, reason)
 
     x, y, how = _edge_points(valid, dx, dy)
@@ -336,8 +319,9 @@ def _edge_circle(valid: np.ndarray, dx: float, dy: float) -> CircleFit:
     pix = max(dx, dy)
     if n < 12:
         return area("the valid region has no edge inside the array", n)
-    # least median of squares over circles through triples spread around the region
-    order = np.argsort(np.arctan2(y - acy, x - acx), kind="stable")
+    # least median of squares over circles through triples spread around the region (in
+    # the order of their angle about the edge points' mean, a point inside the region)
+    order = np.argsort(np.arctan2(y - y.mean(), x - x.mean()), kind="stable")
     m = min(n, 256)
     sub = order[np.linspace(0, n - 1, m).astype(np.int64)]
     xs, ys = x[sub], y[sub]
@@ -351,21 +335,16 @@ def _edge_circle(valid: np.ndarray, dx: float, dy: float) -> CircleFit:
     if not ok.any():
         return area("the edge points lie on a line", n)
     ux, uy, ur = ux[ok], uy[ok], ur[ok]
-    med = np.median(np.abs(np.hypot(xs[None, :] - ux[:, None], ys[None, :] - uy[:, None])
-                           - ur[:, None]), axis=1)
+    med = np.empty(ux.size)
+    lmeds_circle_scores(xs, ys, ux, uy, ur, med)
     best = int(np.argmin(med))
-    c = (float(ux[best]), float(uy[best]), float(ur[best]))
-    inl = np.zeros(n, bool)
-    for _ in range(10):
-        e = np.hypot(x - c[0], y - c[1]) - c[2]
-        sigma = 1.4826 * float(np.median(np.abs(e[inl] if inl.any() else e)))
-        new = np.abs(e) <= max(EDGE_INLIER_PX * pix, 3.0 * sigma)
-        if new.sum() < 12:
-            return area("too few edge points lie on one circle", n)
-        if np.array_equal(new, inl):
-            break
-        inl = new
-        c = _geometric_fit(x[inl], y[inl], c)
+    # inliers within max(EDGE_INLIER_PX px, 3 robust sigma), refitted until they stop changing
+    inl = np.empty(n, dtype=bool)
+    cx, cy, cr, status = refine_circle(x, y, float(ux[best]), float(uy[best]), float(ur[best]),
+                                       EDGE_INLIER_PX * pix, 12, 10, inl)
+    if status:
+        return area("too few edge points lie on one circle", n)
+    c = (cx, cy, cr)
     e = np.hypot(x[inl] - c[0], y[inl] - c[1]) - c[2]
     rms = float(np.sqrt(np.mean(e * e)))
     sigma = 1.4826 * float(np.median(np.abs(e)))

@@ -102,19 +102,27 @@ class HeightMap:
 
     @classmethod
     def _adopt(cls, z_nm: np.ndarray, dx_mm: float, dy_mm: float,
-               meta: Mapping[str, Any] | None = None) -> HeightMap:
+               meta: Mapping[str, Any] | None = None, *,
+               valid: np.ndarray | None = None) -> HeightMap:
         """Wrap an array the caller has just built and will not touch again without
         copying it (anything but a writable C-contiguous 2-D float64 array is copied
-        as usual); inf becomes NaN in place. Internal: readers and operations use it."""
+        as usual); inf becomes NaN in place and the valid mask is found in the same pass
+        (:func:`kernels.convert.finite_mask`), unless the caller passes it (``valid``:
+        the finite pixels of ``z_nm``, which holds no inf). Internal: readers and
+        operations use it."""
         if not (isinstance(z_nm, np.ndarray) and z_nm.dtype == np.float64 and z_nm.ndim == 2
                 and z_nm.flags.c_contiguous and z_nm.flags.writeable and z_nm.size > 0):
             return cls(z_nm, dx_mm, dy_mm, meta)
-        inf = np.isinf(z_nm)
-        if inf.any():
-            z_nm[inf] = np.nan
+        if valid is None:
+            from kernels._config import threads_for_elements
+            from kernels.convert import finite_mask
+
+            valid = np.empty(z_nm.shape, dtype=bool)
+            with threads_for_elements(z_nm.size, passes=0.6):
+                finite_mask(z_nm, valid)
         out = cls.__new__(cls)
         out._z = z_nm
-        out._valid = None
+        out._valid = valid
         out._dx = _check_spacing("dx_mm", dx_mm)
         out._dy = _check_spacing("dy_mm", dy_mm)
         out._meta = _own_meta(meta)
@@ -259,8 +267,17 @@ class HeightMap:
             raise ApertureError(
                 f"mask must be a boolean array of shape {self.shape}, got {mask.dtype} {mask.shape}"
             )
-        z = np.where(mask, self._z, np.nan)
-        return self.replace(z, note=note, copy=False)
+        from kernels._config import threads_for_elements
+        from kernels.convert import masked_copy
+
+        z = np.empty(self.shape)
+        valid = np.empty(self.shape, dtype=bool)
+        with threads_for_elements(z.size, passes=1.1):
+            masked_copy(self._z, np.ascontiguousarray(mask), z, valid)
+        m = dict(self._meta)
+        if note:
+            m["history"] = [*m.get("history", []), note]
+        return HeightMap._adopt(z, self._dx, self._dy, m, valid=valid)
 
     def select_aperture(self, aperture: Any) -> HeightMap:
         """Keep only pixels inside ``aperture`` (a boolean mask, or an aperture object such

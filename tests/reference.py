@@ -149,3 +149,49 @@ def fit_circle_reference(valid, dx, dy):
     cx = float(cols @ ((np.arange(nx) - (nx - 1) / 2.0) * dx)) / npx
     cy = float(rows @ ((np.arange(ny) - (ny - 1) / 2.0) * dy)) / npx
     return (cx, cy), math.sqrt(npx * dx * dy / math.pi)
+
+
+def lmeds_circle_scores_reference(xs, ys, ux, uy, ur):
+    """Median distance of the points from each candidate circle, by NumPy broadcasting."""
+    return np.median(np.abs(np.hypot(xs[None, :] - ux[:, None], ys[None, :] - uy[:, None])
+                            - ur[:, None]), axis=1)
+
+
+def geometric_circle_fit_reference(x, y, c):
+    """Least-squares circle (min Σ (|p - c| - R)²) by Gauss-Newton with np.linalg.solve."""
+    cx, cy, r = c
+    for _ in range(20):
+        dxp, dyp = x - cx, y - cy
+        d = np.hypot(dxp, dyp)
+        d = np.where(d > 0, d, 1e-300)
+        ux, uy = dxp / d, dyp / d
+        res = d - r
+        a = np.array([[ux @ ux, ux @ uy, ux.sum()], [ux @ uy, uy @ uy, uy.sum()],
+                      [ux.sum(), uy.sum(), float(x.size)]])
+        g = np.array([ux @ res, uy @ res, res.sum()])
+        try:
+            step = np.linalg.solve(a, g)
+        except np.linalg.LinAlgError:
+            break
+        cx, cy, r = cx + step[0], cy + step[1], r + step[2]
+        if abs(step).max() < 1e-10 * max(r, 1.0):
+            break
+    return float(cx), float(cy), float(r)
+
+
+def refine_circle_reference(x, y, c, min_tol, min_points=12, max_rounds=10):
+    """Inliers within max(min_tol, 3 robust sigma) and a geometric refit, repeated until
+    the inliers stop changing; returns (circle, inliers) or (None, None) when fewer than
+    ``min_points`` points lie on one circle."""
+    inl = np.zeros(x.size, bool)
+    for _ in range(max_rounds):
+        e = np.hypot(x - c[0], y - c[1]) - c[2]
+        sigma = 1.4826 * float(np.median(np.abs(e[inl] if inl.any() else e)))
+        new = np.abs(e) <= max(min_tol, 3.0 * sigma)
+        if new.sum() < min_points:
+            return None, None
+        if np.array_equal(new, inl):
+            break
+        inl = new
+        c = geometric_circle_fit_reference(x[inl], y[inl], c)
+    return c, inl

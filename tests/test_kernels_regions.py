@@ -7,10 +7,20 @@ import functools
 import numpy as np
 import pytest
 
-from kernels.regions import circle_region_counts, component_boxes, main_region_outline
+from kernels.regions import (
+    circle_region_counts,
+    component_boxes,
+    lmeds_circle_scores,
+    main_region_outline,
+    refine_circle,
+)
 from metrology.aperture import _fit_circle
 
-from reference import fit_circle_reference
+from reference import (
+    fit_circle_reference,
+    lmeds_circle_scores_reference,
+    refine_circle_reference,
+)
 
 
 @functools.lru_cache(maxsize=1)
@@ -141,3 +151,58 @@ def test_component_boxes_equal_ndimage_label(k, connectivity):
     np.testing.assert_array_equal(count, np.bincount(labels.ravel(), minlength=n + 1)[1:])
     for i, (rs, cs) in enumerate(ndimage.find_objects(labels)):
         assert (r0[i], r1[i], c0[i], c1[i]) == (rs.start, rs.stop, cs.start, cs.stop)
+
+
+def _rim_points(rng, n, lost=0.0, spurs=0):
+    """Edge points of a circle (centre, radius in mm) with pixel noise, a lost rim segment
+    (its points pulled 3 mm inside: the chord of the loss) and spurs far outside."""
+    cx, cy, r = rng.uniform(-2, 2), rng.uniform(-2, 2), rng.uniform(20, 40)
+    t = np.sort(rng.uniform(-np.pi, np.pi, n))
+    rr = r + rng.uniform(-0.05, 0.05, n)
+    rr[t < -np.pi + 2 * np.pi * lost] -= 3.0
+    x, y = cx + rr * np.cos(t), cy + rr * np.sin(t)
+    if spurs:
+        k = rng.choice(n, spurs, replace=False)
+        x[k] += rng.uniform(5, 9, spurs)
+    return np.ascontiguousarray(x), np.ascontiguousarray(y), (cx, cy, r)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_lmeds_circle_scores_equal_the_numpy_median(seed):
+    rng = np.random.default_rng(seed)
+    x, y, _ = _rim_points(rng, int(rng.integers(5, 300)), lost=0.2, spurs=3)
+    ux, uy = rng.uniform(-3, 3, 40), rng.uniform(-3, 3, 40)
+    ur = rng.uniform(10, 50, 40)
+    out = np.empty(40)
+    lmeds_circle_scores(x, y, ux, uy, ur, out)
+    np.testing.assert_allclose(out, lmeds_circle_scores_reference(x, y, ux, uy, ur),
+                               rtol=1e-14, atol=0)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_refine_circle_equals_the_numpy_reference(seed):
+    """Same inliers and the same circle (to 1e-9 mm) as the NumPy loop with LAPACK's solve,
+    from a rough start; the circle found ignores the lost rim and the spurs."""
+    rng = np.random.default_rng(100 + seed)
+    x, y, truth = _rim_points(rng, 2000, lost=0.25 * (seed % 3) / 2, spurs=20 * (seed % 2))
+    start = (truth[0] + 0.3, truth[1] - 0.2, truth[2] + 0.4)
+    inl = np.empty(x.size, bool)
+    cx, cy, r, status = refine_circle(x, y, *start, 0.2, 12, 10, inl)
+    want, want_inl = refine_circle_reference(x, y, start, 0.2)
+    assert status == 0
+    np.testing.assert_array_equal(inl, want_inl)
+    np.testing.assert_allclose((cx, cy, r), want, rtol=0, atol=1e-9)
+    np.testing.assert_allclose((cx, cy, r), truth, rtol=0, atol=0.01)
+
+
+def test_refine_circle_reports_too_few_points_on_one_circle():
+    """16 points on the start circle and 14 far from it: with 25 points required the
+    refinement gives up (status 1), as the reference does."""
+    t = np.linspace(0, 2 * np.pi, 16, endpoint=False)
+    x = np.concatenate((5 * np.cos(t), 100.0 + 10 * np.arange(14)))
+    y = np.concatenate((5 * np.sin(t), np.zeros(14)))
+    inl = np.empty(30, bool)
+    assert refine_circle(x, y, 0.0, 0.0, 5.0, 1e-6, 25, 10, inl)[3] == 1
+    assert refine_circle_reference(x, y, (0.0, 0.0, 5.0), 1e-6, min_points=25) == (None, None)
+    assert refine_circle(x, y, 0.0, 0.0, 5.0, 1e-6, 16, 10, inl)[3] == 0
+    assert inl.sum() == 16
