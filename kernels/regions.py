@@ -14,7 +14,7 @@ A component's rank for ties is the raster order of its first pixel, as a
 raster-scan labelling numbers components.
 
 The circle of a part's outer edge (:func:`metrology.aperture.find_circle`) is
-found from those edge points by :func:`lmeds_circle_scores` (least median of
+found from those edge points by :func:`lmeds_best_circle` (least median of
 squares over candidate circles) and :func:`refine_circle` (inliers and a
 geometric least-squares fit, repeated until the inliers stop changing).
 """
@@ -27,7 +27,7 @@ import numpy as np
 
 from ._config import jit, pjit, prange
 
-__all__ = ["circle_region_counts", "component_boxes", "lmeds_circle_scores", "main_region_outline",
+__all__ = ["circle_region_counts", "component_boxes", "lmeds_best_circle", "main_region_outline",
            "radius_mask", "refine_circle"]
 
 
@@ -109,28 +109,37 @@ def _join_rows(ptr, start, end, parent, reach):  # pragma: no cover - compiled
 
 @jit
 def _blocks(valid, b):  # pragma: no cover - compiled
-    """The grid of b x b blocks of ``valid`` ("any pixel set"); ``valid`` itself for b = 1."""
+    """The grid of b x b blocks of ``valid`` ("any pixel set"); ``valid`` itself for b = 1.
+
+    The rows of a block row are OR-ed as bytes (a loop that vectorises), then each block's
+    b bytes; b = 2 (maps of 1024-1535 px) has its own unrolled loop."""
     ny, nx = valid.shape
     if b == 1:
         return valid
     my = (ny + b - 1) // b
     mx = (nx + b - 1) // b
-    small = np.zeros((my, mx), dtype=np.bool_)
-    acc = np.zeros(nx, dtype=np.uint8)
+    u = valid.view(np.uint8)
+    small = np.zeros((my, mx), dtype=np.uint8)
+    acc = np.zeros(mx * b, dtype=np.uint8)
     for bi in range(my):
-        acc[:] = 0
-        for i in range(bi * b, min(ny, (bi + 1) * b)):
-            row = valid[i]
+        i0 = bi * b
+        i1 = min(ny, i0 + b)
+        acc[:nx] = u[i0]
+        for i in range(i0 + 1, i1):
+            row = u[i]
             for j in range(nx):
                 acc[j] |= row[j]
         srow = small[bi]
-        for bj in range(mx):
-            j0 = bj * b
-            any_set = 0
-            for t in range(min(b, nx - j0)):
-                any_set |= acc[j0 + t]
-            srow[bj] = any_set != 0
-    return small
+        if b == 2:
+            for bj in range(mx):
+                srow[bj] = acc[2 * bj] | acc[2 * bj + 1]
+        else:
+            for bj in range(mx):
+                a = acc[bj * b]
+                for t in range(1, b):
+                    a |= acc[bj * b + t]
+                srow[bj] = a
+    return small.view(np.bool_)
 
 
 @jit
@@ -440,33 +449,51 @@ def component_boxes(valid, reach):  # pragma: no cover - compiled
 
 
 @jit
-def lmeds_circle_scores(xs, ys, ux, uy, ur, out):  # pragma: no cover - compiled
-    """Least-median-of-squares scores of candidate circles against points.
+def lmeds_best_circle(xs, ys, ux, uy, ur):  # pragma: no cover - compiled
+    """The candidate circle most points lie on: least median of distances.
 
-    ``out[c] = median_k | |(xs[k] - ux[c], ys[k] - uy[c])| - ur[c] |``: the median
-    distance of the points from circle ``c`` (the circle most points lie on has the
-    smallest score).
+    The score of circle ``c`` is ``median_k | |(xs[k] - ux[c], ys[k] - uy[c])| - ur[c] |``;
+    the first circle with the smallest score wins (as ``argmin`` of all the scores). A
+    circle with fewer than m/2 points closer than the best score so far cannot beat it
+    and is not ranked (its median is not computed).
 
     Parameters
     ----------
     xs, ys : float64 (m,)
         Point coordinates (mm), m >= 1.
     ux, uy, ur : float64 (c,)
-        Centres and radii (mm) of the candidate circles.
-    out : float64 (c,)
-        Written.
+        Centres and radii (mm) of the candidate circles, c >= 1.
+
+    Returns
+    -------
+    best : int
+        Index of the winning circle.
+    score : float
+        Its median distance (mm).
     """
     m = xs.shape[0]
     buf = np.empty(m)
+    best = -1
+    score = np.inf
     for c in range(ux.shape[0]):
         cx = ux[c]
         cy = uy[c]
         r = ur[c]
+        closer = 0
         for k in range(m):
             ex = xs[k] - cx
             ey = ys[k] - cy
-            buf[k] = abs(math.sqrt(ex * ex + ey * ey) - r)
-        out[c] = np.median(buf)
+            v = abs(math.sqrt(ex * ex + ey * ey) - r)
+            buf[k] = v
+            closer += v < score
+        # the median is below the score only if at least half of the values are
+        if best >= 0 and 2 * closer < m:
+            continue
+        med = np.median(buf)
+        if best < 0 or med < score:
+            best = c
+            score = med
+    return best, score
 
 
 @jit

@@ -19,7 +19,7 @@ import numpy as np
 from kernels._config import threads_for_elements
 from kernels.regions import (
     circle_region_counts,
-    lmeds_circle_scores,
+    lmeds_best_circle,
     main_region_outline,
     radius_mask,
     refine_circle,
@@ -335,9 +335,7 @@ def _edge_circle(valid: np.ndarray, dx: float, dy: float) -> CircleFit:
     if not ok.any():
         return area("the edge points lie on a line", n)
     ux, uy, ur = ux[ok], uy[ok], ur[ok]
-    med = np.empty(ux.size)
-    lmeds_circle_scores(xs, ys, ux, uy, ur, med)
-    best = int(np.argmin(med))
+    best, _ = lmeds_best_circle(xs, ys, ux, uy, ur)
     # inliers within max(EDGE_INLIER_PX px, 3 robust sigma), refitted until they stop changing
     inl = np.empty(n, dtype=bool)
     cx, cy, cr, status = refine_circle(x, y, float(ux[best]), float(uy[best]), float(ur[best]),

@@ -10,7 +10,7 @@ import pytest
 from kernels.regions import (
     circle_region_counts,
     component_boxes,
-    lmeds_circle_scores,
+    lmeds_best_circle,
     main_region_outline,
     refine_circle,
 )
@@ -167,16 +167,21 @@ def _rim_points(rng, n, lost=0.0, spurs=0):
     return np.ascontiguousarray(x), np.ascontiguousarray(y), (cx, cy, r)
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_lmeds_circle_scores_equal_the_numpy_median(seed):
+@pytest.mark.parametrize("seed", range(8))
+def test_lmeds_best_circle_is_the_argmin_of_the_numpy_medians(seed):
+    """The pruned search picks the circle NumPy's full argmin of the medians picks (the
+    first of equal scores too), with its score."""
     rng = np.random.default_rng(seed)
-    x, y, _ = _rim_points(rng, int(rng.integers(5, 300)), lost=0.2, spurs=3)
-    ux, uy = rng.uniform(-3, 3, 40), rng.uniform(-3, 3, 40)
-    ur = rng.uniform(10, 50, 40)
-    out = np.empty(40)
-    lmeds_circle_scores(x, y, ux, uy, ur, out)
-    np.testing.assert_allclose(out, lmeds_circle_scores_reference(x, y, ux, uy, ur),
-                               rtol=1e-14, atol=0)
+    x, y, truth = _rim_points(rng, int(rng.integers(5, 300)), lost=0.2, spurs=3)
+    nc = 60
+    ux, uy = truth[0] + rng.normal(0, 0.5, nc), truth[1] + rng.normal(0, 0.5, nc)
+    ur = truth[2] + rng.normal(0, 0.5, nc)
+    if seed % 2:  # duplicated candidates: ties go to the first
+        ux, uy, ur = (np.ascontiguousarray(np.repeat(a, 2)) for a in (ux, uy, ur))
+    want = lmeds_circle_scores_reference(x, y, ux, uy, ur)
+    best, score = lmeds_best_circle(x, y, ux, uy, ur)
+    assert best == int(np.argmin(want))
+    np.testing.assert_allclose(score, want.min(), rtol=1e-14, atol=0)
 
 
 @pytest.mark.parametrize("seed", range(8))
