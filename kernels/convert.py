@@ -51,35 +51,48 @@ def _convert_row(src, scale, nodata, use_nodata, sentinel_abs, dst):
 
 @pjit
 def finite_mask(z, valid):  # pragma: no cover - compiled
-    """Mark the finite pixels of ``z`` and turn its infinities into NaN, in one pass.
+    """Mark the finite pixels of ``z``, make every other pixel a quiet NaN, and find the
+    range of the finite ones, in one pass.
 
     Parameters
     ----------
     z : float64 (ny, nx), C-contiguous
-        Heights; ``±inf`` is replaced by NaN in place.
+        Heights; ``±inf`` and signalling NaNs are replaced by a quiet NaN in place
+        (NumPy's SIMD min/max would propagate a signalling NaN and lose the extremes).
     valid : bool (ny, nx)
         Written: ``isfinite(z)``.
 
     Returns
     -------
-    int
+    count : int
         Number of finite pixels.
+    lo, hi : float
+        Smallest and largest finite value (``inf``, ``-inf`` when there is none).
     """
     ny, nx = z.shape
     count = np.zeros(ny, dtype=np.int64)
+    lo_r = np.full(ny, np.inf)
+    hi_r = np.full(ny, -np.inf)
     for i in prange(ny):
         row = z[i]
         vrow = valid[i]
         c = 0
+        lo = np.inf
+        hi = -np.inf
         for j in range(nx):
             v = row[j]
             ok = np.isfinite(v)
-            if not ok and v == v:  # inf (NaN != NaN)
+            if ok:
+                lo = min(lo, v)
+                hi = max(hi, v)
+            else:
                 row[j] = np.nan
             vrow[j] = ok
             c += ok
         count[i] = c
-    return count.sum()
+        lo_r[i] = lo
+        hi_r[i] = hi
+    return count.sum(), lo_r.min(), hi_r.max()
 
 
 @pjit

@@ -367,8 +367,13 @@ def check_result(path: Path | str, hm: Any) -> None:
         if v is not None:
             check_range("spacing_mm", v, path, name)
     z = getattr(hm, "z_nm", None)
-    if z is not None:
+    if z is None:
+        return
+    known = getattr(hm, "_zrange", None)  # found by the pass that built the map (HeightMap._adopt)
+    if known is None:
         check_heights(path, z)
+    else:
+        _check_height_range(path, known[0], known[1], "heights")
 
 
 def check_heights(path: Path | str, z: Any, what: str = "heights") -> None:
@@ -380,7 +385,6 @@ def check_heights(path: Path | str, z: Any, what: str = "heights") -> None:
 
     if z.size == 0:
         return
-    lim = current_limits().height_nm_max
     # a file's bytes can hold signalling NaNs, and NumPy's SIMD fmax/fmin propagate those
     # (IEEE maxNum) instead of skipping them, which loses the extremes: x * 1.0 quiets every
     # NaN and leaves every number (-0.0 and subnormals included) bit for bit as it was
@@ -390,8 +394,15 @@ def check_heights(path: Path | str, z: Any, what: str = "heights") -> None:
         np.multiply(z, 1.0, out=z)
     hi = float(np.fmax.reduce(z, axis=None))
     lo = float(np.fmin.reduce(z, axis=None))
-    if math.isnan(hi):  # every pixel invalid: nothing to check here
+    _check_height_range(path, lo, hi, what)
+
+
+def _check_height_range(path: Path | str, lo: float, hi: float, what: str) -> None:
+    """Refuse a height range (nm) beyond +-``height_nm_max``; NaN or an empty range (no
+    valid pixel: lo = inf, hi = -inf) passes."""
+    if math.isnan(hi) or hi < lo:  # every pixel invalid: nothing to check here
         return
+    lim = current_limits().height_nm_max
     if not (abs(hi) <= lim and abs(lo) <= lim):
         raise FileFormatError(
             f"{path}: {what} reach {lo:.4g} .. {hi:.4g} nm, beyond the plausible +-{lim:g} nm "
