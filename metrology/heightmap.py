@@ -85,7 +85,7 @@ class HeightMap:
         applied. Copied.
     """
 
-    __slots__ = ("_z", "_dx", "_dy", "_meta", "_valid", "_zrange")
+    __slots__ = ("_z", "_dx", "_dy", "_meta", "_valid", "_zrange", "_nvalid")
 
     def __init__(
         self,
@@ -101,6 +101,7 @@ class HeightMap:
         self._valid: np.ndarray | None = None
         #: (min, max) of the valid heights when known from the pass that built the map
         self._zrange: tuple[float, float] | None = None
+        self._nvalid: int | None = None
 
     @classmethod
     def _adopt(cls, z_nm: np.ndarray, dx_mm: float, dy_mm: float,
@@ -117,18 +118,21 @@ class HeightMap:
                 and z_nm.flags.c_contiguous and z_nm.flags.writeable and z_nm.size > 0):
             return cls(z_nm, dx_mm, dy_mm, meta)
         zrange = None
+        count = None
         if valid is None:
             from kernels._config import threads_for_elements
             from kernels.convert import finite_mask
 
             valid = np.empty(z_nm.shape, dtype=bool)
             with threads_for_elements(z_nm.size, passes=0.6):
-                _, lo, hi = finite_mask(z_nm, valid)
+                count, lo, hi = finite_mask(z_nm, valid)
             zrange = (float(lo), float(hi))
+            count = int(count)
         out = cls.__new__(cls)
         out._z = z_nm
         out._valid = valid
         out._zrange = zrange
+        out._nvalid = count
         out._dx = _check_spacing("dx_mm", dx_mm)
         out._dy = _check_spacing("dy_mm", dy_mm)
         out._meta = _own_meta(meta)
@@ -173,7 +177,9 @@ class HeightMap:
     @property
     def n_valid(self) -> int:
         """Number of valid pixels."""
-        return int(np.count_nonzero(self.valid))
+        if self._nvalid is None:
+            self._nvalid = int(np.count_nonzero(self.valid))
+        return self._nvalid
 
     @property
     def valid_fraction(self) -> float:
@@ -237,12 +243,15 @@ class HeightMap:
         meta: Mapping[str, Any] | None = None,
         note: str | None = None,
         copy: bool = True,
+        _valid: np.ndarray | None = None,
     ) -> HeightMap:
         """Return a new map with some fields replaced.
 
         ``note`` is appended to ``meta['history']``. ``copy=False`` adopts a
         new ``z_nm`` that the caller has just created and will not touch again
-        (C-contiguous float64, NaN = invalid) instead of copying it.
+        (C-contiguous float64, NaN = invalid) instead of copying it; with it,
+        ``_valid`` (internal) is the caller's mask of exactly the finite pixels of
+        ``z_nm`` (never written afterwards), which saves a pass over the map.
         """
         m = dict(self._meta if meta is None else meta)
         if note:
@@ -253,13 +262,14 @@ class HeightMap:
             out._z = self._z
             out._valid = self._valid
             out._zrange = self._zrange
+            out._nvalid = self._nvalid
             out._dx = self._dx if dx_mm is None else _check_spacing("dx_mm", dx_mm)
             out._dy = self._dy if dy_mm is None else _check_spacing("dy_mm", dy_mm)
             out._meta = _own_meta(m)
             return out
         if not copy:
             return HeightMap._adopt(z_nm, self._dx if dx_mm is None else dx_mm,
-                                    self._dy if dy_mm is None else dy_mm, m)
+                                    self._dy if dy_mm is None else dy_mm, m, valid=_valid)
         return HeightMap(
             z_nm,
             self._dx if dx_mm is None else dx_mm,

@@ -676,9 +676,12 @@ class ZernikeFit:
         # Σ (r - m) and Σ (r - m)² about the moments' estimate m of the mean: no cancellation
         n = geo.n_pixels
         rms = math.sqrt(max(s2 / n - (s1 / n) ** 2, 0.0))
+        # the residual is finite exactly at the fit's pixels (finite heights minus a
+        # polynomial) when its sum of squares is: then the geometry's mask is its valid mask
         hm = self.source.replace(
             out, copy=False,
-            note=f"Zernike residual ({self.scheme}, {len(self.orders)} terms removed)")
+            note=f"Zernike residual ({self.scheme}, {len(self.orders)} terms removed)",
+            _valid=geo.mask if math.isfinite(s2) and geo.mask.shape == out.shape else None)
         return hm, rms
 
     @property

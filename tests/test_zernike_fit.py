@@ -343,3 +343,20 @@ def test_coefficients_as_converts_between_normalisations():
     np.testing.assert_allclose(peak.coefficients_as("rms"), rms.coefficients_nm, rtol=1e-12)
     np.testing.assert_allclose(rms.coefficients_as("peak"),
                                [0.8 * np.sqrt(3.0), -0.3 * np.sqrt(6.0)], rtol=1e-9)
+
+
+def test_residual_valid_mask_is_exactly_its_finite_pixels():
+    """The residual's valid mask (taken from the fit's pixels, not recomputed) marks exactly
+    the finite pixels: the fit's mask within the aperture, NaN dropouts excluded."""
+    import metrology as mt
+
+    rng = np.random.default_rng(7)
+    hm = mt.zernike_surface(rng.normal(size=15), shape=(90, 80), dx_mm=0.1)
+    z = hm.z_nm.copy()
+    z[rng.random(z.shape) < 0.05] = np.nan
+    hm = hm.replace(z)
+    fit = mt.fit_zernike(hm, 15, mask=mt.aperture.circle(hm, 6.0))
+    res = fit.residual
+    assert np.array_equal(res.valid, np.isfinite(res.z_nm))
+    assert np.array_equal(res.valid, hm.valid & mt.aperture.circle(hm, 6.0))
+    assert res.n_valid == fit.n_pixels
