@@ -1,7 +1,9 @@
 """Conversion of raw instrument arrays to heights in one pass.
 
 Readers of large files call this instead of separate scale, mask and flip
-passes (each a full read and write of the map).
+passes (each a full read and write of the map); height maps find their valid
+pixels (and, for a mask applied, their masked copy) in one pass of
+:func:`finite_copy`.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from ._config import jit, pjit, prange
+
+__all__ = ["finite_copy", "finite_mask", "heights_from_raw", "masked_copy"]
 
 
 @pjit
@@ -50,86 +54,73 @@ def _convert_row(src, scale, nodata, use_nodata, sentinel_abs, dst):
 
 
 @pjit
-def finite_mask(z, valid):  # pragma: no cover - compiled
-    """Mark the finite pixels of ``z``, make every other pixel a quiet NaN, and find the
-    range of the finite ones, in one pass.
+def finite_copy(src, mask, use_mask, out, valid):  # pragma: no cover - compiled
+    """Copy the finite pixels of ``src`` inside ``mask``, make every other pixel a quiet
+    NaN and mark the kept pixels, in one pass; without a mask (``use_mask`` False) the
+    work is done in place in ``src`` (``out`` is not used) and only the pixels that are
+    not finite are written. The masked loop has no branch per pixel (a select and a byte mask), so
+    it vectorises.
 
     Parameters
     ----------
-    z : float64 (ny, nx), C-contiguous
-        Heights; ``±inf`` and signalling NaNs are replaced by a quiet NaN in place
-        (NumPy's SIMD min/max would propagate a signalling NaN and lose the extremes).
-    valid : bool (ny, nx)
-        Written: ``isfinite(z)``.
-
-    Returns
-    -------
-    count : int
-        Number of finite pixels.
-    lo, hi : float
-        Smallest and largest finite value (``inf``, ``-inf`` when there is none).
-    """
-    ny, nx = z.shape
-    count = np.zeros(ny, dtype=np.int64)
-    lo_r = np.full(ny, np.inf)
-    hi_r = np.full(ny, -np.inf)
-    for i in prange(ny):
-        row = z[i]
-        vrow = valid[i]
-        c = 0
-        lo = np.inf
-        hi = -np.inf
-        for j in range(nx):
-            v = row[j]
-            ok = np.isfinite(v)
-            if ok:
-                lo = min(lo, v)
-                hi = max(hi, v)
-            else:
-                row[j] = np.nan
-            vrow[j] = ok
-            c += ok
-        count[i] = c
-        lo_r[i] = lo
-        hi_r[i] = hi
-    return count.sum(), lo_r.min(), hi_r.max()
-
-
-@pjit
-def masked_copy(z, mask, out, valid):  # pragma: no cover - compiled
-    """``out = where(mask & isfinite(z), z, NaN)`` and ``valid = mask & isfinite(z)``,
-    in one pass.
-
-    Parameters
-    ----------
-    z : float64 (ny, nx), C-contiguous
-        Heights, NaN = invalid.
+    src : float64 (ny, nx), C-contiguous
+        Heights.
     mask : bool (ny, nx)
-        Pixels to keep.
+        Pixels to keep; read only when ``use_mask`` (any array of the shape otherwise).
+    use_mask : bool
+        False: in place (``src`` is written, ``out`` and ``mask`` are not used).
     out : float64 (ny, nx)
-        Written.
+        Written: ``src`` where kept, a quiet NaN elsewhere (``±inf`` and signalling NaNs
+        included).
     valid : bool (ny, nx)
-        Written: the finite pixels of ``out``.
+        Written: the kept pixels (``isfinite(out)``).
 
     Returns
     -------
     int
-        Number of finite pixels of ``out``.
+        Number of kept pixels.
     """
-    ny, nx = z.shape
+    ny, nx = src.shape
     count = np.zeros(ny, dtype=np.int64)
     for i in prange(ny):
-        zr = z[i]
-        mr = mask[i]
-        orow = out[i]
-        vrow = valid[i]
+        srow = src[i]
+        vrow = valid[i].view(np.uint8)
         c = 0
-        for j in range(nx):
-            keep = mr[j]
-            v = zr[j] if keep else np.nan
-            ok = keep and np.isfinite(v)
-            orow[j] = v if ok else np.nan
-            vrow[j] = ok
-            c += ok
+        if use_mask:
+            orow = out[i]
+            mrow = mask[i].view(np.uint8)
+            for j in range(nx):
+                v = srow[j]
+                ok = np.uint8(v - v == 0.0) & mrow[j]  # v - v is 0 exactly when v is finite
+                orow[j] = v if ok else np.nan
+                vrow[j] = ok
+                c += ok
+        else:  # in place: only the pixels of src that are not finite are written
+            for j in range(nx):
+                v = srow[j]
+                ok = np.uint8(v - v == 0.0)
+                if not ok:
+                    srow[j] = np.nan
+                vrow[j] = ok
+                c += ok
         count[i] = c
     return count.sum()
+
+
+#: placeholders for the arguments :func:`finite_copy` does not use in place (distinct
+#: arrays: an argument aliasing ``src`` keeps the loop from vectorising)
+_NO_MASK = np.zeros((1, 1), dtype=bool)
+_NO_OUT = np.zeros((1, 1))
+
+
+def finite_mask(z: np.ndarray, valid: np.ndarray) -> int:
+    """:func:`finite_copy` of ``z`` onto itself: its finite pixels marked in ``valid``
+    (bool, written), every other pixel made a quiet NaN in place; returns their count."""
+    return finite_copy(z, _NO_MASK, False, _NO_OUT, valid)
+
+
+def masked_copy(z: np.ndarray, mask: np.ndarray, out: np.ndarray, valid: np.ndarray) -> int:
+    """:func:`finite_copy` of ``z`` inside ``mask`` into ``out``: ``where(mask &
+    isfinite(z), z, NaN)``, with ``valid`` (written) its finite pixels; returns their
+    count."""
+    return finite_copy(z, mask, True, out, valid)

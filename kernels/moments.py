@@ -216,6 +216,8 @@ def coefficients_from_nodes(values: np.ndarray, n: int) -> np.ndarray:
 def row_extents(mask):  # pragma: no cover - compiled
     """First and last ``True`` column of every row of ``mask`` (bool (ny, nx)).
 
+    Each row is scanned from both ends, eight bytes at a time until a set byte is near.
+
     Returns
     -------
     first, last : int64 (ny,)
@@ -224,17 +226,33 @@ def row_extents(mask):  # pragma: no cover - compiled
     ny, nx = mask.shape
     first = np.full(ny, -1, dtype=np.int64)
     last = np.full(ny, -1, dtype=np.int64)
+    u = mask.view(np.uint8)
     for i in prange(ny):
-        row = mask[i]
-        for j in range(nx):
-            if row[j]:
-                first[i] = j
+        row = u[i]
+        j = 0
+        while j + 8 <= nx:
+            s = np.uint8(0)
+            for t in range(8):
+                s |= row[j + t]
+            if s:
                 break
-        if first[i] >= 0:
-            for k in range(nx):
-                if row[nx - 1 - k]:
-                    last[i] = nx - 1 - k
-                    break
+            j += 8
+        while j < nx and not row[j]:
+            j += 1
+        if j == nx:
+            continue
+        first[i] = j
+        k = nx - 1
+        while k - 8 >= j:
+            s = np.uint8(0)
+            for t in range(8):
+                s |= row[k - t]
+            if s:
+                break
+            k -= 8
+        while not row[k]:
+            k -= 1
+        last[i] = k
     return first, last
 
 

@@ -14,9 +14,10 @@ A component's rank for ties is the raster order of its first pixel, as a
 raster-scan labelling numbers components.
 
 The circle of a part's outer edge (:func:`metrology.aperture.find_circle`) is
-found from those edge points by :func:`lmeds_best_circle` (least median of
-squares over candidate circles) and :func:`refine_circle` (inliers and a
-geometric least-squares fit, repeated until the inliers stop changing).
+found from those edge points by :func:`edge_circle_fit`: least median of
+squares over candidate circles (:func:`_lmeds_best_circle`), then inliers and a
+geometric least-squares fit, repeated until the inliers stop changing
+(:func:`_refine_circle`); one kernel, one cache load at start-up.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ import numpy as np
 
 from ._config import jit, pjit, prange
 
-__all__ = ["circle_region_counts", "component_boxes", "lmeds_best_circle", "main_region_outline",
-           "radius_mask", "refine_circle"]
+__all__ = ["circle_region_counts", "component_boxes", "edge_circle_fit", "main_region_outline",
+           "radius_mask"]
 
 
 @jit
@@ -449,7 +450,7 @@ def component_boxes(valid, reach):  # pragma: no cover - compiled
 
 
 @jit
-def lmeds_best_circle(xs, ys, ux, uy, ur):  # pragma: no cover - compiled
+def _lmeds_best_circle(xs, ys, ux, uy, ur):  # pragma: no cover - compiled
     """The candidate circle most points lie on: least median of distances.
 
     The score of circle ``c`` is ``median_k | |(xs[k] - ux[c], ys[k] - uy[c])| - ur[c] |``;
@@ -555,7 +556,7 @@ def _circle_gauss_newton(x, y, inl, cx, cy, r):  # pragma: no cover - compiled
 
 
 @jit
-def refine_circle(x, y, cx, cy, r, min_tol, min_points, max_rounds, inl):  # pragma: no cover
+def _refine_circle(x, y, cx, cy, r, min_tol, min_points, max_rounds, inl):  # pragma: no cover
     """Robust refinement of a circle through edge points.
 
     Repeated at most ``max_rounds`` times: the points within
@@ -619,3 +620,33 @@ def refine_circle(x, y, cx, cy, r, min_tol, min_points, max_rounds, inl):  # pra
         n_inl = cnt
         cx, cy, r = _circle_gauss_newton(x, y, inl, cx, cy, r)
     return cx, cy, r, 0
+
+
+@jit
+def edge_circle_fit(x, y, xs, ys, ux, uy, ur, min_tol, min_points, max_rounds,
+                    inl):  # pragma: no cover - compiled
+    """The circle of a region's edge points: the candidate most of the points ``xs, ys``
+    lie on (:func:`_lmeds_best_circle`), refined on all the points ``x, y``
+    (:func:`_refine_circle`).
+
+    Parameters
+    ----------
+    x, y : float64 (n,)
+        Edge points (mm).
+    xs, ys : float64 (m,)
+        The points the candidates are ranked on (a subset of ``x, y``), m >= 1.
+    ux, uy, ur : float64 (c,)
+        Candidate circles (mm), c >= 1.
+    min_tol, min_points, max_rounds, inl
+        As :func:`_refine_circle`.
+
+    Returns
+    -------
+    cx, cy, r : float
+        The circle (mm).
+    status : int
+        0: found; 1: fewer than ``min_points`` points lie on one circle.
+    """
+    best, _ = _lmeds_best_circle(xs, ys, ux, uy, ur)
+    return _refine_circle(x, y, ux[best], uy[best], ur[best], min_tol, min_points,
+                          max_rounds, inl)

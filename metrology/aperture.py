@@ -17,13 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kernels._config import threads_for_elements
-from kernels.regions import (
-    circle_region_counts,
-    lmeds_best_circle,
-    main_region_outline,
-    radius_mask,
-    refine_circle,
-)
+from kernels.regions import circle_region_counts, edge_circle_fit, main_region_outline, radius_mask
 
 from . import _caches
 from ._deprecate import alias_property, renamed_kwargs, warn_renamed
@@ -335,11 +329,11 @@ def _edge_circle(valid: np.ndarray, dx: float, dy: float) -> CircleFit:
     if not ok.any():
         return area("the edge points lie on a line", n)
     ux, uy, ur = ux[ok], uy[ok], ur[ok]
-    best, _ = lmeds_best_circle(xs, ys, ux, uy, ur)
-    # inliers within max(EDGE_INLIER_PX px, 3 robust sigma), refitted until they stop changing
+    # the candidate most points lie on, then its inliers within max(EDGE_INLIER_PX px,
+    # 3 robust sigma), refitted until they stop changing
     inl = np.empty(n, dtype=bool)
-    cx, cy, cr, status = refine_circle(x, y, float(ux[best]), float(uy[best]), float(ur[best]),
-                                       EDGE_INLIER_PX * pix, 12, 10, inl)
+    cx, cy, cr, status = edge_circle_fit(x, y, xs, ys, ux, uy, ur, EDGE_INLIER_PX * pix, 12,
+                                         10, inl)
     if status:
         return area("too few edge points lie on one circle", n)
     c = (cx, cy, cr)

@@ -85,7 +85,7 @@ class HeightMap:
         applied. Copied.
     """
 
-    __slots__ = ("_z", "_dx", "_dy", "_meta", "_valid", "_zrange", "_nvalid")
+    __slots__ = ("_z", "_dx", "_dy", "_meta", "_valid", "_nvalid")
 
     def __init__(
         self,
@@ -99,8 +99,6 @@ class HeightMap:
         self._dy = _check_spacing("dy_mm", dx_mm if dy_mm is None else dy_mm)
         self._meta = _own_meta(meta)
         self._valid: np.ndarray | None = None
-        #: (min, max) of the valid heights when known from the pass that built the map
-        self._zrange: tuple[float, float] | None = None
         self._nvalid: int | None = None
 
     @classmethod
@@ -110,14 +108,13 @@ class HeightMap:
         """Wrap an array the caller has just built and will not touch again without
         copying it (anything but a writable C-contiguous 2-D float64 array is copied
         as usual); inf (and a signalling NaN) becomes a quiet NaN in place, and the valid
-        mask and the range of the valid heights are found in the same pass
+        mask and its count are found in the same pass
         (:func:`kernels.convert.finite_mask`), unless the caller passes the mask
         (``valid``: the finite pixels of ``z_nm``, which holds no inf). Internal: readers
         and operations use it."""
         if not (isinstance(z_nm, np.ndarray) and z_nm.dtype == np.float64 and z_nm.ndim == 2
                 and z_nm.flags.c_contiguous and z_nm.flags.writeable and z_nm.size > 0):
             return cls(z_nm, dx_mm, dy_mm, meta)
-        zrange = None
         count = None
         if valid is None:
             from kernels._config import threads_for_elements
@@ -125,13 +122,10 @@ class HeightMap:
 
             valid = np.empty(z_nm.shape, dtype=bool)
             with threads_for_elements(z_nm.size, passes=0.6):
-                count, lo, hi = finite_mask(z_nm, valid)
-            zrange = (float(lo), float(hi))
-            count = int(count)
+                count = int(finite_mask(z_nm, valid))
         out = cls.__new__(cls)
         out._z = z_nm
         out._valid = valid
-        out._zrange = zrange
         out._nvalid = count
         out._dx = _check_spacing("dx_mm", dx_mm)
         out._dy = _check_spacing("dy_mm", dy_mm)
@@ -261,7 +255,6 @@ class HeightMap:
             out = HeightMap.__new__(HeightMap)
             out._z = self._z
             out._valid = self._valid
-            out._zrange = self._zrange
             out._nvalid = self._nvalid
             out._dx = self._dx if dx_mm is None else _check_spacing("dx_mm", dx_mm)
             out._dy = self._dy if dy_mm is None else _check_spacing("dy_mm", dy_mm)
@@ -290,11 +283,13 @@ class HeightMap:
         z = np.empty(self.shape)
         valid = np.empty(self.shape, dtype=bool)
         with threads_for_elements(z.size, passes=1.1):
-            masked_copy(self._z, np.ascontiguousarray(mask), z, valid)
+            count = masked_copy(self._z, np.ascontiguousarray(mask), z, valid)
         m = dict(self._meta)
         if note:
             m["history"] = [*m.get("history", []), note]
-        return HeightMap._adopt(z, self._dx, self._dy, m, valid=valid)
+        out = HeightMap._adopt(z, self._dx, self._dy, m, valid=valid)
+        out._nvalid = int(count)
+        return out
 
     def select_aperture(self, aperture: Any) -> HeightMap:
         """Keep only pixels inside ``aperture`` (a boolean mask, or an aperture object such

@@ -50,8 +50,8 @@ def _with_bad_values(rng, shape):
 
 @pytest.mark.parametrize("seed", range(4))
 def test_finite_mask_matches_numpy(seed):
-    """valid = isfinite, every other pixel a *quiet* NaN, count and range of the finite
-    values as np.nanmin / np.nanmax of the finite ones; numbers untouched bit for bit."""
+    """valid = isfinite, every other pixel a *quiet* NaN, the count of the finite values;
+    numbers untouched bit for bit."""
     from kernels.convert import finite_mask
 
     rng = np.random.default_rng(seed)
@@ -59,10 +59,9 @@ def test_finite_mask_matches_numpy(seed):
     ref_valid = np.isfinite(z)
     ref_vals = z[ref_valid].copy()
     valid = np.empty(z.shape, bool)
-    count, lo, hi = finite_mask(z, valid)
+    count = finite_mask(z, valid)
     assert np.array_equal(valid, ref_valid)
     assert count == ref_valid.sum()
-    assert (lo, hi) == (ref_vals.min(), ref_vals.max())
     assert np.array_equal(z[ref_valid].view(np.uint64), ref_vals.view(np.uint64))
     quiet = np.array([np.nan]).view(np.uint64)[0]
     assert np.all(z[~ref_valid].view(np.uint64) == quiet)
@@ -73,8 +72,7 @@ def test_finite_mask_of_a_map_without_valid_pixels():
 
     z = np.full((3, 4), np.nan)
     valid = np.empty(z.shape, bool)
-    count, lo, hi = finite_mask(z, valid)
-    assert count == 0 and not valid.any() and lo == np.inf and hi == -np.inf
+    assert finite_mask(z, valid) == 0 and not valid.any()
 
 
 @pytest.mark.parametrize("seed", range(4))

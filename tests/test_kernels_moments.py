@@ -65,15 +65,25 @@ def _mask(name, shape=(61, 83)):
     raise KeyError(name)
 
 
-def test_row_extents():
-    rng = np.random.default_rng(0)
-    m = rng.random((40, 57)) < 0.05
+@pytest.mark.parametrize("nx", [1, 5, 7, 8, 9, 16, 17, 57])
+def test_row_extents(nx):
+    """Against np.flatnonzero per row, for widths around the 8-byte steps of the scan:
+    sparse rows, empty rows and single pixels at every column (the first and last chunk
+    and the partial tail included)."""
+    rng = np.random.default_rng(nx)
+    m = rng.random((40, nx)) < 0.05
     m[3] = False
-    first, last = km.row_extents(m)
-    for i in range(40):
-        cols = np.flatnonzero(m[i])
-        assert first[i] == (cols[0] if cols.size else -1)
-        assert last[i] == (cols[-1] if cols.size else -1)
+    single = np.zeros((nx, nx), bool)
+    single[np.arange(nx), np.arange(nx)] = True
+    pair = np.zeros((nx, nx), bool)
+    pair[np.arange(nx), np.arange(nx)] = True
+    pair[np.arange(nx), nx - 1 - np.arange(nx)] = True
+    for mm in (m, single, pair, np.ones((3, nx), bool), np.zeros((2, nx), bool)):
+        first, last = km.row_extents(np.ascontiguousarray(mm))
+        for i in range(mm.shape[0]):
+            cols = np.flatnonzero(mm[i])
+            assert first[i] == (cols[0] if cols.size else -1)
+            assert last[i] == (cols[-1] if cols.size else -1)
 
 
 @pytest.mark.parametrize("name", ["disk", "off-centre", "annulus", "holes", "random",

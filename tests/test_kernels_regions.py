@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 
 from kernels.regions import (
+    _lmeds_best_circle,
+    _refine_circle,
     circle_region_counts,
     component_boxes,
-    lmeds_best_circle,
+    edge_circle_fit,
     main_region_outline,
-    refine_circle,
 )
 from metrology.aperture import _fit_circle
 
@@ -179,7 +180,7 @@ def test_lmeds_best_circle_is_the_argmin_of_the_numpy_medians(seed):
     if seed % 2:  # duplicated candidates: ties go to the first
         ux, uy, ur = (np.ascontiguousarray(np.repeat(a, 2)) for a in (ux, uy, ur))
     want = lmeds_circle_scores_reference(x, y, ux, uy, ur)
-    best, score = lmeds_best_circle(x, y, ux, uy, ur)
+    best, score = _lmeds_best_circle(x, y, ux, uy, ur)
     assert best == int(np.argmin(want))
     np.testing.assert_allclose(score, want.min(), rtol=1e-14, atol=0)
 
@@ -192,7 +193,7 @@ def test_refine_circle_equals_the_numpy_reference(seed):
     x, y, truth = _rim_points(rng, 2000, lost=0.25 * (seed % 3) / 2, spurs=20 * (seed % 2))
     start = (truth[0] + 0.3, truth[1] - 0.2, truth[2] + 0.4)
     inl = np.empty(x.size, bool)
-    cx, cy, r, status = refine_circle(x, y, *start, 0.2, 12, 10, inl)
+    cx, cy, r, status = _refine_circle(x, y, *start, 0.2, 12, 10, inl)
     want, want_inl = refine_circle_reference(x, y, start, 0.2)
     assert status == 0
     np.testing.assert_array_equal(inl, want_inl)
@@ -207,7 +208,23 @@ def test_refine_circle_reports_too_few_points_on_one_circle():
     x = np.concatenate((5 * np.cos(t), 100.0 + 10 * np.arange(14)))
     y = np.concatenate((5 * np.sin(t), np.zeros(14)))
     inl = np.empty(30, bool)
-    assert refine_circle(x, y, 0.0, 0.0, 5.0, 1e-6, 25, 10, inl)[3] == 1
+    assert _refine_circle(x, y, 0.0, 0.0, 5.0, 1e-6, 25, 10, inl)[3] == 1
     assert refine_circle_reference(x, y, (0.0, 0.0, 5.0), 1e-6, min_points=25) == (None, None)
-    assert refine_circle(x, y, 0.0, 0.0, 5.0, 1e-6, 16, 10, inl)[3] == 0
+    assert _refine_circle(x, y, 0.0, 0.0, 5.0, 1e-6, 16, 10, inl)[3] == 0
     assert inl.sum() == 16
+
+
+def test_edge_circle_fit_is_the_best_candidate_refined():
+    rng = np.random.default_rng(42)
+    x, y, truth = _rim_points(rng, 1500, lost=0.2, spurs=10)
+    ux = np.ascontiguousarray(truth[0] + rng.normal(0, 0.3, 50))
+    uy = np.ascontiguousarray(truth[1] + rng.normal(0, 0.3, 50))
+    ur = np.ascontiguousarray(truth[2] + rng.normal(0, 0.3, 50))
+    xs, ys = np.ascontiguousarray(x[::6]), np.ascontiguousarray(y[::6])
+    best = int(np.argmin(lmeds_circle_scores_reference(xs, ys, ux, uy, ur)))
+    want, want_inl = refine_circle_reference(x, y, (ux[best], uy[best], ur[best]), 0.2)
+    inl = np.empty(x.size, bool)
+    *got, status = edge_circle_fit(x, y, xs, ys, ux, uy, ur, 0.2, 12, 10, inl)
+    assert status == 0
+    np.testing.assert_array_equal(inl, want_inl)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-9)
