@@ -228,3 +228,13 @@ def test_edge_circle_fit_is_the_best_candidate_refined():
     assert status == 0
     np.testing.assert_array_equal(inl, want_inl)
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-9)
+
+
+def test_runs_treat_any_nonzero_byte_as_set():
+    """A boolean view of bytes other than 0/1 (not made by NumPy's comparisons) is read as
+    'non-zero is set': the same components as the canonical mask, and no endless scan."""
+    u = np.random.default_rng(3).integers(0, 4, (40, 37)).astype(np.uint8)
+    got = component_boxes(u.view(bool), 1)
+    want = component_boxes(u != 0, 1)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)
