@@ -77,11 +77,17 @@ def finite_copy(src, mask, use_mask, out, valid):  # pragma: no cover - compiled
 
     Returns
     -------
-    int
+    count : int
         Number of kept pixels.
+    lo, hi : float
+        In place: the smallest and largest finite value (``inf``, ``-inf`` when there is
+        none; the readers' height limit is checked on them). A masked copy does not look
+        for them: ``inf``, ``-inf``.
     """
     ny, nx = src.shape
     count = np.zeros(ny, dtype=np.int64)
+    lo_r = np.full(ny, np.inf)
+    hi_r = np.full(ny, -np.inf)
     for i in prange(ny):
         srow = src[i]
         vrow = valid[i].view(np.uint8)
@@ -103,8 +109,35 @@ def finite_copy(src, mask, use_mask, out, valid):  # pragma: no cover - compiled
                     srow[j] = np.nan
                 vrow[j] = ok
                 c += ok
+            # the range in a second sweep of the row (in cache), four chains of selects
+            # (a NaN compares false: never taken); min/max reductions over NaN do not
+            # vectorise without the no-NaN flag, which the kernels never use
+            lo0 = lo1 = lo2 = lo3 = np.inf
+            hi0 = hi1 = hi2 = hi3 = -np.inf
+            j = 0
+            while j + 4 <= nx:
+                a0 = srow[j]
+                a1 = srow[j + 1]
+                a2 = srow[j + 2]
+                a3 = srow[j + 3]
+                lo0 = a0 if a0 < lo0 else lo0
+                lo1 = a1 if a1 < lo1 else lo1
+                lo2 = a2 if a2 < lo2 else lo2
+                lo3 = a3 if a3 < lo3 else lo3
+                hi0 = a0 if a0 > hi0 else hi0
+                hi1 = a1 if a1 > hi1 else hi1
+                hi2 = a2 if a2 > hi2 else hi2
+                hi3 = a3 if a3 > hi3 else hi3
+                j += 4
+            while j < nx:
+                a0 = srow[j]
+                lo0 = a0 if a0 < lo0 else lo0
+                hi0 = a0 if a0 > hi0 else hi0
+                j += 1
+            lo_r[i] = min(min(lo0, lo1), min(lo2, lo3))
+            hi_r[i] = max(max(hi0, hi1), max(hi2, hi3))
         count[i] = c
-    return count.sum()
+    return count.sum(), lo_r.min(), hi_r.max()
 
 
 #: placeholders for the arguments :func:`finite_copy` does not use in place (distinct
@@ -113,9 +146,10 @@ _NO_MASK = np.zeros((1, 1), dtype=bool)
 _NO_OUT = np.zeros((1, 1))
 
 
-def finite_mask(z: np.ndarray, valid: np.ndarray) -> int:
+def finite_mask(z: np.ndarray, valid: np.ndarray) -> tuple[int, float, float]:
     """:func:`finite_copy` of ``z`` onto itself: its finite pixels marked in ``valid``
-    (bool, written), every other pixel made a quiet NaN in place; returns their count."""
+    (bool, written), every other pixel made a quiet NaN in place; returns their count
+    and their range (lo, hi; ``inf``, ``-inf`` when there is none)."""
     return finite_copy(z, _NO_MASK, False, _NO_OUT, valid)
 
 
@@ -123,4 +157,4 @@ def masked_copy(z: np.ndarray, mask: np.ndarray, out: np.ndarray, valid: np.ndar
     """:func:`finite_copy` of ``z`` inside ``mask`` into ``out``: ``where(mask &
     isfinite(z), z, NaN)``, with ``valid`` (written) its finite pixels; returns their
     count."""
-    return finite_copy(z, mask, True, out, valid)
+    return int(finite_copy(z, mask, True, out, valid)[0])

@@ -85,7 +85,7 @@ class HeightMap:
         applied. Copied.
     """
 
-    __slots__ = ("_z", "_dx", "_dy", "_meta", "_valid", "_nvalid")
+    __slots__ = ("_z", "_dx", "_dy", "_meta", "_valid", "_nvalid", "_zrange")
 
     def __init__(
         self,
@@ -100,6 +100,8 @@ class HeightMap:
         self._meta = _own_meta(meta)
         self._valid: np.ndarray | None = None
         self._nvalid: int | None = None
+        #: (min, max) of the valid heights when the pass that built the map found them
+        self._zrange: tuple[float, float] | None = None
 
     @classmethod
     def _adopt(cls, z_nm: np.ndarray, dx_mm: float, dy_mm: float,
@@ -108,7 +110,7 @@ class HeightMap:
         """Wrap an array the caller has just built and will not touch again without
         copying it (anything but a writable C-contiguous 2-D float64 array is copied
         as usual); inf (and a signalling NaN) becomes a quiet NaN in place, and the valid
-        mask and its count are found in the same pass
+        mask, its count and the range of the valid heights are found in the same pass
         (:func:`kernels.convert.finite_mask`), unless the caller passes the mask
         (``valid``: the finite pixels of ``z_nm``, which holds no inf). Internal: readers
         and operations use it."""
@@ -116,17 +118,20 @@ class HeightMap:
                 and z_nm.flags.c_contiguous and z_nm.flags.writeable and z_nm.size > 0):
             return cls(z_nm, dx_mm, dy_mm, meta)
         count = None
+        zrange = None
         if valid is None:
             from kernels._config import threads_for_elements
             from kernels.convert import finite_mask
 
             valid = np.empty(z_nm.shape, dtype=bool)
             with threads_for_elements(z_nm.size, passes=0.6):
-                count = int(finite_mask(z_nm, valid))
+                n_ok, lo, hi = finite_mask(z_nm, valid)
+            count, zrange = int(n_ok), (float(lo), float(hi))
         out = cls.__new__(cls)
         out._z = z_nm
         out._valid = valid
         out._nvalid = count
+        out._zrange = zrange
         out._dx = _check_spacing("dx_mm", dx_mm)
         out._dy = _check_spacing("dy_mm", dy_mm)
         out._meta = _own_meta(meta)
@@ -256,6 +261,7 @@ class HeightMap:
             out._z = self._z
             out._valid = self._valid
             out._nvalid = self._nvalid
+            out._zrange = self._zrange
             out._dx = self._dx if dx_mm is None else _check_spacing("dx_mm", dx_mm)
             out._dy = self._dy if dy_mm is None else _check_spacing("dy_mm", dy_mm)
             out._meta = _own_meta(m)

@@ -50,8 +50,8 @@ def _with_bad_values(rng, shape):
 
 @pytest.mark.parametrize("seed", range(4))
 def test_finite_mask_matches_numpy(seed):
-    """valid = isfinite, every other pixel a *quiet* NaN, the count of the finite values;
-    numbers untouched bit for bit."""
+    """valid = isfinite, every other pixel a *quiet* NaN, count and range of the finite
+    values as NumPy's min / max of the finite ones; numbers untouched bit for bit."""
     from kernels.convert import finite_mask
 
     rng = np.random.default_rng(seed)
@@ -59,9 +59,10 @@ def test_finite_mask_matches_numpy(seed):
     ref_valid = np.isfinite(z)
     ref_vals = z[ref_valid].copy()
     valid = np.empty(z.shape, bool)
-    count = finite_mask(z, valid)
+    count, lo, hi = finite_mask(z, valid)
     assert np.array_equal(valid, ref_valid)
     assert count == ref_valid.sum()
+    assert (lo, hi) == (ref_vals.min(), ref_vals.max())
     assert np.array_equal(z[ref_valid].view(np.uint64), ref_vals.view(np.uint64))
     quiet = np.array([np.nan]).view(np.uint64)[0]
     assert np.all(z[~ref_valid].view(np.uint64) == quiet)
@@ -72,7 +73,7 @@ def test_finite_mask_of_a_map_without_valid_pixels():
 
     z = np.full((3, 4), np.nan)
     valid = np.empty(z.shape, bool)
-    assert finite_mask(z, valid) == 0 and not valid.any()
+    assert finite_mask(z, valid) == (0, np.inf, -np.inf) and not valid.any()
 
 
 @pytest.mark.parametrize("seed", range(4))

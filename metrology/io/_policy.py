@@ -367,8 +367,13 @@ def check_result(path: Path | str, hm: Any) -> None:
         if v is not None:
             check_range("spacing_mm", v, path, name)
     z = getattr(hm, "z_nm", None)
-    if z is not None:
+    if z is None:
+        return
+    known = getattr(hm, "_zrange", None)  # found by the pass that built the map (HeightMap._adopt)
+    if known is None:
         check_heights(path, z)
+    else:
+        _check_height_range(path, known[0], known[1], "heights")
 
 
 def check_heights(path: Path | str, z: Any, what: str = "heights") -> None:
