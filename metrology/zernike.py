@@ -143,6 +143,28 @@ def _circumscribed_radius(first: np.ndarray, last: np.ndarray, shape: tuple[int,
     return r if r > 0.0 else 0.5 * min(dx, dy)  # a single pixel at the centre
 
 
+_MODE_TABLES: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]] = {}
+
+
+def _mode_tables(orders: tuple[tuple[int, int], ...], normalisation: str
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """(tab, jac, kmax) of :func:`kernels.zernike.mode_table`, the normalisation factors
+    and the largest degree of ``orders``: the same for every geometry of these terms
+    (kept; read-only, shared by the geometries)."""
+    key = (orders, normalisation)
+    got = _MODE_TABLES.get(key)
+    if got is None:
+        n_arr = np.array([t[0] for t in orders], dtype=np.int64)
+        m_arr = np.array([t[1] for t in orders], dtype=np.int64)
+        tab, jac, kmax = _kz.mode_table(n_arr, m_arr)
+        scale = np.array([normalisation_factor(n, m, normalisation) for n, m in orders])
+        got = (tab, jac, kmax, scale, int(n_arr.max()))
+        if len(_MODE_TABLES) > 64:
+            _MODE_TABLES.clear()
+        _MODE_TABLES[key] = got
+    return got
+
+
 class ZernikeGeometry:
     """Everything about a Zernike fit that does not depend on the heights.
 
@@ -210,12 +232,8 @@ class ZernikeGeometry:
         x0, sx, y0, sy = _grid_offsets(self.shape, self.dx_mm, self.dy_mm, self.centre_mm,
                                        self.r_norm_mm)
         self._offsets = (x0, sx, y0, sy)
-        n_arr = np.array([t[0] for t in self.orders], dtype=np.int64)
-        m_arr = np.array([t[1] for t in self.orders], dtype=np.int64)
-        self._tab, self._jac, self._kmax = _kz.mode_table(n_arr, m_arr)
-        self._scale = np.array([normalisation_factor(n, m, self.normalisation)
-                                for n, m in self.orders])
-        self.degree = int(n_arr.max())
+        self._tab, self._jac, self._kmax, self._scale, self.degree = _mode_tables(
+            tuple(self.orders), self.normalisation)
         # at least 8 strips (work for every thread of a small machine); fixed, not taken from
         # the thread count, so that the numbers do not depend on the machine
         span = int(np.count_nonzero(self._first >= 0))
