@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import scipy.fft
 
+from kernels import fft as _kfft
+
 from .errors import ConventionError, InsufficientDataError
 from .heightmap import HeightMap
 
@@ -107,8 +109,9 @@ def window_array(hm: HeightMap, window: Any) -> tuple[np.ndarray, str]:
 
 
 def half_power(x: np.ndarray) -> np.ndarray:
-    """``|DFT(x)|²`` of a real 2-D array on the columns of its real FFT, ``(ny, nx // 2 + 1)``."""
-    f = scipy.fft.rfft2(np.asarray(x, dtype=np.float64))
+    """``|DFT(x)|²`` of a real 2-D array on the columns of its real FFT, ``(ny, nx // 2 + 1)``
+    (:func:`kernels.fft.rfft2`: ducc0 when installed, else scipy.fft)."""
+    f = _kfft.rfft2(np.asarray(x, dtype=np.float64))
     return f.real ** 2 + f.imag ** 2
 
 
@@ -162,7 +165,7 @@ def even_half(s: np.ndarray) -> np.ndarray:
 def power_sum(x: np.ndarray, s_half: np.ndarray) -> float:
     """``Σ_k |DFT(x)_k|² s_k`` over the full plane for a real array ``x``, with ``s``
     given as :func:`even_half` ``(s)`` (one real FFT)."""
-    f = scipy.fft.rfft2(np.asarray(x, dtype=np.float64))
+    f = _kfft.rfft2(np.asarray(x, dtype=np.float64))
     return float(np.sum((f.real ** 2 + f.imag ** 2) * s_half))
 
 

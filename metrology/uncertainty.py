@@ -665,13 +665,14 @@ def _removed_share(fit: ZernikeFit, window: np.ndarray | None = None) -> np.ndar
     keep = w > w.max() * 1e-12
     t = vec[:, keep] / np.sqrt(w[keep])  # φ = [Z, 1] t is orthonormal over the pixels
     q = np.zeros((geo.shape[0], geo.shape[1] // 2 + 1))  # on the real FFT's columns
+    phi = np.empty(geo.shape)  # one buffer for every φ_j: 0 off the fit's pixels
+    k = len(fit.indices)
     for col in t.T:
-        phi = geo.scatter_sum(col[:len(fit.indices)])
-        phi = np.nan_to_num(phi)
+        geo._apply(col[:k], None, phi, fill=0.0)
         if not has_piston:
-            phi = np.where(geo.mask, phi + col[-1], 0.0)
+            np.add(phi, col[-1], out=phi, where=geo.mask)
         if window is not None:
-            phi = phi * window
+            np.multiply(phi, window, out=phi)
         q += _spectra.half_power(phi)
     return _spectra.expand_half(q, geo.shape[1])
 
