@@ -27,13 +27,13 @@ dgemm rate) (+ the FFT at ducc0's own rate)``, with the copy rate of
 and the dgemm rate of a 2048² matmul; ``× roof`` = median / roof. The byte
 and flop counts of each stage are in :data:`ROOF_MODEL`.
 
-Calls are interleaved (ours, prysm, ours, ...) and each is followed by a pause
-of :data:`SETTLE_S`: OpenBLAS's worker threads keep spinning for about 0.1 s
-after a multi-threaded call (prysm's ``lstsq``), and on 2 cores they took a core
-from whatever ran next (measured at 2048²: this package's pipeline 137 ms right
-after a prysm call, 89-94 ms after a pause or with no prysm call at all). Users
-do not run the two libraries in turn, so neither implementation pays for the
-other's leftovers.
+In each mode, this package's calls run back to back, then prysm's, as a batch
+job runs its files, with a pause of :data:`SETTLE_S` between the blocks. Calls
+interleaved one by one made each pay for the other's leftovers (measured at
+2048²: this package's pipeline took 137 ms right after a prysm call, whose
+OpenBLAS threads keep spinning ~0.1 s after its ``lstsq`` and whose 2.4 GB of
+basis arrays flush the caches; 89 ms back to back; and 122 ms with a 0.2 s idle
+pause before every call, the cost of a cold start after idling).
 
 Both scenarios run twice: ``quiet`` and with one busy core beside the
 benchmark (a pure-Python busy loop pinned to the last CPU with ``taskset``,
@@ -62,7 +62,8 @@ BANDS = ((0.05, 0.1), (0.1, 0.5), (0.5, 1.0), (1.0, 4.0))  # cycles/mm
 DX_MM = 0.1
 TERMS = 37
 STAGES = ("load", "aperture", "fit", "residual", "psd")
-#: pause after every timed call (s), longer than OpenBLAS's spin before its threads sleep
+#: pause between the blocks of the two implementations (s), longer than OpenBLAS's spin
+#: before its threads sleep
 SETTLE_S = 0.2
 NOTES: list[str] = []
 
@@ -272,14 +273,13 @@ def run(sizes: tuple[int, ...] = (1024, 2048), quick: bool = False,
                 t_ours: dict[str, list[float]] = {}
                 t_prysm: dict[str, list[float]] = {}
                 with ctx:
-                    # interleave: ours, prysm, ours, ... so that both see the same load
-                    for k in range(max(n_ours, n_prysm)):
-                        if k < n_ours:
-                            ours(next(nxt), t_ours)
-                            time.sleep(SETTLE_S)
-                        if k < n_prysm and have_prysm:
-                            prysm(next(nxt), t_prysm)
-                            time.sleep(SETTLE_S)
+                    # each implementation back to back (a batch of new files), then the other
+                    for _ in range(n_ours):
+                        ours(next(nxt), t_ours)
+                    time.sleep(SETTLE_S)
+                    for _ in range(n_prysm if have_prysm else 0):
+                        prysm(next(nxt), t_prysm)
+                    time.sleep(SETTLE_S)
                 for stage in (*STAGES, "pipeline"):
                     case = f"new file: {stage} [{mode}]"
                     a = np.asarray(t_ours[stage])
