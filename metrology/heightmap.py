@@ -290,10 +290,7 @@ class HeightMap:
         valid = np.empty(self.shape, dtype=bool)
         with threads_for_elements(z.size, passes=1.1):
             count = masked_copy(self._z, np.ascontiguousarray(mask), z, valid)
-        m = dict(self._meta)
-        if note:
-            m["history"] = [*m.get("history", []), note]
-        out = HeightMap._adopt(z, self._dx, self._dy, m, valid=valid)
+        out = self.replace(z, note=note, copy=False, _valid=valid)
         out._nvalid = int(count)
         return out
 
