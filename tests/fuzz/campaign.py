@@ -38,6 +38,12 @@ def run_format(name: str, n: int, seed: int | None = None,
     meter = oracle.PeakMeter()
     with tempfile.TemporaryDirectory(prefix=f"metrology-fuzz-{name}-") as tmp:
         work = Path(tmp)
+        # each source read once, untimed: the reader's first call compiles (or loads) the
+        # Numba kernels it uses (seconds on a cold cache), which is not what the time limit
+        # is for (a reader that loops or stalls on a hostile file)
+        for src in sources:
+            oracle.run_file_case(name, src.label, "warm-up", src.data, src.ext,
+                                 src.load_kwargs, False, work, meter)
 
         @_settings(n, seed)
         @given(data=st.data())
