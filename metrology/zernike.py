@@ -32,7 +32,7 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
@@ -143,26 +143,20 @@ def _circumscribed_radius(first: np.ndarray, last: np.ndarray, shape: tuple[int,
     return r if r > 0.0 else 0.5 * min(dx, dy)  # a single pixel at the centre
 
 
-_MODE_TABLES: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]] = {}
-
-
+@lru_cache(maxsize=64)
 def _mode_tables(orders: tuple[tuple[int, int], ...], normalisation: str
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
     """(tab, jac, kmax) of :func:`kernels.zernike.mode_table`, the normalisation factors
     and the largest degree of ``orders``: the same for every geometry of these terms
-    (kept; read-only, shared by the geometries)."""
-    key = (orders, normalisation)
-    got = _MODE_TABLES.get(key)
-    if got is None:
-        n_arr = np.array([t[0] for t in orders], dtype=np.int64)
-        m_arr = np.array([t[1] for t in orders], dtype=np.int64)
-        tab, jac, kmax = _kz.mode_table(n_arr, m_arr)
-        scale = np.array([normalisation_factor(n, m, normalisation) for n, m in orders])
-        got = (tab, jac, kmax, scale, int(n_arr.max()))
-        if len(_MODE_TABLES) > 64:
-            _MODE_TABLES.clear()
-        _MODE_TABLES[key] = got
-    return got
+    (kept; never written, shared by the geometries)."""
+    n_arr = np.array([t[0] for t in orders], dtype=np.int64)
+    m_arr = np.array([t[1] for t in orders], dtype=np.int64)
+    tab, jac, kmax = _kz.mode_table(n_arr, m_arr)
+    scale = np.array([normalisation_factor(n, m, normalisation) for n, m in orders])
+    return tab, jac, kmax, scale, int(n_arr.max())
+
+
+_caches.register("zernike.mode_tables", _mode_tables.cache_clear)
 
 
 class ZernikeGeometry:
@@ -699,7 +693,7 @@ class ZernikeFit:
         hm = self.source.replace(
             out, copy=False,
             note=f"Zernike residual ({self.scheme}, {len(self.orders)} terms removed)",
-            _valid=geo.mask if math.isfinite(s2) and geo.mask.shape == out.shape else None)
+            _valid=geo.mask if math.isfinite(s2) else None)
         return hm, rms
 
     @property
