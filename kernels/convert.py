@@ -16,8 +16,9 @@ __all__ = ["finite_copy", "finite_mask", "heights_from_raw", "masked_copy"]
 
 
 @pjit
-def heights_from_raw(raw, scale, nodata, use_nodata, sentinel_abs, flip_rows, out):
-    """``out = raw * scale`` with invalid values set to NaN, rows optionally reversed.
+def heights_from_raw(raw, scale, nodata, use_nodata, sentinel_abs, flip_rows, out, valid):
+    """``out = raw * scale`` with invalid values set to NaN, rows optionally reversed, and
+    the valid pixels, their count and their range, in one pass.
 
     Parameters
     ----------
@@ -34,23 +35,80 @@ def heights_from_raw(raw, scale, nodata, use_nodata, sentinel_abs, flip_rows, ou
     flip_rows : bool
         Reverse the row order (image order -> y up).
     out : float64 (ny, nx), C-contiguous
-        Heights in nm, NaN = invalid (also where ``v * scale`` overflows).
+        Heights in nm, a quiet NaN = invalid (also where ``v * scale`` overflows).
+    valid : bool (ny, nx), C-contiguous
+        Written: the finite pixels of ``out``.
+
+    Returns
+    -------
+    count : int
+        Number of valid pixels.
+    lo, hi : float
+        The smallest and largest valid height in nm (``inf``, ``-inf`` when there is
+        none).
     """
     ny, nx = raw.shape
     step = -1 if flip_rows else 1
     first = ny - 1 if flip_rows else 0
+    count = np.zeros(ny, dtype=np.int64)
+    lo_r = np.full(ny, np.inf)
+    hi_r = np.full(ny, -np.inf)
     for i in prange(ny):
-        _convert_row(raw[first + step * i], scale, nodata, use_nodata, sentinel_abs, out[i])
+        count[i] = _convert_row(raw[first + step * i], scale, nodata, use_nodata,
+                                sentinel_abs, out[i], valid[i].view(np.uint8))
+        lo_r[i], hi_r[i] = _row_range(out[i])
+    return count.sum(), lo_r.min(), hi_r.max()
 
 
 @jit
-def _convert_row(src, scale, nodata, use_nodata, sentinel_abs, dst):
-    """One row of :func:`heights_from_raw` (``src``, ``dst``: 1-D views)."""
-    for j in range(src.shape[0]):
+def _convert_row(src, scale, nodata, use_nodata, sentinel_abs, dst, vrow):
+    """One row of :func:`heights_from_raw` (``src``, ``dst``, ``vrow``: 1-D views, ``vrow``
+    the valid mask's bytes); returns the row's count of valid pixels."""
+    und = np.uint8(1) if use_nodata else np.uint8(0)
+    c = 0
+    for j in range(src.shape[0]):  # selects and byte masks, no branch per pixel
         v = src[j]
         w = v * scale
-        bad = (use_nodata and v == nodata) or not (abs(v) < sentinel_abs) or not np.isfinite(w)
-        dst[j] = np.nan if bad else w
+        nd = np.uint8(v == nodata) & und
+        # NaN fails the first test, inf and an overflowed product the second (w - w is 0
+        # exactly when w is finite)
+        ok = np.uint8(abs(v) < sentinel_abs) & np.uint8(w - w == 0.0) & (nd ^ np.uint8(1))
+        dst[j] = w if ok else np.nan
+        vrow[j] = ok
+        c += ok
+    return c
+
+
+@jit
+def _row_range(row):
+    """(min, max) of the numbers of a row that may hold NaN (``inf``, ``-inf`` when it holds
+    none): four chains of selects (a NaN compares false: never taken), a sweep of a row
+    still in cache; min/max reductions over NaN do not vectorise without the no-NaN flag,
+    which the kernels never use."""
+    nx = row.shape[0]
+    lo0 = lo1 = lo2 = lo3 = np.inf
+    hi0 = hi1 = hi2 = hi3 = -np.inf
+    j = 0
+    while j + 4 <= nx:
+        a0 = row[j]
+        a1 = row[j + 1]
+        a2 = row[j + 2]
+        a3 = row[j + 3]
+        lo0 = a0 if a0 < lo0 else lo0
+        lo1 = a1 if a1 < lo1 else lo1
+        lo2 = a2 if a2 < lo2 else lo2
+        lo3 = a3 if a3 < lo3 else lo3
+        hi0 = a0 if a0 > hi0 else hi0
+        hi1 = a1 if a1 > hi1 else hi1
+        hi2 = a2 if a2 > hi2 else hi2
+        hi3 = a3 if a3 > hi3 else hi3
+        j += 4
+    while j < nx:
+        a0 = row[j]
+        lo0 = a0 if a0 < lo0 else lo0
+        hi0 = a0 if a0 > hi0 else hi0
+        j += 1
+    return min(min(lo0, lo1), min(lo2, lo3)), max(max(hi0, hi1), max(hi2, hi3))
 
 
 @pjit
@@ -109,33 +167,7 @@ def finite_copy(src, mask, use_mask, out, valid):  # pragma: no cover - compiled
                     srow[j] = np.nan
                 vrow[j] = ok
                 c += ok
-            # the range in a second sweep of the row (in cache), four chains of selects
-            # (a NaN compares false: never taken); min/max reductions over NaN do not
-            # vectorise without the no-NaN flag, which the kernels never use
-            lo0 = lo1 = lo2 = lo3 = np.inf
-            hi0 = hi1 = hi2 = hi3 = -np.inf
-            j = 0
-            while j + 4 <= nx:
-                a0 = srow[j]
-                a1 = srow[j + 1]
-                a2 = srow[j + 2]
-                a3 = srow[j + 3]
-                lo0 = a0 if a0 < lo0 else lo0
-                lo1 = a1 if a1 < lo1 else lo1
-                lo2 = a2 if a2 < lo2 else lo2
-                lo3 = a3 if a3 < lo3 else lo3
-                hi0 = a0 if a0 > hi0 else hi0
-                hi1 = a1 if a1 > hi1 else hi1
-                hi2 = a2 if a2 > hi2 else hi2
-                hi3 = a3 if a3 > hi3 else hi3
-                j += 4
-            while j < nx:
-                a0 = srow[j]
-                lo0 = a0 if a0 < lo0 else lo0
-                hi0 = a0 if a0 > hi0 else hi0
-                j += 1
-            lo_r[i] = min(min(lo0, lo1), min(lo2, lo3))
-            hi_r[i] = max(max(hi0, hi1), max(hi2, hi3))
+            lo_r[i], hi_r[i] = _row_range(srow)  # a second sweep of the row (in cache)
         count[i] = c
     return count.sum(), lo_r.min(), hi_r.max()
 

@@ -106,19 +106,23 @@ class HeightMap:
     @classmethod
     def _adopt(cls, z_nm: np.ndarray, dx_mm: float, dy_mm: float,
                meta: Mapping[str, Any] | None = None, *,
-               valid: np.ndarray | None = None) -> HeightMap:
+               valid: np.ndarray | None = None,
+               stats: tuple[int, float, float] | None = None) -> HeightMap:
         """Wrap an array the caller has just built and will not touch again without
         copying it (anything but a writable C-contiguous 2-D float64 array is copied
         as usual); inf (and a signalling NaN) becomes a quiet NaN in place, and the valid
         mask, its count and the range of the valid heights are found in the same pass
         (:func:`kernels.convert.finite_mask`), unless the caller passes the mask
-        (``valid``: the finite pixels of ``z_nm``, which holds no inf). Internal: readers
-        and operations use it."""
+        (``valid``: the finite pixels of ``z_nm``, which holds no inf; with ``stats``, their
+        count and the range of their heights, as the pass that built them found them).
+        Internal: readers and operations use it."""
         if not (isinstance(z_nm, np.ndarray) and z_nm.dtype == np.float64 and z_nm.ndim == 2
                 and z_nm.flags.c_contiguous and z_nm.flags.writeable and z_nm.size > 0):
             return cls(z_nm, dx_mm, dy_mm, meta)
         count = None
         zrange = None
+        if valid is not None and stats is not None:
+            count, zrange = int(stats[0]), (float(stats[1]), float(stats[2]))
         if valid is None:
             from kernels._config import threads_for_elements
             from kernels.convert import finite_mask

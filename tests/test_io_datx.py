@@ -381,6 +381,110 @@ def test_numpy_conversion_matches_the_kernel() -> None:
         a = np.empty_like(raw)
         b = np.empty_like(raw)
         heights_from_raw(raw, 2.0**930, nodata if nodata is not None else 0.0,
-                         nodata is not None, datx._SENTINEL_ABS, True, a)
+                         nodata is not None, datx._SENTINEL_ABS, True, a,
+                         np.empty(raw.shape, bool))
         datx._heights_numpy(raw, 2.0**930, nodata, b)
         assert a.tobytes() == b.tobytes()
+
+
+# -- the heights read beside the metadata (_hdf5.start_read) -------------------------------------
+
+def _bulk_read(path: Path, monkeypatch: pytest.MonkeyPatch | None = None
+               ) -> tuple[np.ndarray, bool]:
+    """(raw dataset as the reader returns it, whether the preadv path was taken), in this
+    process."""
+    taken = []
+    orig = _hdf5._plain_extent
+
+    def spy(*a):
+        r = orig(*a)
+        taken.append(r is not None)
+        return r
+
+    mp = monkeypatch or pytest.MonkeyPatch()
+    mp.setattr(_hdf5, "_plain_extent", spy)
+    try:
+        _, _, raw = _hdf5._fetch_here(str(path), None, "surface")
+    finally:
+        if monkeypatch is None:
+            mp.undo()
+    return np.array(raw), bool(taken and taken[0])
+
+
+def test_plain_dataset_read_beside_metadata_gives_hdf5s_bytes(written, monkeypatch) -> None:
+    """A contiguous little-endian float64 dataset (what Zygo and our writer store) is read
+    by preadv on a thread: the same bytes as h5py's own read of the dataset."""
+    p, _ = written
+    raw, fast = _bulk_read(p, monkeypatch)
+    assert fast
+    with h5py.File(p, "r") as f:
+        ref = surface_dataset(f)[()]
+    assert raw.dtype == np.float64 and raw.tobytes() == ref.tobytes()
+
+
+@pytest.mark.parametrize("layout", ["chunked-deflate", "big-endian", "float32"])
+def test_other_storage_is_read_by_hdf5(written, layout: str) -> None:
+    """Chunked, compressed, big-endian or float32 data go through HDF5 (it converts), with
+    the same values as h5py's read."""
+    p, hm = written
+    with h5py.File(p, "r+") as f:
+        ds = surface_dataset(f)
+        name, data, attrs = ds.name, ds[()], dict(ds.attrs)
+        del f[name]
+        kw: dict = {}
+        if layout == "chunked-deflate":
+            kw = {"chunks": (8, 8), "compression": "gzip"}
+        dt = {"big-endian": ">f8", "float32": "<f4"}.get(layout, "<f8")
+        with np.errstate(over="ignore"):  # float32: the no-data sentinel becomes inf
+            stored = data.astype(dt)
+        new = f.create_dataset(name, data=stored, dtype=dt, **kw)
+        for k, v in attrs.items():
+            new.attrs[k] = v
+    raw, fast = _bulk_read(p)
+    assert not fast
+    assert np.array_equal(raw, stored.astype(np.float64), equal_nan=True)
+    with np.errstate(over="ignore"):
+        expect = hm.z_nm.astype(dt).astype(np.float64)  # heights are stored in nm
+    assert np.array_equal(metrology.load(p).z_nm, expect, equal_nan=True)
+
+
+def test_metadata_error_after_the_read_started_waits_for_it(written, monkeypatch) -> None:
+    """A layout that fails after starting the read joins the reading thread before the
+    error leaves (no thread writing into memory that is given back)."""
+    import threading
+
+    p, _ = written
+    started = []
+    orig = _hdf5.start_read
+
+    def spy(*a):
+        r = orig(*a)
+        started.append(r)
+        return r
+
+    def bad(*a):
+        raise FileFormatError("converter broken")
+
+    monkeypatch.setattr(_hdf5, "start_read", spy)
+    monkeypatch.setattr(datx, "_converter", bad)
+    with pytest.raises(FileFormatError, match="converter broken"):
+        _hdf5._fetch_here(str(p), None, "surface")
+    assert started and started[0]._thread is None
+    assert not any(t.name == "metrology-hdf5-read" for t in threading.enumerate())
+
+
+def test_short_read_is_an_error(tmp_path: Path) -> None:
+    """preadv past the end of the file (a file cut after the checks) is a FileFormatError,
+    not zeros."""
+    p = tmp_path / "short.bin"
+    p.write_bytes(b"\x00" * 100)
+    out = np.full(20, np.nan)
+    fd = os.open(p, os.O_RDONLY)
+    try:
+        err: list[BaseException] = []
+        _hdf5._pread_into(fd, 0, memoryview(out).cast("B"), err)
+    finally:
+        os.close(fd)
+    assert err
+    with pytest.raises(FileFormatError, match="cannot read"):
+        _hdf5.PendingRead(p, "surface dataset", out, None, err).result()

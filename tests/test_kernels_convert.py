@@ -17,7 +17,8 @@ def test_heights_from_raw_matches_numpy(flip):
     raw[11, 12] = 2.0**99  # finite, but overflows once scaled
     scale = 2.0**930
     out = np.empty_like(raw)
-    heights_from_raw(raw, scale, -999.0, True, 2.0**100, flip, out)
+    valid = np.empty(raw.shape, bool)
+    count, lo, hi = heights_from_raw(raw, scale, -999.0, True, 2.0**100, flip, out, valid)
     with np.errstate(over="ignore", invalid="ignore"):
         ref = raw * scale
     ref[(raw == -999.0) | ~(np.abs(raw) < 2.0**100) | ~np.isfinite(ref)] = np.nan
@@ -25,13 +26,29 @@ def test_heights_from_raw_matches_numpy(flip):
         ref = ref[::-1]
     assert np.array_equal(out, ref, equal_nan=True)
     assert np.isnan(out).sum() == 5
+    # the same pass: valid mask, count and range of the valid heights
+    assert np.array_equal(valid, np.isfinite(ref))
+    assert count == raw.size - 5
+    assert (lo, hi) == (np.nanmin(ref), np.nanmax(ref))
+    quiet = np.array([np.nan]).view(np.uint64)[0]
+    assert np.all(out[~valid].view(np.uint64) == quiet)
+
+
+def test_heights_from_raw_without_valid_pixels():
+    raw = np.full((3, 5), np.nan)
+    out = np.empty_like(raw)
+    valid = np.ones(raw.shape, bool)
+    assert heights_from_raw(raw, 1.0, 0.0, False, 2.0**100, False, out, valid) == \
+        (0, np.inf, -np.inf)
+    assert not valid.any()
 
 
 def test_nodata_ignored_when_not_used():
     raw = np.array([[1.0, -999.0]])
     out = np.empty_like(raw)
-    heights_from_raw(raw, 2.0, -999.0, False, 2.0**100, False, out)
-    assert np.array_equal(out, [[2.0, -1998.0]])
+    valid = np.empty(raw.shape, bool)
+    heights_from_raw(raw, 2.0, -999.0, False, 2.0**100, False, out, valid)
+    assert np.array_equal(out, [[2.0, -1998.0]]) and valid.all()
 
 
 def _with_bad_values(rng, shape):

@@ -50,6 +50,7 @@ import inspect
 import math
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -173,7 +174,8 @@ class Layout:
     ``probe(f)`` recognises it in an open file. ``extract(f, path, part)`` runs in
     the isolated reader process: it reads what the format needs from the file's
     metadata as plain values (a dict of ``facts``) and returns ``(facts, dataset,
-    what)`` for the dataset of ``part`` (``'surface'`` or ``'intensity'``).
+    what)`` for the dataset of ``part`` (``'surface'`` or ``'intensity'``); the
+    dataset may be a :class:`PendingRead` the layout started before parsing.
     ``build(path, facts, raw, **kwargs)`` runs in the caller and turns the facts
     and the raw float64 array into a :class:`HeightMap` (units, spacing policy,
     orientation, meta).
@@ -198,14 +200,15 @@ def register_layout(layout: Layout) -> Layout:
 
 
 def _fetch_here(path: str, want: str | None, part: str) -> tuple[str, dict[str, Any], Any]:
-    """Inside the reader process: classify, extract the facts, read the raw dataset."""
+    """Inside the reader process: classify, extract the facts, read the raw dataset (or
+    take the read the layout started with :func:`start_read`)."""
     p = Path(path)
     with open_hdf5(p) as f:
         kind = classify(f)
         if kind is None or (want is not None and kind != want):
             raise layout_error(p, f, want)
         facts, ds, what = _LAYOUTS[kind].extract(f, p, part)
-        raw = read_float64(p, ds, what)
+        raw = ds.result() if isinstance(ds, PendingRead) else read_float64(p, ds, what)
     return kind, facts, raw
 
 
@@ -387,6 +390,99 @@ def read_float64(path: Path, ds: Any, what: str) -> np.ndarray:
     except Exception as exc:  # noqa: BLE001 - HDF5 errors (inflate, truncation) -> typed error
         raise FileFormatError(f"{path}: cannot read {what} ({type(exc).__name__}: {exc})") from exc
     return out
+
+
+class PendingRead:
+    """The raw float64 data of a checked dataset, being read beside the metadata.
+
+    Made by :func:`start_read`. :meth:`result` waits for the read and returns the
+    array; :meth:`wait` waits and discards it (a layout that fails after starting a
+    read calls it, so that no thread writes into memory that is given back).
+    """
+
+    def __init__(self, path: Path, what: str, out: np.ndarray,
+                 thread: threading.Thread | None, error: list[BaseException]) -> None:
+        self._path = path
+        self._what = what
+        self._out = out
+        self._thread = thread
+        self._error = error
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def result(self) -> np.ndarray:
+        self.wait()
+        if self._error:
+            exc = self._error[0]
+            raise FileFormatError(f"{self._path}: cannot read {self._what} "
+                                  f"({type(exc).__name__}: {exc})") from exc
+        return self._out
+
+
+def _plain_extent(f: Any, ds: Any, nbytes: int) -> tuple[int, int] | None:
+    """(file descriptor, offset) when ``ds`` is stored as its own bytes: contiguous, no
+    filter, little-endian float64 on a little-endian machine, read through the POSIX
+    driver (whose descriptor is the file HDF5 opened: the bytes read are those of the
+    file checked, never of another one); None otherwise."""
+    from h5py import h5d
+
+    if sys.byteorder != "little" or ds.dtype != np.dtype("<f8"):
+        return None
+    try:
+        if f.driver != "sec2":
+            return None
+        dcpl = ds.id.get_create_plist()
+        if dcpl.get_layout() != h5d.CONTIGUOUS or dcpl.get_nfilters() != 0:
+            return None
+        offset = ds.id.get_offset()
+        if offset is None or int(ds.id.get_storage_size()) != nbytes:
+            return None
+        fd = int(f.id.get_vfd_handle())
+    except Exception:  # noqa: BLE001 - anything unusual: HDF5 reads it
+        return None
+    return fd, int(offset)
+
+
+def _pread_into(fd: int, offset: int, buf: memoryview, error: list[BaseException]) -> None:
+    try:
+        done = 0
+        n = len(buf)
+        while done < n:
+            k = os.preadv(fd, [buf[done:]], offset + done)
+            if k <= 0:
+                raise OSError(f"the file ends {n - done} bytes before the dataset's end")
+            done += k
+    except BaseException as exc:  # noqa: BLE001 - reported by PendingRead.result
+        error.append(exc)
+
+
+def start_read(path: Path, f: Any, ds: Any, what: str) -> PendingRead:
+    """Check ``ds`` (:func:`check_dataset`) and start reading it into a new C-contiguous
+    float64 array (shared memory in the isolated reader), so that a layout can parse its
+    metadata meanwhile.
+
+    A dataset stored as its own bytes (:func:`_plain_extent`: what Zygo writes) is read
+    by ``preadv`` on a thread, which runs beside the metadata calls (h5py holds one lock
+    for every HDF5 call, so HDF5's own read would not); any other dataset is read by HDF5
+    now, as :func:`read_float64` does. The bytes are the same either way. The read's
+    allowances (:func:`metrology.io._isolated.phase`: CPU time, address space) are set
+    before the metadata parse that follows, which therefore runs under them.
+    """
+    shape = check_dataset(path, ds, what)
+    nbytes = shape[0] * shape[1] * 8
+    extent = _plain_extent(f, ds, nbytes)
+    if extent is None:
+        return PendingRead(path, what, read_float64(path, ds, what), None, [])
+    _isolated.phase(nbytes)
+    out = _isolated.allocate(shape, np.float64)
+    error: list[BaseException] = []
+    thread = threading.Thread(target=_pread_into, daemon=True, name="metrology-hdf5-read",
+                              args=(extent[0], extent[1], memoryview(out).cast("B"), error))
+    thread.start()
+    return PendingRead(path, what, out, thread, error)
 
 
 # -- attributes ----------------------------------------------------------------------------

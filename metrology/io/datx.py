@@ -66,6 +66,7 @@ from typing import Any
 import numpy as np
 
 from kernels import convert as _kconvert
+from kernels._config import threads_for_elements
 
 from .._version import __version__
 from ..errors import FileFormatError
@@ -225,26 +226,31 @@ def _extract(f: Any, p: Path, part: str) -> tuple[dict[str, Any], Any, str]:
         raise FileFormatError(f"{p}: /MetaData points the {part} at {dpath!r}, which is not "
                               "a dataset in the file")
     what = f"{part} dataset {dpath}"
-    facts: dict[str, Any] = {"path": dpath, "what": what, "no_data": _num(ds, "No Data")}
     if part != "surface":
-        return facts, ds, what
-    zconv = _converter(ds, "Z Converter")
-    facts.update(
-        unit=zconv[0] if zconv else _hdf5.attr_str(ds, "Unit"),
-        zparams=zconv[1] if zconv else [],
-        wavelength_m=_num(ds, "Wavelength"),
-        scale_factor=_num(ds, "Interferometric Scale Factor"),
-        obliquity=_num(ds, "Obliquity Factor"),
-        x_conv=_converter(ds, "X Converter"),
-        y_conv=_converter(ds, "Y Converter"),
-        has_intensity=bool(_follow(info["table"], meas, "Intensity")),
-        n_measurements=info["n_measurements"],
-    )
-    x_conv = facts["x_conv"]
-    need_lateral = not (x_conv and x_conv[0] == "Pixels" and len(x_conv[1]) > 1
-                        and x_conv[1][1] > 0)
-    facts["group"] = _attr_group_facts(p, f, info["table"], meas, need_lateral)
-    return facts, ds, what
+        return {"path": dpath, "what": what, "no_data": _num(ds, "No Data")}, ds, what
+    pending = _hdf5.start_read(p, f, ds, what)  # the heights are read while we parse
+    try:
+        facts: dict[str, Any] = {"path": dpath, "what": what, "no_data": _num(ds, "No Data")}
+        zconv = _converter(ds, "Z Converter")
+        facts.update(
+            unit=zconv[0] if zconv else _hdf5.attr_str(ds, "Unit"),
+            zparams=zconv[1] if zconv else [],
+            wavelength_m=_num(ds, "Wavelength"),
+            scale_factor=_num(ds, "Interferometric Scale Factor"),
+            obliquity=_num(ds, "Obliquity Factor"),
+            x_conv=_converter(ds, "X Converter"),
+            y_conv=_converter(ds, "Y Converter"),
+            has_intensity=bool(_follow(info["table"], meas, "Intensity")),
+            n_measurements=info["n_measurements"],
+        )
+        x_conv = facts["x_conv"]
+        need_lateral = not (x_conv and x_conv[0] == "Pixels" and len(x_conv[1]) > 1
+                            and x_conv[1][1] > 0)
+        facts["group"] = _attr_group_facts(p, f, info["table"], meas, need_lateral)
+    except BaseException:
+        pending.wait()  # no read left running into memory that is given back
+        raise
+    return facts, pending, what
 
 
 # -- reader ------------------------------------------------------------------------------------
@@ -344,13 +350,19 @@ def _build(p: Path, facts: dict[str, Any], z: np.ndarray, dx_mm: float | None = 
 
     # one pass: scale to nm; the No Data value, sentinel-sized values (Zygo's largest
     # float64) and non-finite values -> NaN; image rows -> y up
+    # (and the valid mask, its count and the height range in the same pass)
     heights = np.empty(z.shape, dtype=np.float64)
     use_nodata = nodata is not None and abs(nodata) < _SENTINEL_ABS
+    valid: np.ndarray | None = None
+    stats: tuple[int, float, float] | None = None
     if _parallel_unsafe():
         _heights_numpy(z, float(scale), nodata if use_nodata else None, heights)
     else:
-        _kconvert.heights_from_raw(z, float(scale), float(nodata) if use_nodata else 0.0,
-                                   use_nodata, _SENTINEL_ABS, True, heights)
+        valid = np.empty(z.shape, dtype=bool)
+        with threads_for_elements(z.size, passes=1.5):
+            stats = _kconvert.heights_from_raw(
+                z, float(scale), float(nodata) if use_nodata else 0.0, use_nodata,
+                _SENTINEL_ABS, True, heights, valid)
 
     instrument = None
     if group.get("system_type"):
@@ -380,7 +392,7 @@ def _build(p: Path, facts: dict[str, Any], z: np.ndarray, dx_mm: float | None = 
         meta["timestamp_raw_unix_s"] = group["time_s"]
     if facts["n_measurements"] > 1:
         meta["n_measurements"] = facts["n_measurements"]
-    return HeightMap._adopt(heights, dx, dy, meta)
+    return HeightMap._adopt(heights, dx, dy, meta, valid=valid, stats=stats)
 
 
 _IMPORT_PID = os.getpid()
