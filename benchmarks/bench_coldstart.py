@@ -4,6 +4,13 @@ Each measurement is a fresh Python process (``sys.executable``) running a
 small fit + PSD, timed from outside (wall time including interpreter start).
 ``NUMBA_CACHE_DIR`` points at a new empty folder for the cold run; the second
 run with the same folder finds the cache.
+
+Every child runs with Python's bytecode cache on, as for an installed package
+(pip compiles a wheel's modules at install): ``PYTHONDONTWRITEBYTECODE`` is
+dropped from the children's environment, so the first (untimed) run writes
+``__pycache__`` and the timed ones read it. With it set (as in some sandboxes and
+CI images), every run compiled this package's ~100 modules from source: 4.1-4.6 s
+against 3.0 s for the one-file check, measured on the 2-core development machine.
 """
 
 from __future__ import annotations
@@ -50,9 +57,16 @@ sys.stderr.write("SPLIT %d %r %s\n" % (len(loads), sum(loads), ",".join(mods)))
 """
 
 
+def _user_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    """``base`` (default: this process's environment) with the bytecode cache on."""
+    env = dict(os.environ if base is None else base)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
 def _wall(cmd: list[str]) -> tuple[float, str]:
     t0 = time.perf_counter()
-    out = subprocess.run(cmd, capture_output=True, text=True)
+    out = subprocess.run(cmd, capture_output=True, text=True, env=_user_env())
     return time.perf_counter() - t0, out.stderr
 
 
@@ -92,7 +106,7 @@ def check_startup(repeat: int = 3) -> dict[str, float]:
 
 def _run(env: dict[str, str]) -> float:
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", SCRIPT], env=env, check=True,
+    subprocess.run([sys.executable, "-c", SCRIPT], env=_user_env(env), check=True,
                    stdout=subprocess.DEVNULL)
     return time.perf_counter() - t0
 
@@ -102,15 +116,17 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     if quick:  # a first compile takes tens of seconds: the smoke run uses the existing cache
         cold = None
-        _run(dict(os.environ))
+        _run(dict(os.environ))  # also writes the bytecode cache
         warm = [_run(dict(os.environ))]
     else:
         with tempfile.TemporaryDirectory() as cache:
             env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+            _run(dict(os.environ))  # the bytecode cache, so that "cold" is Numba's only
             cold = _run(env)
             warm = [_run(env) for _ in range(3)]
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import metrology, metrology.spectral"], check=True)
+    subprocess.run([sys.executable, "-c", "import metrology, metrology.spectral"], check=True,
+                   env=_user_env())
     imp = time.perf_counter() - t0
     warm.sort()
     med = warm[len(warm) // 2]

@@ -50,7 +50,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 #: name of the backend in use: "ducc0" or "scipy"
 BACKEND: str = "ducc0" if _dfft is not None else "scipy"
 
-__all__ = ["BACKEND", "rfft2", "irfft2", "rfft_axis"]
+__all__ = ["BACKEND", "fft2", "ifft2", "rfft2", "irfft2", "rfft_axis"]
 
 
 def _scipy_fft():
@@ -125,3 +125,35 @@ def rfft_axis(a: np.ndarray, axis: int, backend: str | None = None) -> np.ndarra
     if b == "ducc0" and _dfft is not None:
         return _dfft.r2c(a, axes=(axis,), forward=True, nthreads=_fft_threads(a))
     return _scipy_fft().rfft(a, axis=axis, workers=num_threads())
+
+
+def fft2(a: np.ndarray, backend: str | None = None) -> np.ndarray:
+    """Forward complex 2-D FFT over the full plane (FFT order), of real or complex input.
+
+    Parameters
+    ----------
+    a : ndarray, float64 or complex128, shape (ny, nx)
+
+    Returns
+    -------
+    ndarray, complex128, shape (ny, nx)
+        ``numpy.fft.fft2(a)``.
+    """
+    a = np.ascontiguousarray(a, dtype=np.complex128)
+    b = backend or BACKEND
+    if b == "ducc0" and _dfft is not None:
+        return _dfft.c2c(a, axes=(0, 1), forward=True, nthreads=_fft_threads(a))
+    if b not in ("ducc0", "scipy"):
+        raise ValueError(f"unknown FFT backend {backend!r}")
+    return _scipy_fft().fft2(a, workers=num_threads())
+
+
+def ifft2(f: np.ndarray, backend: str | None = None) -> np.ndarray:
+    """Inverse of :func:`fft2` (normalised by 1/(ny nx)): ``numpy.fft.ifft2(f)``, complex128."""
+    f = np.ascontiguousarray(f, dtype=np.complex128)
+    b = backend or BACKEND
+    if b == "ducc0" and _dfft is not None:
+        return _dfft.c2c(f, axes=(0, 1), forward=False, inorm=2, nthreads=_fft_threads(f))
+    if b not in ("ducc0", "scipy"):
+        raise ValueError(f"unknown FFT backend {backend!r}")
+    return _scipy_fft().ifft2(f, workers=num_threads())

@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import scipy.fft
 
 from kernels import fft as _kfft
 
@@ -132,7 +131,7 @@ def expand_half(ph: np.ndarray, nx: int) -> np.ndarray:
 
 def full_power(x: np.ndarray) -> np.ndarray:
     """``|DFT(x)|²`` over the full plane (FFT order) of a real 2-D array, from one real
-    FFT (half the work of :func:`scipy.fft.fft2`; equal to it to rounding, see the tests)."""
+    FFT (half the work of :func:`kernels.fft.fft2`; equal to it to rounding, see the tests)."""
     x = np.asarray(x, dtype=np.float64)
     return expand_half(half_power(x), x.shape[1])
 
@@ -206,7 +205,7 @@ class Grid:
     # -- spectra ----------------------------------------------------------------
     def spectrum(self, hm: HeightMap) -> np.ndarray:
         """Complex full-plane ``DFT(W · D h)`` in FFT order (h on this grid's mask)."""
-        return scipy.fft.fft2(self.W * detrend(self._on_mask(hm), self.remove))
+        return _kfft.fft2(self.W * detrend(self._on_mask(hm), self.remove))
 
     def power(self, spec: np.ndarray) -> np.ndarray:
         """Periodogram ``c |F|²`` [nm² mm²] of a spectrum from :meth:`spectrum`."""
@@ -252,7 +251,7 @@ class Grid:
         """|ρ|², ρ = DFT(W²) / Σ W²: the correlation of periodogram cells k and k + d
         (full plane, FFT order in d), for a locally flat spectrum."""
         if self._kernel is None:
-            rho = scipy.fft.fft2(self.W ** 2) / self.sum_w2
+            rho = _kfft.fft2(self.W ** 2) / self.sum_w2
             self._kernel = rho.real ** 2 + rho.imag ** 2
         return self._kernel
 
@@ -278,7 +277,7 @@ class Grid:
                         t = (3 - abs(di)) * (3 - abs(dj)) / 81.0
                         c += t * np.roll(np.roll(k2, di, axis=0), dj, axis=1)
                 k2 = k2 / (1.0 + key * c)
-            out = scipy.fft.fft2(k2)
+            out = _kfft.fft2(k2)
             self._kernel_hats[key] = out
         return out
 

@@ -56,7 +56,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import scipy.fft
+
+from kernels import fft as _kfft
 
 from . import _spectra
 from .errors import ConventionError
@@ -478,7 +479,7 @@ def _cross_term_variance(an: _Analysis, w: np.ndarray, s_noise: np.ndarray) -> f
     """Variance of ``cell · 2c Re Σ_B ω A conj(N)`` over the noise N of the average,
     with the average's own spectrum A standing in for the surface's."""
     g = an.grid
-    gx = scipy.fft.ifft2(an.spec * w).real
+    gx = _kfft.ifft2(an.spec * w).real
     qx = g.project_out(g.W * gx)
     tot = _spectra.power_sum(qx, _spectra.even_half(s_noise))
     return 4.0 * g.c * g.c * g.cell * g.cell * g.n_tot * tot / (g.dx * g.dy)

@@ -261,8 +261,20 @@ def test_fft_backends_against_numpy(backend, shape):
         r1 = np.fft.rfft(a, axis=ax)
         np.testing.assert_allclose(kfft.rfft_axis(a, ax, backend=backend), r1, rtol=0,
                                    atol=1e-12 * np.abs(r1).max())
+    full = np.fft.fft2(a)
+    got = kfft.fft2(a, backend=backend)
+    assert got.shape == shape and got.dtype == np.complex128
+    np.testing.assert_allclose(got, full, rtol=0, atol=1e-12 * np.abs(full).max())
+    c = a + 1j * np.random.default_rng(8).standard_normal(shape)  # complex input, inverse
+    np.testing.assert_allclose(kfft.ifft2(c, backend=backend), np.fft.ifft2(c), rtol=0,
+                               atol=1e-12 * np.abs(c).max())
+    np.testing.assert_allclose(kfft.ifft2(kfft.fft2(c, backend=backend), backend=backend), c,
+                               rtol=0, atol=1e-12 * np.abs(c).max())
 
 
 def test_fft_unknown_backend():
     with pytest.raises(ValueError):
         kfft.rfft2(np.zeros((4, 4)), backend="fftw")
+    for fn in (kfft.fft2, kfft.ifft2):
+        with pytest.raises(ValueError):
+            fn(np.zeros((4, 4)), backend="fftw")
