@@ -29,7 +29,7 @@ import numpy as np
 from ._config import jit, pjit, prange
 
 __all__ = ["circle_region_counts", "component_boxes", "edge_circle_fit", "main_region_outline",
-           "radius_mask"]
+           "outline_points", "radius_mask"]
 
 
 @jit
@@ -418,6 +418,98 @@ def main_region_outline(valid, b):  # pragma: no cover - compiled
     _column_ends(valid, ptr, start, end, in_main, b, col_first, True)
     _column_ends(valid, ptr, start, end, in_main, b, col_last, False)
     return row_first, row_last, col_first, col_last
+
+
+@jit
+def _add_point(ix, iy, how, n, i, c, bit, nx):  # pragma: no cover - compiled
+    """Append point (row i, column c) found by ``bit`` to the first ``n`` of (ix, iy,
+    how), or add the bit to the last point when it is the same pixel (points come in
+    row-major order); a column on the array's border is left out. Returns the new n."""
+    if c <= 0 or c >= nx - 1:
+        return n
+    if n > 0 and iy[n - 1] == i and ix[n - 1] == c:
+        how[n - 1] |= bit
+        return n
+    ix[n] = c
+    iy[n] = i
+    how[n] = bit
+    return n + 1
+
+
+@jit
+def outline_points(valid, b):  # pragma: no cover - compiled
+    """The distinct outer edge pixels of the main region of ``valid`` that are not on the
+    array's border, in row-major order, with how each was found.
+
+    The edge pixels are those of :func:`main_region_outline`: the first and last pixel
+    of the main region in every row and in every column. A pixel found more than once
+    is listed once.
+
+    Parameters
+    ----------
+    valid : bool (ny, nx)
+    b : int
+        Block size of :func:`main_region_outline` (>= 1).
+
+    Returns
+    -------
+    ix, iy : int64 (n,)
+        Column and row of each point, sorted by ``iy * nx + ix``.
+    how : int64 (n,)
+        Bit 1: the first or last pixel of its row; bit 2: of its column.
+    """
+    ny, nx = valid.shape
+    row_first, row_last, col_first, col_last = main_region_outline(valid, b)
+    # bucket the points by row (counting sort): the row's own two, then the columns whose
+    # first or last pixel lies in it, in increasing column order
+    start = np.zeros(ny + 1, dtype=np.int64)
+    for i in range(ny):
+        if row_first[i] >= 0:
+            start[i + 1] += 2
+    for j in range(nx):
+        if col_first[j] >= 0:
+            start[col_first[j] + 1] += 1
+            start[col_last[j] + 1] += 1
+    for i in range(ny):
+        start[i + 1] += start[i]
+    total = start[ny]
+    col = np.empty(total, dtype=np.int64)
+    pos = start[:ny].copy()
+    for i in range(ny):
+        if row_first[i] >= 0:
+            pos[i] += 2  # the row's own two are merged in below, not stored
+    for j in range(nx):
+        if col_first[j] >= 0:
+            for r in (col_first[j], col_last[j]):
+                col[pos[r]] = j
+                pos[r] += 1
+    ix = np.empty(total, dtype=np.int64)
+    iy = np.empty(total, dtype=np.int64)
+    how = np.empty(total, dtype=np.int64)
+    n = 0
+    for i in range(1, ny - 1):  # the border rows are left out
+        a = start[i]
+        e = start[i + 1]
+        if a == e:
+            continue
+        # the row's points: its first and last pixel, merged into the (sorted) column
+        # points; equal columns are one point with both bits
+        lo = row_first[i]
+        hi = row_last[i]
+        t = a
+        if lo >= 0:
+            t += 2
+        for c_row in (lo, hi):
+            if c_row < 0:
+                continue
+            while t < e and col[t] < c_row:
+                n = _add_point(ix, iy, how, n, i, col[t], 2, nx)
+                t += 1
+            n = _add_point(ix, iy, how, n, i, c_row, 1, nx)
+        while t < e:
+            n = _add_point(ix, iy, how, n, i, col[t], 2, nx)
+            t += 1
+    return ix[:n], iy[:n], how[:n]
 
 
 @jit

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kernels._config import threads_for_elements
-from kernels.regions import circle_region_counts, edge_circle_fit, main_region_outline, radius_mask
+from kernels.regions import circle_region_counts, edge_circle_fit, outline_points, radius_mask
 
 from . import _caches
 from ._deprecate import alias_property, renamed_kwargs, warn_renamed
@@ -200,7 +200,7 @@ def find_circle(hm: HeightMap) -> CircleFit:
     aperture's boundary, never the centroid of the valid pixels):
 
     1. The main region is the largest connected component of the valid pixels
-       (:func:`kernels.regions.main_region_outline`); its outer edge points are
+       (:func:`kernels.regions.outline_points`); its outer edge points are
        the first and last valid pixel of every row and every column. Points on
        the border of the array are not an edge of the part and are left out.
     2. A least-median-of-squares search over circles through three edge points
@@ -272,19 +272,7 @@ def _edge_points(valid: np.ndarray, dx: float, dy: float
     """(x, y) in mm of the outer edge points of the main region (array border left out),
     and how each was found: bit 1 the first or last pixel of its row, bit 2 of its column."""
     ny, nx = valid.shape
-    b = max(1, min(ny, nx) // 512)
-    rf, rl, cf, cl = main_region_outline(valid, b)
-    rows = np.flatnonzero(rf >= 0)
-    cols = np.flatnonzero(cf >= 0)
-    ix = np.concatenate((rf[rows], rl[rows], cols, cols))
-    iy = np.concatenate((rows, rows, cf[cols], cl[cols]))
-    kind = np.concatenate((np.ones(2 * rows.size, np.int64), np.full(2 * cols.size, 2)))
-    inner = (ix > 0) & (ix < nx - 1) & (iy > 0) & (iy < ny - 1)
-    lin = iy[inner] * nx + ix[inner]
-    uniq, inv = np.unique(lin, return_inverse=True)
-    how = np.zeros(uniq.size, np.int64)
-    np.bitwise_or.at(how, inv, kind[inner])
-    iy, ix = np.divmod(uniq, nx)
+    ix, iy, how = outline_points(valid, max(1, min(ny, nx) // 512))
     return (ix - (nx - 1) / 2.0) * dx, (iy - (ny - 1) / 2.0) * dy, how
 
 

@@ -109,6 +109,26 @@ FRINGE_1_37 = [(0, 0), (1, 1), (1, -1), (2, 0), (2, 2), (2, -2), (3, 1), (3, -1)
 ANSI_0_9 = [(0, 0), (1, -1), (1, 1), (2, -2), (2, 0), (2, 2), (3, -3), (3, -1), (3, 1), (3, 3)]
 
 
+def outline_points_reference(row_first, row_last, col_first, col_last):
+    """The distinct pixels among the first and last pixel of every row and column (the
+    outline arrays of ``kernels.regions.main_region_outline``), the array's border left
+    out, in row-major order, with how each was found (bit 1: row, bit 2: column); by
+    ``np.unique`` and ``bitwise_or.at``."""
+    ny, nx = row_first.size, col_first.size
+    rows = np.flatnonzero(row_first >= 0)
+    cols = np.flatnonzero(col_first >= 0)
+    ix = np.concatenate((row_first[rows], row_last[rows], cols, cols))
+    iy = np.concatenate((rows, rows, col_first[cols], col_last[cols]))
+    kind = np.concatenate((np.ones(2 * rows.size, np.int64), np.full(2 * cols.size, 2)))
+    inner = (ix > 0) & (ix < nx - 1) & (iy > 0) & (iy < ny - 1)
+    lin = iy[inner] * nx + ix[inner]
+    uniq, inv = np.unique(lin, return_inverse=True)
+    how = np.zeros(uniq.size, np.int64)
+    np.bitwise_or.at(how, inv, kind[inner])
+    iy, ix = np.divmod(uniq, nx)
+    return ix, iy, how
+
+
 def fit_circle_reference(valid, dx, dy):
     """Centre (mm) and equal-area radius of the filled main region, with scipy.ndimage.
 

@@ -14,12 +14,14 @@ from kernels.regions import (
     component_boxes,
     edge_circle_fit,
     main_region_outline,
+    outline_points,
 )
 from metrology.aperture import _fit_circle
 
 from reference import (
     fit_circle_reference,
     lmeds_circle_scores_reference,
+    outline_points_reference,
     refine_circle_reference,
 )
 
@@ -137,6 +139,34 @@ def test_main_region_outline_equals_ndimage_reference(k):
     want = _outline_reference(m, b)
     for g, w in zip(got, want, strict=True):
         np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("k", range(0, 63, 2))
+def test_outline_points_equal_the_numpy_reference(k):
+    """Distinct outline pixels off the border, row-major, with their row/column bits: as
+    np.unique + bitwise_or.at of the outline arrays."""
+    m = np.ascontiguousarray(_masks()[k])
+    b = max(1, min(m.shape) // 512)
+    got = outline_points(m, b)
+    want = outline_points_reference(*main_region_outline(m, b))
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype == np.int64
+        np.testing.assert_array_equal(g, w)
+
+
+def test_outline_points_of_small_shapes():
+    """A single pixel, a one-row strip and a region touching the border, by hand."""
+    m = np.zeros((5, 6), bool)
+    m[2, 3] = True  # found by its row and its column: one point, both bits
+    assert [a.tolist() for a in outline_points(m, 1)] == [[3], [2], [3]]
+    m = np.zeros((5, 6), bool)
+    m[2, 1:5] = True  # row ends 1 and 4 (bits 1 and 2), inner columns by column only
+    ix, iy, how = outline_points(m, 1)
+    assert ix.tolist() == [1, 2, 3, 4] and iy.tolist() == [2] * 4
+    assert how.tolist() == [3, 2, 2, 3]
+    m = np.ones((4, 4), bool)  # every outline pixel is on the border: none left
+    assert all(a.size == 0 for a in outline_points(m, 1))
+    assert all(a.size == 0 for a in outline_points(np.zeros((3, 3), bool), 1))
 
 
 @pytest.mark.parametrize("connectivity", [1, 2])
