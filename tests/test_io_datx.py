@@ -488,3 +488,44 @@ def test_short_read_is_an_error(tmp_path: Path) -> None:
     assert err
     with pytest.raises(FileFormatError, match="cannot read"):
         _hdf5.PendingRead(p, "surface dataset", out, None, err).result()
+
+
+def test_attribute_memory_types_are_reused_only_for_the_same_type(tmp_path: Path) -> None:
+    """The memory-type cache of the attribute reader never reads one type as another: a
+    uint32 after an int32 of the same size keeps 4294967295, a UTF-8 string after an ASCII
+    one keeps its text, float32 after float64 its value; each as h5py reads it, cache cold
+    and warm."""
+    p = tmp_path / "attrs.h5"
+    with h5py.File(p, "w") as f:
+        g = f.create_group("g")
+        g.attrs.create("i32", -7, dtype="<i4")
+        g.attrs.create("u32", 4294967295, dtype="<u4")
+        g.attrs.create("u32be", 4000000000, dtype=">u4")
+        g.attrs.create("f64", 0.1, dtype="<f8")
+        g.attrs.create("f32", 0.1, dtype="<f4")
+        g.attrs["ascii"] = np.array("plain", dtype=h5py.string_dtype("ascii"))
+        g.attrs["utf8"] = np.array("Größe µm", dtype=h5py.string_dtype("utf-8"))
+        g.attrs["fixed"] = np.bytes_(b"FIXED12")
+        conv = np.zeros(1, dtype=[("BaseUnit", h5py.string_dtype("ascii")),
+                                  ("Parameters", h5py.vlen_dtype(np.float64))])
+        conv[0] = ("Pixels", np.array([1.0, 2.5e-6]))
+        g.attrs["conv"] = conv
+    names = ["i32", "u32", "u32be", "f64", "f32", "ascii", "utf8", "fixed", "conv"]
+    _hdf5._MEMORY_TYPES.clear()
+    with h5py.File(p, "r") as f:
+        g = f["g"]
+        for _ in range(2):  # cold, then every type from the cache
+            for n in names:
+                got = _hdf5.attr_value(g, n)
+                want = g.attrs[n]
+                if n == "conv":
+                    assert got["BaseUnit"][0] == b"Pixels"
+                    np.testing.assert_array_equal(got["Parameters"][0], [1.0, 2.5e-6])
+                    continue
+                if isinstance(want, str):
+                    want = want.encode("utf-8")
+                assert got == want, n
+                assert type(got) in (int, float, bytes), n
+    assert _hdf5.attr_value(g := h5py.File(p, "r")["g"], "u32") == 4294967295
+    assert _hdf5.attr_str(g, "utf8") == "Größe µm"
+    assert len(_hdf5._MEMORY_TYPES) >= 7  # distinct keys, not one per class

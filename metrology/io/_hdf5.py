@@ -564,7 +564,7 @@ def attr_value(obj: Any, name: str, expect: tuple[Any, ...] | None = None) -> An
     open of the attribute (the low-level API: the object's name is looked up only
     for an error message).
     """
-    from h5py import h5a, h5s, h5t
+    from h5py import h5a, h5s
 
     key = name.encode("utf-8")
     try:
@@ -587,9 +587,8 @@ def attr_value(obj: Any, name: str, expect: tuple[Any, ...] | None = None) -> An
     if npts == 0:
         return None
     try:
-        dtype = aid.dtype
-        shape = aid.shape
-        htype = h5t.py_create(dtype)
+        dtype, htype = _memory_type(aid)
+        shape = space.shape
         if dtype.subdtype is not None:
             dtype, sub = dtype.subdtype
             shape = tuple(shape) + tuple(sub)
@@ -604,6 +603,58 @@ def attr_value(obj: Any, name: str, expect: tuple[Any, ...] | None = None) -> An
     if isinstance(v, np.generic):
         v = v.item()
     return v
+
+
+#: memory (numpy dtype, HDF5 type) of the attribute types read so far, by
+#: :func:`_memory_key`: h5py's dtype and ``py_create`` cost ~70 µs per attribute and a
+#: file's attributes repeat a handful of types (the isolated reader keeps them file to file)
+_MEMORY_TYPES: dict[tuple[Any, ...], tuple[np.dtype, Any]] = {}
+_MEMORY_TYPES_MAX = 256
+
+
+def _memory_key(tid: Any, depth: int = 0) -> tuple[Any, ...] | None:
+    """What decides the memory type h5py makes for an HDF5 datatype: class, size, the sign
+    of integers, the character set of strings (HDF5 converts between byte orders, not
+    between character sets), members by name; None for any other class (not cached)."""
+    from h5py import h5t
+
+    if depth > 8:
+        return None
+    c = tid.get_class()
+    if c == h5t.INTEGER:
+        return ("i", tid.get_size(), int(tid.get_sign()))
+    if c == h5t.FLOAT:
+        return ("f", tid.get_size())
+    if c == h5t.STRING:
+        return ("s", "var" if tid.is_variable_str() else tid.get_size(), int(tid.get_cset()))
+    if c == h5t.VLEN:
+        sub = _memory_key(tid.get_super(), depth + 1)
+        return None if sub is None else ("v", sub)
+    if c == h5t.COMPOUND:
+        members = []
+        for i in range(tid.get_nmembers()):
+            sub = _memory_key(tid.get_member_type(i), depth + 1)
+            if sub is None:
+                return None
+            members.append((tid.get_member_name(i), sub))
+        return ("c", tuple(members))
+    return None
+
+
+def _memory_type(aid: Any) -> tuple[np.dtype, Any]:
+    """(numpy dtype, HDF5 memory type) to read attribute ``aid`` with, as h5py makes them
+    (``aid.dtype``, ``h5t.py_create``), reused for an attribute type seen before."""
+    from h5py import h5t
+
+    key = _memory_key(aid.get_type())
+    hit = _MEMORY_TYPES.get(key) if key is not None else None
+    if hit is not None:
+        return hit
+    dtype = aid.dtype
+    out = (dtype, h5t.py_create(dtype))
+    if key is not None and len(_MEMORY_TYPES) < _MEMORY_TYPES_MAX:
+        _MEMORY_TYPES[key] = out
+    return out
 
 
 def attr_str(obj: Any, name: str) -> str | None:
