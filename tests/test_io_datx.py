@@ -529,3 +529,27 @@ def test_attribute_memory_types_are_reused_only_for_the_same_type(tmp_path: Path
     assert _hdf5.attr_value(g := h5py.File(p, "r")["g"], "u32") == 4294967295
     assert _hdf5.attr_str(g, "utf8") == "Größe µm"
     assert len(_hdf5._MEMORY_TYPES) >= 7  # distinct keys, not one per class
+
+
+def test_resolve_follows_soft_links_and_names_what_is_wrong(tmp_path: Path) -> None:
+    """resolve walks the path link by link: soft links inside the file are followed; a
+    missing link, a dataset in the middle of a path and an external link are named."""
+    p = tmp_path / "links.h5"
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f["x"] = np.zeros(3)
+    with h5py.File(p, "w") as f:
+        f.create_group("a/b")["d"] = np.arange(4.0)
+        f["soft"] = h5py.SoftLink("/a/b")
+        f["ext"] = h5py.ExternalLink(str(other), "/x")
+    with h5py.File(p, "r") as f:
+        got = _hdf5.resolve(f, p, "soft/d")
+        assert isinstance(got, h5py.Dataset) and np.array_equal(got[()], np.arange(4.0))
+        assert isinstance(_hdf5.resolve(f, p, "/a/b/"), h5py.Group)
+        assert _hdf5.resolve(f, p, "") is f
+        with pytest.raises(FileFormatError, match=r"no /a/c in the file"):
+            _hdf5.resolve(f, p, "a/c/d")
+        with pytest.raises(FileFormatError, match=r"/a/b/d/e: /a/b/d is not a group"):
+            _hdf5.resolve(f, p, "a/b/d/e")
+        with pytest.raises(FileFormatError, match=r"/ext is an external link to .*other\.h5"):
+            _hdf5.resolve(f, p, "ext")

@@ -110,19 +110,21 @@ def _link_table(path: Path, f: Any) -> dict[str, dict[str, list[str]]]:
     md = _hdf5.resolve(f, path, "MetaData")
     if not isinstance(md, h5py.Dataset):
         raise FileFormatError(f"{path}: no /MetaData table; not a Zygo .datx file")
-    names = md.dtype.names or ()
-    if not {"Source", "Link", "Destination"} <= set(names) or md.ndim != 1:
+    shape = md.id.shape
+    sig = _hdf5.type_signature(md.id.get_type())
+    names = tuple(n for n, _ in sig[1]) if sig[0] == "c" else ()
+    if not {"Source", "Link", "Destination"} <= set(names) or len(shape) != 1:
         raise FileFormatError(f"{path}: /MetaData is not a (Source, Link, Destination) table "
-                              f"(fields {names}, shape {md.shape})")
-    if md.shape[0] > _MAX_TABLE_ROWS:
-        raise FileFormatError(f"{path}: /MetaData claims {md.shape[0]} rows; corrupt")
+                              f"(fields {names}, shape {shape})")
+    if shape[0] > _MAX_TABLE_ROWS:
+        raise FileFormatError(f"{path}: /MetaData claims {shape[0]} rows; corrupt")
     sig = _hdf5.checked_type(md.id, f"{path}: /MetaData",
-                             npoints=md.shape[0] if md.chunks is None else None)
-    members = dict(sig[1]) if sig[0] == "c" else {}
-    if any(members.get(k, ("?",))[0] != "s" for k in ("Source", "Link", "Destination")):
+                             npoints=shape[0] if md.chunks is None else None)
+    members = dict(sig[1])
+    if any(members[k][0] != "s" for k in ("Source", "Link", "Destination")):
         raise FileFormatError(f"{path}: /MetaData columns are not text ({sig}); corrupt")
     try:
-        rows = md.fields(["Source", "Link", "Destination"])[()]
+        rows = _hdf5.read_table(md)
     except Exception as exc:  # noqa: BLE001
         raise FileFormatError(f"{path}: cannot read /MetaData ({type(exc).__name__}: {exc})") \
             from exc
