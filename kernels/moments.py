@@ -432,6 +432,56 @@ def _dots(w, lx, a, cnt, np1, r):  # pragma: no cover - compiled
 
 
 @jit
+def _dots2(wa, wb, lx, a, cnt, np1, ra, rb):  # pragma: no cover - compiled
+    """:func:`_dots` of two rows at once: ``ra[p] = Σ_c wa[c] lx[p, a + c]`` and ``rb[p]``
+    likewise, each load of ``lx`` used for both (8 sums per sweep)."""
+    p = 0
+    while p + 4 <= np1:
+        l0 = lx[p, a:a + cnt]
+        l1 = lx[p + 1, a:a + cnt]
+        l2 = lx[p + 2, a:a + cnt]
+        l3 = lx[p + 3, a:a + cnt]
+        s0 = 0.0
+        s1 = 0.0
+        s2 = 0.0
+        s3 = 0.0
+        t0 = 0.0
+        t1 = 0.0
+        t2 = 0.0
+        t3 = 0.0
+        for c in range(cnt):
+            x = wa[c]
+            y = wb[c]
+            s0 += x * l0[c]
+            s1 += x * l1[c]
+            s2 += x * l2[c]
+            s3 += x * l3[c]
+            t0 += y * l0[c]
+            t1 += y * l1[c]
+            t2 += y * l2[c]
+            t3 += y * l3[c]
+        ra[p] = s0
+        ra[p + 1] = s1
+        ra[p + 2] = s2
+        ra[p + 3] = s3
+        rb[p] = t0
+        rb[p + 1] = t1
+        rb[p + 2] = t2
+        rb[p + 3] = t3
+        p += 4
+    while p < np1:
+        lp = lx[p, a:a + cnt]
+        s0 = 0.0
+        t0 = 0.0
+        for c in range(cnt):
+            s0 += wa[c] * lp[c]
+            t0 += wb[c] * lp[c]
+        ra[p] = s0
+        rb[p] = t0
+        p += 1
+
+
+@jit
 def _combine(g, lx, a, cnt, np1, acc):  # pragma: no cover - compiled
     """``acc[c] = Σ_p g[p] lx[p, a + c]`` for c < cnt: four rows per sweep over ``acc``."""
     out = acc[:cnt]
@@ -513,57 +563,102 @@ def strip_moments(mask, z, first, last, strips, boxes, deg_mask, deg_z):  # prag
                 pre[p, width] = acc
         ly = np.empty(deg + 1)
         mx = np.empty(dm + 1)
-        r = np.empty(dz + 1)
         w = np.empty(width)
         bnd = np.empty(width + 1, dtype=np.int64)
-        for i in range(i0, i1):
+        for i in range(i0, i1 if deg_mask >= 0 else i0):  # the mask moments
             f = first[i]
             if f < 0:
                 continue
             ll = last[i]
-            _legendre_values(boxes[s, 6] + boxes[s, 7] * i, deg, ly)
-            if deg_mask >= 0:
-                for p in range(dm + 1):
-                    mx[p] = 0.0
-                mr = mask[i, f:ll + 1]
-                cnt = ll - f + 1
-                # run boundaries first (a tight loop), then the prefix-sum differences
-                nb = 0
-                prev = False
-                for j in range(cnt):
-                    v = mr[j]
-                    if v != prev:
-                        bnd[nb] = j
-                        nb += 1
-                        prev = v
-                if prev:
-                    bnd[nb] = cnt
+            _legendre_values(boxes[s, 6] + boxes[s, 7] * i, dm, ly)
+            for p in range(dm + 1):
+                mx[p] = 0.0
+            mr = mask[i, f:ll + 1]
+            cnt = ll - f + 1
+            # run boundaries first (a tight loop), then the prefix-sum differences
+            nb = 0
+            prev = False
+            for j in range(cnt):
+                v = mr[j]
+                if v != prev:
+                    bnd[nb] = j
                     nb += 1
-                off = f - j0
-                for k in range(0, nb, 2):
-                    a = bnd[k] + off
-                    b = bnd[k + 1] + off
-                    for p in range(dm + 1):
-                        mx[p] += pre[p, b] - pre[p, a]
+                    prev = v
+            if prev:
+                bnd[nb] = cnt
+                nb += 1
+            off = f - j0
+            for k in range(0, nb, 2):
+                a = bnd[k] + off
+                b = bnd[k + 1] + off
                 for p in range(dm + 1):
-                    mp = mx[p]
-                    for q in range(dm + 1 - p):
-                        mu[s, p, q] += mp * ly[q]
-            if deg_z >= 0:
-                # 0-based loops over slices: a signed start would make Numba wrap
-                # negative indices element by element (no SIMD)
-                cnt = ll - f + 1
-                a = f - j0
-                zr = z[i, f:ll + 1]
-                mr = mask[i, f:ll + 1]
-                for c in range(cnt):
-                    w[c] = zr[c] if mr[c] else 0.0
-                _dots(w, lx, a, cnt, dz + 1, r)
-                for p in range(dz + 1):
-                    rp = r[p]
-                    for q in range(dz + 1 - p):
-                        d[s, p, q] += rp * ly[q]
+                    mx[p] += pre[p, b] - pre[p, a]
+            for p in range(dm + 1):
+                mp = mx[p]
+                for q in range(dm + 1 - p):
+                    mu[s, p, q] += mp * ly[q]
+        if deg_z >= 0:
+            _data_moments(mask, z, first, last, boxes, s, i0, i1, j0, lx, dz, w, d)
     return mu, d
+
+
+@jit
+def _data_moments(mask, z, first, last, boxes, s, i0, i1, j0, lx, dz, w, d):
+    """The data moments of strip s (``d[s]`` of :func:`strip_moments`), two rows at a time:
+    both rows' masked heights over the union of their extents (the mask is False outside
+    a row's own extent, so the other row's columns add zeros), one sweep of ``lx`` for
+    both (:func:`_dots2`: half the loads of the table per row)."""
+    width = w.shape[0]
+    wb = np.empty(width)
+    ly = np.empty(dz + 1)
+    lyb = np.empty(dz + 1)
+    r = np.empty(dz + 1)
+    rb = np.empty(dz + 1)
+    i = i0
+    while i < i1:
+        fa = first[i]
+        if fa < 0:
+            i += 1
+            continue
+        la = last[i]
+        ib = i + 1
+        pair = ib < i1 and first[ib] >= 0
+        f = fa
+        ll = la
+        if pair:
+            f = min(fa, first[ib])
+            ll = max(la, last[ib])
+        # 0-based loops over slices: a signed start would make Numba wrap negative indices
+        # element by element (no SIMD)
+        cnt = ll - f + 1
+        a = f - j0
+        _masked_row(z[i, f:ll + 1], mask[i, f:ll + 1], cnt, w)
+        _legendre_values(boxes[s, 6] + boxes[s, 7] * i, dz, ly)
+        if pair:
+            _masked_row(z[ib, f:ll + 1], mask[ib, f:ll + 1], cnt, wb)
+            _legendre_values(boxes[s, 6] + boxes[s, 7] * ib, dz, lyb)
+            _dots2(w, wb, lx, a, cnt, dz + 1, r, rb)
+            for p in range(dz + 1):
+                rp = r[p]
+                rq = rb[p]
+                for q in range(dz + 1 - p):
+                    d[s, p, q] += rp * ly[q] + rq * lyb[q]
+            i += 2
+        else:
+            _dots(w, lx, a, cnt, dz + 1, r)
+            for p in range(dz + 1):
+                rp = r[p]
+                for q in range(dz + 1 - p):
+                    d[s, p, q] += rp * ly[q]
+            i += 1
+
+
+@jit
+def _masked_row(zr, mr, cnt, w):  # pragma: no cover - compiled
+    """``w[c] = zr[c]`` where ``mr[c]``, else 0, for c < cnt (a select: NaN off the mask
+    is discarded)."""
+    for c in range(cnt):
+        w[c] = zr[c] if mr[c] else 0.0
 
 
 @pjit
