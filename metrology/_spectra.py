@@ -17,7 +17,10 @@ the mean). No zero padding: the FFT grid is the map's grid.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,8 +28,56 @@ import numpy as np
 
 from kernels import fft as _kfft
 
+from . import _caches
 from .errors import ConventionError, InsufficientDataError
 from .heightmap import HeightMap
+
+#: the cell-correlation arrays of the windows seen last, by window (shape and a digest of
+#: its values): |ρ|², its 5 x 5 triangular smoothing and the FFTs of the pair kernels. The
+#: criteria of one file each build a Grid, most with one of two windows; kept while they
+#: hold at most :data:`KERNEL_CACHE_BYTES` (full-plane arrays: 64 MB each at 2048²)
+_KERNELS: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
+_KERNELS_LOCK = threading.Lock()
+KERNEL_CACHE_BYTES = 256 * 2**20
+
+
+def _window_key(w: np.ndarray) -> tuple[Any, ...]:
+    """The key of window ``w`` in the cache: its shape and a digest of its values."""
+    digest = hashlib.blake2b(np.ascontiguousarray(w, dtype=np.float64).view(np.uint8),
+                             digest_size=16).digest()
+    return (w.shape, digest)
+
+
+def _kernel_state(key: tuple[Any, ...]) -> dict[str, Any]:
+    """The cached correlation arrays of the window of ``key`` (a dict filled on first
+    use)."""
+    with _KERNELS_LOCK:
+        st = _KERNELS.get(key)
+        if st is None:
+            st = {"kernel": None, "smooth": None, "hats": {}}
+            _KERNELS[key] = st
+        _KERNELS.move_to_end(key)
+        return st
+
+
+def _trim_kernels() -> None:
+    """Forget the oldest windows' arrays beyond :data:`KERNEL_CACHE_BYTES` (the newest
+    one is always kept)."""
+    with _KERNELS_LOCK:
+        def size(st: dict[str, Any]) -> int:
+            arrs = [st["kernel"], st["smooth"], *st["hats"].values()]
+            return sum(a.nbytes for a in arrs if a is not None)
+
+        while len(_KERNELS) > 1 and sum(size(v) for v in _KERNELS.values()) > KERNEL_CACHE_BYTES:
+            _KERNELS.popitem(last=False)
+
+
+def _clear_kernels() -> None:
+    with _KERNELS_LOCK:
+        _KERNELS.clear()
+
+
+_caches.register("spectra.window_kernels", _clear_kernels)
 
 _TWO_PI = 2.0 * math.pi
 
@@ -198,9 +249,8 @@ class Grid:
         self.cell = 1.0 / (self.n_tot * self.dx * self.dy)  # Δf_x Δf_y
         self.fx = np.fft.fftfreq(nx, self.dx)
         self.fy = np.fft.fftfreq(ny, self.dy)
-        self._kernel: np.ndarray | None = None
-        self._kernel_hats: dict[float | None, np.ndarray] = {}
         self._pair_halves: dict[float | None, np.ndarray] = {}
+        self._wkey: tuple[Any, ...] | None = None
 
     # -- spectra ----------------------------------------------------------------
     def spectrum(self, hm: HeightMap) -> np.ndarray:
@@ -246,14 +296,38 @@ class Grid:
                               "'slope-x' or 'slope-y'")
 
     # -- correlation between cells ------------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        if self._wkey is None:
+            self._wkey = _window_key(self.W)
+        return _kernel_state(self._wkey)
+
     @property
     def kernel(self) -> np.ndarray:
         """|ρ|², ρ = DFT(W²) / Σ W²: the correlation of periodogram cells k and k + d
         (full plane, FFT order in d), for a locally flat spectrum."""
-        if self._kernel is None:
+        st = self._state()
+        if st["kernel"] is None:
             rho = _kfft.fft2(self.W ** 2) / self.sum_w2
-            self._kernel = rho.real ** 2 + rho.imag ** 2
-        return self._kernel
+            st["kernel"] = rho.real ** 2 + rho.imag ** 2
+            _trim_kernels()
+        return st["kernel"]
+
+    def _smoothed_kernel(self) -> np.ndarray:
+        """C = T ⊛ |ρ|², T the 5 x 5 triangular kernel (box ⊛ box / 81), circular: T is
+        separable, T(di, dj) = t(di) t(dj) with t = (1, 2, 3, 2, 1) / 9, so five shifts
+        along each axis."""
+        st = self._state()
+        if st["smooth"] is None:
+            k2 = self.kernel
+            rows = np.zeros_like(k2)
+            for di in range(-2, 3):
+                rows += ((3 - abs(di)) / 9.0) * np.roll(k2, di, axis=0)
+            c = np.zeros_like(k2)
+            for dj in range(-2, 3):
+                c += ((3 - abs(dj)) / 9.0) * np.roll(rows, dj, axis=1)
+            st["smooth"] = c
+            _trim_kernels()
+        return st["smooth"]
 
     def kernel_hat(self, estimate_dof: float | None = None) -> np.ndarray:
         """FFT of the pair kernel used by :meth:`pair_sum`.
@@ -267,18 +341,15 @@ class Grid:
         that factor.
         """
         key = None if estimate_dof is None else float(estimate_dof)
-        out = self._kernel_hats.get(key)
+        st = self._state()
+        out = st["hats"].get(key)
         if out is None:
             k2 = self.kernel
             if key is not None:
-                c = np.zeros_like(k2)
-                for di in range(-2, 3):
-                    for dj in range(-2, 3):
-                        t = (3 - abs(di)) * (3 - abs(dj)) / 81.0
-                        c += t * np.roll(np.roll(k2, di, axis=0), dj, axis=1)
-                k2 = k2 / (1.0 + key * c)
+                k2 = k2 / (1.0 + key * self._smoothed_kernel())
             out = _kfft.fft2(k2)
-            self._kernel_hats[key] = out
+            st["hats"][key] = out
+            _trim_kernels()
         return out
 
     @property

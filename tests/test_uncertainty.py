@@ -274,6 +274,51 @@ def test_pair_sum_equals_the_double_sum() -> None:
     assert g.pair_sum(x) == pytest.approx(ref, rel=1e-10)
 
 
+def test_bias_corrected_pair_kernel_against_the_written_out_smoothing() -> None:
+    """kernel_hat(a) = FFT(|ρ|² / (1 + a C)), C the circular 5 x 5 triangular smoothing of
+    |ρ|²: the 25 shifted copies weighted (3-|di|)(3-|dj|)/81, written out here."""
+    from metrology import _spectra
+
+    rng = np.random.default_rng(4)
+    hm = m.HeightMap(rng.normal(size=(9, 12)), dx_mm=0.1)
+    g = _spectra.Grid(hm, "hann", ("piston",))
+    k2 = g.kernel
+    c = np.zeros_like(k2)
+    for di in range(-2, 3):
+        for dj in range(-2, 3):
+            c += (3 - abs(di)) * (3 - abs(dj)) / 81.0 * np.roll(np.roll(k2, di, 0), dj, 1)
+    for a in (1.0, 0.25):
+        ref = np.fft.fft2(k2 / (1.0 + a * c))
+        np.testing.assert_allclose(g.kernel_hat(a), ref, rtol=0, atol=1e-13 * np.abs(ref).max())
+    np.testing.assert_allclose(g.kernel_hat(None), np.fft.fft2(k2), rtol=0,
+                               atol=1e-13 * np.abs(k2).sum())
+
+
+def test_grids_of_one_window_share_their_correlation_arrays(monkeypatch) -> None:
+    """The criteria of a file build a Grid each: grids with the same window reuse |ρ|² and
+    the pair kernels; another window gets its own; the cache is trimmed to its byte budget
+    (the newest window kept) and emptied by clear_caches."""
+    from metrology import _caches, _spectra
+
+    _caches.clear_caches()
+    rng = np.random.default_rng(5)
+    hm = m.HeightMap(rng.normal(size=(16, 20)), dx_mm=0.1)
+    a = _spectra.Grid(hm, "hann", ("piston",))
+    b = _spectra.Grid(hm.replace(hm.z_nm * 3.0), "hann", ())  # same mask and window
+    other = _spectra.Grid(hm, "none", ())
+    assert b.kernel_hat(1.0) is a.kernel_hat(1.0) and b.kernel is a.kernel
+    assert other.kernel is not a.kernel and not np.allclose(other.kernel, a.kernel)
+    assert len(_spectra._KERNELS) == 2
+    monkeypatch.setattr(_spectra, "KERNEL_CACHE_BYTES", 1)
+    fresh = _spectra.Grid(hm.replace(hm.z_nm[:, ::-1].copy()), "tukey", ())
+    want = np.fft.fft2(fresh.kernel)
+    np.testing.assert_allclose(fresh.kernel_hat(None), want, rtol=0,
+                               atol=1e-13 * np.abs(want).max())
+    assert len(_spectra._KERNELS) == 1  # only the newest window left
+    _caches.clear_caches()
+    assert not _spectra._KERNELS
+
+
 def test_chi2_helpers_agree_with_scipy_stats() -> None:
     from scipy.stats import chi2
 
