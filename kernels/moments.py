@@ -397,44 +397,10 @@ def _legendre_values(v, deg, out):  # pragma: no cover - compiled
 
 
 @jit
-def _dots(w, lx, a, cnt, np1, r):  # pragma: no cover - compiled
-    """``r[p] = Σ_c w[c] lx[p, a + c]`` for p < np1, c < cnt: four rows of ``lx`` per sweep
-    over ``w`` (a quarter of the loads of one dot product at a time)."""
-    wr = w[:cnt]
-    p = 0
-    while p + 4 <= np1:
-        l0 = lx[p, a:a + cnt]
-        l1 = lx[p + 1, a:a + cnt]
-        l2 = lx[p + 2, a:a + cnt]
-        l3 = lx[p + 3, a:a + cnt]
-        s0 = 0.0
-        s1 = 0.0
-        s2 = 0.0
-        s3 = 0.0
-        for c in range(cnt):
-            wc = wr[c]
-            s0 += wc * l0[c]
-            s1 += wc * l1[c]
-            s2 += wc * l2[c]
-            s3 += wc * l3[c]
-        r[p] = s0
-        r[p + 1] = s1
-        r[p + 2] = s2
-        r[p + 3] = s3
-        p += 4
-    while p < np1:
-        lp = lx[p, a:a + cnt]
-        s0 = 0.0
-        for c in range(cnt):
-            s0 += wr[c] * lp[c]
-        r[p] = s0
-        p += 1
-
-
-@jit
 def _dots2(wa, wb, lx, a, cnt, np1, ra, rb):  # pragma: no cover - compiled
-    """:func:`_dots` of two rows at once: ``ra[p] = Σ_c wa[c] lx[p, a + c]`` and ``rb[p]``
-    likewise, each load of ``lx`` used for both (8 sums per sweep)."""
+    """``ra[p] = Σ_c wa[c] lx[p, a + c]`` and ``rb[p]`` likewise for p < np1, c < cnt: two
+    rows of data and four rows of ``lx`` per sweep, each load of ``lx`` used for both
+    (8 sums per sweep)."""
     p = 0
     while p + 4 <= np1:
         l0 = lx[p, a:a + cnt]
@@ -637,20 +603,16 @@ def _data_moments(mask, z, first, last, boxes, s, i0, i1, j0, lx, dz, w, d):
         if pair:
             _masked_row(z[ib, f:ll + 1], mask[ib, f:ll + 1], cnt, wb)
             _legendre_values(boxes[s, 6] + boxes[s, 7] * ib, dz, lyb)
-            _dots2(w, wb, lx, a, cnt, dz + 1, r, rb)
-            for p in range(dz + 1):
-                rp = r[p]
-                rq = rb[p]
-                for q in range(dz + 1 - p):
-                    d[s, p, q] += rp * ly[q] + rq * lyb[q]
-            i += 2
-        else:
-            _dots(w, lx, a, cnt, dz + 1, r)
-            for p in range(dz + 1):
-                rp = r[p]
-                for q in range(dz + 1 - p):
-                    d[s, p, q] += rp * ly[q]
-            i += 1
+        else:  # a row without a partner: the second row adds zeros
+            wb[:cnt] = 0.0
+            lyb[:] = 0.0
+        _dots2(w, wb, lx, a, cnt, dz + 1, r, rb)
+        for p in range(dz + 1):
+            rp = r[p]
+            rq = rb[p]
+            for q in range(dz + 1 - p):
+                d[s, p, q] += rp * ly[q] + rq * lyb[q]
+        i += 2 if pair else 1
 
 
 @jit

@@ -401,7 +401,11 @@ def check_dataset(path: Path, ds: Any, what: str) -> tuple[int, int]:
 def read_float64(path: Path, ds: Any, what: str) -> np.ndarray:
     """Read a checked 2-D dataset into a new C-contiguous float64 array (one allocation;
     shared memory when called in the isolated reader)."""
-    shape = check_dataset(path, ds, what)
+    return _read_checked(path, ds, what, check_dataset(path, ds, what))
+
+
+def _read_checked(path: Path, ds: Any, what: str, shape: tuple[int, int]) -> np.ndarray:
+    """:func:`read_float64` of a dataset :func:`check_dataset` has passed (its shape)."""
     _isolated.phase(shape[0] * shape[1] * 8)
     out = _isolated.allocate(shape, np.float64)
     try:
@@ -494,7 +498,7 @@ def start_read(path: Path, f: Any, ds: Any, what: str) -> PendingRead:
     nbytes = shape[0] * shape[1] * 8
     extent = _plain_extent(f, ds, nbytes)
     if extent is None:
-        return PendingRead(path, what, read_float64(path, ds, what), None, [])
+        return PendingRead(path, what, _read_checked(path, ds, what, shape), None, [])
     _isolated.phase(nbytes)
     out = _isolated.allocate(shape, np.float64)
     error: list[BaseException] = []
