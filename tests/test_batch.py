@@ -565,6 +565,18 @@ def test_check_many_is_a_lazy_name_of_the_package():
     assert out.returncode == 0 and out.stdout.strip() == "metrology.batch", out.stderr
 
 
+def test_a_check_in_this_process_imports_no_process_pool(tmp_path):
+    # a one-file check discovers its part through metrology.batch; the pool machinery
+    # (concurrent.futures.process, multiprocessing: ~5 ms at start-up) waits for a pool
+    mt.save(ripple(0.5), tmp_path / "x_flat.x3p")
+    code = ("import sys, metrology.batch as b; b.discover([sys.argv[1]], None); "
+            "print(sorted(m for m in ('multiprocessing', 'concurrent.futures.process') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
+                         text=True, env=_env(), timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr
+
+
 def test_discovery_rules(tmp_path):
     (tmp_path / "a").mkdir()
     mt.save(ripple(0.5), tmp_path / "a" / "x_flat.x3p")

@@ -32,14 +32,17 @@ import socket
 import time
 import types
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import _worker
 from .._signals import Interrupt, sigint_blocked
 from ..check import FileIssue, PartResult
 from ._discover import PartTask
+
+if TYPE_CHECKING:  # the pool (and multiprocessing) is imported only when a pool runs
+    from concurrent.futures import ProcessPoolExecutor
 
 __all__ = ["RunOptions", "PartOutcome", "run_task", "iter_outcomes",
            "default_workers", "threads_per_worker"]
@@ -249,6 +252,7 @@ def _iter_pool(spec: Any, tasks: Sequence[PartTask], options: RunOptions,
                workers: int, done: frozenset[str], interrupt: Interrupt | None,
                task_fn: Callable[..., PartOutcome] | None = None) -> Iterator[PartOutcome]:
     import tempfile
+    from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
     threads = threads_per_worker(workers)
